@@ -1,0 +1,1 @@
+"""The web application: factory, settings and command-line tasks."""

@@ -1,0 +1,44 @@
+"""Flask application factory: no import-time side effects, extensions bound per app."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, g, jsonify
+from sqlalchemy.orm import Session
+
+from app.settings import Settings
+from models.db import make_engine, make_session_factory
+from models.errors import DomainError
+
+
+def create_app(overrides: dict[str, str] | None = None) -> Flask:
+    """Create the web app; ``overrides`` replace environment settings (tests)."""
+    settings = Settings.from_env({**os.environ, **(overrides or {})})
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
+    engine = make_engine(settings.database_url)
+    app.extensions["liuzhuan"] = {"settings": settings, "engine": engine,
+                                  "session_factory": make_session_factory(engine)}
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> Any:
+        return jsonify({"error": exc.to_dict()}), exc.http_status
+
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    from app.web import web
+
+    app.register_blueprint(web)
+    return app
+
+
+def settings_of(app: Flask) -> Settings:
+    """Return the settings an app was created with."""
+    return app.extensions["liuzhuan"]["settings"]

@@ -1,0 +1,126 @@
+"""Chart of accounts, mapping rules as data, vouchers and farmer settlements."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
+from models.types import Money, UTCDateTime
+
+
+class AccountCategory(enum.StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    COST = "cost"
+    PROFIT_LOSS = "profit_loss"
+
+
+class Account(IdMixin, OrgMixin, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    category: Mapped[AccountCategory] = mapped_column(Enum(AccountCategory, native_enum=False, length=16))
+    #: "debit" or "credit": the side on which the balance normally stands.
+    normal_side: Mapped[str] = mapped_column(String(6))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MappingRule(IdMixin, OrgMixin, CreatedMixin, Base):
+    """Which accounts a posting event hits: data a finance officer can change.
+
+    ``condition`` is a dict of equalities over the posting's attributes (party_kind,
+    site_kind, item_code …); ``lines`` is a list of {"account", "side", "amount"} where
+    ``amount`` names one of the figures the operation supplies (goods, tax, total, cost …).
+    A change creates a new version; the old one is kept, inactive, for the vouchers it posted.
+    """
+
+    __tablename__ = "mapping_rules"
+
+    event: Mapped[str] = mapped_column(String(48), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    condition: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    lines: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    #: All versions of one rule share the id of the first.
+    family_id: Mapped[int | None] = mapped_column(BigId)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+
+
+class VoucherStatus(enum.StrEnum):
+    POSTED = "posted"
+    REVERSED = "reversed"
+
+
+class Voucher(IdMixin, OrgMixin, CreatedMixin, Base):
+    """记账凭证: posted in the same transaction as its document; never edited afterwards."""
+
+    __tablename__ = "vouchers"
+    __table_args__ = (UniqueConstraint("org_id", "number"),)
+
+    number: Mapped[str] = mapped_column(String(32))
+    #: YYYYMM in Asia/Shanghai.
+    period: Mapped[str] = mapped_column(String(6), index=True)
+    voucher_date: Mapped[date] = mapped_column(Date)
+    document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"), index=True)
+    event: Mapped[str] = mapped_column(String(48))
+    mapping_rule_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mapping_rules.id"), index=True)
+    #: The figures the lines were computed from: enough to re-post under another rule.
+    amounts: Mapped[dict[str, str]] = mapped_column(JSON)
+    #: The attributes the rule was matched on.
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[VoucherStatus] = mapped_column(Enum(VoucherStatus, native_enum=False, length=8))
+    reverses_voucher_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("vouchers.id"))
+    summary: Mapped[str] = mapped_column(String(128), default="")
+
+    lines: Mapped[list[VoucherLine]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="VoucherLine.line_no"
+    )
+
+
+class VoucherLine(IdMixin, OrgMixin, Base):
+    __tablename__ = "voucher_lines"
+
+    voucher_id: Mapped[int] = mapped_column(BigId, ForeignKey("vouchers.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    account_code: Mapped[str] = mapped_column(String(16))
+    debit: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    credit: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parties.id"))
+    memo: Mapped[str] = mapped_column(String(128), default="")
+
+
+class SettlementStatus(enum.StrEnum):
+    PREPAYMENT_DUE = "prepayment_due"
+    PREPAID = "prepaid"  # balance waits for QC
+    BALANCE_DUE = "balance_due"  # QC passed
+    SETTLED = "settled"
+    WITHHELD = "withheld"  # QC failed: balance held until someone decides
+    CANCELLED = "cancelled"  # receipt reversed before any payment
+
+
+class FarmerSettlement(IdMixin, OrgMixin, CreatedMixin, Base):
+    """What a farmer is owed for one delivery: a prepayment now, the balance after QC."""
+
+    __tablename__ = "farmer_settlements"
+
+    receipt_id: Mapped[int] = mapped_column(BigId, ForeignKey("documents.id"), unique=True)
+    party_id: Mapped[int] = mapped_column(BigId, ForeignKey("parties.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(BigId, ForeignKey("lots.id"))
+    total: Mapped[Decimal] = mapped_column(Money())
+    prepayment: Mapped[Decimal] = mapped_column(Money())
+    balance: Mapped[Decimal] = mapped_column(Money())
+    status: Mapped[SettlementStatus] = mapped_column(Enum(SettlementStatus, native_enum=False, length=16))
+    prepaid_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
+    settled_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
+    prepaid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

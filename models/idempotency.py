@@ -1,0 +1,92 @@
+"""Exactly-once operations: a replayed key returns the first answer, a changed body a 409."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ParamSpec, TypeVar
+
+from pydantic import TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor
+from models.errors import IdempotencyConflict
+from models.infra import IdempotencyRecord
+
+C = TypeVar("C")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+def _canonical(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Decimal):
+        # 23.5 and 23.50 are the same request.
+        return format(value.normalize(), "f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    return value
+
+
+def request_hash(operation: str, command: object) -> str:
+    """Return a stable sha256 of an operation's name and command."""
+    body = json.dumps({"op": operation, "cmd": _canonical(command)}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def idempotent(
+    operation: str,
+) -> Callable[[Callable[[Session, Actor, C], R]], Callable[..., R]]:
+    """Make ``fn(session, actor, command)`` accept ``idempotency_key=`` and replay by it.
+
+    The record is claimed (inserted) before the work, so a concurrent request with the
+    same key blocks on the unique index and then fails; ``models.uow.run`` retries it,
+    and the retry finds the committed first answer.
+    """
+
+    def decorate(fn: Callable[[Session, Actor, C], R]) -> Callable[..., R]:
+        result_type = typing.get_type_hints(fn)["return"]
+        adapter: TypeAdapter[Any] = TypeAdapter(result_type)
+
+        @functools.wraps(fn)
+        def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None) -> R:
+            if not idempotency_key:
+                return fn(session, actor, command)
+            digest = request_hash(operation, command)
+            record = session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == idempotency_key
+                )
+            )
+            if record is not None:
+                if record.request_hash != digest or record.result is None:
+                    raise IdempotencyConflict(key=idempotency_key, operation=record.operation)
+                return adapter.validate_python(record.result)
+            record = IdempotencyRecord(
+                org_id=actor.org_id, key=idempotency_key, operation=operation, request_hash=digest
+            )
+            session.add(record)
+            session.flush()
+            result = fn(session, actor, command)
+            record.result = adapter.dump_python(result, mode="json")
+            return result
+
+        wrapper.operation_name = operation  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

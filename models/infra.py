@@ -1,0 +1,54 @@
+"""Outbox events, idempotency records and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
+from models.types import UTCDateTime
+
+
+class OutboxEvent(OrgMixin, CreatedMixin, Base):
+    """An event written in the transaction that caused it; relayed to workers after commit."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("ix_outbox_events_pending", "dispatched_at", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(48), index=True)
+    document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyRecord(IdMixin, OrgMixin, CreatedMixin, Base):
+    """The first answer to a keyed request: a replay gets it back, a different body a 409."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+
+    key: Mapped[str] = mapped_column(String(128))
+    operation: Mapped[str] = mapped_column(String(48))
+    #: sha256 of the canonical command; same key with another hash is a conflict.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class AuditEntry(IdMixin, OrgMixin, CreatedMixin, Base):
+    """Who changed which rule, price, mapping or role, with before and after."""
+
+    __tablename__ = "audit_log"
+
+    actor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    action: Mapped[str] = mapped_column(String(48))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(256), default="")

@@ -1,0 +1,26 @@
+"""Load rows by id within one organisation: another org's id is simply not found."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from models.errors import NotFound
+
+T = TypeVar("T")
+
+_LABELS = {
+    "Item": "商品", "Site": "地点", "Party": "往来单位", "Member": "成员", "Lot": "批次",
+    "Document": "单据", "Grade": "等级", "Freeze": "冻结记录", "MappingRule": "记账规则",
+    "FarmerSettlement": "结算记录", "Voucher": "凭证",
+}
+
+
+def get_owned(session: Session, model: type[T], obj_id: Any, org_id: int, *, lock: bool = False) -> T:
+    """Return the row with ``obj_id`` if it belongs to ``org_id``, else raise NotFound."""
+    obj = session.get(model, obj_id, with_for_update=lock) if obj_id is not None else None
+    if obj is None or getattr(obj, "org_id", None) != org_id:
+        label = _LABELS.get(model.__name__, model.__name__)
+        raise NotFound(f"找不到{label}（编号 {obj_id}）", entity=model.__name__, id=obj_id)
+    return obj

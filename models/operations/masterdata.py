@@ -1,0 +1,224 @@
+"""Organisations, sites, items, parties and members; price and role changes are audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.audit import record_audit
+from models.catalog import Dimension, Grade, Item, ItemUnit, Unit
+from models.chart import ACCOUNTS, DEFAULT_RULES, MASS_UNITS
+from models.errors import ValidationError
+from models.finance import Account, MappingRule
+from models.idempotency import idempotent
+from models.lookup import get_owned
+from models.org import (
+    IdentityProvider,
+    Member,
+    MemberIdentity,
+    MemberRole,
+    Org,
+    Party,
+    PartyKind,
+    Role,
+    Site,
+    SiteKind,
+)
+from models.outbox import emit
+
+
+@dataclass(frozen=True)
+class CreateOrg:
+    code: str
+    name: str
+    prepayment_ratio: Decimal = Decimal("0.7")
+
+
+def create_org(session: Session, cmd: CreateOrg) -> int:
+    """Create an organisation with its units, chart of accounts and default mapping rules."""
+    if not (Decimal(0) <= cmd.prepayment_ratio <= Decimal(1)):
+        raise ValidationError("预付比例应在 0 到 1 之间", field="prepayment_ratio")
+    org = Org(code=cmd.code, name=cmd.name, prepayment_ratio=cmd.prepayment_ratio, settings={})
+    session.add(org)
+    session.flush()
+    session.add_all(Unit(org_id=org.id, name=n, dimension=Dimension.MASS, factor=f) for n, f in MASS_UNITS.items())
+    session.add_all(
+        Account(org_id=org.id, code=c, name=n, category=cat, normal_side=side) for c, n, cat, side in ACCOUNTS
+    )
+    for event, name, condition, priority, lines in DEFAULT_RULES:
+        rule = MappingRule(org_id=org.id, event=event, name=name, condition=condition, priority=priority,
+                           lines=lines, version=1)
+        session.add(rule)
+        session.flush()
+        rule.family_id = rule.id
+    emit(session, org.id, "org.created", {"org_id": org.id, "code": org.code})
+    return org.id
+
+
+@dataclass(frozen=True)
+class CreateSite:
+    code: str
+    name: str
+    kind: SiteKind
+    allow_negative: bool = False
+
+
+def create_site(session: Session, actor: Actor, cmd: CreateSite) -> int:
+    """Create a site (warehouse, store, collection point …)."""
+    actor.require(Permission.ROLES)
+    if cmd.kind == SiteKind.IN_TRANSIT:
+        raise ValidationError("在途地点由调拨自动创建", field="kind")
+    site = Site(org_id=actor.org_id, code=cmd.code, name=cmd.name, kind=cmd.kind, allow_negative=cmd.allow_negative)
+    session.add(site)
+    session.flush()
+    emit(session, actor.org_id, "site.created", {"site_id": site.id, "code": site.code})
+    return site.id
+
+
+@dataclass(frozen=True)
+class GradeSpec:
+    name: str
+    purchase_price: Decimal
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class CreateItem:
+    code: str
+    name: str
+    base_unit: str
+    dimension: Dimension = Dimension.MASS
+    shelf_life_days: int | None = None
+    aliases: tuple[str, ...] = ()
+    sale_price: Decimal | None = None
+    #: (name, base units per pack): ("箱", 20).
+    packs: tuple[tuple[str, Decimal], ...] = ()
+    grades: tuple[GradeSpec, ...] = ()
+
+
+def create_item(session: Session, actor: Actor, cmd: CreateItem) -> int:
+    """Create an item with its packs and grades."""
+    actor.require(Permission.PRICES)
+    if cmd.dimension == Dimension.MASS and cmd.base_unit not in MASS_UNITS:
+        raise ValidationError(f"重量商品的基本单位须为重量单位，而不是“{cmd.base_unit}”", field="base_unit")
+    if any(f <= 0 for _, f in cmd.packs) or any(g.purchase_price < 0 for g in cmd.grades):
+        raise ValidationError("包装换算和价格必须为正", field="packs")
+    item = Item(
+        org_id=actor.org_id, code=cmd.code, name=cmd.name, base_unit=cmd.base_unit, dimension=cmd.dimension,
+        shelf_life_days=cmd.shelf_life_days, aliases=",".join(cmd.aliases), sale_price=cmd.sale_price,
+        packs=[ItemUnit(org_id=actor.org_id, name=n, factor=f) for n, f in cmd.packs],
+        grades=[Grade(org_id=actor.org_id, name=g.name, purchase_price=g.purchase_price, rank=g.rank)
+                for g in cmd.grades],
+    )
+    session.add(item)
+    session.flush()
+    emit(session, actor.org_id, "item.created", {"item_id": item.id, "code": item.code})
+    return item.id
+
+
+@dataclass(frozen=True)
+class SetGradePrice:
+    grade_id: int
+    purchase_price: Decimal
+    reason: str = ""
+
+
+@idempotent("set_grade_price")
+def set_grade_price(session: Session, actor: Actor, cmd: SetGradePrice) -> Decimal:
+    """Change a grade's purchase price (audited); returns the old price."""
+    actor.require(Permission.PRICES)
+    grade = get_owned(session, Grade, cmd.grade_id, actor.org_id, lock=True)
+    if cmd.purchase_price < 0:
+        raise ValidationError("价格不能为负", field="purchase_price")
+    old = grade.purchase_price
+    grade.purchase_price = cmd.purchase_price
+    record_audit(session, actor, "grade.price_changed", "grade", grade.id,
+                 before={"purchase_price": str(old)}, after={"purchase_price": str(cmd.purchase_price)},
+                 reason=cmd.reason)
+    emit(session, actor.org_id, "price.changed", {"grade_id": grade.id, "item_id": grade.item_id,
+                                                  "old": str(old), "new": str(cmd.purchase_price)})
+    return old
+
+
+@dataclass(frozen=True)
+class CreateParty:
+    code: str
+    name: str
+    kind: PartyKind
+    phone: str | None = None
+
+
+def create_party(session: Session, actor: Actor, cmd: CreateParty) -> int:
+    """Create a farmer, supplier or customer under its one golden code."""
+    actor.require(Permission.ORDER_PURCHASE if cmd.kind != PartyKind.CUSTOMER else Permission.ORDER_SALES)
+    exists = session.scalar(select(Party.id).where(Party.org_id == actor.org_id, Party.code == cmd.code))
+    if exists is not None:
+        raise ValidationError(f"编码 {cmd.code} 已被使用", field="code")
+    party = Party(org_id=actor.org_id, code=cmd.code, name=cmd.name, kind=cmd.kind, phone=cmd.phone)
+    session.add(party)
+    session.flush()
+    emit(session, actor.org_id, "party.created", {"party_id": party.id, "code": party.code})
+    return party.id
+
+
+@dataclass(frozen=True)
+class CreateMember:
+    name: str
+    phone: str | None = None
+    party_id: int | None = None
+    roles: tuple[tuple[Role, int | None], ...] = ()
+    identities: tuple[tuple[IdentityProvider, str], ...] = field(default=())
+
+
+def create_member(session: Session, actor: Actor, cmd: CreateMember) -> int:
+    """Create a member with roles (per site) and chat identities; audited."""
+    actor.require(Permission.ROLES)
+    if cmd.party_id is not None:
+        get_owned(session, Party, cmd.party_id, actor.org_id)
+    for _, site_id in cmd.roles:
+        if site_id is not None:
+            get_owned(session, Site, site_id, actor.org_id)
+    member = Member(
+        org_id=actor.org_id, name=cmd.name, phone=cmd.phone, party_id=cmd.party_id,
+        roles=[MemberRole(org_id=actor.org_id, role=r, site_id=s) for r, s in cmd.roles],
+        identities=[MemberIdentity(org_id=actor.org_id, provider=p, external_id=x) for p, x in cmd.identities],
+    )
+    session.add(member)
+    session.flush()
+    record_audit(session, actor, "member.created", "member", member.id, before=None,
+                 after={"name": member.name, "roles": [[r.value, s] for r, s in cmd.roles]})
+    return member.id
+
+
+@dataclass(frozen=True)
+class AssignRole:
+    member_id: int
+    role: Role
+    site_id: int | None = None
+    revoke: bool = False
+
+
+@idempotent("assign_role")
+def assign_role(session: Session, actor: Actor, cmd: AssignRole) -> list[str]:
+    """Grant or revoke a role at a site (audited); returns the member's roles after."""
+    actor.require(Permission.ROLES)
+    member = get_owned(session, Member, cmd.member_id, actor.org_id)
+    if cmd.site_id is not None:
+        get_owned(session, Site, cmd.site_id, actor.org_id)
+    before = sorted(f"{r.role.value}@{r.site_id or '*'}" for r in member.roles)
+    existing = [r for r in member.roles if r.role == cmd.role and r.site_id == cmd.site_id]
+    if cmd.revoke:
+        for r in existing:
+            member.roles.remove(r)
+    elif not existing:
+        member.roles.append(MemberRole(org_id=actor.org_id, role=cmd.role, site_id=cmd.site_id))
+    session.flush()
+    after = sorted(f"{r.role.value}@{r.site_id or '*'}" for r in member.roles)
+    record_audit(session, actor, "member.roles_changed", "member", member.id,
+                 before={"roles": before}, after={"roles": after})
+    emit(session, actor.org_id, "member.roles_changed", {"member_id": member.id, "roles": after})
+    return after

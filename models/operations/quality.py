@@ -1,0 +1,134 @@
+"""Quality checks on lots and freezes: a failed check freezes the lot everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.base import utcnow
+from models.catalog import Item
+from models.errors import InvalidState, ValidationError
+from models.finance import FarmerSettlement, SettlementStatus
+from models.idempotency import idempotent
+from models.lookup import get_owned
+from models.org import Site
+from models.outbox import emit
+from models.stock import Freeze, FreezeDirection, Lot, QcStatus
+
+QC_FREEZE_PREFIX = "质检不合格"
+
+
+@dataclass(frozen=True)
+class RecordQc:
+    lot_id: int
+    passed: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class QcResult:
+    lot_id: int
+    lot_code: str
+    qc_status: str
+    freeze_id: int | None
+    settlements_released: int
+
+
+@idempotent("qc")
+def record_qc(session: Session, actor: Actor, cmd: RecordQc) -> QcResult:
+    """Record a QC result: a fail freezes the lot and withholds farmers' balances; a pass releases them."""
+    actor.require(Permission.QC)
+    lot = get_owned(session, Lot, cmd.lot_id, actor.org_id, lock=True)
+    if not cmd.passed and not cmd.note.strip():
+        raise ValidationError("不合格须写明原因", field="note")
+    freeze_id = None
+    settlements = list(session.scalars(
+        select(FarmerSettlement).where(FarmerSettlement.lot_id == lot.id).with_for_update()
+    ))
+    if cmd.passed:
+        lot.qc_status = QcStatus.PASSED
+        for freeze in session.scalars(select(Freeze).where(
+            Freeze.lot_id == lot.id, Freeze.active.is_(True), Freeze.reason.startswith(QC_FREEZE_PREFIX)
+        )):
+            freeze.active, freeze.released_at, freeze.released_by = False, utcnow(), actor.member_id
+        released = 0
+        for s in settlements:
+            if s.status in (SettlementStatus.PREPAID, SettlementStatus.WITHHELD):
+                s.status = SettlementStatus.BALANCE_DUE
+                released += 1
+    else:
+        lot.qc_status = QcStatus.FAILED
+        freeze = Freeze(org_id=actor.org_id, item_id=lot.item_id, site_id=None, lot_id=lot.id,
+                        direction=FreezeDirection.BOTH, reason=f"{QC_FREEZE_PREFIX}：{cmd.note}",
+                        created_by=actor.member_id)
+        session.add(freeze)
+        session.flush()
+        freeze_id = freeze.id
+        released = 0
+        for s in settlements:
+            if s.status in (SettlementStatus.PREPAID, SettlementStatus.BALANCE_DUE):
+                s.status = SettlementStatus.WITHHELD
+    emit(session, actor.org_id, "lot.qc_passed" if cmd.passed else "lot.qc_failed", {
+        "lot_id": lot.id, "lot_code": lot.code, "item_id": lot.item_id, "note": cmd.note,
+        "freeze_id": freeze_id, "origin_party_id": lot.origin_party_id,
+    })
+    return QcResult(lot.id, lot.code, lot.qc_status.value, freeze_id, released)
+
+
+@dataclass(frozen=True)
+class FreezeStock:
+    item_id: int
+    direction: FreezeDirection
+    reason: str
+    site_id: int | None = None
+    lot_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FreezeResult:
+    freeze_id: int
+    active: bool
+
+
+@idempotent("freeze")
+def freeze_stock(session: Session, actor: Actor, cmd: FreezeStock) -> FreezeResult:
+    """Freeze an item or lot at a site (or everywhere) for inbound, outbound or both."""
+    actor.require(Permission.FREEZE, cmd.site_id)
+    item = get_owned(session, Item, cmd.item_id, actor.org_id)
+    if cmd.site_id is not None:
+        get_owned(session, Site, cmd.site_id, actor.org_id)
+    if cmd.lot_id is not None and get_owned(session, Lot, cmd.lot_id, actor.org_id).item_id != item.id:
+        raise ValidationError("批次不属于该商品", field="lot_id")
+    if not cmd.reason.strip():
+        raise ValidationError("冻结须写明原因", field="reason")
+    freeze = Freeze(org_id=actor.org_id, item_id=item.id, site_id=cmd.site_id, lot_id=cmd.lot_id,
+                    direction=cmd.direction, reason=cmd.reason, created_by=actor.member_id)
+    session.add(freeze)
+    session.flush()
+    emit(session, actor.org_id, "stock.frozen", {"freeze_id": freeze.id, "item_id": item.id,
+                                                 "site_id": cmd.site_id, "lot_id": cmd.lot_id,
+                                                 "direction": cmd.direction.value, "reason": cmd.reason})
+    return FreezeResult(freeze.id, True)
+
+
+@dataclass(frozen=True)
+class UnfreezeStock:
+    freeze_id: int
+    reason: str = ""
+
+
+@idempotent("unfreeze")
+def unfreeze_stock(session: Session, actor: Actor, cmd: UnfreezeStock) -> FreezeResult:
+    """Lift a freeze (a QC freeze lifts only by a passing QC result)."""
+    freeze = get_owned(session, Freeze, cmd.freeze_id, actor.org_id, lock=True)
+    actor.require(Permission.FREEZE, freeze.site_id)
+    if not freeze.active:
+        raise InvalidState("该冻结已解除", freeze_id=freeze.id)
+    if freeze.reason.startswith(QC_FREEZE_PREFIX):
+        raise InvalidState("质检冻结须通过复检解除", freeze_id=freeze.id)
+    freeze.active, freeze.released_at, freeze.released_by = False, utcnow(), actor.member_id
+    emit(session, actor.org_id, "stock.unfrozen", {"freeze_id": freeze.id, "reason": cmd.reason})
+    return FreezeResult(freeze.id, False)

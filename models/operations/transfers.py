@@ -1,0 +1,254 @@
+"""Transfers between sites: requested → approved → in transit → received (or rejected/cancelled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.base import utcnow
+from models.catalog import Item
+from models.documents import DocKind, DocStatus, Document, DocumentLine
+from models.errors import ValidationError
+from models.idempotency import idempotent
+from models.ledger import (
+    append_move,
+    ensure_inbound_allowed,
+    issue_from,
+    lock_balance,
+    lock_balances,
+    pick_fefo,
+)
+from models.lookup import get_owned
+from models.operations.common import (
+    STATUS_LABELS,
+    active_item,
+    business_time_or_now,
+    dec,
+    open_document,
+    stock_site,
+    transition,
+)
+from models.org import Site, SiteKind
+from models.outbox import emit
+from models.posting import post_voucher
+from models.stock import StockMove
+from models.units import to_base
+
+
+@dataclass(frozen=True)
+class TransferLineIn:
+    item_id: int
+    quantity: Decimal
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestTransfer:
+    from_site_id: int
+    to_site_id: int
+    lines: tuple[TransferLineIn, ...]
+    urgent: bool = False
+    reason: str = ""
+    business_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DecideTransfer:
+    document_id: int
+    approve: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TransferRef:
+    document_id: int
+    reason: str = ""
+    business_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TransferLineView:
+    item_id: int
+    item_name: str
+    quantity: Decimal
+    base_unit: str
+    done_quantity: Decimal
+
+
+@dataclass(frozen=True)
+class Transfer:
+    document_id: int
+    number: str
+    status: str
+    status_label: str
+    from_site_id: int
+    to_site_id: int
+    urgent: bool
+    lines: list[TransferLineView]
+    decided_by: int | None
+    voucher_number: str | None = None
+
+
+def transfer_view(session: Session, doc: Document, voucher_number: str | None = None) -> Transfer:
+    """Return the result object for a transfer document."""
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_([ln.item_id for ln in doc.lines])))}
+    return Transfer(
+        document_id=doc.id, number=doc.number, status=doc.status.value, status_label=STATUS_LABELS[doc.status],
+        from_site_id=doc.site_id or 0, to_site_id=doc.to_site_id or 0, urgent=doc.urgent,
+        lines=[TransferLineView(ln.item_id, items[ln.item_id].name, ln.quantity, items[ln.item_id].base_unit,
+                                ln.done_quantity) for ln in doc.lines],
+        decided_by=doc.decided_by, voucher_number=voucher_number,
+    )
+
+
+def _transit_site(session: Session, org_id: int, source: Site, dest: Site) -> Site:
+    site = session.scalar(select(Site).where(
+        Site.org_id == org_id, Site.kind == SiteKind.IN_TRANSIT,
+        Site.route_from_id == source.id, Site.route_to_id == dest.id,
+    ))
+    if site is None:
+        site = Site(org_id=org_id, code=f"ZT-{source.code}-{dest.code}", name=f"在途 {source.name}→{dest.name}",
+                    kind=SiteKind.IN_TRANSIT, route_from_id=source.id, route_to_id=dest.id)
+        session.add(site)
+        session.flush()
+    return site
+
+
+def _load(session: Session, actor: Actor, document_id: int) -> Document:
+    doc = get_owned(session, Document, document_id, actor.org_id, lock=True)
+    if doc.kind != DocKind.TRANSFER:
+        raise ValidationError(f"{doc.number} 不是调拨单", field="document_id")
+    return doc
+
+
+@idempotent("transfer.request")
+def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Transfer:
+    """Request a transfer; urgent ones are flagged for the emergency approval chain."""
+    source = stock_site(session, actor, cmd.from_site_id)
+    dest = stock_site(session, actor, cmd.to_site_id)
+    if source.id == dest.id:
+        raise ValidationError("调出和调入地点不能相同", field="to_site_id")
+    if not (actor.can(Permission.TRANSFER_REQUEST, source.id) or actor.can(Permission.TRANSFER_REQUEST, dest.id)):
+        actor.require(Permission.TRANSFER_REQUEST, dest.id)
+    if not cmd.lines:
+        raise ValidationError("调拨单至少要有一行", field="lines")
+    when = business_time_or_now(cmd.business_time)
+    doc = open_document(session, actor, DocKind.TRANSFER, DocStatus.REQUESTED, when, site=source,
+                        to_site_id=dest.id, urgent=cmd.urgent, note=cmd.reason)
+    for n, line in enumerate(cmd.lines, start=1):
+        item = active_item(session, actor, line.item_id)
+        qty = to_base(session, item, line.quantity, line.unit)
+        doc.lines.append(DocumentLine(org_id=actor.org_id, line_no=n, item_id=item.id, quantity=qty,
+                                      entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit))
+    session.flush()
+    emit(session, actor.org_id, "transfer.requested", {
+        "document_id": doc.id, "number": doc.number, "from_site_id": source.id, "to_site_id": dest.id,
+        "urgent": cmd.urgent, "requested_by": actor.member_id,
+    }, document_id=doc.id)
+    return transfer_view(session, doc)
+
+
+@idempotent("transfer.decide")
+def decide_transfer(session: Session, actor: Actor, cmd: DecideTransfer) -> Transfer:
+    """Approve or reject a requested transfer; the first decision wins."""
+    doc = _load(session, actor, cmd.document_id)
+    approve = Permission.TRANSFER_APPROVE
+    if not (actor.can(approve, doc.site_id) or actor.can(approve, doc.to_site_id)):
+        actor.require(Permission.TRANSFER_APPROVE, doc.site_id)
+    if not cmd.approve and not cmd.reason.strip():
+        raise ValidationError("驳回须说明原因", field="reason")
+    if doc.created_by is not None and doc.created_by == actor.member_id and not actor.can(Permission.ROLES):
+        raise ValidationError("不能审批自己提交的调拨申请", field="document_id")
+    transition(doc, DocStatus.APPROVED if cmd.approve else DocStatus.REJECTED)
+    doc.decided_by, doc.decided_at = actor.member_id, utcnow()
+    if cmd.reason:
+        doc.note = f"{doc.note}\n{'批准' if cmd.approve else '驳回'}：{cmd.reason}".strip()
+    emit(session, actor.org_id, "transfer.approved" if cmd.approve else "transfer.rejected", {
+        "document_id": doc.id, "number": doc.number, "decided_by": actor.member_id, "reason": cmd.reason,
+    }, document_id=doc.id)
+    return transfer_view(session, doc)
+
+
+@idempotent("transfer.cancel")
+def cancel_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Transfer:
+    """Cancel a transfer that has not left yet (requester or approver)."""
+    doc = _load(session, actor, cmd.document_id)
+    if doc.created_by != actor.member_id:
+        actor.require(Permission.TRANSFER_APPROVE, doc.site_id)
+    transition(doc, DocStatus.CANCELLED)
+    emit(session, actor.org_id, "transfer.cancelled", {"document_id": doc.id, "number": doc.number,
+                                                       "reason": cmd.reason}, document_id=doc.id)
+    return transfer_view(session, doc)
+
+
+@idempotent("transfer.dispatch")
+def dispatch_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Transfer:
+    """Move approved quantities from the source into the route's in-transit site."""
+    doc = _load(session, actor, cmd.document_id)
+    source = get_owned(session, Site, doc.site_id, actor.org_id)
+    dest = get_owned(session, Site, doc.to_site_id, actor.org_id)
+    actor.require(Permission.TRANSFER_DISPATCH, source.id)
+    transition(doc, DocStatus.IN_TRANSIT)
+    when = business_time_or_now(cmd.business_time)
+    transit = _transit_site(session, actor.org_id, source, dest)
+    doc.transit_site_id = transit.id
+    cost = Decimal(0)
+    for line in sorted(doc.lines, key=lambda ln: ln.item_id):  # fixed lock order
+        item = session.get_one(Item, line.item_id)
+        balances = lock_balances(session, item.id, source.id)
+        picks = pick_fefo(session, item, source, balances, line.quantity)
+        for move in issue_from(session, picks, balances, document=doc, business_time=when):
+            incoming = lock_balance(session, actor.org_id, item.id, transit.id, move.lot_id)
+            append_move(session, incoming, quantity=-move.quantity, unit_cost=move.unit_cost, value=-move.value,
+                        document=doc, business_time=when)
+            cost -= move.value
+        line.done_quantity = line.quantity
+    voucher = _post(session, doc, "transfer.dispatched", cost, when, source, dest)
+    emit(session, actor.org_id, "transfer.dispatched", {"document_id": doc.id, "number": doc.number,
+                                                        "cost": dec(cost)}, document_id=doc.id)
+    return transfer_view(session, doc, voucher)
+
+
+@idempotent("transfer.receive")
+def receive_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Transfer:
+    """Move everything in transit for this transfer into the destination site."""
+    doc = _load(session, actor, cmd.document_id)
+    dest = get_owned(session, Site, doc.to_site_id, actor.org_id)
+    source = get_owned(session, Site, doc.site_id, actor.org_id)
+    actor.require(Permission.TRANSFER_RECEIVE, dest.id)
+    transition(doc, DocStatus.RECEIVED)
+    when = business_time_or_now(cmd.business_time)
+    in_transit = list(session.scalars(select(StockMove).where(
+        StockMove.document_id == doc.id, StockMove.site_id == doc.transit_site_id, StockMove.quantity > 0,
+    ).order_by(StockMove.item_id, StockMove.lot_id)))
+    cost = Decimal(0)
+    for move in in_transit:
+        item = session.get_one(Item, move.item_id)
+        ensure_inbound_allowed(session, item, dest, move.lot_id)
+        out = lock_balance(session, actor.org_id, move.item_id, move.site_id, move.lot_id)
+        into = lock_balance(session, actor.org_id, move.item_id, dest.id, move.lot_id)
+        append_move(session, out, quantity=-move.quantity, unit_cost=move.unit_cost, value=-move.value,
+                    document=doc, business_time=when)
+        append_move(session, into, quantity=move.quantity, unit_cost=move.unit_cost, value=move.value,
+                    document=doc, business_time=when)
+        cost += move.value
+    voucher = _post(session, doc, "transfer.received", cost, when, source, dest)
+    emit(session, actor.org_id, "transfer.received", {"document_id": doc.id, "number": doc.number,
+                                                      "cost": dec(cost)}, document_id=doc.id)
+    return transfer_view(session, doc, voucher)
+
+
+def _post(session: Session, doc: Document, event: str, cost: Decimal, when: datetime,
+          source: Site, dest: Site) -> str | None:
+    if not cost:
+        return None
+    voucher = post_voucher(
+        session, doc, event, facts={"from_site_kind": source.kind.value, "to_site_kind": dest.kind.value},
+        amounts={"cost": cost}, when=when, summary=f"{doc.number} {source.name}→{dest.name}",
+    )
+    return voucher.number

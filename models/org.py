@@ -1,0 +1,116 @@
+"""Organisations, sites, parties and members (people with roles and chat identities)."""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
+from models.types import ScaledDecimal
+
+
+class Org(IdMixin, CreatedMixin, Base):
+    __tablename__ = "orgs"
+
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    #: Share of a farmer delivery's value paid at once; the balance waits for QC.
+    prepayment_ratio: Mapped[Decimal] = mapped_column(ScaledDecimal(6, 4), default=Decimal("0.7"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SiteKind(enum.StrEnum):
+    COLLECTION_POINT = "collection_point"
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+    EDGE = "edge"
+    IN_TRANSIT = "in_transit"
+
+
+class Site(IdMixin, OrgMixin, CreatedMixin, Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[SiteKind] = mapped_column(Enum(SiteKind, native_enum=False, length=32))
+    #: Negative-stock policy: most sites forbid it; a shop may allow selling ahead of receipt.
+    allow_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: For in-transit sites: the route they stand for.
+    route_from_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id"))
+    route_to_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PartyKind(enum.StrEnum):
+    FARMER = "farmer"
+    SUPPLIER = "supplier"
+    CUSTOMER = "customer"
+
+
+class Party(IdMixin, OrgMixin, CreatedMixin, Base):
+    __tablename__ = "parties"
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+    #: The golden-copy code: one per real-world farmer, supplier or customer.
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[PartyKind] = mapped_column(Enum(PartyKind, native_enum=False, length=16))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Role(enum.StrEnum):
+    FARMER = "farmer"
+    CLERK = "clerk"
+    STOREKEEPER = "storekeeper"
+    MANAGER = "manager"
+    DIRECTOR = "director"
+    FINANCE = "finance"
+    PURCHASER = "purchaser"
+    QA = "qa"
+    ADMIN = "admin"
+
+
+class Member(IdMixin, OrgMixin, CreatedMixin, Base):
+    __tablename__ = "members"
+
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    #: A farmer member acts as this party (sees only its deliveries and settlements).
+    party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parties.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    roles: Mapped[list[MemberRole]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+    identities: Mapped[list[MemberIdentity]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+
+class MemberRole(IdMixin, OrgMixin, Base):
+    __tablename__ = "member_roles"
+    __table_args__ = (UniqueConstraint("member_id", "role", "site_id"),)
+
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
+    #: None means every site of the organisation.
+    site_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id"))
+
+
+class IdentityProvider(enum.StrEnum):
+    WECHAT_OPENID = "wechat_openid"
+    WECHAT_UNIONID = "wechat_unionid"
+    WECOM_USERID = "wecom_userid"
+    DINGTALK_USERID = "dingtalk_userid"
+
+
+class MemberIdentity(IdMixin, OrgMixin, CreatedMixin, Base):
+    __tablename__ = "member_identities"
+    #: One person may belong to several organisations under the same WeChat/DingTalk identity.
+    __table_args__ = (UniqueConstraint("org_id", "provider", "external_id"),)
+
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    provider: Mapped[IdentityProvider] = mapped_column(Enum(IdentityProvider, native_enum=False, length=24))
+    external_id: Mapped[str] = mapped_column(String(128))

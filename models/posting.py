@@ -1,0 +1,126 @@
+"""Vouchers from mapping rules: the accounting half of every posting.
+
+An operation supplies *facts* (what kind of party, site, item) and *amounts* (named figures:
+goods, tax, total, cost …). The active mapping rule for the event whose condition matches
+the facts turns them into balanced lines. Posted vouchers are never edited: a correction
+is a red-ink reversal (same accounts, negated amounts) plus, where needed, a new voucher.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.documents import Document
+from models.errors import MappingMissing, UnbalancedVoucher
+from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
+from models.numbering import allocate
+from models.timeutil import local_date, period_of
+
+ZERO = Decimal(0)
+
+
+def matching_rule(session: Session, org_id: int, event: str, facts: dict[str, Any]) -> MappingRule:
+    """Return the active rule for ``event`` whose condition the facts satisfy, best first."""
+    rules = session.scalars(
+        select(MappingRule)
+        .where(MappingRule.org_id == org_id, MappingRule.event == event, MappingRule.active.is_(True))
+        .order_by(MappingRule.priority.desc(), MappingRule.id.desc())
+    )
+    for rule in rules:
+        if all(facts.get(key) == value for key, value in (rule.condition or {}).items()):
+            return rule
+    raise MappingMissing(f"没有匹配的记账规则：{event}", event=event, facts=facts)
+
+
+def _lines_for(rule: MappingRule, amounts: dict[str, Decimal], sign: int, party_id: int | None) -> list[VoucherLine]:
+    lines = []
+    for spec in rule.lines:
+        amount = amounts.get(spec["amount"], ZERO) * sign
+        if amount == 0:
+            continue
+        debit = amount if spec["side"] == "debit" else ZERO
+        credit = amount if spec["side"] == "credit" else ZERO
+        lines.append(
+            VoucherLine(
+                org_id=rule.org_id, line_no=len(lines) + 1, account_code=spec["account"],
+                debit=debit, credit=credit, party_id=party_id, memo=spec.get("memo", ""),
+            )
+        )
+    return lines
+
+
+def _check_balanced(lines: list[VoucherLine], event: str) -> None:
+    debit = sum((line.debit for line in lines), ZERO)
+    credit = sum((line.credit for line in lines), ZERO)
+    if debit != credit:
+        raise UnbalancedVoucher(f"凭证借贷不平：借 {debit} 贷 {credit}（{event}）", event=event)
+
+
+def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
+    period = period_of(when)
+    number = f"记-{period}-{allocate(session, org_id, 'voucher', period):05d}"
+    voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
+    session.add(voucher)
+    return voucher
+
+
+def post_voucher(
+    session: Session,
+    document: Document,
+    event: str,
+    *,
+    facts: dict[str, Any],
+    amounts: dict[str, Decimal],
+    when: datetime,
+    summary: str,
+    party_id: int | None = None,
+) -> Voucher:
+    """Post the voucher for a document event under the matching mapping rule."""
+    rule = matching_rule(session, document.org_id, event, facts)
+    lines = _lines_for(rule, amounts, 1, party_id)
+    _check_balanced(lines, event)
+    return _new_voucher(
+        session, document.org_id, when,
+        document_id=document.id, event=event, mapping_rule_id=rule.id,
+        amounts={k: str(v) for k, v in amounts.items()}, facts=facts,
+        status=VoucherStatus.POSTED, summary=summary, lines=lines,
+    )
+
+
+def reverse_voucher(
+    session: Session, voucher: Voucher, *, when: datetime, summary: str, document_id: int | None = None
+) -> Voucher:
+    """Post a red-ink reversal of ``voucher`` and mark the original reversed."""
+    lines = [
+        VoucherLine(
+            org_id=line.org_id, line_no=line.line_no, account_code=line.account_code,
+            debit=-line.debit, credit=-line.credit, party_id=line.party_id, memo=line.memo,
+        )
+        for line in voucher.lines
+    ]
+    voucher.status = VoucherStatus.REVERSED
+    return _new_voucher(
+        session, voucher.org_id, when,
+        document_id=document_id or voucher.document_id, event=voucher.event,
+        mapping_rule_id=voucher.mapping_rule_id, facts=voucher.facts,
+        amounts={k: str(-Decimal(v)) for k, v in voucher.amounts.items()},
+        status=VoucherStatus.POSTED, reverses_voucher_id=voucher.id, summary=summary, lines=lines,
+    )
+
+
+def repost_voucher(session: Session, voucher: Voucher, rule: MappingRule, *, when: datetime) -> Voucher:
+    """Post ``voucher``'s figures again under ``rule`` (after reversing the original)."""
+    amounts = {k: Decimal(v) for k, v in voucher.amounts.items()}
+    lines = _lines_for(rule, amounts, 1, voucher.lines[0].party_id if voucher.lines else None)
+    _check_balanced(lines, voucher.event)
+    return _new_voucher(
+        session, voucher.org_id, when,
+        document_id=voucher.document_id, event=voucher.event, mapping_rule_id=rule.id,
+        amounts=dict(voucher.amounts), facts=voucher.facts, status=VoucherStatus.POSTED,
+        summary=f"按新规则重记：{voucher.summary}", lines=lines,
+    )

@@ -1,0 +1,64 @@
+"""The web app: factory, health check, overview page and the shared error shape."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.factory import create_app
+from app.settings import Settings
+from models.errors import InsufficientStock, ValidationError
+from models.operations import ReceiveGoods, receive_goods
+from models.uow import run
+
+
+@pytest.fixture
+def client(database_url, tmp_path):
+    app = create_app({"DATABASE_URL": database_url, "LIUZHUAN_VAR_DIR": str(tmp_path)})
+
+    @app.get("/boom")
+    def boom():
+        raise InsufficientStock("库存不足：测试", available="0")
+
+    return app.test_client()
+
+
+def test_healthz_answers_ok(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_overview_shows_the_demo_ledger(client, session_factory, demo, actors):
+    run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal("23.5"), unit="斤",
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"]))
+    page = client.get("/").get_data(as_text=True)
+    assert "绍兴收购点" in page and "11.75 公斤" in page and "王阿姨" in page
+
+
+def test_domain_errors_share_one_json_shape(client):
+    response = client.get("/boom")
+    assert response.status_code == 409
+    assert response.get_json() == {"error": {"code": "INSUFFICIENT_STOCK", "message": "库存不足：测试",
+                                             "details": {"available": "0"}}}
+
+
+def test_overview_is_hidden_in_production(database_url, tmp_path):
+    app = create_app({"DATABASE_URL": database_url, "LIUZHUAN_VAR_DIR": str(tmp_path),
+                      "LIUZHUAN_ENV": "production", "SECRET_KEY": "x" * 40})
+    assert app.test_client().get("/").status_code == 404
+
+
+def test_settings_default_to_embedded_sqlite(tmp_path):
+    settings = Settings.from_env({"LIUZHUAN_VAR_DIR": str(tmp_path)})
+    assert settings.is_sqlite and settings.database_url.endswith("liuzhuan.db") and settings.redis_url is None
+
+
+@pytest.mark.parametrize("env", [
+    {"DATABASE_URL": "mysql://x"},
+    {"LIUZHUAN_ENV": "production"},
+    {"LIUZHUAN_ENV": "production", "SECRET_KEY": "short"},
+])
+def test_settings_refuse_what_cannot_work(env, tmp_path):
+    with pytest.raises(ValidationError):
+        Settings.from_env({"LIUZHUAN_VAR_DIR": str(tmp_path), **env})
