@@ -24,7 +24,7 @@ def migrate(database_url: str) -> None:
     """Upgrade the database to the newest schema."""
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.cmd_opts = argparse.Namespace(x=[f"url={database_url}"])
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None:

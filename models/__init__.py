@@ -4,7 +4,7 @@ Importing this package registers every table on ``Base.metadata``; it imports no
 framework, no task queue and no channel code.
 """
 
-from models import catalog, documents, finance, infra, org, stock  # noqa: F401  (register tables)
+from models import catalog, documents, finance, identity, infra, org, stock  # noqa: F401  (register tables)
 from models.base import Base
 
 __all__ = ["Base"]

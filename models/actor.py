@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     MAPPING = "mapping"
     PRICES = "prices"
     ROLES = "roles"
+    MEMBERS = "members"
     ORDER_PURCHASE = "order.purchase"
     ORDER_SALES = "order.sales"
     VIEW_STOCK = "view.stock"
@@ -45,7 +46,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QA: frozenset({_P.QC, _P.FREEZE, _P.VIEW_STOCK}),
     Role.PURCHASER: frozenset({_P.ORDER_PURCHASE, _P.RECEIVE, _P.VIEW_STOCK}),
     Role.MANAGER: frozenset(_FLOOR | {_P.TRANSFER_APPROVE, _P.FREEZE, _P.QC, _P.REVERSE, _P.PRICES,
-                                      _P.ORDER_PURCHASE, _P.ORDER_SALES}),
+                                      _P.ORDER_PURCHASE, _P.ORDER_SALES, _P.MEMBERS}),
     Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK}),
     Role.DIRECTOR: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
@@ -55,7 +56,8 @@ PERMISSION_LABELS: dict[Permission, str] = {
     _P.RECEIVE: "收货入库", _P.SHIP: "出库", _P.RESERVE: "预留库存", _P.TRANSFER_REQUEST: "申请调拨",
     _P.TRANSFER_APPROVE: "审批调拨", _P.TRANSFER_DISPATCH: "调拨发货", _P.TRANSFER_RECEIVE: "调拨收货",
     _P.COUNT: "盘点", _P.QC: "质检", _P.FREEZE: "冻结库存", _P.SETTLE: "结算付款", _P.REVERSE: "冲销单据",
-    _P.MAPPING: "修改记账规则", _P.PRICES: "修改价格", _P.ROLES: "分配角色", _P.ORDER_PURCHASE: "采购下单",
+    _P.MAPPING: "修改记账规则", _P.PRICES: "修改价格", _P.ROLES: "分配角色", _P.MEMBERS: "发放绑定码",
+    _P.ORDER_PURCHASE: "采购下单",
     _P.ORDER_SALES: "销售下单", _P.VIEW_STOCK: "查看库存", _P.VIEW_FINANCE: "查看财务",
 }
 

@@ -40,7 +40,7 @@ def migrate(url: str) -> None:
     """Bring a database to the newest schema with Alembic (never create_all)."""
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.cmd_opts = type("Opts", (), {"x": [f"url={url}"]})()  # read by migrations/env.py
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, "heads")
 
 
 def fresh_postgres_database(name: str) -> str:
