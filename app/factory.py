@@ -6,9 +6,11 @@ import os
 from typing import Any
 
 from flask import Flask, g, jsonify
+from flask_openapi3 import Info, OpenAPI
 from sqlalchemy.orm import Session
 
 from app.settings import Settings
+from miniprogram_api.errors import ErrorBody, validation_error_response
 from models.db import make_engine, make_session_factory
 from models.errors import DomainError
 
@@ -16,7 +18,14 @@ from models.errors import DomainError
 def create_app(overrides: dict[str, str] | None = None) -> Flask:
     """Create the web app; ``overrides`` replace environment settings (tests)."""
     settings = Settings.from_env({**os.environ, **(overrides or {})})
-    app = Flask(__name__)
+    app = OpenAPI(
+        __name__,
+        info=Info(title="流转 Liuzhuan API", version="1"),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        validation_error_status=422,
+        validation_error_model=ErrorBody,
+        validation_error_callback=validation_error_response,
+    )
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     engine = make_engine(settings.database_url)
@@ -34,8 +43,10 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
             session.close()
 
     from app.web import web
+    from miniprogram_api import register as register_api
 
     app.register_blueprint(web)
+    register_api(app)
     return app
 
 
