@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import typing
+import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,6 +37,9 @@ def _canonical(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        # Offline phones mint their own move ids (ReceiveGoods.move_id).
+        return str(value)
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     if isinstance(value, dict):

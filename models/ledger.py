@@ -164,8 +164,11 @@ def pick_fefo(
         remaining -= take
     if remaining > 0:
         if site.allow_negative and lot_id is None:
-            # Sell ahead of receipt: the shortfall goes negative on the newest lot we know.
-            target = max(balances, key=lambda b: b.lot_id, default=None)
+            # Sell ahead of receipt: the shortfall goes negative on the newest lot we know
+            # that may move out (never on a frozen or QC-failed lot).
+            movable = [b for b in balances if lots[b.lot_id].qc_status != QcStatus.FAILED
+                       and not blocking_freeze(freezes, b.lot_id, outbound=True)]
+            target = max(movable, key=lambda b: b.lot_id, default=None)
             if target is not None:
                 picks.append(Pick(target, remaining))
                 return picks

@@ -17,7 +17,7 @@ from models.ledger import append_move, issue_value, lock_balances, money, moving
 from models.operations.common import active_item, business_time_or_now, dec, open_document, stock_site
 from models.outbox import emit
 from models.posting import post_voucher
-from models.stock import Balance, Lot, StockMove
+from models.stock import Balance, Lot, Reservation, StockMove
 from models.units import to_base
 
 
@@ -69,6 +69,7 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     doc = open_document(session, actor, DocKind.COUNT, DocStatus.POSTED, when, site=site, note=cmd.note)
     avg = moving_average_cost(balances) or _last_cost(session, balances_in_scope)
     gain = loss = Decimal(0)
+    released: list[dict[str, object]] = []
     lot_ids = [b.lot_id for b in balances_in_scope]
     lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_(lot_ids)))}
     if diff > 0:
@@ -79,14 +80,24 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
         remaining = -diff
         oldest_first = sorted(balances_in_scope, key=lambda b: (
             lots[b.lot_id].expires_on or when.date().max, lots[b.lot_id].received_on or when.date().max, b.lot_id))
+        # Unreserved stock first (oldest first), then reserved: a loss the free stock covers
+        # must not leave a lot promised beyond what it holds.
+        takes: dict[int, Decimal] = {}
+        for free_only in (True, False):
+            for bal in oldest_first:
+                room = bal.on_hand - (bal.reserved if free_only else Decimal(0)) - takes.get(bal.lot_id, Decimal(0))
+                take = min(max(room, Decimal(0)), remaining)
+                if take > 0:
+                    takes[bal.lot_id] = takes.get(bal.lot_id, Decimal(0)) + take
+                    remaining -= take
         for bal in oldest_first:
-            take = min(max(bal.on_hand, Decimal(0)), remaining)
+            take = takes.get(bal.lot_id, Decimal(0))
             if take <= 0:
                 continue
             value = issue_value(bal, take, avg)
             append_move(session, bal, quantity=-take, unit_cost=avg, value=value, document=doc, business_time=when)
             loss -= value
-            remaining -= take
+        released = _release_reservations_beyond_stock(session, balances_in_scope)
     doc.total_amount = gain - loss
     doc.lines.append(DocumentLine(
         org_id=actor.org_id, line_no=1, item_id=item.id, lot_id=cmd.lot_id, quantity=counted,
@@ -101,12 +112,39 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     emit(session, actor.org_id, "count.posted", {
         "document_id": doc.id, "number": doc.number, "site_id": site.id, "item_id": item.id,
         "expected": dec(expected), "counted": dec(counted), "difference": dec(diff),
+        "released_reservations": released,
     }, document_id=doc.id)
     return CountResult(
         document_id=doc.id, number=doc.number, expected=expected, counted=counted, difference=diff,
         base_unit=item.base_unit, gain_value=gain, loss_value=loss,
         voucher_number=voucher.number if voucher else None,
     )
+
+
+def _release_reservations_beyond_stock(session: Session, balances: list[Balance]) -> list[dict[str, object]]:
+    """Cut sales-order reservations (newest first) on lots a count left holding less than reserved.
+
+    The shelf is the truth: stock that is not there cannot stay promised. Every writer of
+    reservations holds the (item, site) balance lock, which the count holds too.
+    """
+    released: list[dict[str, object]] = []
+    for bal in balances:
+        excess = bal.reserved - max(bal.on_hand, Decimal(0))
+        if excess <= 0:
+            continue
+        for res in session.scalars(select(Reservation).where(
+            Reservation.item_id == bal.item_id, Reservation.site_id == bal.site_id,
+            Reservation.lot_id == bal.lot_id, Reservation.active.is_(True),
+        ).order_by(Reservation.id.desc())):
+            cut = min(res.quantity, excess)
+            res.quantity -= cut
+            res.active = res.quantity > 0
+            bal.reserved -= cut
+            excess -= cut
+            released.append({"order_id": res.document_id, "lot_id": res.lot_id, "quantity": dec(cut)})
+            if excess <= 0:
+                break
+    return released
 
 
 def _last_cost(session: Session, balances: list[Balance]) -> Decimal:

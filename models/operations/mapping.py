@@ -21,6 +21,9 @@ from models.outbox import emit
 from models.posting import matching_rule, repost_voucher, reverse_voucher
 from models.timeutil import SHANGHAI
 
+#: The figures a "total" is the sum of, per event.
+_TOTAL_PARTS: dict[str, tuple[str, ...]] = {"receipt.posted": ("goods", "tax"), "shipment.posted": ("revenue", "tax")}
+
 
 @dataclass(frozen=True)
 class RuleLine:
@@ -71,9 +74,10 @@ def validate_rule_lines(session: Session, org_id: int, event: str, lines: tuple[
             )
         per_amount[line.amount] = per_amount.get(line.amount, 0) + (1 if line.side == "debit" else -1)
     # A rule balances for every possible set of figures only if each figure is debited as often
-    # as it is credited; (total = goods + tax) rules are the one accepted exception.
-    if event in ("receipt.posted", "shipment.posted"):
-        return
+    # as it is credited, once a total is read as the sum of its parts (goods + tax, revenue + tax).
+    total = per_amount.pop("total", 0)
+    for part in _TOTAL_PARTS.get(event, ()):
+        per_amount[part] = per_amount.get(part, 0) + total
     if any(per_amount.values()):
         raise ValidationError("规则借贷不平：每个金额须借贷各一次", field="lines")
 

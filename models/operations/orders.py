@@ -120,6 +120,7 @@ def cancel_order(session: Session, actor: Actor, cmd: CancelOrder) -> Order:
     for item_id in sorted({r.item_id for r in reservations}):
         balances = {b.lot_id: b for b in lock_balances(session, item_id, doc.site_id or 0)}
         for res in (r for r in reservations if r.item_id == item_id):
+            session.refresh(res)  # re-read under the balance lock: a count may have cut it meanwhile
             bal: Balance = balances[res.lot_id]
             bal.reserved -= res.quantity
             res.active = False

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.base import utcnow
 from models.catalog import Item
-from models.errors import InvalidState, ValidationError
+from models.errors import InvalidState, PermissionDenied, ValidationError
 from models.finance import FarmerSettlement, SettlementStatus
 from models.idempotency import idempotent
 from models.lookup import get_owned
@@ -93,10 +93,17 @@ class FreezeResult:
     active: bool
 
 
+def _require_freeze(actor: Actor, site_id: int | None) -> None:
+    """Require FREEZE at the site; a freeze of every site needs it at every site."""
+    actor.require(Permission.FREEZE, site_id)
+    if site_id is None and actor.site_ids(Permission.FREEZE) is not None:
+        raise PermissionDenied("没有权限：冻结或解冻所有地点的库存", permission=Permission.FREEZE.value, site_id=None)
+
+
 @idempotent("freeze")
 def freeze_stock(session: Session, actor: Actor, cmd: FreezeStock) -> FreezeResult:
     """Freeze an item or lot at a site (or everywhere) for inbound, outbound or both."""
-    actor.require(Permission.FREEZE, cmd.site_id)
+    _require_freeze(actor, cmd.site_id)
     item = get_owned(session, Item, cmd.item_id, actor.org_id)
     if cmd.site_id is not None:
         get_owned(session, Site, cmd.site_id, actor.org_id)
@@ -124,7 +131,7 @@ class UnfreezeStock:
 def unfreeze_stock(session: Session, actor: Actor, cmd: UnfreezeStock) -> FreezeResult:
     """Lift a freeze (a QC freeze lifts only by a passing QC result)."""
     freeze = get_owned(session, Freeze, cmd.freeze_id, actor.org_id, lock=True)
-    actor.require(Permission.FREEZE, freeze.site_id)
+    _require_freeze(actor, freeze.site_id)
     if not freeze.active:
         raise InvalidState("该冻结已解除", freeze_id=freeze.id)
     if freeze.reason.startswith(QC_FREEZE_PREFIX):

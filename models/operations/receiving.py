@@ -110,6 +110,8 @@ def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
         raise ValidationError(f"{party.name} 是客户，不能作为供货方", field="party_id")
 
     order, order_line = _order_line(session, actor, cmd, item.id, party)
+    if party is None and order is not None and order.party_id is not None:
+        party = session.get_one(Party, order.party_id)  # the payable is owed to the order's supplier
     grade, price = _resolve_price(session, actor, cmd, item.id, party, bool(item.grades))
     if price is None:
         price = order_line.unit_price if order_line is not None else Decimal(0)

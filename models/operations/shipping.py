@@ -37,7 +37,7 @@ class ShipGoods:
     quantity: Decimal
     unit: str | None = None
     party_id: int | None = None
-    #: Sale price per base unit, before tax. Default: the item's sale price.
+    #: Sale price per base unit, before tax. Default: the sales order's price, else the item's sale price.
     unit_price: Decimal | None = None
     #: Ship from this lot only; default first-expiry-first-out over all lots.
     lot_id: int | None = None
@@ -88,7 +88,14 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
         raise ValidationError("单价或税率不正确", field="unit_price")
 
     order, reservations = _order_reservations(session, actor, cmd, item.id, site.id, party)
+    if party is None and order is not None and order.party_id is not None:
+        party = session.get_one(Party, order.party_id)  # the receivable is owed by the order's customer
+    if cmd.unit_price is None and order is not None:
+        price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
     balances = lock_balances(session, item.id, site.id)
+    for res in reservations:  # re-read under the balance lock: a count may have cut them meanwhile
+        session.refresh(res)
+    reservations = [res for res in reservations if res.active]
     reserved_for_us: dict[int, Decimal] = {}
     for res in reservations:
         reserved_for_us[res.lot_id] = reserved_for_us.get(res.lot_id, Decimal(0)) + res.quantity
