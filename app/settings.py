@@ -28,6 +28,18 @@ class Settings:
     debug: bool = False
     #: Production hides the read-only overview page and insists on a real secret key.
     production: bool = False
+    # --- mini-program API (issue 3) ---
+    #: WeChat mini-program app id/secret; no app id (and not production) enables POST /api/v1/auth/dev.
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    #: Send WeChat API calls here instead of https://api.weixin.qq.com (a devstubs server).
+    wechat_api_base: str | None = None
+    dingtalk_app_key: str | None = None
+    dingtalk_app_secret: str | None = None
+    #: Send DingTalk calls here instead of api.dingtalk.com / oapi.dingtalk.com (a devstubs server).
+    dingtalk_api_base: str | None = None
+    #: Largest request body (photos + audio) the API accepts; larger answers 413.
+    max_upload_bytes: int = 20 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -44,6 +56,13 @@ class Settings:
             node_name=env.get("LIUZHUAN_NODE", "server"),
             debug=env.get("LIUZHUAN_DEBUG", "") == "1",
             production=env.get("LIUZHUAN_ENV") == "production",
+            wechat_app_id=env.get("WECHAT_MINIPROGRAM_APP_ID") or None,
+            wechat_app_secret=env.get("WECHAT_MINIPROGRAM_APP_SECRET") or None,
+            wechat_api_base=env.get("WECHAT_API_BASE") or None,
+            dingtalk_app_key=env.get("DINGTALK_MINIPROGRAM_APP_KEY") or None,
+            dingtalk_app_secret=env.get("DINGTALK_MINIPROGRAM_APP_SECRET") or None,
+            dingtalk_api_base=env.get("DINGTALK_API_BASE") or None,
+            max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
         )
         settings.check()
         return settings

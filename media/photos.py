@@ -99,6 +99,8 @@ def process_photo(
     try:
         # Read EXIF from the file as sent: exif_transpose drops the orientation tag we report.
         metadata = _extract_metadata(img)
+        full_size = img.size
+        scale = _draft_jpeg(img, max_side) if fmt == "jpeg" else 1
         img.load()
         oriented = ImageOps.exif_transpose(img)
         rgb = _to_srgb(oriented)
@@ -115,8 +117,9 @@ def process_photo(
         sha256=hashlib.sha256(data).hexdigest(),
         phash=phash,
         format=fmt,
-        width=rgb.width,
-        height=rgb.height,
+        # The size as taken (after orientation), even when the JPEG was decoded at a reduced scale.
+        width=rgb.width if scale == 1 else full_size[_swaps_axes(metadata)],
+        height=rgb.height if scale == 1 else full_size[not _swaps_axes(metadata)],
         image_bytes=image_bytes,
         thumb_bytes=thumb_bytes,
         metadata=metadata,
@@ -177,6 +180,22 @@ def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
         img.close()
         raise CorruptPhoto(reason="empty image")
     return img
+
+
+def _draft_jpeg(img: Image.Image, max_side: int) -> int:
+    """Decode a big JPEG at 1/2, 1/4 or 1/8 scale (in the DCT, several times faster), never below max_side."""
+    width, height = img.size
+    scale = 1
+    while scale < 8 and max(width, height) // (scale * 2) >= max_side:
+        scale *= 2
+    if scale > 1:
+        img.draft("RGB", (width // scale, height // scale))
+    return scale
+
+
+def _swaps_axes(metadata: dict[str, Any]) -> bool:
+    """EXIF orientations 5-8 rotate by 90 degrees: the picture is as wide as the file is high."""
+    return metadata.get("orientation") in (5, 6, 7, 8)
 
 
 def _to_srgb(img: Image.Image) -> Image.Image:

@@ -7,6 +7,16 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register every API blueprint on the app."""
-    from miniprogram_api import me
+    from miniprogram_api import auth_routes, me
 
     app.register_api(me.api)
+    app.register_api(auth_routes.api)
+    from miniprogram_api import delivery_note, intake
+
+    app.register_api(intake.api)
+    app.register_blueprint(delivery_note.pages)
+    intake.init_app(app)
+    # clerk/manager API, offline sync and the /try page (engineer 3B)
+    from miniprogram_api import clerk
+
+    clerk.register(app)

@@ -38,4 +38,6 @@ def validation_error_response(exc: Any) -> Any:
         for err in exc.errors(include_url=False, include_context=False)
     ]
     body = {"error": {"code": "VALIDATION_ERROR", "message": "请求参数有误", "details": {"fields": fields}}}
-    return jsonify(body), 422
+    response = jsonify(body)
+    response.status_code = 422  # a Response, not a tuple: flask-openapi3 passes it to abort()
+    return response

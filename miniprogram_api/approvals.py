@@ -1,0 +1,109 @@
+"""Approvals inbox: transfers awaiting this actor's decision, and approve/reject."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miniprogram_api.apiutil import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    Id,
+    IdempotencyHeader,
+    Note,
+    call,
+    dec,
+    dump,
+    reader,
+    writer,
+)
+from miniprogram_api.errors import ErrorBody
+from miniprogram_api.transfers import TransferOut
+from models.actor import Actor, Permission
+from models.catalog import Item
+from models.documents import DocKind, DocStatus, Document
+from models.operations import DecideTransfer, decide_transfer
+from models.org import Member, Site
+
+api = APIBlueprint("clerk_approvals", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="审批")],
+                   abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
+
+
+class ApprovalLine(BaseModel):
+    item_id: int
+    item_name: str
+    quantity: str
+    base_unit: str
+
+
+class Approval(BaseModel):
+    document_id: int
+    number: str
+    kind: str
+    urgent: bool
+    from_site: str
+    to_site: str
+    requested_by: str | None
+    requested_at: datetime
+    reason: str
+    lines: list[ApprovalLine]
+
+
+class ApprovalsOut(BaseModel):
+    items: list[Approval]
+
+
+class DocPath(BaseModel):
+    document_id: Id
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["approve", "reject"]
+    reason: Note = Field("", description="驳回须说明原因")
+
+
+def pending_approvals(session: Session, actor: Actor) -> list[Approval]:
+    """Return requested transfers this actor may decide (not her own), urgent and oldest first."""
+    perm = Permission.TRANSFER_APPROVE
+    allowed = actor.site_ids(perm)
+    if allowed is not None and not allowed:
+        return []
+    stmt = select(Document).where(Document.org_id == actor.org_id, Document.kind == DocKind.TRANSFER,
+                                  Document.status == DocStatus.REQUESTED)
+    if allowed is not None:
+        stmt = stmt.where(Document.site_id.in_(allowed) | Document.to_site_id.in_(allowed))
+    docs = [d for d in session.scalars(stmt.order_by(Document.urgent.desc(), Document.id))
+            if d.created_by is None or d.created_by != actor.member_id or actor.can(Permission.ROLES)]
+    if not docs:
+        return []
+    sites = {s.id: s.name for s in session.scalars(select(Site).where(Site.org_id == actor.org_id))}
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.org_id == actor.org_id))}
+    people = {m.id: m.name for m in session.scalars(select(Member).where(Member.org_id == actor.org_id))}
+    return [Approval(
+        document_id=d.id, number=d.number, kind="transfer", urgent=d.urgent,
+        from_site=sites.get(d.site_id or 0, ""), to_site=sites.get(d.to_site_id or 0, ""),
+        requested_by=people.get(d.created_by) if d.created_by else None, requested_at=d.created_at,
+        reason=d.note, lines=[ApprovalLine(item_id=ln.item_id, item_name=items[ln.item_id].name,
+                                           quantity=dec(ln.quantity), base_unit=items[ln.item_id].base_unit)
+                              for ln in d.lines])
+        for d in docs]
+
+
+@api.get("/approvals", responses={"200": ApprovalsOut, **READ_ERRORS})
+def inbox() -> dict:
+    """Return the transfers awaiting this actor's decision."""
+    session, actor = reader()
+    return ApprovalsOut(items=pending_approvals(session, actor)).model_dump(mode="json")
+
+
+@api.post("/approvals/<int:document_id>", responses={"200": TransferOut, **WRITE_ERRORS})
+def decide(path: DocPath, body: DecisionIn, header: IdempotencyHeader) -> dict:
+    """Approve or reject a requested transfer (the first decision wins)."""
+    actor = writer()
+    cmd = DecideTransfer(document_id=path.document_id, approve=body.decision == "approve", reason=body.reason)
+    return dump(call(decide_transfer, actor, cmd, header.idempotency_key))

@@ -1,0 +1,16 @@
+"""Register the clerk/manager API, offline sync and the try-it page (one call from ``register``)."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+
+def register(app: OpenAPI) -> None:
+    """Register the blueprints of stock, shipments, transfers, approvals, to-dos, my, sync and /try."""
+    from miniprogram_api import approvals, my, shipments, stock, sync, todos, transfers, trypage
+    from miniprogram_api.apiutil import close_read_db
+
+    for module in (stock, shipments, transfers, approvals, todos, my, sync):
+        app.register_api(module.api)
+    app.register_blueprint(trypage.bp)
+    app.teardown_appcontext(close_read_db)

@@ -1,0 +1,84 @@
+"""POST /api/v1/shipments: ship goods (first expiry first out), and the receive body sync reuses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+
+from miniprogram_api.apiutil import (
+    WRITE_ERRORS,
+    BusinessTime,
+    Id,
+    IdempotencyHeader,
+    Note,
+    Price,
+    Quantity,
+    Rate,
+    UnitName,
+    call,
+    dump,
+    out_model,
+    writer,
+)
+from miniprogram_api.errors import ErrorBody
+from models.operations import ReceiveGoods, ShipGoods, Shipment, ship_goods
+
+api = APIBlueprint("clerk_shipments", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="出库")],
+                   abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
+
+
+class ShipIn(BaseModel):
+    site_id: Id
+    item_id: Id
+    quantity: Quantity
+    unit: UnitName | None = Field(None, description="默认为商品的基本单位；可用 斤、箱 等")
+    party_id: Id | None = Field(None, description="客户")
+    unit_price: Price | None = Field(None, description="不含税单价（每基本单位）")
+    lot_id: Id | None = Field(None, description="只从这个批次出库；默认先到期先出")
+    sales_order_id: Id | None = None
+    tax_rate: Rate = 0  # type: ignore[assignment]
+    business_time: BusinessTime | None = None
+    note: Note = ""
+
+    def command(self) -> ShipGoods:
+        return ShipGoods(site_id=self.site_id, item_id=self.item_id, quantity=self.quantity, unit=self.unit,
+                         party_id=self.party_id, unit_price=self.unit_price, lot_id=self.lot_id,
+                         sales_order_id=self.sales_order_id, tax_rate=self.tax_rate,
+                         business_time=self.business_time, note=self.note)
+
+
+class ReceiveIn(BaseModel):
+    """A receipt as an offline phone queues it (the online path is 3A's intake/confirm)."""
+
+    site_id: Id
+    item_id: Id
+    quantity: Quantity
+    unit: UnitName | None = None
+    party_id: Id | None = None
+    grade_id: Id | None = None
+    unit_price: Price | None = None
+    purchase_order_id: Id | None = None
+    lot_code: str | None = Field(None, max_length=48)
+    produced_on: date | None = None
+    expires_on: date | None = None
+    tax_rate: Rate = 0  # type: ignore[assignment]
+    business_time: BusinessTime | None = None
+    note: Note = ""
+
+    def command(self, move_id: uuid.UUID | None = None, origin_node: str = "server") -> ReceiveGoods:
+        return ReceiveGoods(
+            site_id=self.site_id, item_id=self.item_id, quantity=self.quantity, unit=self.unit,
+            party_id=self.party_id, grade_id=self.grade_id, unit_price=self.unit_price,
+            purchase_order_id=self.purchase_order_id, lot_code=self.lot_code, produced_on=self.produced_on,
+            expires_on=self.expires_on, tax_rate=self.tax_rate, business_time=self.business_time,
+            move_id=move_id, origin_node=origin_node, note=self.note)
+
+
+@api.post("/shipments", responses={"200": out_model(Shipment), **WRITE_ERRORS})
+def ship(body: ShipIn, header: IdempotencyHeader) -> dict:
+    """Ship goods from a site; never oversells a site that forbids negative stock."""
+    actor = writer()
+    return dump(call(ship_goods, actor, body.command(), header.idempotency_key))

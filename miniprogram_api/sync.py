@@ -1,0 +1,176 @@
+"""Offline phones: POST /sync applies a queue of operations; GET /changes sends master data since a cursor."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from flask import current_app
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miniprogram_api.apiutil import READ_ERRORS, BusinessTime, Id, dump, reader
+from miniprogram_api.approvals import DecisionIn
+from miniprogram_api.changes import CURSOR_PATTERN, ChangesOut, changes_since
+from miniprogram_api.errors import ErrorBody, ErrorDetail
+from miniprogram_api.shipments import ReceiveIn, ShipIn
+from miniprogram_api.stock import CountIn
+from miniprogram_api.transfers import StepIn, TransferIn
+from models.actor import Actor
+from models.errors import DomainError
+from models.infra import IdempotencyRecord
+from models.operations import (
+    DecideTransfer,
+    TransferRef,
+    cancel_transfer,
+    count_stock,
+    decide_transfer,
+    dispatch_transfer,
+    receive_goods,
+    receive_transfer,
+    request_transfer,
+    ship_goods,
+)
+from models.uow import run
+
+log = logging.getLogger(__name__)
+
+api = APIBlueprint("clerk_sync", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="离线同步")],
+                   abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
+
+#: The node name stamped on moves that came through an offline queue.
+OFFLINE_NODE = "offline-phone"
+
+
+class DocumentStep(StepIn):
+    document_id: Id
+
+
+class Decision(DecisionIn):
+    document_id: Id
+
+
+def _receive(body: ReceiveIn, client_id: uuid.UUID) -> Any:
+    return body.command(move_id=client_id, origin_node=OFFLINE_NODE)
+
+
+def _ship(body: ShipIn, _client_id: uuid.UUID) -> Any:
+    return dataclasses.replace(body.command(), origin_node=OFFLINE_NODE)
+
+
+def _step(body: DocumentStep, _client_id: uuid.UUID) -> Any:
+    return TransferRef(document_id=body.document_id, reason=body.reason, business_time=body.business_time)
+
+
+def _decide(body: Decision, _client_id: uuid.UUID) -> Any:
+    return DecideTransfer(document_id=body.document_id, approve=body.decision == "approve", reason=body.reason)
+
+
+def _plain(body: Any, _client_id: uuid.UUID) -> Any:
+    return body.command()
+
+
+#: kind → (operation, body model, command builder).
+KINDS: dict[str, tuple[Callable[..., Any], type[BaseModel], Callable[[Any, uuid.UUID], Any]]] = {
+    "receive": (receive_goods, ReceiveIn, _receive),
+    "ship": (ship_goods, ShipIn, _ship),
+    "count": (count_stock, CountIn, _plain),
+    "transfer_request": (request_transfer, TransferIn, _plain),
+    "transfer_decide": (decide_transfer, Decision, _decide),
+    "transfer_dispatch": (dispatch_transfer, DocumentStep, _step),
+    "transfer_receive": (receive_transfer, DocumentStep, _step),
+    "transfer_cancel": (cancel_transfer, DocumentStep, _step),
+}
+
+
+class QueuedOp(BaseModel):
+    client_id: uuid.UUID = Field(description="手机生成的 UUID：既是幂等键，也是入库的库存流水编号")
+    kind: str = Field(max_length=32, description="操作：" + "、".join(KINDS))
+    business_time: BusinessTime | None = Field(None, description="业务发生时间（离线时可早于现在），须带时区")
+    body: dict[str, Any] = Field(default_factory=dict, description="与对应在线接口相同的请求体")
+
+
+class SyncIn(BaseModel):
+    operations: Annotated[list[QueuedOp], Field(max_length=500)]
+
+
+class OpResult(BaseModel):
+    client_id: uuid.UUID
+    kind: str
+    status: str = Field(description="applied | already_applied | conflict")
+    result: dict[str, Any] | None = None
+    error: ErrorDetail | None = None
+
+
+class SyncOut(BaseModel):
+    applied: int
+    already_applied: int
+    conflicts: int
+    results: list[OpResult]
+
+
+class ChangesQuery(BaseModel):
+    cursor: str | None = Field(None, max_length=40, pattern=CURSOR_PATTERN,
+                               description="上次返回的 cursor；不填返回全部")
+
+
+def _apply(session: Session, actor: Actor, fn: Callable[..., Any], cmd: Any, key: str) -> tuple[bool, Any]:
+    """Run one queued operation; tell whether its key had already been applied."""
+    seen = session.scalar(select(IdempotencyRecord.id).where(
+        IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == key,
+        IdempotencyRecord.result.is_not(None)))
+    return seen is not None, fn(session, actor, cmd, idempotency_key=key)
+
+
+def _conflict(op: QueuedOp, code: str, message: str, details: dict[str, Any]) -> OpResult:
+    return OpResult(client_id=op.client_id, kind=op.kind, status="conflict",
+                    error=ErrorDetail(code=code, message=message, details=details))
+
+
+def apply_one(factory: Any, actor: Actor, op: QueuedOp) -> OpResult:
+    """Apply one queued operation in its own transaction; any failure becomes a conflict entry."""
+    if op.kind not in KINDS:
+        return _conflict(op, "UNKNOWN_KIND", f"不支持的操作类型：{op.kind}", {"kinds": list(KINDS)})
+    fn, model, build = KINDS[op.kind]
+    body = dict(op.body)
+    if op.business_time is not None and "business_time" in model.model_fields:
+        body["business_time"] = op.business_time
+    try:
+        cmd = build(model.model_validate(body), op.client_id)
+        seen, result = run(factory, _apply, actor, fn, cmd, str(op.client_id))
+    except PydanticError as exc:
+        fields = [{"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
+                  for e in exc.errors(include_url=False, include_context=False)]
+        return _conflict(op, "VALIDATION_ERROR", "请求参数有误", {"fields": fields})
+    except DomainError as exc:
+        return _conflict(op, exc.code, exc.message, exc.details)
+    except Exception:  # one broken entry must not stop the queue behind it
+        log.exception("sync operation %s (%s) failed", op.client_id, op.kind)
+        return _conflict(op, "INTERNAL_ERROR", "服务器处理失败，请稍后重试", {})
+    return OpResult(client_id=op.client_id, kind=op.kind, status="already_applied" if seen else "applied",
+                    result=dump(result) if dataclasses.is_dataclass(result) else {"value": str(result)})
+
+
+@api.post("/sync", responses={"200": SyncOut, "403": ErrorBody, "422": ErrorBody})
+def sync(body: SyncIn) -> dict:
+    """Apply queued offline operations in order, each in its own transaction; report each one."""
+    session, actor = reader()
+    session.rollback()  # hold no read transaction while the operations write
+    factory = current_app.extensions["liuzhuan"]["session_factory"]
+    results = [apply_one(factory, actor, op) for op in body.operations]
+    count = {s: sum(1 for r in results if r.status == s) for s in ("applied", "already_applied", "conflict")}
+    return SyncOut(applied=count["applied"], already_applied=count["already_applied"],
+                   conflicts=count["conflict"], results=results).model_dump(mode="json")
+
+
+@api.get("/changes", responses={"200": ChangesOut, **READ_ERRORS})
+def changes(query: ChangesQuery) -> dict:
+    """Return master data (items, units, packs, grades, prices, sites, parties, members) changed since a cursor."""
+    session, actor = reader()
+    return changes_since(session, actor, query.cursor).model_dump(mode="json")

@@ -1,0 +1,226 @@
+"""Transfer requests (incl. one-tap emergency transfers with prefilled quantities) and their steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Annotated
+
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, Field, TypeAdapter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from miniprogram_api.apiutil import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    BusinessTime,
+    Id,
+    IdempotencyHeader,
+    Note,
+    Quantity,
+    UnitName,
+    call,
+    dec,
+    dump,
+    out_model,
+    reader,
+    writer,
+)
+from miniprogram_api.errors import ErrorBody
+from models.actor import Actor, Permission
+from models.documents import DocKind, Document
+from models.errors import NotFound, PermissionDenied, ValidationError
+from models.infra import IdempotencyRecord
+from models.lookup import get_owned
+from models.operations import (
+    RequestTransfer,
+    Transfer,
+    TransferLineIn,
+    TransferRef,
+    cancel_transfer,
+    dispatch_transfer,
+    receive_transfer,
+    request_transfer,
+)
+from models.operations.common import active_item, stock_site
+from models.operations.transfers import transfer_view
+from models.org import Site, SiteKind
+from models.queries import lot_levels
+
+api = APIBlueprint("clerk_transfers", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="调拨")],
+                   abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
+
+TransferOut = out_model(Transfer)
+
+
+class LineIn(BaseModel):
+    item_id: Id
+    quantity: Quantity
+    unit: UnitName | None = None
+
+
+class TransferIn(BaseModel):
+    from_site_id: Id
+    to_site_id: Id
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=50)]
+    urgent: bool = False
+    reason: Note = ""
+    business_time: BusinessTime | None = None
+
+    def command(self) -> RequestTransfer:
+        return RequestTransfer(
+            from_site_id=self.from_site_id, to_site_id=self.to_site_id,
+            lines=tuple(TransferLineIn(ln.item_id, ln.quantity, ln.unit) for ln in self.lines),
+            urgent=self.urgent, reason=self.reason, business_time=self.business_time)
+
+
+class NeedIn(BaseModel):
+    item_id: Id
+    need: Quantity | None = Field(None, description="调入地点需要的数量（基本单位）；不填则建议调出方全部可用量")
+
+
+class EmergencyIn(BaseModel):
+    to_site_id: Id
+    from_site_id: Id | None = Field(None, description="不填则自动选可用量最多的地点")
+    items: Annotated[list[NeedIn], Field(min_length=1, max_length=20)]
+    reason: Note = "紧急调拨"
+    preview: bool = Field(False, description="true：只返回建议数量，不提交")
+
+
+class Suggestion(BaseModel):
+    item_id: int
+    item_name: str
+    base_unit: str
+    source_available: str
+    destination_available: str
+    shortfall: str | None
+    suggested: str
+
+
+class EmergencyOut(BaseModel):
+    from_site_id: int
+    to_site_id: int
+    suggestions: list[Suggestion]
+    transfer: TransferOut | None = None  # type: ignore[valid-type]
+
+
+class DocPath(BaseModel):
+    document_id: Id
+
+
+class StepIn(BaseModel):
+    reason: Note = ""
+    business_time: BusinessTime | None = None
+
+
+def usable(session: Session, org_id: int, item_id: int, site_id: int) -> Decimal:
+    """Return what can leave a site now: on hand less reserved, over lots neither frozen nor failed."""
+    return sum((max(lot.on_hand - lot.reserved, Decimal(0)) for lot in lot_levels(session, org_id, item_id, site_id)
+                if not lot.frozen), Decimal(0))
+
+
+def _source(session: Session, actor: Actor, body: EmergencyIn) -> Site:
+    if body.from_site_id is not None:
+        return stock_site(session, actor, body.from_site_id)
+    candidates = session.scalars(select(Site).where(
+        Site.org_id == actor.org_id, Site.kind != SiteKind.IN_TRANSIT, Site.active.is_(True),
+        Site.id != body.to_site_id).order_by(Site.id))
+    best = max(candidates, default=None,
+               key=lambda s: sum((usable(session, actor.org_id, n.item_id, s.id) for n in body.items), Decimal(0)))
+    if best is None:
+        raise ValidationError("没有可调出的地点", field="from_site_id")
+    return best
+
+
+def suggest(session: Session, actor: Actor, body: EmergencyIn) -> tuple[Site, Site, list[Suggestion]]:
+    """Suggest quantities: the destination's shortfall, capped by what the source can spare."""
+    dest = stock_site(session, actor, body.to_site_id)
+    source = _source(session, actor, body)
+    out = []
+    for need in body.items:
+        item = active_item(session, actor, need.item_id)
+        spare = usable(session, actor.org_id, item.id, source.id)
+        have = usable(session, actor.org_id, item.id, dest.id)
+        shortfall = max(need.need - have, Decimal(0)) if need.need is not None else None
+        qty = min(spare, shortfall) if shortfall is not None else spare
+        out.append(Suggestion(item_id=item.id, item_name=item.name, base_unit=item.base_unit,
+                              source_available=dec(spare), destination_available=dec(have),
+                              shortfall=dec(shortfall) if shortfall is not None else None, suggested=dec(qty)))
+    return source, dest, out
+
+
+def _replay(session: Session, actor: Actor, key: str | None) -> Transfer | None:
+    """Return the transfer an earlier emergency request with this key created, if any."""
+    if not key:
+        return None
+    record = session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == key))
+    if record is None or record.operation != "transfer.request" or record.result is None:
+        return None
+    return TypeAdapter(Transfer).validate_python(record.result)
+
+
+@api.post("/transfers", responses={"200": TransferOut, **WRITE_ERRORS})
+def create(body: TransferIn, header: IdempotencyHeader) -> dict:
+    """Request a transfer between two sites (approval follows)."""
+    actor = writer()
+    return dump(call(request_transfer, actor, body.command(), header.idempotency_key))
+
+
+@api.post("/transfers/emergency", responses={"200": EmergencyOut, **WRITE_ERRORS})
+def emergency(body: EmergencyIn, header: IdempotencyHeader) -> dict:
+    """One-tap emergency transfer: prefilled quantities, submitted as an urgent request."""
+    session, actor = reader()
+    replayed = _replay(session, actor, header.idempotency_key)
+    if replayed is not None:  # a retry: stock may have moved since, so never re-suggest
+        return {"from_site_id": replayed.from_site_id, "to_site_id": replayed.to_site_id, "suggestions": [],
+                "transfer": dump(replayed)}
+    source, dest, suggestions = suggest(session, actor, body)
+    result = EmergencyOut(from_site_id=source.id, to_site_id=dest.id, suggestions=suggestions)
+    if body.preview:
+        return result.model_dump(mode="json")
+    lines = tuple(TransferLineIn(s.item_id, Decimal(s.suggested)) for s in suggestions if Decimal(s.suggested) > 0)
+    if not lines:
+        raise ValidationError(f"{source.name} 没有可调出的库存", field="items", from_site_id=source.id)
+    session.rollback()  # end the read transaction before the write one
+    cmd = RequestTransfer(from_site_id=source.id, to_site_id=dest.id, lines=lines, urgent=True,
+                          reason=body.reason or "紧急调拨")
+    transfer = call(request_transfer, actor, cmd, header.idempotency_key)
+    return {**result.model_dump(mode="json"), "transfer": dump(transfer)}
+
+
+@api.get("/transfers/<int:document_id>", responses={"200": TransferOut, **READ_ERRORS})
+def show(path: DocPath) -> dict:
+    """Return one transfer of the organisation."""
+    session, actor = reader()
+    doc = get_owned(session, Document, path.document_id, actor.org_id)
+    if doc.kind != DocKind.TRANSFER:
+        raise NotFound(f"找不到调拨单（编号 {path.document_id}）", id=path.document_id)
+    if not (actor.can(Permission.VIEW_STOCK, doc.site_id) or actor.can(Permission.VIEW_STOCK, doc.to_site_id)):
+        raise PermissionDenied("没有权限：查看调拨单", document_id=doc.id)
+    return dump(transfer_view(session, doc))
+
+
+def _step(fn: Callable[..., Transfer], path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+    actor = writer()
+    cmd = TransferRef(document_id=path.document_id, reason=body.reason, business_time=body.business_time)
+    return dump(call(fn, actor, cmd, header.idempotency_key))
+
+
+@api.post("/transfers/<int:document_id>/dispatch", responses={"200": TransferOut, **WRITE_ERRORS})
+def dispatch(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+    """Dispatch an approved transfer: the goods go into transit."""
+    return _step(dispatch_transfer, path, body, header)
+
+
+@api.post("/transfers/<int:document_id>/receive", responses={"200": TransferOut, **WRITE_ERRORS})
+def receive(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+    """Receive a transfer in transit at the destination."""
+    return _step(receive_transfer, path, body, header)
+
+
+@api.post("/transfers/<int:document_id>/cancel", responses={"200": TransferOut, **WRITE_ERRORS})
+def cancel(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+    """Cancel a transfer that has not left yet (requester or approver)."""
+    return _step(cancel_transfer, path, body, header)

@@ -1,0 +1,100 @@
+"""DingTalk mini-program login: free-login auth code -> user id (and phone), via DingTalk's APIs.
+
+The app access token comes from the new API through the official SDK (alibabacloud-dingtalk,
+``oauth2_1_0``); the auth code is exchanged at ``topapi/v2/user/getuserinfo`` (the documented
+mini-program free-login call, which the new API has no equivalent for) and the mobile number
+at ``topapi/v2/user/get``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
+from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
+from alibabacloud_tea_openapi.models import Config
+from Tea.exceptions import TeaException, UnretryableException
+
+from platforms.errors import PlatformCodeInvalid, PlatformUnavailable
+
+#: getuserinfo errcodes for a bad code: "不存在的临时授权码", "临时授权码已失效".
+CODE_ERRORS = frozenset({40078, 40079, 40014})
+OAPI_BASE = "https://oapi.dingtalk.com"
+
+
+@dataclass(frozen=True)
+class DingTalkUser:
+    userid: str
+    unionid: str | None
+    name: str | None
+
+
+class DingTalkMiniProgramAuth(Protocol):
+    def user_from_auth_code(self, auth_code: str) -> DingTalkUser:
+        """Exchange a ``dd.getAuthCode`` code for the user's id in the organisation."""
+        ...
+
+    def mobile_of(self, userid: str) -> str | None:
+        """Return the user's mobile number as the organisation registered it (None if hidden)."""
+        ...
+
+
+class DingTalkSdkAuth:
+    """Real implementation; ``api_base`` (http://host:port) sends every call to a devstubs server."""
+
+    def __init__(self, app_key: str, app_secret: str, *, api_base: str | None = None) -> None:
+        self.app_key, self.app_secret = app_key, app_secret
+        if api_base:
+            config = Config(protocol="http", endpoint=urlsplit(api_base).netloc)
+            self.oapi_base = api_base.rstrip("/")
+        else:
+            config = Config(protocol="https", region_id="central")
+            self.oapi_base = OAPI_BASE
+        self.oauth = OAuthClient(config)
+        self.http = requests.Session()
+        self._token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+
+    def access_token(self) -> str:
+        """The app access token, cached until five minutes before it expires."""
+        with self._lock:
+            if self._token and self._token[1] > time.monotonic():
+                return self._token[0]
+            request = oauth_models.GetAccessTokenRequest(app_key=self.app_key, app_secret=self.app_secret)
+            try:
+                body = self.oauth.get_access_token(request).body
+            except (TeaException, UnretryableException) as exc:
+                raise PlatformUnavailable(reason=getattr(exc, "code", None) or type(exc).__name__) from exc
+            self._token = (body.access_token, time.monotonic() + max(60, int(body.expire_in or 7200) - 300))
+            return body.access_token
+
+    def _oapi(self, path: str, payload: dict[str, Any], code_errors: frozenset[int] = frozenset()) -> dict[str, Any]:
+        try:
+            resp = self.http.post(f"{self.oapi_base}/{path}", params={"access_token": self.access_token()},
+                                  json=payload, timeout=5)
+            data = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise PlatformUnavailable(reason=type(exc).__name__) from exc
+        errcode = int(data.get("errcode", -1))
+        if errcode in code_errors:
+            raise PlatformCodeInvalid(errcode=errcode)
+        if errcode != 0:
+            raise PlatformUnavailable(errcode=errcode)
+        return data.get("result") or {}
+
+    def user_from_auth_code(self, auth_code: str) -> DingTalkUser:
+        """POST topapi/v2/user/getuserinfo {code} -> result.userid."""
+        result = self._oapi("topapi/v2/user/getuserinfo", {"code": auth_code}, CODE_ERRORS)
+        if not result.get("userid"):
+            raise PlatformUnavailable(reason="getuserinfo answered without userid")
+        return DingTalkUser(userid=str(result["userid"]), unionid=result.get("unionid") or None,
+                            name=result.get("name") or None)
+
+    def mobile_of(self, userid: str) -> str | None:
+        """POST topapi/v2/user/get {userid} -> result.mobile."""
+        return self._oapi("topapi/v2/user/get", {"userid": userid}).get("mobile") or None
