@@ -1,0 +1,225 @@
+"""One handler per intent, written once for every platform (see ``bot.engine.ChatPlatform``)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import entries
+from bot.engine import UNBOUND_REPLY, ChatPlatform, Context, Inbound
+from bot.intents import (
+    Bind,
+    Cancel,
+    Confirm,
+    Decide,
+    Entry,
+    Help,
+    Intent,
+    MyDeliveries,
+    MyPayments,
+    Pick,
+    StockQuery,
+    Todos,
+    TransferRequest,
+    Unknown,
+)
+from bot.resolve import find_items, find_sites
+from models.actor import Permission
+from models.catalog import Item
+from models.chat import DialogState, dialog_expired, open_dialog
+from models.chat_queries import deliveries_of, payments_of, stock_by_site, todos_for
+from models.documents import DocKind, Document
+from models.errors import NotFound, PermissionDenied
+from models.operations import DecideTransfer, decide_transfer
+from models.operations.identity import BindIdentity, bind_identity, members_for_identity
+from models.outbox import emit
+
+log = logging.getLogger(__name__)
+
+HELP_TEXT = """可以这样发消息（文字或语音）：
+· 查库存：茶青库存 / 库存 茶青 绍兴 / 龙井还有多少
+· 入库：入库 茶青 一级 23.5公斤 王阿姨
+· 出库：出库 龙井 2箱 门店
+· 调拨：调拨 龙井 3箱 总仓→门店 急
+· 盘点：盘点 茶青 绍兴 120斤
+· 审批：同意 DB-ZC-20261123-0003 / 驳回 DB-… 库存不足
+· 待办 · 我的交货 · 我的货款
+改动库存的操作会先让您“确认”；登记时可以发照片作为凭证。"""
+NO_DIALOG = "现在没有待确认的操作。发送“帮助”查看用法"
+EXPIRED = "上一条操作已超时（10分钟）未确认，已作废，请重新发送"
+
+
+def dispatch(ctx: Context, intent: Intent) -> str:
+    """Run the handler for ``intent``."""
+    match intent:
+        case Help():
+            return HELP_TEXT
+        case Confirm() | Cancel() | Pick():
+            return _answer_dialog(ctx, intent)
+        case Entry(kind=kind, text=text):
+            return entries.start(ctx, kind, text)
+        case TransferRequest(text=text, urgent=urgent):
+            return entries.start(ctx, "transfer", text, urgent)
+        case StockQuery(text=text):
+            return stock(ctx, text)
+        case Decide():
+            return decide(ctx, intent)
+        case Todos():
+            return todos(ctx)
+        case MyDeliveries():
+            return my_deliveries(ctx)
+        case MyPayments():
+            return my_payments(ctx)
+        case Unknown(text=text):
+            if find_items(ctx.session, ctx.org_id, text):
+                return stock(ctx, text)  # "茶青" alone: most people want the stock
+            return f"没看懂“{text[:20]}”。发送“帮助”查看用法"
+    return HELP_TEXT
+
+
+def _answer_dialog(ctx: Context, intent: Intent) -> str:
+    s, ch, user = ctx.session, ctx.inbound.channel, ctx.inbound.user_id
+    expired = dialog_expired(s, ctx.org_id, ch, user)
+    dialog = open_dialog(s, ctx.org_id, ch, user)
+    if dialog is None:
+        return EXPIRED if expired else NO_DIALOG
+    if isinstance(intent, Cancel):
+        from models.chat import close_dialog
+
+        close_dialog(s, dialog)
+        return f"已取消{entries.VERB.get(dialog.intent.get('kind'), '')}，没有登记任何内容"
+    if isinstance(intent, Pick):
+        if dialog.state != DialogState.CHOOSING:
+            return "请回复“确认”或“取消”"
+        return entries.pick(ctx, dialog, intent.number)
+    if dialog.state != DialogState.CONFIRMING:
+        return "请先回复数字选择，或回复“取消”"
+    return entries.confirm(ctx, dialog)
+
+
+def stock(ctx: Context, text: str) -> str:
+    """Stock of the named items at the named sites (default: every site the member may see)."""
+    actor = ctx.actor
+    actor.require(Permission.VIEW_STOCK)
+    allowed = actor.site_ids(Permission.VIEW_STOCK)
+    named = {h.id for h in find_sites(ctx.session, ctx.org_id, text)}
+    if named and allowed is not None and not named <= allowed:
+        raise PermissionDenied("没有权限：查看该地点的库存")
+    sites = named or allowed
+    hits = find_items(ctx.session, ctx.org_id, text)
+    items = [ctx.session.get_one(Item, h.id) for h in hits] or list(ctx.session.scalars(
+        select(Item).where(Item.org_id == ctx.org_id, Item.active.is_(True)).order_by(Item.id).limit(10)))
+    if not hits and not named and text.strip():
+        raise NotFound(f"没有找到“{text.strip()[:20]}”这个商品或地点")
+    blocks = []
+    for item in items:
+        rows = stock_by_site(ctx.session, ctx.org_id, item.id, sites)
+        total = sum((r.on_hand for r in rows), Decimal(0))
+        lines = [f"{item.name} 库存："]
+        for r in rows:
+            extra = f"（已预留 {_q(r.reserved)}）" if r.reserved else ""
+            lines.append(f"· {r.site_name} {_q(r.on_hand)}{item.base_unit}{extra}")
+        if len(rows) > 1:
+            lines.append(f"合计 {_q(total)}{item.base_unit}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def decide(ctx: Context, intent: Decide) -> str:
+    """Approve or reject a transfer by its number."""
+    doc = ctx.session.scalar(select(Document).where(
+        Document.org_id == ctx.org_id, Document.number == intent.number, Document.kind == DocKind.TRANSFER))
+    if doc is None:
+        raise NotFound(f"找不到调拨单 {intent.number}，请核对单号")
+    t = decide_transfer(ctx.session, ctx.actor, DecideTransfer(doc.id, intent.approve, intent.reason))
+    if intent.approve:
+        return f"已批准调拨 {t.number}（{t.status_label}），等待发货"
+    return f"已驳回调拨 {t.number}，原因：{intent.reason}"
+
+
+def todos(ctx: Context) -> str:
+    lines = todos_for(ctx.session, ctx.actor)
+    if not lines:
+        return "目前没有待办事项"
+    body = "\n".join(f"{n}. {line.text}" for n, line in enumerate(lines, start=1))
+    return f"您的待办（{len(lines)}）：\n{body}"
+
+
+def my_deliveries(ctx: Context) -> str:
+    party_id = ctx.actor.party_id
+    if party_id is None:
+        return "“我的交货”只对交货的农户和供货商开放"
+    rows = deliveries_of(ctx.session, ctx.org_id, party_id)
+    if not rows:
+        return "还没有交货记录"
+    body = "\n".join(f"· {r.when} {r.number} {r.item_name} {_q(r.quantity)}{r.unit} {r.amount}元" for r in rows)
+    return f"最近的交货：\n{body}"
+
+
+def my_payments(ctx: Context) -> str:
+    party_id = ctx.actor.party_id
+    if party_id is None:
+        return "“我的货款”只对交货的农户和供货商开放"
+    p = payments_of(ctx.session, ctx.org_id, party_id)
+    lines = [f"货款合计 {p.total} 元", f"已付 {p.paid} 元"]
+    if p.prepayment_due:
+        lines.append(f"待付预付款 {p.prepayment_due} 元")
+    if p.balance_due:
+        lines.append(f"待付尾款 {p.balance_due} 元")
+    if p.withheld:
+        lines.append(f"质检未通过暂扣 {p.withheld} 元")
+    return "\n".join(lines)
+
+
+def bind(session: Session, platform: ChatPlatform, inbound: Inbound, intent: Bind) -> str:
+    """Bind this chat identity to the member the code was issued for."""
+    b = bind_identity(session, BindIdentity(platform.provider, inbound.user_id, intent.code))
+    return f"绑定成功：{b.member_name}。发送“帮助”查看可以做什么"
+
+
+def voice(ctx: Context) -> str:
+    """A voice message without platform recognition: recognise it later (worker) or ask to type."""
+    if not ctx.services.vosk_model_path:
+        return "语音识别未启用，请直接打字输入，例如：入库 茶青 一级 23.5公斤"
+    emit(ctx.session, ctx.org_id, "chat.voice_received", {
+        "channel": ctx.inbound.channel, "user_id": ctx.inbound.user_id, "media_id": ctx.inbound.media_id,
+        "msg_key": ctx.inbound.msg_key,
+    })
+    return "收到语音，正在识别，稍后回复您"
+
+
+def image(ctx: Context) -> str:
+    """A photo attaches to the member's pending entry as evidence."""
+    from media.photos import process_photo
+    from media.storage import LocalMediaStorage, key_for
+
+    dialog = open_dialog(ctx.session, ctx.org_id, ctx.inbound.channel, ctx.inbound.user_id)
+    if dialog is None:
+        return "没有待确认的登记。请先发送要登记的内容（例如：入库 茶青 一级 23.5公斤），再发照片"
+    try:
+        data = ctx.platform.fetch_media(ctx.inbound.media_id)
+    except Exception:  # the platform's download failed (expired media id, network): ask again
+        log.warning("media download failed: %s", ctx.inbound.media_id, exc_info=True)
+        return "图片下载失败，请重新发送照片"
+    photo = process_photo(data)
+    key = LocalMediaStorage(ctx.services.media_root).put(key_for(photo.sha256, "jpg"), photo.image_bytes,
+                                                         "image/jpeg")
+    dialog.evidence = list(dict.fromkeys([*(dialog.evidence or []), key]))
+    ctx.session.flush()
+    verb = entries.VERB.get(dialog.intent.get("kind"), "登记")
+    return f"照片已附到待确认的{verb}（共 {len(dialog.evidence)} 张）。{entries.CONFIRM_HINT}"
+
+
+def on_event(session: Session, platform: ChatPlatform, inbound: Inbound) -> str:
+    """Platform events: greet new followers; everything else needs no answer."""
+    if inbound.event in ("subscribe", "enter_agent"):
+        bound = members_for_identity(session, platform.provider, inbound.user_id)
+        return f"欢迎使用流转！\n{HELP_TEXT}" if bound else UNBOUND_REPLY
+    return ""
+
+
+def _q(value: Decimal) -> str:
+    return f"{value.normalize():f}"

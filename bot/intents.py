@@ -1,0 +1,238 @@
+"""Chinese chat text → typed intents, by an ordered list of routes (first match wins).
+
+Matching is tolerant of word order, full-width characters and common synonyms; it needs no
+database. Names (items, sites, farmers) are resolved afterwards by ``bot.resolve``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bind:
+    code: str
+
+
+@dataclass(frozen=True)
+class Confirm:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pass
+
+
+@dataclass(frozen=True)
+class Pick:
+    number: int
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Todos:
+    pass
+
+
+@dataclass(frozen=True)
+class MyDeliveries:
+    pass
+
+
+@dataclass(frozen=True)
+class MyPayments:
+    pass
+
+
+@dataclass(frozen=True)
+class Decide:
+    number: str
+    approve: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stock-changing entry: 入库 (receive), 出库 (ship) or 盘点 (count); names still unresolved."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    text: str
+    urgent: bool = False
+
+
+@dataclass(frozen=True)
+class StockQuery:
+    text: str
+
+
+@dataclass(frozen=True)
+class Unknown:
+    text: str
+
+
+Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | Decide | Entry
+          | TransferRequest | StockQuery | Unknown)
+
+_PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
+_ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
+_MENTION = re.compile(r"@\S+")
+
+
+def normalize(text: str) -> str:
+    """Full-width to half-width, arrows to →, punctuation to spaces, single spaces, no @mentions."""
+    t = unicodedata.normalize("NFKC", text or "")
+    t = _MENTION.sub(" ", t)
+    t = _ARROWS.sub("→", t)
+    t = _PUNCT.sub(" ", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def _has(t: str, words: tuple[str, ...]) -> str | None:
+    return next((w for w in words if w in t), None)
+
+
+def _without(t: str, word: str) -> str:
+    return re.sub(r"\s+", " ", t.replace(word, " ", 1)).strip()
+
+
+CONFIRM_WORDS = {"确认", "确定", "是", "是的", "对", "对的", "好", "好的", "可以", "没问题", "ok", "y", "yes",
+                 "确认提交"}
+CANCEL_WORDS = {"取消", "算了", "不要了", "不要", "不", "否", "no", "n", "撤销", "放弃", "不对"}
+HELP_WORDS = {"帮助", "help", "?", "菜单", "怎么用", "你好", "您好", "hi", "hello", "使用说明", "说明"}
+_CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
+_DOC_NO = re.compile(r"DB-\d{8}-\d{1,6}|DB-[A-Z0-9]+-\d{8}-\d{1,6}", re.IGNORECASE)
+RECEIVE_WORDS = ("入库", "收货", "进货", "收购", "收茶", "进仓")
+SHIP_WORDS = ("出库", "发货", "出货", "卖出", "销售出库")
+COUNT_WORDS = ("盘点", "盘库", "实盘", "盘存")
+TRANSFER_WORDS = ("调拨", "调货", "移库", "调库", "调仓")
+URGENT_WORDS = ("加急", "紧急", "急件", "急")
+STOCK_WORDS = ("库存", "还有多少", "有多少", "剩多少", "还剩", "剩下", "存货", "余量", "多少货", "查一下", "查询")
+APPROVE_WORDS = ("同意", "批准", "通过", "准了")
+REJECT_WORDS = ("不同意", "驳回", "拒绝", "否决", "不批")
+
+
+def match_bind(t: str) -> Intent | None:
+    m = re.fullmatch(r"(?:绑定|綁定|bind)\s*(\d{6})", t, re.IGNORECASE)
+    if m:
+        return Bind(m.group(1))
+    if t.startswith(("绑定", "bind")):
+        return Bind(re.sub(r"\D", "", t))
+    return None
+
+
+def match_confirm(t: str) -> Intent | None:
+    return Confirm() if t.lower() in CONFIRM_WORDS else None
+
+
+def match_cancel(t: str) -> Intent | None:
+    return Cancel() if t.lower() in CANCEL_WORDS else None
+
+
+def match_pick(t: str) -> Intent | None:
+    m = re.fullmatch(r"(?:第|选)?\s*(\d{1,2}|[一二三四五六七八九十])\s*(?:个|项|号|条)?", t)
+    if not m:
+        return None
+    raw = m.group(1)
+    return Pick(int(raw) if raw.isdigit() else _CN_DIGITS[raw])
+
+
+def match_help(t: str) -> Intent | None:
+    return Help() if t.lower() in HELP_WORDS or t.startswith("帮助") else None
+
+
+def match_todos(t: str) -> Intent | None:
+    return Todos() if _has(t, ("待办", "代办", "我的任务", "待审批", "待处理")) and len(t) <= 8 else None
+
+
+def match_mine(t: str) -> Intent | None:
+    if _has(t, ("货款", "结算", "付款", "打款", "欠我", "钱")) and len(t) <= 10:
+        return MyPayments()
+    if _has(t, ("交货", "交的货", "送货记录", "交售", "我的单")) and len(t) <= 10:
+        return MyDeliveries()
+    return None
+
+
+def match_decide(t: str) -> Intent | None:
+    number = _DOC_NO.search(t)
+    if not number:
+        return None
+    rest = (t[:number.start()] + " " + t[number.end():]).strip()
+    word = _has(rest, REJECT_WORDS)
+    approve = word is None
+    word = word or _has(rest, APPROVE_WORDS)
+    if word is None:
+        return None
+    reason = _without(rest, word)
+    return Decide(number.group().upper(), approve, reason)
+
+
+def match_transfer(t: str) -> Intent | None:
+    word = _has(t, TRANSFER_WORDS)
+    if word is None and not ("→" in t and _has(t, ("调", "送", "拨"))):
+        return None
+    rest = _without(t, word) if word else t
+    urgent = _has(rest, URGENT_WORDS)
+    if urgent:
+        rest = _without(rest, urgent)
+    return TransferRequest(rest, urgent is not None)
+
+
+def _entry(kind: str, words: tuple[str, ...]) -> Callable[[str], Intent | None]:
+    def match(t: str) -> Intent | None:
+        word = _has(t, words)
+        return Entry(kind, _without(t, word)) if word else None
+
+    match.__name__ = f"match_{kind}"
+    return match
+
+
+def match_stock(t: str) -> Intent | None:
+    word = _has(t, STOCK_WORDS)
+    return StockQuery(_without(t, word)) if word else None
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    match: Callable[[str], Intent | None]
+
+
+#: Order matters: dialog answers first, then exact commands, then the verbs, then queries.
+ROUTES: tuple[Route, ...] = (
+    Route("bind", match_bind),
+    Route("confirm", match_confirm),
+    Route("cancel", match_cancel),
+    Route("pick", match_pick),
+    Route("help", match_help),
+    Route("todos", match_todos),
+    Route("decide", match_decide),
+    Route("mine", match_mine),
+    Route("transfer", match_transfer),
+    Route("count", _entry("count", COUNT_WORDS)),
+    Route("receive", _entry("receive", RECEIVE_WORDS)),
+    Route("ship", _entry("ship", SHIP_WORDS)),
+    Route("stock", match_stock),
+)
+
+
+def route(text: str, routes: tuple[Route, ...] = ROUTES) -> Intent:
+    """Return the first route's intent for ``text`` (normalised here), else Unknown."""
+    t = normalize(text)
+    for r in routes:
+        intent = r.match(t)
+        if intent is not None:
+            return intent
+    return Unknown(t)

@@ -1,0 +1,180 @@
+"""Bot settings and the real ChatPlatform implementations (wechatpy, alibabacloud-dingtalk).
+
+``LIUZHUAN_PLATFORM_API_BASE`` points every SDK client at a local stub (tests, development
+without credentials); the SDKs themselves are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from models.org import IdentityProvider
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """Credentials of each platform; a platform without its token is simply not served."""
+
+    wechat_token: str = ""
+    wechat_aes_key: str = ""
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wecom_token: str = ""
+    wecom_aes_key: str = ""
+    wecom_corp_id: str = ""
+    wecom_secret: str = ""
+    wecom_agent_id: str = ""
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = ""
+    dingtalk_robot_code: str = ""
+    dingtalk_event_token: str = ""
+    dingtalk_event_aes_key: str = ""
+    #: Stub server base URL for every outbound SDK call (None: the platforms' real hosts).
+    api_base: str | None = None
+    vosk_model_path: str | None = None
+    media_root: Path = Path("var/media")
+    #: Seconds a signed request's timestamp may differ from our clock.
+    wechat_window: int = 300
+    dingtalk_window: int = 3600
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
+        """Read the bot settings from the environment (or a dict)."""
+        e = dict(os.environ if env is None else env)
+        var_dir = Path(e.get("LIUZHUAN_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var")))
+        return cls(
+            wechat_token=e.get("WECHAT_TOKEN", ""), wechat_aes_key=e.get("WECHAT_AES_KEY", ""),
+            wechat_appid=e.get("WECHAT_APPID", ""), wechat_secret=e.get("WECHAT_SECRET", ""),
+            wecom_token=e.get("WECOM_TOKEN", ""), wecom_aes_key=e.get("WECOM_AES_KEY", ""),
+            wecom_corp_id=e.get("WECOM_CORP_ID", ""), wecom_secret=e.get("WECOM_SECRET", ""),
+            wecom_agent_id=e.get("WECOM_AGENT_ID", ""),
+            dingtalk_app_key=e.get("DINGTALK_APP_KEY", ""), dingtalk_app_secret=e.get("DINGTALK_APP_SECRET", ""),
+            dingtalk_robot_code=e.get("DINGTALK_ROBOT_CODE", "") or e.get("DINGTALK_APP_KEY", ""),
+            dingtalk_event_token=e.get("DINGTALK_EVENT_TOKEN", ""),
+            dingtalk_event_aes_key=e.get("DINGTALK_EVENT_AES_KEY", ""),
+            api_base=e.get("LIUZHUAN_PLATFORM_API_BASE") or None,
+            vosk_model_path=e.get("VOSK_MODEL_PATH") or None,
+            media_root=Path(e.get("MEDIA_ROOT", str(var_dir / "media"))),
+        )
+
+
+def _redirect(client: Any, api_base: str | None) -> Any:
+    if api_base:
+        from devstubs.server import redirect_requests_session
+
+        redirect_requests_session(client._http, api_base)
+    return client
+
+
+class WeChatOfficial:
+    """WeChat official account: media download and customer-service messages."""
+
+    channel = "wechat"
+    provider = IdentityProvider.WECHAT_OPENID
+
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def client(self) -> Any:
+        from wechatpy import WeChatClient
+
+        return _redirect(WeChatClient(self.config.wechat_appid, self.config.wechat_secret), self.config.api_base)
+
+    def fetch_media(self, media_id: str) -> bytes:
+        resp = self.client.media.download(media_id)
+        if resp.headers.get("Content-Type", "").startswith(("application/json", "text/plain")):
+            raise RuntimeError(f"WeChat media download failed: {resp.text[:200]}")
+        return resp.content
+
+    def push_text(self, user_id: str, text: str) -> None:
+        self.client.message.send_text(user_id, text)
+
+
+class WeCom:
+    """WeCom self-built app: media download and app messages."""
+
+    channel = "wecom"
+    provider = IdentityProvider.WECOM_USERID
+
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+
+    @cached_property
+    def client(self) -> Any:
+        from wechatpy.enterprise import WeChatClient
+
+        return _redirect(WeChatClient(self.config.wecom_corp_id, self.config.wecom_secret), self.config.api_base)
+
+    def fetch_media(self, media_id: str) -> bytes:
+        # wechatpy's WeCom download uses bare requests.get; go through the client's session instead.
+        resp = self.client._http.get(self.client.media.get_url(media_id), timeout=10)
+        resp.raise_for_status()
+        if resp.headers.get("Content-Type", "").startswith(("application/json", "text/plain")):
+            raise RuntimeError(f"WeCom media download failed: {resp.text[:200]}")
+        return resp.content
+
+    def push_text(self, user_id: str, text: str) -> None:
+        self.client.message.send_text(self.config.wecom_agent_id, user_id, text)
+
+
+class DingTalk:
+    """DingTalk internal-app robot: file download and one-to-one robot messages (new OpenAPI)."""
+
+    channel = "dingtalk"
+    provider = IdentityProvider.DINGTALK_USERID
+
+    def __init__(self, config: BotConfig) -> None:
+        self.config = config
+
+    def _sdk_config(self) -> Any:
+        from alibabacloud_tea_openapi.models import Config
+
+        if self.config.api_base:
+            return Config(protocol="http", endpoint=self.config.api_base.split("://", 1)[-1].rstrip("/"))
+        return Config(protocol="https", region_id="central")
+
+    def _token(self) -> str:
+        from alibabacloud_dingtalk.oauth2_1_0 import client as oauth_client
+        from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
+
+        resp = oauth_client.Client(self._sdk_config()).get_access_token(oauth_models.GetAccessTokenRequest(
+            app_key=self.config.dingtalk_app_key, app_secret=self.config.dingtalk_app_secret))
+        return resp.body.access_token
+
+    def fetch_media(self, media_id: str) -> bytes:
+        from alibabacloud_dingtalk.robot_1_0 import client as robot_client
+        from alibabacloud_dingtalk.robot_1_0 import models as robot_models
+        from alibabacloud_tea_util.models import RuntimeOptions
+
+        resp = robot_client.Client(self._sdk_config()).robot_message_file_download_with_options(
+            robot_models.RobotMessageFileDownloadRequest(download_code=media_id,
+                                                         robot_code=self.config.dingtalk_robot_code),
+            robot_models.RobotMessageFileDownloadHeaders(x_acs_dingtalk_access_token=self._token()),
+            RuntimeOptions())
+        got = requests.get(resp.body.download_url, timeout=10)
+        got.raise_for_status()
+        return got.content
+
+    def push_text(self, user_id: str, text: str) -> None:
+        from alibabacloud_dingtalk.robot_1_0 import client as robot_client
+        from alibabacloud_dingtalk.robot_1_0 import models as robot_models
+        from alibabacloud_tea_util.models import RuntimeOptions
+
+        robot_client.Client(self._sdk_config()).batch_send_otowith_options(
+            robot_models.BatchSendOTORequest(robot_code=self.config.dingtalk_robot_code, user_ids=[user_id],
+                                             msg_key="sampleText", msg_param=json.dumps({"content": text},
+                                                                                         ensure_ascii=False)),
+            robot_models.BatchSendOTOHeaders(x_acs_dingtalk_access_token=self._token()), RuntimeOptions())
+
+
+def platform_for(channel: str, config: BotConfig) -> WeChatOfficial | WeCom | DingTalk:
+    """The platform adapter of a channel name."""
+    return {"wechat": WeChatOfficial, "wecom": WeCom, "dingtalk": DingTalk}[channel](config)
