@@ -47,6 +47,14 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     app.register_blueprint(web)
     register_api(app)
+    from bot.web import init_bot  # issue 4: chat bots (WeChat, WeCom, DingTalk)
+
+    init_bot(app, overrides)
+    from cards.callback import bp as card_callbacks  # issue 5: card callbacks, event health, rules, webhooks
+    from workflows_api import init_workflows
+
+    app.register_blueprint(card_callbacks)
+    init_workflows(app, overrides)
     return app
 
 

@@ -4,7 +4,24 @@ Importing this package registers every table on ``Base.metadata``; it imports no
 framework, no task queue and no channel code.
 """
 
-from models import catalog, documents, finance, identity, infra, org, stock  # noqa: F401  (register tables)
+from models import (  # noqa: F401  (register tables)  # noqa: F401  (issue 5 tables)  # noqa: F401  (issue 3 mini-program tables)
+    approvals,
+    catalog,
+    chat,
+    devices,
+    documents,
+    event_log,
+    finance,
+    identity,
+    infra,
+    intake,
+    miniprogram,
+    org,
+    rules,
+    stock,
+    tasks,
+    webhooks,
+)
 from models.base import Base
 
 __all__ = ["Base"]

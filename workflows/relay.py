@@ -1,24 +1,36 @@
 """Relay outbox events to their handlers after commit, at most once per (event, handler).
 
-Handlers register by event kind. The relay is the one place that reads the outbox; issue 5's
-approvals, rules, notifications and webhooks plug in here as handlers.
+Handlers register by event kind (``registry.register(kind, name)(fn)``, ``fn(session, event)``).
+Each handler runs in a savepoint of the relay's transaction and its :class:`HandlerRun` row is
+written in the same savepoint, so a handler's database work and its "done" mark commit together:
+a crash before commit re-runs it, a crash after commit never does. A failing handler is rolled
+back alone, retried with exponential backoff by :func:`retry_due`, and after ``MAX_ATTEMPTS``
+lands in the dead letters, which :func:`replay_dead` puts back in line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
+from models.event_log import HandlerRun, RunStatus
 from models.infra import OutboxEvent
-from models.outbox import mark_dispatched, pending_events
+from models.outbox import pending_events
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, OutboxEvent], None]
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(seconds=5)
+BACKOFF_CAP = timedelta(hours=1)
 
 
 @dataclass
@@ -39,33 +51,126 @@ class HandlerRegistry:
     def for_kind(self, kind: str) -> list[tuple[str, Handler]]:
         return self.handlers.get(kind, []) + self.handlers.get("*", [])
 
+    def find(self, kind: str, name: str) -> Handler | None:
+        """Return the handler called ``name`` for ``kind``, if still registered."""
+        return next((fn for n, fn in self.for_kind(kind) if n == name), None)
+
 
 registry = HandlerRegistry()
 
 
-@registry.register("*", "log")
-def log_event(_session: Session, event: OutboxEvent) -> None:
-    """Leave a trace of every event in the worker log."""
-    log.info("event %s %s org=%s", event.kind, event.id, event.org_id)
+def backoff(attempts: int) -> timedelta:
+    """Return the wait before attempt ``attempts + 1``: 5 s, 10 s, 20 s … capped at an hour."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def _run_one(session: Session, event: OutboxEvent, name: str, fn: Handler | None,
+             run: HandlerRun | None, now: datetime, fixed_clock: bool = False) -> HandlerRun:
+    if run is None:
+        run = HandlerRun(org_id=event.org_id, event_id=event.id, handler=name, kind=event.kind,
+                         status=RunStatus.RETRY, attempts=0, event_created_at=event.created_at)
+    error = ""
+    savepoint = session.begin_nested()
+    try:
+        if fn is None:
+            raise LookupError(f"handler {name!r} is no longer registered for {event.kind}")
+        fn(session, event)
+        savepoint.commit()
+        # A new run row joins the session after the batch (one multi-row INSERT), in the same
+        # transaction as the handler's writes: at most once still holds.
+        # Real completion time for the health figures, unless the caller fixed the clock (tests).
+        run.status, run.handled_at, run.next_attempt_at = RunStatus.DONE, now if fixed_clock else utcnow(), None
+        run.attempts += 1
+        return run
+    except Exception as exc:
+        savepoint.rollback()
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("handler %s failed on event %s: %s", name, event.id, error)
+    run.attempts += 1
+    run.last_error = error[:2000]
+    if run.attempts >= MAX_ATTEMPTS or fn is None:
+        run.status, run.next_attempt_at = RunStatus.DEAD, None
+    else:
+        run.status, run.next_attempt_at = RunStatus.RETRY, now + backoff(run.attempts)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _existing_runs(session: Session, event_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], HandlerRun]:
+    ids = list(event_ids)
+    if not ids:
+        return {}
+    runs = session.scalars(select(HandlerRun).where(HandlerRun.event_id.in_(ids)))
+    return {(r.event_id, r.handler): r for r in runs}
 
 
 def relay_pending(session_factory: sessionmaker[Session], *, limit: int = 500,
-                  handlers: HandlerRegistry = registry) -> int:
-    """Dispatch up to ``limit`` pending events; return how many were dispatched.
+                  handlers: HandlerRegistry = registry, now: datetime | None = None) -> int:
+    """Hand up to ``limit`` undispatched events to their handlers; return how many were relayed.
 
-    Each event's handlers run in the transaction that marks it dispatched, so a crash
-    before commit leaves it pending and the next sweep runs it again (handlers are
-    idempotent by event id).
+    A handler that already ran for an event (DONE, RETRY or DEAD row) is not run again here;
+    failed ones are retried by :func:`retry_due`.
     """
     with session_factory() as session:
         events = pending_events(session, limit)
+        if not events:
+            return 0
+        when = now or utcnow()
+        seen = _existing_runs(session, (e.id for e in events))
+        new_runs = []
         for event in events:
-            for name, handler in handlers.for_kind(event.kind):
-                try:
-                    handler(session, event)
-                except Exception:
-                    log.exception("handler %s failed on event %s", name, event.id)
-                    raise
-            mark_dispatched(event, utcnow())
+            log.debug("event %s %s org=%s", event.kind, event.id, event.org_id)
+            for name, fn in handlers.for_kind(event.kind):
+                if (event.id, name) not in seen:
+                    run = _run_one(session, event, name, fn, None, when, now is not None)
+                    if run.status == RunStatus.DONE:
+                        new_runs.append(run)
+        if new_runs:  # Core executemany: the ORM's per-row bookkeeping dominated relay time
+            session.execute(insert(HandlerRun), [
+                {"org_id": r.org_id, "event_id": r.event_id, "handler": r.handler, "kind": r.kind,
+                 "status": r.status, "attempts": r.attempts, "last_error": "", "next_attempt_at": None,
+                 "event_created_at": r.event_created_at, "handled_at": r.handled_at, "created_at": when}
+                for r in new_runs])
+        session.execute(update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events]))
+                        .values(dispatched_at=when, attempts=OutboxEvent.attempts + 1)
+                        .execution_options(synchronize_session=False))
         session.commit()
         return len(events)
+
+
+def retry_due(session_factory: sessionmaker[Session], *, limit: int = 200,
+              handlers: HandlerRegistry = registry, now: datetime | None = None) -> int:
+    """Run the failed handler runs whose backoff has elapsed; return how many were tried."""
+    when = now or utcnow()
+    with session_factory() as session:
+        runs = list(session.scalars(
+            select(HandlerRun)
+            .where(HandlerRun.status == RunStatus.RETRY, HandlerRun.next_attempt_at <= when)
+            .order_by(HandlerRun.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
+        ))
+        for run in runs:
+            event = session.get_one(OutboxEvent, run.event_id)
+            _run_one(session, event, run.handler, handlers.find(event.kind, run.handler), run, when, now is not None)
+        session.commit()
+        return len(runs)
+
+
+def dead_letters(session: Session, org_id: int | None = None, limit: int = 100) -> list[HandlerRun]:
+    """Return dead handler runs, newest first (all organisations when ``org_id`` is None)."""
+    stmt = select(HandlerRun).where(HandlerRun.status == RunStatus.DEAD)
+    if org_id is not None:
+        stmt = stmt.where(HandlerRun.org_id == org_id)
+    return list(session.scalars(stmt.order_by(HandlerRun.id.desc()).limit(limit)))
+
+
+def replay_dead(session: Session, run_ids: Iterable[int], *, org_id: int | None = None,
+                now: datetime | None = None) -> int:
+    """Put dead runs back in line (due now, attempts reset); the caller commits."""
+    stmt = select(HandlerRun).where(HandlerRun.id.in_(list(run_ids)), HandlerRun.status == RunStatus.DEAD)
+    if org_id is not None:
+        stmt = stmt.where(HandlerRun.org_id == org_id)
+    runs = list(session.scalars(stmt))
+    for run in runs:
+        run.status, run.attempts, run.next_attempt_at = RunStatus.RETRY, 0, now or utcnow()
+    return len(runs)

@@ -8,6 +8,9 @@ from typing import Any
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Return Celery beat's schedule."""
     return {
-        # The relay is kicked after each commit later (issue 5); the sweep catches anything missed.
+        # The relay is kicked after each commit (workflows.kick); the sweep catches anything missed
+        # and retries failed handlers whose backoff has elapsed.
         "outbox-sweep": {"task": "workflows.tasks.relay_outbox", "schedule": 5.0},
+        "todo-scan": {"task": "workflows.tasks.scan_due_todos", "schedule": 30.0},
+        "stock-alerts": {"task": "workflows.tasks.scan_stock_alerts", "schedule": 3600.0},
     }

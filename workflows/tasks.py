@@ -4,20 +4,47 @@ from __future__ import annotations
 
 from functools import cache
 
-from celery import shared_task
+from celery import current_app, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
+import bot.push  # noqa: F401  (issue 4: chat bots' relay handlers: voice, pushed replies)
+import workflows.handlers  # noqa: F401  (register relay handlers)
 from app.settings import Settings
 from models.db import make_engine, make_session_factory
-from workflows.relay import relay_pending
+from models.operations.alerts import scan_all_orgs
+from models.operations.todos import scan_todos
+from models.uow import run
+from workflows.clock import clock
+from workflows.kick import celery_kick, install_relay_kick
+from workflows.relay import relay_pending, retry_due
 
 
 @cache
 def _session_factory(database_url: str) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(database_url))
+    factory = make_session_factory(make_engine(database_url))
+    install_relay_kick(factory, celery_kick(current_app))
+    return factory
+
+
+def session_factory() -> sessionmaker[Session]:
+    """Return this worker's session factory (events its handlers write kick the relay again)."""
+    return _session_factory(Settings.from_env().database_url)
 
 
 @shared_task(acks_late=True)
 def relay_outbox(limit: int = 500) -> int:
-    """Dispatch pending outbox events to their handlers."""
-    return relay_pending(_session_factory(Settings.from_env().database_url), limit=limit)
+    """Dispatch pending outbox events to their handlers, then retry failed handlers that are due."""
+    factory = session_factory()
+    return relay_pending(factory, limit=limit) + retry_due(factory)
+
+
+@shared_task(acks_late=True)
+def scan_due_todos() -> int:
+    """Send due reminders and escalate overdue to-dos."""
+    return len(run(session_factory(), scan_todos, clock.now()))
+
+
+@shared_task(acks_late=True)
+def scan_stock_alerts() -> int:
+    """Emit low-stock, near-expiry and slow-mover alerts (at most once a day each)."""
+    return run(session_factory(), scan_all_orgs, clock.now())

@@ -24,6 +24,7 @@ from models.ledger import (
     pick_fefo,
 )
 from models.lookup import get_owned
+from models.operations.approvals import consult_chain
 from models.operations.common import (
     STATUS_LABELS,
     active_item,
@@ -164,6 +165,8 @@ def decide_transfer(session: Session, actor: Actor, cmd: DecideTransfer) -> Tran
         raise ValidationError("驳回须说明原因", field="reason")
     if doc.created_by is not None and doc.created_by == actor.member_id and not actor.can(Permission.ROLES):
         raise ValidationError("不能审批自己提交的调拨申请", field="document_id")
+    if not consult_chain(session, actor, "transfer", doc.id, cmd.approve, cmd.reason):
+        return transfer_view(session, doc)  # approved at this level; the chain's next level decides
     transition(doc, DocStatus.APPROVED if cmd.approve else DocStatus.REJECTED)
     doc.decided_by, doc.decided_at = actor.member_id, utcnow()
     if cmd.reason:

@@ -60,3 +60,13 @@ def test_redis_broker_runs_the_relay(env, session_factory, demo, actors):
     app = create_celery(Settings.from_env())
     assert app.conf.broker_url == REDIS_URL
     _deliver_and_relay(app, session_factory, demo, actors)
+
+
+def test_every_periodic_job_names_a_registered_task(env):
+    import workflows.tasks  # noqa: F401  (registers the tasks)
+
+    app = create_celery(Settings.from_env())
+    schedule = app.conf.beat_schedule
+    assert {"outbox-sweep", "todo-scan", "stock-alerts"} <= set(schedule)
+    for job in schedule.values():
+        assert job["task"] in app.tasks, job["task"]

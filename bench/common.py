@@ -1,0 +1,111 @@
+"""Helpers the benchmarks share: fresh databases, Alembic, figures, percentiles."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from models.db import make_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+#: An admin connection to the server the benchmarks run on (trust auth, user postgres).
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_url(database: str) -> str:
+    """Return the SQLAlchemy URL of ``database`` on the benchmark server."""
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
+
+
+def libpq_url(url: str) -> str:
+    """Return a SQLAlchemy PostgreSQL URL as libpq (psql, pgbench, psycopg) spells it."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _admin(sql: str) -> None:
+    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        admin.dispose()
+
+
+def fresh_postgres_database(name: str) -> str:
+    """Drop and create a PostgreSQL database; return its URL (not migrated)."""
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{name}"')
+    return pg_url(name)
+
+
+def drop_postgres_database(name: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(url: str) -> None:
+    """Bring a database to the newest schema with Alembic (never create_all).
+
+    "heads", not "head": while branches are being merged the benchmark still runs.
+    """
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.cmd_opts = type("Opts", (), {"x": [f"url={url}"]})()  # read by migrations/env.py
+    command.upgrade(cfg, "heads")
+
+
+def fresh_migrated_postgres(name: str) -> str:
+    url = fresh_postgres_database(name)
+    migrate(url)
+    return url
+
+
+def fresh_migrated_sqlite(directory: Path, name: str) -> str:
+    url = f"sqlite:///{directory / name}"
+    migrate(url)
+    return url
+
+
+def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:
+    """Print one figure as ``name: value unit`` (integers without decimals)."""
+    shown = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+    print(f"{name}: {shown} {unit}".rstrip(), flush=True)
+
+
+def note(message: str) -> None:
+    """Progress and diagnostics go to stderr, so stdout holds only figures."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Return the ``pct`` percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def find_pgbench() -> str:
+    """Return the path of pgbench (PATH first, then the Debian layout)."""
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True):
+        return str(candidate)
+    raise FileNotFoundError("pgbench not found: install postgresql-client or put it on PATH")
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

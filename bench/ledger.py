@@ -1,0 +1,619 @@
+"""Ledger benchmarks: posting throughput, a ship race, and balance lookups on a big ledger.
+
+Run from the repository root::
+
+    /work/venv/bin/python -m bench.ledger            # full run, about 4-6 minutes
+    /work/venv/bin/python -m bench.ledger --quick    # smoke run, about a minute
+
+Figures go to stdout, one per line, as ``name: value unit``; progress goes to stderr.
+See bench/README.md for what each figure means and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench.common import (
+    PG_ADMIN_URL,
+    Stopwatch,
+    drop_postgres_database,
+    figure,
+    find_pgbench,
+    fresh_migrated_postgres,
+    fresh_migrated_sqlite,
+    fresh_postgres_database,
+    libpq_url,
+    note,
+    percentile,
+)
+from models.actor import Actor, load_actor
+from models.db import make_engine, make_session_factory
+from models.demo import DemoOrg, seed_demo
+from models.errors import InsufficientStock
+from models.invariants import check_all, ledger_matches_balances, no_forbidden_negatives
+from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
+from models.queries import stock_level
+from models.stock import Balance, StockMove
+from models.uow import run
+
+DB_RECEIPTS = "liuzhuan_bench_receipts"
+DB_RACE = "liuzhuan_bench_race"
+DB_LEDGER = "liuzhuan_bench_ledger"
+DB_PGBENCH = "liuzhuan_bench_pgbench"
+
+SECTIONS = ("receipts", "pgbench", "race", "lookup")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how big each benchmark is (full run or --quick)."""
+
+    warmup_s: float
+    duration_s: float
+    clients: tuple[int, ...] = (1, 16)
+    pgbench_scale: int = 16
+    pgbench_clients: int = 16
+    pgbench_threads: int = 2
+    pgbench_seconds: int = 10
+    race_threads: int = 16
+    race_units: int = 1_000
+    race_attempts: int = 10_000
+    race_backends: tuple[str, ...] = ("pg", "sqlite")
+    ledger_rows: int = 2_000_000
+    ledger_items: int = 200
+    ledger_lots_per_item: int = 5
+    moves_per_document: int = 100
+    lookups: int = 2_000
+
+
+FULL = Plan(warmup_s=2.0, duration_s=10.0)
+QUICK = Plan(
+    warmup_s=1.0, duration_s=3.0, pgbench_seconds=3, race_units=100, race_attempts=1_000,
+    ledger_rows=200_000,
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def new_demo(session_factory: sessionmaker[Session], label: str) -> tuple[DemoOrg, dict[str, Actor]]:
+    """Seed a fresh demo co-operative and return it with its people as actors."""
+    demo = run(session_factory, seed_demo, f"bench-{label}-{uuid.uuid4().hex[:8]}")
+    with session_factory() as session:
+        actors = {name: load_actor(session, member_id) for name, member_id in demo.members.items()}
+    return demo, actors
+
+
+def invariants_ok(session_factory: sessionmaker[Session], org_id: int) -> bool:
+    with session_factory() as session:
+        report = check_all(session, org_id)
+    for problem in report.problems()[:5]:
+        note(f"invariant broken: {problem}")
+    return report.ok
+
+
+def farmer_receipts(demo: DemoOrg) -> list[ReceiveGoods]:
+    """What a collection-point clerk types all day: 王阿姨 23.5 斤 一级 …"""
+    farmers = ("王阿姨", "李大伯", "陈小芳")
+    grades = ("特级", "一级", "二级")
+    quantities = ("23.5", "18", "41.2", "9.6", "30")
+    return [
+        ReceiveGoods(
+            site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal(qty), unit="斤",
+            party_id=demo.parties[farmer], grade_id=demo.grades[grade],
+        )
+        for farmer in farmers for grade in grades for qty in quantities
+    ]
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+@dataclass
+class ClientLog:
+    done: list[tuple[float, float]] = field(default_factory=list)  # (finished at, latency)
+    errors: int = 0
+    first_error: str = ""
+
+
+@dataclass(frozen=True)
+class Throughput:
+    ops_per_s: float
+    p50_ms: float
+    p95_ms: float
+    failed: int
+    cpu_ms_per_op: float
+
+
+def run_clients(
+    clients: int, warmup_s: float, duration_s: float, work: Callable[[int, int], None]
+) -> Throughput:
+    """Run ``work(client, n)`` in a loop on ``clients`` threads; count what finishes in the window."""
+    stop = threading.Event()
+    logs = [ClientLog() for _ in range(clients)]
+
+    def loop(client: int) -> None:
+        log, n = logs[client], 0
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                work(client, n)
+            except Exception as exc:  # a failed posting is counted, not fatal
+                log.errors += 1
+                log.first_error = log.first_error or f"{type(exc).__name__}: {exc}"
+            else:
+                ended = time.perf_counter()
+                log.done.append((ended, ended - started))
+            n += 1
+
+    threads = [threading.Thread(target=loop, args=(c,), daemon=True) for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(warmup_s)
+    window_start, cpu_start = time.perf_counter(), time.process_time()
+    time.sleep(duration_s)
+    window_end, cpu_end = time.perf_counter(), time.process_time()
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    latencies = [lat for log in logs for end, lat in log.done if window_start <= end <= window_end]
+    failed = sum(log.errors for log in logs)
+    for log in logs:
+        if log.first_error:
+            note(f"client error: {log.first_error}")
+            break
+    count = len(latencies)
+    return Throughput(
+        ops_per_s=count / (window_end - window_start),
+        p50_ms=percentile(latencies, 50) * 1000,
+        p95_ms=percentile(latencies, 95) * 1000,
+        failed=failed,
+        cpu_ms_per_op=(cpu_end - cpu_start) / count * 1000 if count else float("nan"),
+    )
+
+
+def receipt_probe(url: str) -> tuple[int, int]:
+    """Count SQL statements and pool checkouts of one warm farmer receipt."""
+    engine = make_engine(url)
+    try:
+        session_factory = make_session_factory(engine)
+        demo, actors = new_demo(session_factory, "probe")
+        cmd = farmer_receipts(demo)[0]
+        run(session_factory, receive_goods, actors["小周"], cmd)
+        counts = {"statements": 0, "checkouts": 0}
+
+        def on_execute(*_args: object) -> None:
+            counts["statements"] += 1
+
+        def on_checkout(*_args: object) -> None:
+            counts["checkouts"] += 1
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        event.listen(engine.pool, "checkout", on_checkout)
+        run(session_factory, receive_goods, actors["小周"], cmd)
+        return counts["statements"], counts["checkouts"]
+    finally:
+        engine.dispose()
+
+
+def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
+    """Farmer receipts per second at each client count; returns {clients: ops/s}."""
+    results: dict[int, float] = {}
+    for clients in plan.clients:
+        engine = make_engine(url)
+        try:
+            session_factory = make_session_factory(engine)
+            demo, actors = new_demo(session_factory, f"{backend}{clients}")
+            clerk = actors["小周"]
+            commands = farmer_receipts(demo)
+
+            def work(client: int, n: int, sf: sessionmaker[Session] = session_factory,
+                     cmds: list[ReceiveGoods] = commands, actor: Actor = clerk) -> None:
+                run(sf, receive_goods, actor, cmds[(client * 7 + n) % len(cmds)])
+
+            note(f"receipts on {backend}, {clients} client(s): {plan.warmup_s:g} s warm-up, "
+                 f"{plan.duration_s:g} s measured")
+            result = run_clients(clients, plan.warmup_s, plan.duration_s, work)
+            suffix = f"{backend}_{clients}client{'s' if clients > 1 else ''}"
+            figure(f"receipts_per_s_{suffix}", result.ops_per_s, "ops/s")
+            figure(f"receipt_latency_p50_{suffix}", result.p50_ms, "ms", 2)
+            figure(f"receipt_latency_p95_{suffix}", result.p95_ms, "ms", 2)
+            figure(f"receipt_client_cpu_per_op_{suffix}", result.cpu_ms_per_op, "ms", 2)
+            figure(f"receipts_failed_{suffix}", result.failed, "ops")
+            figure(f"receipts_invariants_ok_{suffix}", int(invariants_ok(session_factory, demo.org_id)), "bool")
+            results[clients] = result.ops_per_s
+        finally:
+            engine.dispose()
+    return results
+
+
+# --------------------------------------------------------------------------- pgbench
+
+
+def bench_pgbench(plan: Plan) -> float:
+    """TPC-B on the same server: the yardstick for what the hardware commits per second."""
+    url = make_url(libpq_url(fresh_postgres_database(DB_PGBENCH)))
+    pgbench = find_pgbench()
+    conn_args = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+    note(f"pgbench -i -s {plan.pgbench_scale}")
+    subprocess.run([pgbench, *conn_args, "-i", "-q", "-s", str(plan.pgbench_scale), DB_PGBENCH],
+                   check=True, capture_output=True, text=True)
+    note(f"pgbench -c {plan.pgbench_clients} -j {plan.pgbench_threads} -T {plan.pgbench_seconds}")
+    done = subprocess.run(
+        [pgbench, *conn_args, "-c", str(plan.pgbench_clients), "-j", str(plan.pgbench_threads),
+         "-T", str(plan.pgbench_seconds), DB_PGBENCH],
+        check=True, capture_output=True, text=True,
+    )
+    match = re.search(r"tps = ([0-9.]+)", done.stdout)
+    if match is None:
+        raise RuntimeError(f"cannot read tps from pgbench output:\n{done.stdout}\n{done.stderr}")
+    tps = float(match.group(1))
+    figure(f"pgbench_tpcb_tps_{plan.pgbench_clients}clients", tps, "tps")
+    return tps
+
+
+# --------------------------------------------------------------------------- ship race
+
+
+def bench_race(url: str, backend: str, plan: Plan) -> None:
+    """``race_threads`` threads ship 1 unit each from one lot of ``race_units``; nobody may oversell."""
+    engine = make_engine(url)
+    try:
+        session_factory = make_session_factory(engine)
+        demo, actors = new_demo(session_factory, f"race{backend}")
+        site, jar = demo.sites["ZC"], demo.items["龙井"]
+        receipt = run(session_factory, receive_goods, actors["老孙"], ReceiveGoods(
+            site_id=site, item_id=jar, quantity=Decimal(plan.race_units), unit_price=Decimal(60),
+            party_id=demo.parties["包装厂"], note="race stock",
+        ))
+        cmd = ShipGoods(site_id=site, item_id=jar, quantity=Decimal(1), party_id=demo.parties["杭州茶城"],
+                        unit_price=Decimal(168), lot_id=receipt.lot_id)
+        storekeeper = actors["老孙"]
+        attempts = iter(range(plan.race_attempts))
+        take = threading.Lock()
+        outcome = {"shipped": 0, "insufficient": 0, "other": 0}
+        tally = threading.Lock()
+        first_error: list[str] = []
+
+        def racer() -> None:
+            while True:
+                with take:
+                    if next(attempts, None) is None:
+                        return
+                try:
+                    run(session_factory, ship_goods, storekeeper, cmd)
+                    key = "shipped"
+                except InsufficientStock:
+                    key = "insufficient"
+                except Exception as exc:  # anything else is reported
+                    key = "other"
+                    first_error.append(f"{type(exc).__name__}: {exc}")
+                with tally:
+                    outcome[key] += 1
+
+        note(f"ship race on {backend}: {plan.race_threads} threads, {plan.race_attempts} attempts, "
+             f"{plan.race_units} units")
+        clock = Stopwatch()
+        threads = [threading.Thread(target=racer, daemon=True) for _ in range(plan.race_threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = clock.seconds()
+        if first_error:
+            note(f"race error: {first_error[0]}")
+
+        with session_factory() as session:
+            shipped = -(session.scalar(
+                select(func.coalesce(func.sum(StockMove.quantity), 0))
+                .where(StockMove.lot_id == receipt.lot_id, StockMove.quantity < 0)
+            ) or Decimal(0))
+            on_hand = session.scalar(select(Balance.on_hand).where(Balance.lot_id == receipt.lot_id))
+        oversold = max(Decimal(0), shipped - plan.race_units, -(on_hand or Decimal(0)))
+        if shipped != outcome["shipped"]:
+            note(f"ledger shows {shipped} units shipped but {outcome['shipped']} shipments succeeded")
+
+        prefix = "race" if backend == "pg" else f"race_{backend}"
+        figure(f"{prefix}_attempts", sum(outcome.values()))
+        figure(f"{prefix}_shipped_units", int(shipped), "units")
+        figure(f"{prefix}_oversold_units", int(oversold), "units")
+        figure(f"{prefix}_insufficient_errors", outcome["insufficient"])
+        figure(f"{prefix}_other_errors", outcome["other"])
+        figure(f"{prefix}_attempts_per_s", sum(outcome.values()) / elapsed, "ops/s")
+        figure(f"{prefix}_invariants_ok", int(invariants_ok(session_factory, demo.org_id)), "bool")
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- big ledger
+
+#: The (item, site, lot) balances the bulk ledger spreads over, numbered b = 0 … keys-1 site by site.
+KEYS_SQL = """
+CREATE TEMP TABLE bench_keys AS
+SELECT (row_number() OVER (ORDER BY s.id, l.item_id, l.id) - 1)::int AS b,
+       l.item_id, s.id AS site_id, l.id AS lot_id, 20 + (l.item_id %% 50) AS unit_cost
+FROM lots l JOIN items i ON i.id = l.item_id CROSS JOIN sites s
+WHERE l.org_id = %(org)s AND i.code LIKE 'BK%%' AND s.org_id = %(org)s AND s.code IN ('SX', 'ZC', 'MD')
+"""
+
+MASTER_SQL = [
+    """INSERT INTO items (code, name, base_unit, dimension, shelf_life_days, aliases, sale_price, active,
+                          org_id, created_at)
+       SELECT 'BK' || lpad(i::text, 4, '0'), '散茶 ' || i, '公斤', 'MASS', 365, '', 100 + i, true, %(org)s, now()
+       FROM generate_series(1, %(items)s) AS i""",
+    """INSERT INTO lots (item_id, code, received_on, produced_on, expires_on, qc_status, org_id, created_at)
+       SELECT i.id, 'BK-' || i.id || '-' || k, current_date - 30 * k, current_date - 30 * k - 1,
+              current_date + 365 - 30 * k, 'PASSED', %(org)s, now()
+       FROM items i CROSS JOIN generate_series(1, %(lots)s) AS k
+       WHERE i.org_id = %(org)s AND i.code LIKE 'BK%%'""",
+    KEYS_SQL,
+    # Document d holds moves n = d*per_doc … d*per_doc+per_doc-1, all at one site; every 4th is a shipment.
+    """INSERT INTO documents (kind, number, status, site_id, business_time, created_by, total_amount, tax_amount,
+                              urgent, note, extra, org_id, created_at)
+       SELECT CASE WHEN d %% 4 = 3 THEN 'SHIPMENT' ELSE 'RECEIPT' END,
+              'BK-' || lpad(d::text, 8, '0'), 'POSTED', k.site_id,
+              now() - make_interval(secs => (%(docs)s - d) * 60), %(member)s, 0, 0, false, 'bulk load', '{}',
+              %(org)s, now()
+       FROM generate_series(0, %(docs)s - 1) AS d
+       JOIN bench_keys k ON k.b = (d * %(per_doc)s) %% %(keys)s""",
+]
+
+MOVES_SQL = [
+    KEYS_SQL,
+    """CREATE TEMP TABLE bench_docs AS
+       SELECT substr(number, 4)::int AS d, id, business_time FROM documents
+       WHERE org_id = %(org)s AND number LIKE 'BK-%%'""",
+    # Move n lands on balance n %% keys; receipts bring 2-6 units, shipments take 1, at one cost per item.
+    """INSERT INTO stock_moves (id, item_id, lot_id, site_id, quantity, unit_cost, value, document_id,
+                                business_time, recorded_at, origin_node, reverses_move_id, org_id)
+       SELECT gen_random_uuid(), k.item_id, k.lot_id, k.site_id, m.qty, k.unit_cost, m.qty * k.unit_cost,
+              bd.id, bd.business_time, bd.business_time, 'bench', NULL, %(org)s
+       FROM (
+           SELECT n, n / %(per_doc)s AS d,
+                  CASE WHEN (n / %(per_doc)s) %% 4 = 3 THEN -1 ELSE 2 + n %% 5 END AS qty
+           FROM generate_series(%(first)s, %(last)s) AS n
+       ) m
+       JOIN bench_keys k ON k.b = m.n %% %(keys)s
+       JOIN bench_docs bd ON bd.d = m.d""",
+]
+
+BALANCES_SQL = """
+INSERT INTO balances (item_id, site_id, lot_id, on_hand, reserved, value, org_id)
+SELECT item_id, site_id, lot_id, sum(quantity), 0, sum(value), %(org)s
+FROM stock_moves WHERE org_id = %(org)s
+GROUP BY item_id, site_id, lot_id
+"""
+
+
+def _load_session(url: str) -> psycopg.Connection:
+    """A loading connection: no commit flush wait and, for a superuser, no per-row FK triggers.
+
+    The rows are consistent by construction (and checked afterwards with
+    models.invariants), so skipping five FK look-ups per move only saves time.
+    """
+    conn = psycopg.connect(libpq_url(url))
+    conn.execute("SET synchronous_commit = off")
+    conn.execute("SET work_mem = '64MB'")
+    superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if superuser and superuser[0]:
+        conn.execute("SET session_replication_role = replica")
+    conn.commit()
+    return conn
+
+
+def bulk_load_ledger(url: str, demo: DemoOrg, plan: Plan, workers: int = 2) -> list[tuple[int, int]]:
+    """Load ``ledger_rows`` stock moves with their items, lots, documents and balances.
+
+    Rows are built inside PostgreSQL with INSERT … SELECT generate_series (the ORM never sees
+    them), the moves by ``workers`` connections in parallel. Balances are Σ of the moves, so
+    the ledger is consistent. Returns the (item, site) pairs that hold stock.
+    """
+    keys = plan.ledger_items * plan.ledger_lots_per_item * 3
+    per_doc = plan.moves_per_document
+    if keys % per_doc or (keys // 3) % per_doc:
+        raise ValueError("a document's moves must stay at one site: keys per site % moves per document != 0")
+    params = {"org": demo.org_id, "member": demo.members["老孙"], "docs": -(-plan.ledger_rows // per_doc),
+              "rows": plan.ledger_rows, "per_doc": per_doc, "keys": keys, "items": plan.ledger_items,
+              "lots": plan.ledger_lots_per_item}
+    with _load_session(url) as conn:
+        for statement in MASTER_SQL:
+            conn.execute(statement, params)
+        conn.commit()
+
+    errors: list[BaseException] = []
+
+    def load_moves(first: int, last: int) -> None:
+        try:
+            with _load_session(url) as conn:
+                for statement in MOVES_SQL:
+                    conn.execute(statement, {**params, "first": first, "last": last})
+                conn.commit()
+        except BaseException as exc:  # re-raised in the main thread
+            errors.append(exc)
+
+    bounds = [plan.ledger_rows * w // workers for w in range(workers + 1)]
+    threads = [threading.Thread(target=load_moves, args=(bounds[w], bounds[w + 1] - 1)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+    with _load_session(url) as conn:
+        conn.execute(BALANCES_SQL, params)
+        pairs = [(int(item), int(site)) for item, site in conn.execute(
+            "SELECT DISTINCT item_id, site_id FROM balances WHERE org_id = %s ORDER BY 1, 2", (demo.org_id,)
+        )]
+        conn.commit()
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return pairs
+
+
+def server_side_lookups(
+    engine: Engine, session_factory: sessionmaker[Session], org_id: int, pairs: list[tuple[int, int]]
+) -> tuple[list[float], list[str]]:
+    """Return PostgreSQL's own execution time (ms) of stock_level's SQL, and its plan's nodes.
+
+    The statement is captured as stock_level sends it, then run again under EXPLAIN ANALYZE:
+    a figure the client's scheduling on a busy machine does not inflate.
+    """
+    captured: list[tuple[str, object]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: object, *_rest: object) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        for item, site in pairs:
+            with session_factory() as session:
+                stock_level(session, org_id, item, site)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    times, nodes = [], []
+    with engine.connect() as conn:
+        for statement, parameters in captured:
+            explained = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).scalar_one()
+            times.append(float(explained[0]["Execution Time"]))
+            if not nodes:
+                node = explained[0]["Plan"]
+                while node is not None:
+                    nodes.append(f"{node['Node Type']}{' on ' + node['Index Name'] if 'Index Name' in node else ''}")
+                    node = (node.get("Plans") or [None])[0]
+        conn.rollback()
+    return times, nodes
+
+
+def bench_lookup(url: str, plan: Plan) -> None:
+    """Balance lookups (models.queries.stock_level) with ``ledger_rows`` moves in the ledger."""
+    engine = make_engine(url)
+    try:
+        session_factory = make_session_factory(engine)
+        demo, _ = new_demo(session_factory, "ledger")
+        note(f"bulk-loading {plan.ledger_rows:,} stock moves")
+        clock = Stopwatch()
+        pairs = bulk_load_ledger(url, demo, plan)
+        load_s = clock.seconds()
+        with session_factory() as session:
+            rows = session.scalar(select(func.count()).select_from(StockMove).where(StockMove.org_id == demo.org_id))
+        figure("ledger_rows", int(rows or 0), "rows")
+        figure("ledger_load_s", load_s, "s")
+        figure("ledger_load_rows_per_s", (rows or 0) / load_s, "rows/s", 0)
+
+        rng = random.Random(20261123)
+        note(f"{plan.lookups} stock_level lookups over {len(pairs)} (item, site) pairs, two ways")
+        in_session, per_request = [], []
+        with engine.connect() as conn:
+            for n, (item, site) in enumerate(rng.choices(pairs, k=plan.lookups + 100)):
+                # The query itself: a session on a connection already checked out, own transaction.
+                with Session(bind=conn) as session:
+                    started = time.perf_counter()
+                    level = stock_level(session, demo.org_id, item, site)
+                    elapsed = time.perf_counter() - started
+                if n >= 100:  # the first 100 warm the plan cache and buffers
+                    in_session.append(elapsed)
+                # As a request makes it: fresh session, pool checkout (with pre-ping) included.
+                with session_factory() as session:
+                    started = time.perf_counter()
+                    stock_level(session, demo.org_id, item, site)
+                    elapsed = time.perf_counter() - started
+                if n >= 100:
+                    per_request.append(elapsed)
+                if level.on_hand <= 0:
+                    note(f"unexpected empty balance for item {item} at site {site}")
+        label = f"{plan.ledger_rows // 1_000_000}m" if plan.ledger_rows >= 1_000_000 else f"{plan.ledger_rows // 1000}k"
+        figure(f"balance_lookup_p50_{label}_rows", percentile(in_session, 50) * 1000, "ms", 3)
+        figure(f"balance_lookup_p95_{label}_rows", percentile(in_session, 95) * 1000, "ms", 3)
+        figure(f"balance_lookup_p99_{label}_rows", percentile(in_session, 99) * 1000, "ms", 3)
+        figure(f"balance_lookup_request_p50_{label}_rows", percentile(per_request, 50) * 1000, "ms", 3)
+        figure(f"balance_lookup_request_p95_{label}_rows", percentile(per_request, 95) * 1000, "ms", 3)
+        server_ms, plan_nodes = server_side_lookups(engine, session_factory, demo.org_id, rng.choices(pairs, k=200))
+        note(f"stock_level plan: {' > '.join(plan_nodes)}")
+        figure(f"balance_lookup_server_p95_{label}_rows", percentile(server_ms, 95), "ms", 3)
+
+        clock = Stopwatch()
+        with session_factory() as session:
+            problems = ledger_matches_balances(session, demo.org_id) + no_forbidden_negatives(session, demo.org_id)
+        for problem in problems[:5]:
+            note(f"bulk ledger inconsistent: {problem}")
+        figure("ledger_balances_match", int(not problems), "bool")
+        figure("ledger_full_check_s", clock.seconds(), "s", 2)
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short windows and a 200k-row ledger (≈1 minute)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases afterwards")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    sections = set(args.only or SECTIONS)
+    note(f"{'quick' if args.quick else 'full'} run against {make_url(PG_ADMIN_URL).render_as_string()}")
+    total = Stopwatch()
+    figure("host_loadavg_1m_start", os.getloadavg()[0], "load", 2)
+    created: list[str] = []
+    receipts_pg: dict[int, float] = {}
+    pgbench_tps: float | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="liuzhuan-bench-") as tmp:
+            tmpdir = Path(tmp)
+            if "receipts" in sections:
+                url = fresh_migrated_postgres(DB_RECEIPTS)
+                created.append(DB_RECEIPTS)
+                statements, checkouts = receipt_probe(url)
+                figure("receipt_sql_statements_pg", statements, "statements")
+                figure("receipt_pool_checkouts_pg", checkouts, "connections")
+                receipts_pg = bench_receipts(url, "pg", plan)
+            if "pgbench" in sections:
+                created.append(DB_PGBENCH)
+                pgbench_tps = bench_pgbench(plan)
+                busiest = max(plan.clients)
+                if busiest in receipts_pg and busiest == plan.pgbench_clients:
+                    figure(f"receipts_vs_pgbench_{busiest}clients", receipts_pg[busiest] / pgbench_tps, "ratio", 3)
+            if "receipts" in sections:
+                bench_receipts(fresh_migrated_sqlite(tmpdir, "receipts.db"), "sqlite", plan)
+            if "race" in sections:
+                for backend in plan.race_backends:
+                    if backend == "pg":
+                        created.append(DB_RACE)
+                        race_url = fresh_migrated_postgres(DB_RACE)
+                    else:
+                        race_url = fresh_migrated_sqlite(tmpdir, "race.db")
+                    bench_race(race_url, backend, plan)
+            if "lookup" in sections:
+                created.append(DB_LEDGER)
+                bench_lookup(fresh_migrated_postgres(DB_LEDGER), plan)
+    finally:
+        if not args.keep:
+            for name in created:
+                drop_postgres_database(name)
+    figure("host_loadavg_1m_end", os.getloadavg()[0], "load", 2)
+    figure("bench_total_s", total.seconds(), "s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""DingTalk interactive card callbacks: verify, parse, call the operation, answer with the new card.
+
+A channel like any other: the decision goes through ``decide_transfer`` / ``decide_approval``;
+the relay then updates the card for every viewer (``approval.decided``). The first decision
+wins: a replayed callback replays the first answer (idempotency key), a later tap gets the
+card as decided.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cards.approval import dingtalk_card
+from models.actor import load_actor
+from models.approvals import ApprovalRequest
+from models.errors import DomainError, NotFound
+from models.operations.approvals import DecideApproval, decide_approval
+from models.org import IdentityProvider, MemberIdentity
+from models.uow import run
+from workflows.approvals import card_for
+
+bp = Blueprint("cards", __name__, url_prefix="/cards")
+
+
+@dataclass(frozen=True)
+class CardAction:
+    out_track_id: str
+    user_id: str
+    action: str
+    reason: str
+
+
+def parse_action(body: dict[str, Any]) -> CardAction:
+    """Read DingTalk's callback body: outTrackId, userId and content.cardPrivateData."""
+    content = body.get("content") or "{}"
+    data = json.loads(content) if isinstance(content, str) else content
+    private = data.get("cardPrivateData") or {}
+    actions = private.get("actionIds") or []
+    params = private.get("params") or {}
+    if not body.get("outTrackId") or not body.get("userId") or not actions:
+        raise ValueError("not a card action")
+    return CardAction(str(body["outTrackId"]), str(body["userId"]), str(actions[0]), str(params.get("reason", "")))
+
+
+def _track_base(out_track_id: str) -> str:
+    return out_track_id.rsplit("-L", 1)[0]
+
+
+def apply_card_action(session_factory: sessionmaker[Session], action: CardAction) -> dict[str, str]:
+    """Decide the approval behind a card for the member who tapped; return the card as it now stands."""
+    with session_factory() as session:
+        req = session.scalar(select(ApprovalRequest).where(ApprovalRequest.card_track_id == _track_base(
+            action.out_track_id)))
+        if req is None:
+            raise NotFound("找不到该审批卡片")
+        member_id = session.scalar(select(MemberIdentity.member_id).where(
+            MemberIdentity.org_id == req.org_id, MemberIdentity.provider == IdentityProvider.DINGTALK_USERID,
+            MemberIdentity.external_id == action.user_id))
+        if member_id is None:
+            raise NotFound("钉钉账号未绑定成员")
+        actor = load_actor(session, member_id)
+        request_id = req.id
+    if action.action in ("approve", "reject"):
+        try:
+            run(session_factory, decide_approval, actor,
+                DecideApproval(request_id, action.action == "approve", action.reason),
+                idempotency_key=f"card:{action.out_track_id}:{action.user_id}")
+        except DomainError as exc:
+            if exc.code not in ("INVALID_STATE", "IDEMPOTENCY_CONFLICT", "PERMISSION_DENIED", "VALIDATION_ERROR"):
+                raise
+            if exc.code in ("PERMISSION_DENIED", "VALIDATION_ERROR"):
+                return {**_card(session_factory, request_id), "error": exc.message}
+    return _card(session_factory, request_id)
+
+
+def _card(session_factory: sessionmaker[Session], request_id: int) -> dict[str, str]:
+    with session_factory() as session:
+        return dingtalk_card(card_for(session, session.get_one(ApprovalRequest, request_id)))
+
+
+def _crypto() -> Any:
+    from dingtalk.crypto import DingTalkCrypto
+
+    token = os.environ.get("DINGTALK_CALLBACK_TOKEN")
+    aes_key = os.environ.get("DINGTALK_CALLBACK_AES_KEY")
+    app_key = os.environ.get("DINGTALK_APP_KEY")
+    if not (token and aes_key and app_key):
+        abort(503, "DingTalk callback is not configured")
+    return DingTalkCrypto(token, aes_key, app_key)
+
+
+@bp.post("/dingtalk/callback")
+def dingtalk_callback() -> Any:
+    """Verify the encrypted callback, apply the tap, answer with the card data."""
+    envelope = request.get_json(silent=True) or {}
+    try:
+        plain = _crypto().decrypt_encrypt_str(
+            request.args.get("signature", ""), request.args.get("timestamp", ""), request.args.get("nonce", ""),
+            envelope.get("encrypt", ""))
+        action = parse_action(json.loads(plain))
+    except Exception:  # (bad signature, bad cipher text, bad JSON: all the same to the sender)
+        abort(403)
+    factory = current_app.extensions["liuzhuan"]["session_factory"]
+    params = apply_card_action(factory, action)
+    return jsonify({"cardData": {"cardParamMap": params}})

@@ -1,0 +1,1 @@
+"""The MQTT bridge: devices publish to per-org topics; readings go in through operations."""

@@ -1,0 +1,69 @@
+"""Seeded alerts: low stock, near expiry, slow movers, QC failure — scanned once a day, sent by rules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+import workflows.handlers  # noqa: F401  (register relay handlers)
+from models.base import utcnow
+from models.event_log import Notification
+from models.operations import ReceiveGoods, RecordQc, receive_goods, record_qc
+from models.operations.alerts import scan_stock_alerts
+from models.org import Org
+from models.rules import Rule
+from models.uow import run
+from workflows.relay import relay_pending
+
+
+def drain(session_factory) -> None:
+    while relay_pending(session_factory, limit=10_000):
+        pass
+
+
+def _notes(session_factory, org_id, title):
+    with session_factory() as session:
+        return list(session.scalars(select(Notification).where(Notification.org_id == org_id,
+                                                               Notification.title == title)))
+
+
+def test_stock_alerts_fire_once_a_day_through_seeded_rules(session_factory, demo, actors):
+    run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal(4), unit="公斤",
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["二级"]))
+    with session_factory() as session:
+        org = session.get_one(Org, demo.org_id)
+        org.settings = {**(org.settings or {}), "safety_stock": {str(demo.items["茶青"]): "10"}}
+        session.commit()
+    now = utcnow()
+    kinds = sorted(a["kind"] for a in run(session_factory, scan_stock_alerts, demo.org_id, now))
+    assert kinds == ["lot.near_expiry", "stock.below_safety"]
+    assert run(session_factory, scan_stock_alerts, demo.org_id, now + timedelta(minutes=5)) == []
+    later = run(session_factory, scan_stock_alerts, demo.org_id, now + timedelta(days=40))
+    assert "item.slow_moving" in [a["kind"] for a in later]
+    drain(session_factory)
+    with session_factory() as session:
+        assert {r.code for r in session.scalars(select(Rule).where(Rule.org_id == demo.org_id))} >= {
+            "low-stock", "near-expiry", "qc-failed", "sensor-anomaly", "slow-movers"}
+    lows = _notes(session_factory, demo.org_id, "低库存提醒")
+    assert len(lows) == 2  # today, and again on the day 40 days later: once a day, not once a scan
+    assert lows[0].body == "茶青 在 绍兴收购点 只剩 4，低于安全库存 10"
+    assert [n.member_id for n in _notes(session_factory, demo.org_id, "滞销提醒")] == [demo.members["赵经理"]]
+    assert lows[0].member_id == demo.members["赵经理"]
+    assert _notes(session_factory, demo.org_id, "临期提醒（先到期先出）")
+
+
+def test_qc_failure_alert_reaches_qa(session_factory, demo, actors):
+    from models.operations import AssignRole, assign_role
+    from models.org import Role
+
+    run(session_factory, assign_role, actors["钱总监"], AssignRole(member_id=demo.members["老孙"], role=Role.QA))
+    receipt = run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal(2), unit="公斤",
+        party_id=demo.parties["李大伯"], grade_id=demo.grades["一级"]))
+    run(session_factory, record_qc, actors["赵经理"], RecordQc(lot_id=receipt.lot_id, passed=False, note="水分超标"))
+    drain(session_factory)
+    [note] = _notes(session_factory, demo.org_id, "质检不合格通知")
+    assert note.member_id == demo.members["老孙"] and "水分超标" in note.body

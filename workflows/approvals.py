@@ -1,0 +1,130 @@
+"""Approval reactions: open a chain for new documents, send cards per level, update them on decisions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cards.approval import ApprovalCard, Decision, dingtalk_card, wechat_subscribe
+from models.approvals import ApprovalRequest
+from models.documents import Document, DocumentLine
+from models.infra import OutboxEvent
+from models.operations.approvals import open_approval
+from models.operations.todos import CreateTodo, close_todos_for, create_todo
+from models.org import IdentityProvider, Member
+from workflows.messenger import get_messenger
+from workflows.notify import identity, members_with_role, record
+from workflows.relay import registry
+
+WECHAT_TEMPLATE_ID = "approval-pending"
+
+
+def card_for(session: Session, req: ApprovalRequest) -> ApprovalCard:
+    """Build the card's input from an approval and its document."""
+    from datetime import datetime
+
+    doc = session.get_one(Document, req.document_id)
+    requester = session.get(Member, doc.created_by) if doc.created_by else None
+    lines = session.execute(select(DocumentLine).where(DocumentLine.document_id == doc.id)).scalars().all()
+    summary = "，".join(f"{ln.entered_quantity.normalize():f}{ln.entered_unit}" for ln in lines) or doc.note or ""
+    history = tuple(Decision(h["step"], h["name"], h["approve"], h.get("reason", ""),
+                             datetime.fromisoformat(h["at"])) for h in req.history)
+    return ApprovalCard(
+        request_id=req.id, doc_kind=req.doc_kind, number=doc.number, summary=summary[:60],
+        requested_by=requester.name if requester else "系统", urgent=bool(doc.urgent), status=req.status.value,
+        step=req.step, step_roles=tuple(s["role"] for s in req.steps), created_at=req.created_at,
+        history=history, version=req.card_version)
+
+
+def level_track_id(req: ApprovalRequest, step: int) -> str:
+    return f"{req.card_track_id}-L{step}"
+
+
+@registry.register("transfer.requested", "approvals.open_transfer")
+def open_transfer_approval(session: Session, event: OutboxEvent) -> None:
+    """Every transfer request goes through its organisation's chain (urgent ones the emergency chain)."""
+    doc_id = int(event.payload["document_id"])
+    qty = session.scalar(select(func.sum(DocumentLine.quantity)).where(DocumentLine.document_id == doc_id))
+    req = open_approval(session, event.org_id, "transfer", doc_id, Decimal(qty or 0),
+                        bool(event.payload.get("urgent")))
+    # Send the first level's cards now rather than one relay hop later (commit → card latency).
+    send_level(session, req, 0, event)
+
+
+@registry.register("approval.opened", "approvals.notify_level")
+@registry.register("approval.advanced", "approvals.notify_level")
+def notify_level(session: Session, event: OutboxEvent) -> None:
+    """Send the current level's approvers their cards, unless that level was already sent."""
+    req = session.get_one(ApprovalRequest, int(event.payload["request_id"]))
+    send_level(session, req, int(event.payload["step"]), event)
+
+
+def send_level(session: Session, req: ApprovalRequest, step: int, event: OutboxEvent) -> None:
+    """Send one level's approvers a card (DingTalk) and a subscribe message (WeChat); add a to-do. Once."""
+    if record(session, req.org_id, channel="card", member_id=None, kind="approval.level", title=f"L{step}",
+              body="", dedupe_key=f"approval:{req.id}:L{step}") is None:
+        return
+    role = req.steps[step]["role"]
+    card = card_for(session, req)
+    members = members_with_role(session, req.org_id, role)
+    user_ids = [uid for m in members if (uid := identity(m, IdentityProvider.DINGTALK_USERID))]
+    messenger = get_messenger()
+    if user_ids:  # first, so the card is on phones before the bookkeeping below (the level marker dedupes)
+        messenger.send_card(level_track_id(req, step), user_ids, dingtalk_card(card))
+    for member in members:
+        record(session, req.org_id, channel="card", member_id=member.id, kind=event.kind, title=card.number,
+               body=f"第 {step + 1} 级审批", dedupe_key=f"approval:{req.id}:L{step}:{member.id}")
+        if openid := identity(member, IdentityProvider.WECHAT_OPENID):
+            messenger.send_subscribe(openid, wechat_subscribe(card, template_id=WECHAT_TEMPLATE_ID))
+    if step > 0:  # earlier levels' cards now show the progress
+        for earlier in range(step):
+            messenger.update_card(level_track_id(req, earlier), dingtalk_card(card))
+    hours = float(req.steps[step].get("timeout_hours", 24))
+    chain = tuple({"after_hours": hours, "role": s["role"]} for s in req.steps[step + 1:step + 2])
+    close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
+    create_todo(session, req.org_id, CreateTodo(
+        title=f"审批 {card.number}", due_in_hours=hours, assignee_role=role, kind="approval",
+        remind_before_minutes=(30,) if hours > 1 else (), chain=chain or ({"after_hours": hours, "role": "director"},),
+        document_id=req.document_id, source_event_id=event.id))
+
+
+@registry.register("approval.decided", "approvals.update_cards")
+def update_cards(session: Session, event: OutboxEvent) -> None:
+    """Show the outcome on every level's card, for every viewer; close the approval to-dos."""
+    req = session.get_one(ApprovalRequest, int(event.payload["request_id"]))
+    params = dingtalk_card(card_for(session, req))
+    for step in range(req.step + 1):
+        get_messenger().update_card(level_track_id(req, step), params)
+    close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
+
+
+#: Purchase orders at or above this total (yuan) need approval unless a chain says otherwise.
+PO_APPROVAL_THRESHOLD = Decimal(10_000)
+
+
+@registry.register("purchase_order.confirmed", "approvals.open_purchase_order")
+def open_purchase_order_approval(session: Session, event: OutboxEvent) -> None:
+    """Purchase orders over the threshold (org setting ``po_approval_threshold``) go through the chain."""
+    from models.org import Org
+
+    total = Decimal(str(event.payload.get("total") or 0))
+    settings = session.get_one(Org, event.org_id).settings or {}
+    if total < Decimal(str(settings.get("po_approval_threshold", PO_APPROVAL_THRESHOLD))):
+        return
+    req = open_approval(session, event.org_id, "purchase_order", int(event.payload["document_id"]), total)
+    send_level(session, req, 0, event)
+
+
+@registry.register("approval.decided", "approvals.reject_purchase_order")
+def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
+    """A rejected purchase order is cancelled (through ``cancel_order``, as the system)."""
+    p = event.payload
+    if p.get("doc_kind") != "purchase_order" or p.get("status") != "rejected":
+        return
+    from models.actor import Actor
+    from models.operations import CancelOrder, cancel_order
+
+    cancel_order(session, Actor.system_actor(event.org_id, "审批"), CancelOrder(
+        int(p["document_id"]), f"审批驳回：{p.get('reason', '')}"))

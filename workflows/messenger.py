@@ -1,0 +1,150 @@
+"""Outbound DingTalk cards and WeChat subscribe messages behind one small Protocol.
+
+The real implementation uses the platform SDKs (alibabacloud-dingtalk ``card_1_0``, wechatpy);
+``*_API_BASE`` points them at a devstubs server. Without credentials a recording messenger
+keeps what would have been sent (development and the embedded default).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+
+class Messenger(Protocol):
+    def send_card(self, track_id: str, user_ids: list[str], params: dict[str, str]) -> None: ...
+    def update_card(self, track_id: str, params: dict[str, str]) -> None: ...
+    def send_subscribe(self, openid: str, message: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RecordingMessenger:
+    """Keep every outbound message in memory (dev default, tests)."""
+
+    sent: list[tuple[str, Any]] = field(default_factory=list)
+
+    def send_card(self, track_id: str, user_ids: list[str], params: dict[str, str]) -> None:
+        self.sent.append(("card", {"track_id": track_id, "user_ids": user_ids, "params": params}))
+
+    def update_card(self, track_id: str, params: dict[str, str]) -> None:
+        self.sent.append(("update", {"track_id": track_id, "params": params}))
+
+    def send_subscribe(self, openid: str, message: dict[str, Any]) -> None:
+        self.sent.append(("subscribe", {"openid": openid, **message}))
+
+
+@dataclass
+class PlatformMessenger:
+    """DingTalk interactive cards (card_1_0) and WeChat subscribe messages (wechatpy)."""
+
+    dingtalk_key: str
+    dingtalk_secret: str
+    card_template_id: str
+    robot_code: str
+    wechat_appid: str | None = None
+    wechat_secret: str | None = None
+    dingtalk_base: str | None = None
+    wechat_base: str | None = None
+    _token: tuple[str, float] = ("", 0.0)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _config(self) -> Any:
+        from alibabacloud_tea_openapi.models import Config
+
+        if self.dingtalk_base:
+            parts = urlsplit(self.dingtalk_base)
+            return Config(protocol=parts.scheme, endpoint=parts.netloc, region_id="central")
+        return Config(protocol="https", region_id="central")
+
+    def _access_token(self) -> str:
+        with self._lock:
+            token, expires = self._token
+            if token and time.monotonic() < expires:
+                return token
+            from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
+            from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
+
+            resp = OAuthClient(self._config()).get_access_token(oauth_models.GetAccessTokenRequest(
+                app_key=self.dingtalk_key, app_secret=self.dingtalk_secret))
+            self._token = (resp.body.access_token, time.monotonic() + int(resp.body.expire_in) - 300)
+            return self._token[0]
+
+    def _card_client(self) -> Any:
+        from alibabacloud_dingtalk.card_1_0.client import Client
+
+        return Client(self._config())
+
+    def send_card(self, track_id: str, user_ids: list[str], params: dict[str, str]) -> None:
+        from alibabacloud_dingtalk.card_1_0 import models as m
+        from alibabacloud_tea_util.models import RuntimeOptions
+
+        request = m.CreateAndDeliverRequest(
+            out_track_id=track_id, card_template_id=self.card_template_id, callback_type="HTTP",
+            card_data=m.CreateAndDeliverRequestCardData(card_param_map=params),
+            open_space_id="dtv1.card//" + ";".join(f"IM_ROBOT.{u}" for u in user_ids),
+            im_robot_open_space_model=m.CreateAndDeliverRequestImRobotOpenSpaceModel(support_forward=False),
+            im_robot_open_deliver_model=m.CreateAndDeliverRequestImRobotOpenDeliverModel(
+                space_type="IM_ROBOT", robot_code=self.robot_code),
+            user_id_type=1,
+        )
+        headers = m.CreateAndDeliverHeaders(x_acs_dingtalk_access_token=self._access_token())
+        self._card_client().create_and_deliver_with_options(request, headers, RuntimeOptions())
+
+    def update_card(self, track_id: str, params: dict[str, str]) -> None:
+        from alibabacloud_dingtalk.card_1_0 import models as m
+        from alibabacloud_tea_util.models import RuntimeOptions
+
+        request = m.UpdateCardRequest(
+            out_track_id=track_id, card_data=m.UpdateCardRequestCardData(card_param_map=params),
+            card_update_options=m.UpdateCardRequestCardUpdateOptions(update_card_data_by_key=True),
+            user_id_type=1,
+        )
+        headers = m.UpdateCardHeaders(x_acs_dingtalk_access_token=self._access_token())
+        self._card_client().update_card_with_options(request, headers, RuntimeOptions())
+
+    def send_subscribe(self, openid: str, message: dict[str, Any]) -> None:
+        if not self.wechat_appid or not self.wechat_secret:
+            return
+        from wechatpy import WeChatClient
+
+        client = WeChatClient(self.wechat_appid, self.wechat_secret)
+        if self.wechat_base:
+            from devstubs.server import redirect_requests_session
+
+            redirect_requests_session(client._http, self.wechat_base)
+        client.wxa.send_subscribe_message(openid, message["template_id"], message["data"], page=message["page"])
+
+
+_current: Messenger | None = None
+
+
+def messenger_from_env(env: dict[str, str] | None = None) -> Messenger:
+    """Build the messenger the environment asks for (recording when DingTalk is not configured)."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("DINGTALK_APP_KEY"):
+        return RecordingMessenger()
+    return PlatformMessenger(
+        dingtalk_key=env["DINGTALK_APP_KEY"], dingtalk_secret=env.get("DINGTALK_APP_SECRET", ""),
+        card_template_id=env.get("DINGTALK_CARD_TEMPLATE_ID", "liuzhuan-approval.schema"),
+        robot_code=env.get("DINGTALK_ROBOT_CODE", env["DINGTALK_APP_KEY"]),
+        wechat_appid=env.get("WECHAT_MINIPROGRAM_APP_ID"), wechat_secret=env.get("WECHAT_MINIPROGRAM_APP_SECRET"),
+        dingtalk_base=env.get("DINGTALK_API_BASE"), wechat_base=env.get("WECHAT_API_BASE"),
+    )
+
+
+def get_messenger() -> Messenger:
+    """Return the process-wide messenger."""
+    global _current
+    if _current is None:
+        _current = messenger_from_env()
+    return _current
+
+
+def set_messenger(messenger: Messenger | None) -> None:
+    """Replace the process-wide messenger (tests, or None to re-read the environment)."""
+    global _current
+    _current = messenger

@@ -1,0 +1,97 @@
+"""Notify members: who holds a role, their chat identities, and a deduplicated notification log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.base import utcnow
+from models.event_log import Notification
+from models.infra import OutboxEvent
+from models.org import IdentityProvider, Member, MemberRole, Role
+from workflows.messenger import get_messenger
+from workflows.relay import registry
+
+
+def members_with_role(session: Session, org_id: int, role: str) -> list[Member]:
+    """Return active members holding ``role`` (at any site)."""
+    return list(session.scalars(
+        select(Member).join(MemberRole, MemberRole.member_id == Member.id)
+        .where(Member.org_id == org_id, MemberRole.role == Role(role), Member.active.is_(True))
+        .distinct().order_by(Member.id)))
+
+
+def identity(member: Member, provider: IdentityProvider) -> str | None:
+    """Return the member's external id with ``provider``, if bound."""
+    return next((i.external_id for i in member.identities if i.provider == provider), None)
+
+
+def record(session: Session, org_id: int, *, channel: str, member_id: int | None, kind: str, title: str,
+           body: str, dedupe_key: str) -> Notification | None:
+    """Log a notification once per ``dedupe_key``; None when it was already logged (do not resend)."""
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None:
+        return None
+    note = Notification(org_id=org_id, channel=channel, member_id=member_id, kind=kind, title=title[:128],
+                        body=body, dedupe_key=dedupe_key[:160], sent_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(note)
+    except IntegrityError:
+        return None
+    return note
+
+
+def notify_role(session: Session, event: OutboxEvent, handler: str, role: str, title: str, body: str,
+                *, member_id: int | None = None) -> list[Notification]:
+    """Tell every member with ``role`` (or one member) about ``event``, once per recipient."""
+    if member_id:
+        members = [session.get_one(Member, member_id)]
+    elif role:
+        members = members_with_role(session, event.org_id, role)
+    else:  # addressed to a party (supplier, farmer): they see it in the mini-program's to-do list
+        return []
+    sent = []
+    for member in members:
+        note = record(session, event.org_id, channel="dingtalk", member_id=member.id, kind=event.kind,
+                      title=title, body=body, dedupe_key=f"{event.id}:{handler}:{member.id}")
+        if note is None:
+            continue
+        sent.append(note)
+        userid = identity(member, IdentityProvider.DINGTALK_USERID)
+        if userid:
+            get_messenger().send_card(f"note-{note.id}", [userid], {"title": title, "summary": body,
+                                                                    "decided": "true", "buttons": "[]"})
+    return sent
+
+
+def _todo_text(payload: dict[str, Any]) -> str:
+    return str(payload.get("title", "待办"))
+
+
+@registry.register("todo.created", "notify.todo_created")
+def todo_created(session: Session, event: OutboxEvent) -> None:
+    """Tell the assignee about a new to-do (approval to-dos already came with their card)."""
+    p = event.payload
+    if p.get("kind") == "approval":
+        return
+    notify_role(session, event, "notify.todo_created", p.get("role") or "", f"新待办：{_todo_text(p)}",
+                _todo_text(p), member_id=p.get("member_id"))
+
+
+@registry.register("todo.reminder", "notify.todo_reminder")
+def todo_reminder(session: Session, event: OutboxEvent) -> None:
+    """Remind the assignee before the deadline."""
+    p = event.payload
+    notify_role(session, event, "notify.todo_reminder", p.get("role") or "",
+                f"待办 {p.get('minutes')} 分钟后到期：{_todo_text(p)}", _todo_text(p), member_id=p.get("member_id"))
+
+
+@registry.register("todo.escalated", "notify.todo_escalated")
+def todo_escalated(session: Session, event: OutboxEvent) -> None:
+    """Wake the next level of the chain."""
+    p = event.payload
+    notify_role(session, event, "notify.todo_escalated", p["role"], f"超时升级：{_todo_text(p)}",
+                f"原负责人（{p.get('previous_role') or '指定成员'}）未在时限内处理，已升级给你")

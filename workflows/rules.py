@@ -1,0 +1,176 @@
+"""Rules engine: match enabled rules to events, plan their actions, run them through operations.
+
+``plan`` is pure (the sandbox uses it); ``execute`` calls operations as the system actor.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor
+from models.base import utcnow
+from models.infra import OutboxEvent
+from models.jsonlogic import matches
+from models.operations import FreezeStock, RequestTransfer, TransferLineIn, freeze_stock, request_transfer
+from models.operations.rules import RuleSpec, create_rule
+from models.operations.todos import CreateTodo, create_todo
+from models.outbox import emit
+from models.rules import Rule
+from models.stock import FreezeDirection
+from workflows.notify import notify_role
+from workflows.relay import registry
+from workflows.webhooks import enqueue_delivery
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+#: Alerts seeded as rules for every organisation (editable like any other rule).
+SEEDED_RULES: tuple[RuleSpec, ...] = (
+    RuleSpec("low-stock", "低库存提醒", "stock.below_safety", {}, (
+        {"type": "notify", "role": "manager", "channel": "dingtalk",
+         "text": "{item_name} 在 {site_name} 只剩 {on_hand}，低于安全库存 {safety}"},)),
+    RuleSpec("near-expiry", "临期提醒（先到期先出）", "lot.near_expiry", {"<=": [{"var": "event.days_left"}, 7]}, (
+        {"type": "notify", "role": "storekeeper", "channel": "dingtalk",
+         "text": "批次 {lot_code} 还有 {days_left} 天到期，请优先出库"},)),
+    RuleSpec("qc-failed", "质检不合格通知", "lot.qc_failed", {}, (
+        {"type": "notify", "role": "qa", "channel": "dingtalk", "text": "批次 {lot_code} 质检不合格：{note}"},)),
+    RuleSpec("sensor-anomaly", "冷库温湿度异常", "sensor.out_of_range", {}, (
+        {"type": "freeze", "direction": "both", "reason": "温湿度异常：{device_code} {metric} {value}"},
+        {"type": "notify", "role": "storekeeper", "channel": "dingtalk",
+         "text": "{site_name} {device_code} {metric} 超限（{value}），已冻结该处库存"},)),
+    RuleSpec("slow-movers", "滞销提醒", "item.slow_moving", {}, (
+        {"type": "notify", "role": "manager", "channel": "dingtalk",
+         "text": "{item_name} 在 {site_name} 已 {days} 天没有出库，库存 {on_hand}"},)),
+)
+
+
+SEEDED_TRIGGERS = frozenset(spec.trigger for spec in SEEDED_RULES)
+
+
+def render(text: str, payload: dict[str, Any]) -> str:
+    """Fill ``{name}`` placeholders from the event payload (no format-string attribute access)."""
+    return _PLACEHOLDER.sub(lambda m: str(payload.get(m.group(1), "")), text)
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    type: str
+    description: str
+    params: dict[str, Any]
+
+
+def plan(rule: Rule | RuleSpec, event_kind: str, payload: dict[str, Any]) -> list[PlannedAction]:
+    """Return what ``rule`` would do for an event, or [] when its condition does not hold. Pure."""
+    if rule.trigger != event_kind or not matches(rule.condition, {"event": payload, "kind": event_kind}):
+        return []
+    out = []
+    for action in rule.actions:
+        kind = action["type"]
+        params = {**action, "text": render(str(action.get("text", "")), payload),
+                  "reason": render(str(action.get("reason", rule.name)), payload)}
+        who = action.get("role") or f"成员 {action.get('member_id')}"
+        description = {
+            "notify": f"通知 {who}：{params['text']}",
+            "create_task": f"给 {who} 建待办「{render(str(action.get('title')), payload)}」，"
+                           f"{action.get('due_in_hours')} 小时内完成",
+            "freeze": f"冻结 商品 {action.get('item_id') or payload.get('item_id')} @ 地点 "
+                      f"{action.get('site_id') or payload.get('site_id')}：{params['reason']}",
+            "create_transfer": f"申请调拨 {action.get('quantity')} 从 {action.get('from_site_id')} 到 "
+                               f"{action.get('to_site_id')}",
+            "webhook": f"推送到 webhook 订阅 {action.get('subscription_id')}",
+        }[kind]
+        out.append(PlannedAction(kind, description, params))
+    return out
+
+
+def execute(session: Session, event: OutboxEvent, rule: Rule, actions: list[PlannedAction]) -> None:
+    """Carry out planned actions through operations, as the system actor."""
+    system = Actor.system_actor(event.org_id, f"规则：{rule.name}")
+    p = event.payload
+    handler = f"rules.{rule.code}"
+    for n, action in enumerate(actions):
+        a = action.params
+        if action.type == "notify":
+            notify_role(session, event, f"{handler}.{n}", a.get("role") or "", rule.name, a["text"],
+                        member_id=a.get("member_id"))
+        elif action.type == "create_task":
+            chain = tuple(a.get("chain") or ())
+            create_todo(session, event.org_id, CreateTodo(
+                title=render(str(a["title"]), p)[:128], due_in_hours=float(a["due_in_hours"]), kind="rule",
+                assignee_role=a.get("role"), assignee_member_id=a.get("member_id"), chain=chain,
+                lot_id=p.get("lot_id"), source_event_id=event.id))
+        elif action.type == "freeze":
+            freeze_stock(session, system, FreezeStock(
+                item_id=int(a.get("item_id") or p["item_id"]), direction=FreezeDirection(a["direction"]),
+                reason=a["reason"][:120], site_id=a.get("site_id") or p.get("site_id"),
+                lot_id=p.get("lot_id") if a.get("scope") == "lot" else None))
+        elif action.type == "create_transfer":
+            request_transfer(session, system, RequestTransfer(
+                from_site_id=int(a["from_site_id"]), to_site_id=int(a["to_site_id"]),
+                lines=(TransferLineIn(int(a.get("item_id") or p["item_id"]), Decimal(str(a["quantity"])),
+                                      a.get("unit")),), urgent=bool(a.get("urgent")), reason=rule.name))
+        elif action.type == "webhook":
+            enqueue_delivery(session, event, int(a["subscription_id"]))
+    emit(session, event.org_id, "rule.fired", {"rule_id": rule.id, "code": rule.code, "version": rule.version,
+                                               "event_id": str(event.id), "actions": [a.type for a in actions]})
+
+
+def ensure_seeded(session: Session, org_id: int) -> None:
+    """Create the seeded alert rules for an organisation the first time it sees an event."""
+    codes = set(session.scalars(select(Rule.code).where(Rule.org_id == org_id)))
+    system = Actor.system_actor(org_id, "初始化")
+    for spec in SEEDED_RULES:
+        if spec.code not in codes:
+            create_rule(session, system, spec)
+
+
+@registry.register("*", "rules.evaluate")
+def evaluate_rules(session: Session, event: OutboxEvent) -> None:
+    """Run every enabled rule of the event's organisation that triggers on its kind."""
+    if event.kind == "rule.fired":
+        return
+    # One relay batch is one session: look rules up once per (org, kind) per batch.
+    cache: dict[tuple[int, str], list[Rule]] = session.info.setdefault("rules_by_trigger", {})
+    key = (event.org_id, event.kind)
+    if key not in cache:
+        if event.kind in SEEDED_TRIGGERS:
+            ensure_seeded(session, event.org_id)
+        cache[key] = list(session.scalars(select(Rule).where(
+            Rule.org_id == event.org_id, Rule.trigger == event.kind, Rule.enabled.is_(True)).order_by(Rule.id)))
+    for rule in cache[key]:
+        actions = plan(rule, event.kind, event.payload)
+        if actions:
+            execute(session, event, rule, actions)
+
+
+@dataclass(frozen=True)
+class SandboxHit:
+    event_id: str
+    kind: str
+    at: datetime
+    actions: list[str]
+
+
+def sandbox(session: Session, org_id: int, draft: RuleSpec, *, days: int = 7, now: datetime | None = None,
+            limit: int = 5000) -> tuple[int, list[SandboxHit]]:
+    """Replay a draft rule over the last ``days`` of events; return (events seen, what it would have done).
+
+    Reads only: no operation is called, nothing is written.
+    """
+    since = (now or utcnow()) - timedelta(days=days)
+    events = session.execute(select(OutboxEvent.id, OutboxEvent.kind, OutboxEvent.payload, OutboxEvent.created_at)
+                             .where(OutboxEvent.org_id == org_id, OutboxEvent.kind == draft.trigger,
+                                    OutboxEvent.created_at >= since)
+                             .order_by(OutboxEvent.created_at).limit(limit)).all()
+    hits = []
+    for event_id, kind, payload, at in events:
+        actions = plan(draft, kind, payload)
+        if actions:
+            hits.append(SandboxHit(str(event_id), kind, at, [a.description for a in actions]))
+    return len(events), hits

@@ -1,0 +1,81 @@
+"""Workflows over HTTP: event health (JSON and Prometheus), dead letters, rules, chains, webhooks.
+
+A channel: authenticates with the API's bearer token (miniprogram_api.auth), calls operations.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session, sessionmaker
+
+from miniprogram_api.auth import current_actor
+from models.actor import Permission
+from models.db import read_only
+from workflows.health import event_health, prometheus_text
+from workflows.relay import dead_letters, replay_dead
+
+bp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows")
+metrics_bp = Blueprint("metrics", __name__)
+
+
+def _factory() -> sessionmaker[Session]:
+    return current_app.extensions["liuzhuan"]["session_factory"]
+
+
+@bp.get("/health")
+def health() -> Any:
+    """Event health for the caller's organisation, as JSON."""
+    with _factory()() as session:
+        actor = current_actor(session)
+        return jsonify(event_health(session, actor.org_id).to_dict())
+
+
+@bp.get("/dead-letters")
+def list_dead() -> Any:
+    with _factory()() as session:
+        actor = current_actor(session)
+        return jsonify([{"id": r.id, "event_id": str(r.event_id), "handler": r.handler, "kind": r.kind,
+                         "attempts": r.attempts, "error": r.last_error} for r in dead_letters(session, actor.org_id)])
+
+
+@bp.post("/dead-letters/replay")
+def replay() -> Any:
+    with _factory()() as session:
+        actor = current_actor(session)
+        actor.require(Permission.ROLES)
+        count = replay_dead(session, [int(i) for i in (request.get_json(silent=True) or {}).get("ids", [])],
+                            org_id=actor.org_id)
+        session.commit()
+        return jsonify({"replayed": count})
+
+
+@metrics_bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text for every organisation (scrape from inside the network)."""
+    engine = current_app.extensions["liuzhuan"]["engine"]
+    with Session(read_only(engine)) as session:
+        text = prometheus_text(event_health(session))
+    return Response(text, mimetype="text/plain; version=0.0.4")
+
+
+def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
+    """Register the workflows blueprints and kick the relay after commits that wrote events."""
+    app.register_blueprint(bp)
+    app.register_blueprint(metrics_bp)
+    env = {**os.environ, **(overrides or {})}
+    if env.get("LIUZHUAN_RELAY_KICK", "1") != "0":
+        from workflows.celery_app import create_celery
+        from workflows.kick import install_relay_kick
+
+        settings = app.extensions["liuzhuan"]["settings"]
+        celery_holder: dict[str, Any] = {}
+
+        def kick() -> None:
+            if "app" not in celery_holder:
+                celery_holder["app"] = create_celery(settings)
+            celery_holder["app"].send_task("workflows.tasks.relay_outbox", kwargs={"limit": 500})
+
+        install_relay_kick(app.extensions["liuzhuan"]["session_factory"], kick)
