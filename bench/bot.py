@@ -3,7 +3,7 @@
 Prints ``name: value unit`` lines: p50/p95 server time of a text stock query and of each step of
 an entry-with-confirmation dialog (入库 … → 确认). Target p95 ≤ 300 ms; WeChat allows 5 s.
 
-    /work/venv/bin/python -m bench.bot [-n 100] [--db sqlite|postgres]
+    .venv/bin/python -m bench.bot [-n 100] [--db sqlite|postgres]
 """
 
 from __future__ import annotations

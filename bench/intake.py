@@ -5,7 +5,7 @@ Korean number words; the clip is espeak-ng's Korean voice (a tone if espeak-ng i
 and the photo a 4000x3000 phone-sized JPEG of about 3 MB, a different one per request.
 Each intake also carries a typed weight, so every request yields a draft that is confirmed.
 
-    /work/venv/bin/python -m bench.intake [-n 30] [--db sqlite|postgres]
+    .venv/bin/python -m bench.intake [-n 30] [--db sqlite|postgres]
 
 Prints ``name: value unit`` lines (p50/p95 in ms); progress on stderr. Targets: intake p95
 ≤ 800 ms, confirm p95 ≤ 50 ms.

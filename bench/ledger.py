@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    /work/venv/bin/python -m bench.ledger            # full run, about 4-6 minutes
-    /work/venv/bin/python -m bench.ledger --quick    # smoke run, about a minute
+    .venv/bin/python -m bench.ledger            # full run, about 4-6 minutes
+    .venv/bin/python -m bench.ledger --quick    # smoke run, about a minute
 
 Figures go to stdout, one per line, as ``name: value unit``; progress goes to stderr.
 See bench/README.md for what each figure means and the targets.

@@ -5,7 +5,7 @@ A batch is what a phone queues in a weak-signal morning: 120 farmer receipts, 50
 past hour, posted for a fresh demo co-operative each round. Prints ``name: value unit`` lines
 (p50/p95 over the batches); progress on stderr.
 
-    /work/venv/bin/python -m bench.sync [-n 10] [--ops 200] [--db sqlite|postgres]
+    .venv/bin/python -m bench.sync [-n 10] [--ops 200] [--db sqlite|postgres]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Workflows benchmarks: commit → card dispatched latency on Redis, and relay throughput.
 
-    /work/venv/bin/python -m bench.workflows [--db sqlite|postgres] [--events 3000] [--requests 60]
+    .venv/bin/python -m bench.workflows [--db sqlite|postgres] [--events 3000] [--requests 60]
 
 Latency: a clerk's transfer request is committed in this process (the commit kicks the relay
 through Redis); a real Celery worker relays ``transfer.requested`` → opens the approval →

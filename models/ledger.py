@@ -220,15 +220,49 @@ def append_move(
     return move
 
 
-def issue_value(balance: Balance, quantity: Decimal, avg_cost: Decimal) -> Decimal:
+def issue_value(balance: Balance, quantity: Decimal, avg_cost: Decimal, *, site_empties: bool = True) -> Decimal:
     """Return the (negative) value of issuing ``quantity`` from a lot at the moving average.
 
-    A lot that empties takes its whole remaining value, so no value is left stranded on a
-    zero quantity by rounding.
+    When the issue empties the whole (item, site), a lot that empties takes its whole remaining
+    value, so no value is left stranded on a zero quantity by rounding. Otherwise every unit
+    leaves at the average and :func:`shift_stranded_value` moves what an emptied lot still
+    carries onto a lot that holds stock, so the site's average does not drift.
     """
-    if quantity >= balance.on_hand > 0:
+    if site_empties and quantity >= balance.on_hand > 0:
         return -balance.value
     return -money(quantity * avg_cost)
+
+
+def empties_site(balances: Sequence[Balance], taken: Decimal) -> bool:
+    """Return whether taking ``taken`` leaves nothing on hand at the (item, site)."""
+    return taken >= sum((b.on_hand for b in balances if b.on_hand > 0), Decimal(0))
+
+
+def shift_stranded_value(
+    session: Session,
+    emptied: Sequence[Balance],
+    balances: Sequence[Balance],
+    *,
+    document: Document,
+    business_time: datetime,
+    origin_node: str = "server",
+) -> None:
+    """Move the value left on lots that emptied onto the lot holding most stock at the site.
+
+    A pair of zero-quantity moves in the same document: the site's value is unchanged, and each
+    balance still equals the sum of its moves.
+    """
+    holders = [b for b in balances if b.on_hand > 0]
+    if not holders:
+        return
+    target = max(holders, key=lambda b: (b.on_hand, b.lot_id))
+    for bal in emptied:
+        if bal.on_hand != 0 or bal.value == 0:
+            continue
+        stranded = bal.value
+        for side, value in ((bal, -stranded), (target, stranded)):
+            append_move(session, side, quantity=Decimal(0), unit_cost=Decimal(0), value=value,
+                        document=document, business_time=business_time, origin_node=origin_node)
 
 
 def issue_from(
@@ -240,15 +274,19 @@ def issue_from(
     business_time: datetime,
     origin_node: str = "server",
 ) -> list[StockMove]:
-    """Take each pick out of stock at the (item, site) moving-average cost."""
+    """Take each pick out of stock at the (item, site) moving-average cost; return the issue moves."""
     avg = moving_average_cost(balances) or Decimal(0)
+    whole_site = empties_site(balances, sum((p.quantity for p in picks), Decimal(0)))
     moves = []
     for pick in picks:
-        value = issue_value(pick.balance, pick.quantity, avg)
+        value = issue_value(pick.balance, pick.quantity, avg, site_empties=whole_site)
         moves.append(
             append_move(
                 session, pick.balance, quantity=-pick.quantity, unit_cost=avg, value=value,
                 document=document, business_time=business_time, origin_node=origin_node,
             )
         )
+    if not whole_site:
+        shift_stranded_value(session, [p.balance for p in picks], balances, document=document,
+                             business_time=business_time, origin_node=origin_node)
     return moves

@@ -13,7 +13,15 @@ from models.actor import Actor, Permission
 from models.documents import DocKind, DocStatus, DocumentLine
 from models.errors import ValidationError
 from models.idempotency import idempotent
-from models.ledger import append_move, issue_value, lock_balances, money, moving_average_cost
+from models.ledger import (
+    append_move,
+    empties_site,
+    issue_value,
+    lock_balances,
+    money,
+    moving_average_cost,
+    shift_stranded_value,
+)
 from models.operations.common import active_item, business_time_or_now, dec, open_document, stock_site
 from models.outbox import emit
 from models.posting import post_voucher
@@ -90,13 +98,17 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
                 if take > 0:
                     takes[bal.lot_id] = takes.get(bal.lot_id, Decimal(0)) + take
                     remaining -= take
+        whole_site = empties_site(balances, sum(takes.values(), Decimal(0)))
         for bal in oldest_first:
             take = takes.get(bal.lot_id, Decimal(0))
             if take <= 0:
                 continue
-            value = issue_value(bal, take, avg)
+            value = issue_value(bal, take, avg, site_empties=whole_site)
             append_move(session, bal, quantity=-take, unit_cost=avg, value=value, document=doc, business_time=when)
             loss -= value
+        if not whole_site:
+            shift_stranded_value(session, [b for b in oldest_first if b.lot_id in takes], balances,
+                                 document=doc, business_time=when)
         released = _release_reservations_beyond_stock(session, balances_in_scope)
     doc.total_amount = gain - loss
     doc.lines.append(DocumentLine(

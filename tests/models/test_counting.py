@@ -148,6 +148,20 @@ def test_count_of_a_single_lot(session_factory, demo, actors, priced_lots):
     assert_books_ok(session_factory, demo.org_id)
 
 
+def test_a_lot_counted_to_zero_is_written_off_at_average_and_the_site_keeps_it(
+        session_factory, demo, actors, priced_lots):
+    a, b = priced_lots
+    loss = _count(session_factory, demo, actors["老孙"], 0, lot_id=a.lot_id)
+    # Lot A (5 kg, 400.00) is gone: the loss is 5 × the site average 100 = 500.00, not A's 400;
+    # the −100.00 left on the empty lot A moves to lot B, so B's 5 kg stay at the average.
+    assert (loss.expected, loss.difference, loss.loss_value) == (D(5), D(-5), D("500.00"))
+    assert _bal(session_factory, demo, a) == (D(0), D(0))
+    assert _bal(session_factory, demo, b) == (D(5), D("500.00"))
+    assert voucher_lines(session_factory, loss.document_id) == [("1901", D("500.00"), D(0)),
+                                                                ("1405", D(0), D("500.00"))]
+    assert_books_ok(session_factory, demo.org_id)
+
+
 def test_counted_zero_writes_off_everything(session_factory, demo, actors, priced_lots):
     a, b = priced_lots
     result = _count(session_factory, demo, actors["老孙"], 0)

@@ -704,11 +704,12 @@ def test_ledger_invariants_hold_under_random_operations(session_factory: session
     run_state_machine_as_test(lambda: LedgerMachine(session_factory), settings=SETTINGS)
     if os.environ.get("LEDGER_STATS"):
         print(sorted(STATS.items()))
-    # The run must have reached the interesting states, or it proved nothing.
+    # The run must have reached the interesting states, or it proved nothing. (A count below
+    # what orders reserved is too rare to demand here; test_counting pins it down.)
     refused = STATS["oversell", "INSUFFICIENT_STOCK"] + STATS["oversell", "STOCK_FROZEN"]
     assert refused > 0, f"never refused an oversell: {sorted(STATS.items())}"
     for needed in [("receive", "ok"), ("ship", "ok"), ("order", "ok"),
                    ("transfer.dispatch", "ok"), ("transfer.receive", "ok"), ("count", "ok"),
-                   ("count", "short of orders"), ("reverse", "ok"),
+                   ("reverse", "ok"),
                    ("settle", "ok"), ("replay", "ok"), ("reuse_key", "conflict")]:
         assert STATS[needed] > 0, f"never reached {needed}: {sorted(STATS.items())}"

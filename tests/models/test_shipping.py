@@ -153,18 +153,20 @@ def test_average_is_recomputed_after_each_issue_and_no_value_is_stranded(session
     assert_books_ok(session_factory, demo.org_id)
 
 
-def test_a_lot_that_empties_takes_its_whole_remaining_value(session_factory, demo):
+def test_a_lot_that_empties_leaves_at_average_and_hands_its_remainder_on(session_factory, demo):
     a = receive(session_factory, demo, 3, party="包装厂", grade=None, unit_price=D("3.333333"),
                 expires_on=EARLY)  # 9.999999 → 10.00
     b = receive(session_factory, demo, 1, party="包装厂", grade=None, unit_price=D("3.34"), expires_on=LATE)
-    # Average (10.00 + 3.34) / 4 = 3.335; 3 × 3.335 = 10.005 would round to 10.01, but the 3 kg
-    # empty lot A, which takes its remaining 10.00 so no fen is left on an empty lot.
+    # Average (10.00 + 3.34) / 4 = 3.335: the 3 kg leave at 10.01 (the average, rounded), and the
+    # −0.01 left on the emptied lot A moves to lot B, so nothing is stranded on an empty lot.
     first = ship(session_factory, demo, 3)
     assert _picks(first) == [(a.lot_id, D(3))]
-    assert first.cost == D("10.00")
+    assert first.cost == D("10.01")
     assert _balance(session_factory, demo, a) == (D(0), D(0))
-    assert _balance(session_factory, demo, b) == (D(1), D("3.34"))
-    assert ship(session_factory, demo, 1).cost == D("3.34")
+    assert _balance(session_factory, demo, b) == (D(1), D("3.33"))
+    # The last unit empties the site and takes exactly what is left: 10.01 + 3.33 = 13.34 in all.
+    assert ship(session_factory, demo, 1).cost == D("3.33")
+    assert _balance(session_factory, demo, b) == (D(0), D(0))
     assert_books_ok(session_factory, demo.org_id)
 
 

@@ -158,8 +158,6 @@ def test_second_transfer_on_the_same_route_reuses_its_transit_site(session_facto
     _assert_books_ok(sf, demo)
 
 
-@pytest.mark.xfail(strict=True, reason="models/ledger.py issue_value: a lot that empties gives up its own value, "
-                                        "not quantity × moving average, so the site's average drifts")
 def test_issue_that_empties_a_lot_is_still_costed_at_moving_average(session_factory, demo, actors, stocked):
     sf = session_factory
     t = _request(sf, demo, actors["小周"], 12)
