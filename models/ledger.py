@@ -89,9 +89,15 @@ def blocking_freeze(freezes: Iterable[Freeze], lot_id: int | None, outbound: boo
     return None
 
 
-def ensure_inbound_allowed(session: Session, item: Item, site: Site, lot_id: int | None = None) -> None:
-    """Raise StockFrozen if the item (or lot) may not come into the site."""
-    freeze = blocking_freeze(active_freezes(session, item.id, site.id), lot_id, outbound=False)
+def ensure_inbound_allowed(session: Session, item: Item, site: Site, lot_id: int | None = None, *,
+                           freezes: Sequence[Freeze] | None = None) -> None:
+    """Raise StockFrozen if the item (or lot) may not come into the site.
+
+    ``freezes`` reuses an :func:`active_freezes` list read earlier in the same transaction.
+    """
+    if freezes is None:
+        freezes = active_freezes(session, item.id, site.id)
+    freeze = blocking_freeze(freezes, lot_id, outbound=False)
     if freeze is not None:
         raise StockFrozen(
             f"{item.name} 在 {site.name} 已冻结入库：{freeze.reason}", freeze_id=freeze.id, item_id=item.id

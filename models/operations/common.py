@@ -57,8 +57,8 @@ def open_document(
     number = f"{series}-{day}-{allocate(session, actor.org_id, series, day):04d}"
     doc = Document(
         org_id=actor.org_id, kind=kind, number=number, status=status, business_time=business_time,
-        site_id=site.id if site is not None else None, created_by=actor.member_id, **fields,
-    )
+        site_id=site.id if site is not None else None, created_by=actor.member_id, lines=[], **fields,
+    )  # lines=[]: a new document has none, so appending later loads nothing
     session.add(doc)
     session.flush()
     return doc

@@ -16,7 +16,7 @@ from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
 from models.finance import FarmerSettlement, SettlementStatus
 from models.idempotency import idempotent
-from models.ledger import append_move, ensure_inbound_allowed, lock_balance, money
+from models.ledger import active_freezes, append_move, ensure_inbound_allowed, lock_balance, money
 from models.lookup import get_owned
 from models.operations.common import (
     active_item,
@@ -117,20 +117,19 @@ def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
         price = order_line.unit_price if order_line is not None else Decimal(0)
     if cmd.tax_rate < 0 or cmd.tax_rate >= 1:
         raise ValidationError("税率应在 0 到 1 之间", field="tax_rate")
-    ensure_inbound_allowed(session, item, site)
-
-    doc = open_document(
-        session, actor, DocKind.RECEIPT, DocStatus.POSTED, when, site=site,
-        party_id=party.id if party else None, note=cmd.note,
-        source_document_id=order.id if order else None,
-    )
-    lot = _lot_for(session, actor, cmd, doc, item.id, item.shelf_life_days, party, grade, when)
-    ensure_inbound_allowed(session, item, site, lot.id)
+    freezes = active_freezes(session, item.id, site.id)
+    ensure_inbound_allowed(session, item, site, freezes=freezes)
 
     goods = money(quantity * price)
     tax = money(goods * cmd.tax_rate)
     total = goods + tax
-    doc.total_amount, doc.tax_amount = total, tax
+    doc = open_document(
+        session, actor, DocKind.RECEIPT, DocStatus.POSTED, when, site=site,
+        party_id=party.id if party else None, note=cmd.note,
+        source_document_id=order.id if order else None, total_amount=total, tax_amount=tax,
+    )
+    lot = _lot_for(session, actor, cmd, doc, item.id, item.shelf_life_days, party, grade, when)
+    ensure_inbound_allowed(session, item, site, lot.id, freezes=freezes)
     doc.lines.append(DocumentLine(
         org_id=actor.org_id, line_no=1, item_id=item.id, lot_id=lot.id, grade_id=grade.id if grade else None,
         quantity=quantity, entered_quantity=cmd.quantity, entered_unit=cmd.unit or item.base_unit,
