@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,9 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
 from models.actor import load_actor
+from models.base import utcnow
 from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, demo_exists, seed_demo
 from models.operations import ReceiveGoods, RecordQc, receive_goods, record_qc
+from models.operations.demand_import import ImportDemand, import_demand
+from models.operations.planning import RunForecast, run_forecast
+from models.operations.replenishment import RecomputeReplenishment, recompute_replenishment
+from models.timeutil import local_date, week_start
 from models.uow import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +50,33 @@ def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None
         idempotency_key="demo-3")
 
 
+#: Demo sales history: (generator item code, generator site code) → (demo item code, demo site code).
+DEMO_HISTORY = {("LJ1", "HZ"): ("LJ250", "MD"), ("LJ2", "SX"): ("LJ250", "ZC")}
+DEMO_HISTORY_WEEKS = 78  # 18 months, what a co-operative would bring from its spreadsheets
+
+
+def demo_planning(session_factory: sessionmaker[Session], demo: DemoOrg) -> None:
+    """Import 18 months of weekly 龙井 sales for 门店 and 总仓, then forecast and plan once."""
+    from forecast.demo_data import generate  # heavy (numpy): only when a demo is set up
+
+    first = week_start(local_date(utcnow())) - timedelta(weeks=DEMO_HISTORY_WEEKS)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["商品编码", "地点编码", "周", "数量"])
+    for series in generate(DEMO_HISTORY_WEEKS, start=first):
+        target = DEMO_HISTORY.get((series.item, series.site))
+        if target is None:
+            continue
+        for n, value in enumerate(series.series.values):
+            writer.writerow([target[0], target[1], (first + timedelta(weeks=n)).isoformat(), f"{value:g}"])
+    with session_factory() as session:
+        manager = load_actor(session, demo.members["赵经理"])
+    run(session_factory, import_demand, manager, ImportDemand(out.getvalue().encode(), "演示销量.csv"),
+        idempotency_key="demo-history")
+    run(session_factory, run_forecast, manager, RunForecast(horizon=8), idempotency_key="demo-forecast")
+    run(session_factory, recompute_replenishment, manager, RecomputeReplenishment(), idempotency_key="demo-plan")
+
+
 def setup(settings: Settings) -> None:
     """Create var/, migrate, and load the demo co-operative once."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +89,7 @@ def setup(settings: Settings) -> None:
     if not exists:
         demo = run(session_factory, seed_demo)
         demo_activity(session_factory, demo)
+        demo_planning(session_factory, demo)
         print(f"已载入演示合作社（org {demo.org_id}）：绍兴收购点、总仓、门店，茶青与龙井罐。")
     else:
         print("演示合作社已存在，跳过。")

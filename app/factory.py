@@ -55,6 +55,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     app.register_blueprint(card_callbacks)
     init_workflows(app, overrides)
+    from planning_api import bp as planning_bp  # issue 6: demand planning
+
+    app.register_blueprint(planning_bp)
     return app
 
 

@@ -63,7 +63,8 @@ def relay_throughput(url: str, events: int) -> float:
     return done / (time.perf_counter() - start)
 
 
-def card_latency(url: str, requests_n: int, tmp: Path) -> list[float]:
+def card_latency(url: str, requests_n: int, tmp: Path) -> tuple[list[float], int]:
+    """Return (commit → card latencies in ms after the warm-up, requests whose card never came)."""
     from app.settings import Settings
     from models.operations import RequestTransfer, TransferLineIn, request_transfer
     from workflows.celery_app import create_celery
@@ -91,7 +92,7 @@ def card_latency(url: str, requests_n: int, tmp: Path) -> list[float]:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workflows.worker", "worker", pool, "--without-gossip",
              "--without-mingle", "--without-heartbeat", f"--loglevel={loglevel}"],
-            cwd=ROOT, env=env, start_new_session=True)
+            cwd=ROOT, env=env, start_new_session=True, stdout=sys.stderr)  # figures alone on stdout
         try:
             celery_app = create_celery(Settings.from_env(env))
             factory = make_session_factory(make_engine(url))
@@ -102,7 +103,7 @@ def card_latency(url: str, requests_n: int, tmp: Path) -> list[float]:
             with factory() as session:
                 clerk = load_actor(session, demo.members["小周"])
             time.sleep(4.0)  # worker start-up (the Procfile's worker: prefork, concurrency 2)
-            latencies = []
+            latencies, missing = [], 0
             for n in range(requests_n):
                 transfer = run(factory, request_transfer, clerk, RequestTransfer(
                     from_site_id=demo.sites["SX"], to_site_id=demo.sites["ZC"],
@@ -112,10 +113,12 @@ def card_latency(url: str, requests_n: int, tmp: Path) -> list[float]:
                 deadline = committed + 10
                 while track not in arrivals and time.perf_counter() < deadline:
                     time.sleep(0.001)
-                if track in arrivals and n >= 3:  # the first requests pay for imports and the token fetch
+                if track not in arrivals:
+                    missing += 1
+                elif n >= 3:  # the first requests pay for imports and the token fetch
                     latencies.append((arrivals[track] - committed) * 1000)
                 time.sleep(0.1)  # requests arrive apart, as people tap; this measures latency, not load
-            return latencies
+            return latencies, missing
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(20)
@@ -138,10 +141,11 @@ def main() -> None:
         note(f"relay throughput: {args.events} events on {args.db}")
         figure(f"relay_throughput_{args.db}", relay_throughput(fresh("relay"), args.events), "events/s")
         note(f"commit → card latency: {args.requests} transfer requests, Redis broker, {args.db}")
-        latencies = card_latency(fresh("cards"), args.requests, tmp)
+        latencies, missing = card_latency(fresh("cards"), args.requests, tmp)
         figure(f"card_latency_p50_{args.db}_redis", percentile(latencies, 50), "ms")
         figure(f"card_latency_p95_{args.db}_redis", percentile(latencies, 95), "ms")
         figure(f"card_latency_samples_{args.db}_redis", len(latencies), "")
+        figure(f"card_latency_missing_{args.db}_redis", missing, "")
         if args.db == "postgres":
             drop_postgres_database("liuzhuan_bench_relay")
             drop_postgres_database("liuzhuan_bench_cards")

@@ -17,6 +17,7 @@ from models import (  # noqa: F401  (register tables)  # noqa: F401  (issue 5 ta
     intake,
     miniprogram,
     org,
+    planning,
     rules,
     stock,
     tasks,

@@ -37,6 +37,9 @@ def _canonical(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if isinstance(value, bytes):
+        # Uploaded files: the same bytes are the same request.
+        return "sha256:" + hashlib.sha256(value).hexdigest()
     if isinstance(value, uuid.UUID):
         # Offline phones mint their own move ids (ReceiveGoods.move_id).
         return str(value)

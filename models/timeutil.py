@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -16,3 +16,8 @@ def local_date(moment: datetime) -> date:
 def period_of(moment: datetime) -> str:
     """Return the accounting period (YYYYMM) an aware datetime falls in."""
     return moment.astimezone(SHANGHAI).strftime("%Y%m")
+
+
+def week_start(day: date) -> date:
+    """Return the Monday of the (Asia/Shanghai business) week a calendar date falls in."""
+    return day - timedelta(days=day.weekday())

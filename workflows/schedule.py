@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.schedules import crontab
+
 
 def beat_schedule() -> dict[str, dict[str, Any]]:
     """Return Celery beat's schedule."""
@@ -13,4 +15,9 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "outbox-sweep": {"task": "workflows.tasks.relay_outbox", "schedule": 5.0},
         "todo-scan": {"task": "workflows.tasks.scan_due_todos", "schedule": 30.0},
         "stock-alerts": {"task": "workflows.tasks.scan_stock_alerts", "schedule": 3600.0},
+        # Demand planning: forecasts every Monday 02:00 (the app's timezone is Asia/Shanghai), then
+        # safety stock, reorder points and suggestions again every 4 hours as stock moves.
+        "forecast-weekly": {"task": "workflows.planning.forecast_all_orgs",
+                            "schedule": crontab(minute=0, hour=2, day_of_week="mon")},
+        "replenishment-recompute": {"task": "workflows.planning.recompute_all_orgs", "schedule": 4 * 3600.0},
     }

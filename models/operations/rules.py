@@ -21,6 +21,8 @@ TRIGGERS = {
     "stock.below_safety": "低于安全库存", "lot.near_expiry": "临近保质期", "item.slow_moving": "滞销",
     "sensor.out_of_range": "传感器超限", "scale.reading": "电子秤读数", "order.paid": "销售订单已付款",
     "transfer.requested": "调拨申请", "transfer.approved": "调拨已批准", "count.posted": "盘点",
+    "forecast.completed": "需求预测完成", "forecast.failed": "需求预测失败",
+    "replenishment.recomputed": "补货建议已更新",
 }
 #: Action type → required fields.
 ACTIONS: dict[str, tuple[str, ...]] = {

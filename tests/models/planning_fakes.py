@@ -1,0 +1,102 @@
+"""A small, fast stand-in for the forecast engine (forecast/ is written in parallel) and demo history helpers."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+
+from forecast.types import Explanation, Forecast, Plan, Series
+from models import forecasting
+from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
+from models.timeutil import SHANGHAI
+from models.uow import run
+
+
+def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, **_kw):
+    """Mean of the last four weeks, ±1.28/1.96 sd bands; promotions lift by half their intensity."""
+    out = []
+    for s in series:
+        tail = list(s.values[-4:])
+        mean = sum(tail) / len(tail)
+        sd = statistics.pstdev(s.values) if len(s.values) > 1 else max(mean * 0.3, 1.0)
+        start = s.start + timedelta(days=7 * len(s.values))
+        promo = (future_promo or {}).get(s.key, [0.0] * horizon)
+        means = [mean * (1 + 0.5 * promo[n]) for n in range(horizon)]
+        effect = tuple(m - mean for m in means)
+        out.append(Forecast(
+            key=s.key, method="seasonal_naive" if method == "auto" else method,
+            weeks=tuple(start + timedelta(days=7 * n) for n in range(horizon)), mean=tuple(means),
+            lo80=tuple(max(m - 1.28 * sd, 0) for m in means), hi80=tuple(m + 1.28 * sd for m in means),
+            lo95=tuple(max(m - 1.96 * sd, 0) for m in means), hi95=tuple(m + 1.96 * sd for m in means),
+            accuracy={"seasonal_naive": {"mase": 1.0, "wape": 0.3, "coverage80": 0.8, "coverage95": 0.95}},
+            baseline="seasonal_naive",
+            explanation=Explanation(level=mean, trend=0.0, seasonality=(0.0,) * horizon,
+                                    holiday_effect=(0.0,) * horizon, promo_effect=effect,
+                                    factors=(("level", mean),), short_history=len(s.values) < 8,
+                                    summary=f"近四周平均 {mean:.1f}"),
+            warnings=("SHORT_HISTORY",) if len(s.values) < 8 else (), error_sd=sd))
+    return out
+
+
+def fake_plan_replenishment(fc, *, on_hand, on_order, lead_time_weeks, service_level=0.95, review_weeks=1,
+                            pack_size=1, min_order=0):
+    cover = lead_time_weeks + review_weeks
+    z = statistics.NormalDist().inv_cdf(service_level)
+    demand = fc.mean[0] * cover
+    safety = z * fc.error_sd * math.sqrt(cover)
+    rop = demand + safety
+    position = on_hand + on_order
+    order = 0.0
+    if position < rop:
+        order = max(math.ceil((rop - position) / pack_size) * pack_size, min_order)
+    return Plan(key=fc.key, safety_stock=safety, reorder_point=rop, order_quantity=order,
+                expected_demand_lead_time=demand, service_level=service_level, lead_time_weeks=lead_time_weeks,
+                reason=f"在途+在库 {position:.0f} 低于再订货点 {rop:.0f}" if order else "库存充足")
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    """Replace the engine with the stand-in (fast, deterministic)."""
+    monkeypatch.setattr(forecasting, "forecast_series", fake_forecast_series)
+    monkeypatch.setattr(forecasting, "plan_replenishment", fake_plan_replenishment)
+
+
+def monday(weeks_ago: int, today: date | None = None) -> date:
+    today = today or datetime.now(SHANGHAI).date()
+    return today - timedelta(days=today.weekday() + 7 * weeks_ago)
+
+
+def at(day: date, hour: int = 10) -> datetime:
+    """Return an aware UTC datetime at ``hour`` o'clock Shanghai time on ``day``."""
+    return datetime.combine(day, time(hour), SHANGHAI).astimezone(UTC)
+
+
+def receive(session_factory, demo, actors, site, qty, when, item="龙井", price="60"):
+    return run(session_factory, receive_goods, actors["赵经理"], ReceiveGoods(
+        site_id=demo.sites[site], item_id=demo.items[item], quantity=Decimal(qty), party_id=demo.parties["包装厂"],
+        unit_price=Decimal(price), business_time=when))
+
+
+def ship(session_factory, demo, actors, site, qty, when, item="龙井"):
+    return run(session_factory, ship_goods, actors["赵经理"], ShipGoods(
+        site_id=demo.sites[site], item_id=demo.items[item], quantity=Decimal(qty), party_id=demo.parties["杭州茶城"],
+        business_time=when))
+
+
+def weekly_history(session_factory, demo, actors, site, sales, *, stock_first=None, item="龙井"):
+    """Receive ``stock_first`` (default Σ sales) 1 day before the first week, then ship ``sales[i]`` on
+    the Tuesday of week i (oldest first, the last one being last week)."""
+    n = len(sales)
+    first = monday(n)
+    receive(session_factory, demo, actors, site, stock_first if stock_first is not None else sum(sales),
+            at(first - timedelta(days=1)), item=item)
+    for i, q in enumerate(sales):
+        if q:
+            ship(session_factory, demo, actors, site, q, at(first + timedelta(days=7 * i + 1)), item=item)
+
+
+__all__ = ["Series", "at", "fake_engine", "monday", "receive", "ship", "weekly_history"]

@@ -1,0 +1,52 @@
+"""Planning against the real forecast engine (forecast/engine.py, forecast/replenish.py).
+
+Most planning tests use a small stand-in engine (tests/models/planning_fakes.py) for speed and
+exact figures; these run the real one end to end.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from models.operations.forecast_overrides import OverrideForecast, override_forecast
+from models.operations.planning import RunForecast, SetPromotion, run_forecast, set_promotion
+from models.operations.planning_sandbox import PlanningSandbox, run_planning_sandbox
+from models.operations.replenishment import RecomputeReplenishment, recompute_replenishment
+from models.planning import ForecastLine
+from models.uow import run
+from tests.models.planning_fakes import monday, weekly_history
+
+
+def test_real_engine_end_to_end(session_factory, demo, actors):
+    weekly_history(session_factory, demo, actors, "MD", [4, 6, 5, 7, 5, 6, 4, 6, 5, 7], stock_first=58)
+    nxt = monday(0) + timedelta(days=7)
+    run(session_factory, set_promotion, actors["赵经理"], SetPromotion(
+        item_id=demo.items["龙井"], starts_on=nxt, ends_on=nxt + timedelta(days=6), uplift=Decimal("0.3")))
+    result = run(session_factory, run_forecast, actors["赵经理"], RunForecast(
+        horizon=3, method="seasonal_naive", parameters={"backtest_folds": 1, "season_length": 4}))
+    assert result.status == "completed" and result.lines == 3
+    with session_factory() as session:
+        lines = list(session.scalars(select(ForecastLine).where(ForecastLine.run_id == result.run_id)))
+    assert all(ln.lo95 <= ln.mean <= ln.hi95 for ln in lines) and lines[0].explanation["summary"]
+    plan = run(session_factory, recompute_replenishment, actors["赵经理"], RecomputeReplenishment())
+    assert plan.safety_stocks == 1 and any(s.kind == "purchase" for s in plan.suggestions)
+
+
+def test_real_engine_auto_with_an_override_and_the_sandbox(session_factory, demo, actors):
+    weekly_history(session_factory, demo, actors, "MD", [4, 6, 5, 7, 5, 6, 4, 6, 5, 7, 6, 5], stock_first=90)
+    weekly_history(session_factory, demo, actors, "ZC", [0, 2, 0, 0, 3, 0, 1, 0, 0, 2, 0, 1], stock_first=9)
+    result = run(session_factory, run_forecast, actors["赵经理"], RunForecast(horizon=4))
+    assert result.status == "completed" and result.series == 2 and result.lines == 8
+    run(session_factory, override_forecast, actors["赵经理"], OverrideForecast(
+        item_id=demo.items["龙井"], site_id=demo.sites["MD"], from_week=monday(0), weeks=2, reason="促销备货",
+        scale=Decimal("0.2")))
+    plan = run(session_factory, recompute_replenishment, actors["赵经理"], RecomputeReplenishment())
+    assert plan.safety_stocks == 2
+    with session_factory() as session:
+        methods = set(session.scalars(select(ForecastLine.method).where(ForecastLine.run_id == result.run_id)))
+        sandbox = run_planning_sandbox(session, actors["赵经理"], PlanningSandbox(service_level=0.99))
+        session.rollback()
+    assert methods and len(sandbox.rows) == 2
