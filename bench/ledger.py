@@ -12,6 +12,7 @@ See bench/README.md for what each figure means and the targets.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 import re
@@ -243,6 +244,59 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
         finally:
             engine.dispose()
     return results
+
+
+def _process_clients(url: str, org_id: int, member_id: int, commands: list[ReceiveGoods], first: int,
+                     clients: int, plan: Plan, out: multiprocessing.Queue) -> None:
+    """One web-worker-like process: ``clients`` threads posting receipts; report its window."""
+    engine = make_engine(url)  # a forked child opens its own connections
+    try:
+        session_factory = make_session_factory(engine)
+        with session_factory() as session:
+            clerk = load_actor(session, member_id)
+
+        def work(client: int, n: int) -> None:
+            run(session_factory, receive_goods, clerk, commands[((first + client) * 7 + n) % len(commands)])
+
+        result = run_clients(clients, plan.warmup_s, plan.duration_s, work)
+        out.put((result.ops_per_s, result.p50_ms, result.p95_ms, result.failed))
+    finally:
+        engine.dispose()
+
+
+def bench_receipts_processes(url: str, plan: Plan, clients: int = 16, processes: int = 4) -> float:
+    """Receipts per second with ``clients`` spread over ``processes`` (as gunicorn workers would be)."""
+    engine = make_engine(url)
+    try:
+        session_factory = make_session_factory(engine)
+        demo, _actors = new_demo(session_factory, f"pg{clients}x{processes}")
+    finally:
+        engine.dispose()  # no pooled connection may cross the fork
+    commands = farmer_receipts(demo)
+    note(f"receipts on pg, {clients} clients in {processes} processes")
+    ctx = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue = ctx.Queue()
+    per = clients // processes
+    procs = [ctx.Process(target=_process_clients, args=(url, demo.org_id, demo.members["小周"], commands,
+                                                         p * per, per, plan, out)) for p in range(processes)]
+    for proc in procs:
+        proc.start()
+    results = [out.get(timeout=plan.warmup_s + plan.duration_s + 120) for _ in procs]
+    for proc in procs:
+        proc.join()
+    suffix = f"pg_{clients}clients_{processes}procs"
+    total = sum(r[0] for r in results)
+    figure(f"receipts_per_s_{suffix}", total, "ops/s")
+    figure(f"receipt_latency_p50_{suffix}", max(r[1] for r in results), "ms", 2)  # the worst process
+    figure(f"receipt_latency_p95_{suffix}", max(r[2] for r in results), "ms", 2)
+    figure(f"receipts_failed_{suffix}", sum(r[3] for r in results), "ops")
+    engine = make_engine(url)
+    try:
+        figure(f"receipts_invariants_ok_{suffix}", int(invariants_ok(make_session_factory(engine), demo.org_id)),
+               "bool")
+    finally:
+        engine.dispose()
+    return total
 
 
 # --------------------------------------------------------------------------- pgbench
@@ -577,6 +631,7 @@ def main(argv: list[str] | None = None) -> None:
     figure("host_loadavg_1m_start", os.getloadavg()[0], "load", 2)
     created: list[str] = []
     receipts_pg: dict[int, float] = {}
+    receipts_multi: float | None = None
     pgbench_tps: float | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="liuzhuan-bench-") as tmp:
@@ -588,12 +643,15 @@ def main(argv: list[str] | None = None) -> None:
                 figure("receipt_sql_statements_pg", statements, "statements")
                 figure("receipt_pool_checkouts_pg", checkouts, "connections")
                 receipts_pg = bench_receipts(url, "pg", plan)
+                receipts_multi = bench_receipts_processes(url, plan)
             if "pgbench" in sections:
                 created.append(DB_PGBENCH)
                 pgbench_tps = bench_pgbench(plan)
                 busiest = max(plan.clients)
                 if busiest in receipts_pg and busiest == plan.pgbench_clients:
                     figure(f"receipts_vs_pgbench_{busiest}clients", receipts_pg[busiest] / pgbench_tps, "ratio", 3)
+                if receipts_multi is not None:
+                    figure("receipts_vs_pgbench_16clients_4procs", receipts_multi / pgbench_tps, "ratio", 3)
             if "receipts" in sections:
                 bench_receipts(fresh_migrated_sqlite(tmpdir, "receipts.db"), "sqlite", plan)
             if "race" in sections:
