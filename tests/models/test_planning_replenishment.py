@@ -25,7 +25,6 @@ from models.operations.replenishment import (
     dismiss_suggestion,
     recompute_replenishment,
 )
-from models.org import Org
 from models.stock import StockMove
 from models.uow import run
 from tests.models.planning_fakes import at, fake_engine, monday, receive, weekly_history  # noqa: F401
@@ -82,11 +81,9 @@ def test_store_short_of_stock_gets_a_transfer_from_the_warehouse_surplus(session
 
 
 def test_accepting_a_purchase_suggestion_confirms_an_order_that_opens_an_approval(session_factory, demo, actors):
+    # 60 × ¥60 is far under the ¥10,000 at which a hand-made order needs approval: a suggested one
+    # goes to its approvers all the same.
     weekly_history(session_factory, demo, actors, "MD", [5, 5, 5, 5], stock_first=20)
-    with session_factory() as session:
-        org = session.get(Org, demo.org_id)
-        org.settings = {**org.settings, "po_approval_threshold": 0}
-        session.commit()
     run(session_factory, set_planning_settings, actors["钱总监"], SetPlanningSettings(
         {"items": {str(demo.items["龙井"]): {"pack_size": 20, "lead_time_weeks": 2}}}, reason="按箱订货"))
     result = _plan(session_factory, actors)
