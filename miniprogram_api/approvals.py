@@ -1,4 +1,4 @@
-"""Approvals inbox: transfers awaiting this actor's decision, and approve/reject."""
+"""Approvals inbox: transfers awaiting this actor's decision, every chain's pending levels, approve/reject."""
 
 from __future__ import annotations
 
@@ -19,15 +19,18 @@ from miniprogram_api.apiutil import (
     call,
     dec,
     dump,
+    out_model,
     reader,
     writer,
 )
 from miniprogram_api.errors import ErrorBody
 from miniprogram_api.transfers import TransferOut
 from models.actor import Actor, Permission
+from models.approval_queries import ApprovalItem, approval_item, approvals_awaiting
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document
 from models.operations import DecideTransfer, decide_transfer
+from models.operations.approvals import DecideApproval, decide_approval
 from models.org import Member, Site
 
 api = APIBlueprint("clerk_approvals", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="审批")],
@@ -107,3 +110,38 @@ def decide(path: DocPath, body: DecisionIn, header: IdempotencyHeader) -> dict:
     actor = writer()
     cmd = DecideTransfer(document_id=path.document_id, approve=body.decision == "approve", reason=body.reason)
     return dump(call(decide_transfer, actor, cmd, header.idempotency_key))
+
+
+ApprovalItemOut = out_model(ApprovalItem)
+
+
+class ApprovalItemsOut(BaseModel):
+    items: list[ApprovalItemOut]  # type: ignore[valid-type]
+
+
+class RequestPath(BaseModel):
+    request_id: Id
+
+
+@api.get("/approvals/requests", responses={"200": ApprovalItemsOut, **READ_ERRORS})
+def requests_inbox() -> dict:
+    """Return every pending approval (transfers, purchase orders, QC exceptions) at a level this actor decides."""
+    session, actor = reader()
+    return {"items": [dump(item) for item in approvals_awaiting(session, actor)]}
+
+
+@api.get("/approvals/requests/<int:request_id>", responses={"200": ApprovalItemOut, **READ_ERRORS})
+def request_detail(path: RequestPath) -> dict:
+    """Return one approval with its chain and history (the WeChat subscribe message links here)."""
+    session, actor = reader()
+    return dump(approval_item(session, actor, path.request_id))
+
+
+@api.post("/approvals/requests/<int:request_id>", responses={"200": ApprovalItemOut, **WRITE_ERRORS})
+def request_decide(path: RequestPath, body: DecisionIn, header: IdempotencyHeader) -> dict:
+    """Decide the current level of an approval (the first decision on a level wins)."""
+    actor = writer()
+    cmd = DecideApproval(request_id=path.request_id, approve=body.decision == "approve", reason=body.reason)
+    call(decide_approval, actor, cmd, header.idempotency_key)
+    session, actor = reader()
+    return dump(approval_item(session, actor, path.request_id))

@@ -1,0 +1,92 @@
+"""Read side of approval chains: what waits for whom, for the mini-program's approvals inbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.approvals import ApprovalRequest, ApprovalStatus
+from models.documents import Document
+from models.errors import NotFound, PermissionDenied
+from models.operations.approvals import STATUS_LABELS
+from models.org import Role
+
+KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+ROLE_LABELS = {Role.MANAGER.value: "主管", Role.DIRECTOR.value: "总监", Role.QA.value: "质检",
+               Role.PURCHASER.value: "采购", Role.FINANCE.value: "财务", Role.STOREKEEPER.value: "仓管",
+               Role.CLERK.value: "收货员", Role.ADMIN.value: "管理员", Role.FARMER.value: "农户"}
+
+
+@dataclass(frozen=True)
+class ApprovalItem:
+    request_id: int
+    doc_kind: str
+    kind_label: str
+    document_id: int
+    number: str
+    #: The document's amount (purchase orders); zero where a document has none (transfers).
+    amount: Decimal
+    note: str
+    status: str
+    status_label: str
+    #: Level now deciding (0-based) and the role it belongs to, e.g. "director" / "总监".
+    step: int
+    awaiting_role: str
+    awaiting_label: str
+    #: Whether the signed-in member may decide the current level.
+    may_decide: bool
+    steps: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+    requested_at: datetime
+
+
+def _roles(actor: Actor) -> set[str]:
+    return {role.value for role, _site in actor.roles}
+
+
+def _may_decide(actor: Actor, req: ApprovalRequest) -> bool:
+    if req.status != ApprovalStatus.PENDING:
+        return False
+    return actor.can(Permission.ROLES) or req.steps[req.step]["role"] in _roles(actor)
+
+
+def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
+    role = req.steps[min(req.step, len(req.steps) - 1)]["role"]
+    return ApprovalItem(
+        request_id=req.id, doc_kind=req.doc_kind, kind_label=KIND_LABELS.get(req.doc_kind, req.doc_kind),
+        document_id=doc.id, number=doc.number, amount=doc.total_amount, note=doc.note or "",
+        status=req.status.value, status_label=STATUS_LABELS[req.status], step=req.step, awaiting_role=role,
+        awaiting_label=ROLE_LABELS.get(role, role), may_decide=_may_decide(actor, req), steps=list(req.steps),
+        history=list(req.history), requested_at=req.created_at,
+    )
+
+
+def approvals_awaiting(session: Session, actor: Actor) -> list[ApprovalItem]:
+    """Return the pending approvals whose current level this member may decide, oldest first."""
+    reqs = session.scalars(select(ApprovalRequest).where(
+        ApprovalRequest.org_id == actor.org_id, ApprovalRequest.status == ApprovalStatus.PENDING,
+    ).order_by(ApprovalRequest.id).limit(500))
+    mine = [r for r in reqs if _may_decide(actor, r)]
+    if not mine:
+        return []
+    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([r.document_id for r in mine])))}
+    return [_item(r, docs[r.document_id], actor) for r in mine]
+
+
+def approval_item(session: Session, actor: Actor, request_id: int) -> ApprovalItem:
+    """Return one approval for someone on its chain (or its requester); others get NotFound or refused."""
+    req = session.get(ApprovalRequest, request_id)
+    if req is None or req.org_id != actor.org_id:
+        raise NotFound("找不到该审批", request_id=request_id)
+    doc = session.get_one(Document, req.document_id)
+    on_chain = {step["role"] for step in req.steps} & _roles(actor)
+    if not (on_chain or actor.can(Permission.ROLES) or (doc.created_by is not None
+                                                         and doc.created_by == actor.member_id)):
+        raise PermissionDenied("没有权限查看该审批", request_id=request_id)
+    return _item(req, doc, actor)
