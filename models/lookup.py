@@ -13,7 +13,10 @@ T = TypeVar("T")
 _LABELS = {
     "Item": "商品", "Site": "地点", "Party": "往来单位", "Member": "成员", "Lot": "批次",
     "Document": "单据", "Grade": "等级", "Freeze": "冻结记录", "MappingRule": "记账规则",
-    "FarmerSettlement": "结算记录", "Voucher": "凭证",
+    "FarmerSettlement": "结算记录", "Voucher": "凭证", "ApprovalRequest": "审批", "Todo": "待办",
+    "Rule": "规则", "Device": "设备", "WebhookSubscription": "Webhook 订阅",
+    "ReplenishmentSuggestion": "补货建议", "ForecastRun": "预测批次", "ForecastOverride": "预测调整",
+    "Promotion": "促销", "DemandImport": "需求导入",
 }
 
 

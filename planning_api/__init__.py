@@ -135,6 +135,13 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def _optional_body() -> dict[str, Any]:
+    """Return the JSON object sent, {} when nothing was sent; anything else is refused."""
+    if not request.get_data(cache=True):
+        return {}
+    return _body()
+
+
 def _int(value: Any, name: str, *, required: bool = True) -> int | None:
     if value in (None, ""):
         if required:
@@ -278,7 +285,7 @@ def put_promotion(promotion_id: int) -> Any:
 
 @bp.delete("/promotions/<int:promotion_id>")
 def delete_promotion(promotion_id: int) -> Any:
-    reason = str((request.get_json(silent=True) or {}).get("reason") or request.args.get("reason", ""))
+    reason = str(_optional_body().get("reason") or request.args.get("reason", ""))
     cmd = CancelPromotion(promotion_id, reason)
     return jsonify(to_json(_write(lambda s, a: cancel_promotion(s, a, cmd, idempotency_key=_key()))))
 
@@ -351,7 +358,7 @@ def put_settings() -> Any:
 @bp.post("/forecasts")
 def post_forecast() -> Any:
     """Start (and, synchronously, finish) a forecast run."""
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValidationError("parameters 须是对象", field="parameters")
@@ -436,14 +443,14 @@ def list_overrides() -> Any:
 @bp.delete("/overrides/<int:override_id>")
 def delete_override(override_id: int) -> Any:
     """Withdraw an override (a reason is required)."""
-    reason = str((request.get_json(silent=True) or {}).get("reason") or request.args.get("reason", ""))
+    reason = str(_optional_body().get("reason") or request.args.get("reason", ""))
     cmd = CancelOverride(override_id, reason)
     return jsonify(to_json(_write(lambda s, a: cancel_override(s, a, cmd, idempotency_key=_key()))))
 
 
 @bp.post("/overrides/score")
 def post_score() -> Any:
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     cmd = ScoreOverrides(as_of=_date(body.get("as_of"), "as_of", required=False))
     return jsonify(to_json(_write(lambda s, a: score_overrides(s, a, cmd, idempotency_key=_key()))))
 
@@ -464,7 +471,7 @@ def list_scores() -> Any:
 
 @bp.post("/replenishment/recompute")
 def post_recompute() -> Any:
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     cmd = RecomputeReplenishment(run_id=_int(body.get("run_id"), "run_id", required=False))
     return jsonify(to_json(_write(lambda s, a: recompute_replenishment(s, a, cmd, idempotency_key=_key()))))
 
@@ -500,7 +507,7 @@ def list_safety_stock() -> Any:
 
 @bp.post("/replenishment/suggestions/<int:suggestion_id>/accept")
 def post_accept(suggestion_id: int) -> Any:
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     cmd = AcceptSuggestion(suggestion_id, quantity=_decimal(body.get("quantity"), "quantity", required=False),
                            party_id=_int(body.get("party_id"), "party_id", required=False),
                            unit_price=_decimal(body.get("unit_price"), "unit_price", required=False),
@@ -510,7 +517,7 @@ def post_accept(suggestion_id: int) -> Any:
 
 @bp.post("/replenishment/suggestions/<int:suggestion_id>/dismiss")
 def post_dismiss(suggestion_id: int) -> Any:
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     cmd = DismissSuggestion(suggestion_id, str(body.get("reason", "")))
     return jsonify(to_json(_write(lambda s, a: dismiss_suggestion(s, a, cmd, idempotency_key=_key()))))
 
@@ -518,7 +525,7 @@ def post_dismiss(suggestion_id: int) -> Any:
 @bp.post("/sandbox")
 def post_sandbox() -> Any:
     """Forecast and plan with other parameters and compare with the live plan; writes nothing."""
-    body = request.get_json(silent=True) or {}
+    body = _optional_body()
     promo = body.get("promotion")
     if promo is not None and not isinstance(promo, dict):
         raise ValidationError("promotion 须是对象", field="promotion")

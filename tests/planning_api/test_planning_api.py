@@ -123,3 +123,13 @@ def test_refusals_in_the_shared_error_shape(app, demo):
         "item_id": demo.items["龙井"], "site_id": demo.sites["MD"], "from_week": "2026-11-30", "scale": "-0.15"})
     assert no_reason.status_code == 422 and no_reason.get_json()["error"]["details"]["field"] == "reason"
     assert client.get(f"{API}/forecasts/999999/lines", headers=h).status_code == 404
+    garbled = client.post(f"{API}/forecasts", headers=h, data="{horizon: 4", content_type="application/json")
+    assert garbled.status_code == 422 and garbled.get_json()["error"]["code"] == "VALIDATION_ERROR"
+    gone = client.post(f"{API}/replenishment/suggestions/999999/accept", headers=h, json={})
+    assert gone.status_code == 404 and gone.get_json()["error"]["message"] == "找不到补货建议（编号 999999）"
+    with app.app_context():
+        from models.planning import ForecastRun
+
+        factory = app.extensions["liuzhuan"]["session_factory"]
+        with factory() as session:  # none of the refusals above started a run
+            assert session.query(ForecastRun).filter(ForecastRun.org_id == demo.org_id).count() == 0
