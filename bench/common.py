@@ -10,11 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import text
-
-from models.db import make_engine
+from app.cli import migrate  # the one Alembic upgrade ("heads")
+from models.db import recreate_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 #: An admin connection to the server the benchmarks run on (trust auth, user postgres).
@@ -31,34 +28,13 @@ def libpq_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def _admin(sql: str) -> None:
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        admin.dispose()
-
-
 def fresh_postgres_database(name: str) -> str:
     """Drop and create a PostgreSQL database; return its URL (not migrated)."""
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{name}"')
-    return pg_url(name)
+    return recreate_postgres_database(PG_ADMIN_URL, name)
 
 
 def drop_postgres_database(name: str) -> None:
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def migrate(url: str) -> None:
-    """Bring a database to the newest schema with Alembic (never create_all).
-
-    "heads", not "head": while branches are being merged the benchmark still runs.
-    """
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.cmd_opts = type("Opts", (), {"x": [f"url={url}"]})()  # read by migrations/env.py
-    command.upgrade(cfg, "heads")
+    recreate_postgres_database(PG_ADMIN_URL, name, drop_only=True)
 
 
 def fresh_migrated_postgres(name: str) -> str:

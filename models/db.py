@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -51,3 +51,19 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 def read_only(engine: Engine) -> Engine:
     """Return the engine for queries that write nothing (no write lock on SQLite)."""
     return engine.execution_options(sqlite_begin="DEFERRED")
+
+
+def recreate_postgres_database(admin_url: str, name: str, *, drop_only: bool = False) -> str:
+    """Drop (and unless ``drop_only`` create) database ``name`` on ``admin_url``'s server; return its URL.
+
+    For tests and benchmarks, which each want a database of their own.
+    """
+    admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            if not drop_only:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"

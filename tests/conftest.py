@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.cli import migrate
 from models.actor import Actor, load_actor
-from models.db import make_engine, make_session_factory
+from models.db import make_engine, make_session_factory, recreate_postgres_database
 from models.demo import DemoOrg, seed_demo
 from models.uow import run
 
@@ -36,23 +35,9 @@ def service_unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
-def migrate(url: str) -> None:
-    """Bring a database to the newest schema with Alembic (never create_all)."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.cmd_opts = type("Opts", (), {"x": [f"url={url}"]})()  # read by migrations/env.py
-    command.upgrade(cfg, "heads")
-
-
 def fresh_postgres_database(name: str) -> str:
     """Drop and create a PostgreSQL database; return its URL."""
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return recreate_postgres_database(PG_ADMIN_URL, name)
 
 
 def test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
