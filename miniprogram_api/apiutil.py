@@ -92,6 +92,12 @@ def call(fn: Callable[..., R], actor: Actor, command: object, key: str | None = 
     return run(factory, fn, actor, command, idempotency_key=key)
 
 
+def transact(fn: Callable[[Session, Actor], R]) -> R:
+    """Run ``fn(session, actor)`` for the signed-in member as one transaction (retried like ``call``)."""
+    factory = current_app.extensions["liuzhuan"]["session_factory"]
+    return run(factory, fn, writer())
+
+
 _MODELS: dict[type, type[BaseModel]] = {}
 _ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 

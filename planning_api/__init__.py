@@ -11,19 +11,29 @@ import dataclasses
 import io
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from miniprogram_api.auth import current_actor
+from miniprogram_api.apiutil import dec, reader, transact
+from miniprogram_api.jsonfields import (
+    date_field,
+    decimal_field,
+    flag,
+    float_field,
+    id_list,
+    int_field,
+    json_object,
+    optional_json_object,
+)
 from models import forecasting
 from models.actor import Actor, Permission
 from models.demand import daily_demand, weekly_demand
-from models.errors import DomainError, ValidationError
+from models.errors import ValidationError
 from models.operations.demand_import import ImportDemand, import_demand
 from models.operations.forecast_overrides import (
     CancelOverride,
@@ -76,11 +86,6 @@ R = TypeVar("R")
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-@bp.errorhandler(DomainError)
-def _domain_error(exc: DomainError) -> Any:
-    return jsonify({"error": exc.to_dict()}), exc.http_status
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 def to_json(value: Any) -> Any:
@@ -88,7 +93,7 @@ def to_json(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return dec(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -100,99 +105,20 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def _session() -> Session:
-    return current_app.extensions["liuzhuan"]["session_factory"]()
-
-
 def _write(fn: Callable[[Session, Actor], R]) -> R:
-    """Run ``fn(session, actor)`` as one transaction for the calling member."""
-    with _session() as session:
-        actor = current_actor(session)
-        result = fn(session, actor)
-        session.commit()
-        return result
+    """Run ``fn(session, actor)`` as one transaction for the calling member (retried, replayed)."""
+    return transact(fn)
 
 
 def _read(fn: Callable[[Session, Actor], R]) -> R:
-    """Run a query for a planner (PLAN permission); nothing is committed."""
-    with _session() as session:
-        actor = current_actor(session)
-        actor.require(Permission.PLAN)
-        try:
-            return fn(session, actor)
-        finally:
-            session.rollback()
+    """Run a query for a planner (PLAN permission) on the request's read-only session."""
+    session, actor = reader()
+    actor.require(Permission.PLAN)
+    return fn(session, actor)
 
 
 def _key() -> str | None:
     return request.headers.get("Idempotency-Key") or None
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationError("请求体须是 JSON 对象")
-    return body
-
-
-def _optional_body() -> dict[str, Any]:
-    """Return the JSON object sent, {} when nothing was sent; anything else is refused."""
-    if not request.get_data(cache=True):
-        return {}
-    return _body()
-
-
-def _int(value: Any, name: str, *, required: bool = True) -> int | None:
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"缺少 {name}", field=name)
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} 须是整数", field=name) from None
-
-
-def _date(value: Any, name: str, *, required: bool = True) -> date | None:
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"缺少 {name}", field=name)
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"{name} 须是日期（YYYY-MM-DD）", field=name) from None
-
-
-def _decimal(value: Any, name: str, *, required: bool = True) -> Decimal | None:
-    if value in (None, ""):
-        if required:
-            raise ValidationError(f"缺少 {name}", field=name)
-        return None
-    try:
-        dec = Decimal(str(value))
-    except InvalidOperation:
-        raise ValidationError(f"{name} 须是数字", field=name) from None
-    if not dec.is_finite():
-        raise ValidationError(f"{name} 须是数字", field=name)
-    return dec
-
-
-def _float(value: Any, name: str) -> float | None:
-    dec = _decimal(value, name, required=False)
-    return float(dec) if dec is not None else None
-
-
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
-def _ids(value: Any, name: str) -> tuple[int, ...] | None:
-    if value in (None, "", []):
-        return None
-    if not isinstance(value, list):
-        raise ValidationError(f"{name} 须是编号列表", field=name)
-    return tuple(int(_int(v, name) or 0) for v in value)
 
 
 # -- demand history and imports -----------------------------------------------------------------
@@ -200,13 +126,13 @@ def _ids(value: Any, name: str) -> tuple[int, ...] | None:
 @bp.get("/demand")
 def demand_history() -> Any:
     """Daily or weekly demand (sales, returns, giveaways, stockouts) of an item, optionally at one site."""
-    item_id = _int(request.args.get("item_id"), "item_id")
-    site_id = _int(request.args.get("site_id"), "site_id", required=False)
+    item_id = int_field(request.args.get("item_id"), "item_id")
+    site_id = int_field(request.args.get("site_id"), "site_id", required=False)
     grain = request.args.get("grain", "weekly")
     if grain not in ("daily", "weekly"):
         raise ValidationError("grain 须是 daily 或 weekly", field="grain")
-    start = _date(request.args.get("start"), "start", required=False)
-    end = _date(request.args.get("end"), "end", required=False)
+    start = date_field(request.args.get("start"), "start", required=False)
+    end = date_field(request.args.get("end"), "end", required=False)
 
     def q(session: Session, actor: Actor) -> list[dict[str, Any]]:
         fn = daily_demand if grain == "daily" else weekly_demand
@@ -230,7 +156,7 @@ def post_import() -> Any:
     content = upload.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
         raise ValidationError("文件不能超过 20MB", field="file")
-    dry_run = _flag(request.form.get("dry_run") or request.args.get("dry_run") or "")
+    dry_run = flag(request.form.get("dry_run") or request.args.get("dry_run") or "")
     cmd = ImportDemand(content=content, filename=upload.filename or "", dry_run=dry_run)
     report = _write(lambda s, a: import_demand(s, a, cmd, idempotency_key=_key()))
     return jsonify(to_json(report)), 200 if dry_run else 201
@@ -250,17 +176,17 @@ def list_imports() -> Any:
 # -- promotions and covariates ------------------------------------------------------------------
 
 def _promotion_cmd(body: dict[str, Any], promotion_id: int | None = None) -> SetPromotion:
-    return SetPromotion(item_id=_int(body.get("item_id"), "item_id") or 0,
-                        site_id=_int(body.get("site_id"), "site_id", required=False),
-                        starts_on=_date(body.get("starts_on"), "starts_on") or date.min,
-                        ends_on=_date(body.get("ends_on"), "ends_on") or date.min,
-                        uplift=_decimal(body.get("uplift", "0"), "uplift") or Decimal(0),
+    return SetPromotion(item_id=int_field(body.get("item_id"), "item_id") or 0,
+                        site_id=int_field(body.get("site_id"), "site_id", required=False),
+                        starts_on=date_field(body.get("starts_on"), "starts_on") or date.min,
+                        ends_on=date_field(body.get("ends_on"), "ends_on") or date.min,
+                        uplift=decimal_field(body.get("uplift", "0"), "uplift") or Decimal(0),
                         note=str(body.get("note", "")), promotion_id=promotion_id)
 
 
 @bp.get("/promotions")
 def list_promotions() -> Any:
-    include_cancelled = _flag(request.args.get("all", ""))
+    include_cancelled = flag(request.args.get("all", ""))
 
     def q(session: Session, actor: Actor) -> list[Any]:
         stmt = select(Promotion).where(Promotion.org_id == actor.org_id)
@@ -273,19 +199,19 @@ def list_promotions() -> Any:
 
 @bp.post("/promotions")
 def post_promotion() -> Any:
-    cmd = _promotion_cmd(_body())
+    cmd = _promotion_cmd(json_object())
     return jsonify(to_json(_write(lambda s, a: set_promotion(s, a, cmd, idempotency_key=_key())))), 201
 
 
 @bp.put("/promotions/<int:promotion_id>")
 def put_promotion(promotion_id: int) -> Any:
-    cmd = _promotion_cmd(_body(), promotion_id)
+    cmd = _promotion_cmd(json_object(), promotion_id)
     return jsonify(to_json(_write(lambda s, a: set_promotion(s, a, cmd, idempotency_key=_key()))))
 
 
 @bp.delete("/promotions/<int:promotion_id>")
 def delete_promotion(promotion_id: int) -> Any:
-    reason = str(_optional_body().get("reason") or request.args.get("reason", ""))
+    reason = str(optional_json_object().get("reason") or request.args.get("reason", ""))
     cmd = CancelPromotion(promotion_id, reason)
     return jsonify(to_json(_write(lambda s, a: cancel_promotion(s, a, cmd, idempotency_key=_key()))))
 
@@ -306,7 +232,7 @@ def _covariate_values() -> tuple[str, tuple[tuple[date, Decimal], ...]]:
             raise ValidationError("须有“日期”和“数值”两列", field="file") from None
         raw = [{"date": r[d_col], "value": r[v_col]} for r in rows[1:] if len(r) > max(d_col, v_col)]
     else:
-        body = _body()
+        body = json_object()
         name, raw = str(body.get("name", "")), body.get("values") or []
         if not isinstance(raw, list):
             raise ValidationError("values 须是列表", field="values")
@@ -314,8 +240,8 @@ def _covariate_values() -> tuple[str, tuple[tuple[date, Decimal], ...]]:
     for n, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
             raise ValidationError(f"第 {n} 个值格式不对", field="values")
-        values.append((_date(item.get("date"), f"values[{n}].date") or date.min,
-                       _decimal(item.get("value"), f"values[{n}].value") or Decimal(0)))
+        values.append((date_field(item.get("date"), f"values[{n}].date") or date.min,
+                       decimal_field(item.get("value"), f"values[{n}].value") or Decimal(0)))
     return name, tuple(values)
 
 
@@ -347,7 +273,7 @@ def get_settings() -> Any:
 
 @bp.put("/settings")
 def put_settings() -> Any:
-    body = _body()
+    body = json_object()
     values = body.get("settings")
     if not isinstance(values, dict):
         raise ValidationError("settings 须是对象", field="settings")
@@ -358,13 +284,13 @@ def put_settings() -> Any:
 @bp.post("/forecasts")
 def post_forecast() -> Any:
     """Start (and, synchronously, finish) a forecast run."""
-    body = _optional_body()
+    body = optional_json_object()
     params = body.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValidationError("parameters 须是对象", field="parameters")
-    cmd = RunForecast(horizon=_int(body.get("horizon"), "horizon", required=False),
+    cmd = RunForecast(horizon=int_field(body.get("horizon"), "horizon", required=False),
                       method=body.get("method") or None, parameters=params,
-                      as_of=_date(body.get("as_of"), "as_of", required=False))
+                      as_of=date_field(body.get("as_of"), "as_of", required=False))
     return jsonify(to_json(_write(lambda s, a: run_forecast(s, a, cmd, idempotency_key=_key())))), 201
 
 
@@ -394,8 +320,8 @@ def line_json(ln: ForecastLine) -> dict[str, Any]:
 @bp.get("/forecasts/<int:run_id>/lines")
 def forecast_lines(run_id: int) -> Any:
     """A run's lines with their explanation, accuracy and warnings (filter by item_id, site_id)."""
-    item_id = _int(request.args.get("item_id"), "item_id", required=False)
-    site_id = _int(request.args.get("site_id"), "site_id", required=False)
+    item_id = int_field(request.args.get("item_id"), "item_id", required=False)
+    site_id = int_field(request.args.get("site_id"), "site_id", required=False)
 
     def q(session: Session, actor: Actor) -> dict[str, Any]:
         run = get_run(session, actor.org_id, run_id)
@@ -413,13 +339,13 @@ def forecast_lines(run_id: int) -> Any:
 
 @bp.post("/overrides")
 def post_override() -> Any:
-    body = _body()
-    cmd = OverrideForecast(item_id=_int(body.get("item_id"), "item_id") or 0,
-                           site_id=_int(body.get("site_id"), "site_id") or 0,
-                           from_week=_date(body.get("from_week"), "from_week") or date.min,
-                           weeks=_int(body.get("weeks", 1), "weeks") or 0, reason=str(body.get("reason", "")),
-                           set_value=_decimal(body.get("set_value"), "set_value", required=False),
-                           scale=_decimal(body.get("scale"), "scale", required=False))
+    body = json_object()
+    cmd = OverrideForecast(item_id=int_field(body.get("item_id"), "item_id") or 0,
+                           site_id=int_field(body.get("site_id"), "site_id") or 0,
+                           from_week=date_field(body.get("from_week"), "from_week") or date.min,
+                           weeks=int_field(body.get("weeks", 1), "weeks") or 0, reason=str(body.get("reason", "")),
+                           set_value=decimal_field(body.get("set_value"), "set_value", required=False),
+                           scale=decimal_field(body.get("scale"), "scale", required=False))
     return jsonify(to_json(_write(lambda s, a: override_forecast(s, a, cmd, idempotency_key=_key())))), 201
 
 
@@ -443,15 +369,15 @@ def list_overrides() -> Any:
 @bp.delete("/overrides/<int:override_id>")
 def delete_override(override_id: int) -> Any:
     """Withdraw an override (a reason is required)."""
-    reason = str(_optional_body().get("reason") or request.args.get("reason", ""))
+    reason = str(optional_json_object().get("reason") or request.args.get("reason", ""))
     cmd = CancelOverride(override_id, reason)
     return jsonify(to_json(_write(lambda s, a: cancel_override(s, a, cmd, idempotency_key=_key()))))
 
 
 @bp.post("/overrides/score")
 def post_score() -> Any:
-    body = _optional_body()
-    cmd = ScoreOverrides(as_of=_date(body.get("as_of"), "as_of", required=False))
+    body = optional_json_object()
+    cmd = ScoreOverrides(as_of=date_field(body.get("as_of"), "as_of", required=False))
     return jsonify(to_json(_write(lambda s, a: score_overrides(s, a, cmd, idempotency_key=_key()))))
 
 
@@ -471,8 +397,8 @@ def list_scores() -> Any:
 
 @bp.post("/replenishment/recompute")
 def post_recompute() -> Any:
-    body = _optional_body()
-    cmd = RecomputeReplenishment(run_id=_int(body.get("run_id"), "run_id", required=False))
+    body = optional_json_object()
+    cmd = RecomputeReplenishment(run_id=int_field(body.get("run_id"), "run_id", required=False))
     return jsonify(to_json(_write(lambda s, a: recompute_replenishment(s, a, cmd, idempotency_key=_key()))))
 
 
@@ -507,17 +433,17 @@ def list_safety_stock() -> Any:
 
 @bp.post("/replenishment/suggestions/<int:suggestion_id>/accept")
 def post_accept(suggestion_id: int) -> Any:
-    body = _optional_body()
-    cmd = AcceptSuggestion(suggestion_id, quantity=_decimal(body.get("quantity"), "quantity", required=False),
-                           party_id=_int(body.get("party_id"), "party_id", required=False),
-                           unit_price=_decimal(body.get("unit_price"), "unit_price", required=False),
+    body = optional_json_object()
+    cmd = AcceptSuggestion(suggestion_id, quantity=decimal_field(body.get("quantity"), "quantity", required=False),
+                           party_id=int_field(body.get("party_id"), "party_id", required=False),
+                           unit_price=decimal_field(body.get("unit_price"), "unit_price", required=False),
                            note=str(body.get("note", "")))
     return jsonify(to_json(_write(lambda s, a: accept_suggestion(s, a, cmd, idempotency_key=_key()))))
 
 
 @bp.post("/replenishment/suggestions/<int:suggestion_id>/dismiss")
 def post_dismiss(suggestion_id: int) -> Any:
-    body = _optional_body()
+    body = optional_json_object()
     cmd = DismissSuggestion(suggestion_id, str(body.get("reason", "")))
     return jsonify(to_json(_write(lambda s, a: dismiss_suggestion(s, a, cmd, idempotency_key=_key()))))
 
@@ -525,25 +451,24 @@ def post_dismiss(suggestion_id: int) -> Any:
 @bp.post("/sandbox")
 def post_sandbox() -> Any:
     """Forecast and plan with other parameters and compare with the live plan; writes nothing."""
-    body = _optional_body()
+    body = optional_json_object()
     promo = body.get("promotion")
     if promo is not None and not isinstance(promo, dict):
         raise ValidationError("promotion 须是对象", field="promotion")
     cmd = PlanningSandbox(
-        method=body.get("method") or None, service_level=_float(body.get("service_level"), "service_level"),
-        lead_time_weeks=_float(body.get("lead_time_weeks"), "lead_time_weeks"),
-        horizon=_int(body.get("horizon"), "horizon", required=False),
+        method=body.get("method") or None, service_level=float_field(body.get("service_level"), "service_level"),
+        lead_time_weeks=float_field(body.get("lead_time_weeks"), "lead_time_weeks"),
+        horizon=int_field(body.get("horizon"), "horizon", required=False),
         promotion=SandboxPromotion(
-            item_id=_int(promo.get("item_id"), "promotion.item_id") or 0,
-            starts_on=_date(promo.get("starts_on"), "promotion.starts_on") or date.min,
-            ends_on=_date(promo.get("ends_on"), "promotion.ends_on") or date.min,
-            uplift=_decimal(promo.get("uplift", "0"), "promotion.uplift") or Decimal(0),
-            site_id=_int(promo.get("site_id"), "promotion.site_id", required=False)) if promo else None,
-        item_ids=_ids(body.get("item_ids"), "item_ids"), site_ids=_ids(body.get("site_ids"), "site_ids"))
-    with _session() as session:
-        actor = current_actor(session)
-        result = run_planning_sandbox(session, actor, cmd)
-        session.rollback()  # belt and braces: the sandbox writes nothing
+            item_id=int_field(promo.get("item_id"), "promotion.item_id") or 0,
+            starts_on=date_field(promo.get("starts_on"), "promotion.starts_on") or date.min,
+            ends_on=date_field(promo.get("ends_on"), "promotion.ends_on") or date.min,
+            uplift=decimal_field(promo.get("uplift", "0"), "promotion.uplift") or Decimal(0),
+            site_id=int_field(promo.get("site_id"), "promotion.site_id", required=False)) if promo else None,
+        item_ids=id_list(body.get("item_ids"), "item_ids"), site_ids=id_list(body.get("site_ids"), "site_ids"))
+    session, actor = reader()
+    result = run_planning_sandbox(session, actor, cmd)
+    session.rollback()  # belt and braces: the sandbox writes nothing
     return jsonify(to_json(result))
 
 

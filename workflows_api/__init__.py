@@ -8,48 +8,45 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from sqlalchemy.orm import Session
 
-from miniprogram_api.auth import current_actor
-from models.actor import Permission
+from miniprogram_api.apiutil import reader, transact
+from miniprogram_api.jsonfields import id_list, json_object
+from models.actor import Actor, Permission
 from models.db import read_only
 from workflows.health import event_health, prometheus_text
 from workflows.relay import dead_letters, replay_dead
+from workflows_api.config import bp as config_bp  # rules, chains, webhooks, devices
 
 bp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows")
 metrics_bp = Blueprint("metrics", __name__)
 
 
-def _factory() -> sessionmaker[Session]:
-    return current_app.extensions["liuzhuan"]["session_factory"]
-
-
 @bp.get("/health")
 def health() -> Any:
     """Event health for the caller's organisation, as JSON."""
-    with _factory()() as session:
-        actor = current_actor(session)
-        return jsonify(event_health(session, actor.org_id).to_dict())
+    session, actor = reader()
+    return jsonify(event_health(session, actor.org_id).to_dict())
 
 
 @bp.get("/dead-letters")
 def list_dead() -> Any:
-    with _factory()() as session:
-        actor = current_actor(session)
-        return jsonify([{"id": r.id, "event_id": str(r.event_id), "handler": r.handler, "kind": r.kind,
-                         "attempts": r.attempts, "error": r.last_error} for r in dead_letters(session, actor.org_id)])
+    session, actor = reader()
+    return jsonify([{"id": r.id, "event_id": str(r.event_id), "handler": r.handler, "kind": r.kind,
+                     "attempts": r.attempts, "error": r.last_error} for r in dead_letters(session, actor.org_id)])
 
 
 @bp.post("/dead-letters/replay")
 def replay() -> Any:
-    with _factory()() as session:
-        actor = current_actor(session)
+    """Put dead letters back in line (relay bookkeeping, not business state: no operation needed)."""
+    ids = id_list(json_object().get("ids"), "ids") or ()
+
+    def put_back(session: Session, actor: Actor) -> int:
         actor.require(Permission.ROLES)
-        count = replay_dead(session, [int(i) for i in (request.get_json(silent=True) or {}).get("ids", [])],
-                            org_id=actor.org_id)
-        session.commit()
-        return jsonify({"replayed": count})
+        return replay_dead(session, list(ids), org_id=actor.org_id)
+
+    return jsonify({"replayed": transact(put_back)})
 
 
 @metrics_bp.get("/metrics")
@@ -64,6 +61,7 @@ def metrics() -> Response:
 def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
     """Register the workflows blueprints and kick the relay after commits that wrote events."""
     app.register_blueprint(bp)
+    app.register_blueprint(config_bp)
     app.register_blueprint(metrics_bp)
     env = {**os.environ, **(overrides or {})}
     if env.get("LIUZHUAN_RELAY_KICK", "1") != "0":

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
+from app.factory import create_app
 from miniprogram_api.auth import issue_token
-from planning_api import bp
 from tests.models.planning_fakes import at, fake_engine, monday, receive, weekly_history  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fake_engine")
@@ -17,11 +17,11 @@ API = "/api/v1/planning"
 
 
 @pytest.fixture
-def app(engine, session_factory):
-    app = Flask(__name__)
-    app.config["SECRET_KEY"] = "test-secret"
-    app.extensions["liuzhuan"] = {"session_factory": session_factory, "engine": engine}
-    app.register_blueprint(bp)
+def app(database_url, tmp_path) -> Flask:
+    """The real app (its error handler, read sessions and blueprints), on the test database."""
+    app = create_app({"DATABASE_URL": database_url, "MEDIA_ROOT": str(tmp_path / "media"), "VOSK_MODEL_PATH": "",
+                      "WECHAT_MINIPROGRAM_APP_ID": "", "LIUZHUAN_VAR_DIR": str(tmp_path)})
+    app.config["TESTING"] = True
     return app
 
 

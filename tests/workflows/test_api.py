@@ -8,22 +8,21 @@ import pytest
 from flask import Flask
 
 import workflows.handlers  # noqa: F401  (register relay handlers)
+from app.factory import create_app
 from miniprogram_api.auth import issue_token
 from models.operations import ReceiveGoods, receive_goods
 from models.operations.approvals import choose_steps
 from models.uow import run
 from workflows.relay import relay_pending
-from workflows_api import init_workflows
-from workflows_api.config import bp as config_bp
 
 
 @pytest.fixture
-def app(engine, session_factory):
-    app = Flask(__name__)
-    app.config["SECRET_KEY"] = "test-secret"
-    app.extensions["liuzhuan"] = {"session_factory": session_factory, "engine": engine}
-    init_workflows(app, {"LIUZHUAN_RELAY_KICK": "0"})
-    app.register_blueprint(config_bp)
+def app(database_url, tmp_path) -> Flask:
+    """The real app (its error handler, read sessions and blueprints); the relay is drained by hand."""
+    app = create_app({"DATABASE_URL": database_url, "MEDIA_ROOT": str(tmp_path / "media"), "VOSK_MODEL_PATH": "",
+                      "WECHAT_MINIPROGRAM_APP_ID": "", "LIUZHUAN_VAR_DIR": str(tmp_path),
+                      "LIUZHUAN_RELAY_KICK": "0"})
+    app.config["TESTING"] = True
     return app
 
 

@@ -1,0 +1,44 @@
+"""Outbound webhook subscriptions: who gets which events, signed with a secret shown once."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.audit import record_audit
+from models.errors import ValidationError
+from models.operations.rules import TRIGGERS
+from models.webhooks import WebhookSubscription
+
+
+@dataclass(frozen=True)
+class SubscribeWebhook:
+    url: str
+    #: Event kinds ("receipt.posted", …) or ["*"].
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: int
+    #: The signing secret: returned this once, never shown again.
+    secret: str
+
+
+def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> Subscription:
+    """Subscribe a URL to event kinds (audited); return its signing secret."""
+    actor.require(Permission.ROLES)
+    if not cmd.url.startswith(("https://", "http://")) or len(cmd.url) > 512:
+        raise ValidationError("网址须以 https:// 开头", field="url")
+    if not cmd.kinds or not all(k == "*" or k in TRIGGERS or "." in k for k in cmd.kinds):
+        raise ValidationError("须订阅至少一种事件", field="kinds")
+    secret = secrets.token_urlsafe(32)
+    sub = WebhookSubscription(org_id=actor.org_id, url=cmd.url, secret=secret, kinds=list(cmd.kinds))
+    session.add(sub)
+    session.flush()
+    record_audit(session, actor, "webhook.subscribe", "webhook", sub.id, before=None,
+                 after={"url": cmd.url, "kinds": list(cmd.kinds)})
+    return Subscription(sub.id, secret)
