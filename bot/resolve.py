@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.catalog import Grade, Item
+from models.catalog import Item
 from models.errors import InvalidQuantity, NotFound
 from models.org import Party, PartyKind, Site, SiteKind
 from models.quantity import _scan, find_quantities
@@ -96,10 +96,6 @@ def find_grade(item: Item, text: str) -> Hit | None:
     """The item's grade named in ``text`` (特级, 一级 …)."""
     hits = _find(text, [(g.name, g.id, g.name) for g in item.grades])
     return hits[0] if hits else None
-
-
-def grade_name(session: Session, grade_id: int) -> str:
-    return session.get_one(Grade, grade_id).name
 
 
 @dataclass(frozen=True)

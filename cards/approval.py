@@ -6,12 +6,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from models.org import ROLE_LABELS
+from models.timeutil import SHANGHAI
+
 KIND_LABELS = {"transfer": "调拨申请", "purchase_order": "采购订单", "qc_exception": "质检异常"}
-ROLE_LABELS = {"manager": "主管", "director": "总监", "qa": "质检", "storekeeper": "仓管", "purchaser": "采购",
-               "finance": "财务", "clerk": "收货员", "admin": "管理员"}
 STATUS_LABELS = {"pending": "待审批", "approved": "已同意", "rejected": "已驳回"}
 
 

@@ -100,7 +100,3 @@ def generate(weeks: int = 156, *, start: date = DEFAULT_START, seed: int = 20260
             out.append(DemoSeries(series, code, name, site, site_name, tuple(float(v) for v in demand)))
     return out
 
-
-def demo_series(weeks: int = 156, *, start: date = DEFAULT_START, seed: int = 20260101) -> list[Series]:
-    """Return just the Series of :func:`generate`."""
-    return [d.series for d in generate(weeks, start=start, seed=seed)]

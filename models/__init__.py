@@ -4,7 +4,7 @@ Importing this package registers every table on ``Base.metadata``; it imports no
 framework, no task queue and no channel code.
 """
 
-from models import (  # noqa: F401  (register tables)  # noqa: F401  (issue 5 tables)  # noqa: F401  (issue 3 mini-program tables)
+from models import (  # noqa: F401  (register tables)
     approvals,
     catalog,
     chat,

@@ -13,14 +13,12 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
 from models.documents import Document
-from models.errors import NotFound, PermissionDenied
-from models.operations.approvals import STATUS_LABELS
-from models.org import Role
+from models.errors import PermissionDenied
+from models.lookup import get_owned
+from models.operations.approvals import STATUS_LABELS, may_decide
+from models.org import ROLE_LABELS
 
 KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常"}
-ROLE_LABELS = {Role.MANAGER.value: "主管", Role.DIRECTOR.value: "总监", Role.QA.value: "质检",
-               Role.PURCHASER.value: "采购", Role.FINANCE.value: "财务", Role.STOREKEEPER.value: "仓管",
-               Role.CLERK.value: "收货员", Role.ADMIN.value: "管理员", Role.FARMER.value: "农户"}
 
 
 @dataclass(frozen=True)
@@ -51,9 +49,7 @@ def _roles(actor: Actor) -> set[str]:
 
 
 def _may_decide(actor: Actor, req: ApprovalRequest) -> bool:
-    if req.status != ApprovalStatus.PENDING:
-        return False
-    return actor.can(Permission.ROLES) or req.steps[req.step]["role"] in _roles(actor)
+    return req.status == ApprovalStatus.PENDING and may_decide(actor, req.steps[req.step]["role"])
 
 
 def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
@@ -81,9 +77,7 @@ def approvals_awaiting(session: Session, actor: Actor) -> list[ApprovalItem]:
 
 def approval_item(session: Session, actor: Actor, request_id: int) -> ApprovalItem:
     """Return one approval for someone on its chain (or its requester); others get NotFound or refused."""
-    req = session.get(ApprovalRequest, request_id)
-    if req is None or req.org_id != actor.org_id:
-        raise NotFound("找不到该审批", request_id=request_id)
+    req = get_owned(session, ApprovalRequest, request_id, actor.org_id)
     doc = session.get_one(Document, req.document_id)
     on_chain = {step["role"] for step in req.steps} & _roles(actor)
     if not (on_chain or actor.can(Permission.ROLES) or (doc.created_by is not None

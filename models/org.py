@@ -76,6 +76,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+#: What a role is called on cards, in chat replies and in errors.
+ROLE_LABELS: dict[str, str] = {
+    "farmer": "农户", "clerk": "收货员", "storekeeper": "仓管", "manager": "主管", "director": "总监",
+    "finance": "财务", "purchaser": "采购", "qa": "质检", "admin": "管理员",
+}
+
+
 class Member(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "members"
 

@@ -34,6 +34,7 @@ from models import forecasting
 from models.actor import Actor, Permission
 from models.demand import daily_demand, weekly_demand
 from models.errors import ValidationError
+from models.lookup import get_owned
 from models.operations.demand_import import ImportDemand, import_demand
 from models.operations.forecast_overrides import (
     CancelOverride,
@@ -50,7 +51,6 @@ from models.operations.planning import (
     SetPromotion,
     UploadCovariate,
     cancel_promotion,
-    get_run,
     planning_settings,
     promotion_view,
     run_forecast,
@@ -306,7 +306,7 @@ def list_forecasts() -> Any:
 
 @bp.get("/forecasts/<int:run_id>")
 def get_forecast(run_id: int) -> Any:
-    return jsonify(_read(lambda s, a: run_summary(get_run(s, a.org_id, run_id))))
+    return jsonify(_read(lambda s, a: run_summary(get_owned(s, ForecastRun, run_id, a.org_id))))
 
 
 def line_json(ln: ForecastLine) -> dict[str, Any]:
@@ -324,7 +324,7 @@ def forecast_lines(run_id: int) -> Any:
     site_id = int_field(request.args.get("site_id"), "site_id", required=False)
 
     def q(session: Session, actor: Actor) -> dict[str, Any]:
-        run = get_run(session, actor.org_id, run_id)
+        run = get_owned(session, ForecastRun, run_id, actor.org_id)
         stmt = select(ForecastLine).where(ForecastLine.run_id == run.id)
         if item_id:
             stmt = stmt.where(ForecastLine.item_id == item_id)

@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 import requests
 from sqlalchemy import select
@@ -29,16 +27,6 @@ from workflows.relay import registry
 
 INTERNAL_KINDS = {"webhook.delivery"}
 TIMEOUT_S = 5.0
-
-Poster = Callable[..., Any]
-_poster: Poster = requests.post
-
-
-def set_poster(poster: Poster | None) -> None:
-    """Replace the HTTP poster (tests), None restores ``requests.post``."""
-    global _poster
-    _poster = poster or requests.post
-
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """Return the signature header value for a body sent at ``timestamp``."""
@@ -101,7 +89,7 @@ def send(session: Session, event: OutboxEvent) -> None:
     headers = {"Content-Type": "application/json", "X-Liuzhuan-Timestamp": timestamp,
                "X-Liuzhuan-Signature": sign(sub.secret, timestamp, body),
                "X-Liuzhuan-Event": delivery.body["kind"], "X-Liuzhuan-Delivery": str(delivery.id)}
-    resp = _poster(sub.url, data=body, headers=headers, timeout=TIMEOUT_S)
+    resp = requests.post(sub.url, data=body, headers=headers, timeout=TIMEOUT_S)
     if not 200 <= resp.status_code < 300:
         raise RuntimeError(f"webhook answered HTTP {resp.status_code}")
     delivery.status, delivery.response_status, delivery.delivered_at = "delivered", resp.status_code, utcnow()

@@ -18,9 +18,10 @@ from models.actor import Actor, Permission
 from models.approvals import ApprovalChain, ApprovalRequest, ApprovalStatus
 from models.audit import record_audit
 from models.base import utcnow
-from models.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from models.errors import InvalidState, PermissionDenied, ValidationError
 from models.idempotency import idempotent
-from models.org import Role
+from models.lookup import get_owned
+from models.org import ROLE_LABELS, Role
 from models.outbox import emit
 
 #: Used when an organisation has configured no chain of that kind.
@@ -102,7 +103,8 @@ def open_approval(session: Session, org_id: int, doc_kind: str, document_id: int
     return req
 
 
-def _may_decide(actor: Actor, role: str) -> bool:
+def may_decide(actor: Actor, role: str) -> bool:
+    """Tell whether ``actor`` may decide a level that belongs to ``role``."""
     return actor.system or actor.can(Permission.ROLES) or any(r.value == role for r, _ in actor.roles)
 
 
@@ -119,10 +121,10 @@ def consult_chain(session: Session, actor: Actor, doc_kind: str, document_id: in
     if req is None:
         return True
     if req.status != ApprovalStatus.PENDING:
-        raise InvalidState(f"该审批已{STATUS_LABELS[req.status]}", status=req.status.value)
+        raise InvalidState(f"该审批{STATUS_LABELS[req.status]}", status=req.status.value)
     role = req.steps[req.step]["role"]
-    if not _may_decide(actor, role):
-        raise PermissionDenied(f"本级应由「{role}」审批", role=role)
+    if not may_decide(actor, role):
+        raise PermissionDenied(f"本级应由{ROLE_LABELS.get(role, role)}审批", role=role)
     now = utcnow()
     final_by_rank = actor.system or actor.can(Permission.ROLES)
     req.history = [*req.history, {"step": req.step, "member_id": actor.member_id, "name": actor.name,
@@ -150,9 +152,7 @@ class DecideApproval:
 @idempotent("approval.decide")
 def decide_approval(session: Session, actor: Actor, cmd: DecideApproval) -> ApprovalView:
     """Decide the current level of an approval; transfers go through ``decide_transfer``."""
-    req = session.get(ApprovalRequest, cmd.request_id)
-    if req is None or req.org_id != actor.org_id:
-        raise NotFound("找不到该审批", request_id=cmd.request_id)
+    req = get_owned(session, ApprovalRequest, cmd.request_id, actor.org_id)
     if not cmd.approve and not cmd.reason.strip():
         raise ValidationError("驳回须说明原因", field="reason")
     if req.doc_kind == "transfer":

@@ -14,8 +14,9 @@ from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
 from models.demand import local_date_today, weekly_demand
-from models.errors import NotFound, ValidationError
+from models.errors import ValidationError
 from models.idempotency import idempotent
+from models.lookup import get_owned
 from models.operations.common import active_item, stock_site
 from models.operations.planning import covers, latest_run, overridden, qty
 from models.outbox import emit
@@ -179,9 +180,7 @@ class CancelOverride:
 @idempotent("forecast.override_cancel")
 def cancel_override(session: Session, actor: Actor, cmd: CancelOverride) -> OverrideView:
     """Withdraw an override: the latest run's lines go back to the model (or an earlier override), audited."""
-    ov = session.get(ForecastOverride, cmd.override_id, with_for_update=True)
-    if ov is None or ov.org_id != actor.org_id:
-        raise NotFound("找不到该预测调整", override_id=cmd.override_id)
+    ov = get_owned(session, ForecastOverride, cmd.override_id, actor.org_id, lock=True)
     actor.require(Permission.PLAN, ov.site_id)
     if not cmd.reason.strip():
         raise ValidationError("撤销调整须说明原因", field="reason")

@@ -251,7 +251,7 @@ def _compare_voice(session: Session, item: Item, transcript: str, typed_base: De
     return []
 
 
-def _poster(session: Session, actor: Actor, draft: IntakeDraft) -> Actor:
+def _poster(actor: Actor, draft: IntakeDraft) -> Actor:
     """The actor receive_goods runs as: a farmer confirming her own draft gets receive at that site only."""
     if actor.can(Permission.RECEIVE, draft.site_id):
         return actor
@@ -275,7 +275,7 @@ def load_draft(session: Session, actor: Actor, draft_id: uuid.UUID) -> IntakeDra
 def confirm_intake(session: Session, actor: Actor, cmd: ConfirmIntake) -> DeliveryNote:
     """Post the draft (with corrections) through receive_goods; a repeat returns the same delivery note."""
     draft = load_draft(session, actor, cmd.draft_id)
-    poster = _poster(session, actor, draft)
+    poster = _poster(actor, draft)
     item = session.get_one(Item, draft.item_id)
     org = session.get_one(Org, actor.org_id)
     grade_id = cmd.grade_id if cmd.grade_id is not None else draft.grade_id

@@ -22,7 +22,7 @@ from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
 from models.demand import demand_series, local_date_today, parse_key, promo_intensity
-from models.errors import InvalidState, NotFound, ValidationError
+from models.errors import InvalidState, ValidationError
 from models.forecasting import EngineUnavailable
 from models.idempotency import idempotent
 from models.lookup import get_owned
@@ -458,10 +458,4 @@ def run_summary(run: ForecastRun) -> dict[str, Any]:
             "finished_at": run.finished_at.isoformat() if run.finished_at else None, "error": run.error}
 
 
-def get_run(session: Session, org_id: int, run_id: int) -> ForecastRun:
-    """Return a run of the organisation or raise NotFound."""
-    run = session.get(ForecastRun, run_id)
-    if run is None or run.org_id != org_id:
-        raise NotFound("找不到该预测批次", run_id=run_id)
-    return run
 

@@ -30,7 +30,6 @@ from models.ledger import moving_average_cost
 from models.lookup import get_owned
 from models.operations.orders import CreateOrder, OrderLineIn, create_order
 from models.operations.planning import (
-    get_run,
     item_settings,
     latest_run,
     planning_settings,
@@ -41,6 +40,7 @@ from models.org import Party, PartyKind, Site, SiteKind
 from models.outbox import emit
 from models.planning import (
     ForecastLine,
+    ForecastRun,
     ReplenishmentSuggestion,
     SafetyStock,
     SuggestionKind,
@@ -327,7 +327,7 @@ def recompute_replenishment(session: Session, actor: Actor, cmd: RecomputeReplen
     actor.require(Permission.PLAN)
     as_of = cmd.as_of or local_date_today()
     if cmd.run_id is not None:
-        get_run(session, actor.org_id, cmd.run_id)  # another organisation's run is simply not found
+        get_owned(session, ForecastRun, cmd.run_id, actor.org_id)  # another organisation's run is simply not found
     run_id, forecasts = live_forecasts(session, actor.org_id, cmd.run_id, from_week=week_start(as_of))
     if cmd.run_id is not None and not forecasts:
         raise ValidationError("该预测批次没有尚未过去的预测周", field="run_id")

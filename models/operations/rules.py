@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
-from models.errors import NotFound, ValidationError
+from models.errors import ValidationError
 from models.jsonlogic import LogicError, validate
+from models.lookup import get_owned
 from models.org import Role
 from models.rules import Rule, RuleVersion
 
@@ -99,10 +100,7 @@ def create_rule(session: Session, actor: Actor, spec: RuleSpec) -> Rule:
 
 
 def _load(session: Session, actor: Actor, rule_id: int) -> Rule:
-    rule = session.get(Rule, rule_id, with_for_update=True)
-    if rule is None or rule.org_id != actor.org_id:
-        raise NotFound("找不到该规则", rule_id=rule_id)
-    return rule
+    return get_owned(session, Rule, rule_id, actor.org_id, lock=True)
 
 
 def update_rule(session: Session, actor: Actor, rule_id: int, spec: RuleSpec, reason: str = "") -> Rule:

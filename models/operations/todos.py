@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor
 from models.base import utcnow
-from models.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from models.errors import InvalidState, PermissionDenied, ValidationError
+from models.lookup import get_owned
 from models.org import Role
 from models.outbox import emit
 from models.tasks import TaskStatus, Todo
@@ -75,9 +76,7 @@ def create_todo(session: Session, org_id: int, cmd: CreateTodo, *, now: datetime
 def complete_todo(session: Session, actor: Actor, todo_id: int, *, cancel: bool = False,
                   now: datetime | None = None) -> Todo:
     """Mark a to-do done (or cancelled); escalation stops."""
-    todo = session.get(Todo, todo_id, with_for_update=True)
-    if todo is None or todo.org_id != actor.org_id:
-        raise NotFound("找不到该待办", todo_id=todo_id)
+    todo = get_owned(session, Todo, todo_id, actor.org_id, lock=True)
     if todo.status != TaskStatus.OPEN:
         raise InvalidState("待办已处理")
     holds = {r.value for r, _ in actor.roles}
