@@ -31,7 +31,7 @@ from models.actor import Permission
 from models.catalog import Item
 from models.chat import DialogState, dialog_expired, open_dialog
 from models.chat_queries import deliveries_of, payments_of, stock_by_site, todos_for
-from models.documents import DocKind, Document
+from models.documents import DocKind, DocStatus, Document
 from models.errors import NotFound, PermissionDenied
 from models.operations import DecideTransfer, decide_transfer
 from models.operations.identity import BindIdentity, bind_identity, members_for_identity
@@ -135,6 +135,8 @@ def decide(ctx: Context, intent: Decide) -> str:
     if doc is None:
         raise NotFound(f"找不到调拨单 {intent.number}，请核对单号")
     t = decide_transfer(ctx.session, ctx.actor, DecideTransfer(doc.id, intent.approve, intent.reason))
+    if intent.approve and t.status == DocStatus.REQUESTED.value:  # the chain moved on to its next level
+        return f"已同意调拨 {t.number}（本级），等待下一级审批"
     if intent.approve:
         return f"已批准调拨 {t.number}（{t.status_label}），等待发货"
     return f"已驳回调拨 {t.number}，原因：{intent.reason}"

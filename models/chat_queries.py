@@ -57,6 +57,7 @@ def todos_for(session: Session, actor: Actor, limit: int = 10) -> list[TodoLine]
     """Transfers waiting for this member (approve, dispatch, receive) and open to-dos assigned to them."""
     names = dict(session.execute(select(Site.id, Site.name).where(Site.org_id == actor.org_id)).all())
     out: list[TodoLine] = []
+    approving: set[int] = set()
     base = select(Document).where(Document.org_id == actor.org_id, Document.kind == DocKind.TRANSFER)
     if actor.site_ids(Permission.TRANSFER_APPROVE) != set():
         approve = Permission.TRANSFER_APPROVE
@@ -65,6 +66,7 @@ def todos_for(session: Session, actor: Actor, limit: int = 10) -> list[TodoLine]
         if actor.member_id is not None:
             stmt = stmt.where(or_(Document.created_by.is_(None), Document.created_by != actor.member_id))
         for doc in session.scalars(stmt.order_by(Document.urgent.desc(), Document.id).limit(limit)):
+            approving.add(doc.id)
             flag = "【急】" if doc.urgent else ""
             out.append(TodoLine(f"{flag}待审批调拨 {doc.number} {names.get(doc.site_id)}→{names.get(doc.to_site_id)}",
                                 doc.number))
@@ -84,6 +86,8 @@ def todos_for(session: Session, actor: Actor, limit: int = 10) -> list[TodoLine]
         Todo.assignee_role.in_(roles) if roles else False,
     )).order_by(Todo.due_at).limit(limit)
     for todo in session.scalars(todo_stmt):
+        if todo.kind == "approval" and todo.document_id in approving:
+            continue  # the approval to-do of a transfer listed above: once is enough
         out.append(TodoLine(f"{todo.title}（截止 {_local(todo.due_at)}）"))
     return out[:limit]
 

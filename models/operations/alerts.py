@@ -2,13 +2,14 @@
 
 Each finding becomes an outbox event (``stock.below_safety``, ``lot.near_expiry``,
 ``item.slow_moving``) at most once per day and key; the seeded rules turn them into messages.
-Levels come from the organisation's settings: ``safety_stock`` {item id: quantity},
-``near_expiry_days`` (7), ``slow_mover_days`` (30).
+Safety stock is the planner's computed one per item × site (models.planning.SafetyStock), else the
+organisation's setting ``safety_stock`` {item id: quantity}; also ``near_expiry_days`` (7) and
+``slow_mover_days`` (30). Days are Asia/Shanghai days.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,22 +18,22 @@ from sqlalchemy.orm import Session
 
 from models.catalog import Item
 from models.infra import OutboxEvent
+from models.operations.common import dec
 from models.org import Org, Site, SiteKind
 from models.outbox import emit
+from models.planning import SafetyStock
 from models.stock import Balance, Lot, StockMove
+from models.timeutil import SHANGHAI, local_date
 
 ALERT_KINDS = ("stock.below_safety", "lot.near_expiry", "item.slow_moving")
-
-
-def _fmt(q: Decimal) -> str:
-    return format(q.normalize(), "f")
 
 
 def scan_stock_alerts(session: Session, org_id: int, now: datetime) -> list[dict[str, Any]]:
     """Emit today's new stock alerts for one organisation; return their payloads."""
     org = session.get_one(Org, org_id)
     cfg = org.settings or {}
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = local_date(now)  # alert days are Shanghai days, not UTC ones
+    day_start = datetime.combine(today, time(), SHANGHAI)
     seen = {e.payload.get("key") for e in session.scalars(select(OutboxEvent).where(
         OutboxEvent.org_id == org_id, OutboxEvent.kind.in_(ALERT_KINDS), OutboxEvent.created_at >= day_start))}
     sites = {s.id: s for s in session.scalars(select(Site).where(Site.org_id == org_id,
@@ -41,14 +42,17 @@ def scan_stock_alerts(session: Session, org_id: int, now: datetime) -> list[dict
     totals = session.execute(select(Balance.item_id, Balance.site_id, func.sum(Balance.on_hand))
                              .where(Balance.org_id == org_id).group_by(Balance.item_id, Balance.site_id)).all()
     found: list[tuple[str, dict[str, Any]]] = []
-    safety = cfg.get("safety_stock") or {}
+    # The planner's computed safety stock per item × site; the org's fixed setting where none is computed.
+    fixed = cfg.get("safety_stock") or {}
+    computed = {(r.item_id, r.site_id): r.value for r in session.scalars(
+        select(SafetyStock).where(SafetyStock.org_id == org_id))}
     for item_id, site_id, on_hand in totals:
-        level = safety.get(str(item_id))
+        level = computed.get((item_id, site_id), fixed.get(str(item_id)))
         if site_id in sites and level is not None and on_hand < Decimal(str(level)):
             found.append(("stock.below_safety", {
                 "item_id": item_id, "item_name": items[item_id].name, "site_id": site_id,
-                "site_name": sites[site_id].name, "on_hand": _fmt(on_hand), "safety": str(level)}))
-    horizon = (now + timedelta(days=int(cfg.get("near_expiry_days", 7)))).date()
+                "site_name": sites[site_id].name, "on_hand": dec(on_hand), "safety": dec(Decimal(str(level)))}))
+    horizon = today + timedelta(days=int(cfg.get("near_expiry_days", 7)))
     lots = session.execute(select(Lot, Balance.site_id, Balance.on_hand).join(Balance, Balance.lot_id == Lot.id)
                            .where(Lot.org_id == org_id, Balance.on_hand > 0, Lot.expires_on.is_not(None),
                                   Lot.expires_on <= horizon).order_by(Lot.expires_on)).all()
@@ -56,8 +60,8 @@ def scan_stock_alerts(session: Session, org_id: int, now: datetime) -> list[dict
         if site_id in sites:
             found.append(("lot.near_expiry", {
                 "lot_id": lot.id, "lot_code": lot.code, "item_id": lot.item_id, "item_name": items[lot.item_id].name,
-                "site_id": site_id, "site_name": sites[site_id].name, "on_hand": _fmt(on_hand),
-                "expires_on": lot.expires_on.isoformat(), "days_left": (lot.expires_on - now.date()).days}))
+                "site_id": site_id, "site_name": sites[site_id].name, "on_hand": dec(on_hand),
+                "expires_on": lot.expires_on.isoformat(), "days_left": (lot.expires_on - today).days}))
     days = int(cfg.get("slow_mover_days", 30))
     last_out = dict(((i, s), t) for i, s, t in session.execute(
         select(StockMove.item_id, StockMove.site_id, func.max(StockMove.business_time))
@@ -70,10 +74,10 @@ def scan_stock_alerts(session: Session, org_id: int, now: datetime) -> list[dict
         if site_id in sites and on_hand > 0 and since is not None and since <= now - timedelta(days=days):
             found.append(("item.slow_moving", {
                 "item_id": item_id, "item_name": items[item_id].name, "site_id": site_id,
-                "site_name": sites[site_id].name, "on_hand": _fmt(on_hand), "days": (now - since).days}))
+                "site_name": sites[site_id].name, "on_hand": dec(on_hand), "days": (now - since).days}))
     emitted = []
     for kind, payload in found:
-        key = f"{kind}:{payload['item_id']}:{payload['site_id']}:{payload.get('lot_id', '')}:{now.date()}"
+        key = f"{kind}:{payload['item_id']}:{payload['site_id']}:{payload.get('lot_id', '')}:{today}"
         if key not in seen:
             seen.add(key)
             emit(session, org_id, kind, {**payload, "key": key})

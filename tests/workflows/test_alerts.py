@@ -14,6 +14,8 @@ from models.operations import ReceiveGoods, RecordQc, receive_goods, record_qc
 from models.operations.alerts import scan_stock_alerts
 from models.org import Org
 from models.rules import Rule
+from models.stock import Lot
+from models.timeutil import local_date
 from models.uow import run
 from workflows.relay import relay_pending
 
@@ -67,3 +69,29 @@ def test_qc_failure_alert_reaches_qa(session_factory, demo, actors):
     drain(session_factory)
     [note] = _notes(session_factory, demo.org_id, "质检不合格通知")
     assert note.member_id == demo.members["老孙"] and "水分超标" in note.body
+
+
+def test_an_alert_day_is_a_shanghai_day(session_factory, demo, actors):
+    """23:30 and 00:30 in Shanghai are one UTC date but two alert days: the alert comes again."""
+    from datetime import UTC, datetime
+
+    run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal(4), unit="公斤",
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["二级"]))
+    with session_factory() as session:
+        org = session.get_one(Org, demo.org_id)
+        org.settings = {**(org.settings or {}), "safety_stock": {str(demo.items["茶青"]): "10"}}
+        session.commit()
+    today = utcnow().date()
+    late_evening = datetime(today.year, today.month, today.day, 15, 30, tzinfo=UTC) + timedelta(days=2)
+    lows = [a for a in run(session_factory, scan_stock_alerts, demo.org_id, late_evening)
+            if a["kind"] == "stock.below_safety"]
+    assert [(a["on_hand"], a["safety"]) for a in lows] == [("4", "10")]
+    after_midnight = late_evening + timedelta(hours=1)  # same UTC date, next Shanghai day
+    assert [a["kind"] for a in run(session_factory, scan_stock_alerts, demo.org_id, after_midnight)].count(
+        "stock.below_safety") == 1
+    with session_factory() as session:
+        expires = session.scalars(select(Lot.expires_on).where(Lot.org_id == demo.org_id)).one()
+    near = [a for a in run(session_factory, scan_stock_alerts, demo.org_id, after_midnight)
+            if a["kind"] == "lot.near_expiry"]
+    assert [a["days_left"] for a in near] == [(expires - local_date(after_midnight)).days]
