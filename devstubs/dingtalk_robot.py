@@ -8,7 +8,8 @@ from devstubs.server import StubRequest, StubResponse, StubServer
 
 
 def _authorised(req: StubRequest) -> bool:
-    return bool(req.headers.get("x-acs-dingtalk-access-token"))
+    """Only a token the stub's own accessToken route issued (stub-ding-…), as DingTalk checks its own."""
+    return req.headers.get("x-acs-dingtalk-access-token", "").strip('"').startswith("stub-ding-")
 
 
 def install_robot_messages(server: StubServer, files: dict[str, bytes] | None = None) -> None:

@@ -98,3 +98,11 @@ def assert_books_ok(session_factory: sessionmaker[Session], org_id: int) -> None
     with session_factory() as session:
         report = check_all(session, org_id)
     assert report.ok, report.problems()
+
+
+def drain(session_factory: sessionmaker[Session]) -> None:
+    """Run the outbox relay, with every registered handler, until nothing is pending."""
+    from workflows.relay import relay_pending  # tests of models/ alone need no workflows import
+
+    while relay_pending(session_factory, limit=10_000):
+        pass

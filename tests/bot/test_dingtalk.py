@@ -102,8 +102,11 @@ def test_stream_mode_feeds_the_same_handlers(ding_users, session_factory, env, s
     assert code == AckMessage.STATUS_OK
     sent = stub.received("/robot/session-webhook")[before:]
     assert len(sent) == 1 and "茶青 库存" in sent[0].json()["text"]["content"]
+    recorded = _inbound_count(session_factory)
     asyncio.run(handler.process(callback))  # redelivered: answered again from the dedupe record
-    assert _inbound_count(session_factory) >= 1
+    assert _inbound_count(session_factory) == recorded  # nothing new recorded, nothing run twice
+    again = stub.received("/robot/session-webhook")[before + 1:]
+    assert [m.json()["text"]["content"] for m in again] == [sent[0].json()["text"]["content"]]
 
 
 def test_push_goes_out_through_the_robot_api(ding_users, session_factory, demo, worker_env, stub):

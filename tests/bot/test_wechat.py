@@ -138,6 +138,7 @@ def test_image_attaches_to_pending_entry_as_evidence(app, session_factory, demo,
     openid = bind(session_factory, demo, "赵经理", IdentityProvider.WECHAT_OPENID)
     boss = WeChatUser(app.test_client(), openid, "wx-token", AES_KEY, "wx-test-app")
     MEDIA["m-photo-1"] = (_jpeg(), "image/jpeg")
+    fetched_before = len(stub.received("/cgi-bin/media/get"))
     assert "没有待确认的登记" in boss.send("image", {"PicUrl": "http://x/p.jpg", "MediaId": "m-photo-1"})
     echo = boss.say("入库 茶青 特级 10公斤 李大伯 绍兴")
     assert "请确认入库" in echo and "李大伯" in echo and "特级" in echo
@@ -149,4 +150,6 @@ def test_image_attaches_to_pending_entry_as_evidence(app, session_factory, demo,
         doc = s.scalar(select(Document).where(Document.org_id == demo.org_id, Document.number == number))
         assert doc is not None and len(doc.extra["photos"]) == 1
         assert s.scalar(select(func.count()).select_from(ChatDialog).where(ChatDialog.org_id == demo.org_id)) == 0
-    assert stub.received("/cgi-bin/media/get")
+    fetched = stub.received("/cgi-bin/media/get")[fetched_before:]
+    # Fetched once, for the pending entry (with no entry pending nothing is downloaded); the stub checks the token.
+    assert [r.query["media_id"] for r in fetched] == ["m-photo-1"]

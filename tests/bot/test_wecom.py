@@ -50,10 +50,10 @@ def test_push_goes_out_as_an_app_message(wecom, session_factory, demo, worker_en
         s.commit()
     before = len(stub.received("/cgi-bin/message/send"))
     relay_pending(session_factory, limit=10_000)
-    sent = [r.json() for r in stub.received("/cgi-bin/message/send")[before:]]
-    mine = [b for b in sent if b["touser"] == wecom.user]
-    assert mine and mine[0]["agentid"] == "1000002" and mine[0]["text"]["content"] == "您的调拨已批准"
-    assert stub.received("/cgi-bin/gettoken")
+    sent = stub.received("/cgi-bin/message/send")[before:]
+    mine = [r for r in sent if r.json()["touser"] == wecom.user]
+    assert [(r.json()["agentid"], r.json()["text"]["content"]) for r in mine] == [("1000002", "您的调拨已批准")]
+    assert mine[0].query["access_token"].startswith("stub-wecom-")  # the token the stub's gettoken issued
 
 
 def _wav_tone(seconds: float = 1.0, hz: float = 300.0) -> bytes:

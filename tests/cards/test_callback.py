@@ -26,16 +26,11 @@ from models.operations import RequestTransfer, TransferLineIn, request_transfer
 from models.org import IdentityProvider, MemberIdentity
 from models.tasks import TaskStatus, Todo
 from models.uow import run
+from tests.factories import drain
 from workflows.messenger import PlatformMessenger, set_messenger
-from workflows.relay import relay_pending
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TOKEN, APP_KEY = "card-token", "ding-test-key"
-
-
-def drain(session_factory) -> None:
-    while relay_pending(session_factory, limit=10_000):
-        pass
 
 
 @pytest.fixture

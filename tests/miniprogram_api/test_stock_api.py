@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
+from models.base import utcnow
+from models.timeutil import local_date
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client, receive  # noqa: F401
 
 
@@ -13,7 +16,8 @@ def test_stock_lists_only_the_clerks_sites(client, demo, actors, session_factory
     rows = client.get("/api/v1/stock", headers=as_("小周")).get_json()["items"]
     assert [(r["site_name"], r["item_name"], r["on_hand"], r["available"]) for r in rows] == [
         ("绍兴收购点", "茶青", "20", "20")]
-    assert rows[0]["nearest_expiry"] is not None
+    shelf_life = timedelta(days=3)  # 茶青 keeps three days from the day it was received
+    assert rows[0]["nearest_expiry"] == (local_date(utcnow()) + shelf_life).isoformat()
     everything = client.get("/api/v1/stock", headers=as_("赵经理")).get_json()["items"]
     assert {r["site_name"] for r in everything} == {"绍兴收购点", "总仓"}
     denied = client.get(f"/api/v1/stock?site_id={demo.sites['ZC']}", headers=as_("小周"))

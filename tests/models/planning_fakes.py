@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 
-from forecast.types import Explanation, Forecast, Plan, Series
+from forecast.types import Explanation, Forecast, Series
 from models import forecasting
 from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
 from models.timeutil import SHANGHAI
@@ -42,27 +41,14 @@ def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, *
     return out
 
 
-def fake_plan_replenishment(fc, *, on_hand, on_order, lead_time_weeks, service_level=0.95, review_weeks=1,
-                            pack_size=1, min_order=0):
-    cover = lead_time_weeks + review_weeks
-    z = statistics.NormalDist().inv_cdf(service_level)
-    demand = fc.mean[0] * cover
-    safety = z * fc.error_sd * math.sqrt(cover)
-    rop = demand + safety
-    position = on_hand + on_order
-    order = 0.0
-    if position < rop:
-        order = max(math.ceil((rop - position) / pack_size) * pack_size, min_order)
-    return Plan(key=fc.key, safety_stock=safety, reorder_point=rop, order_quantity=order,
-                expected_demand_lead_time=demand, service_level=service_level, lead_time_weeks=lead_time_weeks,
-                reason=f"在途+在库 {position:.0f} 低于再订货点 {rop:.0f}" if order else "库存充足")
-
-
 @pytest.fixture
 def fake_engine(monkeypatch):
-    """Replace the engine with the stand-in (fast, deterministic)."""
+    """Replace the forecast model with a stand-in whose figures a test can compute by hand.
+
+    Only the statistical forecast is replaced; the replenishment maths (forecast.replenish) is the real
+    one. tests/models/test_planning_engine.py runs the real forecast end to end.
+    """
     monkeypatch.setattr(forecasting, "forecast_series", fake_forecast_series)
-    monkeypatch.setattr(forecasting, "plan_replenishment", fake_plan_replenishment)
 
 
 def monday(weeks_ago: int, today: date | None = None) -> date:

@@ -60,6 +60,7 @@ from models.operations import (
 from models.org import Member, Role
 from models.stock import Freeze, FreezeDirection, StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 
 MISSING = 10**9
 
@@ -107,12 +108,6 @@ def _fingerprint(sf, org_id):
         statuses = sorted((d.id, d.status.value) for d in s.scalars(select(Document).where(Document.org_id == org_id)))
         return (n(Document), n(StockMove), n(Voucher), n(OutboxEvent), n(AuditEntry), n(MappingRule),
                 n(Freeze, Freeze.active.is_(True)), n(Member), statuses)
-
-
-def _assert_books_ok(sf, org_id):
-    with sf() as s:
-        report = check_all(s, org_id)
-    assert report.ok, report.problems()
 
 
 def _leaf(a):
@@ -198,7 +193,7 @@ def test_another_orgs_ids_are_not_found(session_factory, ours, other, case):
     assert err.value.code == "NOT_FOUND"
     assert _fingerprint(sf, demo.org_id) == ours
     assert _fingerprint(sf, other.org.org_id) == theirs
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def _receive_here(sf, demo, actors):
@@ -226,7 +221,7 @@ def test_ids_of_another_org_answer_exactly_like_missing_ids(session_factory, dem
     ]
     for op, name, build, their_id in pairs:
         assert outcome(op, name, build(their_id)) == outcome(op, name, build(MISSING)), op.__name__
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_farmer_actor_cannot_move_stock_or_money(session_factory, demo, actors):
@@ -251,7 +246,7 @@ def test_farmer_actor_cannot_move_stock_or_money(session_factory, demo, actors):
         with pytest.raises(PermissionDenied):
             run(sf, op, wang, cmd)
     assert _fingerprint(sf, demo.org_id) == before
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_roles_bind_to_their_sites(session_factory, demo, actors):
@@ -314,4 +309,4 @@ def test_load_actor(session_factory, demo):
         load_actor(s, demo.members["老孙"])
     with sf() as s, pytest.raises(NotFound):
         load_actor(s, MISSING)
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)

@@ -15,7 +15,6 @@ from models.errors import IdempotencyConflict, UnknownUnit
 from models.finance import FarmerSettlement, Voucher
 from models.idempotency import request_hash
 from models.infra import IdempotencyRecord, OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     DecideTransfer,
     ReceiveGoods,
@@ -30,6 +29,7 @@ from models.operations import (
 from models.queries import stock_level
 from models.stock import StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 
 
 def _cmd(demo, qty="23.5", unit="斤", **kw):
@@ -50,12 +50,6 @@ def _on_hand(sf, demo):
         return stock_level(s, demo.org_id, demo.items["茶青"], demo.sites["SX"]).on_hand
 
 
-def _assert_books_ok(sf, org_id):
-    with sf() as s:
-        report = check_all(s, org_id)
-    assert report.ok, report.problems()
-
-
 def test_replay_returns_the_first_answer_and_writes_nothing(session_factory, demo, actors):
     sf = session_factory
     first = run(sf, receive_goods, actors["小周"], _cmd(demo, "23.5"), idempotency_key="msg-1")
@@ -70,7 +64,7 @@ def test_replay_returns_the_first_answer_and_writes_nothing(session_factory, dem
         record = s.scalars(select(IdempotencyRecord).where(IdempotencyRecord.org_id == demo.org_id)).one()
     assert (record.key, record.operation) == ("msg-1", "receive")
     assert record.request_hash == request_hash("receive", _cmd(demo, "23.500"))
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_without_a_key_every_call_posts(session_factory, demo, actors):
@@ -79,7 +73,7 @@ def test_without_a_key_every_call_posts(session_factory, demo, actors):
     b = run(sf, receive_goods, actors["小周"], _cmd(demo))
     assert a.document_id != b.document_id and _on_hand(sf, demo) == D("23.5")
     assert _counts(sf, demo.org_id)["records"] == 0
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_same_key_different_body_is_a_conflict(session_factory, demo, actors):
@@ -95,7 +89,7 @@ def test_same_key_different_body_is_a_conflict(session_factory, demo, actors):
             idempotency_key="msg-2")
     assert _counts(sf, demo.org_id) == before
     assert _on_hand(sf, demo) == D("11.75")
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_keys_are_per_organisation(session_factory, demo, actors):
@@ -109,8 +103,8 @@ def test_keys_are_per_organisation(session_factory, demo, actors):
     with sf() as s:
         assert stock_level(s, other.org_id, other.items["茶青"], other.sites["SX"]).on_hand == D("11.75")
     assert _on_hand(sf, demo) == D("11.75")
-    _assert_books_ok(sf, demo.org_id)
-    _assert_books_ok(sf, other.org_id)
+    assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, other.org_id)
 
 
 def test_a_failed_operation_leaves_no_record_so_a_corrected_retry_works(session_factory, demo, actors):
@@ -123,7 +117,7 @@ def test_a_failed_operation_leaves_no_record_so_a_corrected_retry_works(session_
     assert fixed.quantity == D("11.75")
     assert run(sf, receive_goods, actors["小周"], _cmd(demo, unit="斤"), idempotency_key="msg-3") == fixed
     assert _counts(sf, demo.org_id)["documents"] == 1
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_client_minted_move_id_can_be_replayed(session_factory, demo, actors):
@@ -138,7 +132,7 @@ def test_client_minted_move_id_can_be_replayed(session_factory, demo, actors):
     assert move.id == move_id
     with pytest.raises(IdempotencyConflict):
         run(sf, receive_goods, actors["小周"], _cmd(demo, move_id=uuid.uuid4()), idempotency_key=str(move_id))
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_replayed_approval_returns_the_first_decision(session_factory, demo, actors):
@@ -153,7 +147,7 @@ def test_replayed_approval_returns_the_first_decision(session_factory, demo, act
         kinds = list(s.scalars(select(OutboxEvent.kind).where(
             OutboxEvent.document_id == t.document_id, OutboxEvent.kind.like("transfer.%"))))
     assert sorted(kinds) == ["transfer.approved", "transfer.requested"]
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_concurrent_requests_with_one_key_post_once(session_factory, demo, actors):
@@ -177,4 +171,4 @@ def test_concurrent_requests_with_one_key_post_once(session_factory, demo, actor
     assert len(results) == 4 and len({r.document_id for r in results}) == 1
     assert _counts(sf, demo.org_id)["documents"] == 1
     assert _on_hand(sf, demo) == D("11.75")
-    _assert_books_ok(sf, demo.org_id)
+    assert_books_ok(sf, demo.org_id)

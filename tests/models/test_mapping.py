@@ -17,7 +17,6 @@ from models.demo import seed_demo
 from models.errors import NotFound, PermissionDenied, ValidationError
 from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
 from models.infra import AuditEntry, OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     AssignRole,
     ChangeMappingRule,
@@ -39,6 +38,7 @@ from models.operations.mapping import validate_rule_lines
 from models.org import Role
 from models.timeutil import local_date
 from models.uow import run
+from tests.factories import assert_books_ok
 
 TO_RAW_MATERIAL = (RuleLine("1403", "debit", "goods", "原材料"), RuleLine("2202", "credit", "goods", "应付农户款"))
 
@@ -89,12 +89,6 @@ def _audit(sf, demo, action):
     with sf() as s:
         return s.scalars(select(AuditEntry).where(
             AuditEntry.org_id == demo.org_id, AuditEntry.action == action).order_by(AuditEntry.id)).all()
-
-
-def _assert_books_ok(sf, demo):
-    with sf() as s:
-        report = check_all(s, demo.org_id)
-    assert report.ok, report.problems()
 
 
 def test_change_creates_version_audits_and_reposts_this_months_vouchers(session_factory, demo, actors):
@@ -167,7 +161,7 @@ def test_change_creates_version_audits_and_reposts_this_months_vouchers(session_
     assert [(a, d, c) for a, d, c, _ in later_lines] == [("1403", D(80), D(0)), ("2202", D(0), D(80))]
     run(sf, reverse_document, actors["吴会计"], ReverseDocument(later.document_id, "重复录入"))
     assert _account_totals(sf, demo)["1403"] == D(800)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_repost_from_reaches_back_and_a_third_version_reposts_the_reposts(session_factory, demo, actors):
@@ -195,7 +189,7 @@ def test_repost_from_reaches_back_and_a_third_version_reposts_the_reposts(sessio
     assert len(_audit(sf, demo, "mapping_rule.changed")) == 2
     with pytest.raises(ValidationError):  # only the live version may be changed
         run(sf, change_mapping_rule, actors["吴会计"], ChangeMappingRule(v1.id, TO_RAW_MATERIAL))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_repost_from_today_leaves_earlier_vouchers_alone(session_factory, demo, actors):
@@ -208,7 +202,7 @@ def test_repost_from_today_leaves_earlier_vouchers_alone(session_factory, demo, 
     assert _voucher_by_number(sf, demo, earlier.voucher_number)[0].status == VoucherStatus.POSTED
     assert _voucher_by_number(sf, demo, today.voucher_number)[0].status == VoucherStatus.REVERSED
     assert _account_totals(sf, demo) == {"1405": D(400), "1403": D(800), "2202": D(-1200)}
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +238,7 @@ def test_invalid_rules_are_refused_and_change_nothing(session_factory, shared, e
         assert s.scalar(select(func.count()).select_from(MappingRule).where(
             MappingRule.org_id == demo.org_id)) == len(DEFAULT_RULES)
     assert _audit(sf, demo, "mapping_rule.changed") == []
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_default_and_rebalanced_rules_pass_validation(session_factory, demo):
@@ -270,7 +264,7 @@ def test_only_finance_changes_mappings(session_factory, demo, actors):
     with sf() as s:
         assert s.get_one(MappingRule, rule_id).active
     assert _audit(sf, demo, "mapping_rule.changed") == []
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_shipment_rule_change_reposts_revenue_and_cost(session_factory, demo, actors):
@@ -288,7 +282,7 @@ def test_shipment_rule_change_reposts_revenue_and_cost(session_factory, demo, ac
     assert change.reposted == 1
     assert _account_totals(sf, demo) == {
         "1405": D(640), "2202": D(-800), "1122": D(339), "6051": D(-300), "2221": D(-39), "6402": D(160)}
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_set_grade_price_is_audited_and_used(session_factory, demo, actors):
@@ -308,7 +302,7 @@ def test_set_grade_price_is_audited_and_used(session_factory, demo, actors):
         demo.members["赵经理"], "grade", str(grade), "行情上涨")
     assert D(entry.before["purchase_price"]) == D(80) and D(entry.after["purchase_price"]) == D("95.5")
     assert _deliver(sf, demo, actors, 2).total == D(191)  # 2 kg × 95.5
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_assign_role_is_audited_and_takes_effect(session_factory, demo, actors):
@@ -337,4 +331,4 @@ def test_assign_role_is_audited_and_takes_effect(session_factory, demo, actors):
     assert entries[1].after == {"roles": [f"clerk@{sx}"]}
     with sf() as s:
         assert load_actor(s, zhou).site_ids(Permission.RECEIVE) == {sx}
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)

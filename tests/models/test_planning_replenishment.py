@@ -27,15 +27,10 @@ from models.operations.replenishment import (
 )
 from models.stock import StockMove
 from models.uow import run
+from tests.factories import drain
 from tests.models.planning_fakes import at, fake_engine, monday, receive, weekly_history  # noqa: F401
-from workflows.relay import relay_pending
 
 pytestmark = pytest.mark.usefixtures("fake_engine")
-
-
-def drain(session_factory) -> None:
-    while relay_pending(session_factory, limit=10_000):
-        pass
 
 
 def _plan(session_factory, actors):

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from models.errors import InsufficientStock, InvalidState, NotFound, PermissionDenied, StockFrozen, ValidationError
 from models.finance import FarmerSettlement, SettlementStatus, Voucher
 from models.infra import OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     FreezeStock,
     ReceiveGoods,
@@ -28,6 +27,7 @@ from models.operations import (
 from models.queries import lot_levels, stock_level
 from models.stock import Freeze, FreezeDirection, Lot, QcStatus, StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 
 
 def _receive(sf, demo, actor, qty, site="SX", party="王阿姨", grade="一级", **kw):
@@ -55,12 +55,6 @@ def _on_hand(sf, demo, site):
 def _moves(sf, demo):
     with sf() as s:
         return s.scalar(select(func.count()).select_from(StockMove).where(StockMove.org_id == demo.org_id))
-
-
-def _assert_books_ok(sf, demo):
-    with sf() as s:
-        report = check_all(s, demo.org_id)
-    assert report.ok, report.problems()
 
 
 def test_qc_fail_freezes_the_lot_everywhere_and_withholds_the_balance(session_factory, demo, actors):
@@ -97,7 +91,7 @@ def test_qc_fail_freezes_the_lot_everywhere_and_withholds_the_balance(session_fa
     assert _moves(sf, demo) == moves
     with pytest.raises(ValidationError):  # the withheld balance is not due
         run(sf, settle_farmer, actors["吴会计"], SettleFarmer(demo.parties["王阿姨"]))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_failed_lot_does_not_block_other_lots(session_factory, demo, actors):
@@ -111,7 +105,7 @@ def test_failed_lot_does_not_block_other_lots(session_factory, demo, actors):
         _ship(sf, demo, actors["小周"], 2)
     assert err.value.details["available"] == "1"
     assert _on_hand(sf, demo, "SX") == D(11)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_qc_pass_after_fail_releases_freeze_and_balance(session_factory, demo, actors):
@@ -133,7 +127,7 @@ def test_qc_pass_after_fail_releases_freeze_and_balance(session_factory, demo, a
     assert _settlement(sf, receipt.document_id) == SettlementStatus.SETTLED
     assert _ship(sf, demo, actors["小周"], 4).cost == D(320)
     assert _on_hand(sf, demo, "SX") == D(6)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_qc_freeze_lifts_only_by_a_passing_check(session_factory, demo, actors):
@@ -144,7 +138,7 @@ def test_qc_freeze_lifts_only_by_a_passing_check(session_factory, demo, actors):
         run(sf, unfreeze_stock, actors["钱总监"], UnfreezeStock(failed.freeze_id, "先放行"))
     with sf() as s:
         assert s.get_one(Freeze, failed.freeze_id).active
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_qc_fail_needs_a_note_and_qc_permission(session_factory, demo, actors):
@@ -162,7 +156,7 @@ def test_qc_fail_needs_a_note_and_qc_permission(session_factory, demo, actors):
         assert s.get_one(Lot, receipt.lot_id).qc_status == QcStatus.PENDING
         assert s.scalar(select(func.count()).select_from(Freeze).where(Freeze.org_id == demo.org_id)) == 0
     assert _settlement(sf, receipt.document_id) == SettlementStatus.PREPAYMENT_DUE
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_outbound_freeze_at_a_site_blocks_shipping_not_receiving(session_factory, demo, actors):
@@ -188,7 +182,7 @@ def test_outbound_freeze_at_a_site_blocks_shipping_not_receiving(session_factory
         kinds = list(s.scalars(select(OutboxEvent.kind).where(
             OutboxEvent.org_id == demo.org_id, OutboxEvent.kind.like("stock.%"))))
     assert sorted(kinds) == ["stock.frozen", "stock.unfrozen"]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_inbound_freeze_blocks_receiving_not_shipping(session_factory, demo, actors):
@@ -200,7 +194,7 @@ def test_inbound_freeze_blocks_receiving_not_shipping(session_factory, demo, act
         _receive(sf, demo, actors["小周"], 1)
     _ship(sf, demo, actors["小周"], 2)
     assert _on_hand(sf, demo, "SX") == D(8)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_freeze_validation_and_permissions(session_factory, demo, actors):
@@ -229,4 +223,4 @@ def test_freeze_validation_and_permissions(session_factory, demo, actors):
             Freeze.org_id == demo.org_id, Freeze.active.is_(True)))
         assert active == 1
         assert s.scalar(select(func.count()).select_from(Voucher).where(Voucher.org_id == demo.org_id)) == 1
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)

@@ -12,7 +12,6 @@ from models.documents import Document
 from models.errors import InsufficientStock, InvalidState, PermissionDenied, ValidationError
 from models.finance import FarmerSettlement, SettlementStatus, Voucher, VoucherLine, VoucherStatus
 from models.infra import OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     DecideTransfer,
     ReceiveGoods,
@@ -36,6 +35,7 @@ from models.operations import (
 from models.queries import stock_level
 from models.stock import StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 
 
 def _receive(sf, demo, actors, qty, grade="一级"):
@@ -97,12 +97,6 @@ def _counts(sf, demo):
         return (n(Document), n(StockMove), n(Voucher), n(VoucherLine), n(OutboxEvent))
 
 
-def _assert_books_ok(sf, demo):
-    with sf() as s:
-        report = check_all(s, demo.org_id)
-    assert report.ok, report.problems()
-
-
 def test_receipt_reversal_undoes_stock_books_and_settlement(session_factory, demo, actors):
     sf = session_factory
     receipt = _receive(sf, demo, actors, 10)
@@ -143,7 +137,7 @@ def test_receipt_reversal_undoes_stock_books_and_settlement(session_factory, dem
     assert _settlement(sf, receipt.document_id).status == SettlementStatus.CANCELLED
     with pytest.raises(ValidationError):  # nothing is owed for a delivery that never was
         _settle(sf, demo, actors)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_reversal_needs_permission_and_reason(session_factory, demo, actors):
@@ -157,7 +151,7 @@ def test_reversal_needs_permission_and_reason(session_factory, demo, actors):
     assert _status(sf, receipt.document_id) == "posted"
     _reverse(sf, actors, receipt.document_id, who="吴会计")
     assert _status(sf, receipt.document_id) == "reversed"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_paid_receipt_cannot_be_reversed_until_the_payment_is(session_factory, demo, actors):
@@ -175,7 +169,7 @@ def test_paid_receipt_cannot_be_reversed_until_the_payment_is(session_factory, d
     _reverse(sf, actors, receipt.document_id)
     assert _settlement(sf, receipt.document_id).status == SettlementStatus.CANCELLED
     assert _account_totals(sf, demo) == {}
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_receipt_partly_shipped_cannot_be_reversed_and_nothing_is_written(session_factory, demo, actors):
@@ -190,7 +184,7 @@ def test_receipt_partly_shipped_cannot_be_reversed_and_nothing_is_written(sessio
     assert _settlement(sf, receipt.document_id).status == SettlementStatus.PREPAYMENT_DUE
     assert _level(sf, demo) == (D(7), D(560))
     assert [s for _, s, _, _ in _vouchers_of(sf, receipt.document_id)] == [VoucherStatus.POSTED]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_receipt_partly_transferred_away_cannot_be_reversed(session_factory, demo, actors):
@@ -203,7 +197,7 @@ def test_receipt_partly_transferred_away_cannot_be_reversed(session_factory, dem
     with pytest.raises(InsufficientStock):
         _reverse(sf, actors, receipt.document_id)
     assert _status(sf, receipt.document_id) == "posted"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_no_double_reversal_and_no_reversal_of_a_reversal(session_factory, demo, actors):
@@ -218,7 +212,7 @@ def test_no_double_reversal_and_no_reversal_of_a_reversal(session_factory, demo,
     assert _counts(sf, demo) == before
     assert _status(sf, rev.document_id) == "posted"
     assert _level(sf, demo) == (D(0), D(0))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_shipment_reversal_restores_stock_and_value(session_factory, demo, actors):
@@ -244,7 +238,7 @@ def test_shipment_reversal_restores_stock_and_value(session_factory, demo, actor
     assert {m.reverses_move_id for m in moves} == set(originals)
     assert all(m.quantity == -originals[m.reverses_move_id].quantity for m in moves)
     assert _status(sf, shipment.document_id) == "reversed"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_settlement_reversal_makes_amounts_due_again(session_factory, demo, actors):
@@ -273,7 +267,7 @@ def test_settlement_reversal_makes_amounts_due_again(session_factory, demo, acto
     assert _settle(sf, demo, actors).amount == D(240)
     # Paid 560 + 240 net of the reversed 560 and 240: the farmer is owed nothing, the bank paid 800.
     assert _account_totals(sf, demo) == {"1405": D(800), "1002": D(-800)}
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_full_payment_reversal_reopens_the_whole_delivery(session_factory, demo, actors):
@@ -286,7 +280,7 @@ def test_full_payment_reversal_reopens_the_whole_delivery(session_factory, demo,
     row = _settlement(sf, receipt.document_id)
     assert (row.status, row.prepaid_by_id, row.settled_by_id) == (SettlementStatus.PREPAYMENT_DUE, None, None)
     assert [(i.stage, i.amount) for i in _settle(sf, demo, actors).items] == [("full", D(800))]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_transfers_are_not_reversible(session_factory, demo, actors):
@@ -302,4 +296,4 @@ def test_transfers_are_not_reversible(session_factory, demo, actors):
         with pytest.raises(InvalidState):
             _reverse(sf, actors, t.document_id, who="钱总监", reason="调错了")
         assert _status(sf, t.document_id) == step
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)

@@ -12,7 +12,6 @@ from models.documents import Document
 from models.errors import PermissionDenied, ValidationError
 from models.finance import FarmerSettlement, SettlementStatus, Voucher
 from models.infra import OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     ReceiveGoods,
     RecordQc,
@@ -23,6 +22,7 @@ from models.operations import (
 )
 from models.org import Org
 from models.uow import run
+from tests.factories import assert_books_ok
 
 
 def _deliver(sf, demo, qty, grade="一级", party="王阿姨", **kw):
@@ -48,12 +48,6 @@ def _voucher(sf, demo, number):
     with sf() as s:
         v = s.scalars(select(Voucher).where(Voucher.org_id == demo.org_id, Voucher.number == number)).one()
         return v.event, [(ln.account_code, ln.debit, ln.credit, ln.party_id) for ln in v.lines]
-
-
-def _assert_books_ok(sf, demo):
-    with sf() as s:
-        report = check_all(s, demo.org_id)
-    assert report.ok, report.problems()
 
 
 def test_prepayment_first_balance_only_after_qc_pass(session_factory, demo, actors):
@@ -94,7 +88,7 @@ def test_prepayment_first_balance_only_after_qc_pass(session_factory, demo, acto
         payloads = [e.payload for e in s.scalars(select(OutboxEvent).where(
             OutboxEvent.org_id == demo.org_id, OutboxEvent.kind == "settlement.paid"))]
     assert sorted(p["amount"] for p in payloads) == ["240", "560"]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_ratio_is_the_organisations_and_rounds_to_the_fen(session_factory, demo, actors):
@@ -108,7 +102,7 @@ def test_ratio_is_the_organisations_and_rounds_to_the_fen(session_factory, demo,
     assert (at_60.prepayment, at_60.balance_after_qc) == (D("8.86"), D("5.90"))
     paid = _settle(sf, actors, demo)
     assert [i.amount for i in paid.items] == [D("10.33"), D("8.86")] and paid.amount == D("19.19")
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_qc_passed_before_any_payment_pays_once_in_full(session_factory, demo, actors):
@@ -123,7 +117,7 @@ def test_qc_passed_before_any_payment_pays_once_in_full(session_factory, demo, a
         SettlementStatus.SETTLED, paid.document_id, paid.document_id)
     with pytest.raises(ValidationError):
         _settle(sf, actors, demo)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_qc_failed_before_payment_pays_prepayment_and_withholds_balance(session_factory, demo, actors):
@@ -137,7 +131,7 @@ def test_qc_failed_before_payment_pays_prepayment_and_withholds_balance(session_
         _settle(sf, actors, demo)
     run(sf, record_qc, actors["赵经理"], RecordQc(receipt.lot_id, True, "复检合格"))
     assert _settle(sf, actors, demo).amount == D(240)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_one_payment_covers_everything_due_to_one_farmer_only(session_factory, demo, actors):
@@ -154,7 +148,7 @@ def test_one_payment_covers_everything_due_to_one_farmer_only(session_factory, d
     assert [(a, d, c) for a, d, c, _ in lines] == [("2202", D(968), D(0)), ("1002", D(0), D(968))]
     assert _row(sf, other.document_id).status == SettlementStatus.PREPAYMENT_DUE
     assert _settle(sf, actors, demo, party="李大伯").amount == D(280)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_nothing_due_and_non_farmers_are_refused(session_factory, demo, actors):
@@ -169,7 +163,7 @@ def test_nothing_due_and_non_farmers_are_refused(session_factory, demo, actors):
             _settle(sf, actors, demo, party=party)
     with sf() as s:
         assert s.scalars(select(FarmerSettlement).where(FarmerSettlement.org_id == demo.org_id)).all() == []
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_only_finance_and_director_settle(session_factory, demo, actors):
@@ -180,4 +174,4 @@ def test_only_finance_and_director_settle(session_factory, demo, actors):
             _settle(sf, actors, demo, who=name)
     assert _row(sf, receipt.document_id).status == SettlementStatus.PREPAYMENT_DUE
     assert _settle(sf, actors, demo, who="钱总监").amount == D(560)
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)

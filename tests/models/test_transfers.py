@@ -12,7 +12,6 @@ from models.documents import Document
 from models.errors import InsufficientStock, InvalidState, PermissionDenied, StockFrozen, ValidationError
 from models.finance import Voucher
 from models.infra import OutboxEvent
-from models.invariants import check_all
 from models.operations import (
     DecideTransfer,
     FreezeStock,
@@ -32,6 +31,7 @@ from models.org import Site, SiteKind
 from models.queries import stock_level
 from models.stock import Balance, FreezeDirection, StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -69,12 +69,6 @@ def _counts(sf, demo):
             return s.scalar(select(func.count()).select_from(model).where(model.org_id == demo.org_id))
         return {"moves": n(StockMove), "vouchers": n(Voucher), "events": n(OutboxEvent),
                 "sites": n(Site), "balances": n(Balance)}
-
-
-def _assert_books_ok(sf, demo):
-    with sf() as s:
-        report = check_all(s, demo.org_id)
-    assert report.ok, report.problems()
 
 
 @pytest.fixture
@@ -137,7 +131,7 @@ def test_full_path_moves_stock_through_transit_at_moving_average(session_factory
     assert kinds == Counter({"transfer.requested": 1, "transfer.approved": 1, "transfer.dispatched": 1,
                              "transfer.received": 1})
     assert dispatched.payload["cost"] == "500"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_second_transfer_on_the_same_route_reuses_its_transit_site(session_factory, demo, actors, stocked):
@@ -155,7 +149,7 @@ def test_second_transfer_on_the_same_route_reuses_its_transit_site(session_facto
             Site.org_id == demo.org_id, Site.kind == SiteKind.IN_TRANSIT))
     assert transit_sites == 1
     assert _level(sf, demo, transit_ids[0]) == (D(2), D(200))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_issue_that_empties_a_lot_is_still_costed_at_moving_average(session_factory, demo, actors, stocked):
@@ -191,7 +185,7 @@ def test_reject_needs_a_reason_and_then_is_final(session_factory, demo, actors, 
     with pytest.raises(InvalidState):
         run(sf, decide_transfer, actors["钱总监"], DecideTransfer(t.document_id, True))
     assert _status(sf, t.document_id) == "rejected"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_first_decision_wins(session_factory, demo, actors, stocked):
@@ -207,7 +201,7 @@ def test_first_decision_wins(session_factory, demo, actors, stocked):
     assert _counts(sf, demo) == before
     with sf() as s:
         assert s.get_one(Document, t.document_id).decided_by == demo.members["赵经理"]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_requester_cannot_approve_own_request_but_a_director_can(session_factory, demo, actors, stocked):
@@ -224,7 +218,7 @@ def test_requester_cannot_approve_own_request_but_a_director_can(session_factory
     # Directors may do everything, their own requests included.
     own = _request(sf, demo, actors["钱总监"], 1)
     assert run(sf, decide_transfer, actors["钱总监"], DecideTransfer(own.document_id, True)).status == "approved"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_only_approvers_decide(session_factory, demo, actors, stocked):
@@ -234,7 +228,7 @@ def test_only_approvers_decide(session_factory, demo, actors, stocked):
         with pytest.raises(PermissionDenied):
             run(sf, decide_transfer, actors[name], DecideTransfer(t.document_id, True))
     assert _status(sf, t.document_id) == "requested"
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_cancel_before_dispatch_but_not_after(session_factory, demo, actors, stocked):
@@ -261,7 +255,7 @@ def test_cancel_before_dispatch_but_not_after(session_factory, demo, actors, sto
             OutboxEvent.org_id == demo.org_id, OutboxEvent.kind.like("transfer.%"))))
     assert kinds["transfer.cancelled"] == 2
     assert _level(sf, demo, demo.sites["SX"]) == (D(15), D(1500))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_cannot_dispatch_unapproved(session_factory, demo, actors, stocked):
@@ -274,7 +268,7 @@ def test_cannot_dispatch_unapproved(session_factory, demo, actors, stocked):
         run(sf, receive_transfer, actors["老孙"], TransferRef(t.document_id))
     assert _status(sf, t.document_id) == "requested"
     assert _counts(sf, demo) == before
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_dispatch_with_insufficient_stock_writes_nothing(session_factory, demo, actors, stocked):
@@ -291,7 +285,7 @@ def test_dispatch_with_insufficient_stock_writes_nothing(session_factory, demo, 
         doc = s.get_one(Document, t.document_id)
         assert doc.transit_site_id is None and doc.lines[0].done_quantity == D(0)
     assert _level(sf, demo, demo.sites["SX"]) == (D(20), D(2000))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_destination_inbound_freeze_blocks_receive(session_factory, demo, actors, stocked):
@@ -307,7 +301,7 @@ def test_destination_inbound_freeze_blocks_receive(session_factory, demo, actors
     assert _status(sf, t.document_id) == "in_transit"
     assert _counts(sf, demo) == before
     assert _level(sf, demo, demo.sites["ZC"]) == (D(0), D(0))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_clerk_at_source_cannot_receive_at_destination(session_factory, demo, actors, stocked):
@@ -325,7 +319,7 @@ def test_clerk_at_source_cannot_receive_at_destination(session_factory, demo, ac
     with pytest.raises(InvalidState):  # and only once
         run(sf, receive_transfer, actors["老孙"], TransferRef(t.document_id))
     assert _level(sf, demo, demo.sites["ZC"]) == (D(5), D(500))
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 
 
 def test_request_validation(session_factory, demo, actors, stocked):
@@ -357,5 +351,5 @@ def test_request_validation(session_factory, demo, actors, stocked):
             OutboxEvent.document_id == urgent.document_id, OutboxEvent.kind == "transfer.requested")).one()
         assert s.get_one(Document, urgent.document_id).urgent
     assert urgent.urgent and event.payload["urgent"] is True and event.payload["requested_by"] == demo.members["小周"]
-    _assert_books_ok(sf, demo)
+    assert_books_ok(sf, demo.org_id)
 

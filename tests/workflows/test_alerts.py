@@ -17,12 +17,7 @@ from models.rules import Rule
 from models.stock import Lot
 from models.timeutil import local_date
 from models.uow import run
-from workflows.relay import relay_pending
-
-
-def drain(session_factory) -> None:
-    while relay_pending(session_factory, limit=10_000):
-        pass
+from tests.factories import drain
 
 
 def _notes(session_factory, org_id, title):
@@ -54,7 +49,9 @@ def test_stock_alerts_fire_once_a_day_through_seeded_rules(session_factory, demo
     assert lows[0].body == "茶青 在 绍兴收购点 只剩 4，低于安全库存 10"
     assert [n.member_id for n in _notes(session_factory, demo.org_id, "滞销提醒")] == [demo.members["赵经理"]]
     assert lows[0].member_id == demo.members["赵经理"]
-    assert _notes(session_factory, demo.org_id, "临期提醒（先到期先出）")
+    near = _notes(session_factory, demo.org_id, "临期提醒（先到期先出）")
+    # Today and again 40 days on (by then past expiry): the seeded text, with the lot's days left filled in.
+    assert len(near) == 2 and all(n.body.startswith("批次 ") and " 天到期，请优先出库" in n.body for n in near)
 
 
 def test_qc_failure_alert_reaches_qa(session_factory, demo, actors):

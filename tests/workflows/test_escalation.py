@@ -14,13 +14,8 @@ from models.operations.todos import CreateTodo, complete_todo, create_todo, scan
 from models.stock import Freeze
 from models.tasks import TaskStatus, Todo
 from models.uow import run
+from tests.factories import drain
 from workflows.clock import Clock
-from workflows.relay import relay_pending
-
-
-def drain(session_factory) -> None:
-    while relay_pending(session_factory, limit=10_000):
-        pass
 
 
 def _notes(session_factory, org_id, kind):

@@ -18,7 +18,7 @@ from models.rules import Rule, RuleVersion
 from models.stock import Freeze, StockMove
 from models.tasks import Todo
 from models.uow import run
-from workflows.relay import relay_pending
+from tests.factories import drain
 from workflows.rules import sandbox
 
 BIG_DELIVERY = RuleSpec("big-delivery", "大额收货复核", "receipt.posted", {">": [{"var": "event.quantity"}, 20]}, (
@@ -26,11 +26,6 @@ BIG_DELIVERY = RuleSpec("big-delivery", "大额收货复核", "receipt.posted", 
      "chain": [{"after_hours": 4, "role": "manager"}]},
     {"type": "notify", "role": "manager", "text": "{number} 收货 {quantity} 公斤"},
 ))
-
-
-def drain(session_factory) -> None:
-    while relay_pending(session_factory, limit=10_000):
-        pass
 
 
 def _receive(session_factory, demo, actors, qty):
