@@ -27,9 +27,12 @@ from bot.intents import (
     Unknown,
 )
 from bot.resolve import find_items, find_sites
+from media.evidence import STORED_SIDE, store_photo
+from media.photos import process_photo
+from media.storage import LocalMediaStorage
 from models.actor import Permission
 from models.catalog import Item
-from models.chat import DialogState, dialog_expired, open_dialog
+from models.chat import DialogState, attach_evidence, dialog_expired, open_dialog
 from models.chat_queries import deliveries_of, payments_of, stock_by_site, todos_for
 from models.documents import DocKind, DocStatus, Document
 from models.errors import NotFound, PermissionDenied
@@ -195,9 +198,6 @@ def voice(ctx: Context) -> str:
 
 def image(ctx: Context) -> str:
     """A photo attaches to the member's pending entry as evidence."""
-    from media.photos import process_photo
-    from media.storage import LocalMediaStorage, key_for
-
     dialog = open_dialog(ctx.session, ctx.org_id, ctx.inbound.channel, ctx.inbound.user_id)
     if dialog is None:
         return "没有待确认的登记。请先发送要登记的内容（例如：入库 茶青 一级 23.5公斤），再发照片"
@@ -206,13 +206,10 @@ def image(ctx: Context) -> str:
     except Exception:  # the platform's download failed (expired media id, network): ask again
         log.warning("media download failed: %s", ctx.inbound.media_id, exc_info=True)
         return "图片下载失败，请重新发送照片"
-    photo = process_photo(data)
-    key = LocalMediaStorage(ctx.services.media_root).put(key_for(photo.sha256, "jpg"), photo.image_bytes,
-                                                         "image/jpeg")
-    dialog.evidence = list(dict.fromkeys([*(dialog.evidence or []), key]))
-    ctx.session.flush()
+    stored = store_photo(LocalMediaStorage(ctx.services.media_root), process_photo(data, max_side=STORED_SIDE))
+    count = attach_evidence(ctx.session, dialog, stored.image_key)
     verb = entries.VERB.get(dialog.intent.get("kind"), "登记")
-    return f"照片已附到待确认的{verb}（共 {len(dialog.evidence)} 张）。{entries.CONFIRM_HINT}"
+    return f"照片已附到待确认的{verb}（共 {count} 张）。{entries.CONFIRM_HINT}"
 
 
 def on_event(session: Session, platform: ChatPlatform, inbound: Inbound) -> str:

@@ -89,13 +89,19 @@ class WeChatOfficial:
         return _redirect(WeChatClient(self.config.wechat_appid, self.config.wechat_secret), self.config.api_base)
 
     def fetch_media(self, media_id: str) -> bytes:
-        resp = self.client.media.download(media_id)
+        # media.download() as wechatpy does it, with a timeout (download() takes none).
+        resp = self.client.media._get("media/get", params={"media_id": media_id}, timeout=MEDIA_TIMEOUT_S)
         if resp.headers.get("Content-Type", "").startswith(("application/json", "text/plain")):
             raise RuntimeError(f"WeChat media download failed: {resp.text[:200]}")
         return resp.content
 
     def push_text(self, user_id: str, text: str) -> None:
         self.client.message.send_text(user_id, text)
+
+
+#: A photo is fetched while the platform waits for the reply (WeChat gives up after 5 s and retries):
+#: past this the download is abandoned and the member is asked to resend, inside the budget.
+MEDIA_TIMEOUT_S = 3.0
 
 
 class WeCom:
@@ -115,7 +121,7 @@ class WeCom:
 
     def fetch_media(self, media_id: str) -> bytes:
         # wechatpy's WeCom download uses bare requests.get; go through the client's session instead.
-        resp = self.client._http.get(self.client.media.get_url(media_id), timeout=10)
+        resp = self.client._http.get(self.client.media.get_url(media_id), timeout=MEDIA_TIMEOUT_S)
         resp.raise_for_status()
         if resp.headers.get("Content-Type", "").startswith(("application/json", "text/plain")):
             raise RuntimeError(f"WeCom media download failed: {resp.text[:200]}")
@@ -159,7 +165,7 @@ class DingTalk:
                                                          robot_code=self.config.dingtalk_robot_code),
             robot_models.RobotMessageFileDownloadHeaders(x_acs_dingtalk_access_token=self._token()),
             RuntimeOptions())
-        got = requests.get(resp.body.download_url, timeout=10)
+        got = requests.get(resp.body.download_url, timeout=MEDIA_TIMEOUT_S)
         got.raise_for_status()
         return got.content
 

@@ -125,6 +125,13 @@ def save_dialog(session: Session, *, org_id: int, channel: str, external_id: str
     return row
 
 
+def attach_evidence(session: Session, row: ChatDialog, key: str) -> int:
+    """Add a stored photo to a pending dialog (once); return how many it now carries."""
+    row.evidence = list(dict.fromkeys([*(row.evidence or []), key]))
+    session.flush()
+    return len(row.evidence)
+
+
 def close_dialog(session: Session, row: ChatDialog) -> None:
     """End a dialog (answered, cancelled or done)."""
     session.delete(row)

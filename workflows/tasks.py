@@ -7,7 +7,6 @@ from functools import cache
 from celery import current_app, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
-import bot.push  # noqa: F401  (issue 4: chat bots' relay handlers: voice, pushed replies)
 import workflows.handlers  # noqa: F401  (register relay handlers)
 from app.settings import Settings
 from models.db import make_engine, make_session_factory
