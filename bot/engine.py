@@ -8,14 +8,12 @@ and writes nothing.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.actor import Actor, load_actor
@@ -23,6 +21,7 @@ from models.chat import claim_inbound, dialog_orgs, inbound_reply
 from models.errors import DomainError
 from models.operations.identity import members_for_identity
 from models.org import IdentityProvider
+from models.uow import run
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +96,14 @@ def respond(session: Session, platform: ChatPlatform, inbound: Inbound, services
 
 
 def handle_inbound(session_factory: sessionmaker[Session], platform: ChatPlatform, inbound: Inbound,
-                   services: BotServices, *, attempts: int = 3) -> str:
-    """Answer one message as one transaction; a concurrent duplicate gets the first reply."""
-    for attempt in range(1, attempts + 1):
-        with session_factory() as session:
-            try:
-                reply = respond(session, platform, inbound, services)
-                session.commit()
-                return reply
-            except (IntegrityError, OperationalError) as exc:
-                session.rollback()
-                if attempt == attempts or (isinstance(exc, OperationalError) and "lock" not in str(exc).lower()):
-                    log.exception("chat message %s failed", inbound.msg_key)
-                    return BUSY_REPLY
-            except Exception:
-                session.rollback()
-                log.exception("chat message %s failed", inbound.msg_key)
-                return BUSY_REPLY
-        time.sleep(0.01 * attempt)
-    return BUSY_REPLY
+                   services: BotServices) -> str:
+    """Answer one message as one transaction (models.uow.run: a concurrent duplicate's unique-key clash
+    is retried and gets the first reply); anything that still fails is a polite busy reply."""
+    try:
+        return run(session_factory, respond, platform, inbound, services)
+    except Exception:
+        log.exception("chat message %s failed", inbound.msg_key)
+        return BUSY_REPLY
 
 
 def _answer(session: Session, platform: ChatPlatform, inbound: Inbound, services: BotServices) -> str:

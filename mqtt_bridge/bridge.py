@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.devices import Device
 from models.operations.devices import authenticate_device, record_reading
+from models.uow import run
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 16 * 1024
@@ -83,14 +84,16 @@ class Bridge:
             raise Dropped("payload is not JSON") from None
         readings = _readings(kind, body)
         token = body.get("token") if isinstance(body, dict) else None
-        with self.session_factory() as session:
+        def record(session: Session) -> int:
             device: Device | None = authenticate_device(session, org_code, device_code, str(token or ""))
             if device is None or device.kind != kind:
                 raise Dropped(f"unknown device or bad credentials: {org_code}/{device_code}")
             for metric, value, when in readings:
                 record_reading(session, device, metric, value, when)
-            session.commit()
-        return len(readings)
+            return len(readings)
+
+        # One transaction, retried like every operation (a busy SQLite file no longer drops a reading).
+        return run(self.session_factory, record)
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any,
                     _properties: Any = None) -> None:
