@@ -11,10 +11,9 @@ from cards.approval import ApprovalCard, Decision, dingtalk_card, wechat_subscri
 from models.approvals import ApprovalRequest
 from models.documents import Document, DocumentLine
 from models.infra import OutboxEvent
-from models.operations.approvals import open_approval
+from models.operations.approvals import open_approval, purchase_order_needs_approval
 from models.operations.todos import CreateTodo, close_todos_for, create_todo
-from models.org import IdentityProvider, Member, Org
-from models.planning import ReplenishmentSuggestion
+from models.org import IdentityProvider, Member
 from workflows.messenger import get_messenger
 from workflows.notify import identity, members_with_role, record
 from workflows.relay import registry
@@ -101,23 +100,12 @@ def update_cards(session: Session, event: OutboxEvent) -> None:
     close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
 
 
-#: Purchase orders at or above this total (yuan) need approval unless a chain says otherwise.
-PO_APPROVAL_THRESHOLD = Decimal(10_000)
-
-
 @registry.register("purchase_order.confirmed", "approvals.open_purchase_order")
 def open_purchase_order_approval(session: Session, event: OutboxEvent) -> None:
-    """Purchase orders over the threshold (org setting ``po_approval_threshold``) go through the chain.
-
-    So does every order drafted from a replenishment suggestion, whatever its total: a
-    forecast's suggestion never becomes a live order on one planner's tap alone.
-    """
+    """Send a confirmed purchase order through its chain when the business rule says it needs one."""
     total = Decimal(str(event.payload.get("total") or 0))
     document_id = int(event.payload["document_id"])
-    settings = session.get_one(Org, event.org_id).settings or {}
-    suggested = session.scalar(select(ReplenishmentSuggestion.id).where(
-        ReplenishmentSuggestion.org_id == event.org_id, ReplenishmentSuggestion.document_id == document_id))
-    if suggested is None and total < Decimal(str(settings.get("po_approval_threshold", PO_APPROVAL_THRESHOLD))):
+    if not purchase_order_needs_approval(session, event.org_id, document_id, total):
         return
     req = open_approval(session, event.org_id, "purchase_order", document_id, total)
     send_level(session, req, 0, event)

@@ -21,8 +21,9 @@ from models.base import utcnow
 from models.errors import InvalidState, PermissionDenied, ValidationError
 from models.idempotency import idempotent
 from models.lookup import get_owned
-from models.org import ROLE_LABELS, Role
+from models.org import ROLE_LABELS, Org, Role
 from models.outbox import emit
+from models.planning import ReplenishmentSuggestion
 
 #: Used when an organisation has configured no chain of that kind.
 DEFAULT_CHAINS: dict[str, list[dict[str, Any]]] = {
@@ -82,6 +83,25 @@ def choose_steps(session: Session, org_id: int, doc_kind: str, value: Decimal,
         return best.id, list(best.steps)
     key = f"{doc_kind}.urgent" if urgent and f"{doc_kind}.urgent" in DEFAULT_CHAINS else doc_kind
     return None, list(DEFAULT_CHAINS.get(key, DEFAULT_CHAINS["transfer"]))
+
+
+#: Purchase orders at or above this total (yuan) need approval; org setting ``po_approval_threshold``.
+PO_APPROVAL_THRESHOLD = Decimal(10_000)
+
+
+def purchase_order_needs_approval(session: Session, org_id: int, document_id: int, total: Decimal) -> bool:
+    """Tell whether a confirmed purchase order goes through its approval chain.
+
+    Orders at or above the organisation's threshold do, and so does every order drafted from a
+    replenishment suggestion, whatever its total: a forecast's suggestion never becomes a live order
+    on one planner's tap alone.
+    """
+    threshold = Decimal(str((session.get_one(Org, org_id).settings or {}).get(
+        "po_approval_threshold", PO_APPROVAL_THRESHOLD)))
+    if total >= threshold:
+        return True
+    return session.scalar(select(ReplenishmentSuggestion.id).where(
+        ReplenishmentSuggestion.org_id == org_id, ReplenishmentSuggestion.document_id == document_id)) is not None
 
 
 def open_approval(session: Session, org_id: int, doc_kind: str, document_id: int, value: Decimal,
