@@ -64,3 +64,8 @@ def plan_replenishment(forecast: Forecast, *, on_hand: float, on_order: float, l
     return replenish.plan_replenishment(forecast, on_hand=on_hand, on_order=on_order,
                                         lead_time_weeks=lead_time_weeks, service_level=service_level,
                                         review_weeks=review_weeks, pack_size=pack_size, min_order=min_order)
+
+
+def round_order(quantity: float, pack_size: float, min_order: float) -> float:
+    """Raise an order to the minimum and round it up to whole packs (see forecast.replenish.round_order)."""
+    return _module("forecast.replenish").round_order(quantity, pack_size, min_order)

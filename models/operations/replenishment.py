@@ -6,7 +6,6 @@ through the existing operations, so it goes through the same approval chains as 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -170,14 +169,6 @@ def usual_supplier(session: Session, org_id: int, item_id: int, settings: dict[s
     return (int(configured) if configured else (row[0] if row else None)), price
 
 
-def _round_up(quantity: Decimal, pack: Decimal, minimum: Decimal) -> Decimal:
-    if quantity <= 0:
-        return ZERO
-    if pack > 0:
-        quantity = Decimal(math.ceil(quantity / pack)) * pack
-    return max(quantity, minimum)
-
-
 def _slow_mover(weeks: list[DemandWeek], threshold: float, count: int) -> list[float] | None:
     """Return the sell-through of the last ``count`` complete weeks if all are below ``threshold``."""
     recent = [w for w in weeks if w.on_hand is not None][-count:]
@@ -232,7 +223,9 @@ def compute(session: Session, org_id: int, forecasts: dict[Key, Forecast], *, as
             out.drafts.append(Draft(SuggestionKind.TRANSFER, p.item_id, p.site_id, take,
                                     f"{site_names.get(source, source)} 有富余 {spare.normalize():f}；{p.reason}"[:256],
                                     from_site_id=source))
-        need = _round_up(need, Decimal(str(own["pack_size"])), Decimal(str(own["min_order"])))
+        # The same rounding as the plan's own order (minimum order first, then whole packs).
+        need = qty(Decimal(str(forecasting.round_order(float(need), float(own["pack_size"]),
+                                                       float(own["min_order"])))))
         if need > 0:
             party, price = usual_supplier(session, org_id, p.item_id, own)
             if price is None:

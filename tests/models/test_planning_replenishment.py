@@ -134,3 +134,13 @@ def test_the_sandbox_writes_nothing_and_compares_with_the_live_plan(session_fact
     assert row.sandbox["safety_stock"] > row.live["safety_stock"] and row.delta["reorder_point"] > 0
     assert row.sandbox["forecast_total"] > row.live["forecast_total"]  # the extra promotion
     assert result.parameters["method"] == "auto_ets" and result.totals["sandbox"]["suggested"] > 0
+
+
+def test_a_minimum_order_is_still_whole_packs(session_factory, demo, actors):
+    # The same history as above needs 40 (two boxes of 20); a minimum of 50 makes it three boxes, not 50 loose.
+    weekly_history(session_factory, demo, actors, "MD", [5, 5, 5, 5], stock_first=20)
+    run(session_factory, set_planning_settings, actors["钱总监"], SetPlanningSettings(
+        {"items": {str(demo.items["龙井"]): {"pack_size": 20, "min_order": 50, "lead_time_weeks": 2}}},
+        reason="起订 50 罐"))
+    (purchase,) = [s for s in _plan(session_factory, actors).suggestions if s.kind == "purchase"]
+    assert purchase.quantity == Decimal(60)
