@@ -18,6 +18,7 @@ from models.stock import Lot
 from models.timeutil import local_date
 from models.uow import run
 from tests.factories import drain
+from tests.models.planning_fakes import weekly_history
 
 
 def _notes(session_factory, org_id, title):
@@ -92,3 +93,24 @@ def test_an_alert_day_is_a_shanghai_day(session_factory, demo, actors):
     near = [a for a in run(session_factory, scan_stock_alerts, demo.org_id, after_midnight)
             if a["kind"] == "lot.near_expiry"]
     assert [a["days_left"] for a in near] == [(expires - local_date(after_midnight)).days]
+
+
+def test_the_planners_computed_safety_stock_is_the_alert_level(session_factory, demo, actors):
+    """With the real forecast engine: a computed level, and no fixed setting, raises the alert."""
+    from models.operations.common import dec
+    from models.operations.planning import RunForecast, run_forecast
+    from models.operations.replenishment import RecomputeReplenishment, recompute_replenishment
+    from models.planning import SafetyStock
+
+    weekly_history(session_factory, demo, actors, "MD", [3, 9, 2, 8], stock_first=23)  # 1 罐 left
+    run(session_factory, run_forecast, actors["赵经理"], RunForecast(horizon=4))
+    run(session_factory, recompute_replenishment, actors["赵经理"], RecomputeReplenishment())
+    with session_factory() as session:
+        level = session.scalars(select(SafetyStock.value).where(
+            SafetyStock.org_id == demo.org_id, SafetyStock.item_id == demo.items["龙井"],
+            SafetyStock.site_id == demo.sites["MD"])).one()
+    assert level > 1  # no fixed setting exists: only the computed level can make this alert
+    lows = [a for a in run(session_factory, scan_stock_alerts, demo.org_id, utcnow())
+            if a["kind"] == "stock.below_safety"]
+    assert [(a["item_id"], a["site_id"], a["on_hand"], a["safety"]) for a in lows] == [
+        (demo.items["龙井"], demo.sites["MD"], "1", dec(level))]
