@@ -33,6 +33,8 @@ class Permission(enum.StrEnum):
     VIEW_STOCK = "view.stock"
     VIEW_FINANCE = "view.finance"
     PLAN = "plan"
+    #: Read the organisation's automation: rules (and their sandbox), chains, dead letters, webhook logs, health.
+    RULES = "rules"
 
 
 _P = Permission
@@ -47,7 +49,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.QA: frozenset({_P.QC, _P.FREEZE, _P.VIEW_STOCK}),
     Role.PURCHASER: frozenset({_P.ORDER_PURCHASE, _P.RECEIVE, _P.VIEW_STOCK, _P.PLAN}),
     Role.MANAGER: frozenset(_FLOOR | {_P.TRANSFER_APPROVE, _P.FREEZE, _P.QC, _P.REVERSE, _P.PRICES,
-                                      _P.ORDER_PURCHASE, _P.ORDER_SALES, _P.MEMBERS, _P.PLAN}),
+                                      _P.ORDER_PURCHASE, _P.ORDER_SALES, _P.MEMBERS, _P.PLAN, _P.RULES}),
     Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK}),
     Role.DIRECTOR: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
@@ -60,7 +62,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     _P.MAPPING: "修改记账规则", _P.PRICES: "修改价格", _P.ROLES: "分配角色", _P.MEMBERS: "发放绑定码",
     _P.ORDER_PURCHASE: "采购下单",
     _P.ORDER_SALES: "销售下单", _P.VIEW_STOCK: "查看库存", _P.VIEW_FINANCE: "查看财务",
-    _P.PLAN: "需求计划与补货",
+    _P.PLAN: "需求计划与补货", _P.RULES: "查看规则与事件日志",
 }
 
 
