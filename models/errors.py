@@ -92,3 +92,14 @@ class MappingMissing(DomainError):
     code = "MAPPING_MISSING"
     http_status = 409
     default_message = "没有匹配的记账规则"
+
+
+class ApprovalNotOpened(DomainError):
+    code = "APPROVAL_NOT_OPENED"
+    http_status = 409
+    default_message = "该单据没有审批流程，不能直接审批"
+
+
+class SelfApproval(PermissionDenied):
+    code = "SELF_APPROVAL"
+    default_message = "不能审批自己提交的单据"
