@@ -9,6 +9,7 @@ from flask import Flask, g, jsonify
 from flask_openapi3 import Info, OpenAPI
 from sqlalchemy.orm import Session
 
+from app.hardening import install as install_hardening
 from app.settings import Settings
 from miniprogram_api.errors import ErrorBody, validation_error_response
 from models.db import make_engine, make_session_factory
@@ -35,6 +36,8 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Any:
         return jsonify({"error": exc.to_dict()}), exc.http_status
+
+    install_hardening(app, settings)  # guards, JSON errors (503 when the DB is down), headers, log redaction
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:

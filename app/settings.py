@@ -9,6 +9,9 @@ from pathlib import Path
 from models.errors import ValidationError
 
 VAR_DIR = Path(__file__).resolve().parent.parent / "var"
+#: The only values LIUZHUAN_ENV may take (exact spelling): a typo must never mean "development".
+ENVIRONMENTS = ("development", "test", "production")
+DEFAULT_SECRET_KEY = "dev-only-secret-change-me"
 
 
 @dataclass(frozen=True)
@@ -40,22 +43,33 @@ class Settings:
     dingtalk_api_base: str | None = None
     #: Largest request body (photos + audio) the API accepts; larger answers 413.
     max_upload_bytes: int = 20 * 1024 * 1024
+    #: development | test | production (LIUZHUAN_ENV; unset means development).
+    environment: str = "development"
+    #: Bearer token Prometheus sends to /metrics; in production, no token means no /metrics.
+    metrics_token: str | None = None
+    #: Seconds a /metrics answer is reused (the consistency checks scan every organisation).
+    metrics_cache_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Read settings from the environment (or a dict), with embedded defaults."""
         env = dict(os.environ if env is None else env)
         var_dir = Path(env.get("LIUZHUAN_VAR_DIR", str(VAR_DIR)))
+        environment = env.get("LIUZHUAN_ENV") or "development"
+        if environment not in ENVIRONMENTS:
+            raise ValidationError(f"LIUZHUAN_ENV 只能是 {'、'.join(ENVIRONMENTS)}（区分大小写），现在是“{environment}”",
+                                  field="LIUZHUAN_ENV", allowed=list(ENVIRONMENTS))
         settings = cls(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'liuzhuan.db'}",
             redis_url=env.get("REDIS_URL") or None,
-            secret_key=env.get("SECRET_KEY", "dev-only-secret-change-me"),
+            secret_key=env.get("SECRET_KEY", DEFAULT_SECRET_KEY),
             media_root=Path(env.get("MEDIA_ROOT", str(var_dir / "media"))),
             var_dir=var_dir,
             vosk_model_path=env.get("VOSK_MODEL_PATH") or None,
             node_name=env.get("LIUZHUAN_NODE", "server"),
             debug=env.get("LIUZHUAN_DEBUG", "") == "1",
-            production=env.get("LIUZHUAN_ENV") == "production",
+            production=environment == "production",
+            environment=environment,
             wechat_app_id=env.get("WECHAT_MINIPROGRAM_APP_ID") or None,
             wechat_app_secret=env.get("WECHAT_MINIPROGRAM_APP_SECRET") or None,
             wechat_api_base=env.get("WECHAT_API_BASE") or None,
@@ -63,6 +77,8 @@ class Settings:
             dingtalk_app_secret=env.get("DINGTALK_MINIPROGRAM_APP_SECRET") or None,
             dingtalk_api_base=env.get("DINGTALK_API_BASE") or None,
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            metrics_cache_seconds=int(env.get("METRICS_CACHE_SECONDS") or 30),
         )
         settings.check()
         return settings
@@ -71,9 +87,21 @@ class Settings:
         """Refuse settings that cannot work, before anything starts."""
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ValidationError("DATABASE_URL 只支持 sqlite 或 postgresql", field="DATABASE_URL")
-        if self.production and (self.secret_key.startswith("dev-") or len(self.secret_key) < 32):
-            raise ValidationError("生产环境必须设置至少 32 位的 SECRET_KEY", field="SECRET_KEY")
+        if self.production and weak_secret(self.secret_key):
+            raise ValidationError("生产环境必须设置至少 32 位的随机 SECRET_KEY（不能用默认值）",
+                                  field="SECRET_KEY")
+        if self.production and self.metrics_token is not None and weak_secret(self.metrics_token):
+            raise ValidationError("METRICS_TOKEN 至少 32 位，且不能用示例值", field="METRICS_TOKEN")
+        if self.metrics_cache_seconds < 0:
+            raise ValidationError("METRICS_CACHE_SECONDS 不能为负数", field="METRICS_CACHE_SECONDS")
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def weak_secret(secret: str) -> bool:
+    """Tell whether a secret is too short or a shipped default / placeholder."""
+    lowered = secret.lower()
+    return (len(secret) < 32 or secret == DEFAULT_SECRET_KEY or lowered.startswith("dev-")
+            or "change-me" in lowered or "changeme" in lowered)

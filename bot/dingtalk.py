@@ -14,7 +14,7 @@ from dingtalk.crypto import DingTalkCrypto
 from flask import abort, current_app, jsonify, request
 
 from bot.engine import Inbound
-from bot.web import answer, bot_config, bp, fresh
+from bot.web import BadSignature, MalformedCallback, answer, bot_config, bp, remember_signature, require_fresh
 from models.chat import claim_inbound, inbound_reply
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,23 @@ def inbound_from_robot(payload: dict[str, Any]) -> Inbound:
     return Inbound("dingtalk", user, key, kind="other")
 
 
+def robot_payload(raw: bytes) -> dict[str, Any]:
+    """Decode a robot message body; an empty, malformed or incomplete one is refused 400."""
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedCallback() from None
+    if not isinstance(payload, dict):
+        raise MalformedCallback()
+    for field in ("msgId", "senderStaffId"):
+        if not isinstance(payload.get(field), str | int) or not str(payload[field]).strip():
+            raise MalformedCallback(f"回调缺少 {field}")
+    for field in ("text", "content"):
+        if payload.get(field) is not None and not isinstance(payload[field], dict):
+            raise MalformedCallback(f"回调的 {field} 格式不对")
+    return payload
+
+
 @bp.route("/dingtalk/robot", methods=["POST"])
 def dingtalk_robot() -> Any:
     """Robot messages: check the sign header and its timestamp, answer in the response body."""
@@ -50,16 +67,12 @@ def dingtalk_robot() -> Any:
         abort(404)
     timestamp, sign = request.headers.get("timestamp", ""), request.headers.get("sign", "")
     if not hmac.compare_digest(sign.encode(), robot_sign(timestamp, cfg.dingtalk_app_secret).encode()):
-        abort(403)
-    if not fresh(timestamp, cfg.dingtalk_window, millis=True):
-        abort(403)
-    try:
-        payload = json.loads(request.get_data(as_text=True))
-    except ValueError:
-        abort(400)
-    if not isinstance(payload, dict) or not payload.get("msgId") or not payload.get("senderStaffId"):
-        abort(400)
-    reply = answer("dingtalk", inbound_from_robot(payload))
+        raise BadSignature()
+    require_fresh(timestamp, cfg.dingtalk_window, millis=True)
+    raw = request.get_data()
+    # The sign covers only the timestamp: bind it to the first body it came with.
+    remember_signature("dingtalk", f"{timestamp}:{sign}", raw, cfg.dingtalk_window)
+    reply = answer("dingtalk", inbound_from_robot(robot_payload(raw)))
     if not reply:
         return jsonify({})
     return jsonify({"msgtype": "text", "text": {"content": reply}})
@@ -73,17 +86,18 @@ def dingtalk_events() -> Any:
         abort(404)
     args = request.args
     timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
-    if not fresh(timestamp, cfg.dingtalk_window, millis=True):
-        abort(403)
+    require_fresh(timestamp, cfg.dingtalk_event_window, millis=True)
     crypto = DingTalkCrypto(cfg.dingtalk_event_token, cfg.dingtalk_event_aes_key, cfg.dingtalk_app_key)
     try:
         body = json.loads(request.get_data(as_text=True))
         plain = crypto.decrypt_message(body, args.get("signature", ""), timestamp, nonce)
         event = json.loads(plain)
     except (InvalidSignatureException, InvalidCorpIdOrSuiteKeyException):
-        abort(403)
+        raise BadSignature() from None
     except Exception:
-        abort(400)
+        raise MalformedCallback() from None
+    if not isinstance(event, dict):
+        raise MalformedCallback()
     kind = str(event.get("EventType", ""))
     if kind != "check_url":
         key = f"event:{hashlib.sha256(plain.encode() if isinstance(plain, str) else plain).hexdigest()}"

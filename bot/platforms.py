@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from models.errors import ValidationError
 from models.org import IdentityProvider
 
 
@@ -42,7 +43,11 @@ class BotConfig:
     media_root: Path = Path("var/media")
     #: Seconds a signed request's timestamp may differ from our clock.
     wechat_window: int = 300
-    dingtalk_window: int = 3600
+    #: DingTalk documents 1 h for the robot's timestamp header; the header is the send time, so a
+    #: shorter window (clock skew plus delivery) shrinks what a captured (timestamp, sign) is worth.
+    dingtalk_window: int = 300
+    #: Event subscriptions sign their (encrypted) body, and a redelivery is deduped: DingTalk's hour.
+    dingtalk_event_window: int = 3600
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
@@ -62,7 +67,22 @@ class BotConfig:
             api_base=e.get("LIUZHUAN_PLATFORM_API_BASE") or None,
             vosk_model_path=e.get("VOSK_MODEL_PATH") or None,
             media_root=Path(e.get("MEDIA_ROOT", str(var_dir / "media"))),
+            wechat_window=int(e.get("WECHAT_WINDOW_S") or 300),
+            dingtalk_window=int(e.get("DINGTALK_ROBOT_WINDOW_S") or 300),
         )
+
+    def check(self, *, production: bool) -> None:
+        """Refuse bot settings that would accept forgeable callbacks, before anything starts."""
+        for name, window in (("WECHAT_WINDOW_S", self.wechat_window), ("DINGTALK_ROBOT_WINDOW_S",
+                                                                        self.dingtalk_window)):
+            if not 10 <= window <= 3600:
+                raise ValidationError(f"{name} 必须在 10 到 3600 秒之间", field=name)
+        # Plain mode signs only token+timestamp+nonce, never the message: production needs AES.
+        if production and self.wechat_token and not self.wechat_aes_key:
+            raise ValidationError("生产环境的微信公众号回调必须使用安全模式：请设置 WECHAT_AES_KEY",
+                                  field="WECHAT_AES_KEY")
+        if production and self.wecom_token and not self.wecom_aes_key:
+            raise ValidationError("生产环境的企业微信回调必须设置 WECOM_AES_KEY", field="WECOM_AES_KEY")
 
 
 def _redirect(client: Any, api_base: str | None) -> Any:

@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from datetime import timedelta
 
 from flask import Blueprint, Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.engine import BotServices, ChatPlatform, Inbound, handle_inbound
 from bot.platforms import BotConfig, platform_for
+from models.chat import claim_signature
+from models.errors import DomainError
 
 bp = Blueprint("bot", __name__, url_prefix="/bot")
+
+
+class BadSignature(DomainError):
+    code = "BAD_SIGNATURE"
+    http_status = 403
+    default_message = "签名校验失败"
+
+
+class StaleRequest(DomainError):
+    code = "STALE_REQUEST"
+    http_status = 403
+    default_message = "请求时间戳无效或已过期"
+
+
+class PlainModeRefused(DomainError):
+    code = "PLAIN_MODE_REFUSED"
+    http_status = 403
+    default_message = "只接受安全模式（加密）的回调"
+
+
+class MalformedCallback(DomainError):
+    code = "MALFORMED_CALLBACK"
+    http_status = 400
+    default_message = "回调内容无法解析"
 
 
 def init_bot(app: Flask, overrides: dict[str, str] | None = None) -> None:
@@ -19,6 +47,7 @@ def init_bot(app: Flask, overrides: dict[str, str] | None = None) -> None:
     from bot import dingtalk, wechat  # noqa: F401  (routes register on bp)
 
     config = BotConfig.from_env({**os.environ, **(overrides or {})})
+    config.check(production=app.extensions["liuzhuan"]["settings"].production)
     app.extensions["liuzhuan_bot"] = {"config": config, "platforms": {}}
     app.register_blueprint(bp)
 
@@ -50,3 +79,20 @@ def fresh(timestamp: str | None, window: int, *, millis: bool = False) -> bool:
     except ValueError:
         return False
     return abs(time.time() - (ts / 1000 if millis else ts)) <= window
+
+
+def require_fresh(timestamp: str | None, window: int, *, millis: bool = False) -> None:
+    """Refuse a signed request whose timestamp lies outside the window."""
+    if not fresh(timestamp, window, millis=millis):
+        raise StaleRequest()
+
+
+def remember_signature(channel: str, sig_key: str, body: bytes, window: int) -> None:
+    """Accept a signature with one body only, for as long as its timestamp is accepted.
+
+    The row outlives the window on both sides of now (a timestamp may run ahead of our clock).
+    """
+    factory: sessionmaker[Session] = current_app.extensions["liuzhuan"]["session_factory"]
+    with factory() as session:
+        claim_signature(session, channel, sig_key, hashlib.sha256(body).hexdigest(),
+                        timedelta(seconds=2 * window + 60))

@@ -16,7 +16,16 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
 from bot.engine import Inbound
-from bot.web import answer, bot_config, bp, fresh
+from bot.web import (
+    BadSignature,
+    MalformedCallback,
+    PlainModeRefused,
+    answer,
+    bot_config,
+    bp,
+    remember_signature,
+    require_fresh,
+)
 
 log = logging.getLogger(__name__)
 _BAD_CRYPTO = (InvalidSignatureException, InvalidAppIdException, InvalidCorpIdException)
@@ -43,11 +52,21 @@ def _xml_reply(text: str, body: str) -> Response:
 
 
 def _parse(parse: Any, xml: str) -> Any:
+    """Parse a message; an empty, malformed or incomplete one is refused 400, never a 500."""
     try:
-        return parse(xml)
-    except Exception:  # xmltodict/expat errors: malformed body
+        msg = parse(xml)
+    except Exception:  # xmltodict/expat errors, or wechatpy tripping over odd field types
         log.info("malformed WeChat XML")
-        abort(400)
+        raise MalformedCallback() from None
+    if msg is None or not isinstance(msg.source, str) or not msg.source.strip():
+        raise MalformedCallback("回调缺少发送者")
+    if msg.type != "event" and not msg.id:
+        raise MalformedCallback("回调缺少消息编号")
+    if msg.type == "text" and not isinstance(msg.content, str):
+        raise MalformedCallback("文本消息缺少内容")
+    if msg.type in ("voice", "image") and not isinstance(msg.media_id, str):
+        raise MalformedCallback("媒体消息缺少 MediaId")
+    return msg
 
 
 @bp.route("/wechat", methods=["GET", "POST"])
@@ -57,33 +76,38 @@ def wechat() -> Any:
     if not cfg.wechat_token:
         abort(404)
     args = request.args
+    timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
     try:
-        check_signature(cfg.wechat_token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", ""))
+        check_signature(cfg.wechat_token, args.get("signature", ""), timestamp, nonce)
     except InvalidSignatureException:
-        abort(403)
-    if not fresh(args.get("timestamp"), cfg.wechat_window):
-        abort(403)
+        raise BadSignature() from None
+    require_fresh(timestamp, cfg.wechat_window)
     if request.method == "GET":
         return Response(args.get("echostr", ""), content_type="text/plain")
-    body = request.get_data(as_text=True)
+    raw = request.get_data()
     encrypted = args.get("encrypt_type") == "aes"
-    if bool(cfg.wechat_aes_key) != encrypted:
-        abort(403)  # safe mode configured: plaintext refused; no key: cannot decrypt
+    if cfg.wechat_aes_key and not encrypted:
+        raise PlainModeRefused()  # plain mode's signature does not cover the message
+    if encrypted and not cfg.wechat_aes_key:
+        raise MalformedCallback("未配置安全模式密钥，无法解密")
+    body = raw.decode("utf-8", errors="replace")
     crypto = WeChatCrypto(cfg.wechat_token, cfg.wechat_aes_key, cfg.wechat_appid) if encrypted else None
     if crypto is not None:
         try:
-            body = crypto.decrypt_message(body, args.get("msg_signature", ""), args["timestamp"], args["nonce"])
+            body = crypto.decrypt_message(body, args.get("msg_signature", ""), timestamp, nonce)
         except _BAD_CRYPTO:
-            abort(403)
+            raise BadSignature() from None
         except Exception:
-            abort(400)
+            raise MalformedCallback() from None
+    # The signature is verified: it now belongs to this body (WeChat's own retries resend it).
+    remember_signature("wechat", f"{timestamp}:{nonce}", raw, cfg.wechat_window)
     msg = _parse(parse_message, body)
     reply = answer("wechat", inbound_from_wechat("wechat", msg))
     if not reply:
         return _xml_reply("", "")
     xml = create_reply(reply, msg).render()
     if crypto is not None:
-        xml = crypto.encrypt_message(xml, args["nonce"], args["timestamp"])
+        xml = crypto.encrypt_message(xml, nonce, timestamp)
     return _xml_reply(reply, xml)
 
 
@@ -96,17 +120,16 @@ def wecom() -> Any:
     args = request.args
     crypto = WorkCrypto(cfg.wecom_token, cfg.wecom_aes_key, cfg.wecom_corp_id)
     signature, timestamp, nonce = args.get("msg_signature", ""), args.get("timestamp", ""), args.get("nonce", "")
-    if not fresh(timestamp, cfg.wechat_window):
-        abort(403)
+    require_fresh(timestamp, cfg.wechat_window)
     try:
         if request.method == "GET":
             return Response(crypto.check_signature(signature, timestamp, nonce, args.get("echostr", "")),
                             content_type="text/plain")
         body = crypto.decrypt_message(request.get_data(as_text=True), signature, timestamp, nonce)
     except _BAD_CRYPTO:
-        abort(403)
+        raise BadSignature() from None
     except Exception:
-        abort(400)
+        raise MalformedCallback() from None
     msg = _parse(work_parse, body)
     reply = answer("wecom", inbound_from_wechat("wecom", msg))
     if not reply:

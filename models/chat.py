@@ -11,9 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Enum, ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin, utcnow
+from models.errors import ReplayedRequest
 from models.types import UTCDateTime
 
 #: How long a question ("确认吗？", "请选择…") waits for its answer.
@@ -35,6 +37,48 @@ class ChatInbound(IdMixin, CreatedMixin, Base):
     msg_key: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str] = mapped_column(String(128), default="")
     reply: Mapped[str | None] = mapped_column(Text)
+
+
+class CallbackSignature(IdMixin, Base):
+    """A platform callback's signature, remembered while its timestamp is still accepted.
+
+    WeChat's plain-mode signature and DingTalk's robot ``sign`` do not cover the body, so a
+    captured one could carry another sender's message: each is accepted for one body only.
+    In the database (not in memory) because several web workers share the callbacks.
+    """
+
+    __tablename__ = "callback_signatures"
+    __table_args__ = (UniqueConstraint("channel", "sig_key"),)
+
+    channel: Mapped[str] = mapped_column(String(16))
+    #: timestamp + nonce (WeChat) or timestamp + sign (DingTalk robot).
+    sig_key: Mapped[str] = mapped_column(String(200))
+    #: SHA-256 of the body it first came with: the platform's own retry carries the same body.
+    body_digest: Mapped[str] = mapped_column(String(64))
+    #: After this the timestamp check refuses the signature anyway, so the row can go.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def claim_signature(session: Session, channel: str, sig_key: str, body_digest: str, ttl: timedelta) -> None:
+    """Accept a signature for this body once; the same body again (a platform retry) passes.
+
+    Raises ReplayedRequest when the signature already came with another body. Commits: the
+    claim must stand even when handling the message fails, so the retry is recognised.
+    """
+    now = utcnow()
+    session.execute(delete(CallbackSignature).where(CallbackSignature.expires_at < now))
+    session.add(CallbackSignature(channel=channel, sig_key=sig_key[:200], body_digest=body_digest,
+                                  expires_at=now + ttl))
+    try:
+        session.commit()
+        return
+    except IntegrityError:
+        session.rollback()  # a concurrent or earlier claim holds the key: compare bodies
+    first = session.scalar(select(CallbackSignature.body_digest).where(
+        CallbackSignature.channel == channel, CallbackSignature.sig_key == sig_key[:200]))
+    session.rollback()
+    if first != body_digest:
+        raise ReplayedRequest(channel=channel)
 
 
 class DialogState(enum.StrEnum):

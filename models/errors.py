@@ -103,3 +103,9 @@ class ApprovalNotOpened(DomainError):
 class SelfApproval(PermissionDenied):
     code = "SELF_APPROVAL"
     default_message = "不能审批自己提交的单据"
+
+
+class ReplayedRequest(DomainError):
+    code = "REPLAYED_REQUEST"
+    http_status = 403
+    default_message = "该请求的签名已经用过，拒绝重复提交"

@@ -5,13 +5,16 @@ A channel: authenticates with the API's bearer token (miniprogram_api.auth), cal
 
 from __future__ import annotations
 
+import hmac
 import os
+import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from miniprogram_api.apiutil import reader, transact
+from miniprogram_api.errors import Unauthenticated
 from miniprogram_api.jsonfields import id_list, json_object
 from models.actor import Actor, Permission
 from models.db import read_only
@@ -51,11 +54,21 @@ def replay() -> Any:
 
 @metrics_bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text for every organisation (scrape from inside the network)."""
-    engine = current_app.extensions["liuzhuan"]["engine"]
-    with Session(read_only(engine)) as session:
-        text = prometheus_text(event_health(session))
-    return Response(text, mimetype="text/plain; version=0.0.4")
+    """Prometheus text for every organisation: behind METRICS_TOKEN (always set in production), cached."""
+    ext = current_app.extensions["liuzhuan"]
+    token = ext["settings"].metrics_token
+    if ext["settings"].production and not token:
+        abort(404)  # production without a scrape token: no metrics endpoint at all
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        raise Unauthenticated("读取监控指标需要 METRICS_TOKEN")
+    # The consistency checks scan every organisation: one computation serves scrapes for a while.
+    cache = ext.setdefault("metrics_cache", {})
+    if cache.get("until", 0.0) <= time.monotonic():
+        with Session(read_only(ext["engine"])) as session:
+            cache["text"] = prometheus_text(event_health(session))
+        cache["until"] = time.monotonic() + ext["settings"].metrics_cache_seconds
+    return Response(cache["text"], mimetype="text/plain; version=0.0.4")
 
 
 def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
