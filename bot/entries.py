@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot.engine import Context
-from bot.resolve import blank, find_amount, find_grade, find_items, find_parties, find_sites, item_by_id
+from bot.resolve import amount_of, blank, find_amount, find_grade, find_items, find_parties, find_sites, item_by_id
 from models.actor import Permission
 from models.catalog import Item
 from models.chat import ChatDialog, DialogState, close_dialog, save_dialog
-from models.errors import InsufficientStock, NotFound, ValidationError
+from models.errors import InsufficientStock, NotFound, QuantityAmbiguous, ValidationError
 from models.operations import (
     CountStock,
     ReceiveGoods,
@@ -28,12 +28,13 @@ from models.operations import (
 from models.operations.evidence import AttachEvidence, attach_evidence
 from models.org import Party, PartyKind, Site, SiteKind
 from models.queries import stock_level
+from models.units import units_for_item
 
 VERB = {"receive": "入库", "ship": "出库", "count": "盘点", "transfer": "调拨"}
 PERMISSION = {"receive": Permission.RECEIVE, "ship": Permission.SHIP, "count": Permission.COUNT,
               "transfer": Permission.TRANSFER_REQUEST}
 FIELD_LABEL = {"item_id": "商品", "site_id": "地点", "grade_id": "等级", "from_site_id": "调出地点",
-               "to_site_id": "调入地点"}
+               "to_site_id": "调入地点", "amount": "数量"}
 CONFIRM_HINT = "回复“确认”提交，回复“取消”放弃（10分钟内有效）"
 
 
@@ -79,8 +80,22 @@ def advance(ctx: Context, draft: dict[str, Any], evidence: list[str] | None = No
             options = [(g.id, f"{g.name}（{g.purchase_price.normalize():f}元/{item.base_unit}）")
                        for g in sorted(item.grades, key=lambda g: g.rank)]
             return _ask(ctx, draft, "grade_id", options)
+    if "amount" in draft:  # the answer to "which quantity?"
+        draft["quantity"], draft["unit"], draft["said"] = draft.pop("amount")
     if "quantity" not in draft:
-        amount = find_amount(s, item, rest)
+        try:
+            amount = find_amount(s, item, rest)
+        except QuantityAmbiguous as exc:
+            if len(exc.candidates) < 2:
+                raise
+            # Two different quantities: ask which one, never pick one (nor add them up).
+            units = units_for_item(s, item)
+            options = []
+            for parsed in exc.candidates:
+                a = amount_of(parsed, item, units)
+                label = f"{a.quantity.normalize():f}{a.unit or item.base_unit}（{parsed.text}）"
+                options.append(([str(a.quantity), a.unit, a.text], label))
+            return _ask(ctx, draft, "amount", options)
         draft["quantity"], draft["unit"], draft["said"] = str(amount.quantity), amount.unit, amount.text
     _precheck(ctx, draft, item)
     save_dialog(s, org_id=org, channel=ctx.inbound.channel, external_id=ctx.inbound.user_id,
@@ -231,7 +246,7 @@ def _allowed_sites(ctx: Context, permission: Permission | None) -> list[tuple[in
     return [(sid, name) for sid, name in ctx.session.execute(stmt) if allowed is None or sid in allowed]
 
 
-def _ask(ctx: Context, draft: dict[str, Any], field: str, options: list[tuple[int, str]]) -> str:
+def _ask(ctx: Context, draft: dict[str, Any], field: str, options: list[tuple[Any, str]]) -> str:
     save_dialog(ctx.session, org_id=ctx.org_id, channel=ctx.inbound.channel, external_id=ctx.inbound.user_id,
                 member_id=ctx.member_id, state=DialogState.CHOOSING, intent=draft,
                 question={"field": field, "options": [list(o) for o in options]})

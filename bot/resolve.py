@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -10,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.catalog import Item
-from models.errors import InvalidQuantity, NotFound
+from models.errors import NotFound, QuantityUnitMissing
 from models.org import Party, PartyKind, Site, SiteKind
-from models.quantity import _scan, find_quantities
+from models.quantity import ParsedQuantity, parse_quantity
 from models.units import units_for_item
 
 _SITE_SUFFIXES = ("收购点", "收购站", "仓库", "门店", "仓", "店", "站", "点")
@@ -107,18 +108,20 @@ class Amount:
 
 
 def find_amount(session: Session, item: Item, text: str) -> Amount:
-    """The one quantity in ``text``, in a unit the item accepts; a bare number asks for its unit."""
+    """The one quantity in ``text`` (models.quantity.parse_quantity, as typed and spoken weights), in a
+    unit the item accepts. Unsure (two quantities, 大概, a correction without a new value) raises; the
+    dialog turns QuantityAmbiguous into a numbered question."""
     units = units_for_item(session, item)
-    found = find_quantities(text, units, base_unit=item.base_unit)
-    if len(found) > 1:
-        raise InvalidQuantity("一次只能登记一个数量，请分开发送", text=text)
-    if not found:
-        bare = [kind for _s, _e, kind, _p in _scan(text, units, gaps=False) if kind == "bare"]
-        if bare:
-            raise InvalidQuantity(f"请写明单位，例如：23.5{item.base_unit}（{item.name}可用：{'、'.join(units)}）",
-                                  text=text)
-        raise InvalidQuantity(f"没有找到数量，请写明数量和单位，例如：23.5{item.base_unit}", text=text)
-    _s, _e, parsed = found[0]
+    try:
+        parsed = parse_quantity(text, units, base_unit=item.base_unit)
+    except QuantityUnitMissing as exc:
+        raise QuantityUnitMissing(f"请写明单位，例如：23.5{item.base_unit}（{item.name}可用：{'、'.join(units)}）",
+                                  **exc.details) from exc
+    return amount_of(parsed, item, units)
+
+
+def amount_of(parsed: ParsedQuantity, item: Item, units: Mapping[str, Decimal]) -> Amount:
+    """A parsed quantity as the draft keeps it: one part in its own unit, several in the base unit."""
     if len(parsed.parts) == 1 and parsed.parts[0].unit in units:
         part = parsed.parts[0]
         return Amount(part.value, None if part.unit == item.base_unit else part.unit, parsed.text)

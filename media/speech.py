@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from media.audio import SAMPLE_RATE, DecodedAudio
 from models.errors import DomainError
+from models.quantity import APPROXIMATE_WORDS, CORRECTION_WORDS, SPOKEN_NUMERALS
 
 __all__ = [
     "SpeechRecognizer",
@@ -27,9 +28,7 @@ __all__ = [
 UNKNOWN_WORD = "[unk]"
 # 4000 frames of s16 mono (0.25 s): vosk's own examples use this size, and it keeps endpointing responsive.
 _CHUNK_BYTES = 4000 * 2
-_DIGITS = tuple("零一二两三四五六七八九十百千万点半")
 _UNITS = ("斤", "两", "公斤", "千克", "克", "吨", "箱", "罐", "袋", "筐")
-_CORRECTIONS = ("不对", "不是", "改成")
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
 
@@ -74,9 +73,13 @@ class SpeechRecognizer(Protocol):
 
 
 def chinese_quantity_grammar(grade_words: Sequence[str] = ("特级", "一级", "二级", "三级")) -> list[str]:
-    """Vocabulary for spoken weights: numerals, units, correction words and grade words (deduplicated)."""
+    """Vocabulary for spoken weights: numerals, units, correction and estimate words, grade words (deduplicated).
+
+    The words come from models.quantity, the parser that reads the transcript: an estimate (左右) must be
+    heard to be asked back, not dropped by the grammar and the rest booked as exact.
+    """
     # 两 is both a numeral ("两斤") and a unit (50 g); a grammar lists each word once.
-    return list(dict.fromkeys((*_DIGITS, *_UNITS, *_CORRECTIONS, *grade_words)))
+    return list(dict.fromkeys((*SPOKEN_NUMERALS, *_UNITS, *CORRECTION_WORDS, *APPROXIMATE_WORDS, *grade_words)))
 
 
 _MODELS: dict[str, Any] = {}

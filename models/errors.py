@@ -109,3 +109,42 @@ class ReplayedRequest(DomainError):
     code = "REPLAYED_REQUEST"
     http_status = 403
     default_message = "该请求的签名已经用过，拒绝重复提交"
+
+
+class QuantityAmbiguous(InvalidQuantity):
+    """Two different quantities (or a number that may belong to one): the channel asks which one.
+
+    ``details["candidates"]`` is JSON; ``candidates`` holds the parsed quantities for a channel to offer.
+    """
+
+    code = "QUANTITY_AMBIGUOUS"
+    default_message = "听到了几个不同的数量，请问是哪一个？"
+
+    def __init__(self, message: str | None = None, *, parsed: tuple[Any, ...] = (), **details: Any) -> None:
+        super().__init__(message, **details)
+        self.candidates = parsed
+
+
+class QuantityApproximate(InvalidQuantity):
+    code = "QUANTITY_APPROXIMATE"
+    default_message = "请说一个确切的重量，不要说大概"
+
+
+class QuantityCorrectionUnclear(InvalidQuantity):
+    code = "QUANTITY_CORRECTION_UNCLEAR"
+    default_message = "改正之后没有听到新的数量，请再说一遍"
+
+
+class QuantityUnitMissing(InvalidQuantity):
+    code = "QUANTITY_UNIT_MISSING"
+    default_message = "请说明单位"
+
+
+class QuantityNumeralUnknown(InvalidQuantity):
+    code = "QUANTITY_NUMERAL_UNKNOWN"
+    default_message = "听不懂这个数"
+
+
+class QuantityIsMoney(InvalidQuantity):
+    code = "QUANTITY_IS_MONEY"
+    default_message = "这是金额，不是重量"

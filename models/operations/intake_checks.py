@@ -14,7 +14,7 @@ from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import InvalidQuantity
 from models.intake import EvidencePhoto, IntakeDraft
-from models.quantity import ParsedQuantity, extract_spoken_quantity, parse_quantity
+from models.quantity import ParsedQuantity, parse_quantity
 from models.timeutil import local_date
 from models.units import to_base, units_for_item
 
@@ -27,13 +27,13 @@ DEFAULT_MAX_BASE = Decimal(5000)
 
 def parse_weight(session: Session, item: Item, text: str, *, spoken: bool,
                  max_base: Decimal = DEFAULT_MAX_BASE) -> tuple[Decimal, str, Decimal]:
-    """Return (quantity as entered, unit, exact base quantity) for typed or spoken text."""
+    """Return (quantity as entered, unit, exact base quantity) for typed or spoken text.
+
+    One parser for both; only a typed field's bare number (the unit picker left empty) means the base unit.
+    """
     units = units_for_item(session, item)
-    parsed: ParsedQuantity
-    if spoken:
-        parsed = extract_spoken_quantity(text, units, base_unit=item.base_unit)
-    else:
-        parsed = parse_quantity(text, units, default_unit=item.base_unit, base_unit=item.base_unit)
+    parsed: ParsedQuantity = parse_quantity(text, units, default_unit=None if spoken else item.base_unit,
+                                            base_unit=item.base_unit)
     base = to_base(session, item, parsed.value, parsed.unit)  # zero and absurd amounts, precision
     if base > max_base:
         limit = f"{max_base.normalize():f}{item.base_unit}"

@@ -71,9 +71,9 @@ def test_missing_grade_is_asked_with_numbered_options(wecom, session_factory, de
 def test_bad_input_gets_a_clear_reply_and_writes_nothing(wecom, session_factory, demo):
     transcript(wecom, [
         ("入库 普洱 3公斤", "没有找到商品", "茶青"),
-        ("入库 茶青 一级 很多", "没有找到数量"),
+        ("入库 茶青 一级 很多", "没有听到数量"),  # the one parser's words, as for a spoken weight
         ("盘点 茶青 120", "请写明单位"),
-        ("入库 茶青 一级 3桶", "没有找到数量"),
+        ("入库 茶青 一级 3桶", "不认识的单位：桶"),
         ("入库 茶青 一级 0公斤", "数量必须大于零"),
         ("入库 茶青 一级 3公斤 总仓", "没有权限：收货入库"),
         ("出库 茶青 1000公斤", "库存不足", "可用 0公斤"),

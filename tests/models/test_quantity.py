@@ -9,15 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.errors import InvalidQuantity, UnknownUnit
-from models.quantity import (
-    MASS_UNITS_KG,
-    ParsedQuantity,
-    QuantityPart,
-    extract_spoken_quantity,
-    find_quantities,
-    parse_quantity,
+from models.errors import (
+    InvalidQuantity,
+    QuantityAmbiguous,
+    QuantityApproximate,
+    QuantityCorrectionUnclear,
+    QuantityUnitMissing,
+    UnknownUnit,
 )
+from models.quantity import MASS_UNITS_KG, ParsedQuantity, QuantityPart, parse_quantity
+
+# Typed, spoken and chat text go through the one parser; these names say which kind a test feeds it.
+extract_spoken_quantity = parse_quantity
 
 PACK = {"罐": Decimal(1), "箱": Decimal(20)}
 D = Decimal
@@ -53,6 +56,11 @@ D = Decimal
         ("3市斤", D("1.5")),  # 市斤, not 市 + 斤
         ("500克", D("0.5")),
         ("5kG", D(5)),
+        ("廿三斤", D("11.5")),  # 廿 = 二十, never dropped
+        ("卅斤", D(15)),
+        ("一吨二", D(1200)),  # tenths of 吨, as 两吨半 is 2.5 吨
+        ("一斤二", D("0.6")),  # 一斤二两: the 斤两 convention
+        ("三斤二", D("1.6")),
     ],
 )
 def test_parse_mass(text: str, base: Decimal) -> None:
@@ -110,7 +118,7 @@ def test_unknown_unit() -> None:
     "text",
     [
         "很多", "", "   ", "0斤", "零斤", "-3斤", "负三斤", "3斤-1两", "3斤0两", "0.0000001公斤",
-        "20000000000斤", "二两三斤", "一斤二", "斤", "3-5斤", "1" * 80 + "斤",
+        "20000000000斤", "二两三斤", "一公斤二", "斤", "3-5斤", "1" * 80 + "斤", "七八斤", "两块五",
     ],
 )
 def test_invalid_quantity(text: str) -> None:
@@ -146,64 +154,75 @@ def test_errors_carry_code_and_chinese_message() -> None:
     assert e.value.details["text"] == "很多"
 
 
-def test_find_skips_grade_and_names() -> None:
-    text = "入库 茶青 一级 23.5公斤 王阿姨"
-    found = find_quantities(text)
-    assert len(found) == 1
-    start, end, q = found[0]
-    assert text[start:end] == "23.5公斤"
+def test_chat_text_skips_grade_and_names() -> None:
+    q = parse_quantity("入库 茶青 一级 23.5公斤 王阿姨")
     assert q.base == D("23.5")
     assert q.text == "23.5公斤"
 
 
-def test_find_pack_units() -> None:
-    text = "调拨 龙井 3箱 总仓→门店"
-    found = find_quantities(text, PACK, base_unit="罐")
-    assert [(text[s:e], q.base) for s, e, q in found] == [("3箱", D(60))]
+def test_chat_pack_units() -> None:
+    q = parse_quantity("调拨 龙井 3箱 总仓→门店", PACK, base_unit="罐")
+    assert (q.text, q.base) == ("3箱", D(60))
 
 
-def test_find_several_left_to_right_and_ignores_unknown_units() -> None:
-    text = "茶青 3桶 二十三斤半，另 500g"
-    found = find_quantities(text)
-    assert [text[s:e] for s, e, _ in found] == ["二十三斤半", "500g"]
-    assert [q.base for *_, q in found] == [D("11.75"), D("0.5")]
+def test_two_different_quantities_are_asked_back() -> None:
+    with pytest.raises(QuantityAmbiguous) as e:
+        parse_quantity("茶青 3桶 二十三斤半，另 500g")
+    assert [c["text"] for c in e.value.details["candidates"]] == ["二十三斤半", "500g"]
+    assert [q.base for q in e.value.candidates] == [D("11.75"), D("0.5")]
 
 
-def test_find_offsets_survive_full_width() -> None:
-    text = "入库\u3000２３．５ｋｇ"
-    (start, end, q), = find_quantities(text)
-    assert text[start:end] == "２３．５ｋｇ"
+def test_text_survives_full_width() -> None:
+    q = parse_quantity("入库\u3000２３．５ｋｇ")
+    assert q.text == "２３．５ｋｇ"
     assert q.base == D("23.5")
 
 
-def test_find_never_returns_bare_numbers() -> None:
-    assert find_quantities("编号 12 一级 二") == []
-    assert find_quantities("3 good") == []  # "g" must not match the start of "good"
+def test_bare_numbers_are_never_a_quantity() -> None:
+    with pytest.raises(QuantityUnitMissing):
+        parse_quantity("编号 12 一级 二")
+    with pytest.raises(UnknownUnit) as e:
+        parse_quantity("3 good")  # "g" must not match the start of "good"
+    assert e.value.details["unit"] == "good"
 
 
-def test_find_rejects_impossible_amounts_loudly() -> None:
+def test_impossible_amounts_are_refused_loudly() -> None:
     with pytest.raises(InvalidQuantity):
-        find_quantities("入库 0斤")
-    with pytest.raises(InvalidQuantity):
-        find_quantities("入库 一斤二")  # 二 of what? never drop it silently
+        parse_quantity("入库 0斤")
+    with pytest.raises(QuantityUnitMissing):
+        parse_quantity("入库 一公斤二")  # 二 of what? never drop it silently
 
 
 @pytest.mark.parametrize(
     ("transcript", "base"),
     [
         ("二 十 三 斤 半", D("11.75")),
-        ("嗯 那个 二十三斤 左右", D("11.5")),
-        ("呃，大概 就是 三斤二两 啊", D("1.6")),
+        ("嗯 那个 二十三斤 啊", D("11.5")),
+        ("呃，就是 三斤二两 啊", D("1.6")),
         ("二十三 不对 二十四斤", D(12)),
         ("二十三斤 错了 二十四斤", D(12)),
         ("二十四斤 不对 二十三", D("11.5")),  # the bare correction keeps the corrected unit
         ("改成 两吨半", D(2500)),
         ("一级 二十斤 王二", D(10)),
-        ("十斤 二十斤", D(10)),  # no marker: the last one
+        ("二十斤 二十斤", D(10)),  # an exact repeat
     ],
 )
 def test_extract_spoken(transcript: str, base: Decimal) -> None:
     assert extract_spoken_quantity(transcript).base == base
+
+
+@pytest.mark.parametrize(
+    ("transcript", "error"),
+    [
+        ("十斤 二十斤", QuantityAmbiguous),  # no correction marker: ask, never take one of them
+        ("嗯 那个 二十三斤 左右", QuantityApproximate),
+        ("呃，大概 就是 三斤二两 啊", QuantityApproximate),
+        ("二十斤 不对", QuantityCorrectionUnclear),
+    ],
+)
+def test_extract_spoken_unsure(transcript: str, error: type) -> None:
+    with pytest.raises(error):
+        extract_spoken_quantity(transcript)
 
 
 def test_extract_spoken_text_points_into_transcript() -> None:
@@ -227,6 +246,8 @@ def test_extract_spoken_nothing_heard(transcript: str) -> None:
 def test_extract_spoken_unknown_unit_is_not_a_quantity() -> None:
     with pytest.raises(InvalidQuantity):
         extract_spoken_quantity("三 桶")
+    with pytest.raises(UnknownUnit):
+        extract_spoken_quantity("三桶")
 
 
 def test_parsed_quantity_is_frozen() -> None:
@@ -239,13 +260,6 @@ def test_parsed_quantity_is_frozen() -> None:
 def test_default_units_cannot_be_mutated() -> None:
     with pytest.raises(TypeError):
         MASS_UNITS_KG["桶"] = D(1)  # type: ignore[index]
-
-
-def find_quantities_or_empty(text: str) -> list:
-    try:
-        return find_quantities(text)
-    except InvalidQuantity:
-        return []
 
 
 amounts = st.integers(min_value=1, max_value=10**8 - 1).map(lambda cents: D(cents) / 100)
@@ -275,5 +289,3 @@ def test_property_deterministic_and_positive(text: str) -> None:
     assert outcomes[0] == outcomes[1]
     if isinstance(outcomes[0], ParsedQuantity):
         assert outcomes[0].base > 0
-    for _, _, q in find_quantities_or_empty(text):
-        assert q.base > 0
