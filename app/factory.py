@@ -58,9 +58,11 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     app.register_blueprint(card_callbacks)
     init_workflows(app, overrides)
-    from planning_api import bp as planning_bp  # issue 6: demand planning
+    from miniprogram_api.skeleton import document_raw_routes
+    from planning_api import register as register_planning  # issue 6: demand planning
 
-    app.register_blueprint(planning_bp)
+    register_planning(app)
+    document_raw_routes(app)  # the signed platform callbacks, in the spec as raw bodies
     return app
 
 

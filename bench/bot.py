@@ -30,7 +30,7 @@ from bench.common import (
 from models.actor import Actor
 from models.db import make_engine, make_session_factory
 from models.demo import seed_demo
-from models.operations.identity import BindIdentity, IssueBindingCode, bind_identity, issue_binding_code
+from models.operations.identity import BindIdentity, IssueBindingCode, bind_with_code, issue_binding_code
 from models.org import IdentityProvider
 from models.uow import run
 
@@ -73,7 +73,7 @@ def _bench(url: str, tmp: Path, n: int, db: str) -> None:
     demo = run(factory, seed_demo, "bench-bot")
     root = Actor.system_actor(demo.org_id)
     code = run(factory, issue_binding_code, root, IssueBindingCode(demo.members["小周"])).code
-    run(factory, bind_identity, BindIdentity(IdentityProvider.WECOM_USERID, "zhou-bench", code))
+    bind_with_code(factory, BindIdentity(IdentityProvider.WECOM_USERID, "zhou-bench", code))
     app = create_app({"DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "WECOM_TOKEN": "t",
                       "WECOM_AES_KEY": AES_KEY, "WECOM_CORP_ID": "ww-bench", "WECOM_SECRET": "s"})
     timer = ServerTimer(app.wsgi_app)

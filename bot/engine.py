@@ -25,7 +25,7 @@ from models.uow import run
 
 log = logging.getLogger(__name__)
 
-UNBOUND_REPLY = ("您好！您的账号还没有绑定到合作社成员。\n请向管理员或在小程序里索取六位绑定码，然后发送：绑定 123456")
+UNBOUND_REPLY = ("您好！您的账号还没有绑定到合作社成员。\n请向管理员索取12位绑定码，然后发送：绑定 1234 5678 9012")
 BUSY_REPLY = "系统繁忙，请稍后再发一次"
 
 

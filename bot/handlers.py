@@ -37,7 +37,14 @@ from models.chat_queries import deliveries_of, payments_of, stock_by_site, todos
 from models.documents import DocKind, DocStatus, Document
 from models.errors import NotFound, PermissionDenied
 from models.operations import DecideTransfer, decide_transfer
-from models.operations.identity import BindIdentity, bind_identity, members_for_identity
+from models.operations.identity import (
+    BindIdentity,
+    BindingCodeInvalid,
+    ClaimBindingAttempt,
+    bind_identity,
+    claim_binding_attempt,
+    members_for_identity,
+)
 from models.outbox import emit
 
 log = logging.getLogger(__name__)
@@ -180,8 +187,17 @@ def my_payments(ctx: Context) -> str:
 
 
 def bind(session: Session, platform: ChatPlatform, inbound: Inbound, intent: Bind) -> str:
-    """Bind this chat identity to the member the code was issued for."""
-    b = bind_identity(session, BindIdentity(platform.provider, inbound.user_id, intent.code))
+    """Bind this chat identity to the member the code was issued for.
+
+    The throttled try is claimed in the message's transaction, outside the savepoint of the
+    binding: a wrong code rolls the binding back but the try stays counted (and locked out ones
+    write nothing)."""
+    attempt = claim_binding_attempt(session, ClaimBindingAttempt(platform.provider, inbound.user_id))
+    try:
+        with session.begin_nested():
+            b = bind_identity(session, BindIdentity(platform.provider, inbound.user_id, intent.code, attempt))
+    except BindingCodeInvalid as exc:
+        return exc.message
     return f"绑定成功：{b.member_name}。发送“帮助”查看可以做什么"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask, current_app
@@ -12,6 +13,7 @@ from app.factory import settings_of
 from miniprogram_api.auth import issue_token
 from miniprogram_api.errors import ErrorBody
 from models.errors import NotFound
+from models.operations.identity import ClaimBindingAttempt, claim_binding_attempt
 from models.operations.platform_login import LoginResult, PlatformLogin, login_identity, members_by_phone
 from models.org import IdentityProvider
 from models.uow import run
@@ -20,19 +22,20 @@ from platforms.errors import PlatformNotConfigured
 from platforms.wechat_miniprogram import WeChatMiniProgram, WeChatPyMiniProgram
 
 api = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", abp_tags=[Tag(name="登录")],
-                   abp_responses={"401": ErrorBody, "403": ErrorBody, "422": ErrorBody, "502": ErrorBody})
+                   abp_responses={"401": ErrorBody, "403": ErrorBody, "422": ErrorBody, "429": ErrorBody,
+                                  "502": ErrorBody})
 
 
 class WeChatLoginIn(BaseModel):
     code: str = Field(min_length=1, max_length=128, description="wx.login() 返回的 code")
-    binding_code: str | None = Field(None, max_length=16, description="首次登录：管理员发的6位绑定码")
+    binding_code: str | None = Field(None, max_length=32, description="首次登录：管理员发的12位绑定码（可带空格）")
     phone_code: str | None = Field(None, max_length=128, description="首次登录：getPhoneNumber 按钮返回的 code")
     org_id: int | None = Field(None, description="属于多个单位时选择其一")
 
 
 class DingTalkLoginIn(BaseModel):
     auth_code: str = Field(min_length=1, max_length=128, description="dd.getAuthCode() 返回的免登码")
-    binding_code: str | None = Field(None, max_length=16)
+    binding_code: str | None = Field(None, max_length=32, description="首次登录：管理员发的12位绑定码（可带空格）")
     use_phone: bool = Field(False, description="首次登录：用钉钉通讯录里的手机号匹配成员")
     org_id: int | None = None
 
@@ -73,6 +76,15 @@ def _factory() -> Any:
     return current_app.extensions["liuzhuan"]["session_factory"]
 
 
+def _login(cmd: PlatformLogin, org_id: int | None) -> LoginResult:
+    """Log in; a binding code first claims a throttled try in its own transaction, so a wrong code
+    stays counted although the login itself rolls back."""
+    if cmd.binding_code:
+        attempt = run(_factory(), claim_binding_attempt, ClaimBindingAttempt(cmd.provider, cmd.external_id, org_id))
+        cmd = replace(cmd, binding_attempt_id=attempt)
+    return run(_factory(), login_identity, cmd)
+
+
 def wechat_client(app: Flask) -> WeChatMiniProgram:
     """The app's WeChat mini-program client (created once; tests may replace it)."""
     ext = app.extensions.setdefault("liuzhuan_platforms", {})
@@ -101,8 +113,8 @@ def login_wechat(body: WeChatLoginIn) -> dict[str, Any]:
     client = wechat_client(current_app)
     wx = client.code_to_session(body.code)
     phone = client.phone_number(body.phone_code) if body.phone_code and not body.binding_code else None
-    result = run(_factory(), login_identity, PlatformLogin(
-        IdentityProvider.WECHAT_OPENID, wx.openid, wx.unionid, wx.session_key, body.binding_code, phone))
+    result = _login(PlatformLogin(
+        IdentityProvider.WECHAT_OPENID, wx.openid, wx.unionid, wx.session_key, body.binding_code, phone), body.org_id)
     return _answer(result, body.org_id)
 
 
@@ -112,8 +124,8 @@ def login_dingtalk(body: DingTalkLoginIn) -> dict[str, Any]:
     client = dingtalk_client(current_app)
     user = client.user_from_auth_code(body.auth_code)
     phone = client.mobile_of(user.userid) if body.use_phone and not body.binding_code else None
-    result = run(_factory(), login_identity, PlatformLogin(
-        IdentityProvider.DINGTALK_USERID, user.userid, user.unionid, None, body.binding_code, phone))
+    result = _login(PlatformLogin(
+        IdentityProvider.DINGTALK_USERID, user.userid, user.unionid, None, body.binding_code, phone), body.org_id)
     return _answer(result, body.org_id)
 
 

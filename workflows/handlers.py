@@ -1,3 +1,3 @@
 """Import every module that registers relay handlers (workers and tests import this one)."""
 
-from workflows import approvals, notify, qc, rules, webhooks  # noqa: F401  (register handlers)
+from workflows import approvals, bindings, notify, qc, rules, webhooks  # noqa: F401  (register handlers)

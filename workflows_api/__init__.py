@@ -1,6 +1,7 @@
 """Workflows over HTTP: event health (JSON and Prometheus), dead letters, rules, chains, webhooks.
 
-A channel: authenticates with the API's bearer token (miniprogram_api.auth), calls operations.
+The API routes (workflows_api.events, workflows_api.config) go through miniprogram_api.skeleton;
+/metrics is a Prometheus scrape, not an API route.
 """
 
 from __future__ import annotations
@@ -10,46 +11,14 @@ import os
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import reader, transact
 from miniprogram_api.errors import Unauthenticated
-from miniprogram_api.jsonfields import id_list, json_object
-from models.actor import Actor, Permission
 from models.db import read_only
 from workflows.health import event_health, prometheus_text
-from workflows.relay import dead_letters, replay_dead
-from workflows_api.config import bp as config_bp  # rules, chains, webhooks, devices
 
-bp = Blueprint("workflows", __name__, url_prefix="/api/v1/workflows")
 metrics_bp = Blueprint("metrics", __name__)
-
-
-@bp.get("/health")
-def health() -> Any:
-    """Event health for the caller's organisation, as JSON."""
-    session, actor = reader()
-    return jsonify(event_health(session, actor.org_id).to_dict())
-
-
-@bp.get("/dead-letters")
-def list_dead() -> Any:
-    session, actor = reader()
-    return jsonify([{"id": r.id, "event_id": str(r.event_id), "handler": r.handler, "kind": r.kind,
-                     "attempts": r.attempts, "error": r.last_error} for r in dead_letters(session, actor.org_id)])
-
-
-@bp.post("/dead-letters/replay")
-def replay() -> Any:
-    """Put dead letters back in line (relay bookkeeping, not business state: no operation needed)."""
-    ids = id_list(json_object().get("ids"), "ids") or ()
-
-    def put_back(session: Session, actor: Actor) -> int:
-        actor.require(Permission.ROLES)
-        return replay_dead(session, list(ids), org_id=actor.org_id)
-
-    return jsonify({"replayed": transact(put_back)})
 
 
 @metrics_bp.get("/metrics")
@@ -73,8 +42,10 @@ def metrics() -> Response:
 
 def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
     """Register the workflows blueprints and kick the relay after commits that wrote events."""
-    app.register_blueprint(bp)
-    app.register_blueprint(config_bp)
+    from workflows_api import config, events  # health, dead letters; rules, chains, webhooks, devices
+
+    app.register_api(events.api)  # type: ignore[attr-defined]  # the app is a flask_openapi3.OpenAPI
+    app.register_api(config.api)  # type: ignore[attr-defined]
     app.register_blueprint(metrics_bp)
     env = {**os.environ, **(overrides or {})}
     if env.get("LIUZHUAN_RELAY_KICK", "1") != "0":

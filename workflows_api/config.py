@@ -1,167 +1,197 @@
-"""Rules, approval chains, webhooks and devices over HTTP: validated by the operations, audited."""
+"""Rules, approval chains, webhooks and devices over HTTP: typed bodies, validated by the operations, audited.
+
+Every route goes through miniprogram_api.skeleton. Reading the configuration needs Permission.RULES
+(managers, directors, admins: it shows event payloads, members and endpoints of the whole
+organisation); changing it needs Permission.ROLES (directors, admins), checked again, per object,
+inside the operations.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
-from flask import Blueprint, jsonify
-from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from miniprogram_api.apiutil import reader, transact
-from miniprogram_api.jsonfields import decimal_field, int_field, json_object
-from models.actor import Actor
+from miniprogram_api.skeleton import Ctx, Number, QueryId, Rendered, StrictId, api_blueprint, endpoint
+from models.actor import Permission
 from models.approvals import ApprovalChain
-from models.errors import ValidationError
-from models.event_log import HandlerRun
-from models.lookup import get_owned
 from models.operations.approvals import ChainSpec, create_chain
 from models.operations.devices import RegisterDevice, register_device
 from models.operations.rules import TRIGGERS, RuleSpec, create_rule, set_rule_enabled, update_rule
 from models.operations.webhooks import SubscribeWebhook, subscribe_webhook
-from models.rules import Rule, RuleVersion
-from models.webhooks import WebhookDelivery, WebhookSubscription
-from workflows.rules import sandbox
+from models.queries.workflow_config import list_chains as chains_query
+from models.queries.workflow_config import list_rules as rules_query
+from models.queries.workflow_config import rule_sandbox, webhook_deliveries
+from models.queries.workflow_config import rule_versions as versions_query
+from models.rules import Rule
 
-bp = Blueprint("workflows_config", __name__, url_prefix="/api/v1/workflows")
-R = TypeVar("R")
-
-
-def _read(fn: Callable[[Session, Actor], R]) -> R:
-    """Run a query on the request's read-only session for the signed-in member."""
-    session, actor = reader()
-    return fn(session, actor)
+api = api_blueprint("workflows_config", __name__, "/api/v1/workflows", "规则与集成")
 
 
-def _spec(body: dict[str, Any]) -> RuleSpec:
-    actions = body.get("actions") or []
-    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
-        raise ValidationError("actions 须是对象列表", field="actions")
-    return RuleSpec(code=str(body.get("code", "")), name=str(body.get("name", "")),
-                    trigger=str(body.get("trigger", "")), condition=body.get("condition") or {},
-                    actions=tuple(actions), enabled=bool(body.get("enabled", True)))
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+
+ARRAY = _json({"type": "array", "items": {"type": "object"}})
+OBJECT = _json({"type": "object"})
+Text = Annotated[str, Field(max_length=128)]
+#: A JSON object given to an operation that validates its content (size and depth bounded there).
+JsonObject = Annotated[dict[Annotated[str, Field(max_length=64)], Any], Field(max_length=64)]
+
+
+class RuleIn(BaseModel):
+    code: Annotated[str, Field(max_length=48)] = ""
+    name: Text = ""
+    trigger: Annotated[str, Field(max_length=64)] = ""
+    condition: JsonObject = Field(default_factory=dict)
+    actions: Annotated[list[JsonObject], Field(max_length=10)] = Field(default_factory=list)
+    enabled: StrictBool = True
+
+    def spec(self, **override: str) -> RuleSpec:
+        values = {"code": self.code, "name": self.name, **override}
+        return RuleSpec(code=values["code"], name=values["name"], trigger=self.trigger, condition=self.condition,
+                        actions=tuple(self.actions), enabled=self.enabled)
+
+
+class RuleUpdateIn(RuleIn):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class SandboxIn(RuleIn):
+    days: Annotated[StrictInt, Field(ge=1, le=90)] = 7
+
+
+class RulePath(BaseModel):
+    rule_id: QueryId
+
+
+class ReasonIn(BaseModel):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ChainIn(BaseModel):
+    doc_kind: Annotated[str, Field(max_length=32)] = ""
+    name: Text = ""
+    steps: Annotated[list[JsonObject], Field(max_length=5)] = Field(default_factory=list)
+    min_value: Annotated[Number, Field(ge=0)] = Decimal(0)
+    urgent: StrictBool | None = None
+
+
+class WebhookIn(BaseModel):
+    url: Annotated[str, Field(max_length=2000)] = ""
+    kinds: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=50)] = Field(default_factory=list)
+
+
+class SubscriptionPath(BaseModel):
+    sub_id: QueryId
+
+
+class DeviceIn(BaseModel):
+    code: Annotated[str, Field(max_length=64)] = ""
+    kind: Annotated[str, Field(max_length=32)] = ""
+    site_id: StrictId
+    item_id: StrictId | None = None
+    config: JsonObject = Field(default_factory=dict)
 
 
 def rule_json(rule: Rule) -> dict[str, Any]:
+    """Render a rule."""
     return {"id": rule.id, "code": rule.code, "name": rule.name, "trigger": rule.trigger, "condition": rule.condition,
             "actions": rule.actions, "enabled": rule.enabled, "version": rule.version}
 
 
-@bp.get("/rules")
-def list_rules() -> Any:
-    def q(session: Session, actor: Actor) -> list[dict[str, Any]]:
-        rules = session.scalars(select(Rule).where(Rule.org_id == actor.org_id).order_by(Rule.id))
-        return [rule_json(r) for r in rules]
-
-    return jsonify({"rules": _read(q), "triggers": TRIGGERS})
+def chain_json(c: ApprovalChain) -> dict[str, Any]:
+    """Render an approval chain."""
+    return {"id": c.id, "doc_kind": c.doc_kind, "name": c.name, "min_value": str(c.min_value),
+            "urgent": c.urgent, "steps": c.steps, "active": c.active}
 
 
-@bp.post("/rules")
-def post_rule() -> Any:
-    return jsonify(transact(lambda s, a: rule_json(create_rule(s, a, _spec(json_object()))))), 201
+@endpoint(api.get, "/rules", permission=Permission.RULES, response=OBJECT)
+def list_rules(ctx: Ctx) -> Any:
+    """The organisation's rules and the triggers a rule may name."""
+    return {"rules": [rule_json(r) for r in rules_query(ctx.session, ctx.actor)], "triggers": TRIGGERS}
 
 
-@bp.put("/rules/<int:rule_id>")
-def put_rule(rule_id: int) -> Any:
-    body = json_object()
-    spec, reason = _spec(body), str(body.get("reason", ""))
-    return jsonify(transact(lambda s, a: rule_json(update_rule(s, a, rule_id, spec, reason))))
+@endpoint(api.post, "/rules", permission=Permission.ROLES, response=OBJECT, status=201)
+def post_rule(ctx: Ctx, body: RuleIn) -> Any:
+    """Create a rule (validated and audited by the operation)."""
+    spec = body.spec()
+    return ctx.transact(lambda s, a: rule_json(create_rule(s, a, spec)))
 
 
-@bp.post("/rules/<int:rule_id>/<any(enable, disable):what>")
-def toggle_rule(rule_id: int, what: str) -> Any:
-    return jsonify(transact(lambda s, a: rule_json(set_rule_enabled(s, a, rule_id, what == "enable"))))
+@endpoint(api.put, "/rules/<int:rule_id>", permission=Permission.ROLES, response=OBJECT)
+def put_rule(ctx: Ctx, path: RulePath, body: RuleUpdateIn) -> Any:
+    """Change a rule: a new version, audited with the reason."""
+    spec = body.spec()
+    return ctx.transact(lambda s, a: rule_json(update_rule(s, a, path.rule_id, spec, body.reason)))
 
 
-@bp.get("/rules/<int:rule_id>/versions")
-def rule_versions(rule_id: int) -> Any:
-    def q(session: Session, actor: Actor) -> list[dict[str, Any]]:
-        rows = session.scalars(select(RuleVersion).where(
-            RuleVersion.rule_id == rule_id, RuleVersion.org_id == actor.org_id).order_by(RuleVersion.version))
-        return [{"version": v.version, "body": v.body, "changed_by": v.changed_by, "at": v.created_at.isoformat()}
-                for v in rows]
-
-    return jsonify(_read(q))
+@endpoint(api.post, "/rules/<int:rule_id>/enable", permission=Permission.ROLES, response=OBJECT)
+def enable_rule(ctx: Ctx, path: RulePath, body: ReasonIn) -> Any:
+    """Switch a rule on."""
+    return ctx.transact(lambda s, a: rule_json(set_rule_enabled(s, a, path.rule_id, True, body.reason)))
 
 
-@bp.post("/rules/sandbox")
-def sandbox_rule() -> Any:
+@endpoint(api.post, "/rules/<int:rule_id>/disable", permission=Permission.ROLES, response=OBJECT)
+def disable_rule(ctx: Ctx, path: RulePath, body: ReasonIn) -> Any:
+    """Switch a rule off."""
+    return ctx.transact(lambda s, a: rule_json(set_rule_enabled(s, a, path.rule_id, False, body.reason)))
+
+
+@endpoint(api.get, "/rules/<int:rule_id>/versions", permission=Permission.RULES, response=ARRAY)
+def rule_versions(ctx: Ctx, path: RulePath) -> Any:
+    """Every version of a rule, with who changed it and when."""
+    return [{"version": v.version, "body": v.body, "changed_by": v.changed_by, "at": v.created_at}
+            for v in versions_query(ctx.session, ctx.actor, path.rule_id)]
+
+
+@endpoint(api.post, "/rules/sandbox", permission=Permission.RULES, response=OBJECT, write=False)
+def sandbox_rule(ctx: Ctx, body: SandboxIn) -> Any:
     """Replay a draft over the last ``days`` (≤ 90) of events; writes nothing."""
-    body = json_object()
-    spec = _spec({"code": "draft", "name": "草稿", **body})
-    from models.operations.rules import validate_rule
-
-    validate_rule(spec)
-    days = min(max(int_field(body.get("days", 7), "days") or 7, 1), 90)
-    session, actor = reader()
-    seen, hits = sandbox(session, actor.org_id, spec, days=days)
-    session.rollback()  # the sandbox writes nothing
-    return jsonify({"events_seen": seen, "would_fire": len(hits), "hits": [
-        {"event_id": h.event_id, "at": h.at.isoformat(), "actions": h.actions} for h in hits]})
+    spec = body.spec(code=body.code or "draft", name=body.name or "草稿")
+    try:
+        seen, hits = rule_sandbox(ctx.session, ctx.actor, spec, days=body.days)
+    finally:
+        ctx.session.rollback()  # the sandbox writes nothing
+    return {"events_seen": seen, "would_fire": len(hits),
+            "hits": [{"event_id": h.event_id, "at": h.at, "actions": h.actions} for h in hits]}
 
 
-@bp.get("/chains")
-def list_chains() -> Any:
-    def q(session: Session, actor: Actor) -> list[dict[str, Any]]:
-        return [{"id": c.id, "doc_kind": c.doc_kind, "name": c.name, "min_value": str(c.min_value),
-                 "urgent": c.urgent, "steps": c.steps, "active": c.active}
-                for c in session.scalars(select(ApprovalChain).where(ApprovalChain.org_id == actor.org_id))]
-
-    return jsonify(_read(q))
+@endpoint(api.get, "/chains", permission=Permission.RULES, response=ARRAY)
+def list_chains(ctx: Ctx) -> Any:
+    """The organisation's approval chains."""
+    return [chain_json(c) for c in chains_query(ctx.session, ctx.actor)]
 
 
-@bp.post("/chains")
-def post_chain() -> Any:
-    body = json_object()
-    min_value = decimal_field(body.get("min_value", "0"), "min_value") or Decimal(0)
-    spec = ChainSpec(str(body.get("doc_kind", "")), str(body.get("name", "")), tuple(body.get("steps") or ()),
-                     min_value, body.get("urgent"))
-    return jsonify({"id": transact(lambda s, a: create_chain(s, a, spec).id)}), 201
+@endpoint(api.post, "/chains", permission=Permission.ROLES, response=OBJECT, status=201)
+def post_chain(ctx: Ctx, body: ChainIn) -> Any:
+    """Create an approval chain (roles and timeouts validated by the operation)."""
+    spec = ChainSpec(body.doc_kind, body.name, tuple(body.steps), body.min_value, body.urgent)
+    return {"id": ctx.transact(lambda s, a: create_chain(s, a, spec).id)}
 
 
-@bp.post("/webhooks")
-def post_webhook() -> Any:
+@endpoint(api.post, "/webhooks", permission=Permission.ROLES, response=OBJECT, status=201)
+def post_webhook(ctx: Ctx, body: WebhookIn) -> Any:
     """Subscribe a URL to event kinds; the signing secret is returned once."""
-    body = json_object()
-    kinds = body.get("kinds") or []
-    if not isinstance(kinds, list):
-        raise ValidationError("须订阅至少一种事件", field="kinds")
-    cmd = SubscribeWebhook(url=str(body.get("url", "")), kinds=tuple(str(k) for k in kinds))
-    sub = transact(lambda s, a: subscribe_webhook(s, a, cmd))
-    return jsonify({"id": sub.subscription_id, "secret": sub.secret}), 201
+    sub = ctx.transact(lambda s, a: subscribe_webhook(s, a, SubscribeWebhook(url=body.url, kinds=tuple(body.kinds))))
+    return {"id": sub.subscription_id, "secret": sub.secret}
 
 
-@bp.get("/webhooks/<int:sub_id>/deliveries")
-def deliveries(sub_id: int) -> Any:
+@endpoint(api.get, "/webhooks/<int:sub_id>/deliveries", permission=Permission.RULES, response=ARRAY)
+def deliveries(ctx: Ctx, path: SubscriptionPath) -> Any:
     """The delivery log: each delivery with its latest attempt (from the relay's handler runs)."""
-    def q(session: Session, actor: Actor) -> list[dict[str, Any]]:
-        get_owned(session, WebhookSubscription, sub_id, actor.org_id)
-        rows = session.execute(
-            select(WebhookDelivery, HandlerRun).outerjoin(HandlerRun, and_(
-                HandlerRun.event_id == WebhookDelivery.outbox_event_id, HandlerRun.handler == "webhooks.send"))
-            .where(WebhookDelivery.subscription_id == sub_id).order_by(WebhookDelivery.id.desc()).limit(200))
-        return [{"id": d.id, "event_id": str(d.event_id), "kind": d.body.get("kind"), "status": d.status,
-                 "response_status": d.response_status,
-                 "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
-                 "attempts": attempt.attempts if attempt else 0,
-                 "run_status": attempt.status.value if attempt else "queued",
-                 "last_error": attempt.last_error if attempt else "",
-                 "dead_letter_id": attempt.id if attempt and attempt.status.value == "dead" else None}
-                for d, attempt in rows]
-
-    return jsonify(_read(q))
+    return [line.to_dict() for line in webhook_deliveries(ctx.session, ctx.actor, path.sub_id)]
 
 
-@bp.post("/devices")
-def post_device() -> Any:
+@endpoint(api.post, "/devices", permission=Permission.ROLES, response=OBJECT, status=201)
+def post_device(ctx: Ctx, body: DeviceIn) -> Any:
     """Register a scale or sensor; its secret is returned once."""
-    body = json_object()
-    cmd = RegisterDevice(code=str(body.get("code", "")), kind=str(body.get("kind", "")),
-                         site_id=int_field(body.get("site_id"), "site_id") or 0,
-                         item_id=int_field(body.get("item_id"), "item_id", required=False),
-                         config=body.get("config") or {})
-    device, secret = transact(lambda s, a: register_device(s, a, cmd))
-    device_id = device.id
-    return jsonify({"id": device_id, "secret": secret}), 201
+    cmd = RegisterDevice(code=body.code, kind=body.kind, site_id=body.site_id, item_id=body.item_id,
+                         config=body.config)
+
+    def register(s: Any, a: Any) -> dict[str, Any]:
+        device, secret = register_device(s, a, cmd)
+        return {"id": device.id, "secret": secret}
+
+    return Rendered(ctx.transact(register), 201)

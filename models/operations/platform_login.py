@@ -17,7 +17,7 @@ from models.org import IdentityProvider, Member, Org
 class BindingRequired(DomainError):
     code = "BINDING_REQUIRED"
     http_status = 403
-    default_message = "首次登录请输入合作社发给您的6位绑定码，或授权手机号"
+    default_message = "首次登录请输入合作社发给您的12位绑定码，或授权手机号"
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,11 @@ class PlatformLogin:
     external_id: str
     unionid: str | None = None
     session_key: str | None = field(default=None, repr=False)
-    #: First login: a six-digit invitation code, or a phone number the platform verified.
+    #: First login: a twelve-digit invitation code, or a phone number the platform verified.
     binding_code: str | None = None
     verified_phone: str | None = None
+    #: The try claimed for ``binding_code`` (models.operations.identity.claim_binding_attempt).
+    binding_attempt_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def login_identity(session: Session, cmd: PlatformLogin) -> LoginResult:
         _remember_session(session, cmd)
     bound_now = False
     if cmd.binding_code:
-        bind_identity(session, BindIdentity(cmd.provider, cmd.external_id, cmd.binding_code))
+        bind_identity(session, BindIdentity(cmd.provider, cmd.external_id, cmd.binding_code,
+                                            cmd.binding_attempt_id))
         bound_now = True
     members = members_for_identity(session, cmd.provider, cmd.external_id)
     if not members and cmd.verified_phone:

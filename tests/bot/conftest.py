@@ -20,7 +20,7 @@ from devstubs.wechat import install_wechat_token
 from devstubs.wechat_messages import install_media, install_message_send, install_wecom_token
 from models.actor import Actor
 from models.demo import DemoOrg
-from models.operations.identity import BindIdentity, IssueBindingCode, bind_identity, issue_binding_code
+from models.operations.identity import BindIdentity, IssueBindingCode, bind_with_code, issue_binding_code
 from models.org import IdentityProvider
 from models.uow import run
 from tests.bot.clients import DingTalkUser, WeChatUser, WeComUser
@@ -80,7 +80,7 @@ def bind(session_factory: sessionmaker[Session], demo: DemoOrg, name: str, provi
     external_id = f"{name}-{uuid.uuid4().hex[:8]}"
     root = Actor.system_actor(demo.org_id)
     code = run(session_factory, issue_binding_code, root, IssueBindingCode(demo.members[name])).code
-    run(session_factory, bind_identity, BindIdentity(provider, external_id, code))
+    bind_with_code(session_factory, BindIdentity(provider, external_id, code))
     return external_id
 
 

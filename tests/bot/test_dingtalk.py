@@ -62,7 +62,7 @@ def test_unbound_dingtalk_user_and_binding(app, session_factory, demo):
 
     newcomer = DingTalkUser(app.test_client(), f"new-{uuid.uuid4().hex[:6]}", "ding-test-secret")
     assert "绑定码" in newcomer.say("茶青库存")
-    assert "绑定码无效" in newcomer.say("绑定 000000")
+    assert "绑定码无效" in newcomer.say("绑定 0000 0000 0000")
     code = run(session_factory, issue_binding_code, Actor.system_actor(demo.org_id),
                IssueBindingCode(demo.members["钱总监"])).code
     assert "绑定成功：钱总监" in newcomer.say(f"绑定 {code}")

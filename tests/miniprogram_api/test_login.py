@@ -19,7 +19,8 @@ from tests.miniprogram_api.fixtures_3a import bearer, fx_app, fx_client, fx_plat
 
 
 def _code_for(session_factory, actors, who="王阿姨"):
-    return run(session_factory, issue_binding_code, actors["赵经理"],
+    # the director: a manager may not issue a code for a member with rights he lacks (吴会计's finance)
+    return run(session_factory, issue_binding_code, actors["钱总监"],
                IssueBindingCode(actors[who].member_id)).code
 
 
@@ -102,7 +103,7 @@ def test_invalid_and_reused_wechat_codes_are_401_and_write_nothing(client, platf
 
 def test_wrong_binding_code_is_refused(client, platform_stub):
     _server, wx, _ = platform_stub
-    resp = client.post("/api/v1/auth/wechat", json={"code": wx.login_code("o-x"), "binding_code": "000000"})
+    resp = client.post("/api/v1/auth/wechat", json={"code": wx.login_code("o-x"), "binding_code": "0000 0000 0000"})
     assert resp.status_code == 422 and resp.json["error"]["code"] == "BINDING_CODE_INVALID"
 
 
@@ -124,7 +125,8 @@ def test_dev_login_only_without_wechat_config(client, database_url, tmp_path: Pa
     dev = make_app(database_url, tmp_path / "m").test_client()
     resp = dev.post("/api/v1/auth/dev", json={"phone": "13800000001", "org_id": demo.org_id})
     assert resp.status_code == 200 and resp.json["member"]["member_name"] == "王阿姨"
-    prod = make_app(database_url, tmp_path / "m", LIUZHUAN_ENV="production", SECRET_KEY="x" * 40).test_client()
+    prod = make_app(database_url, tmp_path / "m", LIUZHUAN_ENV="production", SECRET_KEY="x" * 40,
+                    PUBLIC_BASE_URL="https://lz.example.cn").test_client()
     gone = prod.post("/api/v1/auth/dev", json={"phone": "13800000001"})
     assert gone.status_code == 404 and gone.json["error"]["code"] == "PLATFORM_NOT_CONFIGURED"
 

@@ -118,7 +118,8 @@ def test_refusals_in_the_shared_error_shape(app, demo):
     assert {e["code"]: e["rows"] for e in err["details"]["report"]["errors"]} == {
         "UNKNOWN_ITEM": [2], "NEGATIVE_VALUE": [3]}
     missing = client.post(f"{API}/overrides", headers=h, json={"item_id": demo.items["龙井"]})
-    assert missing.status_code == 422 and missing.get_json()["error"]["details"]["field"] == "site_id"
+    assert missing.status_code == 422 and [f["field"] for f in missing.get_json()["error"]["details"]["fields"]] == [
+        "site_id", "from_week"]
     no_reason = client.post(f"{API}/overrides", headers=h, json={
         "item_id": demo.items["龙井"], "site_id": demo.sites["MD"], "from_week": "2026-11-30", "scale": "-0.15"})
     assert no_reason.status_code == 422 and no_reason.get_json()["error"]["details"]["field"] == "reason"
