@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from cards.approval import dingtalk_card
 from models.actor import load_actor
 from models.approvals import ApprovalRequest
-from models.errors import DomainError, NotFound
+from models.errors import (
+    ApprovalNotOpened,
+    IdempotencyConflict,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from models.operations.approvals import DecideApproval, decide_approval
 from models.org import IdentityProvider, MemberIdentity
 from models.uow import run
@@ -72,11 +79,10 @@ def apply_card_action(session_factory: sessionmaker[Session], action: CardAction
             run(session_factory, decide_approval, actor,
                 DecideApproval(request_id, action.action == "approve", action.reason),
                 idempotency_key=f"card:{action.out_track_id}:{action.user_id}")
-        except DomainError as exc:
-            if exc.code not in ("INVALID_STATE", "IDEMPOTENCY_CONFLICT", "PERMISSION_DENIED", "VALIDATION_ERROR"):
-                raise
-            if exc.code in ("PERMISSION_DENIED", "VALIDATION_ERROR"):
-                return {**_card(session_factory, request_id), "error": exc.message}
+        except (InvalidState, IdempotencyConflict):
+            pass  # decided already (or a replay): the card as it stands is the answer
+        except (PermissionDenied, ValidationError, ApprovalNotOpened) as exc:  # incl. SELF_APPROVAL
+            return {**_card(session_factory, request_id), "error": exc.message}
     return _card(session_factory, request_id)
 
 

@@ -1,21 +1,26 @@
-"""Approval reactions: open a chain for new documents, send cards per level, update them on decisions."""
+"""Approval reactions: send cards per level, update them on decisions, cancel a rejected purchase order.
+
+The approval request itself is opened by the operation that creates the document, in its
+transaction (``open_approval``); nothing here decides whether a document needs approval.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cards.approval import ApprovalCard, Decision, dingtalk_card, wechat_subscribe
+from models.actor import Actor
 from models.approvals import ApprovalRequest
-from models.documents import Document, DocumentLine
+from models.documents import DocStatus, Document, DocumentLine
+from models.errors import DomainError
 from models.infra import OutboxEvent
-from models.operations.approvals import open_approval, purchase_order_needs_approval
+from models.operations import CancelOrder, cancel_order
+from models.operations.common import STATUS_LABELS
 from models.operations.todos import CreateTodo, close_todos_for, create_todo
 from models.org import IdentityProvider, Member
 from workflows.messenger import get_messenger
-from workflows.notify import identity, members_with_role, record
+from workflows.notify import identity, members_with_role, notify_role, record
 from workflows.relay import registry
 
 WECHAT_TEMPLATE_ID = "approval-pending"
@@ -40,17 +45,6 @@ def card_for(session: Session, req: ApprovalRequest) -> ApprovalCard:
 
 def level_track_id(req: ApprovalRequest, step: int) -> str:
     return f"{req.card_track_id}-L{step}"
-
-
-@registry.register("transfer.requested", "approvals.open_transfer")
-def open_transfer_approval(session: Session, event: OutboxEvent) -> None:
-    """Every transfer request goes through its organisation's chain (urgent ones the emergency chain)."""
-    doc_id = int(event.payload["document_id"])
-    qty = session.scalar(select(func.sum(DocumentLine.quantity)).where(DocumentLine.document_id == doc_id))
-    req = open_approval(session, event.org_id, "transfer", doc_id, Decimal(qty or 0),
-                        bool(event.payload.get("urgent")))
-    # Send the first level's cards now rather than one relay hop later (commit → card latency).
-    send_level(session, req, 0, event)
 
 
 @registry.register("approval.opened", "approvals.notify_level")
@@ -100,25 +94,30 @@ def update_cards(session: Session, event: OutboxEvent) -> None:
     close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
 
 
-@registry.register("purchase_order.confirmed", "approvals.open_purchase_order")
-def open_purchase_order_approval(session: Session, event: OutboxEvent) -> None:
-    """Send a confirmed purchase order through its chain when the business rule says it needs one."""
-    total = Decimal(str(event.payload.get("total") or 0))
-    document_id = int(event.payload["document_id"])
-    if not purchase_order_needs_approval(session, event.org_id, document_id, total):
-        return
-    req = open_approval(session, event.org_id, "purchase_order", document_id, total)
-    send_level(session, req, 0, event)
-
-
 @registry.register("approval.decided", "approvals.reject_purchase_order")
 def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
-    """A rejected purchase order is cancelled (through ``cancel_order``, as the system)."""
+    """Cancel a rejected purchase order if it still can be; otherwise tell the approvers, once.
+
+    Goods may already have been received against it (an order approved before receipts were
+    gated, or received on paper): cancelling it then is refused for good, so retrying would fail
+    forever. The managers and directors are told to sort it out instead.
+    """
     p = event.payload
     if p.get("doc_kind") != "purchase_order" or p.get("status") != "rejected":
         return
-    from models.actor import Actor
-    from models.operations import CancelOrder, cancel_order
-
-    cancel_order(session, Actor.system_actor(event.org_id, "审批"), CancelOrder(
-        int(p["document_id"]), f"审批驳回：{p.get('reason', '')}"))
+    doc = session.get(Document, int(p["document_id"]))
+    if doc is None or doc.org_id != event.org_id or doc.status == DocStatus.CANCELLED:
+        return
+    reason = f"审批驳回：{p.get('reason', '')}"
+    if doc.status == DocStatus.CONFIRMED:
+        try:
+            with session.begin_nested():  # a refused cancel leaves nothing half-done
+                cancel_order(session, Actor.system_actor(event.org_id, "审批"), CancelOrder(doc.id, reason))
+            return
+        except DomainError as exc:  # the same answer on every retry: report it instead
+            problem = exc.message
+    else:
+        problem = f"当前{STATUS_LABELS[doc.status]}，已有收货，不能自动取消"
+    for role in ("manager", "director"):
+        notify_role(session, event, "approvals.reject_purchase_order", role,
+                    f"采购订单 {doc.number} 已被驳回但未能取消", f"{problem}。{reason}，请人工处理。")

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+#: DingTalk's answer to createAndDeliver when the outTrackId already has a card instance.
+CARD_EXISTS = "card.instance.exist"
+#: DingTalk's answer to an update of an outTrackId that has no card instance.
+CARD_MISSING = "card.instance.not.exist"
+
 
 class Messenger(Protocol):
     def send_card(self, track_id: str, user_ids: list[str], params: dict[str, str]) -> None: ...
@@ -92,7 +97,14 @@ class PlatformMessenger:
             user_id_type=1,
         )
         headers = m.CreateAndDeliverHeaders(x_acs_dingtalk_access_token=self._access_token())
-        self._card_client().create_and_deliver_with_options(request, headers, RuntimeOptions())
+        try:
+            self._card_client().create_and_deliver_with_options(request, headers, RuntimeOptions())
+        except Exception as exc:
+            # A retried send (the card went out, the handler failed after it) finds the outTrackId
+            # taken: the card exists, so bring it up to date instead of failing on every retry.
+            if getattr(exc, "code", None) != CARD_EXISTS:
+                raise
+            self.update_card(track_id, params)
 
     def update_card(self, track_id: str, params: dict[str, str]) -> None:
         from alibabacloud_dingtalk.card_1_0 import models as m
@@ -104,7 +116,13 @@ class PlatformMessenger:
             user_id_type=1,
         )
         headers = m.UpdateCardHeaders(x_acs_dingtalk_access_token=self._access_token())
-        self._card_client().update_card_with_options(request, headers, RuntimeOptions())
+        try:
+            self._card_client().update_card_with_options(request, headers, RuntimeOptions())
+        except Exception as exc:
+            # No card under this outTrackId (that level's approvers have no DingTalk account, so
+            # none was sent): nothing to update, and retrying would fail the same way forever.
+            if getattr(exc, "code", None) != CARD_MISSING:
+                raise
 
     def send_subscribe(self, openid: str, message: dict[str, Any]) -> None:
         if not self.wechat_appid or not self.wechat_secret:

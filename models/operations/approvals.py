@@ -7,6 +7,7 @@ this decision is final. Other kinds (purchase orders, QC exceptions) are decided
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,8 @@ from models.actor import Actor, Permission
 from models.approvals import ApprovalChain, ApprovalRequest, ApprovalStatus
 from models.audit import record_audit
 from models.base import utcnow
-from models.errors import InvalidState, PermissionDenied, ValidationError
+from models.documents import Document
+from models.errors import ApprovalNotOpened, InvalidState, PermissionDenied, SelfApproval, ValidationError
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.org import ROLE_LABELS, Org, Role
@@ -53,20 +55,52 @@ def view(req: ApprovalRequest) -> ApprovalView:
                         list(req.history), req.status != ApprovalStatus.PENDING)
 
 
-def validate_steps(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Check a chain's steps: known roles, positive timeouts; return them normalised."""
-    if not steps:
+#: Bounds of a chain's configuration, checked when a chain is saved.
+MAX_CHAIN_STEPS = 10
+MAX_TIMEOUT_HOURS = 720
+#: Roles that may hold a level of a chain: staff, never a farmer or an outside party.
+APPROVER_ROLES = frozenset(r.value for r in Role if r != Role.FARMER)
+DOC_KINDS = ("transfer", "purchase_order", "qc_exception")
+KIND_LABELS = {"transfer": "调拨单", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+
+
+def _valid_hours(hours: Any) -> bool:
+    # bool is an int in Python, and JSON's Infinity/NaN parse to floats: refuse all three.
+    return (not isinstance(hours, bool) and isinstance(hours, int | float) and math.isfinite(hours)
+            and 0 < hours <= MAX_TIMEOUT_HOURS)
+
+
+def validate_steps(steps: Any) -> list[dict[str, Any]]:
+    """Check a chain's steps (known roles, finite bounded timeouts, at most ten); return them normalised."""
+    if not isinstance(steps, list | tuple) or not steps:
         raise ValidationError("审批链至少要有一级", field="steps")
+    if len(steps) > MAX_CHAIN_STEPS:
+        raise ValidationError(f"审批链最多 {MAX_CHAIN_STEPS} 级", field="steps")
     out = []
     for n, step in enumerate(steps):
-        try:
-            role = Role(step.get("role"))
-        except ValueError:
-            raise ValidationError(f"第 {n + 1} 级的角色无效", field="steps") from None
+        if not isinstance(step, dict) or set(step) - {"role", "timeout_hours"}:
+            raise ValidationError(f"第 {n + 1} 级的格式无效，只能包含 role 和 timeout_hours", field="steps")
+        role = step.get("role")
+        if not isinstance(role, str) or role not in APPROVER_ROLES:
+            raise ValidationError(f"第 {n + 1} 级的角色无效", field="steps")
         hours = step.get("timeout_hours", 24)
-        if not isinstance(hours, int | float) or hours <= 0:
-            raise ValidationError(f"第 {n + 1} 级的时限无效", field="steps")
-        out.append({"role": role.value, "timeout_hours": hours})
+        if not _valid_hours(hours):
+            raise ValidationError(f"第 {n + 1} 级的时限无效：须大于 0 且不超过 {MAX_TIMEOUT_HOURS} 小时",
+                                  field="steps")
+        out.append({"role": role, "timeout_hours": hours})
+    return out
+
+
+def _snapshot(steps: Any) -> list[dict[str, Any]]:
+    """Copy a chain's steps into a request; a row saved before validation existed is made safe, never weaker."""
+    if not isinstance(steps, list) or not steps:
+        return [{"role": Role.DIRECTOR.value, "timeout_hours": 48}]
+    out = []
+    for step in steps:
+        role = step.get("role") if isinstance(step, dict) else None
+        hours = step.get("timeout_hours", 24) if isinstance(step, dict) else None
+        out.append({"role": role if isinstance(role, str) else Role.DIRECTOR.value,
+                    "timeout_hours": hours if _valid_hours(hours) else MAX_TIMEOUT_HOURS})
     return out
 
 
@@ -106,14 +140,19 @@ def purchase_order_needs_approval(session: Session, org_id: int, document_id: in
 
 def open_approval(session: Session, org_id: int, doc_kind: str, document_id: int, value: Decimal,
                   urgent: bool = False) -> ApprovalRequest:
-    """Start (or return the already started) approval of a document; emit ``approval.opened``."""
+    """Start (or return the already started) approval of a document; emit ``approval.opened``.
+
+    Called by the operation that creates the document, in its transaction: a document that needs
+    approval never exists without its request, so nobody can decide it before its chain is known.
+    The chain's steps are copied, so editing a chain later does not change a running approval.
+    """
     req = session.scalar(select(ApprovalRequest).where(
         ApprovalRequest.doc_kind == doc_kind, ApprovalRequest.document_id == document_id))
     if req is not None:
         return req
     chain_id, steps = choose_steps(session, org_id, doc_kind, value, urgent)
     req = ApprovalRequest(org_id=org_id, doc_kind=doc_kind, document_id=document_id, chain_id=chain_id,
-                          steps=steps, step=0, status=ApprovalStatus.PENDING, history=[],
+                          steps=_snapshot(steps), step=0, status=ApprovalStatus.PENDING, history=[],
                           card_track_id=f"appr-{doc_kind}-{document_id}")
     session.add(req)
     session.flush()
@@ -132,16 +171,22 @@ def consult_chain(session: Session, actor: Actor, doc_kind: str, document_id: in
                   reason: str = "") -> bool:
     """Record a decision on the document's chain; return True when the document is now decided.
 
-    No chain: True (decide directly). A rejection or the last level's approval: True. An
-    approval with levels left: the chain moves on (``approval.advanced``) and False.
+    No request: refused (``APPROVAL_NOT_OPENED``), never decided directly. The document's creator
+    never decides any level of it (``SELF_APPROVAL``). A rejection or the last level's approval:
+    True. An approval with levels left: the chain moves on (``approval.advanced``) and False.
     """
     req = session.scalar(select(ApprovalRequest).where(
         ApprovalRequest.doc_kind == doc_kind, ApprovalRequest.document_id == document_id,
         ApprovalRequest.org_id == actor.org_id).with_for_update())
+    label = KIND_LABELS.get(doc_kind, "单据")
     if req is None:
-        return True
+        raise ApprovalNotOpened(f"该{label}的审批流程尚未开启，不能审批", doc_kind=doc_kind,
+                                document_id=document_id)
     if req.status != ApprovalStatus.PENDING:
         raise InvalidState(f"该审批{STATUS_LABELS[req.status]}", status=req.status.value)
+    creator = session.scalar(select(Document.created_by).where(Document.id == document_id))
+    if not actor.system and creator is not None and creator == actor.member_id:
+        raise SelfApproval(f"不能审批自己提交的{label}", document_id=document_id)
     role = req.steps[req.step]["role"]
     if not may_decide(actor, role):
         raise PermissionDenied(f"本级应由{ROLE_LABELS.get(role, role)}审批", role=role)
@@ -197,12 +242,18 @@ class ChainSpec:
 def create_chain(session: Session, actor: Actor, spec: ChainSpec) -> ApprovalChain:
     """Add an approval chain for a document kind (audited); more specific chains win."""
     actor.require(Permission.ROLES)
-    if spec.doc_kind not in ("transfer", "purchase_order", "qc_exception"):
+    if spec.doc_kind not in DOC_KINDS:
         raise ValidationError("单据类型无效", field="doc_kind")
-    if spec.min_value < 0:
-        raise ValidationError("门槛不能为负", field="min_value")
-    chain = ApprovalChain(org_id=actor.org_id, doc_kind=spec.doc_kind, name=spec.name, min_value=spec.min_value,
-                          urgent=spec.urgent, steps=validate_steps(list(spec.steps)), active=True)
+    if not isinstance(spec.name, str) or not spec.name.strip() or len(spec.name) > 64:
+        raise ValidationError("审批链名称须为 1 到 64 个字", field="name")
+    if not isinstance(spec.min_value, Decimal) or not spec.min_value.is_finite() or spec.min_value < 0 \
+            or spec.min_value >= Decimal(10) ** 12:
+        raise ValidationError("门槛须为不小于 0 的有限金额", field="min_value")
+    if spec.urgent is not None and not isinstance(spec.urgent, bool):
+        raise ValidationError("加急标志须为 true、false 或不填", field="urgent")
+    chain = ApprovalChain(org_id=actor.org_id, doc_kind=spec.doc_kind, name=spec.name.strip(),
+                          min_value=spec.min_value, urgent=spec.urgent, steps=validate_steps(spec.steps),
+                          active=True)
     session.add(chain)
     session.flush()
     record_audit(session, actor, "approval_chain.create", "approval_chain", chain.id, before=None,

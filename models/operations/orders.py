@@ -15,6 +15,7 @@ from models.errors import ValidationError
 from models.idempotency import idempotent
 from models.ledger import lock_balances, money, pick_fefo
 from models.lookup import get_owned
+from models.operations.approvals import open_approval, purchase_order_needs_approval
 from models.operations.common import (
     STATUS_LABELS,
     active_item,
@@ -46,6 +47,8 @@ class CreateOrder:
     lines: tuple[OrderLineIn, ...]
     business_time: datetime | None = None
     note: str = ""
+    #: Send a purchase order through its chain whatever its total (orders drafted from a suggestion).
+    require_approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,11 @@ class Order:
 
 @idempotent("order.create")
 def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
-    """Confirm a purchase or sales order; a sales order reserves its stock (FEFO) or fails."""
+    """Confirm a purchase or sales order; a sales order reserves its stock (FEFO) or fails.
+
+    A purchase order that needs approval gets its approval request in this transaction, so goods
+    cannot be received against it, nor can it be decided, before its chain is known.
+    """
     if cmd.kind not in (DocKind.PURCHASE_ORDER, DocKind.SALES_ORDER):
         raise ValidationError("订单类型不正确", field="kind")
     site = stock_site(session, actor, cmd.site_id)
@@ -96,6 +103,9 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     emit(session, actor.org_id, f"{cmd.kind.value}.confirmed", {
         "document_id": doc.id, "number": doc.number, "party_id": party.id, "total": str(doc.total_amount),
     }, document_id=doc.id)
+    if not sales and (cmd.require_approval or purchase_order_needs_approval(
+            session, actor.org_id, doc.id, doc.total_amount)):
+        open_approval(session, actor.org_id, "purchase_order", doc.id, doc.total_amount)
     return Order(doc.id, doc.number, doc.kind.value, doc.status.value, STATUS_LABELS[doc.status],
                  doc.total_amount, reserved)
 

@@ -392,7 +392,8 @@ def accept_suggestion(session: Session, actor: Actor, cmd: AcceptSuggestion) -> 
         price = cmd.unit_price if cmd.unit_price is not None else s.unit_price
         order = create_order(session, actor, CreateOrder(
             kind=DocKind.PURCHASE_ORDER, site_id=s.site_id, party_id=party,
-            lines=(OrderLineIn(item_id=s.item_id, quantity=quantity, unit_price=price),), note=note))
+            lines=(OrderLineIn(item_id=s.item_id, quantity=quantity, unit_price=price),), note=note,
+            require_approval=True))  # a forecast's suggestion never becomes a live order on one tap
         s.document_id, s.party_id, s.unit_price = order.document_id, party, price
         payload = {"document_id": order.document_id, "number": order.number}
     elif s.kind == SuggestionKind.TRANSFER:

@@ -24,7 +24,7 @@ from models.ledger import (
     pick_fefo,
 )
 from models.lookup import get_owned
-from models.operations.approvals import consult_chain
+from models.operations.approvals import consult_chain, open_approval
 from models.operations.common import (
     STATUS_LABELS,
     active_item,
@@ -129,7 +129,7 @@ def _load(session: Session, actor: Actor, document_id: int) -> Document:
 
 @idempotent("transfer.request")
 def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Transfer:
-    """Request a transfer; urgent ones are flagged for the emergency approval chain."""
+    """Request a transfer and open its approval (urgent ones on the emergency chain) in the same transaction."""
     source = stock_site(session, actor, cmd.from_site_id)
     dest = stock_site(session, actor, cmd.to_site_id)
     if source.id == dest.id:
@@ -151,6 +151,9 @@ def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Tr
         "document_id": doc.id, "number": doc.number, "from_site_id": source.id, "to_site_id": dest.id,
         "urgent": cmd.urgent, "requested_by": actor.member_id,
     }, document_id=doc.id)
+    # Chains are chosen by quantity (min_value); the request exists before anyone can decide.
+    open_approval(session, actor.org_id, "transfer", doc.id, sum((ln.quantity for ln in doc.lines), Decimal(0)),
+                  cmd.urgent)
     return transfer_view(session, doc)
 
 
@@ -163,8 +166,7 @@ def decide_transfer(session: Session, actor: Actor, cmd: DecideTransfer) -> Tran
         actor.require(Permission.TRANSFER_APPROVE, doc.site_id)
     if not cmd.approve and not cmd.reason.strip():
         raise ValidationError("驳回须说明原因", field="reason")
-    if doc.created_by is not None and doc.created_by == actor.member_id and not actor.can(Permission.ROLES):
-        raise ValidationError("不能审批自己提交的调拨申请", field="document_id")
+    # The chain refuses a missing request, the requester deciding, and the wrong level's role.
     if not consult_chain(session, actor, "transfer", doc.id, cmd.approve, cmd.reason):
         return transfer_view(session, doc)  # approved at this level; the chain's next level decides
     transition(doc, DocStatus.APPROVED if cmd.approve else DocStatus.REJECTED)

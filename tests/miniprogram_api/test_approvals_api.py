@@ -41,7 +41,7 @@ def test_a_manager_does_not_approve_her_own_request(client, demo, actors, sessio
     doc = _request(session_factory, demo, actors["赵经理"])
     assert client.get("/api/v1/approvals", headers=as_("赵经理")).get_json()["items"] == []
     r = client.post(f"/api/v1/approvals/{doc.document_id}", headers=as_("赵经理"), json={"decision": "approve"})
-    assert r.status_code == 422
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "SELF_APPROVAL"
     assert [a["document_id"] for a in client.get("/api/v1/approvals", headers=as_("钱总监")).get_json()["items"]] \
         == [doc.document_id]
 
@@ -60,12 +60,21 @@ def test_another_orgs_transfer_is_not_found(client, demo, session_factory, as_):
 
 
 def _big_purchase_order(session_factory, demo, actors):
-    """A ¥20,000 order for 龙井 from the packaging supplier: over the threshold, so it opens a chain."""
+    """A ¥20,000 order for 龙井 from the packaging supplier: over the threshold, so it opens a chain.
+
+    A purchaser places it: nobody on the chain may decide an order of their own.
+    """
+    from models.actor import load_actor
     from models.documents import DocKind
-    from models.operations import CreateOrder, OrderLineIn, create_order
+    from models.operations import CreateMember, CreateOrder, OrderLineIn, create_member, create_order
+    from models.org import Role
     from workflows.relay import relay_pending
 
-    order = run(session_factory, create_order, actors["赵经理"], CreateOrder(
+    purchaser_id = run(session_factory, create_member, actors["钱总监"], CreateMember(
+        "孙采购", roles=((Role.PURCHASER, None),)))
+    with session_factory() as s:
+        purchaser = load_actor(s, purchaser_id)
+    order = run(session_factory, create_order, purchaser, CreateOrder(
         DocKind.PURCHASE_ORDER, demo.sites["ZC"], demo.parties["包装厂"],
         (OrderLineIn(demo.items["龙井"], Decimal(1000), None, Decimal(20)),)))
     while relay_pending(session_factory, limit=10_000):
@@ -100,7 +109,7 @@ def test_every_chain_reaches_its_approvers_level_by_level(client, demo, actors, 
     assert (done.get_json()["status"], done.get_json()["status_label"]) == ("rejected", "已驳回")
     late = client.post(url, headers=as_("赵经理"), json={"decision": "approve"})
     assert late.status_code == 409 and late.get_json()["error"]["code"] == "INVALID_STATE"
-    detail = client.get(url, headers=as_("赵经理")).get_json()  # the requester still reads the outcome
+    detail = client.get(url, headers=as_("赵经理")).get_json()  # an earlier level still reads the outcome
     assert detail["status"] == "rejected" and [h["approve"] for h in detail["history"]] == [True, False]
 
 

@@ -41,7 +41,9 @@ def test_delivery_lifecycle_keeps_books_consistent(session_factory, demo, actors
 
     transfer = run(session_factory, request_transfer, actors["小周"],
                    RequestTransfer(sx, zc, (TransferLineIn(leaf, D(5)),), urgent=True))
+    # urgent: the manager, then the director
     run(session_factory, decide_transfer, actors["赵经理"], DecideTransfer(transfer.document_id, True))
+    run(session_factory, decide_transfer, actors["钱总监"], DecideTransfer(transfer.document_id, True))
     run(session_factory, dispatch_transfer, actors["小周"], TransferRef(transfer.document_id))
     done = run(session_factory, receive_transfer, actors["老孙"], TransferRef(transfer.document_id))
     assert done.status == "received"

@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from models.documents import Document
-from models.errors import InsufficientStock, InvalidState, PermissionDenied, StockFrozen, ValidationError
+from models.errors import (
+    InsufficientStock,
+    InvalidState,
+    PermissionDenied,
+    SelfApproval,
+    StockFrozen,
+    ValidationError,
+)
 from models.finance import Voucher
 from models.infra import OutboxEvent
 from models.operations import (
@@ -207,17 +214,19 @@ def test_first_decision_wins(session_factory, demo, actors, stocked):
 def test_requester_cannot_approve_own_request_but_a_director_can(session_factory, demo, actors, stocked):
     sf = session_factory
     t = _request(sf, demo, actors["赵经理"], 5)
-    with pytest.raises(ValidationError):
+    with pytest.raises(SelfApproval):
         run(sf, decide_transfer, actors["赵经理"], DecideTransfer(t.document_id, True))
-    with pytest.raises(ValidationError):
+    with pytest.raises(SelfApproval):
         run(sf, decide_transfer, actors["赵经理"], DecideTransfer(t.document_id, False, "算了"))
     assert _status(sf, t.document_id) == "requested"
     done = run(sf, decide_transfer, actors["钱总监"], DecideTransfer(t.document_id, True))
     assert done.status == "approved" and done.decided_by == demo.members["钱总监"]
 
-    # Directors may do everything, their own requests included.
+    # Nobody decides their own request, directors included (issue 10 finding 8): the manager does.
     own = _request(sf, demo, actors["钱总监"], 1)
-    assert run(sf, decide_transfer, actors["钱总监"], DecideTransfer(own.document_id, True)).status == "approved"
+    with pytest.raises(SelfApproval):
+        run(sf, decide_transfer, actors["钱总监"], DecideTransfer(own.document_id, True))
+    assert run(sf, decide_transfer, actors["赵经理"], DecideTransfer(own.document_id, True)).status == "approved"
     assert_books_ok(sf, demo.org_id)
 
 

@@ -107,15 +107,22 @@ def test_emergency_transfer_escalates_to_the_next_approver_after_two_hours(sessi
 
 
 def test_a_big_purchase_order_goes_through_its_chain_and_a_rejection_cancels_it(session_factory, demo, actors):
+    from models.actor import load_actor
     from models.approvals import ApprovalRequest
     from models.documents import DocKind, DocStatus, Document
-    from models.operations import CreateOrder, OrderLineIn, create_order
+    from models.operations import CreateMember, CreateOrder, OrderLineIn, create_member, create_order
     from models.operations.approvals import DecideApproval, decide_approval
+    from models.org import Role
 
-    small = run(session_factory, create_order, actors["赵经理"], CreateOrder(
+    # A purchaser places the orders: nobody on the chain decides an order of their own.
+    purchaser_id = run(session_factory, create_member, actors["钱总监"], CreateMember(
+        "孙采购", roles=((Role.PURCHASER, None),)))
+    with session_factory() as session:
+        purchaser = load_actor(session, purchaser_id)
+    small = run(session_factory, create_order, purchaser, CreateOrder(
         DocKind.PURCHASE_ORDER, demo.sites["ZC"], demo.parties["包装厂"],
         (OrderLineIn(demo.items["龙井"], Decimal(10), None, Decimal(20)),)))
-    big = run(session_factory, create_order, actors["赵经理"], CreateOrder(
+    big = run(session_factory, create_order, purchaser, CreateOrder(
         DocKind.PURCHASE_ORDER, demo.sites["ZC"], demo.parties["包装厂"],
         (OrderLineIn(demo.items["龙井"], Decimal(1000), None, Decimal(20)),)))
     drain(session_factory)
