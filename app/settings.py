@@ -9,6 +9,7 @@ from pathlib import Path
 from models.errors import ValidationError
 
 VAR_DIR = Path(__file__).resolve().parent.parent / "var"
+DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 #: The only values LIUZHUAN_ENV may take (exact spelling): a typo must never mean "development".
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_SECRET_KEY = "dev-only-secret-change-me"
@@ -43,6 +44,10 @@ class Settings:
     dingtalk_api_base: str | None = None
     #: Largest request body (photos + audio) the API accepts; larger answers 413.
     max_upload_bytes: int = 20 * 1024 * 1024
+    #: Scheme and host of links we hand out (delivery notes, QR codes); never taken from the Host header.
+    public_base_url: str = DEV_PUBLIC_BASE_URL
+    #: Days a shared delivery-note link works.
+    note_link_days: int = 90
     #: development | test | production (LIUZHUAN_ENV; unset means development).
     environment: str = "development"
     #: Bearer token Prometheus sends to /metrics; in production, no token means no /metrics.
@@ -77,6 +82,10 @@ class Settings:
             dingtalk_app_secret=env.get("DINGTALK_MINIPROGRAM_APP_SECRET") or None,
             dingtalk_api_base=env.get("DINGTALK_API_BASE") or None,
             max_upload_bytes=int(env.get("MAX_UPLOAD_BYTES") or 20 * 1024 * 1024),
+            # No development default in production: a wrong host would be printed on every QR code.
+            public_base_url=(env.get("PUBLIC_BASE_URL") or ("" if env.get("LIUZHUAN_ENV") == "production"
+                                                            else DEV_PUBLIC_BASE_URL)).rstrip("/"),
+            note_link_days=int(env.get("NOTE_LINK_DAYS") or 90),
             metrics_token=env.get("METRICS_TOKEN") or None,
             metrics_cache_seconds=int(env.get("METRICS_CACHE_SECONDS") or 30),
         )
@@ -87,6 +96,10 @@ class Settings:
         """Refuse settings that cannot work, before anything starts."""
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ValidationError("DATABASE_URL 只支持 sqlite 或 postgresql", field="DATABASE_URL")
+        if not self.public_base_url.startswith(("https://", "http://")):
+            raise ValidationError("必须设置 PUBLIC_BASE_URL（如 https://liuzhuan.example.cn）", field="PUBLIC_BASE_URL")
+        if not 1 <= self.note_link_days <= 3650:
+            raise ValidationError("NOTE_LINK_DAYS 须在 1 到 3650 之间", field="NOTE_LINK_DAYS")
         if self.production and weak_secret(self.secret_key):
             raise ValidationError("生产环境必须设置至少 32 位的随机 SECRET_KEY（不能用默认值）",
                                   field="SECRET_KEY")

@@ -27,6 +27,7 @@ __all__ = [
     "PhotoTooLarge",
     "ProcessedPhoto",
     "UnsupportedPhoto",
+    "check_photo",
     "is_probably_same_photo",
     "phash_distance",
     "process_photo",
@@ -124,6 +125,19 @@ def process_photo(
         thumb_bytes=thumb_bytes,
         metadata=metadata,
     )
+
+
+def check_photo(data: bytes, *, max_bytes: int = 15 * 1024 * 1024, max_pixels: int = 40_000_000) -> tuple[int, int]:
+    """Check size, format and dimensions from the header only (no pixel decoded); return (width, height)."""
+    if len(data) > max_bytes:
+        raise PhotoTooLarge(size=len(data), max_bytes=max_bytes)
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedPhoto()
+    img = _open(data, fmt, max_pixels)
+    size = img.size
+    img.close()
+    return size
 
 
 def sniff_format(data: bytes) -> str | None:

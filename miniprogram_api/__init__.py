@@ -15,6 +15,7 @@ def register(app: OpenAPI) -> None:
 
     app.register_api(intake.api)
     app.register_blueprint(delivery_note.pages)
+    app.register_api(delivery_note.api)
     intake.init_app(app)
     # clerk/manager API, offline sync and the /try page (engineer 3B)
     from miniprogram_api import clerk

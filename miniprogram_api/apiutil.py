@@ -4,14 +4,15 @@ operation as one transaction, and response models generated from the operations'
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from flask import current_app, g
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, TypeAdapter, create_model
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, TypeAdapter, create_model
 from sqlalchemy.orm import Session
 
 from miniprogram_api.auth import current_actor
@@ -22,14 +23,48 @@ from models.uow import run
 
 R = TypeVar("R")
 
-#: Database ids: positive and small enough for every backend (no 500 on 2**70).
-Id = Annotated[int, Field(ge=1, le=2**53)]
+_ASCII_INT = re.compile(r"[0-9]{1,16}")
+# ASCII only: Python's int()/Decimal() also read Arabic-Indic, full-width and other Unicode digits.
+_ASCII_DECIMAL = re.compile(r"[+-]?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+
+
+def _strict_int(value: Any) -> Any:
+    # bool is an int in Python ("site_id": true would be site 1); floats and Unicode digits are refused.
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("须是整数")
+    if isinstance(value, str):
+        if not _ASCII_INT.fullmatch(value):
+            raise ValueError("须是整数（阿拉伯数字 0-9）")
+        return int(value)
+    return value
+
+
+def _strict_decimal(value: Any) -> Any:
+    # A JSON number or an ASCII decimal string; never a bool, never "١٢٣" read as 123.
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        raise ValueError("须是数字")
+    if isinstance(value, str) and not _ASCII_DECIMAL.fullmatch(value):
+        raise ValueError("须是数字（阿拉伯数字 0-9，可带小数点）")
+    return value
+
+
+def _strict_iso(value: Any) -> Any:
+    # Dates and times as ISO 8601 text only: pydantic would read a bare number as a Unix timestamp.
+    if not isinstance(value, str | date):
+        raise ValueError("须是 ISO 8601 日期或时间文本")
+    return value
+
+
+#: Database ids: positive and small enough for every backend (no 500 on 2**70); strictly an integer.
+Id = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=2**53)]
 #: Quantities as people enter them: positive, bounded, at most six decimals.
-Quantity = Annotated[Decimal, Field(gt=0, le=Decimal("1e9"), decimal_places=6)]
+Quantity = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(gt=0, le=Decimal("1e9"), decimal_places=6)]
 #: A counted quantity may be zero.
-Counted = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
-Price = Annotated[Decimal, Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
-Rate = Annotated[Decimal, Field(ge=0, lt=1, decimal_places=4)]
+Counted = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
+Price = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
+Rate = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, lt=1, decimal_places=4)]
+#: A calendar date as "YYYY-MM-DD".
+IsoDate = Annotated[date, BeforeValidator(_strict_iso)]
 UnitName = Annotated[str, Field(min_length=1, max_length=16)]
 Note = Annotated[str, Field(max_length=256)]
 
@@ -41,7 +76,7 @@ def _plausible(value: datetime) -> datetime:
 
 
 #: Business time of an entry: with a time zone, within a sane range (offline entries may be past).
-BusinessTime = Annotated[AwareDatetime, AfterValidator(_plausible)]
+BusinessTime = Annotated[AwareDatetime, BeforeValidator(_strict_iso), AfterValidator(_plausible)]
 
 #: Error responses every write may answer with, in the one shared shape.
 WRITE_ERRORS: dict[str, type[BaseModel]] = {

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import datetime
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
 import qrcode
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, render_template_string, request
+from flask_openapi3 import APIBlueprint, Tag
 from itsdangerous import BadSignature, URLSafeSerializer
 from pydantic import BaseModel, Field, PlainSerializer
 
+from app.factory import settings_of
 from app.web import db
+from miniprogram_api.apiutil import WRITE_ERRORS, Id, IdempotencyHeader, call, writer
+from miniprogram_api.errors import ErrorBody
 from models.errors import NotFound
+from models.operations.delivery_notes import (
+    NoteLinkExpired,
+    NoteLinkRevoked,
+    RevokeNoteLinks,
+    check_note_link,
+    revoke_note_links,
+)
 from models.operations.intake import DeliveryNote, delivery_note
 from models.timeutil import SHANGHAI
 
 _SALT = "liuzhuan.delivery-note.v1"
+api = APIBlueprint("delivery_notes", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="交货单")],
+                   abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
+
+
+@dataclass(frozen=True)
+class NoteLink:
+    org_id: int
+    document_id: int
+    issued_at: datetime
+    expires_at: datetime
+
 #: Quantities and prices without trailing zeros ("11.75", not "11.750000"); amounts keep their fen.
 Plain = Annotated[Decimal, PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json")]
 pages = Blueprint("delivery_note", __name__, template_folder="templates")
@@ -50,17 +74,34 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
 
 
-def note_token(org_id: int, document_id: int) -> str:
-    """A signed, unguessable token naming one delivery note (read only; no login needed)."""
-    return _serializer().dumps([org_id, document_id])
+def note_token(org_id: int, document_id: int, *, issued_at: float | None = None) -> str:
+    """A signed, unguessable token naming one delivery note, issued now and expiring after NOTE_LINK_DAYS."""
+    issued = time.time() if issued_at is None else issued_at
+    expires = issued + settings_of(current_app).note_link_days * 86400
+    # Milliseconds: a link issued right after a revocation must not count as revoked.
+    return _serializer().dumps([org_id, document_id, int(issued * 1000), int(expires * 1000)])
 
 
-def read_note_token(token: str) -> tuple[int, int]:
+def read_note_token(token: str) -> NoteLink:
+    """The link a token names; 404 when forged, 410 when it has expired or was issued before the v2 format."""
     try:
-        org_id, document_id = _serializer().loads(token)
-        return int(org_id), int(document_id)
-    except (BadSignature, ValueError, TypeError) as exc:
+        payload = _serializer().loads(token)
+    except BadSignature as exc:
         raise NotFound("交货单链接无效", entity="DeliveryNote") from exc
+    if not isinstance(payload, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in payload):
+        raise NotFound("交货单链接无效", entity="DeliveryNote")
+    if len(payload) == 2:  # links from before expiry existed: they had none, so treat them as expired
+        raise NoteLinkExpired(document_id=payload[1])
+    if len(payload) != 4:
+        raise NotFound("交货单链接无效", entity="DeliveryNote")
+    org_id, document_id, issued_ms, expires_ms = payload
+    return NoteLink(org_id, document_id, datetime.fromtimestamp(issued_ms / 1000, UTC),
+                    datetime.fromtimestamp(expires_ms / 1000, UTC))
+
+
+def note_url(token: str) -> str:
+    """The public link of a token: PUBLIC_BASE_URL, never the request's Host header."""
+    return f"{settings_of(current_app).public_base_url}/d/{token}"
 
 
 def qr_png(url: str) -> bytes:
@@ -77,16 +118,33 @@ def qr_png(url: str) -> bytes:
 
 def note_out(note: DeliveryNote) -> NoteOut:
     """The API answer for a delivery note, with its signed link and QR code."""
-    url = request.host_url.rstrip("/") + f"/d/{note_token(note.org_id, note.document_id)}"
+    url = note_url(note_token(note.org_id, note.document_id))
     return NoteOut(**{k: getattr(note, k) for k in NoteOut.model_fields if hasattr(note, k)},
                    note_url=url, qr_png_base64=base64.b64encode(qr_png(url)).decode())
 
 
+def _open_link(token: str) -> NoteLink:
+    link = read_note_token(token)
+    check_note_link(db(), link.org_id, link.document_id, link.issued_at, link.expires_at)
+    return link
+
+
+_GONE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>交货单链接已失效</title></head>
+<body><p>{{ message }}</p></body></html>"""
+
+
 @pages.get("/d/<token>")
 def page(token: str) -> Response:
-    """The read-only delivery note (HTML, Chinese, for phones)."""
-    org_id, document_id = read_note_token(token)
-    note = delivery_note(db(), org_id, document_id)
+    """The read-only delivery note (HTML, Chinese, for phones); 410 once the link expired or was revoked."""
+    try:
+        link = _open_link(token)
+    except (NoteLinkExpired, NoteLinkRevoked) as exc:
+        if not request.accept_mimetypes.accept_html:
+            raise
+        html = render_template_string(_GONE_PAGE, message=exc.message)
+        return Response(html, status=410, mimetype="text/html", headers={"Cache-Control": "no-store"})
+    note = delivery_note(db(), link.org_id, link.document_id)
     when = note.business_time.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     html = render_template("delivery_note.html", note=note, when=when, token=token, fmt=_fmt)
     return Response(html, mimetype="text/html", headers={"Cache-Control": "no-store",
@@ -96,8 +154,30 @@ def page(token: str) -> Response:
 @pages.get("/d/<token>/qr.png")
 def page_qr(token: str) -> Response:
     """The QR code of a delivery-note link."""
-    read_note_token(token)
-    return Response(qr_png(request.host_url.rstrip("/") + f"/d/{token}"), mimetype="image/png")
+    _open_link(token)
+    return Response(qr_png(note_url(token)), mimetype="image/png", headers={"Cache-Control": "no-store"})
+
+
+class RevokePath(BaseModel):
+    document_id: Id
+
+
+class RevokeIn(BaseModel):
+    reason: str = Field("", max_length=256, description="撤销原因（记入审计日志）")
+
+
+class RevokeOut(BaseModel):
+    document_id: int
+    number: str
+    revoked_at: datetime
+
+
+@api.post("/delivery-notes/<int:document_id>/revoke", responses={"200": RevokeOut, **WRITE_ERRORS})
+def revoke(path: RevokePath, body: RevokeIn, header: IdempotencyHeader) -> dict:
+    """Revoke every shared link of a delivery note issued so far (they then answer 410)."""
+    done = call(revoke_note_links, writer(), RevokeNoteLinks(path.document_id, body.reason), header.idempotency_key)
+    return RevokeOut(document_id=done.document_id, number=done.number,
+                     revoked_at=done.revoked_at).model_dump(mode="json")
 
 
 def _fmt(value: Decimal) -> str:

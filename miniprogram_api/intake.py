@@ -21,16 +21,26 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.factory import settings_of
 from app.web import db
+from miniprogram_api.apiutil import Id
 from miniprogram_api.auth import current_actor
 from miniprogram_api.delivery_note import NoteOut, Plain, note_out
 from miniprogram_api.errors import ErrorBody
-from miniprogram_api.intake_media import recognise, request_digest, storage, store_photos
+from miniprogram_api.intake_media import (
+    check_photos,
+    decode_photos,
+    read_photos,
+    recognise,
+    request_digest,
+    storage,
+    store_photos,
+)
 from models.catalog import Grade
 from models.errors import NotFound, ValidationError
 from models.operations.intake import (
     ConfirmIntake,
     CreateIntake,
     DraftView,
+    authorize_intake,
     confirm_intake,
     create_intake,
     draft_view,
@@ -42,7 +52,6 @@ from models.uow import run
 ERRORS = {k: ErrorBody for k in ("401", "403", "404", "409", "413", "422")}
 api = APIBlueprint("intake", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="快速录入")],
                    abp_security=[{"bearer": []}], abp_responses=ERRORS)
-DbId = Field(ge=1, le=2**53)
 #: Photo processing runs here while the request thread recognises speech.
 _WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-photos")
 
@@ -59,10 +68,10 @@ class IntakeForm(BaseModel):
     photos: list[FileStorage] = Field(default_factory=list, description="JPEG/PNG/WebP/HEIC，按内容识别")
     # Not "| None": flask-openapi3 reads only plainly binary fields from request.files.
     audio: FileStorage = Field(None, description="mp3/aac/m4a/wav/amr/silk 录音，60 秒内")
-    site_id: int = DbId
-    grade_id: int | None = Field(None, ge=1, le=2**53)
-    item_id: int | None = Field(None, ge=1, le=2**53, description="缺省：本单位唯一带等级的商品")
-    party: int | None = Field(None, ge=1, le=2**53, description="交售农户（收货员选择）；农户本人可不填")
+    site_id: Id
+    grade_id: Id | None = None
+    item_id: Id | None = Field(None, description="缺省：本单位唯一带等级的商品")
+    party: Id | None = Field(None, description="交售农户（收货员选择）；农户本人可不填")
     weight: FormText = Field(None, max_length=32, description="手输重量，如 23.5 或 二十三斤半")
     unit: FormText = Field(None, max_length=16, description="手输重量的单位，如 斤")
     client_id: FormText = Field(None, min_length=1, max_length=64, description="客户端生成的编号，重发不重复录入")
@@ -118,7 +127,7 @@ class DraftPath(BaseModel):
 class ConfirmIn(BaseModel):
     weight: str | None = Field(None, max_length=32, description="更正重量")
     unit: str | None = Field(None, max_length=16)
-    grade_id: int | None = Field(None, ge=1, le=2**53, description="更正等级")
+    grade_id: Id | None = Field(None, description="更正等级")
 
 
 class MediaPath(BaseModel):
@@ -164,26 +173,33 @@ def intake(form: IntakeForm) -> Any:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     session = db()
     actor = current_actor(session)
-    photos = [p.read() for p in form.photos if hasattr(p, "read")]
-    audio = form.audio.read() if hasattr(form.audio, "read") else None
+    uploads = [p for p in form.photos if hasattr(p, "read")]
+    typed = bool(form.weight and form.weight.strip())
+    has_audio = hasattr(form.audio, "read")
+    if not typed and not has_audio:
+        raise ValidationError("请说出或输入重量", field="weight")
+    # Authorise before a single byte is decoded: decoding is the expensive part an attacker wants.
+    authorize_intake(session, actor, form.site_id, form.party)
+    photos = read_photos(uploads)
+    check_photos(photos)  # headers only: size, format, pixels per photo and per request
+    audio = form.audio.read() if has_audio else None
     if audio is not None and not audio:
         audio = None
-    typed = bool(form.weight and form.weight.strip())
-    if not typed and audio is None:
-        raise ValidationError("请说出或输入重量", field="weight")
+        if not typed:
+            raise ValidationError("请说出或输入重量", field="weight")
     fields = form.model_dump(exclude={"photos", "audio"})
     digest = request_digest(fields, photos, audio)
     transcript, confidence, warnings = None, None, ()
     if audio is None:
-        evidence = store_photos(app, photos)
+        decoded = decode_photos(photos)
     else:
         grade_words = list(dict.fromkeys(session.scalars(select(Grade.name).where(Grade.org_id == actor.org_id))))
         # Photos (Pillow) and speech (vosk) both release the GIL: side by side they take the longer one's time.
-        photo_job = _WORKERS.submit(store_photos, app, photos)
+        photo_job = _WORKERS.submit(decode_photos, photos)
         try:
             heard = recognise(app, audio, grade_words, typed=typed)
         finally:
-            evidence = photo_job.result()
+            decoded = photo_job.result()
         warnings = heard.warnings
         if heard.transcript is not None:
             transcript, confidence = heard.transcript.text, heard.transcript.confidence
@@ -191,8 +207,10 @@ def intake(form: IntakeForm) -> Any:
     view = run(app.extensions["liuzhuan"]["session_factory"], create_intake, actor, CreateIntake(
         site_id=form.site_id, grade_id=form.grade_id, item_id=form.item_id, party_id=form.party,
         typed_weight=form.weight if typed else None, typed_unit=form.unit, transcript=transcript,
-        speech_confidence=confidence, photos=evidence, client_id=form.client_id, request_hash=digest,
+        speech_confidence=confidence, photos=decoded.evidence, client_id=form.client_id, request_hash=digest,
         channel_warnings=warnings, auto_confirm=form.auto_confirm))
+    # Files only after the commit: a refused intake leaves nothing on disk.
+    store_photos(app, decoded)
     return draft_out(view)
 
 

@@ -12,7 +12,6 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from miniprogram_api.apiutil import READ_ERRORS, BusinessTime, Id, dump, reader
@@ -24,7 +23,7 @@ from miniprogram_api.stock import CountIn
 from miniprogram_api.transfers import StepIn, TransferIn
 from models.actor import Actor
 from models.errors import DomainError
-from models.infra import IdempotencyRecord
+from models.idempotency import find_record
 from models.operations import (
     DecideTransfer,
     TransferRef,
@@ -122,10 +121,8 @@ class ChangesQuery(BaseModel):
 
 def _apply(session: Session, actor: Actor, fn: Callable[..., Any], cmd: Any, key: str) -> tuple[bool, Any]:
     """Run one queued operation; tell whether its key had already been applied."""
-    seen = session.scalar(select(IdempotencyRecord.id).where(
-        IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == key,
-        IdempotencyRecord.result.is_not(None)))
-    return seen is not None, fn(session, actor, cmd, idempotency_key=key)
+    seen = find_record(session, actor, key)  # this member's own key only
+    return seen is not None and seen.result is not None, fn(session, actor, cmd, idempotency_key=key)
 
 
 def _conflict(op: QueuedOp, code: str, message: str, details: dict[str, Any]) -> OpResult:

@@ -31,7 +31,7 @@ from miniprogram_api.errors import ErrorBody
 from models.actor import Actor, Permission
 from models.documents import DocKind, Document
 from models.errors import NotFound, PermissionDenied, ValidationError
-from models.infra import IdempotencyRecord
+from models.idempotency import find_record
 from models.lookup import get_owned
 from models.operations import (
     RequestTransfer,
@@ -154,8 +154,7 @@ def _replay(session: Session, actor: Actor, key: str | None) -> Transfer | None:
     """Return the transfer an earlier emergency request with this key created, if any."""
     if not key:
         return None
-    record = session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == key))
+    record = find_record(session, actor, key)  # this member's own key only
     if record is None or record.operation != "transfer.request" or record.result is None:
         return None
     return TypeAdapter(Transfer).validate_python(record.result)

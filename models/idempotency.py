@@ -56,10 +56,36 @@ def request_hash(operation: str, command: object) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+#: Scope of keys that are not one member's: system actors (workers, devices, rules) and keys that
+#: name a shared thing whose permission the caller has already checked.
+SHARED_SCOPE = 0
+
+
+def key_scope(actor: Actor, *, shared: bool = False) -> int:
+    """Return the scope an actor's idempotency keys live in: the member, or SHARED_SCOPE."""
+    if shared or actor.member_id is None:
+        return SHARED_SCOPE
+    return actor.member_id
+
+
+def find_record(session: Session, actor: Actor, key: str, *, shared: bool = False) -> IdempotencyRecord | None:
+    """Return the actor's own record for ``key`` (never another member's), or None."""
+    return session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.org_id == actor.org_id,
+        IdempotencyRecord.member_id == key_scope(actor, shared=shared),
+        IdempotencyRecord.key == key,
+    ))
+
+
 def idempotent(
     operation: str,
 ) -> Callable[[Callable[[Session, Actor, C], R]], Callable[..., R]]:
     """Make ``fn(session, actor, command)`` accept ``idempotency_key=`` and replay by it.
+
+    Keys are scoped to the member who sent them: a replay only ever returns what that same member
+    was allowed to get the first time, and another member's key is simply a new key for this one
+    (whose operation then checks his permissions). ``shared_key=True`` puts the key in the org's
+    shared scope, for keys derived from a thing (``intake:<draft>``) after the caller's own check.
 
     The record is claimed (inserted) before the work, so a concurrent request with the
     same key blocks on the unique index and then fails; ``models.uow.run`` retries it,
@@ -71,21 +97,19 @@ def idempotent(
         adapter: TypeAdapter[Any] = TypeAdapter(result_type)
 
         @functools.wraps(fn)
-        def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None) -> R:
+        def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None,
+                    shared_key: bool = False) -> R:
             if not idempotency_key:
                 return fn(session, actor, command)
             digest = request_hash(operation, command)
-            record = session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == idempotency_key
-                )
-            )
+            record = find_record(session, actor, idempotency_key, shared=shared_key)
             if record is not None:
                 if record.request_hash != digest or record.result is None:
                     raise IdempotencyConflict(key=idempotency_key, operation=record.operation)
                 return adapter.validate_python(record.result)
             record = IdempotencyRecord(
-                org_id=actor.org_id, key=idempotency_key, operation=operation, request_hash=digest
+                org_id=actor.org_id, member_id=key_scope(actor, shared=shared_key), key=idempotency_key,
+                operation=operation, request_hash=digest,
             )
             session.add(record)
             session.flush()

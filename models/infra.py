@@ -31,8 +31,11 @@ class IdempotencyRecord(IdMixin, OrgMixin, CreatedMixin, Base):
     """The first answer to a keyed request: a replay gets it back, a different body a 409."""
 
     __tablename__ = "idempotency_records"
-    __table_args__ = (UniqueConstraint("org_id", "key"),)
+    __table_args__ = (UniqueConstraint("org_id", "member_id", "key"),)
 
+    #: Whose key it is: the member who sent it, or 0 for system actors and keys that name a shared
+    #: thing (a draft being confirmed). A replay is answered only within the same scope.
+    member_id: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
     key: Mapped[str] = mapped_column(String(128))
     operation: Mapped[str] = mapped_column(String(48))
     #: sha256 of the canonical command; same key with another hash is a conflict.

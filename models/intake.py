@@ -80,3 +80,16 @@ class EvidencePhoto(IdMixin, OrgMixin, CreatedMixin, Base):
     thumb_key: Mapped[str] = mapped_column(String(256))
     #: Capture time, camera, GPS from the original EXIF: evidence, never served with the image.
     photo_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class NoteLinkRevocation(IdMixin, OrgMixin, CreatedMixin, Base):
+    """A delivery note's shared links were withdrawn: links issued up to ``revoked_at`` answer 410."""
+
+    __tablename__ = "delivery_note_revocations"
+    __table_args__ = (UniqueConstraint("org_id", "document_id"),)
+
+    document_id: Mapped[int] = mapped_column(BigId, ForeignKey("documents.id"))
+    #: Links issued at or before this moment are dead; a link issued afterwards works (re-share).
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    reason: Mapped[str] = mapped_column(String(256), default="")

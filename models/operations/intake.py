@@ -177,6 +177,11 @@ def _grade_for(session: Session, actor: Actor, item: Item, grade_id: int | None)
     return grade
 
 
+def authorize_intake(session: Session, actor: Actor, site_id: int, party_id: int | None) -> None:
+    """Refuse, before any upload is decoded, an intake the actor may not make at this site for this party."""
+    _party_for(session, actor, stock_site(session, actor, site_id), party_id)
+
+
 def _max_base(org: Org) -> Decimal:
     return Decimal(str((org.settings or {}).get("intake_max_base_quantity", DEFAULT_MAX_BASE)))
 
@@ -287,10 +292,11 @@ def confirm_intake(session: Session, actor: Actor, cmd: ConfirmIntake) -> Delive
     elif cmd.unit and cmd.unit != draft.unit:
         quantity, unit, base = parse_weight(session, item, f"{draft.quantity:f}{cmd.unit}", spoken=False,
                                             max_base=_max_base(org))
+    # Shared key: whoever confirms (farmer or clerk, each checked above), the draft posts once.
     receipt = receive_goods(session, poster, ReceiveGoods(
         site_id=draft.site_id, item_id=item.id, quantity=quantity, unit=unit, party_id=draft.party_id,
         grade_id=grade.id if grade else None, note=f"快速录入 {draft.public_id}",
-    ), idempotency_key=f"intake:{draft.public_id}")
+    ), idempotency_key=f"intake:{draft.public_id}", shared_key=True)
     if draft.status == DraftStatus.DRAFT:
         draft.quantity, draft.unit, draft.base_quantity = quantity, unit, base
         draft.grade_id = grade.id if grade else None

@@ -45,7 +45,8 @@ def test_domain_errors_share_one_json_shape(client):
 
 def test_overview_is_hidden_in_production(database_url, tmp_path):
     app = create_app({"DATABASE_URL": database_url, "LIUZHUAN_VAR_DIR": str(tmp_path),
-                      "LIUZHUAN_ENV": "production", "SECRET_KEY": "x" * 40})
+                      "LIUZHUAN_ENV": "production", "SECRET_KEY": "x" * 40,
+                      "PUBLIC_BASE_URL": "https://lz.example.cn"})
     assert app.test_client().get("/").status_code == 404
 
 

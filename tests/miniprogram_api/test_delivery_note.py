@@ -8,6 +8,7 @@ import re
 
 from PIL import Image
 
+from app.factory import settings_of
 from tests.miniprogram_api.fixtures_3a import bearer, fx_app, fx_client, fx_platform_stub  # noqa: F401
 from tests.miniprogram_api.test_intake import post_intake
 
@@ -19,7 +20,7 @@ def _confirmed(client, app, demo):
 
 def test_the_note_page_opens_without_login_and_shows_the_delivery(client, app, demo):
     note = _confirmed(client, app, demo)
-    path = note["note_url"].removeprefix("http://localhost")
+    path = note["note_url"].removeprefix(settings_of(app).public_base_url)
     page = client.get(path)
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
@@ -34,7 +35,7 @@ def test_the_note_page_opens_without_login_and_shows_the_delivery(client, app, d
 
 def test_a_tampered_link_is_404(client, app, demo):
     note = _confirmed(client, app, demo)
-    path = note["note_url"].removeprefix("http://localhost")
+    path = note["note_url"].removeprefix(settings_of(app).public_base_url)
     forged = re.sub(r"/d/.", "/d/x", path)
     assert client.get(forged).status_code == 404
     assert client.get("/d/not-a-token").json["error"]["code"] == "NOT_FOUND"

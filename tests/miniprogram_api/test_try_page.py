@@ -40,7 +40,7 @@ def test_plain_get_serves_the_page_in_development_only(app, database_url, tmp_pa
     page = app.test_client().get("/try")
     assert page.status_code == 200 and "快速交售" in page.get_data(as_text=True)
     production = create_app({"DATABASE_URL": database_url, "LIUZHUAN_ENV": "production", "SECRET_KEY": "x" * 48,
-                             "LIUZHUAN_VAR_DIR": str(tmp_path)})
+                             "LIUZHUAN_VAR_DIR": str(tmp_path), "PUBLIC_BASE_URL": "https://lz.example.cn"})
     assert production.test_client().get("/try").status_code == 404
 
 

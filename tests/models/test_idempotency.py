@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from models.demo import seed_demo
 from models.documents import Document
-from models.errors import IdempotencyConflict, UnknownUnit
+from models.errors import IdempotencyConflict, PermissionDenied, UnknownUnit
 from models.finance import FarmerSettlement, Voucher
 from models.idempotency import request_hash
 from models.infra import IdempotencyRecord, OutboxEvent
@@ -172,3 +172,31 @@ def test_concurrent_requests_with_one_key_post_once(session_factory, demo, actor
     assert _counts(sf, demo.org_id)["documents"] == 1
     assert _on_hand(sf, demo) == D("11.75")
     assert_books_ok(sf, demo.org_id)
+
+
+def test_keys_are_per_member_and_a_replay_answers_only_its_sender(session_factory, demo, actors):
+    """Issue 10 finding 15: another member's key is a new key for me, checked with my permissions."""
+    sf = session_factory
+    clerk = run(sf, receive_goods, actors["小周"], _cmd(demo), idempotency_key="k-1")
+    manager = run(sf, receive_goods, actors["赵经理"], _cmd(demo), idempotency_key="k-1")
+    assert manager.document_id != clerk.document_id
+    assert run(sf, receive_goods, actors["小周"], _cmd(demo), idempotency_key="k-1") == clerk
+    before = _counts(sf, demo.org_id)
+    with pytest.raises(PermissionDenied):  # the farmer's own request, refused: never the clerk's receipt
+        run(sf, receive_goods, actors["王阿姨"], _cmd(demo), idempotency_key="k-1")
+    assert _counts(sf, demo.org_id) == before
+    system = run(sf, receive_goods, actors["系统"], _cmd(demo), idempotency_key="k-1")
+    with sf() as s:
+        scopes = sorted(s.scalars(select(IdempotencyRecord.member_id).where(
+            IdempotencyRecord.org_id == demo.org_id, IdempotencyRecord.key == "k-1")))
+    assert scopes == sorted([0, demo.members["小周"], demo.members["赵经理"]])
+    assert len({clerk.document_id, manager.document_id, system.document_id}) == 3
+    assert_books_ok(sf, demo.org_id)
+
+
+def test_a_shared_key_replays_across_members(session_factory, demo, actors):
+    """Keys naming a thing (a draft being confirmed) live in the shared scope: it posts once."""
+    sf = session_factory
+    first = run(sf, receive_goods, actors["小周"], _cmd(demo), idempotency_key="intake:x", shared_key=True)
+    again = run(sf, receive_goods, actors["赵经理"], _cmd(demo), idempotency_key="intake:x", shared_key=True)
+    assert again == first and _counts(sf, demo.org_id)["documents"] == 1
