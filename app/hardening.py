@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -121,6 +121,18 @@ def database_unavailable(exc: Exception) -> Any:
     return response, status
 
 
+def data_error(exc: DataError) -> Any:
+    """The database refused a value (PostgreSQL: NUL in text, a number out of range): 422, nothing written.
+
+    The safety net behind the request guard, for values that reach SQL by other ways (form fields).
+    """
+    if "NUL" in str(exc.orig):
+        err: DomainError = NulCharacter(where="value")
+    else:
+        err = ValidationError("输入的数值或文字超出允许范围")
+    return error_body(err.code, err.message, err.http_status, **err.details)
+
+
 def internal_error(exc: InternalServerError) -> Any:
     """An unhandled exception (Flask has logged it): answer 500 in the shared shape."""
     original = getattr(exc, "original_exception", None)
@@ -219,6 +231,7 @@ def install(app: Flask, settings: Settings) -> None:
     app.register_error_handler(InternalServerError, internal_error)
     for exc in (OperationalError, InterfaceError, PoolTimeout):
         app.register_error_handler(exc, database_unavailable)
+    app.register_error_handler(DataError, data_error)
     headers = security_headers(settings)
 
     @app.after_request

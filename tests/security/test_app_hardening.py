@@ -106,6 +106,28 @@ def test_database_down_answers_503_in_the_json_shape(tmp_path):
         assert error["details"] == {} and resp.headers["Retry-After"] == "5"
 
 
+def test_values_the_database_refuses_answer_422_and_crashes_answer_json_500(database_url, tmp_path):
+    from sqlalchemy.exc import DataError
+
+    app = _app(database_url, tmp_path)
+
+    def nul() -> None:
+        raise DataError("INSERT …", {}, Exception("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    def out_of_range() -> None:
+        raise DataError("INSERT …", {}, Exception("bigint out of range"))
+
+    def crash() -> None:
+        raise RuntimeError("bug")
+
+    for rule, view in (("/t/nul", nul), ("/t/range", out_of_range), ("/t/crash", crash)):
+        app.add_url_rule(rule, view_func=view)
+    client = app.test_client()
+    assert_refused(client.get("/t/nul"), 422, "NUL_CHARACTER", "空字符")
+    assert_refused(client.get("/t/range"), 422, "VALIDATION_ERROR", "超出允许范围")
+    assert_refused(client.get("/t/crash"), 500, "INTERNAL_ERROR", "服务器内部错误")
+
+
 def test_unknown_route_and_method_answer_json(client):
     assert_refused(client.get("/no-such-page"), 404, "NOT_FOUND", "找不到")
     assert_refused(client.delete("/healthz"), 405, "METHOD_NOT_ALLOWED", "不支持")
