@@ -21,13 +21,14 @@ from models import forecasting
 from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
+from models.catalog import Item
 from models.demand import demand_series, local_date_today, parse_key, promo_intensity
 from models.errors import InvalidState, ValidationError
 from models.forecasting import EngineUnavailable
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.operations.common import active_item, stock_site
-from models.org import Org
+from models.org import Org, Party
 from models.outbox import emit
 from models.planning import (
     CovariateValue,
@@ -89,22 +90,61 @@ class PlanningSettings:
     values: dict[str, Any]
 
 
-def _check_settings(values: dict[str, Any]) -> None:
+def _number(value: Any, key: str, low: float, high: float, *, integer: bool = False) -> None:
+    """Refuse anything but a finite number within [low, high] (no bools, NaN, Infinity, 1e308)."""
+    kinds = (int,) if integer else (int, float, Decimal)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not (low <= value <= high):
+        raise ValidationError(f"{key} 须是 {low:g} 到 {high:g} 之间的{'整数' if integer else '数'}", field=key)
+
+
+#: Per-item keys and their bounds (lead times in weeks; quantities and prices in base units and yuan).
+_ITEM_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "lead_time_weeks": (0, 104, False), "pack_size": (0, 1e9, False), "min_order": (0, 1e9, False),
+    "unit_price": (0, 1e9, False), "service_level": (0.5, 0.999, False), "supplier_id": (1, 2**53, True),
+}
+
+
+def _check_settings(session: Session, org_id: int, values: dict[str, Any]) -> None:
+    """Validate planning settings when they are saved, so a forecast never meets Infinity or a foreign id."""
     for key, value in values.items():
         if key == "items":
-            if not isinstance(value, dict) or not all(isinstance(v, dict) and set(v) <= ITEM_KEYS
-                                                      for v in value.values()):
+            if not isinstance(value, dict) or len(value) > 10_000 or not all(
+                    isinstance(v, dict) and set(v) <= ITEM_KEYS for v in value.values()):
                 raise ValidationError(f"items 须是 {{商品编号: {{{'、'.join(sorted(ITEM_KEYS))}}}}}", field="items")
+            for item_id, own in value.items():
+                if not str(item_id).isdecimal() or not str(item_id).isascii():
+                    raise ValidationError("items 的键须是商品编号", field="items")
+                get_owned(session, Item, int(item_id), org_id)
+                for sub, sub_value in own.items():
+                    if sub == "unit_price" and sub_value is None:
+                        continue
+                    low, high, integer = _ITEM_BOUNDS[sub]
+                    _number(sub_value, f"items.{item_id}.{sub}", low, high, integer=integer)
+                    if sub == "supplier_id":
+                        get_owned(session, Party, sub_value, org_id)
             continue
         if key not in DEFAULTS:
             raise ValidationError(f"未知的计划参数：{key}", field=key)
-        if key == "service_level" and not (isinstance(value, int | float) and 0.5 <= value < 1):
-            raise ValidationError("服务水平须在 0.5 与 1 之间", field=key)
-        if key in ("lead_time_weeks", "review_weeks") and not (isinstance(value, int | float) and value >= 0):
-            raise ValidationError("周数不能为负", field=key)
-        if key == "horizon" and not (isinstance(value, int) and 1 <= value <= 104):
-            raise ValidationError("预测周数须在 1 到 104 之间", field=key)
-        if key == "method":
+        if key == "service_level":
+            _number(value, key, 0.5, 0.999)
+        elif key in ("lead_time_weeks", "review_weeks"):
+            _number(value, key, 0, 104)
+        elif key == "horizon":
+            _number(value, key, 1, 104, integer=True)
+        elif key == "season_length":
+            _number(value, key, 1, 366, integer=True)
+        elif key == "backtest_folds":
+            _number(value, key, 0, 12, integer=True)
+        elif key == "slow_sell_through":
+            _number(value, key, 0, 1)
+        elif key == "slow_weeks":
+            _number(value, key, 1, 52, integer=True)
+        elif key == "use_holidays" and not isinstance(value, bool):
+            raise ValidationError("use_holidays 须是 true 或 false", field=key)
+        elif key == "default_supplier_id" and value is not None:
+            _number(value, key, 1, 2**53, integer=True)
+            get_owned(session, Party, value, org_id)
+        elif key == "method":
             _method(str(value))
 
 
@@ -112,7 +152,7 @@ def _check_settings(values: dict[str, Any]) -> None:
 def set_planning_settings(session: Session, actor: Actor, cmd: SetPlanningSettings) -> PlanningSettings:
     """Change planning settings (service level, lead times, slow-mover threshold …), audited."""
     actor.require(Permission.PLAN)
-    _check_settings(cmd.values)
+    _check_settings(session, actor.org_id, cmd.values)
     org = session.get_one(Org, actor.org_id, with_for_update=True)
     settings = dict(org.settings or {})
     before = dict(settings.get("planning") or {})
