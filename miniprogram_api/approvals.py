@@ -71,17 +71,20 @@ class DecisionIn(BaseModel):
 
 
 def pending_approvals(session: Session, actor: Actor) -> list[Approval]:
-    """Return requested transfers this actor may decide (not her own), urgent and oldest first."""
-    perm = Permission.TRANSFER_APPROVE
-    allowed = actor.site_ids(perm)
-    if allowed is not None and not allowed:
+    """Return requested transfers whose current approval level this actor decides, urgent and oldest first.
+
+    Who decides is the approval chain's answer (``approvals_awaiting``), so this list and the
+    operation that takes the decision can never disagree.
+    """
+    mine = [a.document_id for a in approvals_awaiting(session, actor) if a.doc_kind == "transfer"]
+    if not mine:
         return []
     stmt = select(Document).where(Document.org_id == actor.org_id, Document.kind == DocKind.TRANSFER,
-                                  Document.status == DocStatus.REQUESTED)
+                                  Document.status == DocStatus.REQUESTED, Document.id.in_(mine))
+    allowed = actor.site_ids(Permission.TRANSFER_APPROVE)  # decide_transfer requires it at the source
     if allowed is not None:
-        stmt = stmt.where(Document.site_id.in_(allowed) | Document.to_site_id.in_(allowed))
-    docs = [d for d in session.scalars(stmt.order_by(Document.urgent.desc(), Document.id))
-            if d.created_by is None or d.created_by != actor.member_id or actor.can(Permission.ROLES)]
+        stmt = stmt.where(Document.site_id.in_(allowed))
+    docs = list(session.scalars(stmt.order_by(Document.urgent.desc(), Document.id)))
     if not docs:
         return []
     sites = {s.id: s.name for s in session.scalars(select(Site).where(Site.org_id == actor.org_id))}

@@ -48,8 +48,10 @@ def _roles(actor: Actor) -> set[str]:
     return {role.value for role, _site in actor.roles}
 
 
-def _may_decide(actor: Actor, req: ApprovalRequest) -> bool:
-    return req.status == ApprovalStatus.PENDING and may_decide(actor, req.steps[req.step]["role"])
+def _may_decide(actor: Actor, req: ApprovalRequest, doc: Document) -> bool:
+    # The creator of a document never decides its approval (consult_chain refuses SELF_APPROVAL).
+    own = not actor.system and doc.created_by is not None and doc.created_by == actor.member_id
+    return req.status == ApprovalStatus.PENDING and not own and may_decide(actor, req.steps[req.step]["role"])
 
 
 def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
@@ -58,7 +60,7 @@ def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
         request_id=req.id, doc_kind=req.doc_kind, kind_label=KIND_LABELS.get(req.doc_kind, req.doc_kind),
         document_id=doc.id, number=doc.number, amount=doc.total_amount, note=doc.note or "",
         status=req.status.value, status_label=STATUS_LABELS[req.status], step=req.step, awaiting_role=role,
-        awaiting_label=ROLE_LABELS.get(role, role), may_decide=_may_decide(actor, req), steps=list(req.steps),
+        awaiting_label=ROLE_LABELS.get(role, role), may_decide=_may_decide(actor, req, doc), steps=list(req.steps),
         history=list(req.history), requested_at=req.created_at,
     )
 
@@ -68,11 +70,11 @@ def approvals_awaiting(session: Session, actor: Actor) -> list[ApprovalItem]:
     reqs = session.scalars(select(ApprovalRequest).where(
         ApprovalRequest.org_id == actor.org_id, ApprovalRequest.status == ApprovalStatus.PENDING,
     ).order_by(ApprovalRequest.id).limit(500))
-    mine = [r for r in reqs if _may_decide(actor, r)]
+    mine = [r for r in reqs if may_decide(actor, r.steps[r.step]["role"])]
     if not mine:
         return []
     docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_([r.document_id for r in mine])))}
-    return [_item(r, docs[r.document_id], actor) for r in mine]
+    return [_item(r, docs[r.document_id], actor) for r in mine if _may_decide(actor, r, docs[r.document_id])]
 
 
 def approval_item(session: Session, actor: Actor, request_id: int) -> ApprovalItem:
