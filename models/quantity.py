@@ -77,8 +77,8 @@ _NEAR = set("多来余把几")  # 二十多斤, 二十来斤, 十余斤, 斤把,
 _RANGE = set("-~到至")
 _MONEY = set("块元毛角")
 _NOT_UNITS = set("级号等次年月日第位")  # 一级, 3号: a number inside a name, not an unknown unit
-_CUT, _PAUSE = "\0", "\1"  # correction marker and filler, in the cleaned text
-_SEPARATORS = (".", "-", "~", _PAUSE)  # between a bare number and a quantity: still next to it
+_CUT, _PAUSE, _STOP = "\0", "\1", "\2"  # correction, filler, punctuation: in the cleaned text
+_SEPARATORS = (".", "-", "~", _PAUSE, _STOP)  # between a bare number and a quantity: still next to it
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ def _clean(text: str, units: Mapping[str, Decimal]) -> tuple[str, list[int], lis
             k += len(word)
             continue
         if out and (i in hard or (i in soft and not (out[-1] in joinable and c in joinable))):
-            out += " "
+            out += _STOP if i in hard else " "
             pos.append(i - 1)
         out += c
         pos.append(i)
@@ -397,7 +397,9 @@ def parse_quantity(text: str, units: Mapping[str, Decimal] | None = None, *, def
     bares = [it for it in items if it.kind == "bare"]
     found = [_build(it.parts, said(it.start, it.end), units, base_unit) for it in qtys]
     strays = [it for it in items if it.kind == "half"]
-    if found and any(_touches(toks, b, qtys) for b in bares + strays):
+    # A number without a unit next to a quantity (2 3.5斤, 3 5斤, 1 k g，1.1kg) may be part of it or
+    # another weight: ask. So is a 半 that belongs to no quantity (三十二斤，半).
+    if found and (bares or any(_touches(toks, h, qtys) for h in strays)):
         raise QuantityAmbiguous(f"这个数量看不明白：{text.strip()}，请重新说一遍，例如：二十三斤半",
                                 text=text, candidates=[q.describe() for q in found])
     distinct = list({q.base: q for q in found}.values())
@@ -447,7 +449,7 @@ def _estimate(text: str, toks: list[_Tok]) -> bool:
 
 
 def _touches(toks: list[_Tok], bare: _Item, qtys: list[_Item]) -> bool:
-    """A bare number next to a quantity (2 3.5斤, 23 . 5斤, 3 5斤): part of it or another one, unsure."""
+    """A token next to a quantity, with at most separators between."""
     starts, ends = {q.first for q in qtys}, {q.last for q in qtys}
     k = bare.last
     while k < len(toks) and toks[k].kind == "other" and toks[k].val in _SEPARATORS:

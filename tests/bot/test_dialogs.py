@@ -162,3 +162,24 @@ def test_concurrent_redelivery_posts_once_and_both_get_the_first_reply(wecom, ap
         replies = list(pool.map(send, range(3)))
     assert replies[0].startswith("已入库") and len(set(replies)) == 1
     assert _docs(session_factory, demo.org_id, DocKind.RECEIPT) == 1
+
+
+def test_a_weight_is_never_summed_or_guessed(wecom, session_factory, demo):
+    """Issue 10: two different weights are asked back with numbered options; a correction, a repeat,
+    recognizer spacing and 廿 are read exactly; an estimate is refused."""
+    before = _docs(session_factory, demo.org_id, DocKind.RECEIPT)
+    transcript(wecom, [
+        ("入库 茶青 一级 二十斤 二十五斤 王阿姨", "请选择数量", "1. 20斤（二十斤）", "2. 25斤（二十五斤）"),
+        ("2", "请确认入库", "数量：25斤"),
+        ("取消", "已取消"),
+        ("入库 茶青 一级 二十斤，说错了，二十五斤 王阿姨", "请确认入库", "数量：25斤"),
+        ("取消", "已取消"),
+        ("入库 茶青 一级 二十斤 二十斤 王阿姨", "请确认入库", "数量：20斤"),
+        ("取消", "已取消"),
+        ("入库 茶青 一级 三 十 二 斤 半 王阿姨", "请确认入库", "数量：32.5斤"),
+        ("取消", "已取消"),
+        ("入库 茶青 一级 廿三斤 王阿姨", "请确认入库", "数量：23斤"),
+        ("取消", "已取消"),
+        ("入库 茶青 一级 大概二十斤 王阿姨", "请说一个确切的重量"),
+    ])
+    assert _docs(session_factory, demo.org_id, DocKind.RECEIPT) == before
