@@ -140,7 +140,8 @@ def page(token: str) -> Response:
     try:
         link = _open_link(token)
     except (NoteLinkExpired, NoteLinkRevoked) as exc:
-        if not request.accept_mimetypes.accept_html:
+        # A phone's browser gets a page it can show; API clients (and no Accept header) the JSON error.
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
             raise
         html = render_template_string(_GONE_PAGE, message=exc.message)
         return Response(html, status=410, mimetype="text/html", headers={"Cache-Control": "no-store"})

@@ -79,6 +79,7 @@ def test_an_expired_link_answers_410(client, app, demo, as_, engine):
         fresh = note_token(demo.org_id, note["document_id"], issued_at=time.time() - (days * 86400 - 600))
     before = rows(engine)
     assert_refused(client.get(f"/d/{old}", headers=JSON), 410, "NOTE_LINK_EXPIRED", "链接已过期")
+    assert_refused(client.get(f"/d/{old}"), 410, "NOTE_LINK_EXPIRED", "链接已过期")  # no Accept: JSON
     assert_refused(client.get(f"/d/{old}/qr.png", headers=JSON), 410, "NOTE_LINK_EXPIRED", "链接已过期")
     page = client.get(f"/d/{old}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 410 and "链接已过期" in page.get_data(as_text=True)
