@@ -125,7 +125,10 @@ def confirm(ctx: Context, dialog: ChatDialog) -> str:
                                                  unit=unit, party_id=draft.get("party_id"),
                                                  grade_id=draft.get("grade_id"), note="聊天登记"))
         doc_id, reply = r.document_id, f"已入库 {r.number}：{r.entered_quantity.normalize():f}{r.entered_unit}"
-        if r.total:
+        if r.status == "draft":  # above the item's plausibility limit: a second person confirms it
+            reply = (f"已登记 {r.number}：{r.entered_quantity.normalize():f}{r.entered_unit}，"
+                     "数量较大，待另一位收货员复核后入库")
+        elif r.total:
             reply += f"，金额 {r.total} 元"
         if r.prepayment:
             reply += f"，预付 {r.prepayment} 元"

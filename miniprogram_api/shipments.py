@@ -25,6 +25,7 @@ from miniprogram_api.apiutil import (
 )
 from miniprogram_api.errors import ErrorBody
 from models.operations import ReceiveGoods, ShipGoods, Shipment, ship_goods
+from models.operations.receiving import ConfirmDraftReceipt, Receipt, confirm_draft_receipt
 
 api = APIBlueprint("clerk_shipments", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="出库")],
                    abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
@@ -60,6 +61,7 @@ class ReceiveIn(BaseModel):
     party_id: Id | None = None
     grade_id: Id | None = None
     unit_price: Price | None = None
+    price_reason: str = Field("", max_length=200, description="单价不同于等级价/采购价时必填：改价原因（须有改价权限）")
     purchase_order_id: Id | None = None
     lot_code: str | None = Field(None, max_length=48)
     produced_on: date | None = None
@@ -74,7 +76,7 @@ class ReceiveIn(BaseModel):
             party_id=self.party_id, grade_id=self.grade_id, unit_price=self.unit_price,
             purchase_order_id=self.purchase_order_id, lot_code=self.lot_code, produced_on=self.produced_on,
             expires_on=self.expires_on, tax_rate=self.tax_rate, business_time=self.business_time,
-            move_id=move_id, origin_node=origin_node, note=self.note)
+            move_id=move_id, origin_node=origin_node, note=self.note, price_reason=self.price_reason)
 
 
 @api.post("/shipments", responses={"200": out_model(Shipment), **WRITE_ERRORS})
@@ -82,3 +84,14 @@ def ship(body: ShipIn, header: IdempotencyHeader) -> dict:
     """Ship goods from a site; never oversells a site that forbids negative stock."""
     actor = writer()
     return dump(call(ship_goods, actor, body.command(), header.idempotency_key))
+
+
+class DraftReceiptPath(BaseModel):
+    document_id: Id
+
+
+@api.post("/receipts/<int:document_id>/confirm", responses={"200": out_model(Receipt), **WRITE_ERRORS})
+def confirm_receipt(path: DraftReceiptPath, header: IdempotencyHeader) -> dict:
+    """Post a draft receipt (above its plausibility limit); only a member other than who entered it."""
+    actor = writer()
+    return dump(call(confirm_draft_receipt, actor, ConfirmDraftReceipt(path.document_id), header.idempotency_key))

@@ -35,6 +35,8 @@ class Permission(enum.StrEnum):
     PLAN = "plan"
     #: Read the organisation's automation: rules (and their sandbox), chains, dead letters, webhook logs, health.
     RULES = "rules"
+    #: Enter a business time older than the organisation's window (late paperwork, corrections).
+    BACKDATE = "backdate"
 
 
 _P = Permission
@@ -50,7 +52,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PURCHASER: frozenset({_P.ORDER_PURCHASE, _P.RECEIVE, _P.VIEW_STOCK, _P.PLAN}),
     Role.MANAGER: frozenset(_FLOOR | {_P.TRANSFER_APPROVE, _P.FREEZE, _P.QC, _P.REVERSE, _P.PRICES,
                                       _P.ORDER_PURCHASE, _P.ORDER_SALES, _P.MEMBERS, _P.PLAN, _P.RULES}),
-    Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK}),
+    Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK, _P.BACKDATE}),
     Role.DIRECTOR: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
 }
@@ -62,7 +64,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     _P.MAPPING: "修改记账规则", _P.PRICES: "修改价格", _P.ROLES: "分配角色", _P.MEMBERS: "发放绑定码",
     _P.ORDER_PURCHASE: "采购下单",
     _P.ORDER_SALES: "销售下单", _P.VIEW_STOCK: "查看库存", _P.VIEW_FINANCE: "查看财务",
-    _P.PLAN: "需求计划与补货", _P.RULES: "查看规则与事件日志",
+    _P.PLAN: "需求计划与补货", _P.RULES: "查看规则与事件日志", _P.BACKDATE: "补录早于期限的业务",
 }
 
 

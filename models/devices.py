@@ -35,10 +35,16 @@ class DeviceReading(IdMixin, OrgMixin, CreatedMixin, Base):
     """One reading: temperature, humidity or weight."""
 
     __tablename__ = "device_readings"
-    __table_args__ = (Index("ix_device_readings_recent", "device_id", "measured_at"),)
+    __table_args__ = (
+        Index("ix_device_readings_recent", "device_id", "measured_at"),
+        #: A reading published twice (MQTT redelivery, replay) is stored, and acted on, once.
+        UniqueConstraint("device_id", "dedupe_key"),
+    )
 
     device_id: Mapped[int] = mapped_column(BigId, ForeignKey("devices.id"))
     metric: Mapped[str] = mapped_column(String(16))
     value: Mapped[Decimal] = mapped_column(Qty())
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
     out_of_range: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The device's reading id, or a hash of (metric, measured_at, value).
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))

@@ -71,6 +71,8 @@ TRANSITIONS: dict[DocKind, dict[DocStatus, set[DocStatus]]] = {
 }
 for _kind in (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT):
     TRANSITIONS[_kind] = {DocStatus.POSTED: {DocStatus.REVERSED}}
+#: A receipt above its plausibility limit waits as a draft until a second person confirms it.
+TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CANCELLED}
 
 
 class Document(IdMixin, OrgMixin, CreatedMixin, Base):

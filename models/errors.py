@@ -111,6 +111,37 @@ class ReplayedRequest(DomainError):
     default_message = "该请求的签名已经用过，拒绝重复提交"
 
 
+class BusinessTimeOutOfWindow(ValidationError):
+    code = "BUSINESS_TIME_OUT_OF_WINDOW"
+    default_message = "业务时间超出允许的范围"
+
+
+class PriceOverrideDenied(PermissionDenied):
+    code = "PRICE_OVERRIDE_DENIED"
+    default_message = "改价须有改价权限并写明原因"
+
+
+class LotAlreadyChecked(InvalidState):
+    code = "LOT_ALREADY_CHECKED"
+    default_message = "该批次已质检，新到的货不能并入，请用新的批次号"
+
+
+class PurchaseOrderNotApproved(DomainError):
+    code = "APPROVAL_PENDING"
+    http_status = 409
+    default_message = "采购单尚未审批通过"
+
+
+class SecondPersonRequired(PermissionDenied):
+    code = "SECOND_PERSON_REQUIRED"
+    default_message = "须由录入人以外的另一位收货员确认"
+
+
+class ReadingImplausible(ValidationError):
+    code = "READING_IMPLAUSIBLE"
+    default_message = "读数不合理，未记录"
+
+
 class QuantityAmbiguous(InvalidQuantity):
     """Two different quantities (or a number that may belong to one): the channel asks which one.
 

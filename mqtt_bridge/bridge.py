@@ -1,8 +1,11 @@
 """Subscribe to ``{prefix}/{org code}/{scale|sensor}/{device code}``; authenticate, record, never crash.
 
 Payload (JSON): ``{"token": "<device secret>", "metric": "temperature", "value": 9.3, "ts": 1763870000.5}``
-or ``{"token": ..., "readings": [{"metric": ..., "value": ..., "ts": ...}, ...]}``; scales send
-``{"token": ..., "weight": 23.5}``. Unknown devices and malformed payloads are logged and dropped.
+or ``{"token": ..., "readings": [{"metric": ..., "value": ..., "ts": ..., "id": ...}, ...]}``; scales send
+``{"token": ..., "weight": 23.5, "ts": ..., "id": "<reading id>"}``. Unknown devices, malformed payloads
+and readings the model refuses (too old, implausible) are logged and dropped; a reading already
+recorded (same id, or same metric, ts and value) is not recorded again. A scale that posts receipts
+by itself must send ``ts`` or ``id``, so that a replayed message is recognised.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.devices import Device
+from models.errors import DomainError
 from models.operations.devices import authenticate_device, record_reading
 from models.uow import run
 
@@ -31,13 +35,17 @@ class Dropped(ValueError):
     """A message that is logged and dropped."""
 
 
-def _readings(kind: str, body: Any) -> list[tuple[str, Decimal, datetime]]:
+#: One reading: metric, value, when, whether the device said when, the device's id for it.
+Reading = tuple[str, Decimal, datetime, bool, str | None]
+
+
+def _readings(kind: str, body: Any) -> list[Reading]:
     if not isinstance(body, dict):
         raise Dropped("payload is not a JSON object")
     items = body.get("readings")
     if items is None:
-        items = [{"metric": "weight", "value": body.get("weight"), "ts": body.get("ts")}] if kind == "scale" \
-            else [body]
+        items = [{"metric": "weight", "value": body.get("weight"), "ts": body.get("ts"), "id": body.get("id")}] \
+            if kind == "scale" else [body]
     if not isinstance(items, list) or not items or len(items) > MAX_READINGS:
         raise Dropped("readings must be a non-empty list")
     out = []
@@ -47,11 +55,13 @@ def _readings(kind: str, body: Any) -> list[tuple[str, Decimal, datetime]]:
             value = Decimal(str(item["value"])).quantize(Decimal("0.000001"))
             ts = item.get("ts")
             when = datetime.fromtimestamp(float(ts), UTC) if ts is not None else datetime.now(UTC)
-        except (KeyError, TypeError, ValueError, InvalidOperation, OverflowError, OSError) as exc:
+            raw_id = item.get("id")
+            reading_id = str(raw_id)[:128] if raw_id is not None else None
+        except (KeyError, TypeError, ValueError, InvalidOperation, OverflowError, OSError, AttributeError) as exc:
             raise Dropped(f"bad reading: {exc}") from None
         if not value.is_finite():
             raise Dropped("value is not finite")
-        out.append((metric, value, when))
+        out.append((metric, value, when, ts is not None, reading_id))
     return out
 
 
@@ -88,12 +98,18 @@ class Bridge:
             device: Device | None = authenticate_device(session, org_code, device_code, str(token or ""))
             if device is None or device.kind != kind:
                 raise Dropped(f"unknown device or bad credentials: {org_code}/{device_code}")
-            for metric, value, when in readings:
-                record_reading(session, device, metric, value, when)
+            auto = kind == "scale" and bool(device.config.get("auto_receive"))
+            for metric, value, when, timed, reading_id in readings:
+                if auto and not timed and reading_id is None:
+                    raise Dropped("an auto-receiving scale must send ts or id (a replay must be recognisable)")
+                record_reading(session, device, metric, value, when, reading_id=reading_id)
             return len(readings)
 
         # One transaction, retried like every operation (a busy SQLite file no longer drops a reading).
-        return run(self.session_factory, record)
+        try:
+            return run(self.session_factory, record)
+        except DomainError as exc:  # too old, implausible, …: the whole message is refused, nothing stored
+            raise Dropped(f"{exc.code}: {exc.message}") from None
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any,
                     _properties: Any = None) -> None:

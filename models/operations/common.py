@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.actor import Actor
+from models.actor import Actor, Permission
 from models.base import utcnow
 from models.catalog import Item
 from models.documents import DOC_PREFIX, TRANSITIONS, DocKind, DocStatus, Document
-from models.errors import InvalidState, ValidationError
+from models.errors import BusinessTimeOutOfWindow, InvalidState, ValidationError
 from models.lookup import get_owned
 from models.numbering import allocate
-from models.org import Site, SiteKind
+from models.org import Org, Site, SiteKind
 from models.timeutil import SHANGHAI
 
 #: Offline entries may carry a past business time; a future one is a clock or typing error.
 FUTURE_SLACK = timedelta(minutes=10)
+#: Default window (org settings ``business_time_back_days`` / ``business_time_ahead_minutes``).
+DEFAULT_BACK_DAYS = 7
+#: Nothing this system books happened before it: a floor even for those who may backdate.
+EARLIEST_BUSINESS_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+#: Default plausibility limit of one receipt (org setting ``receipt_review_above_base``), in base units.
+DEFAULT_REVIEW_ABOVE = Decimal(1000)
 
 STATUS_LABELS = {
     DocStatus.DRAFT: "草稿", DocStatus.POSTED: "已过账", DocStatus.REVERSED: "已冲销",
@@ -29,16 +35,64 @@ STATUS_LABELS = {
 }
 
 
-def business_time_or_now(value: datetime | None) -> datetime:
-    """Return the business time of an entry, defaulting to now and refusing the future."""
-    now = utcnow()
-    if value is None:
-        return now
+def _org_settings(session: Session, org_id: int) -> dict[str, Any]:
+    org = session.get_one(Org, org_id)
+    return org.settings if isinstance(org.settings, dict) else {}
+
+
+def _positive(raw: Any, default: Decimal) -> Decimal:
+    """A positive finite number from a settings value, else ``default`` (a bad setting never widens a limit)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
+        return default
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return default
+    return value if value.is_finite() and value > 0 else default
+
+
+def business_window(session: Session, org_id: int) -> tuple[timedelta, timedelta]:
+    """(how far back, how far ahead of now) a business time may lie without the backdate permission."""
+    settings = _org_settings(session, org_id)
+    back = _positive(settings.get("business_time_back_days"), Decimal(DEFAULT_BACK_DAYS))
+    ahead = _positive(settings.get("business_time_ahead_minutes"), Decimal(FUTURE_SLACK.seconds // 60))
+    return timedelta(days=float(min(back, Decimal(3660)))), timedelta(minutes=float(min(ahead, Decimal(1440))))
+
+
+def check_business_time(session: Session, org_id: int, value: datetime, *, may_backdate: bool,
+                        field: str = "business_time") -> datetime:
+    """Refuse a business time outside the org's window (past it only with ``may_backdate``); the one
+    check every entry passes, devices included."""
     if value.tzinfo is None:
-        raise ValidationError("业务时间缺少时区", field="business_time")
-    if value > now + FUTURE_SLACK:
-        raise ValidationError("业务时间不能晚于现在", field="business_time")
+        raise ValidationError("业务时间缺少时区", field=field)
+    now = utcnow()
+    back, ahead = business_window(session, org_id)
+    if value > now + ahead:
+        raise BusinessTimeOutOfWindow("业务时间不能晚于现在", field=field, value=value.isoformat())
+    if value < EARLIEST_BUSINESS_TIME or (value < now - back and not may_backdate):
+        raise BusinessTimeOutOfWindow(
+            f"业务时间早于 {back.days} 天前，补录须有补录权限（总监、财务）", field=field,
+            value=value.isoformat(), back_days=back.days)
     return value
+
+
+def business_time_or_now(session: Session, actor: Actor, value: datetime | None) -> datetime:
+    """Return the business time of an entry, defaulting to now; refuse the future and, without
+    Permission.BACKDATE, anything older than the org's window (so no voucher lands in an old period)."""
+    if value is None:
+        return utcnow()
+    return check_business_time(session, actor.org_id, value, may_backdate=actor.can(Permission.BACKDATE))
+
+
+def receipt_review_limit(session: Session, org_id: int, item: Item) -> Decimal:
+    """The quantity (base unit) above which one receipt of ``item`` waits for a second person:
+    ``receipt_review_above_base_by_item[item code]``, else ``receipt_review_above_base``, else 1000."""
+    settings = _org_settings(session, org_id)
+    default = _positive(settings.get("receipt_review_above_base"), DEFAULT_REVIEW_ABOVE)
+    by_item = settings.get("receipt_review_above_base_by_item")
+    if isinstance(by_item, dict) and item.code in by_item:
+        return _positive(by_item[item.code], default)
+    return default
 
 
 def open_document(

@@ -61,7 +61,7 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     actor.require(Permission.COUNT, site.id)
     item = active_item(session, actor, cmd.item_id)
     counted = Decimal(0) if cmd.counted == 0 else to_base(session, item, cmd.counted, cmd.unit)
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     balances = lock_balances(session, item.id, site.id)
     if cmd.lot_id is not None:
         balances_in_scope = [b for b in balances if b.lot_id == cmd.lot_id]

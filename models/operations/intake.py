@@ -25,7 +25,7 @@ from models.finance import FarmerSettlement
 from models.intake import DraftStatus, EvidencePhoto, IntakeDraft, WeightSource
 from models.ledger import money
 from models.lookup import get_owned
-from models.operations.common import active_item, stock_site
+from models.operations.common import active_item, receipt_review_limit, stock_site
 from models.operations.intake_checks import (
     DEFAULT_MAX_BASE,
     draft_for_client_id,
@@ -219,6 +219,12 @@ def create_intake(session: Session, actor: Actor, cmd: CreateIntake) -> DraftVie
     warnings += photo_warnings(session, actor.org_id, party.id, [(p.sha256, p.phash) for p in cmd.photos])
     if (unusual := weight_warning(session, actor.org_id, party.id, item, base)) is not None:
         warnings.append(unusual)
+    if base > (limit := receipt_review_limit(session, actor.org_id, item)):
+        # receive_goods makes it a draft receipt; say so before the farmer leaves the counter.
+        warnings.append({"code": "NEEDS_SECOND_PERSON",
+                         "message": f"重量超过单次交售上限 {limit.normalize():f}{item.base_unit}，"
+                                    "确认后须由另一位收货员复核",
+                         "details": {"limit": str(limit), "weight": str(base)}})
     draft = IntakeDraft(
         org_id=actor.org_id, client_id=cmd.client_id or None, request_hash=cmd.request_hash,
         created_by=actor.member_id, site_id=site.id, item_id=item.id, party_id=party.id,

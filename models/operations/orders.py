@@ -79,7 +79,7 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
         raise ValidationError(f"{party.name} 不能作为此订单的往来单位", field="party_id")
     if not cmd.lines or len({ln.item_id for ln in cmd.lines}) != len(cmd.lines):
         raise ValidationError("订单须至少一行，且每个商品只占一行", field="lines")
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     doc = open_document(session, actor, cmd.kind, DocStatus.CONFIRMED, when, site=site, party_id=party.id,
                         note=cmd.note)
     reserved = Decimal(0)

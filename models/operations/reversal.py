@@ -54,7 +54,7 @@ def reverse_document(session: Session, actor: Actor, cmd: ReverseDocument) -> Re
     if not cmd.reason.strip():
         raise ValidationError("冲销须写明原因", field="reason")
     transition(doc, DocStatus.REVERSED)
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     site = session.get(Site, doc.site_id) if doc.site_id else None
     rev = open_document(
         session, actor, doc.kind, DocStatus.POSTED, when, site=site, party_id=doc.party_id,

@@ -53,7 +53,7 @@ def settle_farmer(session: Session, actor: Actor, cmd: SettleFarmer) -> Settleme
     party = get_owned(session, Party, cmd.party_id, actor.org_id)
     if party.kind != PartyKind.FARMER:
         raise ValidationError(f"{party.name} 不是农户", field="party_id")
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     rows = list(session.scalars(
         select(FarmerSettlement).where(
             FarmerSettlement.party_id == party.id,

@@ -79,7 +79,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     actor.require(Permission.SHIP, site.id)
     item = active_item(session, actor, cmd.item_id)
     quantity = to_base(session, item, cmd.quantity, cmd.unit)
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     party = get_owned(session, Party, cmd.party_id, actor.org_id) if cmd.party_id is not None else None
     if party is not None and party.kind != PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 不是客户", field="party_id")

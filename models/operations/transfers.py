@@ -138,7 +138,7 @@ def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Tr
         actor.require(Permission.TRANSFER_REQUEST, dest.id)
     if not cmd.lines:
         raise ValidationError("调拨单至少要有一行", field="lines")
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     doc = open_document(session, actor, DocKind.TRANSFER, DocStatus.REQUESTED, when, site=source,
                         to_site_id=dest.id, urgent=cmd.urgent, note=cmd.reason)
     for n, line in enumerate(cmd.lines, start=1):
@@ -199,7 +199,7 @@ def dispatch_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Trans
     dest = get_owned(session, Site, doc.to_site_id, actor.org_id)
     actor.require(Permission.TRANSFER_DISPATCH, source.id)
     transition(doc, DocStatus.IN_TRANSIT)
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     transit = _transit_site(session, actor.org_id, source, dest)
     doc.transit_site_id = transit.id
     cost = Decimal(0)
@@ -227,7 +227,7 @@ def receive_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Transf
     source = get_owned(session, Site, doc.site_id, actor.org_id)
     actor.require(Permission.TRANSFER_RECEIVE, dest.id)
     transition(doc, DocStatus.RECEIVED)
-    when = business_time_or_now(cmd.business_time)
+    when = business_time_or_now(session, actor, cmd.business_time)
     in_transit = list(session.scalars(select(StockMove).where(
         StockMove.document_id == doc.id, StockMove.site_id == doc.transit_site_id, StockMove.quantity > 0,
     ).order_by(StockMove.item_id, StockMove.lot_id)))

@@ -62,13 +62,14 @@ def at(day: date, hour: int = 10) -> datetime:
 
 
 def receive(session_factory, demo, actors, site, qty, when, item="龙井", price="60"):
-    return run(session_factory, receive_goods, actors["赵经理"], ReceiveGoods(
+    # History weeks back: entered by the director, who may backdate and set a supplier's price.
+    return run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
         site_id=demo.sites[site], item_id=demo.items[item], quantity=Decimal(qty), party_id=demo.parties["包装厂"],
-        unit_price=Decimal(price), business_time=when))
+        unit_price=Decimal(price), business_time=when, price_reason="历史数据"))
 
 
 def ship(session_factory, demo, actors, site, qty, when, item="龙井"):
-    return run(session_factory, ship_goods, actors["赵经理"], ShipGoods(
+    return run(session_factory, ship_goods, actors["钱总监"], ShipGoods(
         site_id=demo.sites[site], item_id=demo.items[item], quantity=Decimal(qty), party_id=demo.parties["杭州茶城"],
         business_time=when))
 

@@ -108,8 +108,9 @@ def test_racing_shipments_never_oversell(session_factory, engine, demo, actors, 
     """16 threads × 13 attempts (208) at 40 units in one lot: exactly 40 ship, never below zero."""
     zc, jar = demo.sites["ZC"], demo.items["龙井"]
     stock, threads, per_thread = 40, 16, 13  # 208 attempts for 40 units
-    lot = run(session_factory, receive_goods, actors["老孙"],
-              ReceiveGoods(zc, jar, D(stock), unit_price=D(60), party_id=demo.parties["包装厂"])).lot_id
+    lot = run(session_factory, receive_goods, actors["赵经理"],
+              ReceiveGoods(zc, jar, D(stock), unit_price=D(60), party_id=demo.parties["包装厂"],
+                           price_reason="合同价")).lot_id
     lowest: list[D] = [D(stock)]
     done = threading.Event()
     readers = make_session_factory(read_only(engine))
@@ -200,7 +201,8 @@ def test_same_idempotency_key_writes_once(session_factory, engine, demo, actors,
 def test_count_racing_order_shipments_keeps_reservations_true(session_factory, demo, actors):
     """Counts that cut an order's reservations while it ships: reserved stays Σ reservations."""
     zc, jar, customer = demo.sites["ZC"], demo.items["龙井"], demo.parties["杭州茶城"]
-    run(session_factory, receive_goods, actors["老孙"], ReceiveGoods(zc, jar, D(40), unit_price=D(60)))
+    run(session_factory, receive_goods, actors["赵经理"], ReceiveGoods(zc, jar, D(40), unit_price=D(60),
+                                                                    price_reason="合同价"))
     order = run(session_factory, create_order, actors["赵经理"], CreateOrder(
         DocKind.SALES_ORDER, zc, customer, (OrderLineIn(jar, D(30), unit_price=D(150)),))).document_id
 

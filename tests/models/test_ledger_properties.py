@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.actor import Actor, load_actor
+from models.actor import Actor, Permission, load_actor
 from models.demo import seed_demo
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import DomainError, IdempotencyConflict, InsufficientStock, InvalidState, StockFrozen
@@ -119,6 +119,11 @@ business_times = st.one_of(
               st.integers(0, 45), st.integers(0, 23)),
 )
 cents = st.integers(1, 3000).map(lambda n: D(n).scaleb(-2))  # 0.01 … 30.00
+
+
+def in_window(actor: Actor, when: datetime | None) -> bool:
+    """Whether ``actor`` may enter ``when``: within the default 7 days, or older with the backdate permission."""
+    return when is None or actor.can(Permission.BACKDATE) or when > datetime.now(UTC) - timedelta(days=7, seconds=-30)
 #: Hypothesis favours the ends of a range; a rare case sits in the middle of the choices.
 RARELY = st.sampled_from([False] * 5 + [True] + [False] * 4)
 SOMETIMES = st.sampled_from([False, False, True, False])
@@ -317,7 +322,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 ReceiveGoods(self.site_ids[site], self.leaf, leaf, "公斤", party_id=self.demo.parties[farmer],
                              grade_id=self.demo.grades[grade]),
                 ReceiveGoods(self.site_ids[site], self.jar, jars, unit_price=D(60),
-                             party_id=self.demo.parties["包装厂"]),
+                             party_id=self.demo.parties["包装厂"], price_reason="合同价"),
             ):
                 res = self.attempt("receive", receive_goods, self.actors["赵经理"], cmd, expect=True)
                 self.lots[res.lot_id] = (cmd.item_id, res.lot_code)
@@ -334,14 +339,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if own_lots and data.draw(SOMETIMES, label="reuse lot?"):
             reuse = data.draw(st.sampled_from(own_lots), label="lot")
         lot_code = self.lots[reuse][1] if reuse else None
-        valid = True
+        valid = in_window(actor, when)
         if item_id == self.leaf:
             entered = data.draw(cents, label="qty")
             unit = data.draw(st.sampled_from(sorted(MASS_FACTORS)), label="unit")
             base = entered * MASS_FACTORS[unit]
             farmer = data.draw(st.sampled_from(FARMERS), label="farmer")
             grade = data.draw(st.sampled_from([*GRADE_PRICES, None]), label="grade")
-            valid = grade is not None  # a farmer's delivery needs its grade
+            valid = valid and grade is not None  # a farmer's delivery needs its grade
             cmd = ReceiveGoods(
                 self.site_ids[site], item_id, entered, unit, party_id=self.demo.parties[farmer],
                 grade_id=self.demo.grades[grade] if grade else None, lot_code=lot_code, business_time=when)
@@ -354,9 +359,13 @@ class LedgerMachine(RuleBasedStateMachine):
                 party_id=data.draw(st.sampled_from([self.demo.parties["包装厂"], None]), label="supplier"),
                 unit_price=D(data.draw(st.integers(0, 12000), label="price")).scaleb(-2),
                 tax_rate=data.draw(st.sampled_from([D(0), D("0.13")]), label="tax"),
-                lot_code=lot_code, business_time=when)
+                lot_code=lot_code, business_time=when, price_reason="合同价")
+            # No grade, no order: any price but 0 is a price decision (the price permission).
+            valid = valid and (cmd.unit_price == 0 or actor.can(Permission.PRICES, self.site_ids[site]))
         with self.sf() as s:
             blocked = self.inbound_blocked(s, item_id, self.site_ids[site], [reuse] if reuse else [])
+            # Goods never join a lot that already has a QC result.
+            blocked = blocked or (reuse is not None and s.get_one(Lot, reuse).qc_status != QcStatus.PENDING)
         res = self.attempt("receive", receive_goods, actor, cmd, expect=allowed and valid and not blocked)
         if res is None:
             return
@@ -401,7 +410,7 @@ class LedgerMachine(RuleBasedStateMachine):
             sales_order_id=order.document_id if order else None,
             business_time=data.draw(business_times, label="business_time"))
         fits = base <= avail
-        checked = allowed and order_open
+        checked = allowed and order_open and in_window(actor, cmd.business_time)
         res = self.attempt("oversell" if too_much else "ship", ship_goods, actor, cmd, expect=checked and fits,
                            errors=(InsufficientStock, StockFrozen) if checked else (DomainError,))
         if res is None:
@@ -557,10 +566,10 @@ class LedgerMachine(RuleBasedStateMachine):
             counted = expected
         entered, unit = (counted, "罐") if step == 1 else self.draw_mass(data, counted)
         diff = counted - expected
-        ok = allowed and (lot_id is None or bool(held)) and not (diff > 0 and not held)
+        when = data.draw(business_times, label="business_time")
+        ok = allowed and (lot_id is None or bool(held)) and not (diff > 0 and not held) and in_window(actor, when)
         res = self.attempt("count", count_stock, actor,
-                           CountStock(self.site_ids[site], item_id, entered, unit, lot_id=lot_id,
-                                      business_time=data.draw(business_times, label="business_time")),
+                           CountStock(self.site_ids[site], item_id, entered, unit, lot_id=lot_id, business_time=when),
                            expect=ok)
         if res is not None:
             assert res.expected == expected and res.difference == diff

@@ -119,7 +119,7 @@ def test_reversed_shipment_counts_as_a_return(session_factory, demo, actors):
     with session_factory() as session:
         doc_id = session.scalar(select(Document.id).where(
             Document.org_id == demo.org_id, Document.kind == DocKind.SHIPMENT).order_by(Document.id.desc()))
-    run(session_factory, reverse_document, actors["赵经理"], ReverseDocument(
+    run(session_factory, reverse_document, actors["钱总监"], ReverseDocument(
         doc_id, "客户退货", business_time=at(monday(1) + timedelta(days=3))))
     with session_factory() as session:
         weeks = {w.week: w for w in weekly_demand(session, demo.org_id)[(demo.items["龙井"], demo.sites["MD"])]}

@@ -155,9 +155,9 @@ def test_nothing_due_and_non_farmers_are_refused(session_factory, demo, actors):
     sf = session_factory
     with pytest.raises(ValidationError):
         _settle(sf, actors, demo, party="陈小芳")  # no deliveries
-    run(sf, receive_goods, actors["小周"], ReceiveGoods(
+    run(sf, receive_goods, actors["赵经理"], ReceiveGoods(
         site_id=demo.sites["SX"], item_id=demo.items["龙井"], quantity=D(20),
-        party_id=demo.parties["包装厂"], unit_price=D(30)))
+        party_id=demo.parties["包装厂"], unit_price=D(30), price_reason="合同价"))
     for party in ("杭州茶城", "包装厂"):
         with pytest.raises(ValidationError):
             _settle(sf, actors, demo, party=party)

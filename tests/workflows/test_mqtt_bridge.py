@@ -74,7 +74,8 @@ def test_sensor_anomaly_freezes_and_alerts_and_bad_payloads_are_dropped(session_
     finally:
         bridge.stop()
     with session_factory() as session:
-        readings = list(session.scalars(select(DeviceReading).where(DeviceReading.device_id == device.id)))
+        readings = list(session.scalars(select(DeviceReading).where(DeviceReading.device_id == device.id)
+                                        .order_by(DeviceReading.measured_at)))
         assert [r.out_of_range for r in readings] == [False, True, True, True, True]
         alerts = list(session.scalars(select(OutboxEvent).where(OutboxEvent.org_id == demo.org_id,
                                                                 OutboxEvent.kind == "sensor.out_of_range")))
@@ -114,7 +115,8 @@ def test_a_configured_scale_posts_a_receipt_once_per_reading(session_factory, de
     with session_factory() as session:
         org_code = session.get_one(Org, demo.org_id).code
     bridge = Bridge(session_factory, prefix="lz")
-    payload = json.dumps({"token": secret, "weight": 11.75, "ts": 1763870000}).encode()
+    ts = int(time.time()) - 60  # a reading must lie within the org's business-time window
+    payload = json.dumps({"token": secret, "weight": 11.75, "ts": ts}).encode()
     assert bridge.handle(f"lz/{org_code}/scale/SCALE-1", payload) == 1
     with session_factory() as session:
         [event] = session.scalars(select(OutboxEvent).where(OutboxEvent.org_id == demo.org_id,
@@ -123,8 +125,8 @@ def test_a_configured_scale_posts_a_receipt_once_per_reading(session_factory, de
                                                 Document.number == event.payload["receipt_number"]))
         assert doc is not None and doc.total_amount == Decimal("940.00")
         dev = session.get_one(type(device), device.id)
-        # The device resends the same reading: the idempotency key makes it the same receipt.
-        record_reading(session, dev, "weight", Decimal("11.75"), datetime.fromtimestamp(1763870000, UTC))
+        # The device resends the same reading: it is recognised and makes no second receipt.
+        record_reading(session, dev, "weight", Decimal("11.75"), datetime.fromtimestamp(ts, UTC))
         session.commit()
         assert session.scalar(select(Document.id).where(Document.org_id == demo.org_id,
                                                    Document.number == event.payload["receipt_number"]))
