@@ -22,8 +22,8 @@ from miniprogram_api.shipments import ReceiveIn, ShipIn
 from miniprogram_api.stock import CountIn
 from miniprogram_api.transfers import StepIn, TransferIn
 from models.actor import Actor
-from models.errors import DomainError
-from models.idempotency import find_record
+from models.errors import DomainError, IdempotencyConflict
+from models.idempotency import find_record, used_by_another
 from models.operations import (
     DecideTransfer,
     TransferRef,
@@ -122,6 +122,9 @@ class ChangesQuery(BaseModel):
 def _apply(session: Session, actor: Actor, fn: Callable[..., Any], cmd: Any, key: str) -> tuple[bool, Any]:
     """Run one queued operation; tell whether its key had already been applied."""
     seen = find_record(session, actor, key)  # this member's own key only
+    if seen is None and used_by_another(session, actor, key):
+        # The client id is also the stock move's id: it cannot be a new request for this member.
+        raise IdempotencyConflict("这个离线操作编号已被其他成员使用，请重新生成", key=key)
     return seen is not None and seen.result is not None, fn(session, actor, cmd, idempotency_key=key)
 
 

@@ -77,6 +77,13 @@ def find_record(session: Session, actor: Actor, key: str, *, shared: bool = Fals
     ))
 
 
+def used_by_another(session: Session, actor: Actor, key: str) -> bool:
+    """Whether another scope of the org already used ``key`` (its answer is never returned here)."""
+    return session.scalar(select(IdempotencyRecord.id).where(
+        IdempotencyRecord.org_id == actor.org_id, IdempotencyRecord.key == key,
+        IdempotencyRecord.member_id != key_scope(actor)).limit(1)) is not None
+
+
 def idempotent(
     operation: str,
 ) -> Callable[[Callable[[Session, Actor, C], R]], Callable[..., R]]:

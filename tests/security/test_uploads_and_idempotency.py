@@ -172,6 +172,25 @@ def test_a_draft_confirmed_by_the_farmer_and_then_the_clerk_posts_once(client, d
     assert rows(engine) == before
 
 
+def test_an_offline_op_id_of_another_member_is_refused_not_replayed(client, demo, engine, as_):
+    """A sync client_id is also the stock move's id: another member reusing it gets a clean 409 entry."""
+    import uuid
+    op = {"client_id": str(uuid.uuid4()), "kind": "receive",
+          "body": {"site_id": demo.sites["SX"], "item_id": demo.items["茶青"], "quantity": "5",
+                   "party_id": demo.parties["王阿姨"], "grade_id": demo.grades["一级"]}}
+    first = client.post("/api/v1/sync", headers=as_("小周"), json={"operations": [op]}).get_json()
+    assert first["applied"] == 1, first
+    before = rows(engine)
+    other = client.post("/api/v1/sync", headers=as_("赵经理"), json={"operations": [op]})
+    result = other.get_json()["results"][0]
+    assert other.status_code == 200 and result["status"] == "conflict", result
+    assert result["error"]["code"] == "IDEMPOTENCY_CONFLICT" and "其他成员" in result["error"]["message"]
+    assert result["result"] is None
+    assert rows(engine) == before
+    mine = client.post("/api/v1/sync", headers=as_("小周"), json={"operations": [op]}).get_json()
+    assert mine["already_applied"] == 1 and mine["results"][0]["result"] == first["results"][0]["result"]
+
+
 # --- finding 16 (API part): strict numbers and ids -------------------------------------------------
 
 @pytest.mark.parametrize(("field", "value", "problem"), [
