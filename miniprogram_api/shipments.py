@@ -25,7 +25,13 @@ from miniprogram_api.apiutil import (
 )
 from miniprogram_api.errors import ErrorBody
 from models.operations import ReceiveGoods, ShipGoods, Shipment, ship_goods
-from models.operations.receiving import ConfirmDraftReceipt, Receipt, confirm_draft_receipt
+from models.operations.receiving import (
+    CancelDraftReceipt,
+    ConfirmDraftReceipt,
+    Receipt,
+    cancel_draft_receipt,
+    confirm_draft_receipt,
+)
 
 api = APIBlueprint("clerk_shipments", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="出库")],
                    abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
@@ -95,3 +101,15 @@ def confirm_receipt(path: DraftReceiptPath, header: IdempotencyHeader) -> dict:
     """Post a draft receipt (above its plausibility limit); only a member other than who entered it."""
     actor = writer()
     return dump(call(confirm_draft_receipt, actor, ConfirmDraftReceipt(path.document_id), header.idempotency_key))
+
+
+class CancelDraftIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200, description="作废原因")
+
+
+@api.post("/receipts/<int:document_id>/cancel", responses={"200": out_model(Receipt), **WRITE_ERRORS})
+def cancel_receipt_draft(path: DraftReceiptPath, body: CancelDraftIn, header: IdempotencyHeader) -> dict:
+    """Cancel a draft receipt (e.g. a mistyped weight); it has moved no stock and no money."""
+    actor = writer()
+    return dump(call(cancel_draft_receipt, actor, CancelDraftReceipt(path.document_id, body.reason),
+                     header.idempotency_key))

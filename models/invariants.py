@@ -86,7 +86,7 @@ def posted_documents_have_vouchers(session: Session, org_id: int) -> list[str]:
             Document.org_id == org_id,
             Document.kind.in_(POSTING_KINDS),
             Document.status.not_in([DocStatus.REQUESTED, DocStatus.APPROVED, DocStatus.REJECTED,
-                                    DocStatus.CANCELLED]),
+                                    DocStatus.CANCELLED, DocStatus.DRAFT]),  # a draft receipt posts nothing yet
             Document.id.not_in(with_voucher),
             (Document.total_amount != 0) | Document.id.in_(moved_value),
         )

@@ -83,6 +83,12 @@ class ConfirmDraftReceipt:
 
 
 @dataclass(frozen=True)
+class CancelDraftReceipt:
+    document_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Receipt:
     document_id: int
     number: str
@@ -363,6 +369,34 @@ def confirm_draft_receipt(session: Session, actor: Actor, cmd: ConfirmDraftRecei
                  before={"status": DocStatus.DRAFT.value, "entered_by": doc.created_by},
                  after={"status": DocStatus.POSTED.value, "quantity": dec(plan.quantity), "amount": dec(plan.total)})
     return _post(session, actor, plan, doc)
+
+
+@idempotent("receive.cancel_draft")
+def cancel_draft_receipt(session: Session, actor: Actor, cmd: CancelDraftReceipt) -> Receipt:
+    """Cancel a draft receipt (a mistyped weight): it moved nothing, so whoever may receive there,
+    the one who entered it included, may cancel it with a reason. Audited."""
+    doc = get_owned(session, Document, cmd.document_id, actor.org_id, lock=True)
+    data = (doc.extra or {}).get("draft") if doc.kind == DocKind.RECEIPT else None
+    if doc.status != DocStatus.DRAFT or not isinstance(data, dict):
+        raise InvalidState(f"单据 {doc.number} 不是待确认的入库草稿", number=doc.number, status=doc.status.value)
+    actor.require(Permission.RECEIVE, doc.site_id)
+    if not cmd.reason.strip():
+        raise ValidationError("请写明作废原因", field="reason")
+    transition(doc, DocStatus.CANCELLED)
+    doc.decided_by = actor.member_id
+    record_audit(session, actor, "receipt.cancel_draft", "document", doc.id, before={"status": "draft"},
+                 after={"status": DocStatus.CANCELLED.value}, reason=cmd.reason.strip())
+    line = doc.lines[0]
+    item = session.get_one(Item, line.item_id)
+    grade = session.get(Grade, line.grade_id) if line.grade_id else None
+    return Receipt(
+        document_id=doc.id, number=doc.number, site_id=doc.site_id or 0, item_id=item.id, lot_id=None,
+        lot_code=None, quantity=line.quantity, base_unit=item.base_unit,
+        entered_quantity=line.entered_quantity or line.quantity, entered_unit=line.entered_unit or item.base_unit,
+        grade=grade.name if grade else None, unit_price=line.unit_price, amount=line.amount,
+        tax=doc.tax_amount, total=doc.total_amount, prepayment=Decimal(0), balance_after_qc=Decimal(0),
+        voucher_number=None, party_id=doc.party_id, business_time=doc.business_time, status=doc.status.value,
+    )
 
 
 def _order_line(

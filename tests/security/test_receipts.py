@@ -24,6 +24,7 @@ from models.operations.intake import ConfirmIntake, CreateIntake, confirm_intake
 from models.operations.receiving import ConfirmDraftReceipt, ReceiveGoods, confirm_draft_receipt, receive_goods
 from models.stock import StockMove
 from models.uow import run
+from tests.factories import assert_books_ok
 from tests.security.conftest import assert_refused, rows
 
 
@@ -110,6 +111,7 @@ def test_a_farmers_own_4999_kg_intake_is_a_draft_the_same_member_cannot_confirm(
     assert _count(session_factory, StockMove, StockMove.org_id == demo.org_id) == 0
     assert _count(session_factory, Voucher, Voucher.org_id == demo.org_id) == 0
     assert _count(session_factory, FarmerSettlement, FarmerSettlement.org_id == demo.org_id) == 0
+    assert_books_ok(session_factory, demo.org_id)  # a draft is not a posted document without a voucher
 
     before = rows(engine)
     with pytest.raises(SecondPersonRequired) as exc:
@@ -124,6 +126,7 @@ def test_a_farmers_own_4999_kg_intake_is_a_draft_the_same_member_cannot_confirm(
         assert (doc.status, doc.created_by, doc.decided_by) == (
             DocStatus.POSTED, demo.members["王阿姨"], demo.members["小周"])
     assert _count(session_factory, FarmerSettlement, FarmerSettlement.org_id == demo.org_id) == 1
+    assert_books_ok(session_factory, demo.org_id)
 
 
 def test_a_clerks_large_sync_receipt_waits_for_another_member(client, as_, demo, engine, session_factory, actors):
@@ -243,3 +246,21 @@ def test_goods_against_a_purchase_order_awaiting_approval_are_refused(client, as
         s.commit()
     result = _sync_one(client, as_("老孙"), _op(body))
     assert result["status"] == "applied" and D(result["result"]["total"]) == D("3000.00"), result
+
+
+def test_a_mistyped_large_entry_can_be_cancelled_but_never_posted_afterwards(client, as_, demo, engine,
+                                                                             session_factory):
+    result = _sync_one(client, as_("小周"), _op(_leaf(demo, qty="4999")))  # meant 49.99
+    doc_id = result["result"]["document_id"]
+    before = rows(engine)
+    r = client.post(f"/api/v1/receipts/{doc_id}/cancel", headers=as_("王阿姨"), json={"reason": "多打了两位"})
+    assert_refused(r, 403, "PERMISSION_DENIED", "没有权限")
+    assert rows(engine) == before
+    r = client.post(f"/api/v1/receipts/{doc_id}/cancel", headers=as_("小周"), json={"reason": "多打了两位"})
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled", r.get_json()
+    r = client.post(f"/api/v1/receipts/{doc_id}/confirm", headers=as_("赵经理"))
+    assert_refused(r, 409, "INVALID_STATE", "不是待确认的入库草稿")
+    assert _count(session_factory, StockMove, StockMove.org_id == demo.org_id) == 0
+    assert _count(session_factory, AuditEntry, AuditEntry.org_id == demo.org_id,
+                  AuditEntry.action == "receipt.cancel_draft") == 1
+    assert_books_ok(session_factory, demo.org_id)
