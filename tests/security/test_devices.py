@@ -22,7 +22,7 @@ from models.operations.devices import RegisterDevice, record_reading, register_d
 from models.org import Org
 from models.uow import run
 from mqtt_bridge.bridge import Bridge, Dropped
-from tests.security.conftest import rows
+from tests.security.conftest import assert_refused, rows
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -170,4 +170,20 @@ def test_a_device_cannot_name_another_orgs_ids_or_carry_a_deep_config(session_fa
             run(session_factory, register_device, actors["钱总监"], RegisterDevice(
                 code="COLD-Y", kind="sensor", site_id=demo.sites["ZC"], config=config))
         assert err.value.code == "VALIDATION_ERROR" and "设备配置" in err.value.message
+    assert rows(engine) == before
+
+
+def test_the_device_api_refuses_another_orgs_item(client, as_, demo, engine, session_factory):
+    other = run(session_factory, seed_demo, f"t-{uuid.uuid4().hex[:12]}", "另一个合作社")
+    before = rows(engine)
+    r = client.post("/api/v1/workflows/devices", headers=as_("钱总监"), json={
+        "code": "COLD-X", "kind": "sensor", "site_id": demo.sites["ZC"], "item_id": other.items["茶青"]})
+    assert_refused(r, 404, "NOT_FOUND", "找不到")
+    r = client.post("/api/v1/workflows/devices", headers=as_("钱总监"), json={
+        "code": "SCALE-X", "kind": "scale", "site_id": demo.sites["SX"],
+        "config": {"auto_receive": {"item_id": other.items["茶青"]}}})
+    assert_refused(r, 404, "NOT_FOUND", "找不到")
+    r = client.post("/api/v1/workflows/devices", headers=as_("钱总监"), json={
+        "code": "COLD-Y", "kind": "sensor", "site_id": demo.sites["ZC"], "config": {"blob": "x" * 5000}})
+    assert_refused(r, 422, "VALIDATION_ERROR", "设备配置")
     assert rows(engine) == before
