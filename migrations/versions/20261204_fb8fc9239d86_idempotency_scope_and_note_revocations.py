@@ -12,7 +12,6 @@ from alembic import op
 
 import models.types
 
-
 revision: str = 'fb8fc9239d86'
 down_revision: str | None = '941de4b7f1e2'
 branch_labels: str | Sequence[str] | None = None
