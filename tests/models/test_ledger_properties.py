@@ -90,6 +90,9 @@ SETTINGS = settings(
     stateful_step_count=30,
     deadline=None,
     database=None,
+    # The same examples every run, so CI cannot pass on one run and fail the next; LEDGER_RANDOM=1
+    # explores new ones (and prints the failing steps when it finds something).
+    derandomize=os.environ.get("LEDGER_RANDOM") != "1",
     phases=list(Phase) if os.environ.get("LEDGER_SHRINK") == "1" else [Phase.explicit, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -136,7 +139,10 @@ class TransferModel:
     item_id: int
     quantity: D
     requested_by: str
+    urgent: bool = False
     status: str = "requested"
+    #: The approval chain's level now deciding: transfers [主管], urgent ones [主管, 总监].
+    level: int = 0
 
 
 @dataclass(frozen=True)
@@ -455,11 +461,12 @@ class LedgerMachine(RuleBasedStateMachine):
             qty = self.draw_quantity(data, item_id, self.available(s, item_id, self.site_ids[source]),
                                      rarely_over=True)
         requester = "小周" if "SX" in (source, dest) and data.draw(st.booleans()) else "赵经理"
+        urgent = data.draw(st.booleans())
         cmd = RequestTransfer(self.site_ids[source], self.site_ids[dest], (TransferLineIn(item_id, qty),),
-                              urgent=data.draw(st.booleans()))
+                              urgent=urgent)
         res = self.attempt("transfer.request", request_transfer, self.actors[requester], cmd, expect=True)
         self.documents.append(res.document_id)
-        self.transfers[res.document_id] = TransferModel(source, dest, item_id, qty, requester)
+        self.transfers[res.document_id] = TransferModel(source, dest, item_id, qty, requester, urgent)
         self.walk(data, res.document_id, 0)
 
     @precondition(lambda self: self.transfers)
@@ -486,10 +493,15 @@ class LedgerMachine(RuleBasedStateMachine):
             approve = not data.draw(SOMETIMES, label="reject?")
             approvers = ["钱总监"] if t.requested_by == "赵经理" else ["钱总监", "赵经理"]
             decider = t.requested_by if data.draw(RARELY) else data.draw(st.sampled_from(approvers), label="decider")
-            may = decider == "钱总监" or (decider == "赵经理" and t.requested_by != "赵经理")
+            # Nobody decides their own transfer; the director decides any level (and ends the chain),
+            # the manager only the manager's level.
+            may = decider != t.requested_by and (decider == "钱总监" or (decider == "赵经理" and t.level == 0))
             res = self.attempt("transfer.decide", decide_transfer, self.actors[decider],
                                DecideTransfer(doc_id, approve, "" if approve else "库存紧张"),
                                expect=may and t.status == "requested")
+            if res is not None and res.status == "requested":
+                assert t.urgent and t.level == 0 and decider == "赵经理", "a chain advanced that has no next level"
+                t.level = 1
         elif step == "cancel":
             res = self.attempt("transfer.cancel", cancel_transfer, self.actors[t.requested_by],
                                TransferRef(doc_id, "不需要了"), expect=t.status in ("requested", "approved"),
@@ -656,10 +668,17 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.sf() as s:
             assert snapshot(s, self.org_id) == before, f"replay of {done.op} wrote something"
 
-    @precondition(lambda self: len(self.done) >= 2)
+    @precondition(lambda self: any(len(v) >= 2 for v in self.done_by_member().values()))
     @rule(data=st.data())
     def reuse_key(self, data: st.DataObject) -> None:
-        first, other = data.draw(st.lists(st.sampled_from(self.done), min_size=2, max_size=2, unique_by=id))
+        """One member sends a key they used before with another body: a conflict, nothing written.
+
+        Keys are the member's own (another member's key is just a new key to them: see
+        tests/security/test_uploads_and_idempotency.py), so both uses come from one member.
+        """
+        member = data.draw(st.sampled_from(sorted(m for m, v in self.done_by_member().items() if len(v) >= 2)))
+        first, other = data.draw(st.lists(st.sampled_from(self.done_by_member()[member]), min_size=2, max_size=2,
+                                          unique_by=id))
         same = (request_hash(first.fn.operation_name, first.cmd) == request_hash(other.fn.operation_name, other.cmd))
         before = self.state()
         try:
@@ -671,6 +690,13 @@ class LedgerMachine(RuleBasedStateMachine):
             assert same and again == first.result
         with self.sf() as s:
             assert snapshot(s, self.org_id) == before
+
+    def done_by_member(self) -> dict[int, list[Done]]:
+        """Group the successful keyed operations by the member who sent them."""
+        groups: dict[int, list[Done]] = {}
+        for done in self.done:
+            groups.setdefault(done.actor.member_id or 0, []).append(done)
+        return groups
 
     # -- invariants -----------------------------------------------------------------------
 
