@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import IntegerConverter
 
 from app.settings import Settings
 from models.errors import DomainError, ValidationError
@@ -224,8 +225,15 @@ def install_log_redaction() -> None:
             logger.addFilter(RedactSecrets())
 
 
+class AsciiIntConverter(IntegerConverter):
+    """``<int:id>`` that matches ASCII digits only: werkzeug's ``\\d+`` also takes "١٢" (Arabic-Indic 12)."""
+
+    regex = r"[0-9]+"
+
+
 def install(app: Flask, settings: Settings) -> None:
-    """Wire the guards, error handlers, headers and log redaction into ``app``."""
+    """Wire the guards, error handlers, headers and log redaction into ``app`` (before any route is added)."""
+    app.url_map.converters["int"] = AsciiIntConverter
     app.before_request(guard_request)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(InternalServerError, internal_error)

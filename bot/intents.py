@@ -125,12 +125,10 @@ REJECT_WORDS = ("不同意", "驳回", "拒绝", "否决", "不批")
 
 
 def match_bind(t: str) -> Intent | None:
-    m = re.fullmatch(r"(?:绑定|綁定|bind)\s*(\d{6})", t, re.IGNORECASE)
-    if m:
-        return Bind(m.group(1))
-    if t.startswith(("绑定", "bind")):
-        return Bind(re.sub(r"\D", "", t))
-    return None
+    """Read a bind request: the code's ASCII digits (full-width folded; other scripts' digits dropped)."""
+    if not t.lower().startswith(("绑定", "綁定", "bind")):
+        return None
+    return Bind("".join(c for c in unicodedata.normalize("NFKC", t) if c in "0123456789"))
 
 
 def match_confirm(t: str) -> Intent | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
@@ -13,6 +12,7 @@ from miniprogram_api.apiutil import (
     BusinessTime,
     Id,
     IdempotencyHeader,
+    IsoDate,
     Note,
     Price,
     Quantity,
@@ -70,8 +70,8 @@ class ReceiveIn(BaseModel):
     price_reason: str = Field("", max_length=200, description="单价不同于等级价/采购价时必填：改价原因（须有改价权限）")
     purchase_order_id: Id | None = None
     lot_code: str | None = Field(None, max_length=48)
-    produced_on: date | None = None
-    expires_on: date | None = None
+    produced_on: IsoDate | None = None
+    expires_on: IsoDate | None = None
     tax_rate: Rate = 0  # type: ignore[assignment]
     business_time: BusinessTime | None = None
     note: Note = ""
