@@ -8,7 +8,6 @@ from typing import Annotated
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, TypeAdapter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from miniprogram_api.apiutil import (
@@ -43,10 +42,9 @@ from models.operations import (
     receive_transfer,
     request_transfer,
 )
-from models.operations.common import active_item, stock_site
 from models.operations.transfers import transfer_view
-from models.org import Site, SiteKind
-from models.queries import lot_levels
+from models.org import Site
+from models.queries.emergency_transfer import Need, suggest_emergency
 
 api = APIBlueprint("clerk_transfers", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="调拨")],
                    abp_security=[{"bearer": []}], abp_responses={"401": ErrorBody})
@@ -114,40 +112,15 @@ class StepIn(BaseModel):
     business_time: BusinessTime | None = None
 
 
-def usable(session: Session, org_id: int, item_id: int, site_id: int) -> Decimal:
-    """Return what can leave a site now: on hand less reserved, over lots neither frozen nor failed."""
-    return sum((max(lot.on_hand - lot.reserved, Decimal(0)) for lot in lot_levels(session, org_id, item_id, site_id)
-                if not lot.frozen), Decimal(0))
-
-
-def _source(session: Session, actor: Actor, body: EmergencyIn) -> Site:
-    if body.from_site_id is not None:
-        return stock_site(session, actor, body.from_site_id)
-    candidates = session.scalars(select(Site).where(
-        Site.org_id == actor.org_id, Site.kind != SiteKind.IN_TRANSIT, Site.active.is_(True),
-        Site.id != body.to_site_id).order_by(Site.id))
-    best = max(candidates, default=None,
-               key=lambda s: sum((usable(session, actor.org_id, n.item_id, s.id) for n in body.items), Decimal(0)))
-    if best is None:
-        raise ValidationError("没有可调出的地点", field="from_site_id")
-    return best
-
-
 def suggest(session: Session, actor: Actor, body: EmergencyIn) -> tuple[Site, Site, list[Suggestion]]:
-    """Suggest quantities: the destination's shortfall, capped by what the source can spare."""
-    dest = stock_site(session, actor, body.to_site_id)
-    source = _source(session, actor, body)
-    out = []
-    for need in body.items:
-        item = active_item(session, actor, need.item_id)
-        spare = usable(session, actor.org_id, item.id, source.id)
-        have = usable(session, actor.org_id, item.id, dest.id)
-        shortfall = max(need.need - have, Decimal(0)) if need.need is not None else None
-        qty = min(spare, shortfall) if shortfall is not None else spare
-        out.append(Suggestion(item_id=item.id, item_name=item.name, base_unit=item.base_unit,
-                              source_available=dec(spare), destination_available=dec(have),
-                              shortfall=dec(shortfall) if shortfall is not None else None, suggested=dec(qty)))
-    return source, dest, out
+    """Suggest quantities (the query considers only sites where the member may see stock)."""
+    found = suggest_emergency(session, actor, body.to_site_id, [Need(n.item_id, n.need) for n in body.items],
+                              from_site_id=body.from_site_id)
+    return found.source, found.destination, [
+        Suggestion(item_id=s.item_id, item_name=s.item_name, base_unit=s.base_unit,
+                   source_available=dec(s.source_available), destination_available=dec(s.destination_available),
+                   shortfall=dec(s.shortfall) if s.shortfall is not None else None, suggested=dec(s.suggested))
+        for s in found.suggestions]
 
 
 def _replay(session: Session, actor: Actor, key: str | None) -> Transfer | None:

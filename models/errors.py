@@ -105,6 +105,11 @@ class SelfApproval(PermissionDenied):
     default_message = "不能审批自己提交的单据"
 
 
+class WebhookUrlForbidden(ValidationError):
+    code = "WEBHOOK_URL_FORBIDDEN"
+    default_message = "不允许的 Webhook 网址"
+
+
 class ReplayedRequest(DomainError):
     code = "REPLAYED_REQUEST"
     http_status = 403

@@ -5,30 +5,33 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from models.actor import Actor
-from models.base import utcnow
 from models.infra import OutboxEvent
-from models.jsonlogic import matches
 from models.operations import FreezeStock, RequestTransfer, TransferLineIn, freeze_stock, request_transfer
-from models.operations.rules import RuleSpec, create_rule
+from models.operations.rules import RuleSpec, check_rule_refs, create_rule
 from models.operations.todos import CreateTodo, create_todo
 from models.outbox import emit
+from models.queries.workflow_config import SandboxHit, replay_draft
+from models.rule_plan import PlannedAction, plan, render
 from models.rules import Rule
 from models.stock import FreezeDirection
 from workflows.notify import notify_role
 from workflows.relay import registry
 from workflows.webhooks import enqueue_delivery
 
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+__all__ = ["SEEDED_RULES", "PlannedAction", "SandboxHit", "ensure_seeded", "evaluate_rules", "execute", "plan",
+           "render", "sandbox"]
+log = logging.getLogger(__name__)
+#: Events the rules engine itself writes: never evaluated (a rule on its own failure would loop).
+OWN_KINDS = frozenset({"rule.fired", "rule.failed"})
 
 #: Alerts seeded as rules for every organisation (editable like any other rule).
 SEEDED_RULES: tuple[RuleSpec, ...] = (
@@ -53,46 +56,13 @@ SEEDED_RULES: tuple[RuleSpec, ...] = (
 SEEDED_TRIGGERS = frozenset(spec.trigger for spec in SEEDED_RULES)
 
 
-def render(text: str, payload: dict[str, Any]) -> str:
-    """Fill ``{name}`` placeholders from the event payload (no format-string attribute access)."""
-    return _PLACEHOLDER.sub(lambda m: str(payload.get(m.group(1), "")), text)
-
-
-@dataclass(frozen=True)
-class PlannedAction:
-    type: str
-    description: str
-    params: dict[str, Any]
-
-
-def plan(rule: Rule | RuleSpec, event_kind: str, payload: dict[str, Any]) -> list[PlannedAction]:
-    """Return what ``rule`` would do for an event, or [] when its condition does not hold. Pure."""
-    if rule.trigger != event_kind or not matches(rule.condition, {"event": payload, "kind": event_kind}):
-        return []
-    out = []
-    for action in rule.actions:
-        kind = action["type"]
-        params = {**action, "text": render(str(action.get("text", "")), payload),
-                  "reason": render(str(action.get("reason", rule.name)), payload)}
-        who = action.get("role") or f"成员 {action.get('member_id')}"
-        description = {
-            "notify": f"通知 {who}：{params['text']}",
-            "create_task": f"给 {who} 建待办「{render(str(action.get('title')), payload)}」，"
-                           f"{action.get('due_in_hours')} 小时内完成",
-            "freeze": f"冻结 商品 {action.get('item_id') or payload.get('item_id')} @ 地点 "
-                      f"{action.get('site_id') or payload.get('site_id')}：{params['reason']}",
-            "create_transfer": f"申请调拨 {action.get('quantity')} 从 {action.get('from_site_id')} 到 "
-                               f"{action.get('to_site_id')}",
-            "webhook": f"推送到 webhook 订阅 {action.get('subscription_id')}",
-        }[kind]
-        out.append(PlannedAction(kind, description, params))
-    return out
-
-
 def execute(session: Session, event: OutboxEvent, rule: Rule, actions: list[PlannedAction]) -> None:
     """Carry out planned actions through operations, as the system actor."""
     system = Actor.system_actor(event.org_id, f"规则：{rule.name}")
     p = event.payload
+    # Ids were checked when the rule was saved; the rows may have been deleted or deactivated since,
+    # and nothing may reach another organisation: check all before doing any action.
+    check_rule_refs(session, event.org_id, rule.actions)
     handler = f"rules.{rule.code}"
     for n, action in enumerate(actions):
         a = action.params
@@ -132,8 +102,12 @@ def ensure_seeded(session: Session, org_id: int) -> None:
 
 @registry.register("*", "rules.evaluate")
 def evaluate_rules(session: Session, event: OutboxEvent) -> None:
-    """Run every enabled rule of the event's organisation that triggers on its kind."""
-    if event.kind == "rule.fired":
+    """Run every enabled rule of the event's organisation that triggers on its kind.
+
+    Each rule runs in its own savepoint: a rule that fails (a row it names is gone, an operation refuses)
+    leaves nothing half-done, records a ``rule.failed`` event, and the other rules still run.
+    """
+    if event.kind in OWN_KINDS:
         return
     # One relay batch is one session: look rules up once per (org, kind) per batch.
     cache: dict[tuple[int, str], list[Rule]] = session.info.setdefault("rules_by_trigger", {})
@@ -144,33 +118,26 @@ def evaluate_rules(session: Session, event: OutboxEvent) -> None:
         cache[key] = list(session.scalars(select(Rule).where(
             Rule.org_id == event.org_id, Rule.trigger == event.kind, Rule.enabled.is_(True)).order_by(Rule.id)))
     for rule in cache[key]:
-        actions = plan(rule, event.kind, event.payload)
-        if actions:
-            execute(session, event, rule, actions)
-
-
-@dataclass(frozen=True)
-class SandboxHit:
-    event_id: str
-    kind: str
-    at: datetime
-    actions: list[str]
+        rule_id, code, version = rule.id, rule.code, rule.version
+        try:
+            with session.begin_nested():
+                actions = plan(rule, event.kind, event.payload)
+                if actions:
+                    execute(session, event, rule, actions)
+        except OperationalError:
+            raise  # the database itself failed: let the relay retry the whole handler
+        except Exception as exc:  # one bad rule must never stop the others
+            log.warning("rule %s (org %s) failed on event %s: %s", code, event.org_id, event.id, exc)
+            emit(session, event.org_id, "rule.failed", {
+                "rule_id": rule_id, "code": code, "version": version, "event_id": str(event.id),
+                "error": getattr(exc, "code", type(exc).__name__), "message": str(exc)[:500]})
 
 
 def sandbox(session: Session, org_id: int, draft: RuleSpec, *, days: int = 7, now: datetime | None = None,
             limit: int = 5000) -> tuple[int, list[SandboxHit]]:
     """Replay a draft rule over the last ``days`` of events; return (events seen, what it would have done).
 
-    Reads only: no operation is called, nothing is written.
+    Unchecked, for code that already authorised the caller: channels call
+    ``models.queries.workflow_config.rule_sandbox``, which requires Permission.RULES. Writes nothing.
     """
-    since = (now or utcnow()) - timedelta(days=days)
-    events = session.execute(select(OutboxEvent.id, OutboxEvent.kind, OutboxEvent.payload, OutboxEvent.created_at)
-                             .where(OutboxEvent.org_id == org_id, OutboxEvent.kind == draft.trigger,
-                                    OutboxEvent.created_at >= since)
-                             .order_by(OutboxEvent.created_at).limit(limit)).all()
-    hits = []
-    for event_id, kind, payload, at in events:
-        actions = plan(draft, kind, payload)
-        if actions:
-            hits.append(SandboxHit(str(event_id), kind, at, [a.description for a in actions]))
-    return len(events), hits
+    return replay_draft(session, org_id, draft, days=days, now=now, limit=limit)

@@ -14,19 +14,53 @@ import hashlib
 import hmac
 import json
 import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.infra import OutboxEvent
+from models.netguard import CheckedUrl, check_url
 from models.outbox import emit
 from models.webhooks import WebhookDelivery, WebhookSubscription
 from workflows.relay import registry
 
 INTERNAL_KINDS = {"webhook.delivery"}
 TIMEOUT_S = 5.0
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connect to the address that was checked, not to a second DNS answer (DNS rebinding)."""
+
+    def __init__(self, checked: CheckedUrl) -> None:
+        self._checked = checked  # read by init_poolmanager, which HTTPAdapter.__init__ calls
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
+        if self._checked.scheme == "https":  # certificate and SNI still name the host, not the IP
+            kw.update(server_hostname=self._checked.host, assert_hostname=self._checked.host)
+        super().init_poolmanager(connections, maxsize, block, **kw)
+
+
+def post_checked(url: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+    """POST to a URL only after checking its addresses again, pinned to a checked one, no redirects."""
+    checked = check_url(url)
+    address = checked.addresses[0]
+    parts = urlsplit(url)
+    netloc = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit((parts.scheme, f"{netloc}:{checked.port}", parts.path, parts.query, ""))
+    default_port = 443 if checked.scheme == "https" else 80
+    host_header = checked.host if checked.port == default_port else f"{checked.host}:{checked.port}"
+    with requests.Session() as http:
+        http.trust_env = False  # no proxy from the environment: the checked address is the one we reach
+        http.mount(f"{parts.scheme}://", _PinnedAdapter(checked))
+        return http.post(pinned, data=body, headers={**headers, "Host": host_header}, timeout=TIMEOUT_S,
+                         allow_redirects=False)
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """Return the signature header value for a body sent at ``timestamp``."""
@@ -89,7 +123,7 @@ def send(session: Session, event: OutboxEvent) -> None:
     headers = {"Content-Type": "application/json", "X-Liuzhuan-Timestamp": timestamp,
                "X-Liuzhuan-Signature": sign(sub.secret, timestamp, body),
                "X-Liuzhuan-Event": delivery.body["kind"], "X-Liuzhuan-Delivery": str(delivery.id)}
-    resp = requests.post(sub.url, data=body, headers=headers, timeout=TIMEOUT_S)
+    resp = post_checked(sub.url, body, headers)
     if not 200 <= resp.status_code < 300:
         raise RuntimeError(f"webhook answered HTTP {resp.status_code}")
     delivery.status, delivery.response_status, delivery.delivered_at = "delivered", resp.status_code, utcnow()

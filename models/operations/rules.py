@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -10,11 +12,14 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
-from models.errors import ValidationError
+from models.catalog import Item
+from models.errors import NotFound, ValidationError
 from models.jsonlogic import LogicError, validate
 from models.lookup import get_owned
-from models.org import Role
+from models.org import Member, Role, Site
 from models.rules import Rule, RuleVersion
+from models.stock import FreezeDirection
+from models.webhooks import WebhookSubscription
 
 #: Event kinds a rule may trigger on (label for the editor).
 TRIGGERS = {
@@ -43,14 +48,94 @@ class RuleSpec:
     enabled: bool = True
 
 
-def validate_rule(spec: RuleSpec) -> None:
-    """Raise ValidationError naming the first problem in a rule."""
-    if not spec.code.strip() or not spec.name.strip():
+#: Size bounds, checked when a rule is saved: a rule is configuration, not a payload.
+MAX_CODE, MAX_NAME, MAX_TEXT = 48, 128, 500
+MAX_CONDITION_CHARS, MAX_ACTIONS, MAX_ACTION_CHARS, MAX_CHAIN = 4000, 10, 2000, 5
+MAX_DUE_HOURS = 24 * 366
+#: The keys an action may carry (anything else is junk, refused).
+ACTION_KEYS = frozenset({"type", "role", "member_id", "channel", "text", "title", "due_in_hours", "chain",
+                         "direction", "reason", "item_id", "site_id", "scope", "from_site_id", "to_site_id",
+                         "quantity", "unit", "urgent", "subscription_id"})
+#: Action fields naming a row of the organisation, and the model each names.
+ID_FIELDS: dict[str, type[Any]] = {"member_id": Member, "site_id": Site, "from_site_id": Site, "to_site_id": Site,
+                                   "item_id": Item, "subscription_id": WebhookSubscription}
+_ID_LABELS = {Member: "成员", Site: "地点", Item: "商品", WebhookSubscription: "Webhook 订阅"}
+_ROLES = {r.value for r in Role}
+
+
+def _size(value: Any) -> int:
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError):
+        return -1  # not plain JSON (NaN, Infinity, objects): refused like an oversized value
+
+
+def _finite_number(value: Any, low: Decimal, high: Decimal) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return False
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return False
+    return number.is_finite() and low < number <= high
+
+
+def _validate_action(n: int, action: dict[str, Any]) -> None:
+    kind = action.get("type")
+    if kind not in ACTIONS:
+        raise ValidationError(f"第 {n} 个动作类型无效：{kind}", field="actions")
+    size = _size(action)
+    if size < 0 or size > MAX_ACTION_CHARS:
+        raise ValidationError(f"第 {n} 个动作过长或不是 JSON（最多 {MAX_ACTION_CHARS} 字符）", field="actions")
+    unknown = sorted(set(action) - ACTION_KEYS)
+    if unknown:
+        raise ValidationError(f"第 {n} 个动作有不认识的字段：{'、'.join(unknown)}", field="actions")
+    missing = [f for f in ACTIONS[kind] if action.get(f) in (None, "")]
+    if missing:
+        raise ValidationError(f"第 {n} 个动作缺少：{'、'.join(missing)}", field="actions")
+    for key in ("text", "title", "reason", "unit", "scope", "channel", "direction", "role"):
+        if key in action and (not isinstance(action[key], str) or len(action[key]) > MAX_TEXT):
+            raise ValidationError(f"第 {n} 个动作的 {key} 须是不超过 {MAX_TEXT} 字的文字", field="actions")
+    for key in ID_FIELDS:
+        value = action.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**53):
+            raise ValidationError(f"第 {n} 个动作的 {key} 须是编号", field="actions")
+    if kind in ("notify", "create_task") and not (action.get("role") or action.get("member_id")):
+        raise ValidationError(f"第 {n} 个动作须指定角色或成员", field="actions")
+    if action.get("role") and action["role"] not in _ROLES:
+        raise ValidationError(f"第 {n} 个动作的角色无效", field="actions")
+    if kind == "notify" and action.get("channel", "dingtalk") not in CHANNELS:
+        raise ValidationError(f"第 {n} 个动作的渠道无效", field="actions")
+    if kind == "create_task" and not _finite_number(action["due_in_hours"], Decimal(0), Decimal(MAX_DUE_HOURS)):
+        raise ValidationError(f"第 {n} 个动作的完成时限须在 0 到 {MAX_DUE_HOURS} 小时之间", field="actions")
+    if kind == "freeze" and action["direction"] not in {d.value for d in FreezeDirection}:
+        raise ValidationError(f"第 {n} 个动作的冻结方向无效", field="actions")
+    if kind == "create_transfer" and not _finite_number(action["quantity"], Decimal(0), Decimal("1e9")):
+        raise ValidationError(f"第 {n} 个动作的调拨数量无效", field="actions")
+    chain = action.get("chain")
+    if chain is not None and (not isinstance(chain, list) or len(chain) > MAX_CHAIN or not all(
+            isinstance(step, dict) and set(step) <= {"after_hours", "role"} and step.get("role") in _ROLES
+            and _finite_number(step.get("after_hours"), Decimal(0), Decimal(MAX_DUE_HOURS)) for step in chain)):
+        raise ValidationError(f"第 {n} 个动作的升级链无效（最多 {MAX_CHAIN} 级，角色须有效）", field="actions")
+
+
+def validate_rule(spec: RuleSpec, session: Session | None = None, org_id: int | None = None) -> None:
+    """Raise ValidationError naming the first problem in a rule (NotFound for another org's ids).
+
+    With a session and an organisation, every id the actions name must be a row of that organisation.
+    """
+    if not isinstance(spec.code, str) or not isinstance(spec.name, str) or not spec.code.strip() \
+            or not spec.name.strip():
         raise ValidationError("规则须有编号和名称", field="code")
+    if len(spec.code) > MAX_CODE or len(spec.name) > MAX_NAME:
+        raise ValidationError(f"规则编号最多 {MAX_CODE} 字、名称最多 {MAX_NAME} 字", field="name")
     if spec.trigger not in TRIGGERS:
-        raise ValidationError(f"不支持的触发事件：{spec.trigger}", field="trigger")
+        raise ValidationError(f"不支持的触发事件：{str(spec.trigger)[:48]}", field="trigger")
     if not isinstance(spec.condition, dict):
         raise ValidationError("条件须是 JSON-logic 对象", field="condition")
+    size = _size(spec.condition)
+    if size < 0 or size > MAX_CONDITION_CHARS:
+        raise ValidationError(f"条件过长或不是 JSON（最多 {MAX_CONDITION_CHARS} 字符）", field="condition")
     try:
         if spec.condition:
             validate(spec.condition)
@@ -58,19 +143,29 @@ def validate_rule(spec: RuleSpec) -> None:
         raise ValidationError(f"条件无效：{exc}", field="condition") from None
     if not spec.actions:
         raise ValidationError("规则至少要有一个动作", field="actions")
+    if len(spec.actions) > MAX_ACTIONS:
+        raise ValidationError(f"规则最多 {MAX_ACTIONS} 个动作", field="actions")
     for n, action in enumerate(spec.actions, start=1):
-        kind = action.get("type")
-        if kind not in ACTIONS:
-            raise ValidationError(f"第 {n} 个动作类型无效：{kind}", field="actions")
-        missing = [f for f in ACTIONS[kind] if action.get(f) in (None, "")]
-        if missing:
-            raise ValidationError(f"第 {n} 个动作缺少：{'、'.join(missing)}", field="actions")
-        if kind in ("notify", "create_task") and not (action.get("role") or action.get("member_id")):
-            raise ValidationError(f"第 {n} 个动作须指定角色或成员", field="actions")
-        if action.get("role") and action["role"] not in {r.value for r in Role}:
-            raise ValidationError(f"第 {n} 个动作的角色无效", field="actions")
-        if kind == "notify" and action.get("channel", "dingtalk") not in CHANNELS:
-            raise ValidationError(f"第 {n} 个动作的渠道无效", field="actions")
+        if not isinstance(action, dict):
+            raise ValidationError(f"第 {n} 个动作须是对象", field="actions")
+        _validate_action(n, action)
+    if session is not None and org_id is not None:
+        check_rule_refs(session, org_id, spec.actions)
+
+
+def check_rule_refs(session: Session, org_id: int, actions: Any) -> None:
+    """Raise NotFound unless every id in ``actions`` names a live row of ``org_id``.
+
+    Run when a rule is saved and again before it fires (a row may since be deleted or deactivated).
+    """
+    for action in actions:
+        for key, model in ID_FIELDS.items():
+            if action.get(key) is None:
+                continue
+            row = get_owned(session, model, action[key], org_id)
+            if getattr(row, "active", True) is False:
+                raise NotFound(f"规则引用的{_ID_LABELS[model]}（编号 {action[key]}）已停用",
+                               entity=model.__name__, id=action[key])
 
 
 def _body(rule: Rule) -> dict[str, Any]:
@@ -86,7 +181,7 @@ def _snapshot(session: Session, actor: Actor, rule: Rule) -> None:
 def create_rule(session: Session, actor: Actor, spec: RuleSpec) -> Rule:
     """Create a rule (version 1), audited."""
     actor.require(Permission.ROLES)
-    validate_rule(spec)
+    validate_rule(spec, session, actor.org_id)
     if session.scalar(select(Rule.id).where(Rule.org_id == actor.org_id, Rule.code == spec.code)):
         raise ValidationError(f"规则编号 {spec.code} 已存在", field="code")
     rule = Rule(org_id=actor.org_id, code=spec.code, name=spec.name, trigger=spec.trigger,
@@ -106,7 +201,7 @@ def _load(session: Session, actor: Actor, rule_id: int) -> Rule:
 def update_rule(session: Session, actor: Actor, rule_id: int, spec: RuleSpec, reason: str = "") -> Rule:
     """Replace a rule's trigger, condition and actions as a new version, audited."""
     actor.require(Permission.ROLES)
-    validate_rule(spec)
+    validate_rule(spec, session, actor.org_id)
     rule = _load(session, actor, rule_id)
     if spec.code != rule.code:
         raise ValidationError("规则编号不能修改", field="code")
@@ -124,6 +219,8 @@ def set_rule_enabled(session: Session, actor: Actor, rule_id: int, enabled: bool
     rule = _load(session, actor, rule_id)
     if rule.enabled == enabled:
         return rule
+    if enabled:  # what it names may have gone while it was off
+        check_rule_refs(session, actor.org_id, rule.actions)
     before = _body(rule)
     rule.enabled, rule.version = enabled, rule.version + 1
     _snapshot(session, actor, rule)

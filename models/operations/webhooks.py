@@ -10,8 +10,11 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.errors import ValidationError
+from models.netguard import check_url
 from models.operations.rules import TRIGGERS
 from models.webhooks import WebhookSubscription
+
+MAX_KINDS = 50
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,17 @@ class Subscription:
 
 
 def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> Subscription:
-    """Subscribe a URL to event kinds (audited); return its signing secret."""
+    """Subscribe a public https URL to event kinds (audited); return its signing secret.
+
+    Refuses WEBHOOK_URL_FORBIDDEN for loopback, private, link-local, metadata or unresolvable hosts.
+    """
     actor.require(Permission.ROLES)
-    if not cmd.url.startswith(("https://", "http://")) or len(cmd.url) > 512:
-        raise ValidationError("网址须以 https:// 开头", field="url")
-    if not cmd.kinds or not all(k == "*" or k in TRIGGERS or "." in k for k in cmd.kinds):
-        raise ValidationError("须订阅至少一种事件", field="kinds")
+    # SSRF: the worker must never be pointed at our own network (checked again before every POST).
+    check_url(cmd.url)
+    if (not cmd.kinds or len(cmd.kinds) > MAX_KINDS
+            or not all(isinstance(k, str) and len(k) <= 48 and (k == "*" or k in TRIGGERS or "." in k)
+                       for k in cmd.kinds)):
+        raise ValidationError(f"须订阅 1 到 {MAX_KINDS} 种事件", field="kinds")
     secret = secrets.token_urlsafe(32)
     sub = WebhookSubscription(org_id=actor.org_id, url=cmd.url, secret=secret, kinds=list(cmd.kinds))
     session.add(sub)

@@ -27,9 +27,12 @@ def test_signature_and_freshness():
     assert not verify("s3cret", str(int(time.time()) - 3600), body, sign("s3cret", str(int(time.time()) - 3600), body))
 
 
-def test_events_are_posted_signed_retried_and_replayable(session_factory, demo, actors):
+def test_events_are_posted_signed_retried_and_replayable(session_factory, demo, actors, monkeypatch):
     answers = [500, 200]
     with StubServer() as server:
+        # The stub listens on loopback: allow exactly it (and plain http), as only tests may.
+        monkeypatch.setenv("LIUZHUAN_WEBHOOK_ALLOW_HTTP", "1")
+        monkeypatch.setenv("LIUZHUAN_WEBHOOK_ALLOW_HOSTS", server.netloc)
         @server.route("POST", "/hooks/erp")
         def hook(req: StubRequest) -> StubResponse:
             return StubResponse(answers.pop(0) if answers else 503, {"ok": True})
