@@ -54,6 +54,11 @@ class Settings:
     metrics_token: str | None = None
     #: Seconds a /metrics answer is reused (the consistency checks scan every organisation).
     metrics_cache_seconds: int = 30
+    #: Webhook SSRF guard escapes, read by models.netguard from the same variables, for local tests only:
+    #: LIUZHUAN_WEBHOOK_ALLOW_HTTP=1 accepts http://, LIUZHUAN_WEBHOOK_ALLOW_HOSTS lists host:port pairs
+    #: let through the private-address check. Refused in production.
+    webhook_allow_http: bool = False
+    webhook_allow_hosts: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -88,12 +93,17 @@ class Settings:
             note_link_days=int(env.get("NOTE_LINK_DAYS") or 90),
             metrics_token=env.get("METRICS_TOKEN") or None,
             metrics_cache_seconds=int(env.get("METRICS_CACHE_SECONDS") or 30),
+            webhook_allow_http=env.get("LIUZHUAN_WEBHOOK_ALLOW_HTTP") == "1",
+            webhook_allow_hosts=env.get("LIUZHUAN_WEBHOOK_ALLOW_HOSTS", ""),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Refuse settings that cannot work, before anything starts."""
+        if self.production and (self.webhook_allow_http or self.webhook_allow_hosts.strip()):
+            raise ValidationError("生产环境不能放开 Webhook 网址检查（LIUZHUAN_WEBHOOK_ALLOW_*，仅供测试）",
+                                  field="LIUZHUAN_WEBHOOK_ALLOW_HOSTS")
         if not self.database_url.startswith(("sqlite", "postgresql")):
             raise ValidationError("DATABASE_URL 只支持 sqlite 或 postgresql", field="DATABASE_URL")
         if not self.public_base_url.startswith(("https://", "http://")):

@@ -21,12 +21,14 @@ def _num(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float | Decimal):
-        return Decimal(str(value))
+        number = Decimal(str(value))
+        return number if number.is_finite() else None
     if isinstance(value, str):
         try:
-            return Decimal(value)
+            number = Decimal(value)
         except InvalidOperation:
             return value
+        return number if number.is_finite() else value  # "NaN"/"Infinity" stay text: they break comparisons
     return value
 
 
@@ -48,7 +50,7 @@ def _cmp(op: str, a: Any, b: Any) -> bool:
     a, b = _num(a), _num(b)
     try:
         return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return False
 
 
@@ -82,7 +84,14 @@ def validate(expr: Any, depth: int = 0, budget: list[int] | None = None) -> None
 
 
 def evaluate(expr: Any, data: Any) -> Any:
-    """Evaluate a validated expression against ``data``."""
+    """Evaluate a validated expression against ``data`` (arithmetic that overflows yields None)."""
+    try:
+        return _evaluate(expr, data)
+    except ArithmeticError:  # e.g. "9e999999" * "9e999999": a user's condition must not crash the engine
+        return None
+
+
+def _evaluate(expr: Any, data: Any) -> Any:
     if isinstance(expr, list):
         return [evaluate(e, data) for e in expr]
     if not isinstance(expr, dict):

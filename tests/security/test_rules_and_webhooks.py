@@ -257,3 +257,27 @@ def test_delivery_does_not_follow_redirects(session_factory, demo, actors, monke
                                                              HandlerRun.handler == "webhooks.send"))
         assert attempt.status == RunStatus.RETRY and "HTTP 302" in attempt.last_error
         _park(session, attempt)
+
+
+def test_the_test_only_webhook_escapes_are_refused_in_production():
+    from app.settings import Settings
+
+    base = {"LIUZHUAN_ENV": "production", "SECRET_KEY": "k" * 16 + "Q7x!" + "z" * 16,
+            "PUBLIC_BASE_URL": "https://liuzhuan.example.cn"}
+    Settings.from_env(base)  # the base itself is acceptable
+    for escape in ({"LIUZHUAN_WEBHOOK_ALLOW_HTTP": "1"}, {"LIUZHUAN_WEBHOOK_ALLOW_HOSTS": "127.0.0.1:6379"}):
+        with pytest.raises(ValidationError, match="生产环境不能放开 Webhook 网址检查") as refused:
+            Settings.from_env({**base, **escape})
+        assert refused.value.code == "VALIDATION_ERROR"
+
+
+def test_a_condition_that_overflows_or_compares_nan_neither_crashes_nor_fires(session_factory, demo, actors):
+    """Arithmetic a business user wrote ("9e999999" squared, "NaN") evaluates to no match, never a 500."""
+    from models.queries.workflow_config import rule_sandbox
+
+    _receive(session_factory, demo, actors)
+    with session_factory() as session:
+        for condition in ({">": [{"*": ["9e999999", "9e999999"]}, 1]}, {"<": [{"var": "event.quantity"}, "NaN"]},
+                          {">=": [{"var": "event.quantity"}, "-Infinity"]}):
+            draft = RuleSpec("d", "草稿", "receipt.posted", condition, (_notify(role="manager"),))
+            assert rule_sandbox(session, actors["赵经理"], draft, days=1) == (1, [])
