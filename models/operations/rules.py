@@ -163,7 +163,8 @@ def check_rule_refs(session: Session, org_id: int, actions: Any) -> None:
             if action.get(key) is None:
                 continue
             row = get_owned(session, model, action[key], org_id)
-            if getattr(row, "active", True) is False:
+            # A paused subscription is skipped by the delivery itself; other rows must be live.
+            if model is not WebhookSubscription and getattr(row, "active", True) is False:
                 raise NotFound(f"规则引用的{_ID_LABELS[model]}（编号 {action[key]}）已停用",
                                entity=model.__name__, id=action[key])
 

@@ -136,6 +136,25 @@ def test_a_rule_broken_after_saving_records_its_failure_and_the_others_still_fir
     assert receipt.number
 
 
+def test_a_member_deactivated_after_saving_is_not_notified_and_the_failure_is_recorded(session_factory, demo,
+                                                                                       actors):
+    from models.org import Member
+
+    rule = run(session_factory, create_rule, actors["钱总监"], RuleSpec(
+        "to-zhou", "通知小周", "receipt.posted", {}, (_notify(member_id=demo.members["小周"]),)))
+    with session_factory() as session:
+        session.get_one(Member, demo.members["小周"]).active = False
+        session.commit()
+    _receive(session_factory, demo, actors)
+    drain(session_factory)
+    with session_factory() as session:
+        assert session.scalar(select(Notification).where(Notification.title == rule.name,
+                                                         Notification.org_id == demo.org_id)) is None
+        [failed] = [e.payload for e in session.scalars(select(OutboxEvent).where(
+            OutboxEvent.org_id == demo.org_id, OutboxEvent.kind == "rule.failed"))]
+        assert failed["rule_id"] == rule.id and failed["error"] == "NOT_FOUND" and "已停用" in failed["message"]
+
+
 # -- finding 16 (rules): bounded sizes ---------------------------------------------------------------------------
 
 
