@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -107,6 +107,9 @@ def _snapshot(steps: Any) -> list[dict[str, Any]]:
 def choose_steps(session: Session, org_id: int, doc_kind: str, value: Decimal,
                  urgent: bool = False) -> tuple[int | None, list[dict[str, Any]]]:
     """Return (chain id, steps) for a document: the most specific active chain, else the default."""
+    # Thresholds are stored with two decimals; a quantity may carry six (13.805 kg). Flooring to cents
+    # keeps every comparison with a two-decimal threshold exact.
+    value = value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
     chains = session.scalars(select(ApprovalChain).where(
         ApprovalChain.org_id == org_id, ApprovalChain.doc_kind == doc_kind, ApprovalChain.active.is_(True),
         ApprovalChain.min_value <= value,

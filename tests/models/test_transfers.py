@@ -362,3 +362,18 @@ def test_request_validation(session_factory, demo, actors, stocked):
     assert urgent.urgent and event.payload["urgent"] is True and event.payload["requested_by"] == demo.members["小周"]
     assert_books_ok(sf, demo.org_id)
 
+
+
+def test_a_quantity_with_more_decimals_than_a_threshold_still_finds_its_chain(session_factory, demo, actors, stocked):
+    # Chain thresholds have two decimals, quantities six: 13.805 kg must meet a 13.80 threshold, not crash.
+    from models.approvals import ApprovalRequest
+    from models.operations.approvals import ChainSpec, create_chain
+
+    run(session_factory, create_chain, actors["钱总监"], ChainSpec(
+        "transfer", "大宗调拨", ({"role": "director", "timeout_hours": 8},), min_value=D("13.80")))
+    big = _request(session_factory, demo, actors["小周"], "13.805")
+    small = _request(session_factory, demo, actors["小周"], "13.795")
+    with session_factory() as s:
+        steps = {r.document_id: [st["role"] for st in r.steps] for r in s.query(ApprovalRequest).where(
+            ApprovalRequest.document_id.in_([big.document_id, small.document_id]))}
+    assert steps == {big.document_id: ["director"], small.document_id: ["manager"]}

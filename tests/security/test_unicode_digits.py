@@ -8,9 +8,9 @@ from tests.security.conftest import assert_refused
 
 
 def test_a_path_id_in_arabic_indic_digits_is_not_found(client, demo, as_):
-    site = demo.sites["SX"]
-    assert client.get(f"/api/v1/stock/{site}/lots", headers=as_("赵经理")).status_code == 200
-    arabic = "".join(chr(0x0660 + int(c)) for c in str(site))
+    item = demo.items["茶青"]
+    assert client.get(f"/api/v1/stock/{item}/lots", headers=as_("赵经理")).status_code == 200
+    arabic = "".join(chr(0x0660 + int(c)) for c in str(item))
     assert_refused(client.get(f"/api/v1/stock/{arabic}/lots", headers=as_("赵经理")), 404, "NOT_FOUND")
 
 
