@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal as D
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -52,3 +53,55 @@ def test_the_comparison_does_see_differences(engine):
     assert ("add_column", "orgs", "not_migrated") in kinds
     modified = [d for d in diff if isinstance(d, list)]
     assert any(op[0] == "modify_type" and op[2:4] == ("parties", "phone") for ops in modified for op in ops)
+
+
+def test_there_is_one_head():
+    """`alembic upgrade head` (the README's command) works: parallel branches are merged."""
+    assert len(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_heads()) == 1
+
+
+def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(tmp_path, request):
+    """A transfer requested before approvals were opened in-transaction gets its request on upgrade."""
+    import os
+    import uuid
+
+    from alembic import command
+
+    from app.cli import migrate
+    from models.actor import load_actor
+    from models.approvals import ApprovalRequest
+    from models.db import make_engine, make_session_factory
+    from models.demo import seed_demo
+    from models.operations import RequestTransfer, TransferLineIn, request_transfer
+    from models.uow import run
+    from tests.conftest import PG_ADMIN_URL
+
+    if os.environ.get("TEST_DB", "sqlite") == "postgres":
+        from models.db import recreate_postgres_database
+
+        name = f"liuzhuan_mig_{os.getpid()}"
+        url = recreate_postgres_database(PG_ADMIN_URL, name)
+        request.addfinalizer(lambda: recreate_postgres_database(PG_ADMIN_URL, name, drop_only=True))
+    else:
+        url = f"sqlite:///{tmp_path / 'mig.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        sf = make_session_factory(engine)
+        demo = run(sf, seed_demo, f"m-{uuid.uuid4().hex[:8]}")
+        with sf() as s:
+            clerk = load_actor(s, demo.members["小周"])
+        doc = run(sf, request_transfer, clerk, RequestTransfer(
+            demo.sites["SX"], demo.sites["ZC"], (TransferLineIn(demo.items["茶青"], D("3")),), urgent=True))
+        with sf.begin() as s:  # as the old code left it: no request yet
+            s.execute(sa.delete(ApprovalRequest).where(ApprovalRequest.document_id == doc.document_id))
+        cfg = Config(str(ROOT / "alembic.ini"))
+        cfg.cmd_opts = __import__("argparse").Namespace(x=[f"url={url}"])
+        merge = ScriptDirectory.from_config(cfg).get_revision("7ec3350228bd")
+        command.stamp(cfg, list(merge.down_revision), purge=True)
+        command.upgrade(cfg, "heads")
+        with sf() as s:
+            req = s.scalar(sa.select(ApprovalRequest).where(ApprovalRequest.document_id == doc.document_id))
+            assert req is not None and [st["role"] for st in req.steps] == ["manager", "director"]
+    finally:
+        engine.dispose()
