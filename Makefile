@@ -7,10 +7,12 @@ PORT ?= 8000
 
 .PHONY: install run setup test lint bench clean
 
-$(VENV)/.installed: requirements.txt
+# A developer's venv: run time (requirements.txt) plus tests, bench and tooling (requirements-dev.txt).
+# Production installs requirements.txt alone (or `pip install .`).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -27,6 +29,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m bench.ledger
