@@ -90,13 +90,7 @@ def process_photo(
 ) -> ProcessedPhoto:
     """Validate an uploaded photo and return its stripped storage image, thumbnail and evidence data."""
     data = bytes(data)
-    # Checked before anything parses the bytes, so an oversized upload costs nothing but this comparison.
-    if len(data) > max_bytes:
-        raise PhotoTooLarge(size=len(data), max_bytes=max_bytes)
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise UnsupportedPhoto()
-    img = _open(data, fmt, max_pixels)
+    fmt, img = _open_checked(data, max_bytes, max_pixels)
     try:
         # Read EXIF from the file as sent: exif_transpose drops the orientation tag we report.
         metadata = _extract_metadata(img)
@@ -129,15 +123,20 @@ def process_photo(
 
 def check_photo(data: bytes, *, max_bytes: int = 15 * 1024 * 1024, max_pixels: int = 40_000_000) -> tuple[int, int]:
     """Check size, format and dimensions from the header only (no pixel decoded); return (width, height)."""
+    _fmt, img = _open_checked(data, max_bytes, max_pixels)
+    size = img.size
+    img.close()
+    return size
+
+
+def _open_checked(data: bytes, max_bytes: int, max_pixels: int) -> tuple[str, Image.Image]:
+    """Open a photo lazily after the cheap checks: byte size first (before anything parses), then format."""
     if len(data) > max_bytes:
         raise PhotoTooLarge(size=len(data), max_bytes=max_bytes)
     fmt = sniff_format(data)
     if fmt is None:
         raise UnsupportedPhoto()
-    img = _open(data, fmt, max_pixels)
-    size = img.size
-    img.close()
-    return size
+    return fmt, _open(data, fmt, max_pixels)
 
 
 def sniff_format(data: bytes) -> str | None:
