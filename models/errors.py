@@ -184,3 +184,11 @@ class QuantityNumeralUnknown(InvalidQuantity):
 class QuantityIsMoney(InvalidQuantity):
     code = "QUANTITY_IS_MONEY"
     default_message = "这是金额，不是重量"
+
+
+class DataConflict(DomainError):
+    """A write that breaks a uniqueness or reference rule and that no retry can cure."""
+
+    code = "CONFLICT"
+    http_status = 409
+    default_message = "数据冲突：相同的记录已存在"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from models.base import Base
+from models.errors import DataConflict
+from models.infra import IdempotencyRecord
 
 R = TypeVar("R")
 
@@ -15,14 +21,84 @@ R = TypeVar("R")
 _RETRY_SQLSTATES = {"40001", "40P01"}
 
 
+def _unique_name(table: Any) -> str:
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            return str(constraint.name)
+    raise LookupError(table.name)
+
+
+#: Unique constraints whose violation is a race a retry resolves. Two requests with one idempotency key:
+#: the loser blocks on the key's index and fails; its retry finds the first answer and replays it.
+RETRY_CONSTRAINTS = frozenset({_unique_name(IdempotencyRecord.__table__)})
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _sqlite_unique_constraint(message: str) -> tuple[str | None, str | None]:
+    """Map SQLite's "UNIQUE constraint failed: t.a, t.b" to (table, constraint name) via the metadata."""
+    match = _SQLITE_UNIQUE.search(message)
+    if match is None:
+        return None, None
+    qualified = [c.strip() for c in match.group(1).split(",")]
+    table_name = qualified[0].rsplit(".", 1)[0]
+    columns = [c.rsplit(".", 1)[-1] for c in qualified]
+    table = Base.metadata.tables.get(table_name)
+    if table is None:
+        return table_name, None
+    candidates: list[Any] = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    candidates += [i for i in table.indexes if isinstance(i, Index) and i.unique]
+    for candidate in candidates:
+        if [c.name for c in candidate.columns] == columns:
+            return table_name, str(candidate.name)
+    return table_name, None
+
+
+def _integrity_facts(exc: IntegrityError) -> tuple[str, str | None, str | None]:
+    """Return (kind, table, constraint) of an integrity error on either database."""
+    state = _sqlstate(exc)
+    diag = getattr(exc.orig, "diag", None)
+    if state is not None:  # PostgreSQL
+        kind = {"23505": "unique", "23503": "foreign_key", "23502": "not_null", "23514": "check"}.get(state, "other")
+        return kind, getattr(diag, "table_name", None), getattr(diag, "constraint_name", None)
+    message = str(exc.orig)
+    if "UNIQUE constraint failed" in message:
+        table, constraint = _sqlite_unique_constraint(message)
+        return "unique", table, constraint
+    if "FOREIGN KEY constraint failed" in message:
+        return "foreign_key", None, None
+    if "NOT NULL constraint failed" in message:
+        return "not_null", message.split(":", 1)[-1].strip().rsplit(".", 1)[0], None
+    if "CHECK constraint failed" in message:
+        return "check", None, message.split(":", 1)[-1].strip() or None
+    return "other", None, None
+
+
 def _retryable(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):
-        # Most often two requests with one idempotency key: the retry replays the first.
+        kind, _table, constraint = _integrity_facts(exc)
+        return kind == "unique" and constraint in RETRY_CONSTRAINTS
+    if _sqlstate(exc) in _RETRY_SQLSTATES:
         return True
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    if sqlstate in _RETRY_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+    # SQLite: another writer held the lock past the busy timeout.
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig).lower()
+
+
+_CONFLICT_MESSAGES = {
+    "unique": "数据冲突：相同的记录已存在（编码或名称重复）",
+    "foreign_key": "数据冲突：引用的记录不存在或已被删除",
+}
+
+
+def as_conflict(exc: IntegrityError) -> DataConflict:
+    """Translate an integrity error a retry cannot cure into a stable CONFLICT domain error."""
+    kind, table, constraint = _integrity_facts(exc)
+    return DataConflict(_CONFLICT_MESSAGES.get(kind, "数据冲突：数据不符合约束"),
+                        kind=kind, table=table, constraint=constraint)
 
 
 def run(
@@ -35,7 +111,9 @@ def run(
 ) -> R:
     """Call ``fn(session, *args, **kwargs)``, commit, and return its result.
 
-    Domain errors roll back and propagate unchanged: nothing is half-written.
+    Domain errors roll back and propagate unchanged: nothing is half-written. Serialization failures,
+    deadlocks, SQLite's "database is locked" and the idempotency-claim race are retried; any other
+    integrity error becomes ``DataConflict`` (CONFLICT, 409) instead of a raw database error.
     """
     for attempt in range(1, attempts + 1):
         with session_factory() as session:
@@ -45,10 +123,13 @@ def run(
                 return result
             except DBAPIError as exc:
                 session.rollback()
-                if attempt == attempts or not _retryable(exc):
+                retry = attempt < attempts and _retryable(exc)
+                if not retry and isinstance(exc, IntegrityError):
+                    raise as_conflict(exc) from exc
+                if not retry:
                     raise
             except BaseException:
                 session.rollback()
                 raise
-        time.sleep(0.005 * attempt)
+        time.sleep(0.005 * attempt)  # back off a little before the next attempt
     raise AssertionError("unreachable")
