@@ -1,4 +1,4 @@
-"""Command-line tasks: `python -m app.cli setup` migrates and loads the demo organisation."""
+"""Command-line tasks: `python -m app.cli setup` migrates and, outside production, loads the demo organisation."""
 
 from __future__ import annotations
 
@@ -36,10 +36,11 @@ def migrate(database_url: str) -> None:
 
 
 def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None:
-    """Post two deliveries and a QC pass so the overview shows a living ledger."""
+    """Post two deliveries, a QC pass and opening stock of 龙井 so the overview shows a living ledger."""
     with session_factory() as session:
         clerk = load_actor(session, demo.members["小周"])
         manager = load_actor(session, demo.members["赵经理"])
+        director = load_actor(session, demo.members["钱总监"])
     first = run(session_factory, receive_goods, clerk, ReceiveGoods(
         site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal("23.5"), unit="斤",
         party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"]), idempotency_key="demo-1")
@@ -48,6 +49,12 @@ def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None
         party_id=demo.parties["李大伯"], grade_id=demo.grades["特级"]), idempotency_key="demo-2")
     run(session_factory, record_qc, manager, RecordQc(first.lot_id, True, "色泽鲜绿，无杂叶"),
         idempotency_key="demo-3")
+    # Opening stock of 龙井 jars, so the README's and the bot's 出库/调拨 龙井 examples work for 老孙.
+    for key, site, cases in (("demo-4", "ZC", 30), ("demo-5", "MD", 10)):
+        run(session_factory, receive_goods, director, ReceiveGoods(
+            site_id=demo.sites[site], item_id=demo.items["龙井"], quantity=Decimal(cases), unit="箱",
+            party_id=demo.parties["包装厂"], unit_price=Decimal("90"), price_reason="演示期初库存"),
+            idempotency_key=key)
 
 
 #: Demo sales history: (generator item code, generator site code) → (demo item code, demo site code).
@@ -77,20 +84,28 @@ def demo_planning(session_factory: sessionmaker[Session], demo: DemoOrg) -> None
     run(session_factory, recompute_replenishment, manager, RecomputeReplenishment(), idempotency_key="demo-plan")
 
 
-def setup(settings: Settings) -> None:
-    """Create var/, migrate, and load the demo co-operative once."""
+def setup(settings: Settings, demo: bool | None = None) -> None:
+    """Create var/, migrate, and load the demo co-operative once.
+
+    ``demo=None`` loads it everywhere but production: a production database must never hold a
+    fictional co-operative whose members can sign in with the dev phone numbers."""
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
+    if demo is None:
+        demo = not settings.production
+    if not demo:
+        print("数据库已迁移到最新结构；未载入演示合作社" + ("（生产环境）。" if settings.production else "。"))
+        return
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     with session_factory() as session:
         exists = demo_exists(session)
     if not exists:
-        demo = run(session_factory, seed_demo)
-        demo_activity(session_factory, demo)
-        demo_planning(session_factory, demo)
-        print(f"已载入演示合作社（org {demo.org_id}）：绍兴收购点、总仓、门店，茶青与龙井罐。")
+        org = run(session_factory, seed_demo)
+        demo_activity(session_factory, org)
+        demo_planning(session_factory, org)
+        print(f"已载入演示合作社（org {org.org_id}）：绍兴收购点、总仓、门店，茶青与龙井罐。")
     else:
         print("演示合作社已存在，跳过。")
     engine.dispose()
@@ -99,12 +114,13 @@ def setup(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("setup", help="migrate and load the demo organisation")
+    setup_cmd = sub.add_parser("setup", help="migrate and load the demo organisation (not in production)")
+    setup_cmd.add_argument("--no-demo", action="store_true", help="migrate only, whatever LIUZHUAN_ENV says")
     sub.add_parser("migrate", help="upgrade the database schema")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.cmd == "setup":
-        setup(settings)
+        setup(settings, demo=False if args.no_demo else None)
     else:
         migrate(settings.database_url)
 

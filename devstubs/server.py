@@ -40,13 +40,13 @@ Route = Callable[[StubRequest], StubResponse | dict[str, Any]]
 
 
 class StubServer:
-    """Serve registered (method, path) routes on 127.0.0.1 at a free port, in a thread."""
+    """Serve registered (method, path) routes on 127.0.0.1 at a free port (or ``port``), in a thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.requests: list[StubRequest] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property

@@ -1,4 +1,4 @@
-"""`python -m app.cli setup`: migrate and load the demo once, whatever the backend."""
+"""`python -m app.cli setup`: migrate and load the demo once, whatever the backend; never in production."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 from sqlalchemy import func, select
 
-from app.cli import setup
+from app.cli import main, setup
 from app.settings import Settings
 from models.db import make_engine, make_session_factory
 from models.documents import Document
@@ -14,13 +14,26 @@ from models.invariants import check_all
 from models.org import Org
 
 
-def test_setup_is_repeatable_and_leaves_consistent_books(tmp_path):
+def _fresh_url(tmp_path, name: str) -> str:
     if os.environ.get("TEST_DB") == "postgres":
         from tests.conftest import fresh_postgres_database
 
-        url = fresh_postgres_database(f"liuzhuan_cli_{os.getpid()}")
-    else:
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
+        return fresh_postgres_database(f"liuzhuan_{name}_{os.getpid()}")
+    return f"sqlite:///{tmp_path / f'{name}.db'}"
+
+
+def _counts(url: str) -> tuple[list[str], int]:
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            return (list(session.scalars(select(Org.code))),
+                    session.scalar(select(func.count()).select_from(Document)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_setup_is_repeatable_and_leaves_consistent_books(tmp_path):
+    url = _fresh_url(tmp_path, "cli")
     settings = Settings.from_env({"DATABASE_URL": url, "LIUZHUAN_VAR_DIR": str(tmp_path)})
     setup(settings)
     setup(settings)  # second run must not duplicate anything
@@ -28,6 +41,26 @@ def test_setup_is_repeatable_and_leaves_consistent_books(tmp_path):
     with make_session_factory(engine)() as session:
         orgs = list(session.scalars(select(Org)))
         assert [o.code for o in orgs] == ["demo-tea"]
-        assert session.scalar(select(func.count()).select_from(Document)) == 2
+        # two farmer deliveries, and opening stock of 龙井 at 总仓 and 门店 for the bot's examples
+        assert session.scalar(select(func.count()).select_from(Document)) == 4
         assert check_all(session, orgs[0].id).ok
     engine.dispose()
+
+
+def test_production_setup_migrates_without_the_demo(tmp_path, capsys):
+    url = _fresh_url(tmp_path, "cli_prod")
+    settings = Settings.from_env({"DATABASE_URL": url, "LIUZHUAN_VAR_DIR": str(tmp_path),
+                                  "LIUZHUAN_ENV": "production", "SECRET_KEY": "k" * 48,
+                                  "PUBLIC_BASE_URL": "https://lz.example.cn"})
+    setup(settings)
+    assert "未载入演示合作社（生产环境）" in capsys.readouterr().out
+    assert _counts(url) == ([], 0)  # schema only: no demo members who could sign in with dev phones
+
+
+def test_setup_no_demo_flag_migrates_only(tmp_path, monkeypatch):
+    url = _fresh_url(tmp_path, "cli_nodemo")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("LIUZHUAN_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("LIUZHUAN_ENV", raising=False)
+    main(["setup", "--no-demo"])
+    assert _counts(url) == ([], 0)
