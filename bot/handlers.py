@@ -33,9 +33,9 @@ from media.storage import LocalMediaStorage
 from models.actor import Permission
 from models.catalog import Item
 from models.chat import DialogState, attach_evidence, dialog_expired, open_dialog
-from models.chat_queries import deliveries_of, payments_of, stock_by_site, todos_for
+from models.chat_queries import deliveries_of, payments_of
 from models.documents import DocKind, DocStatus, Document
-from models.errors import NotFound, PermissionDenied
+from models.errors import NotFound
 from models.operations import DecideTransfer, decide_transfer
 from models.operations.identity import (
     BindIdentity,
@@ -46,6 +46,9 @@ from models.operations.identity import (
     members_for_identity,
 )
 from models.outbox import emit
+from models.queries.stock_availability import Availability, stock_availability
+from models.queries.todos import Todo, todos_for
+from models.timeutil import SHANGHAI
 
 log = logging.getLogger(__name__)
 
@@ -111,31 +114,43 @@ def _answer_dialog(ctx: Context, intent: Intent) -> str:
 
 
 def stock(ctx: Context, text: str) -> str:
-    """Stock of the named items at the named sites (default: every site the member may see)."""
+    """Stock of the named items at the named sites (default: every site the member may see).
+
+    The numbers are the stock-availability query's, as the mini-program's /stock shows them."""
     actor = ctx.actor
     actor.require(Permission.VIEW_STOCK)
-    allowed = actor.site_ids(Permission.VIEW_STOCK)
     named = {h.id for h in find_sites(ctx.session, ctx.org_id, text)}
-    if named and allowed is not None and not named <= allowed:
-        raise PermissionDenied("没有权限：查看该地点的库存")
-    sites = named or allowed
     hits = find_items(ctx.session, ctx.org_id, text)
-    items = [ctx.session.get_one(Item, h.id) for h in hits] or list(ctx.session.scalars(
-        select(Item).where(Item.org_id == ctx.org_id, Item.active.is_(True)).order_by(Item.id).limit(10)))
     if not hits and not named and text.strip():
         raise NotFound(f"没有找到“{text.strip()[:20]}”这个商品或地点")
-    blocks = []
-    for item in items:
-        rows = stock_by_site(ctx.session, ctx.org_id, item.id, sites)
-        total = sum((r.on_hand for r in rows), Decimal(0))
-        lines = [f"{item.name} 库存："]
-        for r in rows:
-            extra = f"（已预留 {_q(r.reserved)}）" if r.reserved else ""
-            lines.append(f"· {r.site_name} {_q(r.on_hand)}{item.base_unit}{extra}")
-        if len(rows) > 1:
-            lines.append(f"合计 {_q(total)}{item.base_unit}")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    items = [ctx.session.get_one(Item, h.id) for h in hits] or list(ctx.session.scalars(
+        select(Item).where(Item.org_id == ctx.org_id, Item.active.is_(True)).order_by(Item.id).limit(10)))
+    levels = stock_availability(ctx.session, actor, site_ids=named or None, item_ids=[i.id for i in items],
+                                active_sites_only=True, include_empty=True)
+    return "\n\n".join(stock_block(item, [a for a in levels if a.item_id == item.id]) for item in items)
+
+
+def stock_block(item: Item, rows: list[Availability]) -> str:
+    """One item's stock per site: on hand, and what of it cannot be shipped now."""
+    unit = item.base_unit
+    lines = [f"{item.name} 库存："]
+    for r in rows:
+        lines.append(f"· {r.site_name} {_q(r.on_hand)}{unit}{_held(r, unit)}")
+    if not rows:
+        lines.append("· 暂无库存")
+    if len(rows) > 1:
+        on_hand, available = sum((r.on_hand for r in rows), Decimal(0)), sum((r.available for r in rows), Decimal(0))
+        lines.append(f"合计 {_q(on_hand)}{unit}" + (f"，可用 {_q(available)}{unit}" if available != on_hand else ""))
+    return "\n".join(lines)
+
+
+def _held(r: Availability, unit: str) -> str:
+    if r.available == r.on_hand:
+        return ""
+    parts = [f"可用 {_q(r.available)}{unit}"]
+    held = (("已预留", r.reserved), ("冻结", r.frozen), ("质检未通过", r.qc_held))
+    parts += [f"{label} {_q(q)}{unit}" for label, q in held if q]
+    return f"（{'，'.join(parts)}）"
 
 
 def decide(ctx: Context, intent: Decide) -> str:
@@ -152,12 +167,25 @@ def decide(ctx: Context, intent: Decide) -> str:
     return f"已驳回调拨 {t.number}，原因：{intent.reason}"
 
 
+#: The bot lists this many to-dos; the rest are counted (the mini-program shows them all).
+TODO_LINES = 20
+
+
 def todos(ctx: Context) -> str:
-    lines = todos_for(ctx.session, ctx.actor)
-    if not lines:
+    """What waits for the member: the to-do query, as the mini-program's /todos lists it."""
+    found = todos_for(ctx.session, ctx.actor)
+    if not found:
         return "目前没有待办事项"
-    body = "\n".join(f"{n}. {line.text}" for n, line in enumerate(lines, start=1))
-    return f"您的待办（{len(lines)}）：\n{body}"
+    body = "\n".join(f"{n}. {todo_line(t)}" for n, t in enumerate(found[:TODO_LINES], start=1))
+    more = f"\n……另有 {len(found) - TODO_LINES} 项，请在小程序查看" if len(found) > TODO_LINES else ""
+    return f"您的待办（{len(found)}）：\n{body}{more}"
+
+
+def todo_line(t: Todo) -> str:
+    """One to-do as a chat line: 【急】, title, detail (one line, at most 40 characters), due time."""
+    detail = " ".join(t.detail.split())
+    text = f"{'【急】' if t.urgent else ''}{t.title}" + (f" {detail[:40]}" if detail else "")
+    return text + (f"（截止 {t.due_at.astimezone(SHANGHAI).strftime('%m-%d %H:%M')}）" if t.due_at else "")
 
 
 def my_deliveries(ctx: Context) -> str:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from miniprogram_api.apiutil import (
-    READ_ERRORS,
     WRITE_ERRORS,
     BusinessTime,
     Counted,
@@ -23,19 +19,14 @@ from miniprogram_api.apiutil import (
     dec,
     dump,
     out_model,
-    reader,
     writer,
 )
 from miniprogram_api.errors import ErrorBody
-from models.actor import Actor, Permission
+from miniprogram_api.skeleton import Ctx, endpoint
+from models.actor import Permission
 from models.base import utcnow
-from models.catalog import Item
-from models.errors import PermissionDenied
-from models.lookup import get_owned
 from models.operations import CountResult, CountStock, count_stock
-from models.org import Site, SiteKind
-from models.queries import lot_levels
-from models.stock import Balance
+from models.queries.stock_availability import lot_availability, stock_availability
 from models.timeutil import local_date
 
 api = APIBlueprint("clerk_stock", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="库存")],
@@ -55,8 +46,13 @@ class StockRow(BaseModel):
     base_unit: str
     on_hand: str
     reserved: str
+    #: Unreserved stock held back by a freeze / by a failed QC: on hand, but it cannot be shipped.
+    frozen: str
+    qc_held: str
+    #: What could be shipped now (frozen and QC-failed lots excluded), as ship_goods picks.
     available: str
     nearest_expiry: date | None
+    #: Lots with stock that cannot be shipped (frozen or QC failed).
     frozen_lots: int
 
 
@@ -79,10 +75,12 @@ class LotRow(BaseModel):
     lot_code: str
     on_hand: str
     reserved: str
+    #: Zero when the lot is frozen or QC failed.
     available: str
     expires_on: date | None
     days_to_expiry: int | None
     qc_status: str
+    #: Cannot be shipped: an outbound freeze (here or everywhere) or a failed QC.
     frozen: bool
 
 
@@ -107,67 +105,35 @@ class CountIn(BaseModel):
                           lot_id=self.lot_id, business_time=self.business_time, note=self.note)
 
 
-def visible_sites(session: Session, actor: Actor, site_id: int | None = None) -> list[Site]:
-    """Return the stock-holding sites the actor may see stock at (one, if ``site_id`` is given)."""
-    allowed = actor.site_ids(Permission.VIEW_STOCK)
-    if allowed is not None and not allowed:
-        raise PermissionDenied("没有权限：查看库存", permission=Permission.VIEW_STOCK.value)
-    if site_id is not None:
-        site = get_owned(session, Site, site_id, actor.org_id)
-        if allowed is not None and site.id not in allowed:
-            raise PermissionDenied("没有权限：查看该地点库存", site_id=site_id)
-        return [site]
-    stmt = select(Site).where(Site.org_id == actor.org_id, Site.kind != SiteKind.IN_TRANSIT).order_by(Site.id)
-    if allowed is not None:
-        stmt = stmt.where(Site.id.in_(allowed))
-    return list(session.scalars(stmt))
+#: Each site is checked against the member's VIEW_STOCK sites in the query (one site: 403).
+_VIEW = Permission.VIEW_STOCK
 
 
-@api.get("/stock", responses={"200": StockOut, **READ_ERRORS})
-def stock(query: StockQuery) -> dict:
-    """Return stock per site and item: on hand, reserved, available, nearest expiry, frozen lots."""
-    session, actor = reader()
-    sites = {s.id: s for s in visible_sites(session, actor, query.site_id)}
-    if query.item_id is not None:
-        get_owned(session, Item, query.item_id, actor.org_id)
-    stmt = (select(Balance.site_id, Balance.item_id, func.sum(Balance.on_hand), func.sum(Balance.reserved))
-            .where(Balance.org_id == actor.org_id, Balance.site_id.in_(list(sites)))
-            .group_by(Balance.site_id, Balance.item_id).order_by(Balance.site_id, Balance.item_id))
-    if query.item_id is not None:
-        stmt = stmt.where(Balance.item_id == query.item_id)
-    items = {i.id: i for i in session.scalars(select(Item).where(Item.org_id == actor.org_id))}
-    rows = []
-    for site_id, item_id, on_hand, reserved in session.execute(stmt):
-        on_hand, reserved = Decimal(on_hand or 0), Decimal(reserved or 0)
-        if on_hand == 0 and reserved == 0:
-            continue
-        lots = lot_levels(session, actor.org_id, item_id, site_id)
-        expiries = [lot.expires_on for lot in lots if lot.expires_on is not None]
-        rows.append(StockRow(
-            site_id=site_id, site_name=sites[site_id].name, item_id=item_id, item_name=items[item_id].name,
-            base_unit=items[item_id].base_unit, on_hand=dec(on_hand), reserved=dec(reserved),
-            available=dec(on_hand - reserved), nearest_expiry=min(expiries) if expiries else None,
-            frozen_lots=sum(1 for lot in lots if lot.frozen)))
-    return StockOut(items=rows).model_dump(mode="json")
+@endpoint(api.get, "/stock", permission=_VIEW, response=StockOut)
+def stock(ctx: Ctx, query: StockQuery) -> dict:
+    """Return stock per site and item: on hand, reserved, frozen, QC-held, available (what could be shipped
+    now), nearest expiry, lots that cannot be shipped."""
+    levels = stock_availability(ctx.session, ctx.actor,
+                                site_ids=[query.site_id] if query.site_id is not None else None,
+                                item_ids=[query.item_id] if query.item_id is not None else None)
+    return StockOut(items=[StockRow(
+        site_id=a.site_id, site_name=a.site_name, item_id=a.item_id, item_name=a.item_name, base_unit=a.base_unit,
+        on_hand=dec(a.on_hand), reserved=dec(a.reserved), frozen=dec(a.frozen), qc_held=dec(a.qc_held),
+        available=dec(a.available), nearest_expiry=a.nearest_expiry, frozen_lots=a.held_lots)
+        for a in levels]).model_dump(mode="json")
 
 
-@api.get("/stock/<int:item_id>/lots", responses={"200": LotsOut, **READ_ERRORS})
-def stock_lots(path: ItemPath, query: LotQuery) -> dict:
+@endpoint(api.get, "/stock/<int:item_id>/lots", permission=_VIEW, response=LotsOut)
+def stock_lots(ctx: Ctx, path: ItemPath, query: LotQuery) -> dict:
     """Return the lots of an item per site, first expiry first, with QC status and freezes."""
-    session, actor = reader()
-    item = get_owned(session, Item, path.item_id, actor.org_id)
+    item, lots = lot_availability(ctx.session, ctx.actor, path.item_id, query.site_id)
     today = local_date(utcnow())
-    rows = []
-    for site in visible_sites(session, actor, query.site_id):
-        for lot in lot_levels(session, actor.org_id, item.id, site.id):
-            rows.append(LotRow(
-                site_id=site.id, site_name=site.name, lot_id=lot.lot_id, lot_code=lot.lot_code,
-                on_hand=dec(lot.on_hand), reserved=dec(lot.reserved), available=dec(lot.on_hand - lot.reserved),
-                expires_on=lot.expires_on,
-                days_to_expiry=(lot.expires_on - today).days if lot.expires_on else None,
-                qc_status=lot.qc_status, frozen=lot.frozen))
-    return LotsOut(item_id=item.id, item_name=item.name, base_unit=item.base_unit,
-                   lots=rows).model_dump(mode="json")
+    rows = [LotRow(
+        site_id=site.id, site_name=site.name, lot_id=lot.lot_id, lot_code=lot.lot_code, on_hand=dec(lot.on_hand),
+        reserved=dec(lot.reserved), available=dec(lot.available), expires_on=lot.expires_on,
+        days_to_expiry=(lot.expires_on - today).days if lot.expires_on else None,
+        qc_status=lot.qc_status, frozen=lot.held) for site, lot in lots if lot.on_hand != 0]
+    return LotsOut(item_id=item.id, item_name=item.name, base_unit=item.base_unit, lots=rows).model_dump(mode="json")
 
 
 @api.post("/counts", responses={"200": out_model(CountResult), **WRITE_ERRORS})

@@ -1,6 +1,7 @@
-"""Read-side queries the chat bots render: stock by site, to-dos, a farmer's deliveries and payments.
+"""Read-side queries the chat bots render: a farmer's deliveries and payments.
 
-They write nothing; permissions are applied by the caller with the same Actor rules as operations.
+Stock and to-dos are ``models.queries.stock_availability`` and ``models.queries.todos``, shared
+with the mini-program. These write nothing; the caller applies the Actor's rules.
 """
 
 from __future__ import annotations
@@ -9,87 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.actor import Actor, Permission
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.finance import FarmerSettlement, SettlementStatus
-from models.org import Site, SiteKind
-from models.stock import Balance
-from models.tasks import TaskStatus, Todo
 from models.timeutil import SHANGHAI
-
-
-@dataclass(frozen=True)
-class SiteStock:
-    site_id: int
-    site_name: str
-    on_hand: Decimal
-    reserved: Decimal
-
-
-def stock_by_site(session: Session, org_id: int, item_id: int, site_ids: set[int] | None) -> list[SiteStock]:
-    """On hand and reserved of an item per stock site (``site_ids`` None: every site)."""
-    stmt = (select(Site.id, Site.name, func.coalesce(func.sum(Balance.on_hand), 0),
-                   func.coalesce(func.sum(Balance.reserved), 0))
-            .join(Balance, (Balance.site_id == Site.id) & (Balance.item_id == item_id), isouter=True)
-            .where(Site.org_id == org_id, Site.active.is_(True), Site.kind != SiteKind.IN_TRANSIT)
-            .group_by(Site.id, Site.name).order_by(Site.id))
-    if site_ids is not None:
-        stmt = stmt.where(Site.id.in_(site_ids))
-    return [SiteStock(sid, name, Decimal(on_hand), Decimal(res)) for sid, name, on_hand, res in session.execute(stmt)]
-
-
-@dataclass(frozen=True)
-class TodoLine:
-    text: str
-    number: str | None = None
-
-
-def _sites(actor: Actor, permission: Permission, column: object) -> object:
-    sites = actor.site_ids(permission)
-    return True if sites is None else column.in_(sites)  # type: ignore[attr-defined]
-
-
-def todos_for(session: Session, actor: Actor, limit: int = 10) -> list[TodoLine]:
-    """Transfers waiting for this member (approve, dispatch, receive) and open to-dos assigned to them."""
-    names = dict(session.execute(select(Site.id, Site.name).where(Site.org_id == actor.org_id)).all())
-    out: list[TodoLine] = []
-    approving: set[int] = set()
-    base = select(Document).where(Document.org_id == actor.org_id, Document.kind == DocKind.TRANSFER)
-    if actor.site_ids(Permission.TRANSFER_APPROVE) != set():
-        approve = Permission.TRANSFER_APPROVE
-        stmt = base.where(Document.status == DocStatus.REQUESTED,
-                          or_(_sites(actor, approve, Document.site_id), _sites(actor, approve, Document.to_site_id)))
-        if actor.member_id is not None:
-            stmt = stmt.where(or_(Document.created_by.is_(None), Document.created_by != actor.member_id))
-        for doc in session.scalars(stmt.order_by(Document.urgent.desc(), Document.id).limit(limit)):
-            approving.add(doc.id)
-            flag = "【急】" if doc.urgent else ""
-            out.append(TodoLine(f"{flag}待审批调拨 {doc.number} {names.get(doc.site_id)}→{names.get(doc.to_site_id)}",
-                                doc.number))
-    if actor.site_ids(Permission.TRANSFER_DISPATCH) != set():
-        stmt = base.where(Document.status == DocStatus.APPROVED,
-                          _sites(actor, Permission.TRANSFER_DISPATCH, Document.site_id))
-        for doc in session.scalars(stmt.order_by(Document.id).limit(limit)):
-            out.append(TodoLine(f"待发货调拨 {doc.number} 发往{names.get(doc.to_site_id)}", doc.number))
-    if actor.site_ids(Permission.TRANSFER_RECEIVE) != set():
-        stmt = base.where(Document.status == DocStatus.IN_TRANSIT,
-                          _sites(actor, Permission.TRANSFER_RECEIVE, Document.to_site_id))
-        for doc in session.scalars(stmt.order_by(Document.id).limit(limit)):
-            out.append(TodoLine(f"待收货调拨 {doc.number} 来自{names.get(doc.site_id)}", doc.number))
-    roles = {role.value for role, _site in actor.roles}
-    todo_stmt = select(Todo).where(Todo.org_id == actor.org_id, Todo.status == TaskStatus.OPEN, or_(
-        Todo.assignee_member_id == actor.member_id,
-        Todo.assignee_role.in_(roles) if roles else False,
-    )).order_by(Todo.due_at).limit(limit)
-    for todo in session.scalars(todo_stmt):
-        if todo.kind == "approval" and todo.document_id in approving:
-            continue  # the approval to-do of a transfer listed above: once is enough
-        out.append(TodoLine(f"{todo.title}（截止 {_local(todo.due_at)}）"))
-    return out[:limit]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.stock import Balance, Freeze, Lot, QcStatus
+from models.stock import Balance
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,10 @@ class StockLevel:
 
 
 def stock_level(session: Session, org_id: int, item_id: int, site_id: int) -> StockLevel:
-    """Return on hand, reserved, available and value of an item at a site (all lots)."""
+    """Return on hand, reserved, on hand less reserved and value of an item at a site (all lots).
+
+    The raw balance: ``available`` here ignores freezes and QC. What can actually be shipped is
+    ``queries.stock_availability`` (``availability_at``)."""
     on_hand, reserved, value = session.execute(
         select(func.coalesce(func.sum(Balance.on_hand), 0), func.coalesce(func.sum(Balance.reserved), 0),
                func.coalesce(func.sum(Balance.value), 0))
@@ -45,17 +48,12 @@ class LotLevel:
 
 
 def lot_levels(session: Session, org_id: int, item_id: int, site_id: int) -> list[LotLevel]:
-    """Return the lots of an item at a site with stock, first expiry first."""
-    rows = session.execute(
-        select(Balance, Lot).join(Lot, Lot.id == Balance.lot_id)
-        .where(Balance.org_id == org_id, Balance.item_id == item_id, Balance.site_id == site_id,
-               Balance.on_hand != 0)
-        .order_by(Lot.expires_on.is_(None), Lot.expires_on, Lot.id)
-    )
-    frozen_lots = set(session.scalars(select(Freeze.lot_id).where(
-        Freeze.org_id == org_id, Freeze.item_id == item_id, Freeze.active.is_(True))))
-    return [
-        LotLevel(lot.id, lot.code, bal.on_hand, bal.reserved, lot.expires_on, lot.qc_status.value,
-                 lot.id in frozen_lots or None in frozen_lots or lot.qc_status == QcStatus.FAILED)
-        for bal, lot in rows
-    ]
+    """Return the lots of an item at a site with stock, first expiry first.
+
+    ``frozen`` means the lot cannot be shipped (an outbound freeze here or everywhere, or QC failed):
+    the rule of ``queries.stock_availability``, which this delegates to."""
+    from models.queries.stock_availability import lot_rows
+
+    lots = lot_rows(session, org_id, [item_id], [site_id]).get((site_id, item_id), [])
+    return [LotLevel(lot.lot_id, lot.lot_code, lot.on_hand, lot.reserved, lot.expires_on, lot.qc_status, lot.held)
+            for lot in lots if lot.on_hand != 0]

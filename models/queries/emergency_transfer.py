@@ -19,7 +19,7 @@ from models.actor import Actor, Permission
 from models.errors import ValidationError
 from models.operations.common import active_item, stock_site
 from models.org import Site, SiteKind
-from models.queries import lot_levels
+from models.queries.stock_availability import availability_at
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,8 @@ class EmergencyPlan:
 
 
 def usable(session: Session, org_id: int, item_id: int, site_id: int) -> Decimal:
-    """Return what can leave a site now: on hand less reserved, over lots neither frozen nor failed."""
-    return sum((max(lot.on_hand - lot.reserved, Decimal(0)) for lot in lot_levels(session, org_id, item_id, site_id)
-                if not lot.frozen), Decimal(0))
+    """Return what can leave a site now: what ship_goods could ship (the stock-availability query)."""
+    return availability_at(session, org_id, item_id, site_id).available
 
 
 def _source(session: Session, actor: Actor, to_site_id: int, from_site_id: int | None,

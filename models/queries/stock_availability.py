@@ -1,0 +1,206 @@
+"""Stock availability: on hand, reserved, frozen, QC-held and available per item and site, and per lot.
+
+The one query behind the mini-program's /stock and /stock/<id>/lots, the bot's 库存 answer, the
+stock alerts in to-dos and the emergency-transfer suggestion. "Available" is what ``ship_goods``
+could ship now: ``ledger.pick_fefo`` skips QC-failed lots and lots an outbound (or both-ways)
+freeze stops at this site — a freeze of the item or of the lot, at the site or everywhere — and
+takes at most ``on_hand - reserved`` of each remaining lot. An inbound-only freeze stops nothing
+leaving, so it holds nothing back here. Writes nothing.
+
+Per lot, ``on_hand - reserved`` (never below zero) is either available or held back; summed:
+``available + frozen + qc_held == Σ max(on_hand - reserved, 0)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor, Permission
+from models.catalog import Item
+from models.errors import PermissionDenied
+from models.ledger import blocking_freeze
+from models.lookup import get_owned
+from models.org import Site, SiteKind
+from models.stock import Balance, Freeze, Lot, QcStatus
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class LotAvailability:
+    site_id: int
+    lot_id: int
+    lot_code: str
+    on_hand: Decimal
+    reserved: Decimal
+    expires_on: date | None
+    qc_status: str
+    #: An outbound or both-ways freeze stops this lot leaving the site; its reason.
+    frozen_reason: str | None
+    #: What ship_goods could take from this lot now (zero when frozen or QC failed).
+    available: Decimal
+
+    @property
+    def qc_failed(self) -> bool:
+        return self.qc_status == QcStatus.FAILED.value
+
+    @property
+    def frozen(self) -> bool:
+        """Held by a freeze (a QC-failed lot counts as QC-held, not frozen)."""
+        return self.frozen_reason is not None and not self.qc_failed
+
+    @property
+    def held(self) -> bool:
+        """Cannot be shipped at all: frozen or QC failed."""
+        return self.frozen_reason is not None or self.qc_failed
+
+    @property
+    def free(self) -> Decimal:
+        """On hand not reserved (what would be available without the hold)."""
+        return max(self.on_hand - self.reserved, ZERO)
+
+
+@dataclass(frozen=True)
+class Availability:
+    site_id: int
+    site_name: str
+    item_id: int
+    item_name: str
+    base_unit: str
+    on_hand: Decimal
+    reserved: Decimal
+    #: Unreserved stock in frozen lots / in QC-failed lots: there, but it cannot be shipped.
+    frozen: Decimal
+    qc_held: Decimal
+    available: Decimal
+    nearest_expiry: date | None
+    #: Lots with stock that cannot be shipped (frozen or QC failed).
+    held_lots: int
+    lots: tuple[LotAvailability, ...]
+
+
+def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
+              site_ids: Collection[int] | None) -> dict[tuple[int, int], list[LotAvailability]]:
+    """{(site, item): lots with stock, first expiry first}, freezes applied (two statements)."""
+    stmt = (select(Balance, Lot).join(Lot, Lot.id == Balance.lot_id)
+            .where(Balance.org_id == org_id, or_(Balance.on_hand != 0, Balance.reserved != 0))
+            .order_by(Balance.site_id, Balance.item_id, Lot.expires_on.is_(None), Lot.expires_on, Lot.id))
+    if item_ids is not None:
+        stmt = stmt.where(Balance.item_id.in_(list(item_ids)))
+    if site_ids is not None:
+        stmt = stmt.where(Balance.site_id.in_(list(site_ids)))
+    found = list(session.execute(stmt))
+    if not found:
+        return {}
+    freezes: dict[int, list[Freeze]] = defaultdict(list)
+    for freeze in session.scalars(select(Freeze).where(
+            Freeze.org_id == org_id, Freeze.active.is_(True),
+            Freeze.item_id.in_({bal.item_id for bal, _lot in found})).order_by(Freeze.id)):
+        freezes[freeze.item_id].append(freeze)
+    out: dict[tuple[int, int], list[LotAvailability]] = defaultdict(list)
+    for bal, lot in found:
+        here = [f for f in freezes.get(bal.item_id, ()) if f.site_id in (None, bal.site_id)]
+        hit = blocking_freeze(here, lot.id, outbound=True)  # the rule pick_fefo applies
+        held = hit is not None or lot.qc_status == QcStatus.FAILED
+        out[(bal.site_id, bal.item_id)].append(LotAvailability(
+            site_id=bal.site_id, lot_id=lot.id, lot_code=lot.code, on_hand=bal.on_hand, reserved=bal.reserved,
+            expires_on=lot.expires_on, qc_status=lot.qc_status.value,
+            frozen_reason=hit.reason if hit is not None else None,
+            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO)))
+    return out
+
+
+def _sum(lots: Iterable[LotAvailability], site: Site, item: Item) -> Availability:
+    lots = tuple(lots)
+    expiries = [lot.expires_on for lot in lots if lot.expires_on is not None and lot.on_hand != 0]
+    return Availability(
+        site_id=site.id, site_name=site.name, item_id=item.id, item_name=item.name, base_unit=item.base_unit,
+        on_hand=sum((lot.on_hand for lot in lots), ZERO), reserved=sum((lot.reserved for lot in lots), ZERO),
+        frozen=sum((lot.free for lot in lots if lot.frozen), ZERO),
+        qc_held=sum((lot.free for lot in lots if lot.qc_failed), ZERO),
+        available=sum((lot.available for lot in lots), ZERO),
+        nearest_expiry=min(expiries) if expiries else None,
+        held_lots=sum(1 for lot in lots if lot.held and lot.on_hand > 0), lots=lots)
+
+
+def availability_at(session: Session, org_id: int, item_id: int, site_id: int) -> Availability:
+    """Availability of one item at one site. No permission check: callers have checked the site."""
+    site = session.get_one(Site, site_id)
+    item = session.get_one(Item, item_id)
+    return _sum(lot_rows(session, org_id, [item_id], [site_id]).get((site_id, item_id), []), site, item)
+
+
+def visible_stock_sites(session: Session, actor: Actor, site_ids: Collection[int] | None = None,
+                        *, active_only: bool = False) -> list[Site]:
+    """The stock-holding sites whose stock the actor may see (only ``site_ids``, if given: each must
+    be the org's — else NotFound — and visible — else PermissionDenied)."""
+    allowed = actor.site_ids(Permission.VIEW_STOCK)
+    if allowed is not None and not allowed:
+        raise PermissionDenied("没有权限：查看库存", permission=Permission.VIEW_STOCK.value)
+    if site_ids is not None:
+        sites = [get_owned(session, Site, sid, actor.org_id) for sid in sorted(set(site_ids))]
+        for site in sites:
+            if allowed is not None and site.id not in allowed:
+                raise PermissionDenied("没有权限：查看该地点库存", site_id=site.id)
+        return [s for s in sites if s.kind != SiteKind.IN_TRANSIT and (s.active or not active_only)]
+    stmt = select(Site).where(Site.org_id == actor.org_id, Site.kind != SiteKind.IN_TRANSIT).order_by(Site.id)
+    if active_only:
+        stmt = stmt.where(Site.active.is_(True))
+    if allowed is not None:
+        stmt = stmt.where(Site.id.in_(allowed))
+    return list(session.scalars(stmt))
+
+
+def stock_availability(session: Session, actor: Actor, *, site_ids: Collection[int] | None = None,
+                       item_ids: Collection[int] | None = None, active_sites_only: bool = False,
+                       include_empty: bool = False) -> list[Availability]:
+    """Availability per (site, item) with stock at the sites the actor may see, by site then item.
+
+    Requires VIEW_STOCK (at each named site). Named items must be the org's (NotFound otherwise).
+    ``include_empty`` (with ``item_ids``): also a zero row for each named item at each site without it.
+    """
+    sites = {s.id: s for s in visible_stock_sites(session, actor, site_ids, active_only=active_sites_only)}
+    if item_ids is not None:
+        for item_id in item_ids:
+            get_owned(session, Item, item_id, actor.org_id)
+    if not sites:
+        return []
+    by_key = lot_rows(session, actor.org_id, item_ids, list(sites))
+    if include_empty and item_ids is not None:
+        for key in ((sid, iid) for sid in sites for iid in item_ids):
+            by_key.setdefault(key, [])
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({k[1] for k in by_key})))}
+    return [_sum(by_key[key], sites[key[0]], items[key[1]]) for key in sorted(by_key)]
+
+
+def lot_availability(session: Session, actor: Actor, item_id: int,
+                     site_id: int | None = None) -> tuple[Item, list[tuple[Site, LotAvailability]]]:
+    """The item's lots with stock per visible site (site order, then first expiry first)."""
+    item = get_owned(session, Item, item_id, actor.org_id)
+    sites = {s.id: s for s in visible_stock_sites(session, actor, [site_id] if site_id is not None else None)}
+    if not sites:
+        return item, []
+    by_key = lot_rows(session, actor.org_id, [item.id], list(sites))
+    return item, [(sites[sid], lot) for sid, _iid in sorted(by_key) for lot in by_key[(sid, _iid)]]
+
+
+def held_lots(session: Session, actor: Actor) -> list[tuple[Site, Item, LotAvailability]]:
+    """Lots with stock that cannot be shipped (QC failed or frozen) at the sites the actor sees.
+
+    Empty (not refused) for a member who sees no stock: to-dos list what is there for them."""
+    allowed = actor.site_ids(Permission.VIEW_STOCK)
+    if allowed is not None and not allowed:
+        return []
+    sites = {s.id: s for s in visible_stock_sites(session, actor)}
+    by_key = lot_rows(session, actor.org_id, None, list(sites))
+    item_ids = {k[1] for k in by_key}
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(item_ids)))} if item_ids else {}
+    return [(sites[sid], items[iid], lot) for sid, iid in sorted(by_key) for lot in by_key[(sid, iid)]
+            if lot.held and lot.on_hand > 0]
