@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import ValidationError
+from models.operations.retention import RetentionPolicy
 
 VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 #: The only values LIUZHUAN_ENV may take (exact spelling): a typo must never mean "development".
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_SECRET_KEY = "dev-only-secret-change-me"
+#: RetentionPolicy field → environment variable (days kept by the retention job, rows per batch).
+RETENTION_ENV = {
+    "chat_inbound_days": "RETENTION_CHAT_INBOUND_DAYS",
+    "device_readings_days": "RETENTION_DEVICE_READINGS_DAYS",
+    "outbox_days": "RETENTION_OUTBOX_DAYS",
+    "binding_attempts_days": "RETENTION_BINDING_ATTEMPTS_DAYS",
+    "callback_signatures_days": "RETENTION_CALLBACK_SIGNATURES_DAYS",
+    "batch_size": "RETENTION_BATCH_SIZE",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class Settings:
     #: let through the private-address check. Refused in production.
     webhook_allow_http: bool = False
     webhook_allow_hosts: str = ""
+    #: Days the retention job (workflows/retention.py) keeps transport rows; see RETENTION_ENV.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -95,6 +107,7 @@ class Settings:
             metrics_cache_seconds=int(env.get("METRICS_CACHE_SECONDS") or 30),
             webhook_allow_http=env.get("LIUZHUAN_WEBHOOK_ALLOW_HTTP") == "1",
             webhook_allow_hosts=env.get("LIUZHUAN_WEBHOOK_ALLOW_HOSTS", ""),
+            retention=RetentionPolicy(**{name: int(env[var]) for name, var in RETENTION_ENV.items() if env.get(var)}),
         )
         settings.check()
         return settings

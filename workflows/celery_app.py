@@ -10,7 +10,7 @@ from workflows.schedule import beat_schedule
 
 def create_celery(settings: Settings) -> Celery:
     """Create the Celery app for ``settings`` (no broker connection is made here)."""
-    app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning"])
+    app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning", "workflows.retention"])
     if settings.redis_url:
         broker, transport_options = settings.redis_url, {"visibility_timeout": 3600}
     else:

@@ -20,4 +20,7 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "forecast-weekly": {"task": "workflows.planning.forecast_all_orgs",
                             "schedule": crontab(minute=0, hour=2, day_of_week="mon")},
         "replenishment-recompute": {"task": "workflows.planning.recompute_all_orgs", "schedule": 4 * 3600.0},
+        # Retention: chat dedupe records, device readings, relayed outbox events, binding attempts and
+        # callback signatures past their RETENTION_* days, in bounded batches (hourly keeps each run small).
+        "retention": {"task": "workflows.retention.purge_old_rows", "schedule": 3600.0},
     }
