@@ -283,6 +283,7 @@ def import_demand(session: Session, actor: Actor, cmd: ImportDemand) -> ImportRe
     """Validate a demand file and import every row, or raise ImportRejected (with the report) and write nothing."""
     actor.require(Permission.PLAN)
     report, parsed, items, sites = parse_demand(session, actor.org_id, cmd.content, cmd.filename)
+    report = replace(report, dry_run=cmd.dry_run)  # a rejected check-only upload still says it was one
     if report.errors:
         raise ImportRejected(f"导入文件有 {len(report.errors)} 类错误，未写入任何数据", report=report.to_dict())
     if cmd.dry_run:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forecast.calendar import week_features
 from forecast.types import Forecast, Series
 from models import forecasting
 from models.actor import Actor, Permission
@@ -377,10 +378,18 @@ def make_forecasts(session: Session, org_id: int, *, first_week: date, horizon: 
     return series, forecasts, uplift
 
 
+CALENDAR_UNKNOWN = "HOLIDAY_CALENDAR_UNKNOWN"
+
+
 def line_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[dict[str, Decimal], list[str]]:
     """Return one horizon week's stored figures, applying the planner's expected promotion uplift
     when the engine found no promotion effect to learn from."""
-    factor, warnings = 1.0, list(fc.warnings)
+    # The engine warns per series when any week lacks the official holiday schedule; a line carries
+    # the warning only if its own week does (the weeks past the last published year).
+    warnings = [w for w in fc.warnings if w != CALENDAR_UNKNOWN]
+    if CALENDAR_UNKNOWN in fc.warnings and n < len(fc.weeks) and not week_features(fc.weeks[n]).calendar_known:
+        warnings.append(CALENDAR_UNKNOWN)
+    factor = 1.0
     share = uplift[n] if uplift else 0.0
     promo_effect = fc.explanation.promo_effect[n] if n < len(fc.explanation.promo_effect) else 0.0
     if share and not promo_effect:

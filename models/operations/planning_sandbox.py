@@ -132,6 +132,13 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
     for d in sandbox.drafts:
         if d.kind != SuggestionKind.CLEARANCE:
             drafted[(d.item_id, d.site_id)] += d.quantity
+    # The live column is the live settings recomputed now, on today's stock, like the sandbox column:
+    # its figures then agree with its reason text and the delta is the parameters' effect alone. What
+    # the last recompute stored (stock may have moved since) is shown beside it, as "stored".
+    live_drafted: dict[Key, Decimal] = defaultdict(Decimal)
+    for d in live.drafts:
+        if d.kind != SuggestionKind.CLEARANCE:
+            live_drafted[(d.item_id, d.site_id)] += d.quantity
     rows, fields = [], ("forecast_total", "safety_stock", "reorder_point", "suggested")
     totals = {side: dict.fromkeys(fields, 0.0) for side in ("live", "sandbox")}
     for key in sorted(set(sandbox.plans) | set(live.plans)):
@@ -141,10 +148,14 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
         lp = live.plans.get(key)
         live_fig = None
         if lp is not None:
-            live_fig = _figures(lp, proposed.get(key, ZERO))
-            if key in stored:  # what the live plan actually stored
-                live_fig |= {"safety_stock": float(stored[key].value),
-                             "reorder_point": float(stored[key].reorder_point)}
+            live_fig = _figures(lp, live_drafted.get(key, ZERO))
+            kept = stored.get(key)
+            live_fig["stored"] = {
+                "suggested": float(proposed.get(key, ZERO)),
+                "safety_stock": float(kept.value) if kept else None,
+                "reorder_point": float(kept.reorder_point) if kept else None,
+                "computed_at": kept.computed_at.isoformat() if kept else None,
+            }
         fig = _figures(mine, drafted.get(key, ZERO))
         delta = {f: fig[f] - (live_fig[f] if live_fig else 0.0) for f in fields}
         for f in fields:

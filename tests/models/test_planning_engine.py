@@ -50,3 +50,26 @@ def test_real_engine_auto_with_an_override_and_the_sandbox(session_factory, demo
         sandbox = run_planning_sandbox(session, actors["赵经理"], PlanningSandbox(service_level=0.99))
         session.rollback()
     assert methods and len(sandbox.rows) == 2
+
+
+def test_only_lines_past_the_published_holiday_calendar_warn() -> None:
+    # The engine warns per series; each stored line carries HOLIDAY_CALENDAR_UNKNOWN only for its own
+    # week past the official schedule (chinese_calendar knows 2026 here, not 2027).
+    from datetime import date
+
+    import numpy as np
+
+    from forecast.calendar import week_features
+    from forecast.engine import forecast_series
+    from forecast.types import Series
+    from models.operations.planning import line_values
+
+    start = date(2026, 1, 5)
+    assert week_features(date(2026, 11, 30)).calendar_known and not week_features(date(2027, 1, 4)).calendar_known
+    values = tuple(float(v) for v in 50 + 10 * np.sin(np.arange(47) / 4))
+    (fc,) = forecast_series([Series("u", start, values)], 8)
+    assert "HOLIDAY_CALENDAR_UNKNOWN" in fc.warnings
+    flagged = [fc.weeks[n] for n in range(8) if "HOLIDAY_CALENDAR_UNKNOWN" in line_values(fc, n, None)[1]]
+    assert flagged and all(not week_features(w).calendar_known for w in flagged)
+    assert [w for w in fc.weeks[:8] if w not in flagged] == [w for w in fc.weeks[:8] if week_features(w).calendar_known]
+    assert any(week_features(w).calendar_known for w in fc.weeks[:8])  # the test covers both kinds

@@ -144,3 +144,27 @@ def test_a_minimum_order_is_still_whole_packs(session_factory, demo, actors):
         reason="起订 50 罐"))
     (purchase,) = [s for s in _plan(session_factory, actors).suggestions if s.kind == "purchase"]
     assert purchase.quantity == Decimal(60)
+
+
+def test_the_sandbox_live_column_agrees_with_its_own_reason_after_stock_moved(session_factory, demo, actors):
+    # The plan was stored, then stock arrived: the live column is recomputed on today's stock (its
+    # suggestion matches the number in its reason), and what the last recompute stored is shown apart.
+    weekly_history(session_factory, demo, actors, "MD", [5, 6, 5, 6], stock_first=22)
+    _plan(session_factory, actors)
+    with session_factory() as session:
+        stored_total = sum(s.quantity for s in session.scalars(select(planning.ReplenishmentSuggestion).where(
+            planning.ReplenishmentSuggestion.org_id == demo.org_id,
+            planning.ReplenishmentSuggestion.site_id == demo.sites["MD"],
+            planning.ReplenishmentSuggestion.kind == "purchase")))
+    assert stored_total > 0
+    receive(session_factory, demo, actors, "MD", 6, at(monday(0)))
+    with session_factory() as session:
+        (row,) = run_planning_sandbox(session, actors["赵经理"], PlanningSandbox()).rows
+    live = row.live
+    assert live is not None and live["stored"]["suggested"] == float(stored_total)
+    assert live["suggested"] < float(stored_total)  # six more on hand: a smaller order now
+    assert row.delta["suggested"] == 0 and row.sandbox["suggested"] == live["suggested"]  # same parameters
+    if live["suggested"]:
+        assert f"订货 {live['suggested']:g}" in live["reason"]
+    else:
+        assert "暂不订货" in live["reason"]

@@ -134,3 +134,23 @@ def test_refusals_in_the_shared_error_shape(app, demo):
         factory = app.extensions["liuzhuan"]["session_factory"]
         with factory() as session:  # none of the refusals above started a run
             assert session.query(ForecastRun).filter(ForecastRun.org_id == demo.org_id).count() == 0
+
+
+def test_a_rejected_dry_run_says_it_was_a_dry_run(app, session_factory, demo):
+    from sqlalchemy import func, select
+
+    from models.planning import DemandImport, DemandRow
+
+    client, h = app.test_client(), _auth(app, demo, "赵经理")
+    bad = "商品编码,地点编码,周,数量\nNOPE,MD,2026-01-05,3\n"
+    resp = client.post(f"{API}/imports", headers=h, data={"file": _file(bad), "dry_run": "1"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "IMPORT_REJECTED"
+    assert "未写入任何数据" in resp.get_json()["error"]["message"]
+    report = resp.get_json()["error"]["details"]["report"]
+    assert report["dry_run"] is True and report["written"] is False
+    assert [e["code"] for e in report["errors"]] == ["UNKNOWN_ITEM"]
+    resp = client.post(f"{API}/imports", headers=h, data={"file": _file(bad)})
+    assert resp.status_code == 422 and resp.get_json()["error"]["details"]["report"]["dry_run"] is False
+    with session_factory() as session:
+        for model in (DemandImport, DemandRow):
+            assert session.scalar(select(func.count()).select_from(model).where(model.org_id == demo.org_id)) == 0
