@@ -15,7 +15,9 @@ from workflows.relay import registry
 
 app = create_celery(Settings.from_env())
 if str(app.conf.broker_url).startswith("redis"):
-    app.conf.broker_transport_options = {"visibility_timeout": 2, "unacked_restore_throttle": 1}
+    # Restore sweeps every second, so a message past its 2 s visibility timeout comes back promptly.
+    app.conf.broker_transport_options = {"visibility_timeout": 2, "unacked_restore_throttle": 1,
+                                         "unacked_restore_interval": 1}
 app.conf.task_default_queue = os.environ.get("LIUZHUAN_TEST_QUEUE", "celery")
 
 
@@ -25,6 +27,9 @@ def slow(session, event) -> None:  # type: ignore[no-untyped-def]
     session.add(Notification(org_id=event.org_id, channel="test", kind=event.kind, title="kill test",
                              dedupe_key=f"kill-{event.id}-{uuid.uuid4().hex[:8]}"))
     session.flush()
-    if Path(event.payload["flag"]).exists():
+    flag = Path(event.payload["flag"])
+    if flag.exists():
         Path(event.payload["started"]).touch()
-        time.sleep(120)
+        deadline = time.monotonic() + 120
+        while flag.exists() and time.monotonic() < deadline:  # hang until killed (or the flag goes)
+            time.sleep(0.05)

@@ -69,19 +69,27 @@ def test_killed_worker_redelivers_and_the_handler_runs_once(session_factory, dem
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     flag.unlink()
-    # Past the visibility timeout (2 s), the next worker restores the unacked message at start-up.
-    time.sleep(2.5)
+    # No fixed wait: the next worker's restore sweep (every second) puts the unacked message back once its
+    # visibility timeout (2 s) has passed, and _wait below allows for that.
 
     def effects() -> list[Notification]:
         with session_factory() as session:
             return list(session.scalars(select(Notification).where(
                 Notification.dedupe_key.like(f"kill-{event_id}-%"))))
 
+    def settled() -> bool:
+        """The handler run is DONE and its message acked: nothing is left that could run it again."""
+        with session_factory() as session:
+            status = session.scalar(select(HandlerRun.status).where(HandlerRun.event_id == event_id,
+                                                                    HandlerRun.handler == "test.slow"))
+        unacked = [v for v in client.hvals("unacked") if queue.encode() in v]
+        return status == RunStatus.DONE and client.llen(queue) == 0 and not unacked
+
     assert effects() == []
     second = _worker(env, log)
     try:
         _wait(lambda: len(effects()) > 0, 60, "the redelivered task", log)
-        time.sleep(1.0)  # give a duplicate the chance to show up
+        _wait(settled, 30, "the redelivered task to be acked", log)
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait(20)
