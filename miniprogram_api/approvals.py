@@ -10,20 +10,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    Id,
-    IdempotencyHeader,
-    Note,
-    call,
-    dec,
-    dump,
-    out_model,
-    reader,
-    writer,
-)
+from miniprogram_api.apiutil import Id, Note, dec, dump, out_model
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from miniprogram_api.transfers import TransferOut
 from models.actor import Actor, Permission
 from models.approval_queries import ApprovalItem, approval_item, approvals_awaiting
@@ -100,19 +89,21 @@ def pending_approvals(session: Session, actor: Actor) -> list[Approval]:
         for d in docs]
 
 
-@api.get("/approvals", responses={"200": ApprovalsOut, **READ_ERRORS})
-def inbox() -> dict:
+#: An inbox lists only what the approval chain puts before this member: empty for everyone else.
+_INBOX = Anyone("列表只含审批链交给本人的待办，其他成员得到空列表")
+
+
+@endpoint(api.get, "/approvals", permission=_INBOX, response=ApprovalsOut)
+def inbox(ctx: Ctx) -> dict:
     """Return the transfers awaiting this actor's decision."""
-    session, actor = reader()
-    return ApprovalsOut(items=pending_approvals(session, actor)).model_dump(mode="json")
+    return ApprovalsOut(items=pending_approvals(ctx.session, ctx.actor)).model_dump(mode="json")
 
 
-@api.post("/approvals/<int:document_id>", responses={"200": TransferOut, **WRITE_ERRORS})
-def decide(path: DocPath, body: DecisionIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/approvals/<int:document_id>", permission=Permission.TRANSFER_APPROVE, response=TransferOut)
+def decide(ctx: Ctx, path: DocPath, body: DecisionIn) -> dict:
     """Approve or reject a requested transfer (the first decision wins)."""
-    actor = writer()
     cmd = DecideTransfer(document_id=path.document_id, approve=body.decision == "approve", reason=body.reason)
-    return dump(call(decide_transfer, actor, cmd, header.idempotency_key))
+    return dump(ctx.call(decide_transfer, cmd))
 
 
 ApprovalItemOut = out_model(ApprovalItem)
@@ -126,25 +117,25 @@ class RequestPath(BaseModel):
     request_id: Id
 
 
-@api.get("/approvals/requests", responses={"200": ApprovalItemsOut, **READ_ERRORS})
-def requests_inbox() -> dict:
+@endpoint(api.get, "/approvals/requests", permission=_INBOX, response=ApprovalItemsOut)
+def requests_inbox(ctx: Ctx) -> dict:
     """Return every pending approval (transfers, purchase orders, QC exceptions) at a level this actor decides."""
-    session, actor = reader()
-    return {"items": [dump(item) for item in approvals_awaiting(session, actor)]}
+    return {"items": [dump(item) for item in approvals_awaiting(ctx.session, ctx.actor)]}
 
 
-@api.get("/approvals/requests/<int:request_id>", responses={"200": ApprovalItemOut, **READ_ERRORS})
-def request_detail(path: RequestPath) -> dict:
+#: Purchase orders and QC exceptions are decided by the roles their chain names, not by one permission.
+_CHAIN = Anyone("审批人由审批链逐级指定（采购单、质检例外不对应单一权限）；由 approval_item / decide_approval 检查")
+
+
+@endpoint(api.get, "/approvals/requests/<int:request_id>", permission=_CHAIN, response=ApprovalItemOut)
+def request_detail(ctx: Ctx, path: RequestPath) -> dict:
     """Return one approval with its chain and history (the WeChat subscribe message links here)."""
-    session, actor = reader()
-    return dump(approval_item(session, actor, path.request_id))
+    return dump(approval_item(ctx.session, ctx.actor, path.request_id))
 
 
-@api.post("/approvals/requests/<int:request_id>", responses={"200": ApprovalItemOut, **WRITE_ERRORS})
-def request_decide(path: RequestPath, body: DecisionIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/approvals/requests/<int:request_id>", permission=_CHAIN, response=ApprovalItemOut)
+def request_decide(ctx: Ctx, path: RequestPath, body: DecisionIn) -> dict:
     """Decide the current level of an approval (the first decision on a level wins)."""
-    actor = writer()
     cmd = DecideApproval(request_id=path.request_id, approve=body.decision == "approve", reason=body.reason)
-    call(decide_approval, actor, cmd, header.idempotency_key)
-    session, actor = reader()
-    return dump(approval_item(session, actor, path.request_id))
+    ctx.call(decide_approval, cmd)  # rolls the read session back: the answer below reads the decision
+    return dump(approval_item(ctx.session, ctx.actor, path.request_id))

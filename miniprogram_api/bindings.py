@@ -9,8 +9,9 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
-from miniprogram_api.apiutil import READ_ERRORS, WRITE_ERRORS, Id, dump, out_model, reader, transact
+from miniprogram_api.apiutil import Id, dump, out_model
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.operations.identity import (
     CODE_MINUTES_RANGE,
     BindingView,
@@ -52,23 +53,28 @@ def _no_store(resp: Response) -> Response:
     return resp
 
 
-@api.post("/members/<int:member_id>/binding-codes", responses={"200": IssuedOut, **WRITE_ERRORS})
-def issue(path: MemberPath, body: IssueIn) -> dict:
+#: Managers act for members of their org, a member for themself: ``_may_manage`` in the operations decides.
+_OWN_OR_MANAGER = Anyone("本人或有发放绑定码权限的管理员；对象级权限在 identity 操作中检查")
+
+
+@endpoint(api.post, "/members/<int:member_id>/binding-codes", permission=_OWN_OR_MANAGER, response=IssuedOut,
+          write=False)
+def issue(ctx: Ctx, path: MemberPath, body: IssueIn) -> dict:
     """Issue a one-time binding code for a member (shown only in this answer, never again)."""
     after_this_request(_no_store)
     cmd = IssueBindingCode(member_id=path.member_id, minutes=body.minutes)
-    return dump(transact(lambda session, actor: issue_binding_code(session, actor, cmd)))
+    return dump(ctx.transact(lambda session, actor: issue_binding_code(session, actor, cmd)))
 
 
-@api.get("/members/<int:member_id>/bindings", responses={"200": BindingsOut, **READ_ERRORS})
-def bindings(path: MemberPath) -> dict:
+@endpoint(api.get, "/members/<int:member_id>/bindings", permission=_OWN_OR_MANAGER, response=BindingsOut)
+def bindings(ctx: Ctx, path: MemberPath) -> dict:
     """List a member's bound chat and mini-program accounts (their own, or as a manager)."""
-    session, actor = reader()
-    return {"bindings": [dump(v) for v in list_bindings(session, actor, path.member_id)]}
+    return {"bindings": [dump(v) for v in list_bindings(ctx.session, ctx.actor, path.member_id)]}
 
 
-@api.delete("/members/<int:member_id>/bindings/<int:binding_id>", responses={"200": BindingOut, **WRITE_ERRORS})
-def revoke(path: BindingPath) -> dict:
+@endpoint(api.delete, "/members/<int:member_id>/bindings/<int:binding_id>", permission=_OWN_OR_MANAGER,
+          response=BindingOut, write=False)
+def revoke(ctx: Ctx, path: BindingPath) -> dict:
     """Unbind one account from a member: that chat or phone no longer acts as them."""
     cmd = RevokeBinding(member_id=path.member_id, binding_id=path.binding_id)
-    return dump(transact(lambda session, actor: revoke_binding(session, actor, cmd)))
+    return dump(ctx.transact(lambda session, actor: revoke_binding(session, actor, cmd)))

@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field, PlainSerializer
 
 from app.factory import settings_of
 from app.web import db
-from miniprogram_api.apiutil import WRITE_ERRORS, Id, IdempotencyHeader, call, writer
+from miniprogram_api.apiutil import Id
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.errors import NotFound
 from models.operations.delivery_notes import (
     NoteLinkExpired,
@@ -173,10 +174,12 @@ class RevokeOut(BaseModel):
     revoked_at: datetime
 
 
-@api.post("/delivery-notes/<int:document_id>/revoke", responses={"200": RevokeOut, **WRITE_ERRORS})
-def revoke(path: RevokePath, body: RevokeIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/delivery-notes/<int:document_id>/revoke",
+          permission=Anyone("录入人本人（含农户）或该站点有收货权限者；由 revoke_note_links 按单据检查"),
+          response=RevokeOut)
+def revoke(ctx: Ctx, path: RevokePath, body: RevokeIn) -> dict:
     """Revoke every shared link of a delivery note issued so far (they then answer 410)."""
-    done = call(revoke_note_links, writer(), RevokeNoteLinks(path.document_id, body.reason), header.idempotency_key)
+    done = ctx.call(revoke_note_links, RevokeNoteLinks(path.document_id, body.reason))
     return RevokeOut(document_id=done.document_id, number=done.number,
                      revoked_at=done.revoked_at).model_dump(mode="json")
 

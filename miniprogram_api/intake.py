@@ -20,9 +20,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.factory import settings_of
-from app.web import db
 from miniprogram_api.apiutil import Id
-from miniprogram_api.auth import current_actor
 from miniprogram_api.delivery_note import NoteOut, Plain, note_out
 from miniprogram_api.errors import ErrorBody
 from miniprogram_api.intake_media import (
@@ -34,6 +32,7 @@ from miniprogram_api.intake_media import (
     storage,
     store_photos,
 )
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.catalog import Grade
 from models.errors import NotFound, ValidationError
 from models.operations.intake import (
@@ -167,12 +166,18 @@ def draft_out(view: DraftView) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@api.post("/intake", responses={"200": DraftOut})
-def intake(form: IntakeForm) -> Any:
+#: Farmers (who hold no role) and staff both enter deliveries, so no single permission gates these
+#: routes: the site and party checks live in the operations (authorize_intake, load_draft, photo_visible).
+_INTAKE = Anyone("农户与员工都可录入；站点与农户的权限在 authorize_intake 中检查")
+_OWN_DRAFT = Anyone("录入的农户本人或该站点有收货权限者；由 load_draft 按草稿检查")
+
+
+# write=False: a retry is recognised by client_id and the request digest, not by Idempotency-Key.
+@endpoint(api.post, "/intake", permission=_INTAKE, response=DraftOut, write=False)
+def intake(ctx: Ctx, form: IntakeForm) -> Any:
     """Create a draft delivery from photos, a recording and/or a typed weight, and a grade."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    session = db()
-    actor = current_actor(session)
+    session, actor = ctx.session, ctx.actor
     uploads = [p for p in form.photos if hasattr(p, "read")]
     typed = bool(form.weight and form.weight.strip())
     has_audio = hasattr(form.audio, "read")
@@ -203,7 +208,7 @@ def intake(form: IntakeForm) -> Any:
         warnings = heard.warnings
         if heard.transcript is not None:
             transcript, confidence = heard.transcript.text, heard.transcript.confidence
-    session.close()
+    session.rollback()  # hold no read transaction while the intake writes
     view = run(app.extensions["liuzhuan"]["session_factory"], create_intake, actor, CreateIntake(
         site_id=form.site_id, grade_id=form.grade_id, item_id=form.item_id, party_id=form.party,
         typed_weight=form.weight if typed else None, typed_unit=form.unit, transcript=transcript,
@@ -214,30 +219,28 @@ def intake(form: IntakeForm) -> Any:
     return draft_out(view)
 
 
-@api.get("/intake/<uuid:draft_id>", responses={"200": DraftOut})
-def get_draft(path: DraftPath) -> Any:
+@endpoint(api.get, "/intake/<uuid:draft_id>", permission=_OWN_DRAFT, response=DraftOut)
+def get_draft(ctx: Ctx, path: DraftPath) -> Any:
     """Return a draft (and its delivery note once confirmed)."""
-    session = db()
-    actor = current_actor(session)
-    return draft_out(draft_view(session, load_draft(session, actor, path.draft_id)))
+    return draft_out(draft_view(ctx.session, load_draft(ctx.session, ctx.actor, path.draft_id)))
 
 
-@api.post("/intake/<uuid:draft_id>/confirm", responses={"200": NoteOut})
-def confirm(path: DraftPath, body: ConfirmIn) -> Any:
+# write=False: confirming twice returns the same note (the draft's own key), no Idempotency-Key needed.
+@endpoint(api.post, "/intake/<uuid:draft_id>/confirm", permission=_OWN_DRAFT, response=NoteOut, write=False)
+def confirm(ctx: Ctx, path: DraftPath, body: ConfirmIn) -> Any:
     """Confirm a draft (with corrections): posts the delivery note; repeating returns the same note."""
-    session = db()
-    actor = current_actor(session)
-    session.close()
-    note = run(current_app.extensions["liuzhuan"]["session_factory"], confirm_intake, actor,
+    ctx.session.rollback()  # hold no read transaction while the confirmation writes
+    note = run(current_app.extensions["liuzhuan"]["session_factory"], confirm_intake, ctx.actor,
                ConfirmIntake(path.draft_id, body.weight, body.unit, body.grade_id))
     return note_out(note).model_dump(mode="json")
 
 
-@api.get("/media/<path:key>", responses={"200": {"content": {"image/jpeg": {}}}})
-def media(path: MediaPath) -> Any:
+@endpoint(api.get, "/media/<path:key>",
+          permission=Anyone("农户只看自己交货的照片，员工看本单位的；由 photo_visible 判断"),
+          response={"description": "照片（JPEG，已去除 EXIF/GPS）", "content": {"image/jpeg": {}}})
+def media(ctx: Ctx, path: MediaPath) -> Any:
     """Serve a stored photo (stripped of EXIF and GPS) to members who may see it."""
-    session = db()
-    actor = current_actor(session)
+    session, actor = ctx.session, ctx.actor
     if not photo_visible(session, actor, path.key):
         raise NotFound("找不到该照片", key=path.key)
     data = storage(current_app).get(path.key)

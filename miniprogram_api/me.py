@@ -5,9 +5,8 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel
 
-from app.web import db
-from miniprogram_api.auth import current_actor
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.lookup import get_owned
 from models.org import Member, Org
 
@@ -29,13 +28,12 @@ class MeOut(BaseModel):
     roles: list[RoleOut]
 
 
-@api.get("/me", responses={"200": MeOut})
-def me() -> dict:
+@endpoint(api.get, "/me", permission=Anyone("每个登录成员都可查看自己的账号"), response=MeOut)
+def me(ctx: Ctx) -> dict:
     """Return the signed-in member."""
-    session = db()
-    actor = current_actor(session)
-    member = get_owned(session, Member, actor.member_id, actor.org_id)
-    org = session.get_one(Org, actor.org_id)
+    actor = ctx.actor
+    member = get_owned(ctx.session, Member, actor.member_id, actor.org_id)
+    org = ctx.session.get_one(Org, actor.org_id)
     return MeOut(member_id=member.id, name=member.name, org_id=org.id, org_name=org.name,
                  party_id=member.party_id,
                  roles=[RoleOut(role=r.value, site_id=s) for r, s in actor.roles]).model_dump()

@@ -8,8 +8,9 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from miniprogram_api.apiutil import READ_ERRORS, dec, reader
+from miniprogram_api.apiutil import dec
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.actor import Actor
 from models.catalog import Grade, Item
 from models.documents import DocKind, Document
@@ -78,10 +79,14 @@ def _party(actor: Actor) -> int:
     return actor.party_id
 
 
-@api.get("/my/deliveries", responses={"200": DeliveriesOut, **READ_ERRORS})
-def deliveries(query: PageQuery) -> dict:
+#: Farmers are members without a role: no permission names them, so the party check below is the gate.
+_OWN_PARTY = Anyone("农户没有角色权限；只返回本人所属农户/供货商的记录，无农户身份的账号得到 403")
+
+
+@endpoint(api.get, "/my/deliveries", permission=_OWN_PARTY, response=DeliveriesOut)
+def deliveries(ctx: Ctx, query: PageQuery) -> dict:
     """Return my own delivery notes, newest first."""
-    session, actor = reader()
+    session, actor = ctx.session, ctx.actor
     party_id = _party(actor)
     stmt = select(Document).where(Document.org_id == actor.org_id, Document.kind == DocKind.RECEIPT,
                                   Document.party_id == party_id)
@@ -112,10 +117,10 @@ def deliveries(query: PageQuery) -> dict:
     return DeliveriesOut(items=out).model_dump(mode="json")
 
 
-@api.get("/my/settlements", responses={"200": SettlementsOut, **READ_ERRORS})
-def settlements(query: PageQuery) -> dict:
+@endpoint(api.get, "/my/settlements", permission=_OWN_PARTY, response=SettlementsOut)
+def settlements(ctx: Ctx, query: PageQuery) -> dict:
     """Return what I am owed and was paid per delivery, newest first."""
-    session, actor = reader()
+    session, actor = ctx.session, ctx.actor
     party_id = _party(actor)
     stmt = select(FarmerSettlement, Document.number).join(Document, Document.id == FarmerSettlement.receipt_id).where(
         FarmerSettlement.org_id == actor.org_id, FarmerSettlement.party_id == party_id)

@@ -7,23 +7,10 @@ import uuid
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
-from miniprogram_api.apiutil import (
-    WRITE_ERRORS,
-    BusinessTime,
-    Id,
-    IdempotencyHeader,
-    IsoDate,
-    Note,
-    Price,
-    Quantity,
-    Rate,
-    UnitName,
-    call,
-    dump,
-    out_model,
-    writer,
-)
+from miniprogram_api.apiutil import BusinessTime, Id, IsoDate, Note, Price, Quantity, Rate, UnitName, dump, out_model
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Ctx, endpoint
+from models.actor import Permission
 from models.operations import ReceiveGoods, ShipGoods, Shipment, ship_goods
 from models.operations.receiving import (
     CancelDraftReceipt,
@@ -85,31 +72,27 @@ class ReceiveIn(BaseModel):
             move_id=move_id, origin_node=origin_node, note=self.note, price_reason=self.price_reason)
 
 
-@api.post("/shipments", responses={"200": out_model(Shipment), **WRITE_ERRORS})
-def ship(body: ShipIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/shipments", permission=Permission.SHIP, response=out_model(Shipment))
+def ship(ctx: Ctx, body: ShipIn) -> dict:
     """Ship goods from a site; never oversells a site that forbids negative stock."""
-    actor = writer()
-    return dump(call(ship_goods, actor, body.command(), header.idempotency_key))
+    return dump(ctx.call(ship_goods, body.command()))
 
 
 class DraftReceiptPath(BaseModel):
     document_id: Id
 
 
-@api.post("/receipts/<int:document_id>/confirm", responses={"200": out_model(Receipt), **WRITE_ERRORS})
-def confirm_receipt(path: DraftReceiptPath, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/receipts/<int:document_id>/confirm", permission=Permission.RECEIVE, response=out_model(Receipt))
+def confirm_receipt(ctx: Ctx, path: DraftReceiptPath) -> dict:
     """Post a draft receipt (above its plausibility limit); only a member other than who entered it."""
-    actor = writer()
-    return dump(call(confirm_draft_receipt, actor, ConfirmDraftReceipt(path.document_id), header.idempotency_key))
+    return dump(ctx.call(confirm_draft_receipt, ConfirmDraftReceipt(path.document_id)))
 
 
 class CancelDraftIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200, description="作废原因")
 
 
-@api.post("/receipts/<int:document_id>/cancel", responses={"200": out_model(Receipt), **WRITE_ERRORS})
-def cancel_receipt_draft(path: DraftReceiptPath, body: CancelDraftIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/receipts/<int:document_id>/cancel", permission=Permission.RECEIVE, response=out_model(Receipt))
+def cancel_receipt_draft(ctx: Ctx, path: DraftReceiptPath, body: CancelDraftIn) -> dict:
     """Cancel a draft receipt (e.g. a mistyped weight); it has moved no stock and no money."""
-    actor = writer()
-    return dump(call(cancel_draft_receipt, actor, CancelDraftReceipt(path.document_id, body.reason),
-                     header.idempotency_key))
+    return dump(ctx.call(cancel_draft_receipt, CancelDraftReceipt(path.document_id, body.reason)))

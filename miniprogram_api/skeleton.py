@@ -155,8 +155,11 @@ def to_json(value: Any) -> Any:
     return value
 
 
-#: Every route built by the skeleton: (blueprint name, endpoint) → its permission (for tests/review).
+#: Every route built by the skeleton: "VERB /rule" (blueprint-relative) → its permission (for review).
 REGISTRY: dict[str, Permission | Anyone] = {}
+#: The same by full URL rule ("POST /api/v1/shipments"), as ``app.url_map`` lists it: a test walks
+#: the URL map and refuses any /api/ route that is neither here nor explicitly allowed.
+ROUTES: dict[str, Permission | Anyone] = {}
 
 
 def endpoint(
@@ -215,9 +218,18 @@ def endpoint(
         responses[str(status)] = response if response is not None else {"description": "OK"}
         method(rule, responses=responses)(view)
         REGISTRY[f"{verb.upper()} {rule}"] = permission
+        ROUTES[f"{verb.upper()} {full_rule(method, rule)}"] = permission
         return handler
 
     return decorate
+
+
+def full_rule(method: Callable[..., Any], rule: str) -> str:
+    """The URL rule as Flask registers it: the blueprint's ``url_prefix`` joined as Flask joins it."""
+    prefix = getattr(getattr(method, "__self__", None), "url_prefix", None)
+    if not prefix:
+        return rule
+    return "/".join((prefix.rstrip("/"), rule.lstrip("/"))) if rule else prefix
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:

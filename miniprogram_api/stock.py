@@ -8,18 +8,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 
 from miniprogram_api.apiutil import (
-    WRITE_ERRORS,
     BusinessTime,
     Counted,
     Id,
-    IdempotencyHeader,
     Note,
     UnitName,
-    call,
     dec,
     dump,
     out_model,
-    writer,
 )
 from miniprogram_api.errors import ErrorBody
 from miniprogram_api.skeleton import Ctx, endpoint
@@ -136,8 +132,7 @@ def stock_lots(ctx: Ctx, path: ItemPath, query: LotQuery) -> dict:
     return LotsOut(item_id=item.id, item_name=item.name, base_unit=item.base_unit, lots=rows).model_dump(mode="json")
 
 
-@api.post("/counts", responses={"200": out_model(CountResult), **WRITE_ERRORS})
-def count(body: CountIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/counts", permission=Permission.COUNT, response=out_model(CountResult))
+def count(ctx: Ctx, body: CountIn) -> dict:
     """Post a stock count: the counted quantity becomes the book quantity."""
-    actor = writer()
-    return dump(call(count_stock, actor, body.command(), header.idempotency_key))
+    return dump(ctx.call(count_stock, body.command()))

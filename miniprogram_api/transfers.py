@@ -10,23 +10,9 @@ from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import (
-    READ_ERRORS,
-    WRITE_ERRORS,
-    BusinessTime,
-    Id,
-    IdempotencyHeader,
-    Note,
-    Quantity,
-    UnitName,
-    call,
-    dec,
-    dump,
-    out_model,
-    reader,
-    writer,
-)
+from miniprogram_api.apiutil import BusinessTime, Id, Note, Quantity, UnitName, dec, dump, out_model
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.actor import Actor, Permission
 from models.documents import DocKind, Document
 from models.errors import NotFound, PermissionDenied, ValidationError
@@ -133,39 +119,37 @@ def _replay(session: Session, actor: Actor, key: str | None) -> Transfer | None:
     return TypeAdapter(Transfer).validate_python(record.result)
 
 
-@api.post("/transfers", responses={"200": TransferOut, **WRITE_ERRORS})
-def create(body: TransferIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/transfers", permission=Permission.TRANSFER_REQUEST, response=TransferOut)
+def create(ctx: Ctx, body: TransferIn) -> dict:
     """Request a transfer between two sites (approval follows)."""
-    actor = writer()
-    return dump(call(request_transfer, actor, body.command(), header.idempotency_key))
+    return dump(ctx.call(request_transfer, body.command()))
 
 
-@api.post("/transfers/emergency", responses={"200": EmergencyOut, **WRITE_ERRORS})
-def emergency(body: EmergencyIn, header: IdempotencyHeader) -> dict:
+# Even a preview reads stock levels: suggest_emergency requires VIEW_STOCK at the destination.
+@endpoint(api.post, "/transfers/emergency", permission=Permission.VIEW_STOCK, response=EmergencyOut)
+def emergency(ctx: Ctx, body: EmergencyIn) -> dict:
     """One-tap emergency transfer: prefilled quantities, submitted as an urgent request."""
-    session, actor = reader()
-    replayed = _replay(session, actor, header.idempotency_key)
+    replayed = _replay(ctx.session, ctx.actor, ctx.key)
     if replayed is not None:  # a retry: stock may have moved since, so never re-suggest
         return {"from_site_id": replayed.from_site_id, "to_site_id": replayed.to_site_id, "suggestions": [],
                 "transfer": dump(replayed)}
-    source, dest, suggestions = suggest(session, actor, body)
+    source, dest, suggestions = suggest(ctx.session, ctx.actor, body)
     result = EmergencyOut(from_site_id=source.id, to_site_id=dest.id, suggestions=suggestions)
     if body.preview:
         return result.model_dump(mode="json")
     lines = tuple(TransferLineIn(s.item_id, Decimal(s.suggested)) for s in suggestions if Decimal(s.suggested) > 0)
     if not lines:
         raise ValidationError(f"{source.name} 没有可调出的库存", field="items", from_site_id=source.id)
-    session.rollback()  # end the read transaction before the write one
     cmd = RequestTransfer(from_site_id=source.id, to_site_id=dest.id, lines=lines, urgent=True,
                           reason=body.reason or "紧急调拨")
-    transfer = call(request_transfer, actor, cmd, header.idempotency_key)
+    transfer = ctx.call(request_transfer, cmd)  # ends the read transaction before the write one
     return {**result.model_dump(mode="json"), "transfer": dump(transfer)}
 
 
-@api.get("/transfers/<int:document_id>", responses={"200": TransferOut, **READ_ERRORS})
-def show(path: DocPath) -> dict:
+@endpoint(api.get, "/transfers/<int:document_id>", permission=Permission.VIEW_STOCK, response=TransferOut)
+def show(ctx: Ctx, path: DocPath) -> dict:
     """Return one transfer of the organisation."""
-    session, actor = reader()
+    session, actor = ctx.session, ctx.actor
     doc = get_owned(session, Document, path.document_id, actor.org_id)
     if doc.kind != DocKind.TRANSFER:
         raise NotFound(f"找不到调拨单（编号 {path.document_id}）", id=path.document_id)
@@ -174,25 +158,27 @@ def show(path: DocPath) -> dict:
     return dump(transfer_view(session, doc))
 
 
-def _step(fn: Callable[..., Transfer], path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
-    actor = writer()
+def _step(ctx: Ctx, fn: Callable[..., Transfer], path: DocPath, body: StepIn) -> dict:
     cmd = TransferRef(document_id=path.document_id, reason=body.reason, business_time=body.business_time)
-    return dump(call(fn, actor, cmd, header.idempotency_key))
+    return dump(ctx.call(fn, cmd))
 
 
-@api.post("/transfers/<int:document_id>/dispatch", responses={"200": TransferOut, **WRITE_ERRORS})
-def dispatch(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/transfers/<int:document_id>/dispatch", permission=Permission.TRANSFER_DISPATCH,
+          response=TransferOut)
+def dispatch(ctx: Ctx, path: DocPath, body: StepIn) -> dict:
     """Dispatch an approved transfer: the goods go into transit."""
-    return _step(dispatch_transfer, path, body, header)
+    return _step(ctx, dispatch_transfer, path, body)
 
 
-@api.post("/transfers/<int:document_id>/receive", responses={"200": TransferOut, **WRITE_ERRORS})
-def receive(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/transfers/<int:document_id>/receive", permission=Permission.TRANSFER_RECEIVE,
+          response=TransferOut)
+def receive(ctx: Ctx, path: DocPath, body: StepIn) -> dict:
     """Receive a transfer in transit at the destination."""
-    return _step(receive_transfer, path, body, header)
+    return _step(ctx, receive_transfer, path, body)
 
 
-@api.post("/transfers/<int:document_id>/cancel", responses={"200": TransferOut, **WRITE_ERRORS})
-def cancel(path: DocPath, body: StepIn, header: IdempotencyHeader) -> dict:
+@endpoint(api.post, "/transfers/<int:document_id>/cancel",
+          permission=Anyone("申请人本人或有审批调拨权限者；由 cancel_transfer 按单据检查"), response=TransferOut)
+def cancel(ctx: Ctx, path: DocPath, body: StepIn) -> dict:
     """Cancel a transfer that has not left yet (requester or approver)."""
-    return _step(cancel_transfer, path, body, header)
+    return _step(ctx, cancel_transfer, path, body)
