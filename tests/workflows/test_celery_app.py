@@ -63,9 +63,8 @@ def test_redis_broker_runs_the_relay(env, session_factory, demo, actors):
 
 
 def test_every_periodic_job_names_a_registered_task(env):
-    import workflows.tasks  # noqa: F401  (registers the tasks)
-
     app = create_celery(Settings.from_env())
+    app.loader.import_default_modules()  # as a worker or beat does at start: the `include` list registers them
     schedule = app.conf.beat_schedule
     assert {"outbox-sweep", "todo-scan", "stock-alerts"} <= set(schedule)
     for job in schedule.values():
