@@ -28,9 +28,15 @@ def _unique_name(table: Any) -> str:
     raise LookupError(table.name)
 
 
-#: Unique constraints whose violation is a race a retry resolves. Two requests with one idempotency key:
-#: the loser blocks on the key's index and fails; its retry finds the first answer and replays it.
-RETRY_CONSTRAINTS = frozenset({_unique_name(IdempotencyRecord.__table__)})
+#: Unique constraints whose violation is a race a retry resolves: claims that an operation first looks up
+#: and then inserts. Two requests with one idempotency key: the loser blocks on the key's index and fails;
+#: its retry finds the first answer and replays it. The same holds for a device reading delivered twice at
+#: once (its dedupe key) and an offline intake sent twice (its client id).
+RETRY_CONSTRAINTS = frozenset({
+    _unique_name(IdempotencyRecord.__table__),
+    "uq_device_readings_device_id_dedupe_key",
+    "uq_intake_drafts_org_id_client_id",
+})
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
 

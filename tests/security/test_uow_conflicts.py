@@ -11,8 +11,12 @@ import sqlite3
 from typing import Any
 
 import pytest
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import OperationalError
 
+import models.devices  # tables named by RETRY_CONSTRAINTS
+import models.intake  # noqa: F401
+from models.base import Base
 from models.errors import DataConflict
 from models.infra import IdempotencyRecord
 from models.operations.masterdata import CreateSite, create_site
@@ -59,7 +63,12 @@ def test_duplicate_over_http_is_409_conflict_not_500(app, client, session_factor
 
 def test_idempotency_claim_race_is_retried_into_success(session_factory, engine, demo):
     """The loser of a concurrent claim hits the key's unique constraint; the retry then succeeds."""
-    assert {"uq_idempotency_records_org_id_member_id_key"} == RETRY_CONSTRAINTS
+    assert {"uq_idempotency_records_org_id_member_id_key", "uq_device_readings_device_id_dedupe_key",
+            "uq_intake_drafts_org_id_client_id"} == RETRY_CONSTRAINTS
+    # Each names a real unique constraint (a renamed one would silently stop being retried).
+    unique_names = {c.name for t in Base.metadata.tables.values() for c in t.constraints
+                    if isinstance(c, UniqueConstraint)}
+    assert unique_names >= RETRY_CONSTRAINTS
     with session_factory() as session:
         session.add(IdempotencyRecord(org_id=demo.org_id, member_id=0, key="race-key", operation="t",
                                       request_hash="h", result={"ok": True}))
