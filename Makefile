@@ -13,7 +13,7 @@ STUBS_PORT ?= 8900
 .PHONY: install run setup test lint bench clean console stubs
 
 # A developer's venv: run time (requirements.txt) plus tests, bench and tooling (requirements-dev.txt).
-# Production installs requirements.txt alone (or `pip install .`).
+# Production installs requirements.txt alone.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
