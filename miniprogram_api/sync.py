@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import READ_ERRORS, BusinessTime, Id, dump, reader
+from miniprogram_api.apiutil import BusinessTime, Id, dump, reader
 from miniprogram_api.approvals import DecisionIn
 from miniprogram_api.changes import CURSOR_PATTERN, ChangesOut, changes_since
 from miniprogram_api.errors import ErrorBody, ErrorDetail
 from miniprogram_api.shipments import ReceiveIn, ShipIn
+from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from miniprogram_api.stock import CountIn
 from miniprogram_api.transfers import StepIn, TransferIn
 from models.actor import Actor
@@ -169,8 +170,8 @@ def sync(body: SyncIn) -> dict:
                    conflicts=count["conflict"], results=results).model_dump(mode="json")
 
 
-@api.get("/changes", responses={"200": ChangesOut, **READ_ERRORS})
-def changes(query: ChangesQuery) -> dict:
+@endpoint(api.get, "/changes", permission=Anyone("主数据供离线使用；无查看库存权限的成员只得到本人的交货方与成员记录"),
+          response=ChangesOut)
+def changes(ctx: Ctx, query: ChangesQuery) -> object:
     """Return master data (items, units, packs, grades, prices, sites, parties, members) changed since a cursor."""
-    session, actor = reader()
-    return changes_since(session, actor, query.cursor).model_dump(mode="json")
+    return changes_since(ctx.session, ctx.actor, query.cursor)

@@ -103,9 +103,9 @@ def test_sync_needs_a_token_and_a_bounded_batch(client, demo, as_):
 
 
 def test_changes_full_then_only_what_changed(client, demo, actors, session_factory, as_, monkeypatch):
-    import miniprogram_api.changes
+    import models.queries.changes
 
-    monkeypatch.setattr(miniprogram_api.changes, "SLACK", timedelta(0))  # the demo was seeded a moment ago
+    monkeypatch.setattr(models.queries.changes, "SLACK", timedelta(0))  # the demo was seeded a moment ago
     full = client.get("/api/v1/changes", headers=as_("小周")).get_json()
     assert full["full"] is True
     assert {s["name"] for s in full["sites"]} == {"绍兴收购点", "总仓", "门店"}

@@ -215,7 +215,7 @@ def test_todos_agree_and_each_thing_is_listed_once(client, as_, session_factory,
     assert [(t.kind, t.number) for t in found] == [("receive", w.t3.number)]
     # The director decides any level: T1 already at the first.
     found, _bot = _agree(client, as_, session_factory, actors, "钱总监")
-    assert [(t.kind, t.number) for t in found][0] == ("approval", w.t1.number)
+    assert (found[0].kind, found[0].number) == ("approval", w.t1.number)
 
 
 def test_a_transfer_the_manager_approved_leaves_his_todos(client, as_, session_factory, demo, actors, waiting):
@@ -226,5 +226,5 @@ def test_a_transfer_the_manager_approved_leaves_his_todos(client, as_, session_f
     found, bot = _agree(client, as_, session_factory, actors, "赵经理")
     assert w.t1.number not in bot and [t.kind for t in found] == ["dispatch", "receive", "draft_receipt", "qc_failed"]
     found, bot = _agree(client, as_, session_factory, actors, "钱总监")
-    assert [(t.kind, t.number, t.urgent) for t in found][0] == ("approval", w.t1.number, True)
+    assert (found[0].kind, found[0].number, found[0].urgent) == ("approval", w.t1.number, True)
     assert bot.count(w.t1.number) == 1 and f"【急】待审批调拨 {w.t1.number}" in bot
