@@ -51,7 +51,7 @@ def start(ctx: Context, kind: str, text: str, urgent: bool = False) -> str:
     return advance(ctx, draft)
 
 
-def advance(ctx: Context, draft: dict[str, Any], evidence: list[str] | None = None) -> str:
+def advance(ctx: Context, draft: dict[str, Any], evidence: list[int] | None = None) -> str:
     """Fill what the text gives, ask for what is missing or ambiguous, else echo for confirmation."""
     s, org, kind = ctx.session, ctx.org_id, draft["kind"]
     item = item_by_id(s, org, draft["item_id"])
@@ -151,9 +151,10 @@ def confirm(ctx: Context, dialog: ChatDialog) -> str:
             reason="聊天申请"))
         doc_id = t.document_id
         reply = f"已提交调拨申请 {t.number}（{t.status_label}{'，加急' if t.urgent else ''}），等待审批"
-    if evidence:
-        attach_evidence(s, actor, AttachEvidence(doc_id, tuple(evidence)))
-        reply += f"，附照片 {len(evidence)} 张"
+    pending = tuple(i for i in evidence if isinstance(i, int))  # ids; a pre-upgrade dialog's keys are dropped
+    if pending:
+        kept = attach_evidence(s, actor, AttachEvidence(document_id=doc_id, pending_ids=pending))
+        reply += f"，附照片 {len(kept.photo_ids)} 张"
     return reply
 
 

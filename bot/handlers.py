@@ -29,14 +29,15 @@ from bot.intents import (
 from bot.resolve import find_items, find_sites
 from media.evidence import STORED_SIDE, store_photo
 from media.photos import process_photo
-from media.storage import LocalMediaStorage
+from media.storage import LocalMediaStorage, key_for
 from models.actor import Permission
 from models.catalog import Item
-from models.chat import DialogState, attach_evidence, dialog_expired, open_dialog
+from models.chat import DialogState, dialog_expired, open_dialog
 from models.chat_queries import deliveries_of, payments_of
 from models.documents import DocKind, DocStatus, Document
 from models.errors import NotFound
 from models.operations import DecideTransfer, decide_transfer
+from models.operations.evidence import AttachEvidence, PhotoEvidence, attach_evidence
 from models.operations.identity import (
     BindIdentity,
     BindingCodeInvalid,
@@ -250,10 +251,18 @@ def image(ctx: Context) -> str:
     except Exception:  # the platform's download failed (expired media id, network): ask again
         log.warning("media download failed: %s", ctx.inbound.media_id, exc_info=True)
         return "图片下载失败，请重新发送照片"
-    stored = store_photo(LocalMediaStorage(ctx.services.media_root), process_photo(data, max_side=STORED_SIDE))
-    count = attach_evidence(ctx.session, dialog, stored.image_key)
+    p = process_photo(data, max_side=STORED_SIDE)
+    # The same evidence rows, reuse check and media route as the mini-program's intake photos.
+    kept = attach_evidence(ctx.session, ctx.actor, AttachEvidence(dialog_id=dialog.id, photos=(PhotoEvidence(
+        sha256=p.sha256, phash=p.phash, format=p.format, width=p.width, height=p.height,
+        image_key=key_for(p.sha256, "jpg"), thumb_key=key_for(p.sha256, "thumb.jpg"), metadata=p.metadata),),
+        source=ctx.inbound.channel))
+    store_photo(LocalMediaStorage(ctx.services.media_root), p)  # only once kept: a refused photo leaves no file
     verb = entries.VERB.get(dialog.intent.get("kind"), "登记")
-    return f"照片已附到待确认的{verb}（共 {count} 张）。{entries.CONFIRM_HINT}"
+    reply = f"照片已附到待确认的{verb}（共 {len(kept.photo_ids)} 张）。"
+    for warning in kept.warnings:
+        reply += f"\n⚠ {warning['message']}"
+    return f"{reply}\n{entries.CONFIRM_HINT}" if kept.warnings else reply + entries.CONFIRM_HINT
 
 
 def on_event(session: Session, platform: ChatPlatform, inbound: Inbound) -> str:

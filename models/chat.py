@@ -102,8 +102,9 @@ class ChatDialog(IdMixin, OrgMixin, CreatedMixin, Base):
     intent: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: CHOOSING: {"field": ..., "options": [[id, label], ...]}.
     question: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    #: Media keys of photos sent while the entry was pending (evidence).
-    evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Ids of the EvidencePhoto rows sent while the entry was pending (models.operations.evidence keeps
+    #: them; confirming files them under the posted document).
+    evidence: Mapped[list[int]] = mapped_column(JSON, default=list)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -154,7 +155,7 @@ def dialog_expired(session: Session, org_id: int, channel: str, external_id: str
 
 def save_dialog(session: Session, *, org_id: int, channel: str, external_id: str, member_id: int,
                 state: DialogState, intent: dict[str, Any], question: dict[str, Any] | None = None,
-                evidence: list[str] | None = None) -> ChatDialog:
+                evidence: list[int] | None = None) -> ChatDialog:
     """Open or replace the user's dialog, with a fresh time-out."""
     row = open_dialog(session, org_id, channel, external_id)
     if row is None:
@@ -167,13 +168,6 @@ def save_dialog(session: Session, *, org_id: int, channel: str, external_id: str
     row.expires_at = utcnow() + DIALOG_TIMEOUT
     session.flush()
     return row
-
-
-def attach_evidence(session: Session, row: ChatDialog, key: str) -> int:
-    """Add a stored photo to a pending dialog (once); return how many it now carries."""
-    row.evidence = list(dict.fromkeys([*(row.evidence or []), key]))
-    session.flush()
-    return len(row.evidence)
 
 
 def close_dialog(session: Session, row: ChatDialog) -> None:

@@ -60,14 +60,23 @@ class IntakeDraft(IdMixin, OrgMixin, CreatedMixin, Base):
 
 
 class EvidencePhoto(IdMixin, OrgMixin, CreatedMixin, Base):
-    """One uploaded photo: fingerprints to spot reuse, metadata kept as evidence, stripped copies stored."""
+    """One photo kept as evidence, from any channel: fingerprints to spot reuse, metadata, stripped copies.
+
+    It belongs to an intake draft, a posted document, or (neither yet) a chat entry waiting for 确认,
+    whose ``ChatDialog.evidence`` lists its id; ``models.operations.evidence`` is the one way in.
+    """
 
     __tablename__ = "evidence_photos"
     __table_args__ = (Index("ix_evidence_photos_org_sha", "org_id", "sha256"),
                       Index("ix_evidence_photos_org_party", "org_id", "party_id"))
 
-    draft_id: Mapped[int] = mapped_column(BigId, ForeignKey("intake_drafts.id"), index=True)
-    party_id: Mapped[int] = mapped_column(BigId, ForeignKey("parties.id"))
+    draft_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("intake_drafts.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"), index=True)
+    #: The farmer or supplier the photo is about (None: a document with no party, or not known yet).
+    party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parties.id"))
+    uploaded_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
+    #: "intake" | "chat" | "migrated" …: the channel the photo came in through.
+    source: Mapped[str] = mapped_column(String(16), default="intake", server_default="intake")
     position: Mapped[int] = mapped_column(Integer, default=0)
     #: sha256 of the bytes as uploaded (exact duplicates) and a 64-bit perceptual hash (re-encodes).
     sha256: Mapped[str] = mapped_column(String(64))

@@ -8,12 +8,12 @@ unusual weights, and on confirm posts the receipt through ``receive_goods`` (ide
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -26,11 +26,11 @@ from models.intake import DraftStatus, EvidencePhoto, IntakeDraft, WeightSource
 from models.ledger import money
 from models.lookup import get_owned
 from models.operations.common import active_item, receipt_review_limit, stock_site
+from models.operations.evidence import AttachEvidence, PhotoEvidence, attach_evidence, photo_visible  # noqa: F401 (the media route's check)
 from models.operations.intake_checks import (
     DEFAULT_MAX_BASE,
     draft_for_client_id,
     parse_weight,
-    photo_warnings,
     weight_warning,
 )
 from models.operations.receiving import ReceiveGoods, receive_goods
@@ -45,18 +45,6 @@ class GradeNotForItem(ValidationError):
 class WeightMissing(ValidationError):
     code = "WEIGHT_REQUIRED"
     default_message = "请说出或输入重量"
-
-
-@dataclass(frozen=True)
-class PhotoEvidence:
-    sha256: str
-    phash: str
-    format: str
-    width: int
-    height: int
-    image_key: str
-    thumb_key: str
-    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -216,7 +204,7 @@ def create_intake(session: Session, actor: Actor, cmd: CreateIntake) -> DraftVie
     price = grade.purchase_price if grade else Decimal(0)
     amount = money(base * price)
     prepayment = money(amount * org.prepayment_ratio) if party.kind == PartyKind.FARMER else Decimal(0)
-    warnings += photo_warnings(session, actor.org_id, party.id, [(p.sha256, p.phash) for p in cmd.photos])
+    before_photos = len(warnings)  # the photos' warnings go here, once the draft exists to carry them
     if (unusual := weight_warning(session, actor.org_id, party.id, item, base)) is not None:
         warnings.append(unusual)
     if base > (limit := receipt_review_limit(session, actor.org_id, item)):
@@ -234,12 +222,12 @@ def create_intake(session: Session, actor: Actor, cmd: CreateIntake) -> DraftVie
     )
     session.add(draft)
     session.flush()
-    for position, p in enumerate(cmd.photos):
-        session.add(EvidencePhoto(
-            org_id=actor.org_id, draft_id=draft.id, party_id=party.id, position=position, sha256=p.sha256,
-            phash=p.phash, format=p.format, width=p.width, height=p.height, image_key=p.image_key,
-            thumb_key=p.thumb_key, photo_metadata=dict(p.metadata)))
-    session.flush()
+    if cmd.photos:
+        kept = attach_evidence(session, actor, AttachEvidence(draft_id=draft.id, photos=cmd.photos, source="intake"))
+        warnings[before_photos:before_photos] = kept.warnings
+        draft.warnings = list(warnings)
+        session.flush()
+        session.expire(draft, ["photos"])  # loaded empty before the rows existed
     threshold = (org.settings or {}).get("one_step_entry_min_confidence")
     if cmd.auto_confirm and threshold is not None and confidence >= Decimal(str(threshold)) and not warnings:
         note = confirm_intake(session, actor, ConfirmIntake(draft.public_id))
@@ -308,6 +296,10 @@ def confirm_intake(session: Session, actor: Actor, cmd: ConfirmIntake) -> Delive
         draft.grade_id = grade.id if grade else None
         draft.unit_price, draft.amount, draft.prepayment = receipt.unit_price, receipt.total, receipt.prepayment
         draft.status, draft.receipt_id, draft.confirmed_at = DraftStatus.CONFIRMED, receipt.document_id, utcnow()
+        # The draft's photos become the receipt's evidence, as a chat entry's do.
+        session.execute(update(EvidencePhoto).where(EvidencePhoto.org_id == draft.org_id,
+                                                    EvidencePhoto.draft_id == draft.id)
+                        .values(document_id=receipt.document_id))
     return delivery_note(session, actor.org_id, receipt.document_id)
 
 
@@ -351,12 +343,3 @@ def draft_view(session: Session, draft: IntakeDraft, *, replayed: bool = False,
         replayed=replayed, note=note,
     )
 
-
-def photo_visible(session: Session, actor: Actor, key: str) -> bool:
-    """Whether ``key`` is a stored copy of a photo the actor may see (same org; a farmer: her own)."""
-    row = session.scalar(select(EvidencePhoto).where(
-        EvidencePhoto.org_id == actor.org_id,
-        (EvidencePhoto.image_key == key) | (EvidencePhoto.thumb_key == key)).limit(1))
-    if row is None:
-        return False
-    return actor.party_id is None or row.party_id == actor.party_id or actor.can(Permission.RECEIVE)

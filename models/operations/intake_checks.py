@@ -54,17 +54,23 @@ def _warning(code: str, message: str, **details: Any) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details}
 
 
-def photo_warnings(session: Session, org_id: int, party_id: int,
-                   photos: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Warn about photos uploaded before (same sha256) or reused from this farmer's earlier deliveries (phash)."""
+def photo_warnings(session: Session, org_id: int, party_id: int | None,
+                   photos: Sequence[tuple[str, str]], *, first_index: int = 0) -> list[dict[str, Any]]:
+    """Warn about photos uploaded before (same sha256) or reused from this farmer's earlier deliveries (phash).
+
+    Photos from every channel count (intake, chat, migrated). With no party known (a chat entry that
+    names none), the org's recent photos stand in for the farmer's. ``first_index`` numbers the photos
+    after those the entry already carries.
+    """
     out: list[dict[str, Any]] = []
     shas = [sha for sha, _ in photos]
     seen = {row.sha256: row for row in session.scalars(select(EvidencePhoto).where(
         EvidencePhoto.org_id == org_id, EvidencePhoto.sha256.in_(shas)))} if shas else {}
+    same_party = EvidencePhoto.party_id == party_id if party_id is not None else EvidencePhoto.org_id == org_id
     earlier = list(session.execute(select(EvidencePhoto.sha256, EvidencePhoto.phash, EvidencePhoto.created_at).where(
-        EvidencePhoto.org_id == org_id, EvidencePhoto.party_id == party_id)
+        EvidencePhoto.org_id == org_id, same_party)
         .order_by(EvidencePhoto.id.desc()).limit(500)))
-    for index, (sha, phash) in enumerate(photos):
+    for index, (sha, phash) in enumerate(photos, start=first_index):
         if sha in seen:
             when = local_date(seen[sha].created_at).isoformat()
             out.append(_warning("PHOTO_DUPLICATE", f"第{index + 1}张照片在 {when} 已经上传过", photo=index,

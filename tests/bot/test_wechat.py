@@ -16,6 +16,7 @@ import bot.push  # noqa: F401  (registers the relay handlers, as the worker does
 from models.chat import ChatDialog, ChatInbound
 from models.documents import Document
 from models.infra import OutboxEvent
+from models.intake import EvidencePhoto
 from models.operations import ReceiveGoods, receive_goods
 from models.uow import run
 from tests.bot.clients import WeChatUser, wechat_xml
@@ -148,7 +149,9 @@ def test_image_attaches_to_pending_entry_as_evidence(app, session_factory, demo,
     number = re.search(r"RK-SX-\d{8}-\d{4}", done).group()
     with session_factory() as s:
         doc = s.scalar(select(Document).where(Document.org_id == demo.org_id, Document.number == number))
-        assert doc is not None and len(doc.extra["photos"]) == 1
+        assert doc is not None and "photos" not in (doc.extra or {})
+        kept = s.scalars(select(EvidencePhoto).where(EvidencePhoto.document_id == doc.id)).all()
+        assert [(p.source, p.party_id, p.draft_id) for p in kept] == [("wechat", doc.party_id, None)]
         assert s.scalar(select(func.count()).select_from(ChatDialog).where(ChatDialog.org_id == demo.org_id)) == 0
     fetched = stub.received("/cgi-bin/media/get")[fetched_before:]
     # Fetched once, for the pending entry (with no entry pending nothing is downloaded); the stub checks the token.
