@@ -50,7 +50,7 @@ def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None
     run(session_factory, record_qc, manager, RecordQc(first.lot_id, True, "色泽鲜绿，无杂叶"),
         idempotency_key="demo-3")
     # Opening stock of 龙井 jars, so the README's and the bot's 出库/调拨 龙井 examples work for 老孙.
-    for key, site, cases in (("demo-4", "ZC", 30), ("demo-5", "MD", 10)):
+    for key, site, cases in (("demo-4", "ZC", 5), ("demo-5", "MD", 5)):
         run(session_factory, receive_goods, director, ReceiveGoods(
             site_id=demo.sites[site], item_id=demo.items["龙井"], quantity=Decimal(cases), unit="箱",
             party_id=demo.parties["包装厂"], unit_price=Decimal("90"), price_reason="演示期初库存"),
