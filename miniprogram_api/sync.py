@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import BusinessTime, Id, dump, reader
+from miniprogram_api.apiutil import BusinessTime, Id, dump
 from miniprogram_api.approvals import DecisionIn
 from miniprogram_api.changes import CURSOR_PATTERN, ChangesOut, changes_since
 from miniprogram_api.errors import ErrorBody, ErrorDetail
@@ -158,13 +158,15 @@ def apply_one(factory: Any, actor: Actor, op: QueuedOp) -> OpResult:
                     result=dump(result) if dataclasses.is_dataclass(result) else {"value": str(result)})
 
 
-@api.post("/sync", responses={"200": SyncOut, "403": ErrorBody, "422": ErrorBody})
-def sync(body: SyncIn) -> dict:
+# Each queued operation runs the same operation (and permission check) as its online route, so the
+# queue itself is open to every member; the client id in each entry is its idempotency key.
+@endpoint(api.post, "/sync", permission=Anyone("每条离线操作由对应的操作按权限与地点逐条检查"), response=SyncOut,
+          write=False)
+def sync(ctx: Ctx, body: SyncIn) -> dict:
     """Apply queued offline operations in order, each in its own transaction; report each one."""
-    session, actor = reader()
-    session.rollback()  # hold no read transaction while the operations write
+    ctx.session.rollback()  # hold no read transaction while the operations write
     factory = current_app.extensions["liuzhuan"]["session_factory"]
-    results = [apply_one(factory, actor, op) for op in body.operations]
+    results = [apply_one(factory, ctx.actor, op) for op in body.operations]
     count = {s: sum(1 for r in results if r.status == s) for s in ("applied", "already_applied", "conflict")}
     return SyncOut(applied=count["applied"], already_applied=count["already_applied"],
                    conflicts=count["conflict"], results=results).model_dump(mode="json")
