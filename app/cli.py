@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from models.actor import load_actor
 from models.base import utcnow
 from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, demo_exists, seed_demo
+from models.errors import DomainError
 from models.operations import ReceiveGoods, RecordQc, receive_goods, record_qc
 from models.operations.demand_import import ImportDemand, import_demand
 from models.operations.planning import RunForecast, run_forecast
@@ -118,7 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     setup_cmd.add_argument("--no-demo", action="store_true", help="migrate only, whatever LIUZHUAN_ENV says")
     sub.add_parser("migrate", help="upgrade the database schema")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except DomainError as exc:  # a wrong setting: say which, in one line, not a traceback
+        print(f"设置有误：{exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
     if args.cmd == "setup":
         setup(settings, demo=False if args.no_demo else None)
     else:

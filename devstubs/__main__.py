@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8900)
     args = parser.parse_args(argv)
     server = build(args.port).start()
-    print(f"平台模拟服务已启动：{server.base_url}（Ctrl-C 退出）")
+    print(f"平台模拟服务已启动：{server.base_url}（Ctrl-C 退出）", flush=True)
     print(f"export WECHAT_API_BASE={server.base_url} DINGTALK_API_BASE={server.base_url} "
-          f"LIUZHUAN_PLATFORM_API_BASE={server.base_url}")
-    print("export " + " ".join(f"{k}={v}" for k, v in ENV.items()))
+          f"LIUZHUAN_PLATFORM_API_BASE={server.base_url}", flush=True)
+    print("export " + " ".join(f"{k}={v}" for k, v in ENV.items()), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from sqlalchemy import func, select
 
 from app.cli import main, setup
@@ -64,3 +65,16 @@ def test_setup_no_demo_flag_migrates_only(tmp_path, monkeypatch):
     monkeypatch.delenv("LIUZHUAN_ENV", raising=False)
     main(["setup", "--no-demo"])
     assert _counts(url) == ([], 0)
+
+
+def test_a_wrong_setting_stops_setup_with_one_chinese_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LIUZHUAN_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'never.db'}")
+    monkeypatch.setenv("LIUZHUAN_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 48)
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        main(["setup"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == "设置有误：必须设置 PUBLIC_BASE_URL（如 https://liuzhuan.example.cn）"
+    assert not (tmp_path / "never.db").exists()  # nothing created before the settings were good
