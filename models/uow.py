@@ -31,11 +31,27 @@ def _unique_name(table: Any) -> str:
 #: Unique constraints whose violation is a race a retry resolves: claims that an operation first looks up
 #: and then inserts. Two requests with one idempotency key: the loser blocks on the key's index and fails;
 #: its retry finds the first answer and replays it. The same holds for a device reading delivered twice at
-#: once (its dedupe key) and an offline intake sent twice (its client id).
+#: once (its dedupe key) and an offline intake sent twice (its client id); a chat message redelivered while
+#: the first delivery is still running; rows that two postings may both be first to create (a balance
+#: row on a new (item, site, lot), a chat dialog, a login session); and the reactions' once-only markers
+#: (handler runs, notifications, webhook deliveries). Master-data codes are not here: a duplicate code is
+#: the user's mistake, answered once as CONFLICT.
 RETRY_CONSTRAINTS = frozenset({
     _unique_name(IdempotencyRecord.__table__),
     "uq_device_readings_device_id_dedupe_key",
     "uq_intake_drafts_org_id_client_id",
+    "uq_chat_inbound_channel_msg_key",
+    "uq_chat_dialogs_org_id_channel_external_id",
+    "uq_callback_signatures_channel_sig_key",
+    "uq_platform_sessions_provider_external_id",
+    "uq_balances_item_id_site_id_lot_id",
+    "uq_lots_org_id_item_id_code",
+    "uq_documents_org_id_number",
+    "uq_vouchers_org_id_number",
+    "uq_safety_stocks_org_id_item_id_site_id",
+    "uq_handler_runs_event_id_handler",
+    "uq_notifications_dedupe_key",
+    "uq_webhook_deliveries_subscription_id_event_id",
 })
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")

@@ -64,7 +64,8 @@ def test_duplicate_over_http_is_409_conflict_not_500(app, client, session_factor
 def test_idempotency_claim_race_is_retried_into_success(session_factory, engine, demo):
     """The loser of a concurrent claim hits the key's unique constraint; the retry then succeeds."""
     assert {"uq_idempotency_records_org_id_member_id_key", "uq_device_readings_device_id_dedupe_key",
-            "uq_intake_drafts_org_id_client_id"} == RETRY_CONSTRAINTS
+            "uq_intake_drafts_org_id_client_id", "uq_chat_inbound_channel_msg_key"} <= RETRY_CONSTRAINTS
+    assert "uq_sites_org_id_code" not in RETRY_CONSTRAINTS  # a duplicate code is answered, not retried
     # Each names a real unique constraint (a renamed one would silently stop being retried).
     unique_names = {c.name for t in Base.metadata.tables.values() for c in t.constraints
                     if isinstance(c, UniqueConstraint)}
@@ -121,3 +122,4 @@ def test_other_operational_errors_are_not_retried(session_factory):
     with pytest.raises(OperationalError):
         run(session_factory, broken)
     assert len(calls) == 1
+
