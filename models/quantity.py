@@ -118,7 +118,7 @@ class _Tok:
 
 @dataclass
 class _Item:
-    kind: str  # "qty" | "bare" | "bad"
+    kind: str  # "qty" | "bare" | "bad" | "half" (半 of nothing) | "unit" (a unit of no number)
     start: int
     end: int
     first: int  # token indexes [first, last)
@@ -291,6 +291,8 @@ def _scan(text: str, toks: list[_Tok], units: Mapping[str, Decimal]) -> list[_It
                 items.append(_Item("bare", toks[k].start, toks[k].end, k, k + 1, tok=toks[k]))
             elif toks[k].kind == "half":  # 半 of nothing: may belong to a quantity next to it
                 items.append(_Item("half", toks[k].start, toks[k].end, k, k + 1))
+            elif toks[k].kind == "unit":  # a unit of no number (23斤公斤): which unit was meant?
+                items.append(_Item("unit", toks[k].start, toks[k].end, k, k + 1))
             k += 1
     return items
 
@@ -396,9 +398,10 @@ def parse_quantity(text: str, units: Mapping[str, Decimal] | None = None, *, def
     qtys = [it for it in items if it.kind == "qty"]
     bares = [it for it in items if it.kind == "bare"]
     found = [_build(it.parts, said(it.start, it.end), units, base_unit) for it in qtys]
-    strays = [it for it in items if it.kind == "half"]
+    strays = [it for it in items if it.kind in ("half", "unit")]
     # A number without a unit next to a quantity (2 3.5斤, 3 5斤, 1 k g，1.1kg) may be part of it or
-    # another weight: ask. So is a 半 that belongs to no quantity (三十二斤，半).
+    # another weight: ask. So is a 半 that belongs to no quantity (三十二斤，半), and a second unit
+    # after a quantity (二十三斤半公斤: 斤 or 公斤?).
     if found and (bares or any(_touches(toks, h, qtys) for h in strays)):
         raise QuantityAmbiguous(f"这个数量看不明白：{text.strip()}，请重新说一遍，例如：二十三斤半",
                                 text=text, candidates=[q.describe() for q in found])

@@ -190,8 +190,8 @@ def create_intake(session: Session, actor: Actor, cmd: CreateIntake) -> DraftVie
     org = session.get_one(Org, actor.org_id)
     warnings = [{"code": c, "message": m, "details": {}} for c, m in cmd.channel_warnings]
     if cmd.typed_weight:
-        text = cmd.typed_weight.strip() + (cmd.typed_unit or "").strip()
-        quantity, unit, base = parse_weight(session, item, text, spoken=False, max_base=_max_base(org))
+        quantity, unit, base = parse_weight(session, item, cmd.typed_weight.strip(), spoken=False,
+                                            max_base=_max_base(org), picked_unit=cmd.typed_unit)
         source, confidence = WeightSource.TYPED, Decimal(1)
         if cmd.transcript is not None:
             warnings += _compare_voice(session, item, cmd.transcript, base)

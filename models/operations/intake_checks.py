@@ -26,14 +26,16 @@ DEFAULT_MAX_BASE = Decimal(5000)
 
 
 def parse_weight(session: Session, item: Item, text: str, *, spoken: bool,
-                 max_base: Decimal = DEFAULT_MAX_BASE) -> tuple[Decimal, str, Decimal]:
+                 max_base: Decimal = DEFAULT_MAX_BASE, picked_unit: str | None = None) -> tuple[Decimal, str, Decimal]:
     """Return (quantity as entered, unit, exact base quantity) for typed or spoken text.
 
-    One parser for both; only a typed field's bare number (the unit picker left empty) means the base unit.
+    One parser for both. Only a typed field's bare number takes a unit it does not say: the unit
+    picker's (``picked_unit``), else the base unit. A unit the text says wins over the picker's, so
+    "二十三斤半" with 斤 picked is 23.5 斤, never "二十三斤半斤".
     """
     units = units_for_item(session, item)
-    parsed: ParsedQuantity = parse_quantity(text, units, default_unit=None if spoken else item.base_unit,
-                                            base_unit=item.base_unit)
+    default = None if spoken else ((picked_unit or "").strip() or item.base_unit)
+    parsed: ParsedQuantity = parse_quantity(text, units, default_unit=default, base_unit=item.base_unit)
     base = to_base(session, item, parsed.value, parsed.unit)  # zero and absurd amounts, precision
     if base > max_base:
         limit = f"{max_base.normalize():f}{item.base_unit}"

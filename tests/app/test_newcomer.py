@@ -53,10 +53,10 @@ def test_try_page_sends_the_unit_button_only_for_a_bare_number(client, app, demo
     assert Decimal(_intake(client, app, demo, weight="23.5", unit="斤").json["weight"]["kilograms"]) == Decimal("11.75")
     resp = _intake(client, app, demo, weight="三斤二两")
     assert resp.status_code == 200 and Decimal(resp.json["weight"]["kilograms"]) == Decimal("1.6"), resp.json
-    # What it used to send: the text and the button joined, "三斤二两斤", which the parser refuses
-    # ("二两斤" reads as "two or three 斤"), and nothing is written.
+    # What an older page sends, the text and the button's unit both: the unit the text says wins
+    # (the server no longer glues them into "三斤二两斤").
     old = _intake(client, app, demo, weight="三斤二两", unit="斤")
-    assert old.status_code == 422 and old.json["error"]["code"] == "QUANTITY_APPROXIMATE", old.json
+    assert old.status_code == 200 and Decimal(old.json["weight"]["kilograms"]) == Decimal("1.6"), old.json
 
 
 def test_readme_intake_curl_samples_exist_and_are_accepted(client, app, demo):

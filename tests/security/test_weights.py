@@ -225,7 +225,11 @@ def test_spoken_weight_it_cannot_be_sure_of_is_refused_and_writes_nothing(
 def test_typed_weight_with_two_values_is_refused_and_writes_nothing(client, as_, demo, engine):
     before = rows(engine)
     assert_refused(_intake(client, as_, demo, weight="二十斤 二十五斤"), 422, "QUANTITY_AMBIGUOUS", "请问是哪一个")
-    assert_refused(_intake(client, as_, demo, weight="二十", unit="多斤"), 422, "QUANTITY_APPROXIMATE", "确切")
+    assert_refused(_intake(client, as_, demo, weight="二十多斤", unit="斤"), 422, "QUANTITY_APPROXIMATE", "确切")
+    # The picker's unit is a unit name, never text glued to the number ("二十" + "多斤")
+    assert_refused(_intake(client, as_, demo, weight="二十", unit="多斤"), 422, "UNKNOWN_UNIT", "不认识的单位")
+    # A second unit after a quantity is asked back, never read as the first (二十三斤半公斤 was 11.75 kg)
+    assert_refused(_intake(client, as_, demo, weight="二十三斤半公斤"), 422, "QUANTITY_AMBIGUOUS", "看不明白")
     assert rows(engine) == before
 
 
