@@ -48,7 +48,12 @@ def notify_role(session: Session, event: OutboxEvent, handler: str, role: str, t
                 *, member_id: int | None = None) -> list[Notification]:
     """Tell every member with ``role`` (or one member) about ``event``, once per recipient."""
     if member_id:
-        members = [session.get_one(Member, member_id)]
+        # The member must be the event's organisation's and active: a payload naming another org's
+        # member (or one since deactivated) reaches nobody, whoever wrote the payload.
+        member = session.get(Member, member_id)
+        if member is None or member.org_id != event.org_id or not member.active:
+            return []
+        members = [member]
     elif role:
         members = members_with_role(session, event.org_id, role)
     else:  # addressed to a party (supplier, farmer): they see it in the mini-program's to-do list
