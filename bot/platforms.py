@@ -17,6 +17,7 @@ import requests
 
 from models.errors import ValidationError
 from models.org import IdentityProvider
+from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,7 @@ class BotConfig:
 
 
 def _redirect(client: Any, api_base: str | None) -> Any:
-    if api_base:
-        from devstubs.server import redirect_requests_session
-
-        redirect_requests_session(client._http, api_base)
+    redirect_requests_session(client._http, api_base)
     return client
 
 
@@ -161,11 +159,7 @@ class DingTalk:
         self.config = config
 
     def _sdk_config(self) -> Any:
-        from alibabacloud_tea_openapi.models import Config
-
-        if self.config.api_base:
-            return Config(protocol="http", endpoint=self.config.api_base.split("://", 1)[-1].rstrip("/"))
-        return Config(protocol="https", region_id="central")
+        return dingtalk_sdk_config(self.config.api_base)
 
     def _token(self) -> str:
         from alibabacloud_dingtalk.oauth2_1_0 import client as oauth_client

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from platforms.redirect import redirect_requests_session
+
+__all__ = ["StubRequest", "StubResponse", "StubServer", "redirect_requests_session"]
 
 
 @dataclass
@@ -120,23 +121,3 @@ class StubServer:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         return Handler
-
-
-class _RedirectAdapter(HTTPAdapter):
-    """Send every request to the stub, keeping path and query (the SDK's hosts are hard-coded)."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        parts = urlsplit(request.url or "")
-        request.url = f"{self.base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-        return super().send(request, *args, **kwargs)
-
-
-def redirect_requests_session(session: requests.Session, base_url: str) -> None:
-    """Make a requests session (e.g. a wechatpy client's ``_http``) talk to the stub instead."""
-    adapter = _RedirectAdapter(base_url)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)

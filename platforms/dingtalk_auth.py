@@ -12,19 +12,17 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import requests
 from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
 from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
-from alibabacloud_tea_openapi.models import Config
 from Tea.exceptions import TeaException, UnretryableException
 
 from platforms.errors import PlatformCodeInvalid, PlatformUnavailable
+from platforms.redirect import dingtalk_sdk_config, oapi_base
 
 #: getuserinfo errcodes for a bad code: "不存在的临时授权码", "临时授权码已失效".
 CODE_ERRORS = frozenset({40078, 40079, 40014})
-OAPI_BASE = "https://oapi.dingtalk.com"
 
 
 @dataclass(frozen=True)
@@ -45,17 +43,12 @@ class DingTalkMiniProgramAuth(Protocol):
 
 
 class DingTalkSdkAuth:
-    """Real implementation; ``api_base`` (http://host:port) sends every call to a devstubs server."""
+    """Real implementation; ``api_base`` (http://host:port) sends every call there (platforms.redirect)."""
 
     def __init__(self, app_key: str, app_secret: str, *, api_base: str | None = None) -> None:
         self.app_key, self.app_secret = app_key, app_secret
-        if api_base:
-            config = Config(protocol="http", endpoint=urlsplit(api_base).netloc)
-            self.oapi_base = api_base.rstrip("/")
-        else:
-            config = Config(protocol="https", region_id="central")
-            self.oapi_base = OAPI_BASE
-        self.oauth = OAuthClient(config)
+        self.oapi_base = oapi_base(api_base)
+        self.oauth = OAuthClient(dingtalk_sdk_config(api_base))
         self.http = requests.Session()
         self._token: tuple[str, float] | None = None
         self._lock = threading.Lock()

@@ -10,6 +10,7 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from platforms.errors import PlatformCodeInvalid, PlatformUnavailable
+from platforms.redirect import redirect_requests_session
 
 #: WeChat errcodes meaning "this code is no good": invalid code, code already used.
 CODE_ERRORS = frozenset({40029, 40163, 41008})
@@ -40,14 +41,11 @@ class WeChatMiniProgram(Protocol):
 
 
 class WeChatPyMiniProgram:
-    """The real implementation on wechatpy; ``api_base`` redirects every call (devstubs)."""
+    """The real implementation on wechatpy; ``api_base`` redirects every call (platforms.redirect)."""
 
     def __init__(self, app_id: str, app_secret: str, *, api_base: str | None = None) -> None:
         self.client = WeChatClient(app_id, app_secret, timeout=5)
-        if api_base:
-            from devstubs.server import redirect_requests_session
-
-            redirect_requests_session(self.client._http, api_base)
+        redirect_requests_session(self.client._http, api_base)
 
     def code_to_session(self, code: str) -> MiniProgramSession:
         """Call ``jscode2session``; an invalid code is PlatformCodeInvalid, anything else PlatformUnavailable."""

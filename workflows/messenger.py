@@ -1,8 +1,8 @@
 """Outbound DingTalk cards and WeChat subscribe messages behind one small Protocol.
 
 The real implementation uses the platform SDKs (alibabacloud-dingtalk ``card_1_0``, wechatpy);
-``*_API_BASE`` points them at a devstubs server. Without credentials a recording messenger
-keeps what would have been sent (development and the embedded default).
+``*_API_BASE`` points them elsewhere (platforms.redirect; a devstubs server in tests). Without
+credentials a recording messenger keeps what would have been sent (development and the default).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+
+from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
 
 #: DingTalk's answer to createAndDeliver when the outTrackId already has a card instance.
 CARD_EXISTS = "card.instance.exist"
@@ -58,12 +59,7 @@ class PlatformMessenger:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _config(self) -> Any:
-        from alibabacloud_tea_openapi.models import Config
-
-        if self.dingtalk_base:
-            parts = urlsplit(self.dingtalk_base)
-            return Config(protocol=parts.scheme, endpoint=parts.netloc, region_id="central")
-        return Config(protocol="https", region_id="central")
+        return dingtalk_sdk_config(self.dingtalk_base)
 
     def _access_token(self) -> str:
         with self._lock:
@@ -130,10 +126,7 @@ class PlatformMessenger:
         from wechatpy import WeChatClient
 
         client = WeChatClient(self.wechat_appid, self.wechat_secret)
-        if self.wechat_base:
-            from devstubs.server import redirect_requests_session
-
-            redirect_requests_session(client._http, self.wechat_base)
+        redirect_requests_session(client._http, self.wechat_base)
         client.wxa.send_subscribe_message(openid, message["template_id"], message["data"], page=message["page"])
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from devstubs.server import StubServer, redirect_requests_session
+from devstubs.server import StubServer
 from devstubs.wechat import install_wechat_token
+from platforms.redirect import redirect_requests_session
 
 
 def test_wechatpy_client_fetches_its_token_from_the_stub():
