@@ -17,6 +17,7 @@ import requests
 
 from models.errors import ValidationError
 from models.org import IdentityProvider
+from platforms.dingtalk import dingtalk_tokens
 from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
 
 
@@ -162,12 +163,10 @@ class DingTalk:
         return dingtalk_sdk_config(self.config.api_base)
 
     def _token(self) -> str:
-        from alibabacloud_dingtalk.oauth2_1_0 import client as oauth_client
-        from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
-
-        resp = oauth_client.Client(self._sdk_config()).get_access_token(oauth_models.GetAccessTokenRequest(
-            app_key=self.config.dingtalk_app_key, app_secret=self.config.dingtalk_app_secret))
-        return resp.body.access_token
+        # Cached per app for the whole process (it used to be fetched on every call), shared with the
+        # approval cards and the mini-program login.
+        return dingtalk_tokens(self.config.dingtalk_app_key, self.config.dingtalk_app_secret,
+                               self.config.api_base).get()
 
     def fetch_media(self, media_id: str) -> bytes:
         from alibabacloud_dingtalk.robot_1_0 import client as robot_client

@@ -1,25 +1,22 @@
 """DingTalk mini-program login: free-login auth code -> user id (and phone), via DingTalk's APIs.
 
 The app access token comes from the new API through the official SDK (alibabacloud-dingtalk,
-``oauth2_1_0``); the auth code is exchanged at ``topapi/v2/user/getuserinfo`` (the documented
-mini-program free-login call, which the new API has no equivalent for) and the mobile number
-at ``topapi/v2/user/get``.
+``oauth2_1_0``), cached once per app for the whole process (platforms.dingtalk); the auth code
+is exchanged at ``topapi/v2/user/getuserinfo`` (the documented mini-program free-login call,
+which the new API has no equivalent for) and the mobile number at ``topapi/v2/user/get``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
-from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
-from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
 from Tea.exceptions import TeaException, UnretryableException
 
+from platforms.dingtalk import dingtalk_tokens
 from platforms.errors import PlatformCodeInvalid, PlatformUnavailable
-from platforms.redirect import dingtalk_sdk_config, oapi_base
+from platforms.redirect import oapi_base
 
 #: getuserinfo errcodes for a bad code: "不存在的临时授权码", "临时授权码已失效".
 CODE_ERRORS = frozenset({40078, 40079, 40014})
@@ -48,23 +45,15 @@ class DingTalkSdkAuth:
     def __init__(self, app_key: str, app_secret: str, *, api_base: str | None = None) -> None:
         self.app_key, self.app_secret = app_key, app_secret
         self.oapi_base = oapi_base(api_base)
-        self.oauth = OAuthClient(dingtalk_sdk_config(api_base))
+        self.tokens = dingtalk_tokens(app_key, app_secret, api_base)
         self.http = requests.Session()
-        self._token: tuple[str, float] | None = None
-        self._lock = threading.Lock()
 
     def access_token(self) -> str:
-        """The app access token, cached until five minutes before it expires."""
-        with self._lock:
-            if self._token and self._token[1] > time.monotonic():
-                return self._token[0]
-            request = oauth_models.GetAccessTokenRequest(app_key=self.app_key, app_secret=self.app_secret)
-            try:
-                body = self.oauth.get_access_token(request).body
-            except (TeaException, UnretryableException) as exc:
-                raise PlatformUnavailable(reason=getattr(exc, "code", None) or type(exc).__name__) from exc
-            self._token = (body.access_token, time.monotonic() + max(60, int(body.expire_in or 7200) - 300))
-            return body.access_token
+        """The app access token, shared with every other DingTalk caller (platforms.dingtalk)."""
+        try:
+            return self.tokens.get()
+        except (TeaException, UnretryableException) as exc:
+            raise PlatformUnavailable(reason=getattr(exc, "code", None) or type(exc).__name__) from exc
 
     def _oapi(self, path: str, payload: dict[str, Any], code_errors: frozenset[int] = frozenset()) -> dict[str, Any]:
         try:

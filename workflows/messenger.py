@@ -8,11 +8,10 @@ credentials a recording messenger keeps what would have been sent (development a
 from __future__ import annotations
 
 import os
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from platforms.dingtalk import dingtalk_tokens
 from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
 
 #: DingTalk's answer to createAndDeliver when the outTrackId already has a card instance.
@@ -55,24 +54,13 @@ class PlatformMessenger:
     wechat_secret: str | None = None
     dingtalk_base: str | None = None
     wechat_base: str | None = None
-    _token: tuple[str, float] = ("", 0.0)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _config(self) -> Any:
         return dingtalk_sdk_config(self.dingtalk_base)
 
     def _access_token(self) -> str:
-        with self._lock:
-            token, expires = self._token
-            if token and time.monotonic() < expires:
-                return token
-            from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
-            from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
-
-            resp = OAuthClient(self._config()).get_access_token(oauth_models.GetAccessTokenRequest(
-                app_key=self.dingtalk_key, app_secret=self.dingtalk_secret))
-            self._token = (resp.body.access_token, time.monotonic() + int(resp.body.expire_in) - 300)
-            return self._token[0]
+        # One token per app for the whole process, shared with the bot and the login (platforms.dingtalk).
+        return dingtalk_tokens(self.dingtalk_key, self.dingtalk_secret, self.dingtalk_base).get()
 
     def _card_client(self) -> Any:
         from alibabacloud_dingtalk.card_1_0.client import Client
