@@ -27,7 +27,7 @@ Resolver = Callable[[str, int], list[str]]
 
 
 def _system_resolve(host: str, port: int) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
 
 
 resolve: Resolver = _system_resolve

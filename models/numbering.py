@@ -20,13 +20,13 @@ def allocate(session: Session, org_id: int, series: str, period: str) -> int:
     """Return the next number of ``series`` in ``period`` (1, 2, …)."""
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
-        stmt = sqlite.insert(NumberSequence).values(org_id=org_id, series=series, period=period, last=1)
-        stmt = stmt.on_conflict_do_update(
+        insert = sqlite.insert(NumberSequence).values(org_id=org_id, series=series, period=period, last=1)
+        stmt = insert.on_conflict_do_update(
             index_elements=["org_id", "series", "period"], set_={"last": NumberSequence.last + 1}
         ).returning(NumberSequence.last)
         return session.execute(stmt).scalar_one()
-    pg = postgresql.insert(NumberSequence).values(org_id=org_id, series=series, period=period, last=1)
-    pg = pg.on_conflict_do_update(
+    pg_insert = postgresql.insert(NumberSequence).values(org_id=org_id, series=series, period=period, last=1)
+    pg = pg_insert.on_conflict_do_update(
         index_elements=["org_id", "series", "period"], set_={"last": NumberSequence.last + 1}
     ).returning(NumberSequence.last)
     engine = bind.engine if not isinstance(bind, Engine) else bind

@@ -38,7 +38,7 @@ def matching_rule(session: Session, org_id: int, event: str, facts: dict[str, An
 
 
 def _lines_for(rule: MappingRule, amounts: dict[str, Decimal], sign: int, party_id: int | None) -> list[VoucherLine]:
-    lines = []
+    lines: list[VoucherLine] = []
     for spec in rule.lines:
         amount = amounts.get(spec["amount"], ZERO) * sign
         if amount == 0:

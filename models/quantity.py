@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 from itertools import pairwise
 from types import MappingProxyType
+from typing import cast
 
 import cn2an
 
@@ -191,6 +192,7 @@ def _tokens(t: str, units: Mapping[str, Decimal]) -> list[_Tok]:
 
     out: list[_Tok] = []
     i = 0
+    val: Decimal | None  # _exact and _cn_number answer None for a number they cannot read exactly
     while i < len(t):
         c, prev = t[i], out[-1] if out else None
         after_num = prev is not None and prev.kind == "num" and prev.end == i
@@ -423,8 +425,8 @@ def parse_quantity(text: str, units: Mapping[str, Decimal] | None = None, *, def
         if unit is not None and len(values) > 1:
             raise QuantityAmbiguous(f"听到了几个不同的数：{'、'.join(said(b.start, b.end) for b in bares)}，"
                                     "请问是哪一个？", text=text, candidates=[said(b.start, b.end) for b in bares])
-        b = bares[-1]
-        return _build([(b.tok.val, unit)], said(b.start, b.end), units, base_unit)  # type: ignore[union-attr]
+        b, tok = bares[-1], cast(_Tok, bares[-1].tok)  # a bare item always carries its number token
+        return _build([(cast(Decimal | None, tok.val), unit)], said(b.start, b.end), units, base_unit)
     if cut >= 0 and before:
         raise QuantityCorrectionUnclear("改正之后没有听到新的数量，请再说一遍，例如：二十三斤半", text=text)
     raise InvalidQuantity("没有听到数量，请说或写明数量和单位，例如：二十三斤半", text=text)
@@ -437,13 +439,13 @@ def _next_is(text: str, tok: _Tok, chars: set[str]) -> bool:
 def _estimate(text: str, toks: list[_Tok]) -> bool:
     """二十多斤, 十几斤, 斤把, 3-5斤, 三到五斤: an estimate or a range, not a weight."""
     for n, t in enumerate(toks):
-        if t.kind == "other" and t.val in _NEAR:
+        if t.kind == "other" and isinstance(t.val, str) and t.val in _NEAR:  # "other": val is its text
             prev = toks[n - 1] if n else None
             nxt = toks[n + 1] if n + 1 < len(toks) else None
             if (prev and prev.kind in ("num", "unit") and prev.end == t.start) or (
                     t.val == "几" and nxt and nxt.kind in ("num", "unit") and nxt.start == t.end):
                 return True
-        if t.kind == "other" and t.val in _RANGE and 0 < n < len(toks) - 1:
+        if t.kind == "other" and isinstance(t.val, str) and t.val in _RANGE and 0 < n < len(toks) - 1:
             prev, nxt = toks[n - 1], toks[n + 1]
             gaps = (text[prev.end:t.start] + text[t.end:nxt.start]).strip()
             if not gaps and nxt.kind == "num" and (prev.kind == "num" or (prev.kind == "unit" and t.val in "-~")):

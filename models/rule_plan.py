@@ -14,10 +14,15 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 class RuleLike(Protocol):
     """A stored rule or a draft spec."""
 
-    name: str
-    trigger: str
-    condition: dict[str, Any]
-    actions: Any
+    # Read-only: a frozen pydantic draft (RuleSpec) must satisfy the protocol as well as a stored Rule.
+    @property
+    def name(self) -> str: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def condition(self) -> dict[str, Any]: ...
+    @property
+    def actions(self) -> Any: ...
 
 
 def render(text: str, payload: dict[str, Any]) -> str:

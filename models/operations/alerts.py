@@ -9,9 +9,9 @@ organisation's setting ``safety_stock`` {item id: quantity}; also ``near_expiry_
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -57,11 +57,12 @@ def scan_stock_alerts(session: Session, org_id: int, now: datetime) -> list[dict
                            .where(Lot.org_id == org_id, Balance.on_hand > 0, Lot.expires_on.is_not(None),
                                   Lot.expires_on <= horizon).order_by(Lot.expires_on)).all()
     for lot, site_id, on_hand in lots:
+        expires_on = cast(date, lot.expires_on)  # the query keeps only lots with an expiry date
         if site_id in sites:
             found.append(("lot.near_expiry", {
                 "lot_id": lot.id, "lot_code": lot.code, "item_id": lot.item_id, "item_name": items[lot.item_id].name,
                 "site_id": site_id, "site_name": sites[site_id].name, "on_hand": dec(on_hand),
-                "expires_on": lot.expires_on.isoformat(), "days_left": (lot.expires_on - today).days}))
+                "expires_on": expires_on.isoformat(), "days_left": (expires_on - today).days}))
     days = int(cfg.get("slow_mover_days", 30))
     last_out = dict(((i, s), t) for i, s, t in session.execute(
         select(StockMove.item_id, StockMove.site_id, func.max(StockMove.business_time))

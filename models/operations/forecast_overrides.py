@@ -113,7 +113,7 @@ def score_one(ov: ForecastOverride, lines: dict[date, ForecastLine], weeks: dict
     Bias of the plan = Σ(final − actual) = override effect Σ(final − model) + model error in
     stockout weeks (actual censored low) + model error in promotion weeks + model error elsewhere.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in range(ov.weeks):
         week = ov.from_week + timedelta(days=7 * n)
         line, actual = lines.get(week), weeks.get(week)

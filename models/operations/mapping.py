@@ -115,6 +115,7 @@ def change_mapping_rule(session: Session, actor: Actor, cmd: ChangeMappingRule) 
     ))
     reversals, reposts = [], []
     for voucher in affected:
+        rule: MappingRule | None
         try:
             rule = matching_rule(session, actor.org_id, voucher.event, voucher.facts)
         except MappingMissing:

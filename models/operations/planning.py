@@ -469,7 +469,8 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast) -> RunResult:
         return RunResult(run.id, run.status.value, method, horizon, first_week, 0, 0, {}, run.error)
     session.add(run)
     session.flush()
-    lines, warning_counts = [], defaultdict(int)
+    lines: list[ForecastLine] = []
+    warning_counts: defaultdict[str, int] = defaultdict(int)
     for fc in forecasts:
         item_id, site_id = parse_key(fc.key)
         accuracy = {"methods": fc.accuracy, "chosen": fc.method, "baseline": fc.baseline}

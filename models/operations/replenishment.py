@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -127,7 +127,8 @@ def on_order(session: Session, org_id: int) -> dict[Key, Decimal]:
                          .where(Document.org_id == org_id, Document.kind == DocKind.PURCHASE_ORDER,
                                 Document.status.in_([DocStatus.CONFIRMED, DocStatus.PARTIAL])))
     for item_id, site_id, quantity, done in po:
-        out[(item_id, site_id)] += max(quantity - done, ZERO)
+        # create_order always names the order's site; Document.site_id is nullable only for other kinds.
+        out[(item_id, cast(int, site_id))] += max(quantity - done, ZERO)
     for item_id, site_id, quantity in _open_transfers(session, org_id, Document.to_site_id, IN_FLIGHT):
         out[(item_id, site_id)] += quantity
     return dict(out)

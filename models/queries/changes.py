@@ -11,11 +11,13 @@ party and member rows. Writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -124,7 +126,8 @@ def decode_cursor(cursor: str) -> datetime:
 
 def _touched(session: Session, org_id: int, since: datetime) -> dict[str, set[int]]:
     touched: dict[str, set[int]] = {"sites": set(), "items": set(), "parties": set(), "members": set()}
-    events = session.execute(select(OutboxEvent.kind, OutboxEvent.payload).where(
+    # Annotated: mypy reads the fields of an unpacked Row as object.
+    events: Iterable[tuple[str, dict[str, Any]]] = session.execute(select(OutboxEvent.kind, OutboxEvent.payload).where(
         OutboxEvent.org_id == org_id, OutboxEvent.created_at > since,
         OutboxEvent.kind.in_(list(_EVENT_ENTITY))))
     for kind, payload in events:
@@ -133,7 +136,7 @@ def _touched(session: Session, org_id: int, since: datetime) -> dict[str, set[in
             touched[table].add(payload[key])
     audits = session.execute(select(AuditEntry.entity, AuditEntry.entity_id).where(
         AuditEntry.org_id == org_id, AuditEntry.created_at > since, AuditEntry.entity.in_(["member", "grade"])))
-    grade_ids = set()
+    grade_ids: set[int] = set()
     for entity, entity_id in audits:
         if entity_id.isdigit():
             (touched["members"] if entity == "member" else grade_ids).add(int(entity_id))
@@ -161,8 +164,8 @@ def changes_since(session: Session, actor: Actor, cursor: str | None) -> Changes
     full = cursor is None
     touched = None if full else _touched(session, org, decode_cursor(cursor) - SLACK)  # type: ignore[arg-type]
 
-    def rows(model: type, key: str) -> list:  # type: ignore[type-arg]
-        stmt = select(model).where(model.org_id == org).order_by(model.id)  # type: ignore[attr-defined]
+    def rows(model: type, key: str) -> list[Any]:
+        stmt: Select[Any] = select(model).where(model.org_id == org).order_by(model.id)  # type: ignore[attr-defined]
         if touched is not None:
             if not touched[key]:
                 return []

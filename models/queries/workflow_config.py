@@ -8,6 +8,7 @@ clerk must not read. They write nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,10 +108,11 @@ def replay_draft(session: Session, org_id: int, draft: RuleLike, *, days: int = 
                  limit: int = 5000) -> tuple[int, list[SandboxHit]]:
     """Replay a draft over the last ``days`` of ``org_id``'s events (unchecked: callers authorise)."""
     since = (now or utcnow()) - timedelta(days=days)
-    events = session.execute(select(OutboxEvent.id, OutboxEvent.kind, OutboxEvent.payload, OutboxEvent.created_at)
-                             .where(OutboxEvent.org_id == org_id, OutboxEvent.kind == draft.trigger,
-                                    OutboxEvent.created_at >= since)
-                             .order_by(OutboxEvent.created_at).limit(limit)).all()
+    # Annotated: mypy reads the fields of an unpacked Row as object.
+    events: Sequence[tuple[Any, str, dict[str, Any], datetime]] = session.execute(
+        select(OutboxEvent.id, OutboxEvent.kind, OutboxEvent.payload, OutboxEvent.created_at)
+        .where(OutboxEvent.org_id == org_id, OutboxEvent.kind == draft.trigger, OutboxEvent.created_at >= since)
+        .order_by(OutboxEvent.created_at).limit(limit)).all()
     hits = []
     for event_id, kind, payload, at in events:
         actions = plan(draft, kind, payload)
