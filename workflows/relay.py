@@ -6,6 +6,13 @@ written in the same savepoint, so a handler's database work and its "done" mark 
 a crash before commit re-runs it, a crash after commit never does. A failing handler is rolled
 back alone, retried with exponential backoff by :func:`retry_due`, and after ``MAX_ATTEMPTS``
 lands in the dead letters, which :func:`replay_dead` puts back in line.
+
+A :class:`NetworkHandler` (an HTTP call: webhooks) never calls out inside a transaction: the
+batch's transaction only records its run as due (the intent) and commits; then, per run, one
+short transaction leases it (attempt counted, due again after ``LEASE`` should the process die)
+and prepares the request, the call runs with no transaction open, and a second short transaction
+records the outcome (done, or retry with backoff / dead letter). Its bookkeeping stays once per
+(event, handler); the call itself is at least once (receivers dedupe by the delivery id).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +39,28 @@ Handler = Callable[[Session, OutboxEvent], None]
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(seconds=5)
 BACKOFF_CAP = timedelta(hours=1)
+#: How long a leased network run is left alone before another relay may take it over (the
+#: process died mid-call): well above the HTTP timeouts.
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class NetworkHandler:
+    """A handler whose slow part, a network call, runs outside any database transaction.
+
+    ``prepare(session, event)`` reads what to send (None: nothing left to do); ``call(request)``
+    talks to the network with no session and raises on failure; ``finish(session, event, outcome)``
+    records the outcome. Called as a plain handler it runs all three in the caller's transaction.
+    """
+
+    prepare: Callable[[Session, OutboxEvent], Any]
+    call: Callable[[Any], Any]
+    finish: Callable[[Session, OutboxEvent, Any], None]
+
+    def __call__(self, session: Session, event: OutboxEvent) -> None:
+        request = self.prepare(session, event)
+        if request is not None:
+            self.finish(session, event, self.call(request))
 
 
 @dataclass
@@ -97,6 +127,76 @@ def _run_one(session: Session, event: OutboxEvent, name: str, fn: Handler | None
     return run
 
 
+def _failed(run: HandlerRun, error: str, now: datetime) -> None:
+    """Record a failed (already counted) attempt of a network run: retry with backoff, or dead letter."""
+    log.warning("handler %s failed on event %s: %s", run.handler, run.event_id, error)
+    run.last_error = error[:2000]
+    if run.attempts >= MAX_ATTEMPTS:
+        run.status, run.next_attempt_at = RunStatus.DEAD, None
+    else:
+        run.status, run.next_attempt_at = RunStatus.RETRY, now + backoff(run.attempts)
+
+
+def _run_network(session_factory: sessionmaker[Session], run_id: int, fn: NetworkHandler, now: datetime,
+                 fixed_clock: bool = False) -> None:
+    """Lease and prepare (short transaction), call (no transaction), record the outcome (short transaction)."""
+    with session_factory() as session:
+        run = session.get(HandlerRun, run_id, with_for_update=True)
+        if (run is None or run.status != RunStatus.RETRY or run.next_attempt_at is None
+                or run.next_attempt_at > now):
+            return  # done, dead, or leased by another relay meanwhile
+        event = session.get_one(OutboxEvent, run.event_id)
+        run.attempts += 1
+        run.next_attempt_at = now + LEASE
+        lease = (run.attempts, run.next_attempt_at)
+        request, error = None, ""
+        savepoint = session.begin_nested()
+        try:
+            request = fn.prepare(session, event)
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            error = f"{type(exc).__name__}: {exc}"
+            _failed(run, error, now)
+        session.commit()
+    if error:
+        return
+    outcome: Any = None
+    if request is not None:
+        try:
+            outcome = fn.call(request)  # no transaction is open here: nothing waits on this call
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    with session_factory() as session:
+        run = session.get(HandlerRun, run_id, with_for_update=True)
+        if run is None or (run.attempts, run.next_attempt_at) != lease:
+            log.warning("handler run %s was taken over while calling out; outcome dropped", run_id)
+            return
+        if not error and request is not None:
+            event = session.get_one(OutboxEvent, run.event_id)
+            savepoint = session.begin_nested()
+            try:
+                fn.finish(session, event, outcome)
+                savepoint.commit()
+            except Exception as exc:
+                savepoint.rollback()
+                error = f"{type(exc).__name__}: {exc}"
+        if error:
+            _failed(run, error, now)
+        else:
+            run.status, run.handled_at, run.next_attempt_at = RunStatus.DONE, now if fixed_clock else utcnow(), None
+        session.commit()
+
+
+def _run_network_all(session_factory: sessionmaker[Session], runs: list[tuple[int, NetworkHandler]],
+                     now: datetime, fixed_clock: bool) -> None:
+    for run_id, fn in runs:
+        try:
+            _run_network(session_factory, run_id, fn, now, fixed_clock)
+        except Exception:  # bookkeeping failed (database away): the run stays due, retry_due takes it up
+            log.exception("network handler run %s could not be recorded", run_id)
+
+
 def _existing_runs(session: Session, event_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], HandlerRun]:
     ids = list(event_ids)
     if not ids:
@@ -119,13 +219,23 @@ def relay_pending(session_factory: sessionmaker[Session], *, limit: int = 500,
         when = now or utcnow()
         seen = _existing_runs(session, (e.id for e in events))
         new_runs = []
+        intents: list[tuple[HandlerRun, NetworkHandler]] = []
         for event in events:
             log.debug("event %s %s org=%s", event.kind, event.id, event.org_id)
             for name, fn in handlers.for_kind(event.kind):
-                if (event.id, name) not in seen:
-                    run = _run_one(session, event, name, fn, None, when, now is not None)
-                    if run.status == RunStatus.DONE:
-                        new_runs.append(run)
+                if (event.id, name) in seen:
+                    continue
+                if isinstance(fn, NetworkHandler):  # only its intent here: due now, called after commit
+                    intents.append((HandlerRun(
+                        org_id=event.org_id, event_id=event.id, handler=name, kind=event.kind,
+                        status=RunStatus.RETRY, attempts=0, next_attempt_at=when,
+                        event_created_at=event.created_at), fn))
+                    continue
+                run = _run_one(session, event, name, fn, None, when, now is not None)
+                if run.status == RunStatus.DONE:
+                    new_runs.append(run)
+        if intents:
+            session.add_all([run for run, _fn in intents])
         if new_runs:  # Core executemany: the ORM's per-row bookkeeping dominated relay time
             session.execute(insert(HandlerRun), [
                 {"org_id": r.org_id, "event_id": r.event_id, "handler": r.handler, "kind": r.kind,
@@ -136,7 +246,8 @@ def relay_pending(session_factory: sessionmaker[Session], *, limit: int = 500,
                         .values(dispatched_at=when, attempts=OutboxEvent.attempts + 1)
                         .execution_options(synchronize_session=False))
         session.commit()
-        return len(events)
+    _run_network_all(session_factory, [(run.id, fn) for run, fn in intents], when, now is not None)
+    return len(events)
 
 
 def retry_due(session_factory: sessionmaker[Session], *, limit: int = 200,
@@ -149,11 +260,17 @@ def retry_due(session_factory: sessionmaker[Session], *, limit: int = 200,
             .where(HandlerRun.status == RunStatus.RETRY, HandlerRun.next_attempt_at <= when)
             .order_by(HandlerRun.next_attempt_at).limit(limit).with_for_update(skip_locked=True)
         ))
+        network: list[tuple[int, NetworkHandler]] = []
         for run in runs:
             event = session.get_one(OutboxEvent, run.event_id)
-            _run_one(session, event, run.handler, handlers.find(event.kind, run.handler), run, when, now is not None)
+            fn = handlers.find(event.kind, run.handler)
+            if isinstance(fn, NetworkHandler):
+                network.append((run.id, fn))
+                continue
+            _run_one(session, event, run.handler, fn, run, when, now is not None)
         session.commit()
-        return len(runs)
+    _run_network_all(session_factory, network, when, now is not None)
+    return len(runs)
 
 
 def dead_letters(session: Session, org_id: int | None = None, limit: int = 100) -> list[HandlerRun]:

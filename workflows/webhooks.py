@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,7 +28,7 @@ from models.infra import OutboxEvent
 from models.netguard import CheckedUrl, check_url
 from models.outbox import emit
 from models.webhooks import WebhookDelivery, WebhookSubscription
-from workflows.relay import registry
+from workflows.relay import NetworkHandler, registry
 
 INTERNAL_KINDS = {"webhook.delivery"}
 TIMEOUT_S = 5.0
@@ -111,20 +112,47 @@ def fanout(session: Session, event: OutboxEvent) -> None:
             enqueue_delivery(session, event, sub.id)
 
 
-@registry.register("webhook.delivery", "webhooks.send")
-def send(session: Session, event: OutboxEvent) -> None:
-    """POST one delivery; raise on anything but 2xx so the relay retries it."""
+@dataclass(frozen=True)
+class Post:
+    """One delivery's POST, prepared in a transaction and sent outside it."""
+
+    delivery_id: int
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def prepare_send(session: Session, event: OutboxEvent) -> Post | None:
+    """Read one delivery and sign its body; None when it was already delivered."""
     delivery = session.get_one(WebhookDelivery, int(event.payload["delivery_id"]))
     if delivery.status == "delivered":
-        return
+        return None
     sub = session.get_one(WebhookSubscription, delivery.subscription_id)
     body = json.dumps(delivery.body, ensure_ascii=False, sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", "X-Liuzhuan-Timestamp": timestamp,
                "X-Liuzhuan-Signature": sign(sub.secret, timestamp, body),
                "X-Liuzhuan-Event": delivery.body["kind"], "X-Liuzhuan-Delivery": str(delivery.id)}
-    resp = post_checked(sub.url, body, headers)
+    return Post(delivery.id, sub.url, body, headers)
+
+
+def call_send(post: Post) -> int:
+    """POST (no database session); raise on anything but 2xx so the relay retries it."""
+    resp = post_checked(post.url, post.body, post.headers)
     if not 200 <= resp.status_code < 300:
         raise RuntimeError(f"webhook answered HTTP {resp.status_code}")
-    delivery.status, delivery.response_status, delivery.delivered_at = "delivered", resp.status_code, utcnow()
+    return resp.status_code
+
+
+def finish_send(session: Session, event: OutboxEvent, status_code: int) -> None:
+    """Mark the delivery delivered."""
+    delivery = session.get_one(WebhookDelivery, int(event.payload["delivery_id"]), with_for_update=True)
+    if delivery.status == "delivered":
+        return
+    delivery.status, delivery.response_status, delivery.delivered_at = "delivered", status_code, utcnow()
     delivery.attempts += 1
+
+
+#: POST one delivery, its HTTP call outside any transaction (see workflows.relay.NetworkHandler).
+send = registry.register("webhook.delivery", "webhooks.send")(
+    NetworkHandler(prepare=prepare_send, call=call_send, finish=finish_send))

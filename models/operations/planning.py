@@ -13,7 +13,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from forecast.calendar import week_features
@@ -23,10 +24,12 @@ from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
 from models.catalog import Item
+from models.db import read_only
 from models.demand import demand_series, local_date_today, parse_key, promo_intensity
-from models.errors import InvalidState, ValidationError
+from models.errors import IdempotencyConflict, InvalidState, ValidationError
 from models.forecasting import EngineUnavailable
-from models.idempotency import idempotent
+from models.idempotency import find_record, idempotent, key_scope, request_hash
+from models.infra import IdempotencyRecord
 from models.lookup import get_owned
 from models.operations.common import active_item, stock_site
 from models.org import Org, Party
@@ -360,22 +363,50 @@ def future_promotions(promos: Sequence[Any], keys: Iterable[tuple[int, int]], we
 Uplift = dict[tuple[int, int], list[float]]
 
 
+@dataclass(frozen=True)
+class ForecastInputs:
+    """Everything the engine needs, read from the database; plain data, no session."""
+
+    series: list[Series]
+    horizon: int
+    method: str
+    params: dict[str, Any]
+    intensity: dict[str, list[float]]
+    uplift: Uplift
+    covariates: dict[str, dict[date, float]]
+
+
+def load_forecast_inputs(session: Session, org_id: int, *, first_week: date, horizon: int, method: str,
+                         params: dict[str, Any], extra_promotions: Sequence[Any] = ()) -> ForecastInputs:
+    """Read history, promotions and covariates (the read phase of a forecast; writes nothing)."""
+    series, _weeks = demand_series(session, org_id, first_forecast_week=first_week,
+                                   item_ids=params.get("item_ids"), site_ids=params.get("site_ids"))
+    if not series:
+        return ForecastInputs([], horizon, method, params, {}, {}, {})
+    weeks = [first_week + timedelta(days=7 * n) for n in range(horizon)]
+    promos = list(session.scalars(select(Promotion).where(Promotion.org_id == org_id, Promotion.active.is_(True))))
+    intensity, uplift = future_promotions([*promos, *extra_promotions], [parse_key(s.key) for s in series], weeks)
+    return ForecastInputs(series, horizon, method, params, intensity, uplift, covariates(session, org_id))
+
+
+def compute_forecasts(inputs: ForecastInputs) -> list[Forecast]:
+    """Call the engine (the compute phase: pure, no session, no lock)."""
+    if not inputs.series:
+        return []
+    params = inputs.params
+    return forecasting.forecast_series(
+        inputs.series, inputs.horizon, method=inputs.method, season_length=int(params.get("season_length", 52)),
+        future_promo=inputs.intensity or None, covariates=inputs.covariates or None,
+        use_holidays=bool(params.get("use_holidays", True)), backtest_folds=int(params.get("backtest_folds", 3)))
+
+
 def make_forecasts(session: Session, org_id: int, *, first_week: date, horizon: int, method: str,
                    params: dict[str, Any], extra_promotions: Sequence[Any] = ()
                    ) -> tuple[list[Series], list[Forecast], Uplift]:
     """Read history, promotions and covariates and call the engine; write nothing."""
-    series, _weeks = demand_series(session, org_id, first_forecast_week=first_week,
-                                   item_ids=params.get("item_ids"), site_ids=params.get("site_ids"))
-    if not series:
-        return [], [], {}
-    weeks = [first_week + timedelta(days=7 * n) for n in range(horizon)]
-    promos = list(session.scalars(select(Promotion).where(Promotion.org_id == org_id, Promotion.active.is_(True))))
-    intensity, uplift = future_promotions([*promos, *extra_promotions], [parse_key(s.key) for s in series], weeks)
-    forecasts = forecasting.forecast_series(
-        series, horizon, method=method, season_length=int(params.get("season_length", 52)),
-        future_promo=intensity or None, covariates=covariates(session, org_id) or None,
-        use_holidays=bool(params.get("use_holidays", True)), backtest_folds=int(params.get("backtest_folds", 3)))
-    return series, forecasts, uplift
+    inputs = load_forecast_inputs(session, org_id, first_week=first_week, horizon=horizon, method=method,
+                                  params=params, extra_promotions=extra_promotions)
+    return inputs.series, compute_forecasts(inputs), inputs.uplift
 
 
 CALENDAR_UNKNOWN = "HOLIDAY_CALENDAR_UNKNOWN"
@@ -439,10 +470,45 @@ def overridden(ov: ForecastOverride, mean: Decimal) -> Decimal:
     return qty(mean * (1 + (ov.scale or ZERO)))
 
 
-@idempotent("forecast.run")
-def run_forecast(session: Session, actor: Actor, cmd: RunForecast) -> RunResult:
-    """Forecast every item × site with demand, store the run and its lines, emit "forecast.completed"."""
-    actor.require(Permission.PLAN)
+#: The idempotency operation name of :func:`run_forecast` (its records predate the phase split).
+FORECAST_OPERATION = "forecast.run"
+_RESULT = TypeAdapter(RunResult)
+
+
+def _read_session(session: Session) -> Session:
+    """Return a session for the read phase that takes no write lock.
+
+    When the caller has not begun a transaction on an engine-bound session (``uow.run``), reads go
+    through a DEFERRED session of the same engine: on SQLite the caller's session would BEGIN
+    IMMEDIATE and hold the database's write lock through the whole computation. Otherwise (a
+    transaction already open, or a session bound to a connection) its own uncommitted rows must
+    be seen, so the caller's session reads.
+    """
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Engine):
+        return session
+    return Session(read_only(bind), expire_on_commit=False)
+
+
+def _replay(session: Session, actor: Actor, cmd: RunForecast, key: str, shared: bool) -> RunResult | None:
+    """Return the first answer to ``key``, None when unused; a different request under it is a conflict."""
+    record = find_record(session, actor, key, shared=shared)
+    if record is None:
+        return None
+    if record.request_hash != request_hash(FORECAST_OPERATION, cmd) or record.result is None:
+        raise IdempotencyConflict(key=key, operation=record.operation)
+    return _RESULT.validate_python(record.result)
+
+
+@dataclass(frozen=True)
+class _ForecastPlan:
+    method: str
+    horizon: int
+    params: dict[str, Any]
+    first_week: date
+
+
+def _plan(session: Session, actor: Actor, cmd: RunForecast) -> _ForecastPlan:
     cfg = planning_settings(session, actor.org_id)
     horizon = cmd.horizon or int(cfg["horizon"])
     if not 1 <= horizon <= 104:
@@ -452,22 +518,66 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast) -> RunResult:
     unknown = set(params) - {"season_length", "use_holidays", "backtest_folds", "item_ids", "site_ids"}
     if unknown:
         raise ValidationError(f"未知参数：{'、'.join(sorted(unknown))}", field="parameters")
-    first_week = week_start(cmd.as_of or local_date_today())
-    run = ForecastRun(org_id=actor.org_id, status=RunStatus.RUNNING, horizon=horizon, method=method,
-                      parameters=params, first_week=first_week, created_by=actor.member_id)
-    # Read and compute before writing anything: no row lock is held while the engine works.
+    return _ForecastPlan(method, horizon, params, week_start(cmd.as_of or local_date_today()))
+
+
+def run_forecast(session: Session, actor: Actor, cmd: RunForecast, *, idempotency_key: str | None = None,
+                 shared_key: bool = False) -> RunResult:
+    """Forecast every item × site with demand, store the run and its lines, emit "forecast.completed".
+
+    Three phases, so no write lock is held while the engine works: read (settings, history,
+    promotions, covariates) on a read-only session; compute (pure); write — one short transaction
+    on ``session`` that stores the run as of the read time, applying the overrides active at write
+    time. A replayed ``idempotency_key`` returns the first answer (checked before reading and
+    again in the write transaction, where the key is claimed).
+    """
+    reader = _read_session(session)
     try:
-        series, forecasts, uplift = make_forecasts(session, actor.org_id, first_week=first_week, horizon=horizon,
-                                                   method=method, params=params)
+        if idempotency_key and (first := _replay(reader, actor, cmd, idempotency_key, shared_key)) is not None:
+            return first
+        actor.require(Permission.PLAN)
+        plan = _plan(reader, actor, cmd)
+        inputs = load_forecast_inputs(reader, actor.org_id, first_week=plan.first_week, horizon=plan.horizon,
+                                      method=plan.method, params=plan.params)
+    finally:
+        if reader is not session:
+            reader.close()  # ends the read transaction before the engine runs
+    error = ""
+    forecasts: list[Forecast] = []
+    try:
+        forecasts = compute_forecasts(inputs)
     except (EngineUnavailable, ValidationError):
         raise
     except Exception as exc:  # the engine failed: keep the run, marked failed, for the planner to see
-        run.status, run.error, run.finished_at = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:512], utcnow()
-        session.add(run)
+        error = f"{type(exc).__name__}: {exc}"[:512]
+    # Write phase: the caller's session begins its (write) transaction only now.
+    record: IdempotencyRecord | None = None
+    if idempotency_key:
+        if (first := _replay(session, actor, cmd, idempotency_key, shared_key)) is not None:
+            return first  # a concurrent run with the same key finished first
+        record = IdempotencyRecord(org_id=actor.org_id, member_id=key_scope(actor, shared=shared_key),
+                                   key=idempotency_key, operation=FORECAST_OPERATION,
+                                   request_hash=request_hash(FORECAST_OPERATION, cmd))
+        session.add(record)
+        session.flush()
+    result = _store_forecast(session, actor, plan, inputs, forecasts, error)
+    if record is not None:
+        record.result = _RESULT.dump_python(result, mode="json")
+    return result
+
+
+def _store_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inputs: ForecastInputs,
+                    forecasts: list[Forecast], error: str) -> RunResult:
+    """Store a computed run and its lines (or the failed run) and emit its event."""
+    method, horizon, first_week = plan.method, plan.horizon, plan.first_week
+    run = ForecastRun(org_id=actor.org_id, status=RunStatus.RUNNING, horizon=horizon, method=method,
+                      parameters=plan.params, first_week=first_week, created_by=actor.member_id)
+    session.add(run)
+    if error:
+        run.status, run.error, run.finished_at = RunStatus.FAILED, error, utcnow()
         session.flush()
         emit(session, actor.org_id, "forecast.failed", {"run_id": run.id, "error": run.error})
         return RunResult(run.id, run.status.value, method, horizon, first_week, 0, 0, {}, run.error)
-    session.add(run)
     session.flush()
     lines: list[ForecastLine] = []
     warning_counts: defaultdict[str, int] = defaultdict(int)
@@ -477,19 +587,19 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast) -> RunResult:
         for code in fc.warnings:
             warning_counts[code] += 1
         for n, week in enumerate(fc.weeks[:horizon]):
-            vals, warnings = line_values(fc, n, uplift.get((item_id, site_id)))
+            vals, warnings = line_values(fc, n, inputs.uplift.get((item_id, site_id)))
             lines.append(ForecastLine(org_id=actor.org_id, run_id=run.id, item_id=item_id, site_id=site_id,
                                       week=week, final=vals["mean"], method=fc.method, error_sd=qty(fc.error_sd),
                                       explanation=explanation_json(fc, n), accuracy=accuracy, warnings=warnings,
                                       **vals))
     _finish_lines(session, actor.org_id, lines)
     session.add_all(lines)
-    run.status, run.series_count, run.finished_at = RunStatus.COMPLETED, len(series), utcnow()
+    run.status, run.series_count, run.finished_at = RunStatus.COMPLETED, len(inputs.series), utcnow()
     session.flush()
     emit(session, actor.org_id, "forecast.completed", {
         "run_id": run.id, "method": method, "horizon": horizon, "first_week": first_week.isoformat(),
-        "series": len(series), "lines": len(lines), "warnings": dict(warning_counts)})
-    return RunResult(run.id, run.status.value, method, horizon, first_week, len(series), len(lines),
+        "series": len(inputs.series), "lines": len(lines), "warnings": dict(warning_counts)})
+    return RunResult(run.id, run.status.value, method, horizon, first_week, len(inputs.series), len(lines),
                      dict(warning_counts))
 
 
