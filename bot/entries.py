@@ -13,7 +13,7 @@ from bot.resolve import amount_of, blank, find_amount, find_grade, find_items, f
 from models.actor import Permission
 from models.catalog import Item
 from models.chat import ChatDialog, DialogState, close_dialog, save_dialog
-from models.errors import InsufficientStock, NotFound, QuantityAmbiguous, ValidationError
+from models.errors import InsufficientStock, NotFound, QuantityAmbiguous, StockFrozen, ValidationError
 from models.operations import (
     CountStock,
     ReceiveGoods,
@@ -27,7 +27,7 @@ from models.operations import (
 )
 from models.operations.evidence import AttachEvidence, attach_evidence
 from models.org import Party, PartyKind, Site, SiteKind
-from models.queries import stock_level
+from models.queries.stock_availability import availability_at
 from models.units import units_for_item
 
 VERB = {"receive": "入库", "ship": "出库", "count": "盘点", "transfer": "调拨"}
@@ -195,10 +195,18 @@ def _precheck(ctx: Context, draft: dict[str, Any], item: Item) -> None:
     base = to_base(ctx.session, item, Decimal(draft["quantity"]), draft.get("unit"))
     if kind in ("ship", "transfer"):
         site = ctx.session.get_one(Site, site_id)
-        level = stock_level(ctx.session, ctx.org_id, item.id, site_id)
+        # What ship_goods could ship now (freezes and QC held back), not the raw balance: a frozen
+        # lot is named in the echo rather than refused later at 确认.
+        level = availability_at(ctx.session, ctx.org_id, item.id, site_id)
         if not site.allow_negative and level.available < base:
+            unit = item.base_unit
+            held = "，".join(f"{label} {q.normalize():f}{unit}" for label, q in
+                            (("已冻结", level.frozen), ("质检未通过", level.qc_held)) if q)
+            if level.available == 0 and held:
+                raise StockFrozen(f"{item.name} 在 {site.name} 的库存{held}，不能出库",
+                                  item_id=item.id, site_id=site.id, frozen=f"{level.frozen.normalize():f}")
             raise InsufficientStock(f"库存不足：{item.name} 在 {site.name} 可用 {level.available.normalize():f}"
-                                    f"{item.base_unit}，需要 {base.normalize():f}{item.base_unit}")
+                                    f"{unit}，需要 {base.normalize():f}{unit}" + (f"（{held}）" if held else ""))
 
 
 def _one_site(ctx: Context, draft: dict[str, Any], hits: list, permission: Permission) -> str | None:

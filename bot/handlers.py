@@ -33,8 +33,7 @@ from media.storage import LocalMediaStorage, key_for
 from models.actor import Permission
 from models.catalog import Item
 from models.chat import DialogState, dialog_expired, open_dialog
-from models.chat_queries import deliveries_of, payments_of
-from models.documents import DocKind, DocStatus, Document
+from models.documents import DocStatus
 from models.errors import NotFound
 from models.operations import DecideTransfer, decide_transfer
 from models.operations.evidence import AttachEvidence, PhotoEvidence, attach_evidence
@@ -47,6 +46,10 @@ from models.operations.identity import (
     members_for_identity,
 )
 from models.outbox import emit
+from models.queries.documents import transfer_by_number
+from models.queries.my_documents import Delivery
+from models.queries.my_documents import my_deliveries as deliveries_of
+from models.queries.my_documents import my_payments as payments_of
 from models.queries.stock_availability import Availability, stock_availability
 from models.queries.todos import Todo, todos_for
 from models.timeutil import SHANGHAI
@@ -156,10 +159,7 @@ def _held(r: Availability, unit: str) -> str:
 
 def decide(ctx: Context, intent: Decide) -> str:
     """Approve or reject a transfer by its number."""
-    doc = ctx.session.scalar(select(Document).where(
-        Document.org_id == ctx.org_id, Document.number == intent.number, Document.kind == DocKind.TRANSFER))
-    if doc is None:
-        raise NotFound(f"找不到调拨单 {intent.number}，请核对单号")
+    doc = transfer_by_number(ctx.session, ctx.actor, intent.number)
     t = decide_transfer(ctx.session, ctx.actor, DecideTransfer(doc.id, intent.approve, intent.reason))
     if intent.approve and t.status == DocStatus.REQUESTED.value:  # the chain moved on to its next level
         return f"已同意调拨 {t.number}（本级），等待下一级审批"
@@ -190,21 +190,31 @@ def todo_line(t: Todo) -> str:
 
 
 def my_deliveries(ctx: Context) -> str:
-    party_id = ctx.actor.party_id
-    if party_id is None:
+    """The member's last deliveries: the query behind the mini-program's /my/deliveries."""
+    if ctx.actor.party_id is None:
         return "“我的交货”只对交货的农户和供货商开放"
-    rows = deliveries_of(ctx.session, ctx.org_id, party_id)
+    rows = deliveries_of(ctx.session, ctx.actor, limit=MY_DELIVERY_LINES)
     if not rows:
         return "还没有交货记录"
-    body = "\n".join(f"· {r.when} {r.number} {r.item_name} {_q(r.quantity)}{r.unit} {r.amount}元" for r in rows)
-    return f"最近的交货：\n{body}"
+    return "最近的交货：\n" + "\n".join(delivery_line(r) for r in rows)
+
+
+#: The bot lists this many deliveries (the mini-program pages through them all).
+MY_DELIVERY_LINES = 5
+
+
+def delivery_line(r: Delivery) -> str:
+    """One delivery as a chat line: time, number, item, quantity as entered, amount, status unless posted."""
+    qty, unit = (r.entered_quantity, r.entered_unit) if r.entered_quantity is not None else (r.quantity, r.base_unit)
+    when = r.business_time.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+    status = "" if r.status == DocStatus.POSTED.value else f"（{r.status_label}）"
+    return f"· {when} {r.number} {r.item_name} {_q(qty)}{unit or r.base_unit} {_q(r.amount)}元{status}"
 
 
 def my_payments(ctx: Context) -> str:
-    party_id = ctx.actor.party_id
-    if party_id is None:
+    if ctx.actor.party_id is None:
         return "“我的货款”只对交货的农户和供货商开放"
-    p = payments_of(ctx.session, ctx.org_id, party_id)
+    p = payments_of(ctx.session, ctx.actor)
     lines = [f"货款合计 {p.total} 元", f"已付 {p.paid} 元"]
     if p.prepayment_due:
         lines.append(f"待付预付款 {p.prepayment_due} 元")

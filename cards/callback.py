@@ -9,27 +9,24 @@ card as decided.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.settings import current
 from cards.approval import dingtalk_card
-from models.actor import load_actor
 from models.approvals import ApprovalRequest
 from models.errors import (
     ApprovalNotOpened,
     IdempotencyConflict,
     InvalidState,
-    NotFound,
     PermissionDenied,
     ValidationError,
 )
 from models.operations.approvals import DecideApproval, decide_approval
-from models.org import IdentityProvider, MemberIdentity
+from models.queries.documents import card_target
 from models.uow import run
 from workflows.approvals import card_for
 
@@ -63,17 +60,8 @@ def _track_base(out_track_id: str) -> str:
 def apply_card_action(session_factory: sessionmaker[Session], action: CardAction) -> dict[str, str]:
     """Decide the approval behind a card for the member who tapped; return the card as it now stands."""
     with session_factory() as session:
-        req = session.scalar(select(ApprovalRequest).where(ApprovalRequest.card_track_id == _track_base(
-            action.out_track_id)))
-        if req is None:
-            raise NotFound("找不到该审批卡片")
-        member_id = session.scalar(select(MemberIdentity.member_id).where(
-            MemberIdentity.org_id == req.org_id, MemberIdentity.provider == IdentityProvider.DINGTALK_USERID,
-            MemberIdentity.external_id == action.user_id))
-        if member_id is None:
-            raise NotFound("钉钉账号未绑定成员")
-        actor = load_actor(session, member_id)
-        request_id = req.id
+        target = card_target(session, _track_base(action.out_track_id), action.user_id)
+    actor, request_id = target.actor, target.request_id
     if action.action in ("approve", "reject"):
         try:
             run(session_factory, decide_approval, actor,
@@ -94,9 +82,9 @@ def _card(session_factory: sessionmaker[Session], request_id: int) -> dict[str, 
 def _crypto() -> Any:
     from dingtalk.crypto import DingTalkCrypto
 
-    token = os.environ.get("DINGTALK_CALLBACK_TOKEN")
-    aes_key = os.environ.get("DINGTALK_CALLBACK_AES_KEY")
-    app_key = os.environ.get("DINGTALK_APP_KEY")
+    # The app's settings; a bare app (the blueprint mounted alone) falls back to the process's.
+    ding = (current_app.extensions["liuzhuan"].get("settings") or current()).dingtalk
+    token, aes_key, app_key = ding.callback_token, ding.callback_aes_key, ding.app_key
     if not (token and aes_key and app_key):
         abort(503, "DingTalk callback is not configured")
     return DingTalkCrypto(token, aes_key, app_key)

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from flask_openapi3 import FileStorage
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from miniprogram_api.apiutil import out_model
 from miniprogram_api.skeleton import Ctx, PlanDate, QueryId, Rendered, api_blueprint, endpoint
@@ -14,7 +13,7 @@ from models.actor import Permission
 from models.demand import daily_demand, weekly_demand
 from models.errors import ValidationError
 from models.operations.demand_import import ImportDemand, ImportReport, import_demand
-from models.planning import DemandImport
+from models.queries import planning_lists
 from planning_api.common import ARRAY, OBJECT, PREFIX
 
 api = api_blueprint("planning_demand", __name__, PREFIX, "需求计划")
@@ -62,7 +61,4 @@ def post_import(ctx: Ctx, form: ImportForm) -> Any:
 @endpoint(api.get, "/imports", permission=Permission.PLAN, response=ARRAY)
 def list_imports(ctx: Ctx) -> Any:
     """The organisation's last 100 demand imports."""
-    rows = ctx.session.scalars(select(DemandImport).where(DemandImport.org_id == ctx.actor.org_id)
-                               .order_by(DemandImport.id.desc()).limit(100))
-    return [{"id": r.id, "filename": r.filename, "granularity": r.granularity.value, "rows": r.rows_imported,
-             "created_by": r.created_by, "created_at": r.created_at, "report": r.report} for r in rows]
+    return planning_lists.demand_imports(ctx.session, ctx.actor)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
-from sqlalchemy import select
 
 from miniprogram_api.apiutil import out_model
 from miniprogram_api.skeleton import Ctx, Number, PlanDate, QueryId, StrictId, api_blueprint, endpoint
 from models import forecasting
 from models.actor import Permission
-from models.lookup import get_owned
 from models.operations.forecast_overrides import (
     CancelOverride,
     OverrideForecast,
@@ -28,10 +26,9 @@ from models.operations.planning import (
     SetPlanningSettings,
     planning_settings,
     run_forecast,
-    run_summary,
     set_planning_settings,
 )
-from models.planning import ForecastLine, ForecastOverride, ForecastRun
+from models.queries import planning_lists
 from planning_api.common import ARRAY, OBJECT, PREFIX, ItemSiteQuery, ReasonIn
 
 api = api_blueprint("planning_forecasts", __name__, PREFIX, "需求计划")
@@ -140,37 +137,21 @@ def post_forecast(ctx: Ctx, body: ForecastIn) -> Any:
 @endpoint(api.get, "/forecasts", permission=Permission.PLAN, response=ARRAY)
 def list_forecasts(ctx: Ctx) -> Any:
     """The last 100 forecast runs."""
-    runs = ctx.session.scalars(select(ForecastRun).where(ForecastRun.org_id == ctx.actor.org_id)
-                               .order_by(ForecastRun.id.desc()).limit(100))
-    return [run_summary(r) for r in runs]
+    return planning_lists.forecast_runs(ctx.session, ctx.actor)
 
 
 @endpoint(api.get, "/forecasts/<int:run_id>", permission=Permission.PLAN, response=OBJECT)
 def get_forecast(ctx: Ctx, path: RunPath) -> Any:
     """One forecast run."""
-    return run_summary(get_owned(ctx.session, ForecastRun, path.run_id, ctx.actor.org_id))
-
-
-def line_json(ln: ForecastLine) -> dict[str, Any]:
-    """Render a forecast line with its method label."""
-    return {"item_id": ln.item_id, "site_id": ln.site_id, "week": ln.week, "mean": ln.mean, "lo80": ln.lo80,
-            "hi80": ln.hi80, "lo95": ln.lo95, "hi95": ln.hi95, "final": ln.final, "override_id": ln.override_id,
-            "method": ln.method, "method_label": forecasting.methods().get(ln.method, ln.method),
-            "explanation": ln.explanation, "accuracy": ln.accuracy, "warnings": ln.warnings}
+    return planning_lists.forecast_run(ctx.session, ctx.actor, path.run_id)
 
 
 @endpoint(api.get, "/forecasts/<int:run_id>/lines", permission=Permission.PLAN, response=OBJECT)
 def forecast_lines(ctx: Ctx, path: RunPath, query: ItemSiteQuery) -> Any:
     """A run's lines with their explanation, accuracy and warnings (filter by item_id, site_id)."""
-    run = get_owned(ctx.session, ForecastRun, path.run_id, ctx.actor.org_id)
-    stmt = select(ForecastLine).where(ForecastLine.run_id == run.id)
-    if query.item_id:
-        stmt = stmt.where(ForecastLine.item_id == query.item_id)
-    if query.site_id:
-        stmt = stmt.where(ForecastLine.site_id == query.site_id)
-    lines = ctx.session.scalars(stmt.order_by(ForecastLine.item_id, ForecastLine.site_id, ForecastLine.week)
-                                .limit(5000))
-    return {"run": run_summary(run), "lines": [line_json(ln) for ln in lines]}
+    run, lines = planning_lists.forecast_lines(ctx.session, ctx.actor, path.run_id, item_id=query.item_id,
+                                               site_id=query.site_id)
+    return {"run": run, "lines": lines}
 
 
 @endpoint(api.post, "/overrides", permission=Permission.PLAN, response=OverrideOut, status=201)
@@ -181,20 +162,10 @@ def post_override(ctx: Ctx, body: OverrideIn) -> Any:
         reason=body.reason, set_value=body.set_value, scale=body.scale))
 
 
-def override_json(ov: ForecastOverride) -> dict[str, Any]:
-    """Render a stored override."""
-    return {"id": ov.id, "item_id": ov.item_id, "site_id": ov.site_id, "from_week": ov.from_week,
-            "weeks": ov.weeks, "set_value": ov.set_value, "scale": ov.scale, "reason": ov.reason,
-            "created_by": ov.created_by, "created_at": ov.created_at, "run_id": ov.run_id,
-            "active": ov.active, "score": ov.score, "scored_at": ov.scored_at}
-
-
 @endpoint(api.get, "/overrides", permission=Permission.PLAN, response=ARRAY)
 def list_overrides(ctx: Ctx) -> Any:
     """The last 500 overrides."""
-    rows = ctx.session.scalars(select(ForecastOverride).where(ForecastOverride.org_id == ctx.actor.org_id)
-                               .order_by(ForecastOverride.id.desc()).limit(500))
-    return [override_json(o) for o in rows]
+    return planning_lists.overrides(ctx.session, ctx.actor)
 
 
 @endpoint(api.delete, "/overrides/<int:override_id>", permission=Permission.PLAN, response=OverrideOut)
@@ -214,10 +185,7 @@ def post_score(ctx: Ctx, body: ScoreIn) -> Any:
 @endpoint(api.get, "/overrides/scores", permission=Permission.PLAN, response=ARRAY)
 def list_scores(ctx: Ctx) -> Any:
     """Scored overrides: did the planner's judgement beat the model, and what explains the error."""
-    rows = ctx.session.scalars(select(ForecastOverride).where(ForecastOverride.org_id == ctx.actor.org_id,
-                                                              ForecastOverride.scored_at.is_not(None))
-                               .order_by(ForecastOverride.scored_at.desc()).limit(500))
-    return [override_json(o) for o in rows]
+    return planning_lists.overrides(ctx.session, ctx.actor, scored_only=True)
 
 
 @endpoint(api.get, "/methods", permission=Permission.PLAN,

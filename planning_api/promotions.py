@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
 from flask_openapi3 import FileStorage
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
 from miniprogram_api.apiutil import out_model
 from miniprogram_api.skeleton import Ctx, Number, PlanDate, QueryId, StrictId, api_blueprint, endpoint, validate
@@ -23,11 +21,10 @@ from models.operations.planning import (
     SetPromotion,
     UploadCovariate,
     cancel_promotion,
-    promotion_view,
     set_promotion,
     upload_covariate,
 )
-from models.planning import CovariateValue, Promotion
+from models.queries import planning_lists
 from planning_api.common import ARRAY, PREFIX, ReasonIn
 
 api = api_blueprint("planning_promotions", __name__, PREFIX, "需求计划")
@@ -61,10 +58,7 @@ class PromotionsQuery(BaseModel):
 @endpoint(api.get, "/promotions", permission=Permission.PLAN, response=ARRAY)
 def list_promotions(ctx: Ctx, query: PromotionsQuery) -> Any:
     """Active promotions (``all=true``: cancelled ones too), by start date."""
-    stmt = select(Promotion).where(Promotion.org_id == ctx.actor.org_id)
-    if not query.all:
-        stmt = stmt.where(Promotion.active.is_(True))
-    return [promotion_view(p) for p in ctx.session.scalars(stmt.order_by(Promotion.starts_on))]
+    return planning_lists.promotions(ctx.session, ctx.actor, include_cancelled=query.all)
 
 
 @endpoint(api.post, "/promotions", permission=Permission.PLAN, response=PromotionOut, status=201)
@@ -131,14 +125,4 @@ def upload_covariate_csv(ctx: Ctx, form: CovariateForm) -> Any:
 @endpoint(api.get, "/covariates", permission=Permission.PLAN, response=ARRAY)
 def list_covariates(ctx: Ctx) -> Any:
     """Each covariate series: name, number of values, first and last day."""
-    rows = ctx.session.execute(select(CovariateValue.name, func.count(), func.min(CovariateValue.day),
-                                      func.max(CovariateValue.day))
-                               .where(CovariateValue.org_id == ctx.actor.org_id).group_by(CovariateValue.name))
-    out: list[dict[str, Any]] = []
-    for name, count, lo, hi in rows:
-        out.append({"name": name, "count": count, "first_day": _day(lo), "last_day": _day(hi)})
-    return out
-
-
-def _day(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else value
+    return planning_lists.covariates(ctx.session, ctx.actor)

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
-from sqlalchemy import select
 
 from miniprogram_api.apiutil import out_model
 from miniprogram_api.skeleton import Ctx, Number, PlanDate, QueryId, StrictId, api_blueprint, endpoint
@@ -21,9 +20,8 @@ from models.operations.replenishment import (
     accept_suggestion,
     dismiss_suggestion,
     recompute_replenishment,
-    suggestion_view,
 )
-from models.planning import ReplenishmentSuggestion, SafetyStock, SuggestionStatus
+from models.queries import planning_lists
 from planning_api.common import ARRAY, PREFIX
 
 api = api_blueprint("planning_replenishment", __name__, PREFIX, "需求计划")
@@ -81,21 +79,13 @@ def post_recompute(ctx: Ctx, body: RecomputeIn) -> Any:
 @endpoint(api.get, "/replenishment/suggestions", permission=Permission.PLAN, response=ARRAY)
 def list_suggestions(ctx: Ctx, query: SuggestionsQuery) -> Any:
     """Suggestions in one status (default proposed; ``all`` for every status)."""
-    stmt = select(ReplenishmentSuggestion).where(ReplenishmentSuggestion.org_id == ctx.actor.org_id)
-    if query.status != "all":
-        stmt = stmt.where(ReplenishmentSuggestion.status == SuggestionStatus(query.status))
-    return [suggestion_view(s) for s in ctx.session.scalars(stmt.order_by(ReplenishmentSuggestion.id.desc())
-                                                            .limit(1000))]
+    return planning_lists.suggestions(ctx.session, ctx.actor, status=query.status)
 
 
 @endpoint(api.get, "/replenishment/safety-stock", permission=Permission.PLAN, response=ARRAY)
 def list_safety_stock(ctx: Ctx) -> Any:
     """Safety stock and reorder point per item and site, from the last recompute."""
-    rows = ctx.session.scalars(select(SafetyStock).where(SafetyStock.org_id == ctx.actor.org_id)
-                               .order_by(SafetyStock.item_id, SafetyStock.site_id))
-    return [{"item_id": r.item_id, "site_id": r.site_id, "safety_stock": r.value, "reorder_point": r.reorder_point,
-             "service_level": r.service_level, "lead_time_weeks": r.lead_time_weeks,
-             "computed_at": r.computed_at, "run_id": r.run_id} for r in rows]
+    return planning_lists.safety_stock(ctx.session, ctx.actor)
 
 
 @endpoint(api.post, "/replenishment/suggestions/<int:suggestion_id>/accept", permission=Permission.PLAN,

@@ -228,3 +228,40 @@ def test_a_transfer_the_manager_approved_leaves_his_todos(client, as_, session_f
     found, bot = _agree(client, as_, session_factory, actors, "钱总监")
     assert (found[0].kind, found[0].number, found[0].urgent) == ("approval", w.t1.number, True)
     assert bot.count(w.t1.number) == 1 and f"【急】待审批调拨 {w.t1.number}" in bot
+
+
+def test_a_farmers_deliveries_agree_in_the_mini_program_and_the_bot(client, as_, session_factory, demo, actors):
+    """我的交货 in the bot and /my/deliveries are one query: same receipts, same order, same amounts."""
+    mine = [_receive(session_factory, demo, actors, qty, "SX", by="小周") for qty in ("11.75", "5")]
+    run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(30), party_id=demo.parties["李大伯"],
+        grade_id=demo.grades["一级"]))
+    rows = client.get("/api/v1/my/deliveries", headers=as_("王阿姨")).get_json()["items"]
+    assert [(r["number"], r["amount"]) for r in rows] == [(mine[1].number, "400"), (mine[0].number, "940")]
+    with session_factory() as s:
+        text = handlers.my_deliveries(_bot(s, actors["王阿姨"]))
+    lines = text.splitlines()[1:]
+    assert [line.split()[3] for line in lines] == [r["number"] for r in rows]
+    assert [line.split()[-1] for line in lines] == [f"{r['amount']}元" for r in rows]
+    assert "茶青 5公斤" in lines[0] and "茶青 11.75公斤" in lines[1]
+
+
+def test_a_transfer_found_by_number_is_the_one_its_card_decides(session_factory, demo, actors):
+    """The bot's 同意 <单号> and the DingTalk card callback find the same document."""
+    from bot.intents import Decide
+    from models.queries.documents import card_target, transfer_by_number
+
+    _receive(session_factory, demo, actors, "10", "SX")
+    t = run(session_factory, request_transfer, actors["小周"], RequestTransfer(
+        from_site_id=demo.sites["SX"], to_site_id=demo.sites["ZC"],
+        lines=(TransferLineIn(demo.items["茶青"], D(5), "公斤"),), urgent=True, reason="门店断货"))
+    with session_factory() as s:
+        by_number = transfer_by_number(s, actors["赵经理"], t.number)
+        by_card = card_target(s, f"appr-transfer-{t.document_id}", "zhao")
+        assert by_number == by_card.document and by_card.actor.member_id == actors["赵经理"].member_id
+        reply = handlers.decide(_bot(s, actors["赵经理"]), Decide(t.number, True))
+        s.commit()
+    assert reply == f"已同意调拨 {t.number}（本级），等待下一级审批"
+    with session_factory() as s:  # the card sees the decision the bot made (the director's level now)
+        assert card_target(s, f"appr-transfer-{t.document_id}", "qian").document == transfer_by_number(
+            s, actors["钱总监"], t.number)
