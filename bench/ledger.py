@@ -334,9 +334,10 @@ def bench_race(url: str, backend: str, plan: Plan) -> None:
         session_factory = make_session_factory(engine)
         demo, actors = new_demo(session_factory, f"race{backend}")
         site, jar = demo.sites["ZC"], demo.items["龙井"]
-        receipt = run(session_factory, receive_goods, actors["老孙"], ReceiveGoods(
+        # A supplier price without a purchase order is a price override: the director, with a reason.
+        receipt = run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
             site_id=site, item_id=jar, quantity=Decimal(plan.race_units), unit_price=Decimal(60),
-            party_id=demo.parties["包装厂"], note="race stock",
+            party_id=demo.parties["包装厂"], note="race stock", price_reason="基准测试进货价",
         ))
         cmd = ShipGoods(site_id=site, item_id=jar, quantity=Decimal(1), party_id=demo.parties["杭州茶城"],
                         unit_price=Decimal(168), lot_id=receipt.lot_id)
