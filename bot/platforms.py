@@ -7,7 +7,7 @@ without credentials); the SDKs themselves are unchanged.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 
+from app.settings import Settings
 from models.errors import ValidationError
 from models.org import IdentityProvider
 from platforms.dingtalk import dingtalk_tokens
@@ -52,25 +53,23 @@ class BotConfig:
     dingtalk_event_window: int = 3600
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
-        """Read the bot settings from the environment (or a dict)."""
-        e = dict(os.environ if env is None else env)
-        var_dir = Path(e.get("LIUZHUAN_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var")))
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BotConfig:
+        """Read the bot settings from the environment (or a dict), through the one settings object."""
+        return cls.from_settings(Settings.from_env(env))
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> BotConfig:
+        """The bot's view of the settings."""
         return cls(
-            wechat_token=e.get("WECHAT_TOKEN", ""), wechat_aes_key=e.get("WECHAT_AES_KEY", ""),
-            wechat_appid=e.get("WECHAT_APPID", ""), wechat_secret=e.get("WECHAT_SECRET", ""),
-            wecom_token=e.get("WECOM_TOKEN", ""), wecom_aes_key=e.get("WECOM_AES_KEY", ""),
-            wecom_corp_id=e.get("WECOM_CORP_ID", ""), wecom_secret=e.get("WECOM_SECRET", ""),
-            wecom_agent_id=e.get("WECOM_AGENT_ID", ""),
-            dingtalk_app_key=e.get("DINGTALK_APP_KEY", ""), dingtalk_app_secret=e.get("DINGTALK_APP_SECRET", ""),
-            dingtalk_robot_code=e.get("DINGTALK_ROBOT_CODE", "") or e.get("DINGTALK_APP_KEY", ""),
-            dingtalk_event_token=e.get("DINGTALK_EVENT_TOKEN", ""),
-            dingtalk_event_aes_key=e.get("DINGTALK_EVENT_AES_KEY", ""),
-            api_base=e.get("LIUZHUAN_PLATFORM_API_BASE") or None,
-            vosk_model_path=e.get("VOSK_MODEL_PATH") or None,
-            media_root=Path(e.get("MEDIA_ROOT", str(var_dir / "media"))),
-            wechat_window=int(e.get("WECHAT_WINDOW_S") or 300),
-            dingtalk_window=int(e.get("DINGTALK_ROBOT_WINDOW_S") or 300),
+            wechat_token=s.wechat.token, wechat_aes_key=s.wechat.aes_key,
+            wechat_appid=s.wechat.app_id, wechat_secret=s.wechat.secret,
+            wecom_token=s.wecom.token, wecom_aes_key=s.wecom.aes_key,
+            wecom_corp_id=s.wecom.corp_id, wecom_secret=s.wecom.secret, wecom_agent_id=s.wecom.agent_id,
+            dingtalk_app_key=s.dingtalk.app_key, dingtalk_app_secret=s.dingtalk.app_secret,
+            dingtalk_robot_code=s.dingtalk.robot,
+            dingtalk_event_token=s.dingtalk.event_token, dingtalk_event_aes_key=s.dingtalk.event_aes_key,
+            api_base=s.platform_api_base, vosk_model_path=s.vosk_model_path, media_root=s.media_root,
+            wechat_window=s.wechat.window_s, dingtalk_window=s.dingtalk.robot_window_s,
         )
 
     def check(self, *, production: bool) -> None:

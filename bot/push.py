@@ -11,6 +11,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from app.settings import current
 from bot.engine import BotServices, Inbound, respond
 from bot.platforms import BotConfig, platform_for
 from media.audio import decode_to_pcm16k
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 def recognise_voice(session: Session, event: OutboxEvent) -> None:
     """Download a voice message, recognise it locally, answer it like typed text, push the reply."""
     p = event.payload
-    config = BotConfig.from_env()
+    config = BotConfig.from_settings(current())
     platform = platform_for(p["channel"], config)
     try:
         recognizer = load_recognizer(config.vosk_model_path)
@@ -51,4 +52,4 @@ def recognise_voice(session: Session, event: OutboxEvent) -> None:
 def push_text(_session: Session, event: OutboxEvent) -> None:
     """Send ``payload.text`` to ``payload.user_id`` on ``payload.channel``."""
     p = event.payload
-    platform_for(p["channel"], BotConfig.from_env()).push_text(p["user_id"], p["text"])
+    platform_for(p["channel"], BotConfig.from_settings(current())).push_text(p["user_id"], p["text"])

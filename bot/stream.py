@@ -50,7 +50,8 @@ def main() -> None:
     from models.db import make_engine, make_session_factory
 
     logging.basicConfig(level=logging.INFO)
-    settings, config = Settings.from_env(), BotConfig.from_env()
+    settings = Settings.from_env()
+    config = BotConfig.from_settings(settings)
     if not (config.dingtalk_app_key and config.dingtalk_app_secret):
         # Idle instead of exiting: under honcho (make run) one exiting process stops them all.
         log.warning("DingTalk Stream mode not configured (DINGTALK_APP_KEY/DINGTALK_APP_SECRET); idle")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from datetime import timedelta
 
@@ -46,7 +45,8 @@ def init_bot(app: Flask, overrides: dict[str, str] | None = None) -> None:
     """Read the bot settings and register the bot endpoints on ``app``."""
     from bot import dingtalk, wechat  # noqa: F401  (routes register on bp)
 
-    config = BotConfig.from_env({**os.environ, **(overrides or {})})
+    # create_app built the settings from the same environment and overrides.
+    config = BotConfig.from_settings(app.extensions["liuzhuan"]["settings"])
     config.check(production=app.extensions["liuzhuan"]["settings"].production)
     app.extensions["liuzhuan_bot"] = {"config": config, "platforms": {}}
     app.register_blueprint(bp)

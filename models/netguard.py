@@ -1,7 +1,8 @@
 """Outbound URLs we call (webhooks) may not reach our own network: no loopback, private, link-local,
 metadata or otherwise non-public address, checked on subscribe and again right before each call.
 
-Two settings, read from the environment when a URL is checked (so a worker and the web app agree):
+Two test-only escapes, from the one settings object (app.settings) when a URL is checked, through the
+``escapes`` hook it installs (the model never imports the app; unset, nothing is let through):
 
 - ``LIUZHUAN_WEBHOOK_ALLOW_HTTP=1`` accepts ``http://`` besides ``https://`` (local development only).
 - ``LIUZHUAN_WEBHOOK_ALLOW_HOSTS=127.0.0.1:8081,...`` lets exactly these ``host:port`` pairs through the
@@ -11,7 +12,6 @@ Two settings, read from the environment when a URL is checked (so a worker and t
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,9 +43,12 @@ class CheckedUrl:
     addresses: tuple[str, ...]
 
 
-def _allowed_hosts() -> set[str]:
-    raw = os.environ.get("LIUZHUAN_WEBHOOK_ALLOW_HOSTS", "")
-    return {h.strip().lower() for h in raw.split(",") if h.strip()}
+def _no_escapes() -> tuple[bool, frozenset[str]]:
+    return False, frozenset()
+
+
+#: ``() -> (allow http://, host:port pairs let through)``; app.settings sets it from LIUZHUAN_WEBHOOK_ALLOW_*.
+escapes: Callable[[], tuple[bool, frozenset[str]]] = _no_escapes
 
 
 def forbidden_address(address: str) -> bool:
@@ -71,7 +74,7 @@ def check_url(url: str) -> CheckedUrl:
         port = parts.port
     except ValueError:
         raise WebhookUrlForbidden("网址格式无效", field="url") from None
-    allow_http = os.environ.get("LIUZHUAN_WEBHOOK_ALLOW_HTTP") == "1"
+    allow_http, allowed_hosts = escapes()
     if parts.scheme != "https" and not (parts.scheme == "http" and allow_http):
         raise WebhookUrlForbidden("网址须以 https:// 开头", field="url")
     host = (parts.hostname or "").lower()
@@ -84,7 +87,7 @@ def check_url(url: str) -> CheckedUrl:
         raise WebhookUrlForbidden(f"无法解析网址的主机名：{host}", field="url") from None
     if not addresses:
         raise WebhookUrlForbidden(f"无法解析网址的主机名：{host}", field="url")
-    if f"{host}:{port}" not in _allowed_hosts():
+    if f"{host}:{port}" not in allowed_hosts:
         bad = [a for a in addresses if forbidden_address(a)]
         if bad:
             raise WebhookUrlForbidden("网址指向内网、本机或保留地址，不允许推送", field="url", address=bad[0])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -155,8 +154,7 @@ def main() -> None:  # pragma: no cover - the Procfile's `mqtt:` process
     settings = Settings.from_env()
     factory = make_session_factory(make_engine(settings.database_url))
     install_relay_kick(factory, celery_kick(create_celery(settings)))  # sensor alerts relay at once
-    bridge = Bridge(factory, host=os.environ.get("MQTT_HOST", "127.0.0.1"),
-                    port=int(os.environ.get("MQTT_PORT", "1883")), prefix=os.environ.get("MQTT_TOPIC_PREFIX", "lz"))
+    bridge = Bridge(factory, host=settings.mqtt.host, port=settings.mqtt.port, prefix=settings.mqtt.topic_prefix)
     bridge.client.connect(bridge.host, bridge.port, keepalive=30)
     bridge.client.loop_forever(retry_first_connection=True)
 

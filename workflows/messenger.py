@@ -7,10 +7,11 @@ credentials a recording messenger keeps what would have been sent (development a
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from app.settings import Settings, current
 from platforms.dingtalk import dingtalk_tokens
 from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
 
@@ -121,17 +122,20 @@ class PlatformMessenger:
 _current: Messenger | None = None
 
 
-def messenger_from_env(env: dict[str, str] | None = None) -> Messenger:
+def messenger_from_env(env: Mapping[str, str] | None = None) -> Messenger:
     """Build the messenger the environment asks for (recording when DingTalk is not configured)."""
-    env = dict(os.environ if env is None else env)
-    if not env.get("DINGTALK_APP_KEY"):
+    return messenger_for(current() if env is None else Settings.from_env(env))
+
+
+def messenger_for(settings: Settings) -> Messenger:
+    """Build the messenger ``settings`` ask for (recording when DingTalk is not configured)."""
+    ding, mini = settings.dingtalk, settings.miniprogram
+    if not ding.app_key:
         return RecordingMessenger()
     return PlatformMessenger(
-        dingtalk_key=env["DINGTALK_APP_KEY"], dingtalk_secret=env.get("DINGTALK_APP_SECRET", ""),
-        card_template_id=env.get("DINGTALK_CARD_TEMPLATE_ID", "liuzhuan-approval.schema"),
-        robot_code=env.get("DINGTALK_ROBOT_CODE", env["DINGTALK_APP_KEY"]),
-        wechat_appid=env.get("WECHAT_MINIPROGRAM_APP_ID"), wechat_secret=env.get("WECHAT_MINIPROGRAM_APP_SECRET"),
-        dingtalk_base=env.get("DINGTALK_API_BASE"), wechat_base=env.get("WECHAT_API_BASE"),
+        dingtalk_key=ding.app_key, dingtalk_secret=ding.app_secret, card_template_id=ding.card_template_id,
+        robot_code=ding.robot, wechat_appid=mini.wechat_app_id, wechat_secret=mini.wechat_app_secret,
+        dingtalk_base=ding.api_base, wechat_base=settings.wechat.api_base,
     )
 
 

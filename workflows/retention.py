@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.settings import Settings
+from app.settings import current
 from models.operations.retention import RetentionPolicy, purge_batch
 from models.uow import run
 from workflows.clock import clock
@@ -33,4 +33,4 @@ def purge_expired(session_factory: sessionmaker[Session], policy: RetentionPolic
 @shared_task(acks_late=True)
 def purge_old_rows(max_batches: int = 100) -> dict[str, int]:
     """Beat task: apply the configured retention (RETENTION_* settings)."""
-    return purge_expired(session_factory(), Settings.from_env().retention, clock.now(), max_batches=max_batches)
+    return purge_expired(session_factory(), current().retention, clock.now(), max_batches=max_batches)

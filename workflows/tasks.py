@@ -8,7 +8,7 @@ from celery import current_app, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
 import workflows.handlers  # noqa: F401  (register relay handlers)
-from app.settings import Settings
+from app.settings import current
 from models.db import make_engine, make_session_factory
 from models.operations.alerts import scan_all_orgs
 from models.operations.todos import scan_todos
@@ -27,7 +27,7 @@ def _session_factory(database_url: str) -> sessionmaker[Session]:
 
 def session_factory() -> sessionmaker[Session]:
     """Return this worker's session factory (events its handlers write kick the relay again)."""
-    return _session_factory(Settings.from_env().database_url)
+    return _session_factory(current().database_url)
 
 
 @shared_task(acks_late=True)

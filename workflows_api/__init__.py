@@ -7,7 +7,6 @@ The API routes (workflows_api.events, workflows_api.config) go through miniprogr
 from __future__ import annotations
 
 import hmac
-import os
 import time
 from typing import Any
 
@@ -47,8 +46,7 @@ def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
     app.register_api(events.api)  # type: ignore[attr-defined]  # the app is a flask_openapi3.OpenAPI
     app.register_api(config.api)  # type: ignore[attr-defined]
     app.register_blueprint(metrics_bp)
-    env = {**os.environ, **(overrides or {})}
-    if env.get("LIUZHUAN_RELAY_KICK", "1") != "0":
+    if app.extensions["liuzhuan"]["settings"].relay_kick:
         from workflows.celery_app import create_celery
         from workflows.kick import install_relay_kick
 
