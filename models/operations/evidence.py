@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -193,12 +193,21 @@ def document_photos(session: Session, org_id: int, document_id: int) -> list[Evi
 def photo_visible(session: Session, actor: Actor, key: str) -> bool:
     """Whether ``key`` is a stored copy of a photo the actor may see, whichever channel kept it.
 
-    Same organisation; a farmer sees her own deliveries' photos (any with RECEIVE see all). The
+    Same organisation, and one of: the actor uploaded it; it is of the actor's own party (a
+    farmer's deliveries); its document or intake is at a site where the actor may see stock. The
     files are content-addressed, so one key may belong to several rows: any visible one will do.
     """
     match = (EvidencePhoto.org_id == actor.org_id) & (
         (EvidencePhoto.image_key == key) | (EvidencePhoto.thumb_key == key))
-    if actor.party_id is not None and not actor.can(Permission.RECEIVE):
-        match = match & (EvidencePhoto.party_id == actor.party_id)
-    return bool(session.scalar(select(exists().where(match))))
-
+    sites = actor.site_ids(Permission.VIEW_STOCK)
+    if sites is None:  # every site (and system actors)
+        return bool(session.scalar(select(exists().where(match))))
+    allowed: list[ColumnElement[bool]] = [
+        EvidencePhoto.document_id.in_(select(Document.id).where(Document.site_id.in_(sites))),
+        EvidencePhoto.draft_id.in_(select(IntakeDraft.id).where(IntakeDraft.site_id.in_(sites))),
+    ]
+    if actor.member_id is not None:
+        allowed.append(EvidencePhoto.uploaded_by == actor.member_id)
+    if actor.party_id is not None:
+        allowed.append(EvidencePhoto.party_id == actor.party_id)
+    return bool(session.scalar(select(exists().where(match & or_(*allowed)))))

@@ -243,3 +243,18 @@ def test_migration_moves_extra_photos_into_evidence_rows(tmp_path, request, monk
                 EvidencePhoto.org_id == demo.org_id)) == 2
     finally:
         engine.dispose()
+
+
+def test_a_photo_is_seen_only_at_the_sites_where_a_member_may_see_stock(session_factory, engine, demo, actors):
+    """A clerk of 绍兴收购点 does not see the evidence of a 总仓 receipt; its storekeeper and the manager do."""
+    from models.operations.evidence import PhotoEvidence, photo_visible
+
+    receipt = run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
+        site_id=demo.sites["ZC"], item_id=demo.items["龙井"], quantity=Decimal(3), unit="箱",
+        party_id=demo.parties["包装厂"], unit_price=Decimal(60), price_reason="样品"))
+    key = f"zc/{uuid.uuid4().hex}"
+    run(session_factory, attach_evidence, actors["老孙"], AttachEvidence(document_id=receipt.document_id, photos=(
+        PhotoEvidence("0" * 64, "0" * 16, "jpeg", 8, 8, f"{key}.jpg", f"{key}.thumb.jpg"),), source="chat"))
+    with session_factory() as s:
+        seen = {name: photo_visible(s, actors[name], f"{key}.jpg") for name in ("小周", "老孙", "赵经理", "王阿姨")}
+    assert seen == {"小周": False, "老孙": True, "赵经理": True, "王阿姨": False}
