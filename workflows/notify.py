@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.actor import ROLE_PERMISSIONS, Permission
 from models.base import utcnow
+from models.documents import Document
 from models.event_log import Notification
 from models.infra import OutboxEvent
 from models.org import IdentityProvider, Member, MemberRole, Role
@@ -100,3 +102,25 @@ def todo_escalated(session: Session, event: OutboxEvent) -> None:
     p = event.payload
     notify_role(session, event, "notify.todo_escalated", p["role"], f"超时升级：{_todo_text(p)}",
                 f"原负责人（{p.get('previous_role') or '指定成员'}）未在时限内处理，已升级给你")
+
+
+def members_who_may(session: Session, org_id: int, permission: Permission, site_id: int | None) -> list[Member]:
+    """Return active members whose roles allow ``permission`` at ``site_id``."""
+    members = session.scalars(select(Member).where(Member.org_id == org_id, Member.active.is_(True))
+                              .order_by(Member.id))
+    return [m for m in members if any(
+        permission in ROLE_PERMISSIONS[r.role] and (r.site_id is None or site_id is None or r.site_id == site_id)
+        for r in m.roles)]
+
+
+@registry.register("receipt.drafted", "notify.receipt_drafted")
+def receipt_drafted(session: Session, event: OutboxEvent) -> None:
+    """Ask a second person to check a receipt above the review limit: whoever may receive there but its author."""
+    p = event.payload
+    author = session.scalar(select(Document.created_by).where(Document.id == int(p["document_id"]),
+                                                              Document.org_id == event.org_id))
+    body = f"{p['number']}：{p['quantity']}，金额 {p['amount']} 元，超过复核线 {p['review_limit']}，请另一人核对后确认"
+    for member in members_who_may(session, event.org_id, Permission.RECEIVE, p.get("site_id")):
+        if member.id != author:
+            notify_role(session, event, "notify.receipt_drafted", "", f"待复核入库 {p['number']}", body,
+                        member_id=member.id)

@@ -264,3 +264,22 @@ def test_a_mistyped_large_entry_can_be_cancelled_but_never_posted_afterwards(cli
     assert _count(session_factory, AuditEntry, AuditEntry.org_id == demo.org_id,
                   AuditEntry.action == "receipt.cancel_draft") == 1
     assert_books_ok(session_factory, demo.org_id)
+
+
+def test_a_draft_receipt_asks_the_people_who_may_receive_there_but_not_its_author(session_factory, demo, actors):
+    """Above the review limit nothing is posted, and the second person is told (their chat and 待办 inbox)."""
+    from models.actor import Permission
+    from models.event_log import Notification
+    from tests.factories import drain
+
+    draft = run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(1200),
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"]))
+    assert draft.status == "draft"
+    drain(session_factory)
+    with session_factory() as s:
+        told = set(s.scalars(select(Notification.member_id).where(
+            Notification.org_id == demo.org_id, Notification.kind == "receipt.drafted")))
+    expected = {demo.members[name] for name, a in actors.items()
+                if name not in ("小周", "系统") and a.can(Permission.RECEIVE, demo.sites["SX"])}
+    assert told == expected and demo.members["赵经理"] in told and demo.members["老孙"] not in told
