@@ -53,6 +53,20 @@ def test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+@pytest.fixture
+def scratch_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database of the selected kind, not migrated, dropped afterwards (for migration tests)."""
+    if os.environ.get("TEST_DB", "sqlite") != "postgres":
+        return f"sqlite:///{tmp_path / 'scratch.db'}"
+    name = f"liuzhuan_scratch_{os.getpid()}"
+    try:
+        url = fresh_postgres_database(name)
+    except Exception as exc:  # any connection failure means "service missing"
+        service_unavailable("PostgreSQL", exc)
+    request.addfinalizer(lambda: recreate_postgres_database(PG_ADMIN_URL, name, drop_only=True))
+    return url
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return test_database_url(tmp_path_factory)

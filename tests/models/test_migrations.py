@@ -60,9 +60,8 @@ def test_there_is_one_head():
     assert len(ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_heads()) == 1
 
 
-def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(tmp_path, request):
+def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(scratch_database_url):
     """A transfer requested before approvals were opened in-transaction gets its request on upgrade."""
-    import os
     import uuid
 
     from alembic import command
@@ -74,16 +73,8 @@ def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(tm
     from models.demo import seed_demo
     from models.operations import RequestTransfer, TransferLineIn, request_transfer
     from models.uow import run
-    from tests.conftest import PG_ADMIN_URL
 
-    if os.environ.get("TEST_DB", "sqlite") == "postgres":
-        from models.db import recreate_postgres_database
-
-        name = f"liuzhuan_mig_{os.getpid()}"
-        url = recreate_postgres_database(PG_ADMIN_URL, name)
-        request.addfinalizer(lambda: recreate_postgres_database(PG_ADMIN_URL, name, drop_only=True))
-    else:
-        url = f"sqlite:///{tmp_path / 'mig.db'}"
+    url = scratch_database_url
     migrate(url)
     engine = make_engine(url)
     try:

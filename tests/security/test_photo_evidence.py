@@ -176,9 +176,8 @@ def test_pending_photos_of_another_member_cannot_be_filed(app, demo, actors, ses
     boss.say("取消")
 
 
-def test_migration_moves_extra_photos_into_evidence_rows(tmp_path, request, monkeypatch):
+def test_migration_moves_extra_photos_into_evidence_rows(tmp_path, scratch_database_url, monkeypatch):
     """Stamp-like replay: at the previous revision a bot receipt carries extra["photos"]; upgrade moves it."""
-    import os
 
     from alembic import command
     from alembic.config import Config
@@ -191,16 +190,8 @@ def test_migration_moves_extra_photos_into_evidence_rows(tmp_path, request, monk
     from models.db import make_engine, make_session_factory
     from models.demo import seed_demo
     from models.operations.intake_checks import photo_warnings
-    from tests.conftest import PG_ADMIN_URL
 
-    if os.environ.get("TEST_DB", "sqlite") == "postgres":
-        from models.db import recreate_postgres_database
-
-        name = f"liuzhuan_migp_{os.getpid()}"
-        url = recreate_postgres_database(PG_ADMIN_URL, name)
-        request.addfinalizer(lambda: recreate_postgres_database(PG_ADMIN_URL, name, drop_only=True))
-    else:
-        url = f"sqlite:///{tmp_path / 'mig.db'}"
+    url = scratch_database_url
     media_root = tmp_path / "media"
     monkeypatch.setenv("MEDIA_ROOT", str(media_root))
     migrate(url)
