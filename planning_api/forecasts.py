@@ -121,7 +121,7 @@ def get_settings(ctx: Ctx) -> Any:
 def put_settings(ctx: Ctx, body: SettingsIn) -> Any:
     """Change planning settings (only the keys sent), audited with the reason."""
     values = body.settings.model_dump(exclude_unset=True)
-    if "items" in values:
+    if values.get("items") is not None:  # "items": null is refused by the operation, not read here
         values["items"] = {k: {f: v for f, v in item.items() if v is not None} for k, item in values["items"].items()}
     return ctx.call(set_planning_settings, SetPlanningSettings(values, body.reason))
 

@@ -138,11 +138,11 @@ def _check_settings(session: Session, org_id: int, values: dict[str, Any]) -> No
         elif key == "season_length":
             _number(value, key, 1, 366, integer=True)
         elif key == "backtest_folds":
-            _number(value, key, 0, 12, integer=True)
+            _number(value, key, 0, 20, integer=True)
         elif key == "slow_sell_through":
             _number(value, key, 0, 1)
         elif key == "slow_weeks":
-            _number(value, key, 1, 52, integer=True)
+            _number(value, key, 1, 104, integer=True)
         elif key == "use_holidays" and not isinstance(value, bool):
             raise ValidationError("use_holidays 须是 true 或 false", field=key)
         elif key == "default_supplier_id" and value is not None:

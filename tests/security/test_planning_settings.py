@@ -47,3 +47,14 @@ def test_another_organisations_supplier_or_item_is_not_found(session_factory, en
     assert rows(engine) == before
     with session_factory() as session:
         assert planning_settings(session, demo.org_id)["default_supplier_id"] is None
+
+
+def test_items_null_over_http_is_refused_not_a_500(client, engine, demo, as_):
+    """Found by the fuzzer: {"items": null} reached `.items()` on None in the route (500)."""
+    from tests.security.conftest import assert_refused
+
+    before = rows(engine)
+    resp = client.put("/api/v1/planning/settings", json={"settings": {"items": None}, "reason": "试"},
+                      headers=as_("赵经理"))
+    assert_refused(resp, 422, "VALIDATION_ERROR", "items")
+    assert rows(engine) == before
