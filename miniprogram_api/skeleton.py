@@ -115,6 +115,8 @@ class Ctx:
     actor: Actor
     session: Session
     key: str | None = None
+    #: The route offers an Idempotency-Key: only ``call`` (an @idempotent operation) honours it.
+    keyed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def call(self, fn: Callable[..., R], command: object) -> R:
@@ -123,7 +125,13 @@ class Ctx:
         return call(fn, self.actor, command, self.key)
 
     def transact(self, fn: Callable[[Session, Actor], R]) -> R:
-        """Run ``fn(session, actor)`` as one transaction for the signed-in member."""
+        """Run ``fn(session, actor)`` as one transaction for the signed-in member (no replay by key).
+
+        A route that offers the Idempotency-Key header must not come here: a retry would write twice
+        while the spec promises the first answer. Declare it ``write=False`` or call an operation.
+        """
+        if self.keyed:
+            raise TypeError("a keyed route runs an unkeyed transaction: use ctx.call or write=False")
         self.session.rollback()
         return transact(fn)
 
@@ -193,6 +201,7 @@ def endpoint(
             ctx: Ctx = kwargs.pop("_ctx")
             header = kwargs.pop("header", None)
             ctx.key = header.idempotency_key if header is not None else None
+            ctx.keyed = is_write
             if body_model is not None:
                 kwargs["body"] = parse_body(body_model)
             return handler(ctx, **kwargs)

@@ -113,27 +113,27 @@ def list_rules(ctx: Ctx) -> Any:
     return {"rules": [rule_json(r) for r in rules_query(ctx.session, ctx.actor)], "triggers": TRIGGERS}
 
 
-@endpoint(api.post, "/rules", permission=Permission.ROLES, response=OBJECT, status=201)
+@endpoint(api.post, "/rules", permission=Permission.ROLES, response=OBJECT, status=201, write=False)
 def post_rule(ctx: Ctx, body: RuleIn) -> Any:
     """Create a rule (validated and audited by the operation)."""
     spec = body.spec()
     return ctx.transact(lambda s, a: rule_json(create_rule(s, a, spec)))
 
 
-@endpoint(api.put, "/rules/<int:rule_id>", permission=Permission.ROLES, response=OBJECT)
+@endpoint(api.put, "/rules/<int:rule_id>", permission=Permission.ROLES, response=OBJECT, write=False)
 def put_rule(ctx: Ctx, path: RulePath, body: RuleUpdateIn) -> Any:
     """Change a rule: a new version, audited with the reason."""
     spec = body.spec()
     return ctx.transact(lambda s, a: rule_json(update_rule(s, a, path.rule_id, spec, body.reason)))
 
 
-@endpoint(api.post, "/rules/<int:rule_id>/enable", permission=Permission.ROLES, response=OBJECT)
+@endpoint(api.post, "/rules/<int:rule_id>/enable", permission=Permission.ROLES, response=OBJECT, write=False)
 def enable_rule(ctx: Ctx, path: RulePath, body: ReasonIn) -> Any:
     """Switch a rule on."""
     return ctx.transact(lambda s, a: rule_json(set_rule_enabled(s, a, path.rule_id, True, body.reason)))
 
 
-@endpoint(api.post, "/rules/<int:rule_id>/disable", permission=Permission.ROLES, response=OBJECT)
+@endpoint(api.post, "/rules/<int:rule_id>/disable", permission=Permission.ROLES, response=OBJECT, write=False)
 def disable_rule(ctx: Ctx, path: RulePath, body: ReasonIn) -> Any:
     """Switch a rule off."""
     return ctx.transact(lambda s, a: rule_json(set_rule_enabled(s, a, path.rule_id, False, body.reason)))
@@ -164,14 +164,14 @@ def list_chains(ctx: Ctx) -> Any:
     return [chain_json(c) for c in chains_query(ctx.session, ctx.actor)]
 
 
-@endpoint(api.post, "/chains", permission=Permission.ROLES, response=OBJECT, status=201)
+@endpoint(api.post, "/chains", permission=Permission.ROLES, response=OBJECT, status=201, write=False)
 def post_chain(ctx: Ctx, body: ChainIn) -> Any:
     """Create an approval chain (roles and timeouts validated by the operation)."""
     spec = ChainSpec(body.doc_kind, body.name, tuple(body.steps), body.min_value, body.urgent)
     return {"id": ctx.transact(lambda s, a: create_chain(s, a, spec).id)}
 
 
-@endpoint(api.post, "/webhooks", permission=Permission.ROLES, response=OBJECT, status=201)
+@endpoint(api.post, "/webhooks", permission=Permission.ROLES, response=OBJECT, status=201, write=False)
 def post_webhook(ctx: Ctx, body: WebhookIn) -> Any:
     """Subscribe a URL to event kinds; the signing secret is returned once."""
     sub = ctx.transact(lambda s, a: subscribe_webhook(s, a, SubscribeWebhook(url=body.url, kinds=tuple(body.kinds))))
@@ -184,7 +184,7 @@ def deliveries(ctx: Ctx, path: SubscriptionPath) -> Any:
     return [line.to_dict() for line in webhook_deliveries(ctx.session, ctx.actor, path.sub_id)]
 
 
-@endpoint(api.post, "/devices", permission=Permission.ROLES, response=OBJECT, status=201)
+@endpoint(api.post, "/devices", permission=Permission.ROLES, response=OBJECT, status=201, write=False)
 def post_device(ctx: Ctx, body: DeviceIn) -> Any:
     """Register a scale or sensor; its secret is returned once."""
     cmd = RegisterDevice(code=body.code, kind=body.kind, site_id=body.site_id, item_id=body.item_id,
