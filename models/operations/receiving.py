@@ -225,7 +225,9 @@ def _draft_payload(plan: _Plan) -> dict[str, Any]:
     return {
         "site_id": c.site_id, "item_id": c.item_id, "quantity": dec(c.quantity), "unit": c.unit,
         "party_id": c.party_id, "grade_id": c.grade_id,
-        "unit_price": dec(c.unit_price) if c.unit_price is not None else None,
+        # The price the draft was entered and reviewed at, even if the grade's price changes before
+        # the second person confirms (it was authorized then; confirming does not re-authorize).
+        "unit_price": dec(plan.price),
         "purchase_order_id": c.purchase_order_id, "lot_code": c.lot_code,
         "produced_on": c.produced_on.isoformat() if c.produced_on else None,
         "expires_on": c.expires_on.isoformat() if c.expires_on else None,
@@ -309,9 +311,11 @@ def _post(session: Session, actor: Actor, plan: _Plan, doc: Document) -> Receipt
     cmd, site, item, party = plan.cmd, plan.site, plan.item, plan.party
     lot = _lot_for(session, actor, cmd, doc, item.id, item.shelf_life_days, party, plan.grade, plan.when)
     ensure_inbound_allowed(session, item, site, lot.id, freezes=plan.freezes)
-    if doc.lines:  # a confirmed draft: its line now carries the lot
+    if doc.lines:  # a confirmed draft: its line carries the lot, and the document the figures posted
         line = doc.lines[0]
         line.lot_id, line.done_quantity = lot.id, plan.quantity
+        line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
+        doc.total_amount, doc.tax_amount = plan.total, plan.tax
     else:
         doc.lines.append(_line(actor, plan, lot))
     balance = lock_balance(session, actor.org_id, item.id, site.id, lot.id)

@@ -283,3 +283,25 @@ def test_a_draft_receipt_asks_the_people_who_may_receive_there_but_not_its_autho
     expected = {demo.members[name] for name, a in actors.items()
                 if name not in ("小周", "系统") and a.can(Permission.RECEIVE, demo.sites["SX"])}
     assert told == expected and demo.members["赵经理"] in told and demo.members["老孙"] not in told
+
+
+def test_a_draft_is_posted_at_the_price_it_was_entered_and_reviewed_at(session_factory, engine, demo, actors):
+    """The grade's price changing between draft and confirmation changes neither the books nor the paper."""
+    from models.finance import VoucherLine
+    from models.operations import SetGradePrice, set_grade_price
+
+    draft = run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(1200),
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"]))
+    run(session_factory, set_grade_price, actors["赵经理"],
+        SetGradePrice(demo.grades["一级"], D(90), reason="今日行情"))
+    posted = run(session_factory, confirm_draft_receipt, actors["赵经理"], ConfirmDraftReceipt(draft.document_id))
+    assert posted.total == draft.total == D("96000.00")  # 1,200 kg × 80, not × 90
+    with session_factory() as s:
+        doc = s.get_one(Document, draft.document_id)
+        assert (doc.total_amount, doc.lines[0].unit_price, doc.lines[0].amount) == (D("96000.00"), D(80), D("96000.00"))
+        settlement = s.scalar(select(FarmerSettlement).where(FarmerSettlement.receipt_id == doc.id))
+        assert settlement.total == D("96000.00")
+        debit = s.scalar(select(func.sum(VoucherLine.debit)).join(Voucher).where(Voucher.document_id == doc.id))
+        assert debit == D("96000.00")
+    assert_books_ok(session_factory, demo.org_id)
