@@ -23,6 +23,7 @@ from models.documents import Document
 from models.errors import ApprovalNotOpened, InvalidState, PermissionDenied, SelfApproval, ValidationError
 from models.idempotency import idempotent
 from models.lookup import get_owned
+from models.operations.common import positive_setting
 from models.org import ROLE_LABELS, Org, Role
 from models.outbox import emit
 from models.planning import ReplenishmentSuggestion
@@ -99,7 +100,7 @@ def _snapshot(steps: Any) -> list[dict[str, Any]]:
     for step in steps:
         role = step.get("role") if isinstance(step, dict) else None
         hours = step.get("timeout_hours", 24) if isinstance(step, dict) else None
-        out.append({"role": role if isinstance(role, str) else Role.DIRECTOR.value,
+        out.append({"role": role if role in APPROVER_ROLES else Role.DIRECTOR.value,
                     "timeout_hours": hours if _valid_hours(hours) else MAX_TIMEOUT_HOURS})
     return out
 
@@ -133,8 +134,8 @@ def purchase_order_needs_approval(session: Session, org_id: int, document_id: in
     replenishment suggestion, whatever its total: a forecast's suggestion never becomes a live order
     on one planner's tap alone.
     """
-    threshold = Decimal(str((session.get_one(Org, org_id).settings or {}).get(
-        "po_approval_threshold", PO_APPROVAL_THRESHOLD)))
+    threshold = positive_setting((session.get_one(Org, org_id).settings or {}).get("po_approval_threshold"),
+                                 PO_APPROVAL_THRESHOLD)
     if total >= threshold:
         return True
     return session.scalar(select(ReplenishmentSuggestion.id).where(

@@ -40,7 +40,7 @@ def _org_settings(session: Session, org_id: int) -> dict[str, Any]:
     return org.settings if isinstance(org.settings, dict) else {}
 
 
-def _positive(raw: Any, default: Decimal) -> Decimal:
+def positive_setting(raw: Any, default: Decimal) -> Decimal:
     """A positive finite number from a settings value, else ``default`` (a bad setting never widens a limit)."""
     if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
         return default
@@ -54,8 +54,8 @@ def _positive(raw: Any, default: Decimal) -> Decimal:
 def business_window(session: Session, org_id: int) -> tuple[timedelta, timedelta]:
     """(how far back, how far ahead of now) a business time may lie without the backdate permission."""
     settings = _org_settings(session, org_id)
-    back = _positive(settings.get("business_time_back_days"), Decimal(DEFAULT_BACK_DAYS))
-    ahead = _positive(settings.get("business_time_ahead_minutes"), Decimal(FUTURE_SLACK.seconds // 60))
+    back = positive_setting(settings.get("business_time_back_days"), Decimal(DEFAULT_BACK_DAYS))
+    ahead = positive_setting(settings.get("business_time_ahead_minutes"), Decimal(FUTURE_SLACK.seconds // 60))
     return timedelta(days=float(min(back, Decimal(3660)))), timedelta(minutes=float(min(ahead, Decimal(1440))))
 
 
@@ -88,10 +88,10 @@ def receipt_review_limit(session: Session, org_id: int, item: Item) -> Decimal:
     """The quantity (base unit) above which one receipt of ``item`` waits for a second person:
     ``receipt_review_above_base_by_item[item code]``, else ``receipt_review_above_base``, else 1000."""
     settings = _org_settings(session, org_id)
-    default = _positive(settings.get("receipt_review_above_base"), DEFAULT_REVIEW_ABOVE)
+    default = positive_setting(settings.get("receipt_review_above_base"), DEFAULT_REVIEW_ABOVE)
     by_item = settings.get("receipt_review_above_base_by_item")
     if isinstance(by_item, dict) and item.code in by_item:
-        return _positive(by_item[item.code], default)
+        return positive_setting(by_item[item.code], default)
     return default
 
 

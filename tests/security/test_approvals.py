@@ -275,3 +275,23 @@ def test_updating_a_level_that_had_no_card_does_not_retry_forever(
         runs = list(s.scalars(select(HandlerRun).where(HandlerRun.org_id == demo.org_id,
                                                        HandlerRun.handler == "approvals.update_cards")))
     assert [(r.status, r.attempts) for r in runs] == [(RunStatus.DONE, 1)]
+
+
+@pytest.mark.parametrize("threshold", ["abc", None, "NaN", True, "-5"])
+def test_a_broken_po_threshold_setting_falls_back_to_the_default_instead_of_failing_every_order(
+        session_factory, demo, actors, threshold):
+    from models.org import Org
+
+    with session_factory.begin() as s:
+        org = s.get_one(Org, demo.org_id)
+        org.settings = {**(org.settings or {}), "po_approval_threshold": threshold}
+    big = _big_order(session_factory, demo, actors["赵经理"])  # ¥20,000 ≥ the default ¥10,000
+    with session_factory() as s:
+        assert s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.document_id == big))
+
+
+def test_a_legacy_chain_step_naming_a_farmer_is_decided_by_the_director():
+    from models.operations.approvals import _snapshot
+
+    assert _snapshot([{"role": "farmer", "timeout_hours": 4}, {"role": "manager"}]) == [
+        {"role": "director", "timeout_hours": 4}, {"role": "manager", "timeout_hours": 24}]
