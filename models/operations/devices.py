@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
+from models.base import utcnow
 from models.catalog import Grade, Item
 from models.devices import Device, DeviceReading
-from models.errors import DomainError, ReadingImplausible, ValidationError
+from models.errors import BusinessTimeOutOfWindow, DomainError, ReadingImplausible, ValidationError
 from models.lookup import get_owned
 from models.operations.common import check_business_time, receipt_review_limit
 from models.org import Org, Party, Site
@@ -178,6 +179,11 @@ def _check_plausible(session: Session, device: Device, metric: str, value: Decim
                 f"{item.base_unit}，未自动入库，请人工录入", metric=metric, value=str(value), limit=str(limit))
 
 
+#: The oldest reading a device may still send (an offline scale's buffer); shorter than the retention of
+#: readings (models.operations.retention), which is what lets a replay be recognised.
+MAX_READING_AGE_DAYS = 30
+
+
 def record_reading(session: Session, device: Device, metric: str, value: Decimal,
                    measured_at: datetime, *, reading_id: str | None = None) -> DeviceReading:
     """Store a reading; a sensor out of range for ``seconds`` or ``readings`` in a row emits one
@@ -185,12 +191,17 @@ def record_reading(session: Session, device: Device, metric: str, value: Decimal
 
     A reading seen before (same id, or same metric, time and value) returns the stored one and does
     nothing else; one outside the business-time window or implausible is refused and not stored."""
-    check_business_time(session, device.org_id, measured_at, may_backdate=False, field="ts")
     key = reading_key(metric, value, measured_at, reading_id)
     seen = session.scalar(select(DeviceReading).where(DeviceReading.device_id == device.id,
                                                       DeviceReading.dedupe_key == key))
-    if seen is not None:
+    if seen is not None:  # a device's retry gets its first answer, even after the window has moved on
         return seen
+    check_business_time(session, device.org_id, measured_at, may_backdate=False, field="ts")
+    # Dedupe keys are kept for RetentionPolicy.device_readings_days: an older reading could no longer
+    # be recognised as a replay, so none is accepted, whatever the organisation's window.
+    if measured_at < utcnow() - timedelta(days=MAX_READING_AGE_DAYS):
+        raise BusinessTimeOutOfWindow(f"读数早于 {MAX_READING_AGE_DAYS} 天前，设备不能补传这么久以前的读数",
+                                      field="ts", value=measured_at.isoformat(), back_days=MAX_READING_AGE_DAYS)
     _check_plausible(session, device, metric, value)
     limits = device.config.get(metric) or {}
     low, high = limits.get("min"), limits.get("max")

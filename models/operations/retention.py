@@ -20,6 +20,7 @@ from models.errors import ValidationError
 from models.event_log import HandlerRun, RunStatus
 from models.identity import BindingAttempt
 from models.infra import OutboxEvent
+from models.operations.devices import MAX_READING_AGE_DAYS
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class RetentionPolicy:
                      "callback_signatures_days"):
             if not 1 <= getattr(self, name) <= 3650:
                 raise ValidationError(f"保留天数须在 1 到 3650 之间（{name}）", field=name)
+        if self.device_readings_days <= MAX_READING_AGE_DAYS:  # else a purged reading could be replayed
+            raise ValidationError(f"设备读数须保留超过 {MAX_READING_AGE_DAYS} 天（去重依赖它们）",
+                                  field="device_readings_days")
         if not 1 <= self.batch_size <= 100_000:
             raise ValidationError("每批删除条数须在 1 到 100000 之间", field="batch_size")
 

@@ -18,7 +18,7 @@ from models.devices import DeviceReading
 from models.documents import DocKind, Document
 from models.errors import BusinessTimeOutOfWindow, NotFound, ReadingImplausible, ValidationError
 from models.infra import OutboxEvent
-from models.operations.devices import RegisterDevice, record_reading, register_device
+from models.operations.devices import RegisterDevice, reading_key, record_reading, register_device
 from models.org import Org
 from models.uow import run
 from mqtt_bridge.bridge import Bridge, Dropped
@@ -187,3 +187,35 @@ def test_the_device_api_refuses_another_orgs_item(client, as_, demo, engine, ses
         "code": "COLD-Y", "kind": "sensor", "site_id": demo.sites["ZC"], "config": {"blob": "x" * 5000}})
     assert_refused(r, 422, "VALIDATION_ERROR", "设备配置")
     assert rows(engine) == before
+
+
+def test_a_retry_of_a_stored_reading_gets_its_answer_after_the_window_moved_on(session_factory, demo, actors):
+    """The window is 7 days: a scale retrying an 8-day-old reading it already sent gets the stored one, no error."""
+    device, _secret = _scale(session_factory, demo, actors)
+    when = datetime.now(UTC) - timedelta(days=8)
+    with session_factory() as s:
+        dev = s.get_one(type(device), device.id)
+        old = DeviceReading(org_id=demo.org_id, device_id=dev.id, metric="weight", value=D("11.75"),
+                            measured_at=when, out_of_range=False,
+                            dedupe_key=reading_key("weight", D("11.75"), when, None))
+        s.add(old)
+        s.commit()
+        assert record_reading(s, dev, "weight", D("11.75"), when).id == old.id
+        with pytest.raises(BusinessTimeOutOfWindow):  # a new reading that old is still refused
+            record_reading(s, dev, "weight", D("12"), when)
+
+
+def test_no_reading_older_than_its_replay_memory_is_accepted_whatever_the_orgs_window(session_factory, demo, actors):
+    from models.operations.devices import MAX_READING_AGE_DAYS
+    from models.operations.retention import RetentionPolicy
+
+    with session_factory.begin() as s:
+        org = s.get_one(Org, demo.org_id)
+        org.settings = {**(org.settings or {}), "business_time_back_days": 365}
+    device, _secret = _scale(session_factory, demo, actors)
+    with session_factory() as s, pytest.raises(BusinessTimeOutOfWindow) as err:
+        record_reading(s, s.get_one(type(device), device.id), "weight", D("11.75"),
+                       datetime.now(UTC) - timedelta(days=MAX_READING_AGE_DAYS + 1))
+    assert "补传" in err.value.message
+    with pytest.raises(ValidationError):  # readings must outlive the oldest one a device may send
+        RetentionPolicy(device_readings_days=MAX_READING_AGE_DAYS)
