@@ -71,7 +71,16 @@ def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(sc
     from models.approvals import ApprovalRequest
     from models.db import make_engine, make_session_factory
     from models.demo import seed_demo
-    from models.operations import RequestTransfer, TransferLineIn, request_transfer
+    from models.documents import DocKind
+    from models.infra import OutboxEvent
+    from models.operations import (
+        CreateOrder,
+        OrderLineIn,
+        RequestTransfer,
+        TransferLineIn,
+        create_order,
+        request_transfer,
+    )
     from models.uow import run
 
     url = scratch_database_url
@@ -84,15 +93,32 @@ def test_the_merge_opens_the_approval_of_a_transfer_the_relay_had_not_reached(sc
             clerk = load_actor(s, demo.members["小周"])
         doc = run(sf, request_transfer, clerk, RequestTransfer(
             demo.sites["SX"], demo.sites["ZC"], (TransferLineIn(demo.items["茶青"], D("3")),), urgent=True))
-        with sf.begin() as s:  # as the old code left it: no request yet
-            s.execute(sa.delete(ApprovalRequest).where(ApprovalRequest.document_id == doc.document_id))
+        with sf() as s:
+            purchaser = load_actor(s, demo.members["赵经理"])
+        big = run(sf, create_order, purchaser, CreateOrder(DocKind.PURCHASE_ORDER, demo.sites["ZC"],
+                                                           demo.parties["包装厂"],
+                                                           (OrderLineIn(demo.items["龙井"], D(1000), None, D(20)),)))
+        small = run(sf, create_order, purchaser, CreateOrder(DocKind.PURCHASE_ORDER, demo.sites["ZC"],
+                                                             demo.parties["包装厂"],
+                                                             (OrderLineIn(demo.items["龙井"], D(10), None, D(20)),)))
+        waiting = [doc.document_id, big.document_id]
+        with sf.begin() as s:  # as the old code left them: no request yet
+            s.execute(sa.delete(ApprovalRequest).where(ApprovalRequest.document_id.in_(waiting)))
+            s.execute(sa.delete(OutboxEvent).where(OutboxEvent.kind == "approval.opened",
+                                                   OutboxEvent.document_id.in_(waiting)))
         cfg = Config(str(ROOT / "alembic.ini"))
         cfg.cmd_opts = __import__("argparse").Namespace(x=[f"url={url}"])
         merge = ScriptDirectory.from_config(cfg).get_revision("7ec3350228bd")
         command.stamp(cfg, list(merge.down_revision), purge=True)
         command.upgrade(cfg, "7ec3350228bd")  # the merge alone: later revisions' schema is already there
         with sf() as s:
-            req = s.scalar(sa.select(ApprovalRequest).where(ApprovalRequest.document_id == doc.document_id))
-            assert req is not None and [st["role"] for st in req.steps] == ["manager", "director"]
+            opened = {r.document_id: r for r in s.scalars(sa.select(ApprovalRequest).where(
+                ApprovalRequest.document_id.in_([*waiting, small.document_id])))}
+            assert set(opened) == set(waiting)  # the ¥200 order needs no approval
+            assert [st["role"] for st in opened[doc.document_id].steps] == ["manager", "director"]
+            assert [st["role"] for st in opened[big.document_id].steps] == ["manager", "director"]
+            events = {e.document_id: e.payload["request_id"] for e in s.scalars(sa.select(OutboxEvent).where(
+                OutboxEvent.kind == "approval.opened", OutboxEvent.document_id.in_(waiting)))}
+            assert events == {d: opened[d].id for d in waiting}  # their cards go out
     finally:
         engine.dispose()
