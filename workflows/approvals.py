@@ -117,7 +117,8 @@ def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
         except DomainError as exc:  # the same answer on every retry: report it instead
             problem = exc.message
     else:
-        problem = f"当前{STATUS_LABELS[doc.status]}，已有收货，不能自动取消"
+        received = doc.status in (DocStatus.PARTIAL, DocStatus.DONE)
+        problem = f"当前{STATUS_LABELS[doc.status]}{'，已有收货' if received else ''}，不能自动取消"
     for role in ("manager", "director"):
         notify_role(session, event, "approvals.reject_purchase_order", role,
                     f"采购订单 {doc.number} 已被驳回但未能取消", f"{problem}。{reason}，请人工处理。")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.actor import ROLE_PERMISSIONS, Permission
+from models.actor import Actor, Permission
 from models.base import utcnow
 from models.documents import Document
 from models.event_log import Notification
@@ -104,13 +104,12 @@ def todo_escalated(session: Session, event: OutboxEvent) -> None:
                 f"原负责人（{p.get('previous_role') or '指定成员'}）未在时限内处理，已升级给你")
 
 
-def members_who_may(session: Session, org_id: int, permission: Permission, site_id: int | None) -> list[Member]:
-    """Return active members whose roles allow ``permission`` at ``site_id``."""
+def members_who_may(session: Session, org_id: int, permission: Permission, site_id: int) -> list[Member]:
+    """Return active members whose roles allow ``permission`` at ``site_id`` (the Actor's own rule)."""
     members = session.scalars(select(Member).where(Member.org_id == org_id, Member.active.is_(True))
                               .order_by(Member.id))
-    return [m for m in members if any(
-        permission in ROLE_PERMISSIONS[r.role] and (r.site_id is None or site_id is None or r.site_id == site_id)
-        for r in m.roles)]
+    return [m for m in members
+            if Actor(org_id, m.id, roles=tuple((r.role, r.site_id) for r in m.roles)).can(permission, site_id)]
 
 
 @registry.register("receipt.drafted", "notify.receipt_drafted")
@@ -120,7 +119,7 @@ def receipt_drafted(session: Session, event: OutboxEvent) -> None:
     author = session.scalar(select(Document.created_by).where(Document.id == int(p["document_id"]),
                                                               Document.org_id == event.org_id))
     body = f"{p['number']}：{p['quantity']}，金额 {p['amount']} 元，超过复核线 {p['review_limit']}，请另一人核对后确认"
-    for member in members_who_may(session, event.org_id, Permission.RECEIVE, p.get("site_id")):
+    for member in members_who_may(session, event.org_id, Permission.RECEIVE, int(p["site_id"])):
         if member.id != author:
             notify_role(session, event, "notify.receipt_drafted", "", f"待复核入库 {p['number']}", body,
                         member_id=member.id)

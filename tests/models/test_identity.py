@@ -51,7 +51,7 @@ def test_expired_or_malformed_codes_bind_nothing(session_factory, demo, actors):
                                                        BindingCode.org_id == demo.org_id))
         row.expires_at = row.expires_at - timedelta(days=2)
         session.commit()
-    for code in (issued.code, "12345", "abcdef"):
+    for code in (issued.code, "12345", "abcdef", ""):
         with pytest.raises(BindingCodeInvalid) as err:
             bind_with_code(session_factory, BindIdentity(WX, "openid-x", code))
         assert err.value.code == "BINDING_CODE_INVALID"

@@ -13,6 +13,7 @@ from miniprogram_api.auth import issue_token
 from models.operations import ReceiveGoods, receive_goods
 from models.operations.approvals import choose_steps
 from models.uow import run
+from models.webhooks import WebhookSubscription
 from workflows.relay import relay_pending
 
 
@@ -80,6 +81,8 @@ def test_chains_and_webhooks_api(app, session_factory, demo):
                       headers=director).get_json() == []
     assert client.post("/api/v1/workflows/webhooks", headers=director,
                        json={"url": "ftp://x", "kinds": ["receipt.posted"]}).status_code == 422
+    with session_factory.begin() as session:  # a real public address: never left live for later drains
+        session.get_one(WebhookSubscription, hook.get_json()["id"]).active = False
 
 
 def test_event_health_json_and_prometheus(app, session_factory, demo, actors):
