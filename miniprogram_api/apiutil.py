@@ -39,7 +39,8 @@ def _strict_int(value: Any) -> Any:
     return value
 
 
-def _strict_decimal(value: Any) -> Any:
+def strict_decimal(value: Any) -> Any:
+    """Accept a JSON number or an ASCII decimal string (bounds and finiteness are the Field's)."""
     # A JSON number or an ASCII decimal string; never a bool, never "١٢٣" read as 123.
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise ValueError("须是数字")
@@ -58,11 +59,11 @@ def _strict_iso(value: Any) -> Any:
 #: Database ids: positive and small enough for every backend (no 500 on 2**70); strictly an integer.
 Id = Annotated[int, BeforeValidator(_strict_int), Field(ge=1, le=2**53)]
 #: Quantities as people enter them: positive, bounded, at most six decimals.
-Quantity = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(gt=0, le=Decimal("1e9"), decimal_places=6)]
+Quantity = Annotated[Decimal, BeforeValidator(strict_decimal), Field(gt=0, le=Decimal("1e9"), decimal_places=6)]
 #: A counted quantity may be zero.
-Counted = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
-Price = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
-Rate = Annotated[Decimal, BeforeValidator(_strict_decimal), Field(ge=0, lt=1, decimal_places=4)]
+Counted = Annotated[Decimal, BeforeValidator(strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
+Price = Annotated[Decimal, BeforeValidator(strict_decimal), Field(ge=0, le=Decimal("1e9"), decimal_places=6)]
+Rate = Annotated[Decimal, BeforeValidator(strict_decimal), Field(ge=0, lt=1, decimal_places=4)]
 #: A calendar date as "YYYY-MM-DD".
 IsoDate = Annotated[date, BeforeValidator(_strict_iso)]
 UnitName = Annotated[str, Field(min_length=1, max_length=16)]

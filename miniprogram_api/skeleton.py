@@ -19,7 +19,6 @@ spec with its request and response models and request validation answers 422 in 
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +30,11 @@ from typing import Annotated, Any, TypeVar
 from flask import Response, abort, jsonify, request
 from flask_openapi3 import APIBlueprint, OpenAPI
 from flask_openapi3.request import validate_request
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
-from miniprogram_api.apiutil import IdempotencyHeader, call, dec, reader, transact
+from miniprogram_api.apiutil import Id, IdempotencyHeader, call, dec, reader, strict_decimal, transact
 from miniprogram_api.errors import ErrorBody, validation_error_response
 from models.actor import Actor, Permission
 from models.errors import ValidationError
@@ -53,32 +52,14 @@ _PARTS = ("path", "query", "form", "body")
 
 # -- bounded request types ----------------------------------------------------------------------
 
-#: A database id: a strict JSON integer (not a bool, float or string), positive, ≤ 2**53.
-StrictId = Annotated[StrictInt, Field(ge=1, le=2**53)]
-#: An id in a path or query string (always text on the wire: pydantic reads ASCII digits only).
-QueryId = Annotated[int, Field(ge=1, le=2**53)]
-
-_NUMBER_TEXT = r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$"
-
-
-def _finite_number(value: Any) -> Any:
-    """Accept a JSON number or an ASCII decimal string; refuse bools, NaN, Infinity and 1e30."""
-    if isinstance(value, bool):
-        raise ValueError("须是数字")
-    if isinstance(value, int | float):
-        value = Decimal(str(value))
-    elif isinstance(value, str):
-        if not re.fullmatch(_NUMBER_TEXT, value.strip()):
-            raise ValueError("须是数字（最多 12 位整数、6 位小数）")
-        value = Decimal(value.strip())
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise ValueError("须是有限的数字")
-    return value
+#: Ids and numbers share apiutil's strict readers (no bools, no Unicode digits, no Unix timestamps).
+StrictId = Id
+QueryId = Id
 
 
 #: A finite decimal, |x| < 10**12, at most six decimals.
-Number = Annotated[Decimal, BeforeValidator(_finite_number),
-                   Field(ge=-Decimal(10) ** 12, le=Decimal(10) ** 12, decimal_places=6)]
+Number = Annotated[Decimal, BeforeValidator(strict_decimal),
+                   Field(ge=-Decimal(10) ** 12, le=Decimal(10) ** 12, decimal_places=6, allow_inf_nan=False)]
 
 #: Calendar dates a co-operative plans with: 2000-01-01 .. 2100-12-31 (an override dated 9999 is junk).
 DATE_MIN, DATE_MAX = date(2000, 1, 1), date(2100, 12, 31)
