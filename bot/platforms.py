@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from app.settings import Settings
 from models.errors import ValidationError
 from models.org import IdentityProvider
 from platforms.dingtalk import dingtalk_tokens
-from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
+from platforms.redirect import dingtalk_sdk_config
+from platforms.wechat import wechat_client, wecom_client
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,6 @@ class BotConfig:
             raise ValidationError("生产环境的企业微信回调必须设置 WECOM_AES_KEY", field="WECOM_AES_KEY")
 
 
-def _redirect(client: Any, api_base: str | None) -> Any:
-    redirect_requests_session(client._http, api_base)
-    return client
-
-
 class WeChatOfficial:
     """WeChat official account: media download and customer-service messages."""
 
@@ -100,11 +95,10 @@ class WeChatOfficial:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
 
-    @cached_property
+    @property
     def client(self) -> Any:
-        from wechatpy import WeChatClient
-
-        return _redirect(WeChatClient(self.config.wechat_appid, self.config.wechat_secret), self.config.api_base)
+        # Shared by every adapter of this app in the process (bot.push builds one per message): one token.
+        return wechat_client(self.config.wechat_appid, self.config.wechat_secret, api_base=self.config.api_base)
 
     def fetch_media(self, media_id: str) -> bytes:
         # media.download() as wechatpy does it, with a timeout (download() takes none).
@@ -131,11 +125,10 @@ class WeCom:
     def __init__(self, config: BotConfig) -> None:
         self.config = config
 
-    @cached_property
+    @property
     def client(self) -> Any:
-        from wechatpy.enterprise import WeChatClient
-
-        return _redirect(WeChatClient(self.config.wecom_corp_id, self.config.wecom_secret), self.config.api_base)
+        # Shared by every adapter of this app in the process: one token, fetched once.
+        return wecom_client(self.config.wecom_corp_id, self.config.wecom_secret, api_base=self.config.api_base)
 
     def fetch_media(self, media_id: str) -> bytes:
         # wechatpy's WeCom download uses bare requests.get; go through the client's session instead.

@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import requests
-from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
 from platforms.errors import PlatformCodeInvalid, PlatformUnavailable
-from platforms.redirect import redirect_requests_session
+from platforms.wechat import wechat_client
 
 #: WeChat errcodes meaning "this code is no good": invalid code, code already used.
 CODE_ERRORS = frozenset({40029, 40163, 41008})
@@ -44,8 +43,9 @@ class WeChatPyMiniProgram:
     """The real implementation on wechatpy; ``api_base`` redirects every call (platforms.redirect)."""
 
     def __init__(self, app_id: str, app_secret: str, *, api_base: str | None = None) -> None:
-        self.client = WeChatClient(app_id, app_secret, timeout=5)
-        redirect_requests_session(self.client._http, api_base)
+        # The app's shared client (platforms.wechat): the approval messages use the same token, and its
+        # calls, the token fetch included, keep the login's 5 s budget (platforms.wechat.TIMEOUT_S).
+        self.client = wechat_client(app_id, app_secret, api_base=api_base)
 
     def code_to_session(self, code: str) -> MiniProgramSession:
         """Call ``jscode2session``; an invalid code is PlatformCodeInvalid, anything else PlatformUnavailable."""

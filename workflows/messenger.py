@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from app.settings import Settings, current
 from platforms.dingtalk import dingtalk_tokens
-from platforms.redirect import dingtalk_sdk_config, redirect_requests_session
+from platforms.redirect import dingtalk_sdk_config
+from platforms.wechat import wechat_client
 
 #: DingTalk's answer to createAndDeliver when the outTrackId already has a card instance.
 CARD_EXISTS = "card.instance.exist"
@@ -112,10 +113,8 @@ class PlatformMessenger:
     def send_subscribe(self, openid: str, message: dict[str, Any]) -> None:
         if not self.wechat_appid or not self.wechat_secret:
             return
-        from wechatpy import WeChatClient
-
-        client = WeChatClient(self.wechat_appid, self.wechat_secret)
-        redirect_requests_session(client._http, self.wechat_base)
+        # One client per app for the process, so its token is reused (it used to be fetched per message).
+        client = wechat_client(self.wechat_appid, self.wechat_secret, api_base=self.wechat_base)
         client.wxa.send_subscribe_message(openid, message["template_id"], message["data"], page=message["page"])
 
 
