@@ -4,8 +4,9 @@ The emergency-transfer suggestion (mini-program POST /transfers/emergency, the b
 调拨 echo, the operators' overview page), the changes feed (mini-program GET /changes and what the bot
 offers to choose from: grades with their prices, sites, items), the planning lists (planning API and the
 low-stock push that quotes the safety stock), the overview (the operators' page, /stock, the bot, a
-farmer's /my/settlements) and event health (/workflows/health, /dead-letters). Each test builds a situation in which a channel counting on its own (the raw
-balance, a cached price, a stale list) would show a different number.
+farmer's /my/settlements) and event health (/workflows/health, /dead-letters). Each test builds a
+situation in which a channel counting on its own (the raw balance, a cached price, a stale list) would
+show a different number.
 """
 
 from __future__ import annotations
