@@ -6,6 +6,8 @@ transaction (``open_approval``); nothing here decides whether a document needs a
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,8 +21,8 @@ from models.operations import CancelOrder, cancel_order
 from models.operations.common import STATUS_LABELS
 from models.operations.todos import CreateTodo, close_todos_for, create_todo
 from models.org import IdentityProvider, Member
-from workflows.messenger import get_messenger
-from workflows.notify import identity, members_with_role, notify_role, record
+from workflows.notify import claim, identity, members_with_role, notify_role
+from workflows.outbound import deferred, outbound
 from workflows.relay import registry
 
 WECHAT_TEMPLATE_ID = "approval-pending"
@@ -49,6 +51,7 @@ def level_track_id(req: ApprovalRequest, step: int) -> str:
 
 @registry.register("approval.opened", "approvals.notify_level")
 @registry.register("approval.advanced", "approvals.notify_level")
+@deferred
 def notify_level(session: Session, event: OutboxEvent) -> None:
     """Send the current level's approvers their cards, unless that level was already sent."""
     req = session.get_one(ApprovalRequest, int(event.payload["request_id"]))
@@ -56,45 +59,74 @@ def notify_level(session: Session, event: OutboxEvent) -> None:
 
 
 def send_level(session: Session, req: ApprovalRequest, step: int, event: OutboxEvent) -> None:
-    """Send one level's approvers a card (DingTalk) and a subscribe message (WeChat); add a to-do. Once."""
-    if record(session, req.org_id, channel="card", member_id=None, kind="approval.level", title=f"L{step}",
-              body="", dedupe_key=f"approval:{req.id}:L{step}") is None:
+    """Send one level's approvers a card (DingTalk) and a subscribe message (WeChat); add a to-do. Once.
+
+    The level's marker is logged with the sends and marked sent after them; a retry after a failed send
+    finds it unsent and sends again (same outTrackId: the card is updated in place).
+    """
+    claimed = claim(session, req.org_id, channel="card", member_id=None, kind="approval.level", title=f"L{step}",
+                    body="", dedupe_key=f"approval:{req.id}:L{step}")
+    if claimed is None:
         return
+    level = claimed[0]
     role = req.steps[step]["role"]
     card = card_for(session, req)
     members = members_with_role(session, req.org_id, role)
     user_ids = [uid for m in members if (uid := identity(m, IdentityProvider.DINGTALK_USERID))]
-    messenger = get_messenger()
-    if user_ids:  # first, so the card is on phones before the bookkeeping below (the level marker dedupes)
-        messenger.send_card(level_track_id(req, step), user_ids, dingtalk_card(card))
-    for member in members:
-        record(session, req.org_id, channel="card", member_id=member.id, kind=event.kind, title=card.number,
-               body=f"第 {step + 1} 级审批", dedupe_key=f"approval:{req.id}:L{step}:{member.id}")
-        if openid := identity(member, IdentityProvider.WECHAT_OPENID):
-            messenger.send_subscribe(openid, wechat_subscribe(card, template_id=WECHAT_TEMPLATE_ID))
-    if step > 0:  # earlier levels' cards now show the progress
-        for earlier in range(step):
-            messenger.update_card(level_track_id(req, earlier), dingtalk_card(card))
+    with outbound(session, event) as out:
+        if user_ids:  # first, so the card is on phones before the bookkeeping below (the level marker dedupes)
+            out.send_card(level_track_id(req, step), user_ids, dingtalk_card(card))
+        for member in members:
+            mine = claim(session, req.org_id, channel="card", member_id=member.id, kind=event.kind,
+                         title=card.number, body=f"第 {step + 1} 级审批",
+                         dedupe_key=f"approval:{req.id}:L{step}:{member.id}")
+            if mine is None:
+                continue
+            if openid := identity(member, IdentityProvider.WECHAT_OPENID):
+                out.send_subscribe(openid, wechat_subscribe(card, template_id=WECHAT_TEMPLATE_ID))
+            out.deliver(mine[0])
+        if step > 0:  # earlier levels' cards now show the progress
+            for earlier in range(step):
+                out.update_card(level_track_id(req, earlier), dingtalk_card(card))
+        # The to-do follows the sends, in the transaction that marks them sent: a failure here retries
+        # the level (the card is resent, which updates it) rather than leaving a to-do without a card.
+        out.after(partial(_level_todo, req.id, step))
+        out.deliver(level)
+
+
+def _level_todo(request_id: int, step: int, session: Session, event: OutboxEvent) -> None:
+    """Replace the approval's open to-do by this level's (with its reminder and escalation chain)."""
+    req = session.get_one(ApprovalRequest, request_id)
+    role = req.steps[step]["role"]
+    doc = session.get_one(Document, req.document_id)
     hours = float(req.steps[step].get("timeout_hours", 24))
     chain = tuple({"after_hours": hours, "role": s["role"]} for s in req.steps[step + 1:step + 2])
     close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
     create_todo(session, req.org_id, CreateTodo(
-        title=f"审批 {card.number}", due_in_hours=hours, assignee_role=role, kind="approval",
+        title=f"审批 {doc.number}", due_in_hours=hours, assignee_role=role, kind="approval",
         remind_before_minutes=(30,) if hours > 1 else (), chain=chain or ({"after_hours": hours, "role": "director"},),
         document_id=req.document_id, source_event_id=event.id))
 
 
 @registry.register("approval.decided", "approvals.update_cards")
+@deferred
 def update_cards(session: Session, event: OutboxEvent) -> None:
     """Show the outcome on every level's card, for every viewer; close the approval to-dos."""
     req = session.get_one(ApprovalRequest, int(event.payload["request_id"]))
     params = dingtalk_card(card_for(session, req))
-    for step in range(req.step + 1):
-        get_messenger().update_card(level_track_id(req, step), params)
+    with outbound(session, event) as out:
+        for step in range(req.step + 1):
+            out.update_card(level_track_id(req, step), params)
+        out.after(partial(_close_approval_todos, req.id))
+
+
+def _close_approval_todos(request_id: int, session: Session, _event: OutboxEvent) -> None:
+    req = session.get_one(ApprovalRequest, request_id)
     close_todos_for(session, req.org_id, kind="approval", document_id=req.document_id)
 
 
 @registry.register("approval.decided", "approvals.reject_purchase_order")
+@deferred
 def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
     """Cancel a rejected purchase order if it still can be; otherwise tell the approvers, once.
 

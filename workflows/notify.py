@@ -14,7 +14,7 @@ from models.documents import Document
 from models.event_log import Notification
 from models.infra import OutboxEvent
 from models.org import IdentityProvider, Member, MemberRole, Role
-from workflows.messenger import get_messenger
+from workflows.outbound import deferred, outbound
 from workflows.relay import registry
 
 
@@ -34,16 +34,30 @@ def identity(member: Member, provider: IdentityProvider) -> str | None:
 def record(session: Session, org_id: int, *, channel: str, member_id: int | None, kind: str, title: str,
            body: str, dedupe_key: str) -> Notification | None:
     """Log a notification once per ``dedupe_key``; None when it was already logged (do not resend)."""
-    if session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)) is not None:
-        return None
+    claimed = claim(session, org_id, channel=channel, member_id=member_id, kind=kind, title=title, body=body,
+                    dedupe_key=dedupe_key, sent=True)
+    return claimed[0] if claimed and claimed[1] else None
+
+
+def claim(session: Session, org_id: int, *, channel: str, member_id: int | None, kind: str, title: str,
+          body: str, dedupe_key: str, sent: bool = False) -> tuple[Notification, bool] | None:
+    """Log a notification to send once per ``dedupe_key``; return it and whether it is new.
+
+    None when it was already sent. One logged but still unsent (``sent_at`` NULL: the send after the
+    relay's transaction failed) is returned with False, so the retry sends it again without redoing
+    the bookkeeping that went with it.
+    """
+    found = session.scalar(select(Notification).where(Notification.dedupe_key == dedupe_key))
+    if found is not None:
+        return (found, False) if found.sent_at is None else None
     note = Notification(org_id=org_id, channel=channel, member_id=member_id, kind=kind, title=title[:128],
-                        body=body, dedupe_key=dedupe_key[:160], sent_at=utcnow())
+                        body=body, dedupe_key=dedupe_key[:160], sent_at=utcnow() if sent else None)
     try:
         with session.begin_nested():
             session.add(note)
     except IntegrityError:
         return None
-    return note
+    return note, True
 
 
 def notify_role(session: Session, event: OutboxEvent, handler: str, role: str, title: str, body: str,
@@ -61,16 +75,19 @@ def notify_role(session: Session, event: OutboxEvent, handler: str, role: str, t
     else:  # addressed to a party (supplier, farmer): they see it in the mini-program's to-do list
         return []
     sent = []
-    for member in members:
-        note = record(session, event.org_id, channel="dingtalk", member_id=member.id, kind=event.kind,
-                      title=title, body=body, dedupe_key=f"{event.id}:{handler}:{member.id}")
-        if note is None:
-            continue
-        sent.append(note)
-        userid = identity(member, IdentityProvider.DINGTALK_USERID)
-        if userid:
-            get_messenger().send_card(f"note-{note.id}", [userid], {"title": title, "summary": body,
-                                                                    "decided": "true", "buttons": "[]"})
+    with outbound(session, event) as out:
+        for member in members:
+            claimed = claim(session, event.org_id, channel="dingtalk", member_id=member.id, kind=event.kind,
+                            title=title, body=body, dedupe_key=f"{event.id}:{handler}:{member.id}")
+            if claimed is None:
+                continue
+            note = claimed[0]
+            sent.append(note)
+            userid = identity(member, IdentityProvider.DINGTALK_USERID)
+            if userid:
+                out.send_card(f"note-{note.id}", [userid], {"title": title, "summary": body,
+                                                            "decided": "true", "buttons": "[]"})
+            out.deliver(note)
     return sent
 
 
@@ -79,6 +96,7 @@ def _todo_text(payload: dict[str, Any]) -> str:
 
 
 @registry.register("todo.created", "notify.todo_created")
+@deferred
 def todo_created(session: Session, event: OutboxEvent) -> None:
     """Tell the assignee about a new to-do (approval to-dos already came with their card)."""
     p = event.payload
@@ -89,6 +107,7 @@ def todo_created(session: Session, event: OutboxEvent) -> None:
 
 
 @registry.register("todo.reminder", "notify.todo_reminder")
+@deferred
 def todo_reminder(session: Session, event: OutboxEvent) -> None:
     """Remind the assignee before the deadline."""
     p = event.payload
@@ -97,6 +116,7 @@ def todo_reminder(session: Session, event: OutboxEvent) -> None:
 
 
 @registry.register("todo.escalated", "notify.todo_escalated")
+@deferred
 def todo_escalated(session: Session, event: OutboxEvent) -> None:
     """Wake the next level of the chain."""
     p = event.payload
@@ -113,6 +133,7 @@ def members_who_may(session: Session, org_id: int, permission: Permission, site_
 
 
 @registry.register("receipt.drafted", "notify.receipt_drafted")
+@deferred
 def receipt_drafted(session: Session, event: OutboxEvent) -> None:
     """Ask a second person to check a receipt above the review limit: whoever may receive there but its author."""
     p = event.payload

@@ -7,12 +7,15 @@ a crash before commit re-runs it, a crash after commit never does. A failing han
 back alone, retried with exponential backoff by :func:`retry_due`, and after ``MAX_ATTEMPTS``
 lands in the dead letters, which :func:`replay_dead` puts back in line.
 
-A :class:`NetworkHandler` (an HTTP call: webhooks) never calls out inside a transaction: the
+A :class:`NetworkHandler` (an HTTP call: webhooks, DingTalk cards and WeChat messages through
+:mod:`workflows.outbound`, the bots' pushes) never calls out inside a transaction: the
 batch's transaction only records its run as due (the intent) and commits; then, per run, one
 short transaction leases it (attempt counted, due again after ``LEASE`` should the process die)
 and prepares the request, the call runs with no transaction open, and a second short transaction
 records the outcome (done, or retry with backoff / dead letter). Its bookkeeping stays once per
-(event, handler); the call itself is at least once (receivers dedupe by the delivery id).
+(event, handler); the call itself is at least once (webhook receivers dedupe by the delivery id; a
+card keeps its outTrackId). What ``prepare`` wrote commits with the lease whatever becomes of the call,
+so a retry's ``prepare`` must recognise its own earlier work (workflows.outbound: pending notifications).
 """
 
 from __future__ import annotations
@@ -50,17 +53,19 @@ class NetworkHandler:
 
     ``prepare(session, event)`` reads what to send (None: nothing left to do); ``call(request)``
     talks to the network with no session and raises on failure; ``finish(session, event, outcome)``
-    records the outcome. Called as a plain handler it runs all three in the caller's transaction.
+    records the outcome. ``finish`` may return a further request (a reply that depends on what the
+    call brought back and on the database): it is called and finished the same way, each call with
+    no transaction open. Called as a plain handler it runs them all in the caller's transaction.
     """
 
     prepare: Callable[[Session, OutboxEvent], Any]
     call: Callable[[Any], Any]
-    finish: Callable[[Session, OutboxEvent, Any], None]
+    finish: Callable[[Session, OutboxEvent, Any], Any]
 
     def __call__(self, session: Session, event: OutboxEvent) -> None:
         request = self.prepare(session, event)
-        if request is not None:
-            self.finish(session, event, self.call(request))
+        while request is not None:
+            request = self.finish(session, event, self.call(request))
 
 
 @dataclass
@@ -139,7 +144,8 @@ def _failed(run: HandlerRun, error: str, now: datetime) -> None:
 
 def _run_network(session_factory: sessionmaker[Session], run_id: int, fn: NetworkHandler, now: datetime,
                  fixed_clock: bool = False) -> None:
-    """Lease and prepare (short transaction), call (no transaction), record the outcome (short transaction)."""
+    """Lease and prepare (short transaction), then call (no transaction) and record the outcome (short
+    transaction), again for each further request the outcome leads to."""
     with session_factory() as session:
         run = session.get(HandlerRun, run_id, with_for_update=True)
         if (run is None or run.status != RunStatus.RETRY or run.next_attempt_at is None
@@ -158,34 +164,43 @@ def _run_network(session_factory: sessionmaker[Session], run_id: int, fn: Networ
             savepoint.rollback()
             error = f"{type(exc).__name__}: {exc}"
             _failed(run, error, now)
+        if request is None and not error:  # nothing to send: done with the lease, no second transaction
+            run.status, run.handled_at, run.next_attempt_at = RunStatus.DONE, now if fixed_clock else utcnow(), None
         session.commit()
-    if error:
-        return
+    while request is not None and not error:
+        request, error = _call_and_finish(session_factory, run_id, fn, request, lease, now, fixed_clock)
+
+
+def _call_and_finish(session_factory: sessionmaker[Session], run_id: int, fn: NetworkHandler, request: Any,
+                     lease: tuple[int, datetime | None], now: datetime, fixed_clock: bool) -> tuple[Any, str]:
+    """Call (no transaction), then record the outcome (short transaction); return a further request."""
     outcome: Any = None
-    if request is not None:
-        try:
-            outcome = fn.call(request)  # no transaction is open here: nothing waits on this call
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+    error = ""
+    try:
+        outcome = fn.call(request)  # no transaction is open here: nothing waits on this call
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    follow_up: Any = None
     with session_factory() as session:
         run = session.get(HandlerRun, run_id, with_for_update=True)
         if run is None or (run.attempts, run.next_attempt_at) != lease:
             log.warning("handler run %s was taken over while calling out; outcome dropped", run_id)
-            return
-        if not error and request is not None:
+            return None, "taken over"
+        if not error:
             event = session.get_one(OutboxEvent, run.event_id)
             savepoint = session.begin_nested()
             try:
-                fn.finish(session, event, outcome)
+                follow_up = fn.finish(session, event, outcome)
                 savepoint.commit()
             except Exception as exc:
                 savepoint.rollback()
                 error = f"{type(exc).__name__}: {exc}"
         if error:
             _failed(run, error, now)
-        else:
+        elif follow_up is None:
             run.status, run.handled_at, run.next_attempt_at = RunStatus.DONE, now if fixed_clock else utcnow(), None
-        session.commit()
+        session.commit()  # with a follow-up the run stays leased: its finish's writes are kept meanwhile
+    return follow_up, error
 
 
 def _run_network_all(session_factory: sessionmaker[Session], runs: list[tuple[int, NetworkHandler]],
