@@ -40,6 +40,7 @@ stubs: install
 test: install
 	TEST_DB=$(TEST_DB) $(BIN)/pytest
 
+# mypy checks the packages listed in [tool.mypy] files (pyproject.toml): one list, also used by editors.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports

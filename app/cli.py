@@ -49,6 +49,8 @@ def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None
     run(session_factory, receive_goods, clerk, ReceiveGoods(
         site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal("12"), unit="公斤",
         party_id=demo.parties["李大伯"], grade_id=demo.grades["特级"]), idempotency_key="demo-2")
+    if first.lot_id is None:  # 茶青 is received by grade, so its receipt always opens a lot
+        raise RuntimeError("the demo delivery of 茶青 opened no lot")
     run(session_factory, record_qc, manager, RecordQc(first.lot_id, True, "色泽鲜绿，无杂叶"),
         idempotency_key="demo-3")
     # Opening stock of 龙井 jars, so the README's and the bot's 出库/调拨 龙井 examples work for 老孙.

@@ -31,7 +31,8 @@ def inbound_from_robot(payload: dict[str, Any]) -> Inbound:
     user = str(payload.get("senderStaffId") or payload.get("senderId") or "")
     key = f"msg:{payload.get('msgId') or ''}"
     kind = payload.get("msgtype")
-    content = payload.get("content") if isinstance(payload.get("content"), dict) else {}
+    content = payload.get("content")
+    content = content if isinstance(content, dict) else {}
     if kind == "text":
         return Inbound("dingtalk", user, key, text=str((payload.get("text") or {}).get("content", "")))
     if kind == "audio":

@@ -90,12 +90,12 @@ def advance(ctx: Context, draft: dict[str, Any], evidence: list[int] | None = No
                 raise
             # Two different quantities: ask which one, never pick one (nor add them up).
             units = units_for_item(s, item)
-            options = []
+            amounts: list[tuple[Any, str]] = []
             for parsed in exc.candidates:
                 a = amount_of(parsed, item, units)
                 label = f"{a.quantity.normalize():f}{a.unit or item.base_unit}（{parsed.text}）"
-                options.append(([str(a.quantity), a.unit, a.text], label))
-            return _ask(ctx, draft, "amount", options)
+                amounts.append(([str(a.quantity), a.unit, a.text], label))
+            return _ask(ctx, draft, "amount", amounts)
         draft["quantity"], draft["unit"], draft["said"] = str(amount.quantity), amount.unit, amount.text
     _precheck(ctx, draft, item)
     save_dialog(s, org_id=org, channel=ctx.inbound.channel, external_id=ctx.inbound.user_id,
@@ -184,7 +184,7 @@ def _precheck(ctx: Context, draft: dict[str, Any], item: Item) -> None:
     from models.units import to_base
 
     kind, actor = draft["kind"], ctx.actor
-    site_id = draft.get("from_site_id") if kind == "transfer" else draft["site_id"]
+    site_id = draft["from_site_id"] if kind == "transfer" else draft["site_id"]
     if kind == "transfer":
         if draft["from_site_id"] == draft["to_site_id"]:
             raise ValidationError("调出和调入地点不能相同")

@@ -107,7 +107,7 @@ def _answer_dialog(ctx: Context, intent: Intent) -> str:
         from models.chat import close_dialog
 
         close_dialog(s, dialog)
-        return f"已取消{entries.VERB.get(dialog.intent.get('kind'), '')}，没有登记任何内容"
+        return f"已取消{entries.VERB.get(dialog.intent.get('kind', ''), '')}，没有登记任何内容"
     if isinstance(intent, Pick):
         if dialog.state != DialogState.CHOOSING:
             return "请回复“确认”或“取消”"
@@ -268,7 +268,7 @@ def image(ctx: Context) -> str:
         image_key=key_for(p.sha256, "jpg"), thumb_key=key_for(p.sha256, "thumb.jpg"), metadata=p.metadata),),
         source=ctx.inbound.channel))
     store_photo(LocalMediaStorage(ctx.services.media_root), p)  # only once kept: a refused photo leaves no file
-    verb = entries.VERB.get(dialog.intent.get("kind"), "登记")
+    verb = entries.VERB.get(dialog.intent.get("kind", ""), "登记")
     reply = f"照片已附到待确认的{verb}（共 {len(kept.photo_ids)} 张）。"
     for warning in kept.warnings:
         reply += f"\n⚠ {warning['message']}"

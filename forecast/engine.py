@@ -54,6 +54,18 @@ class _Job:
     horizon: int = 1
     warnings: list[str] = field(default_factory=list)
 
+    def fitted(self) -> Decomposition:
+        """The decomposition of the whole history: every job that gets a model has one."""
+        if self.full is None:
+            raise RuntimeError(f"series {self.prep.index} gets a model but was never decomposed")
+        return self.full
+
+    def backtested(self) -> Decomposition:
+        """The decomposition up to the first backtest origin: every backtested job has one."""
+        if self.cv is None:
+            raise RuntimeError(f"series {self.prep.index} is backtested but was never decomposed up to its origin")
+        return self.cv
+
 
 #: Processes for big batches (None in forecast_series: this, capped by the machine's cores).
 DEFAULT_JOBS = 2
@@ -140,7 +152,7 @@ def _backtest(
     for method, members in by_method.items():
         for group in _groups(members, method, season, lambda j: j.cutoff0):
             group.sort(key=lambda j: j.prep.index)
-            items = [(j.prep.index, j.prep.start, _input(j, method, j.cv, season)) for j in group]
+            items = [(j.prep.index, j.prep.start, _input(j, method, j.backtested(), season)) for j in group]
             df = _frame(items)
             model = _model_for(method, horizon, season, min(j.cutoff0 for j in group))
             # models with a forward pass are fitted once at the first origin and rolled forward
@@ -163,7 +175,7 @@ def _backtest(
                 ratios = []
                 for w in range(folds):
                     origin = job.prep.length - test_size + w * step
-                    add = _shift(job, method, job.cv, season, origin, horizon)
+                    add = _shift(job, method, job.backtested(), season, origin, horizon)
                     mean, lo80, hi80, lo95, hi95 = (np.clip(c[gi, w] + add, 0, None) for c in cols)
                     actual = job.prep.y[origin : origin + horizon]
                     valid = job.prep.valid[origin : origin + horizon]
@@ -211,7 +223,7 @@ def _forecast(
     for method, members in by_method.items():
         for group in _groups(members, method, season, lambda j: j.prep.length):
             group.sort(key=lambda j: j.prep.index)
-            items = [(j.prep.index, j.prep.start, _input(j, method, j.full, season)) for j in group]
+            items = [(j.prep.index, j.prep.start, _input(j, method, j.fitted(), season)) for j in group]
             df = _frame(items)
             try:
                 with warnings.catch_warnings():
@@ -227,7 +239,7 @@ def _forecast(
                     job.warnings.append("METHOD_FAILED")
                     job.chosen = "historic_average"
             for gi, job in enumerate(group):
-                add = _shift(job, job.chosen, job.full, season, job.prep.length, horizon)
+                add = _shift(job, job.chosen, job.fitted(), season, job.prep.length, horizon)
                 mean, lo1, hi1, lo2, hi2 = (c[gi] + add for c in cols)
                 f = _band_factor(job)
                 results[job.prep.index] = [mean, mean - f * (mean - lo1), mean + f * (hi1 - mean),

@@ -311,10 +311,10 @@ def _gps_coord(dms: Any, ref: Any, negative_ref: bytes, limit: int) -> Decimal |
     """Convert an EXIF (deg, min, sec) triple and hemisphere ref to signed decimal degrees."""
     if not isinstance(dms, tuple) or len(dms) != 3:
         return None
-    parts = [_rational(v) for v in dms]
-    if any(p is None or p < 0 for p in parts):
+    parts = [p for p in (_rational(v) for v in dms) if p is not None and p >= 0]
+    if len(parts) != 3:
         return None
-    deg, minutes, seconds = parts  # type: ignore[misc]
+    deg, minutes, seconds = parts
     value = deg + minutes / 60 + seconds / 3600
     if value > limit:
         return None

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from flask import Flask, Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint, FileStorage, Tag
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -48,9 +48,9 @@ from models.operations.intake import (
 )
 from models.uow import run
 
-ERRORS = {k: ErrorBody for k in ("401", "403", "404", "409", "413", "422")}
 api = APIBlueprint("intake", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="快速录入")],
-                   abp_security=[{"bearer": []}], abp_responses=ERRORS)
+                   abp_security=[{"bearer": []}],
+                   abp_responses={k: ErrorBody for k in ("401", "403", "404", "409", "413", "422")})
 #: Photo processing runs here while the request thread recognises speech.
 _WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake-photos")
 
@@ -61,12 +61,13 @@ def _as_text(value: Any) -> Any:
 
 
 FormText = Annotated[str | None, BeforeValidator(_as_text)]
+# Optional, yet documented as plainly binary: flask-openapi3 reads only such fields from request.files.
+OptionalFile = Annotated[FileStorage | None, WithJsonSchema({"format": "binary", "type": "string"})]
 
 
 class IntakeForm(BaseModel):
     photos: list[FileStorage] = Field(default_factory=list, description="JPEG/PNG/WebP/HEIC，按内容识别")
-    # Not "| None": flask-openapi3 reads only plainly binary fields from request.files.
-    audio: FileStorage = Field(None, description="mp3/aac/m4a/wav/amr/silk 录音，60 秒内")
+    audio: OptionalFile = Field(None, description="mp3/aac/m4a/wav/amr/silk 录音，60 秒内")
     site_id: Id
     grade_id: Id | None = None
     item_id: Id | None = Field(None, description="缺省：本单位唯一带等级的商品")
@@ -180,21 +181,23 @@ def intake(ctx: Ctx, form: IntakeForm) -> Any:
     session, actor = ctx.session, ctx.actor
     uploads = [p for p in form.photos if hasattr(p, "read")]
     typed = bool(form.weight and form.weight.strip())
-    has_audio = hasattr(form.audio, "read")
-    if not typed and not has_audio:
+    # flask-openapi3 passes a plain form field named "audio" through as text: that is no recording.
+    recording = form.audio if hasattr(form.audio, "read") else None
+    if not typed and recording is None:
         raise ValidationError("请说出或输入重量", field="weight")
     # Authorise before a single byte is decoded: decoding is the expensive part an attacker wants.
     authorize_intake(session, actor, form.site_id, form.party)
     photos = read_photos(uploads)
     check_photos(photos)  # headers only: size, format, pixels per photo and per request
-    audio = form.audio.read() if has_audio else None
+    audio = recording.read() if recording is not None else None
     if audio is not None and not audio:
         audio = None
         if not typed:
             raise ValidationError("请说出或输入重量", field="weight")
     fields = form.model_dump(exclude={"photos", "audio"})
     digest = request_digest(fields, photos, audio)
-    transcript, confidence, warnings = None, None, ()
+    transcript, confidence = None, None
+    warnings: tuple[tuple[str, str], ...] = ()
     if audio is None:
         decoded = decode_photos(photos)
     else:

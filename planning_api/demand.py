@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any, Literal
 
 from flask_openapi3 import FileStorage
@@ -10,7 +12,7 @@ from pydantic import BaseModel, Field
 from miniprogram_api.apiutil import out_model
 from miniprogram_api.skeleton import Ctx, PlanDate, QueryId, Rendered, api_blueprint, endpoint
 from models.actor import Permission
-from models.demand import daily_demand, weekly_demand
+from models.demand import DemandDay, DemandWeek, Key, daily_demand, weekly_demand
 from models.errors import ValidationError
 from models.operations.demand_import import ImportDemand, ImportReport, import_demand
 from models.queries import planning_lists
@@ -31,15 +33,24 @@ class DemandQuery(BaseModel):
 @endpoint(api.get, "/demand", permission=Permission.PLAN, response=OBJECT)
 def demand_history(ctx: Ctx, query: DemandQuery) -> Any:
     """Daily or weekly demand (sales, returns, giveaways, stockouts) of an item, optionally at one site."""
-    fn = daily_demand if query.grain == "daily" else weekly_demand
-    found = fn(ctx.session, ctx.actor.org_id, item_ids=[query.item_id],
-               site_ids=[query.site_id] if query.site_id else None, end=query.end)
     out = []
-    for (item, site), rows in sorted(found.items()):
+    for (item, site), rows in sorted(_demand(ctx, query).items()):
         if query.start is not None:
-            rows = [r for r in rows if (r.day if query.grain == "daily" else r.week) >= query.start]
+            rows = [r for r in rows if _period(r) >= query.start]
         out.append({"item_id": item, "site_id": site, "grain": query.grain, "rows": rows})
     return {"series": out}
+
+
+def _demand(ctx: Ctx, query: DemandQuery) -> Mapping[Key, Sequence[DemandDay | DemandWeek]]:
+    sites = [query.site_id] if query.site_id else None
+    if query.grain == "daily":
+        return daily_demand(ctx.session, ctx.actor.org_id, item_ids=[query.item_id], site_ids=sites, end=query.end)
+    return weekly_demand(ctx.session, ctx.actor.org_id, item_ids=[query.item_id], site_ids=sites, end=query.end)
+
+
+def _period(row: DemandDay | DemandWeek) -> date:
+    """The day, or the week's Monday, a demand row counts."""
+    return row.day if isinstance(row, DemandDay) else row.week
 
 
 class ImportForm(BaseModel):

@@ -11,6 +11,7 @@ from workflows.schedule import beat_schedule
 def create_celery(settings: Settings) -> Celery:
     """Create the Celery app for ``settings`` (no broker connection is made here)."""
     app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning", "workflows.retention"])
+    transport_options: dict[str, str | int | bool]
     if settings.redis_url:
         broker, transport_options = settings.redis_url, {"visibility_timeout": 3600}
     else:

@@ -9,7 +9,7 @@ __all__ = ["EventHealth", "event_health", "org_event_health", "prometheus_text"]
 
 def prometheus_text(health: EventHealth) -> str:
     """Render event health in the Prometheus text exposition format."""
-    lines = []
+    lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, value: float | None, labels: str = "") -> None:
         if f"# TYPE {name} " not in "\n".join(lines):
