@@ -12,7 +12,6 @@ from flask import current_app
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
-from sqlalchemy.orm import Session
 
 from miniprogram_api.apiutil import BusinessTime, Id, dump
 from miniprogram_api.approvals import DecisionIn
@@ -22,12 +21,13 @@ from miniprogram_api.shipments import ReceiveIn, ShipIn
 from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from miniprogram_api.stock import CountIn
 from miniprogram_api.transfers import StepIn, TransferIn
-from models.actor import Actor
-from models.errors import DomainError, IdempotencyConflict
-from models.idempotency import find_record, used_by_another
+from models.errors import DomainError
 from models.operations import (
+    BatchOp,
+    BatchOutcome,
     DecideTransfer,
     TransferRef,
+    apply_batch,
     cancel_transfer,
     count_stock,
     decide_transfer,
@@ -37,7 +37,6 @@ from models.operations import (
     request_transfer,
     ship_goods,
 )
-from models.uow import run
 
 log = logging.getLogger(__name__)
 
@@ -120,22 +119,13 @@ class ChangesQuery(BaseModel):
                                description="上次返回的 cursor；不填返回全部")
 
 
-def _apply(session: Session, actor: Actor, fn: Callable[..., Any], cmd: Any, key: str) -> tuple[bool, Any]:
-    """Run one queued operation; tell whether its key had already been applied."""
-    seen = find_record(session, actor, key)  # this member's own key only
-    if seen is None and used_by_another(session, actor, key):
-        # The client id is also the stock move's id: it cannot be a new request for this member.
-        raise IdempotencyConflict("这个离线操作编号已被其他成员使用，请重新生成", key=key)
-    return seen is not None and seen.result is not None, fn(session, actor, cmd, idempotency_key=key)
-
-
 def _conflict(op: QueuedOp, code: str, message: str, details: dict[str, Any]) -> OpResult:
     return OpResult(client_id=op.client_id, kind=op.kind, status="conflict",
                     error=ErrorDetail(code=code, message=message, details=details))
 
 
-def apply_one(factory: Any, actor: Actor, op: QueuedOp) -> OpResult:
-    """Apply one queued operation in its own transaction; any failure becomes a conflict entry."""
+def parse_op(op: QueuedOp) -> BatchOp | OpResult:
+    """Build one queued entry's operation, or its conflict when the entry itself is malformed (no database)."""
     if op.kind not in KINDS:
         return _conflict(op, "UNKNOWN_KIND", f"不支持的操作类型：{op.kind}", {"kinds": list(KINDS)})
     fn, model, build = KINDS[op.kind]
@@ -143,18 +133,26 @@ def apply_one(factory: Any, actor: Actor, op: QueuedOp) -> OpResult:
     if op.business_time is not None and "business_time" in model.model_fields:
         body["business_time"] = op.business_time
     try:
-        cmd = build(model.model_validate(body), op.client_id)
-        seen, result = run(factory, _apply, actor, fn, cmd, str(op.client_id))
+        return BatchOp(key=str(op.client_id), operation=fn, command=build(model.model_validate(body), op.client_id))
     except PydanticError as exc:
         fields = [{"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "")}
                   for e in exc.errors(include_url=False, include_context=False)]
         return _conflict(op, "VALIDATION_ERROR", "请求参数有误", {"fields": fields})
-    except DomainError as exc:
+    except DomainError as exc:  # a command's own checks (e.g. a quantity) raised while it was built
         return _conflict(op, exc.code, exc.message, exc.details)
     except Exception:  # one broken entry must not stop the queue behind it
-        log.exception("sync operation %s (%s) failed", op.client_id, op.kind)
+        log.exception("sync operation %s (%s) could not be built", op.client_id, op.kind)
         return _conflict(op, "INTERNAL_ERROR", "服务器处理失败，请稍后重试", {})
-    return OpResult(client_id=op.client_id, kind=op.kind, status="already_applied" if seen else "applied",
+
+
+def render(op: QueuedOp, outcome: BatchOutcome) -> OpResult:
+    """Turn one operation's outcome into its entry of the answer."""
+    if outcome.status == "conflict":
+        if isinstance(outcome.error, DomainError):
+            return _conflict(op, outcome.error.code, outcome.error.message, outcome.error.details)
+        return _conflict(op, "INTERNAL_ERROR", "服务器处理失败，请稍后重试", {})  # logged by apply_batch
+    result = outcome.result
+    return OpResult(client_id=op.client_id, kind=op.kind, status=outcome.status,
                     result=dump(result) if dataclasses.is_dataclass(result) else {"value": str(result)})
 
 
@@ -163,10 +161,13 @@ def apply_one(factory: Any, actor: Actor, op: QueuedOp) -> OpResult:
 @endpoint(api.post, "/sync", permission=Anyone("每条离线操作由对应的操作按权限与地点逐条检查"), response=SyncOut,
           write=False)
 def sync(ctx: Ctx, body: SyncIn) -> dict:
-    """Apply queued offline operations in order, each in its own transaction; report each one."""
+    """Apply queued offline operations in order (one transaction, one savepoint each); report each one."""
     ctx.session.rollback()  # hold no read transaction while the operations write
     factory = current_app.extensions["liuzhuan"]["session_factory"]
-    results = [apply_one(factory, ctx.actor, op) for op in body.operations]
+    parsed = [parse_op(op) for op in body.operations]
+    outcomes = iter(apply_batch(factory, ctx.actor, [p for p in parsed if isinstance(p, BatchOp)]))
+    results = [p if isinstance(p, OpResult) else render(op, next(outcomes))
+               for op, p in zip(body.operations, parsed, strict=True)]
     count = {s: sum(1 for r in results if r.status == s) for s in ("applied", "already_applied", "conflict")}
     return SyncOut(applied=count["applied"], already_applied=count["already_applied"],
                    conflicts=count["conflict"], results=results).model_dump(mode="json")

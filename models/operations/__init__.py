@@ -5,6 +5,7 @@ outbox event in the caller's transaction, and returns a result object. Each acce
 ``idempotency_key=``. The caller commits (see ``models.uow.run``).
 """
 
+from models.operations.batch import BatchOp, BatchOutcome, apply_batch
 from models.operations.counting import CountResult, CountStock, count_stock
 from models.operations.mapping import ChangeMappingRule, MappingChange, RuleLine, change_mapping_rule
 from models.operations.masterdata import (
@@ -53,13 +54,14 @@ from models.operations.transfers import (
 )
 
 __all__ = [
-    "AssignRole", "CancelOrder", "ChangeMappingRule", "CountResult", "CountStock", "CreateItem", "CreateMember",
-    "CreateOrder", "CreateOrg", "CreateParty", "CreateSite", "DecideTransfer", "FreezeResult", "FreezeStock",
-    "GradeSpec", "MappingChange", "Order", "OrderLineIn", "PickedLot", "QcResult", "Receipt", "ReceiveGoods",
-    "RecordQc", "RequestTransfer", "Reversal", "ReverseDocument", "RuleLine", "SetGradePrice", "SettleFarmer",
-    "SettlementItem", "SettlementResult", "ShipGoods", "Shipment", "Transfer", "TransferLineIn", "TransferRef",
-    "UnfreezeStock", "assign_role", "cancel_order", "cancel_transfer", "change_mapping_rule", "count_stock",
-    "create_item", "create_member", "create_order", "create_org", "create_party", "create_site", "decide_transfer",
-    "dispatch_transfer", "freeze_stock", "receive_goods", "receive_transfer", "record_qc", "request_transfer",
-    "reverse_document", "set_grade_price", "settle_farmer", "ship_goods", "unfreeze_stock",
+    "AssignRole", "BatchOp", "BatchOutcome", "CancelOrder", "ChangeMappingRule", "CountResult", "CountStock",
+    "CreateItem", "CreateMember", "CreateOrder", "CreateOrg", "CreateParty", "CreateSite", "DecideTransfer",
+    "FreezeResult", "FreezeStock", "GradeSpec", "MappingChange", "Order", "OrderLineIn", "PickedLot", "QcResult",
+    "Receipt", "ReceiveGoods", "RecordQc", "RequestTransfer", "Reversal", "ReverseDocument", "RuleLine",
+    "SetGradePrice", "SettleFarmer", "SettlementItem", "SettlementResult", "ShipGoods", "Shipment", "Transfer",
+    "TransferLineIn", "TransferRef", "UnfreezeStock", "apply_batch", "assign_role", "cancel_order", "cancel_transfer",
+    "change_mapping_rule", "count_stock", "create_item", "create_member", "create_order", "create_org", "create_party",
+    "create_site", "decide_transfer", "dispatch_transfer", "freeze_stock", "receive_goods", "receive_transfer",
+    "record_qc", "request_transfer", "reverse_document", "set_grade_price", "settle_farmer", "ship_goods",
+    "unfreeze_stock",
 ]
