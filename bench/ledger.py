@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, event, func, select
@@ -49,7 +50,8 @@ from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, seed_demo
 from models.errors import InsufficientStock
 from models.invariants import check_all, ledger_matches_balances, no_forbidden_negatives
-from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
+from models.operations import Receipt, ReceiveGoods, ShipGoods, receive_goods, ship_goods
+from models.posting_writer import writer_for
 from models.queries import stock_level
 from models.stock import Balance, StockMove
 from models.uow import run
@@ -191,8 +193,25 @@ def run_clients(
     )
 
 
-def receipt_probe(url: str) -> tuple[int, int]:
-    """Count SQL statements and pool checkouts of one warm farmer receipt."""
+def round_trips(trace: str) -> tuple[int, int]:
+    """(round trips, protocol messages sent) in a libpq trace: a round trip is a run of frontend
+    ("F") messages followed by the backend's ("B") answer."""
+    trips = sent = 0
+    last = ""
+    for line in trace.splitlines():
+        direction = line.split("\t", 1)[0]
+        if direction == "F":
+            sent += 1
+            if last != "F":
+                trips += 1
+        if direction in ("F", "B"):
+            last = direction
+    return trips, sent
+
+
+def receipt_probe(url: str) -> dict[str, int]:
+    """Count what one warm farmer receipt costs the wire: libpq round trips, protocol messages,
+    SQL statements (SQLAlchemy's and the posting writer's) and pool checkouts."""
     engine = make_engine(url)
     try:
         session_factory = make_session_factory(engine)
@@ -200,17 +219,38 @@ def receipt_probe(url: str) -> tuple[int, int]:
         cmd = farmer_receipts(demo)[0]
         run(session_factory, receive_goods, actors["小周"], cmd)
         counts = {"statements": 0, "checkouts": 0}
+        traced: list[Any] = []
+        trace_file = tempfile.NamedTemporaryFile(prefix="receipt-trace-", suffix=".txt", delete=False)  # noqa: SIM115
 
         def on_execute(*_args: object) -> None:
             counts["statements"] += 1
 
-        def on_checkout(*_args: object) -> None:
+        def on_checkout(dbapi_conn: Any, *_args: object) -> None:
             counts["checkouts"] += 1
+            pgconn = dbapi_conn.pgconn
+            pgconn.trace(trace_file.fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            traced.append(pgconn)
+
+        def counted(session: Session, actor: Actor, command: ReceiveGoods) -> Receipt:
+            writer = writer_for(session)
+            before = writer.statements
+            try:
+                return receive_goods(session, actor, command)
+            finally:
+                counts["statements"] += writer.statements - before
 
         event.listen(engine, "before_cursor_execute", on_execute)
         event.listen(engine.pool, "checkout", on_checkout)
-        run(session_factory, receive_goods, actors["小周"], cmd)
-        return counts["statements"], counts["checkouts"]
+        run(session_factory, counted, actors["小周"], cmd)
+        for pgconn in traced:
+            pgconn.untrace()
+        trace_file.close()
+        text = Path(trace_file.name).read_text(errors="replace")
+        Path(trace_file.name).unlink()
+        trips, messages = round_trips(text)
+        return {"statements": counts["statements"], "checkouts": counts["checkouts"], "round_trips": trips,
+                "messages": messages}
     finally:
         engine.dispose()
 
@@ -640,9 +680,11 @@ def main(argv: list[str] | None = None) -> None:
             if "receipts" in sections:
                 url = fresh_migrated_postgres(DB_RECEIPTS)
                 created.append(DB_RECEIPTS)
-                statements, checkouts = receipt_probe(url)
-                figure("receipt_sql_statements_pg", statements, "statements")
-                figure("receipt_pool_checkouts_pg", checkouts, "connections")
+                probe = receipt_probe(url)
+                figure("receipt_round_trips_pg", probe["round_trips"], "round trips")
+                figure("receipt_protocol_messages_pg", probe["messages"], "messages")
+                figure("receipt_sql_statements_pg", probe["statements"], "statements")
+                figure("receipt_pool_checkouts_pg", probe["checkouts"], "connections")
                 receipts_pg = bench_receipts(url, "pg", plan)
                 receipts_multi = bench_receipts_processes(url, plan)
             if "pgbench" in sections:

@@ -16,10 +16,11 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    # Numbers are allocated on a second, short connection (see models.numbering), so a
-    # posting may briefly hold two: size the pool for that.
+    # One connection per posting (numbers are allocated on it too, see models.numbering); the
+    # overflow is for bursts. No pre-ping: it cost a round trip per checkout; a connection the server dropped fails its first statement, SQLAlchemy invalidates
+    # the pool, and models.uow.run retries the operation on a fresh one.
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
     )
 
 

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 from models.actor import Actor
 from models.errors import IdempotencyConflict
 from models.infra import IdempotencyRecord
+from models.posting_writer import table_of, writer_for
+
+_records = table_of(IdempotencyRecord)
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -94,9 +97,10 @@ def idempotent(
     (whose operation then checks his permissions). ``shared_key=True`` puts the key in the org's
     shared scope, for keys derived from a thing (``intake:<draft>``) after the caller's own check.
 
-    The record is claimed (inserted) before the work, so a concurrent request with the
-    same key blocks on the unique index and then fails; ``models.uow.run`` retries it,
-    and the retry finds the committed first answer.
+    The record is written with the answer, by the posting writer, in the operation's own
+    transaction; every row the operation queued is sent when it returns (nothing when it raises).
+    A concurrent request with the same key blocks on the record's unique index until the first
+    commits, then fails; ``models.uow.run`` retries it, and the retry finds the first answer.
     """
 
     def decorate(fn: Callable[[Session, Actor, C], R]) -> Callable[..., R]:
@@ -106,22 +110,26 @@ def idempotent(
         @functools.wraps(fn)
         def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None,
                     shared_key: bool = False) -> R:
-            if not idempotency_key:
-                return fn(session, actor, command)
-            digest = request_hash(operation, command)
-            record = find_record(session, actor, idempotency_key, shared=shared_key)
-            if record is not None:
-                if record.request_hash != digest or record.result is None:
-                    raise IdempotencyConflict(key=idempotency_key, operation=record.operation)
-                return adapter.validate_python(record.result)
-            record = IdempotencyRecord(
-                org_id=actor.org_id, member_id=key_scope(actor, shared=shared_key), key=idempotency_key,
-                operation=operation, request_hash=digest,
-            )
-            session.add(record)
-            session.flush()
-            result = fn(session, actor, command)
-            record.result = adapter.dump_python(result, mode="json")
+            writer = writer_for(session)
+            try:
+                if not idempotency_key:
+                    result = fn(session, actor, command)
+                else:
+                    digest = request_hash(operation, command)
+                    record = find_record(session, actor, idempotency_key, shared=shared_key)
+                    if record is not None:
+                        if record.request_hash != digest or record.result is None:
+                            raise IdempotencyConflict(key=idempotency_key, operation=record.operation)
+                        return adapter.validate_python(record.result)
+                    result = fn(session, actor, command)
+                    writer.insert(
+                        _records, org_id=actor.org_id, member_id=key_scope(actor, shared=shared_key),
+                        key=idempotency_key, operation=operation, request_hash=digest,
+                        result=adapter.dump_python(result, mode="json"))
+                writer.flush()
+            except BaseException:
+                writer.discard()
+                raise
             return result
 
         wrapper.operation_name = operation  # type: ignore[attr-defined]

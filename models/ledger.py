@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -78,7 +79,23 @@ def active_freezes(session: Session, item_id: int, site_id: int) -> list[Freeze]
     return list(session.scalars(stmt))
 
 
-def blocking_freeze(freezes: Iterable[Freeze], lot_id: int | None, outbound: bool) -> Freeze | None:
+class FreezeLike(Protocol):
+    """A freeze as the ORM row or a posting's plain read of it (models.operations.receiving)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def direction(self) -> FreezeDirection: ...
+    @property
+    def lot_id(self) -> int | None: ...
+    @property
+    def reason(self) -> str: ...
+
+
+F = TypeVar("F", bound=FreezeLike)
+
+
+def blocking_freeze(freezes: Iterable[F], lot_id: int | None, outbound: bool) -> F | None:
     """Return the first freeze that stops this lot moving in the given direction."""
     wanted = FreezeDirection.OUTBOUND if outbound else FreezeDirection.INBOUND
     for freeze in freezes:
@@ -99,9 +116,13 @@ def ensure_inbound_allowed(session: Session, item: Item, site: Site, lot_id: int
         freezes = active_freezes(session, item.id, site.id)
     freeze = blocking_freeze(freezes, lot_id, outbound=False)
     if freeze is not None:
-        raise StockFrozen(
-            f"{item.name} 在 {site.name} 已冻结入库：{freeze.reason}", freeze_id=freeze.id, item_id=item.id
-        )
+        raise inbound_frozen(item.name, item.id, site.name, freeze)
+
+
+def inbound_frozen(item_name: str, item_id: int, site_name: str, freeze: FreezeLike) -> StockFrozen:
+    """The error for goods a freeze keeps out of a site."""
+    return StockFrozen(f"{item_name} 在 {site_name} 已冻结入库：{freeze.reason}", freeze_id=freeze.id,
+                       item_id=item_id)
 
 
 def moving_average_cost(balances: Sequence[Balance]) -> Decimal | None:

@@ -24,6 +24,11 @@ def get_owned(session: Session, model: type[T], obj_id: Any, org_id: int, *, loc
     """Return the row with ``obj_id`` if it belongs to ``org_id``, else raise NotFound."""
     obj = session.get(model, obj_id, with_for_update=lock) if obj_id is not None else None
     if obj is None or getattr(obj, "org_id", None) != org_id:
-        label = _LABELS.get(model.__name__, model.__name__)
-        raise NotFound(f"找不到{label}（编号 {obj_id}）", entity=model.__name__, id=obj_id)
+        raise not_found(model.__name__, obj_id)
     return obj
+
+
+def not_found(entity: str, obj_id: Any) -> NotFound:
+    """The NotFound for a missing (or another org's) ``entity`` row: one wording for every lookup."""
+    label = _LABELS.get(entity, entity)
+    return NotFound(f"找不到{label}（编号 {obj_id}）", entity=entity, id=obj_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
 from models.types import ScaledDecimal
+
+#: The config version of a row written without the ORM: never cached (models.catalog_snapshot).
+UNVERSIONED = "0"
 
 
 class Org(IdMixin, CreatedMixin, Base):
@@ -21,6 +25,9 @@ class Org(IdMixin, CreatedMixin, Base):
     #: Share of a farmer delivery's value paid at once; the balance waits for QC.
     prepayment_ratio: Mapped[Decimal] = mapped_column(ScaledDecimal(6, 4), default=Decimal("0.7"))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: A new random token whenever the org's master data changes (models.catalog_snapshot keys its cache by it).
+    config_version: Mapped[str] = mapped_column(String(32), default=lambda: uuid.uuid4().hex,
+                                                server_default=UNVERSIONED)
 
 
 class SiteKind(enum.StrEnum):

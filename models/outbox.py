@@ -10,6 +10,10 @@ from sqlalchemy.orm import Session
 
 from models.infra import OutboxEvent
 
+#: ``session.info`` flag: this transaction wrote outbox events (by the ORM or the posting writer), so
+#: the relay can be kicked right after it commits (workflows.kick).
+OUTBOX_WRITTEN = "liuzhuan_outbox_written"
+
 
 def emit(
     session: Session, org_id: int, kind: str, payload: dict[str, Any], *, document_id: int | None = None

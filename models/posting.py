@@ -8,9 +8,10 @@ is a red-ink reversal (same accounts, negated amounts) plus, where needed, a new
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,39 +32,66 @@ def matching_rule(session: Session, org_id: int, event: str, facts: dict[str, An
         .where(MappingRule.org_id == org_id, MappingRule.event == event, MappingRule.active.is_(True))
         .order_by(MappingRule.priority.desc(), MappingRule.id.desc())
     )
+    return choose_rule(rules, event, facts)
+
+
+class RuleLike(Protocol):
+    """A mapping rule as the ORM row or the catalog snapshot's copy (models.catalog_snapshot.RuleInfo)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def condition(self) -> Mapping[str, Any]: ...
+    @property
+    def lines(self) -> Sequence[Mapping[str, str]]: ...
+
+
+RuleT = TypeVar("RuleT", bound=RuleLike)
+
+
+def choose_rule(rules: Iterable[RuleT], event: str, facts: dict[str, Any]) -> RuleT:
+    """The first of ``rules`` (best first) whose condition the facts satisfy, else MappingMissing."""
     for rule in rules:
         if all(facts.get(key) == value for key, value in (rule.condition or {}).items()):
             return rule
     raise MappingMissing(f"没有匹配的记账规则：{event}", event=event, facts=facts)
 
 
-def _lines_for(rule: MappingRule, amounts: dict[str, Decimal], sign: int, party_id: int | None) -> list[VoucherLine]:
-    lines: list[VoucherLine] = []
+def voucher_line_values(rule: RuleLike, amounts: dict[str, Decimal], sign: int, party_id: int | None,
+                        event: str) -> list[dict[str, Any]]:
+    """The balanced lines (as column values) a rule makes of the figures; UnbalancedVoucher if they are not."""
+    lines: list[dict[str, Any]] = []
     for spec in rule.lines:
         amount = amounts.get(spec["amount"], ZERO) * sign
         if amount == 0:
             continue
-        debit = amount if spec["side"] == "debit" else ZERO
-        credit = amount if spec["side"] == "credit" else ZERO
-        lines.append(
-            VoucherLine(
-                org_id=rule.org_id, line_no=len(lines) + 1, account_code=spec["account"],
-                debit=debit, credit=credit, party_id=party_id, memo=spec.get("memo", ""),
-            )
-        )
+        lines.append({
+            "line_no": len(lines) + 1, "account_code": spec["account"],
+            "debit": amount if spec["side"] == "debit" else ZERO,
+            "credit": amount if spec["side"] == "credit" else ZERO,
+            "party_id": party_id, "memo": spec.get("memo", ""),
+        })
+    debit = sum((line["debit"] for line in lines), ZERO)
+    credit = sum((line["credit"] for line in lines), ZERO)
+    if debit != credit:
+        raise UnbalancedVoucher(f"凭证借贷不平：借 {debit} 贷 {credit}（{event}）", event=event)
     return lines
 
 
-def _check_balanced(lines: list[VoucherLine], event: str) -> None:
-    debit = sum((line.debit for line in lines), ZERO)
-    credit = sum((line.credit for line in lines), ZERO)
-    if debit != credit:
-        raise UnbalancedVoucher(f"凭证借贷不平：借 {debit} 贷 {credit}（{event}）", event=event)
+def _lines_for(rule: MappingRule, amounts: dict[str, Decimal], sign: int, party_id: int | None,
+               event: str) -> list[VoucherLine]:
+    return [VoucherLine(org_id=rule.org_id, **values)
+            for values in voucher_line_values(rule, amounts, sign, party_id, event)]
+
+
+def voucher_number(period: str, seq: int) -> str:
+    """记-202611-00012: the voucher's human number."""
+    return f"记-{period}-{seq:05d}"
 
 
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
     period = period_of(when)
-    number = f"记-{period}-{allocate(session, org_id, 'voucher', period):05d}"
+    number = voucher_number(period, allocate(session, org_id, "voucher", period))
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
     return voucher
@@ -82,8 +110,7 @@ def post_voucher(
 ) -> Voucher:
     """Post the voucher for a document event under the matching mapping rule."""
     rule = matching_rule(session, document.org_id, event, facts)
-    lines = _lines_for(rule, amounts, 1, party_id)
-    _check_balanced(lines, event)
+    lines = _lines_for(rule, amounts, 1, party_id, event)
     return _new_voucher(
         session, document.org_id, when,
         document_id=document.id, event=event, mapping_rule_id=rule.id,
@@ -116,8 +143,7 @@ def reverse_voucher(
 def repost_voucher(session: Session, voucher: Voucher, rule: MappingRule, *, when: datetime) -> Voucher:
     """Post ``voucher``'s figures again under ``rule`` (after reversing the original)."""
     amounts = {k: Decimal(v) for k, v in voucher.amounts.items()}
-    lines = _lines_for(rule, amounts, 1, voucher.lines[0].party_id if voucher.lines else None)
-    _check_balanced(lines, voucher.event)
+    lines = _lines_for(rule, amounts, 1, voucher.lines[0].party_id if voucher.lines else None, voucher.event)
     return _new_voucher(
         session, voucher.org_id, when,
         document_id=voucher.document_id, event=voucher.event, mapping_rule_id=rule.id,

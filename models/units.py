@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -34,22 +35,28 @@ def units_for_item(session: Session, item: Item) -> dict[str, Decimal]:
 
 def to_base(session: Session, item: Item, quantity: Decimal, unit: str | None) -> Decimal:
     """Return ``quantity`` of ``unit`` in the item's base unit; reject unknown units and absurd amounts."""
+    return base_quantity(item.id, item.name, item.base_unit, quantity, unit, lambda: units_for_item(session, item))
+
+
+def base_quantity(item_id: int, item_name: str, base_unit: str, quantity: Decimal, unit: str | None,
+                  factors_of: Callable[[], Mapping[str, Decimal]]) -> Decimal:
+    """:func:`to_base` over an item's unit factors however they were read (the ORM, a catalog snapshot)."""
     if not isinstance(quantity, Decimal) or not quantity.is_finite():
         raise InvalidQuantity("数量必须是数字", quantity=str(quantity))
-    if unit is None or unit == item.base_unit:
+    if unit is None or unit == base_unit:
         base = quantity
     else:
-        factors = units_for_item(session, item)
+        factors = factors_of()
         if unit not in factors:
             raise UnknownUnit(
-                f"{item.name} 不认识单位“{unit}”，可用：{'、'.join(sorted(factors))}",
-                unit=unit, item_id=item.id, known=sorted(factors),
+                f"{item_name} 不认识单位“{unit}”，可用：{'、'.join(sorted(factors))}",
+                unit=unit, item_id=item_id, known=sorted(factors),
             )
         base = quantity * factors[unit]
     if base <= 0:
         raise InvalidQuantity("数量必须大于零", quantity=str(quantity))
     if base > MAX_LINE_QUANTITY:
-        raise InvalidQuantity(f"数量过大：{quantity}{unit or item.base_unit}，请核对", quantity=str(quantity))
+        raise InvalidQuantity(f"数量过大：{quantity}{unit or base_unit}，请核对", quantity=str(quantity))
     rounded = base.quantize(Decimal("0.000001"))
     if rounded != base:
         raise InvalidQuantity("数量精度过高", quantity=str(quantity))

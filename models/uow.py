@@ -101,6 +101,9 @@ def _integrity_facts(exc: IntegrityError) -> tuple[str, str | None, str | None]:
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        # The server dropped the connection (restart, idle timeout) before anything committed.
+        return True
     if isinstance(exc, IntegrityError):
         kind, _table, constraint = _integrity_facts(exc)
         return kind == "unique" and constraint in RETRY_CONSTRAINTS

@@ -10,10 +10,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.infra import OutboxEvent
+from models.outbox import OUTBOX_WRITTEN
 
 log = logging.getLogger(__name__)
 
-_FLAG = "liuzhuan_outbox_written"
+_FLAG = OUTBOX_WRITTEN
 
 
 def install_relay_kick(session_factory: sessionmaker[Session], kick: Callable[[], None]) -> None:

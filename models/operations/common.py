@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -53,7 +54,11 @@ def positive_setting(raw: Any, default: Decimal) -> Decimal:
 
 def business_window(session: Session, org_id: int) -> tuple[timedelta, timedelta]:
     """(how far back, how far ahead of now) a business time may lie without the backdate permission."""
-    settings = _org_settings(session, org_id)
+    return window_of(_org_settings(session, org_id))
+
+
+def window_of(settings: Mapping[str, Any]) -> tuple[timedelta, timedelta]:
+    """:func:`business_window` from an org's settings as read (the ORM, a catalog snapshot)."""
     back = positive_setting(settings.get("business_time_back_days"), Decimal(DEFAULT_BACK_DAYS))
     ahead = positive_setting(settings.get("business_time_ahead_minutes"), Decimal(FUTURE_SLACK.seconds // 60))
     return timedelta(days=float(min(back, Decimal(3660)))), timedelta(minutes=float(min(ahead, Decimal(1440))))
@@ -63,10 +68,16 @@ def check_business_time(session: Session, org_id: int, value: datetime, *, may_b
                         field: str = "business_time") -> datetime:
     """Refuse a business time outside the org's window (past it only with ``may_backdate``); the one
     check every entry passes, devices included."""
+    return time_in_window(value, business_window(session, org_id), may_backdate=may_backdate, field=field)
+
+
+def time_in_window(value: datetime, window: tuple[timedelta, timedelta], *, may_backdate: bool,
+                   field: str = "business_time") -> datetime:
+    """:func:`check_business_time` against a window already read."""
     if value.tzinfo is None:
         raise ValidationError("业务时间缺少时区", field=field)
     now = utcnow()
-    back, ahead = business_window(session, org_id)
+    back, ahead = window
     if value > now + ahead:
         raise BusinessTimeOutOfWindow("业务时间不能晚于现在", field=field, value=value.isoformat())
     if value < EARLIEST_BUSINESS_TIME or (value < now - back and not may_backdate):
@@ -87,12 +98,25 @@ def business_time_or_now(session: Session, actor: Actor, value: datetime | None)
 def receipt_review_limit(session: Session, org_id: int, item: Item) -> Decimal:
     """The quantity (base unit) above which one receipt of ``item`` waits for a second person:
     ``receipt_review_above_base_by_item[item code]``, else ``receipt_review_above_base``, else 1000."""
-    settings = _org_settings(session, org_id)
+    return review_limit_of(_org_settings(session, org_id), item.code)
+
+
+def review_limit_of(settings: Mapping[str, Any], item_code: str) -> Decimal:
+    """:func:`receipt_review_limit` from an org's settings as read."""
     default = positive_setting(settings.get("receipt_review_above_base"), DEFAULT_REVIEW_ABOVE)
     by_item = settings.get("receipt_review_above_base_by_item")
-    if isinstance(by_item, dict) and item.code in by_item:
-        return positive_setting(by_item[item.code], default)
+    if isinstance(by_item, dict) and item_code in by_item:
+        return positive_setting(by_item[item_code], default)
     return default
+
+
+class SiteRef(Protocol):
+    """A site as the ORM row or the catalog snapshot's copy: what a document number needs."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
 
 
 def open_document(
@@ -102,7 +126,7 @@ def open_document(
     status: DocStatus,
     business_time: datetime,
     *,
-    site: Site | None = None,
+    site: SiteRef | None = None,
     **fields: Any,
 ) -> Document:
     """Create a document with its human number (RK-SX-20261123-0007) and flush it."""

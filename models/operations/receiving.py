@@ -11,17 +11,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
 from models.audit import record_audit
+from models.base import utcnow
 from models.catalog import Grade, Item
-from models.documents import DocKind, DocStatus, Document, DocumentLine
+from models.catalog_snapshot import CatalogSnapshot, GradeInfo, ItemInfo, PartyInfo, SiteInfo
+from models.documents import DOC_PREFIX, DocKind, DocStatus, Document, DocumentLine
 from models.errors import (
     InvalidState,
     LotAlreadyChecked,
@@ -30,25 +32,24 @@ from models.errors import (
     SecondPersonRequired,
     ValidationError,
 )
-from models.finance import FarmerSettlement, SettlementStatus
+from models.finance import FarmerSettlement, SettlementStatus, Voucher, VoucherLine, VoucherStatus
 from models.idempotency import idempotent
-from models.ledger import active_freezes, append_move, ensure_inbound_allowed, lock_balance, money
-from models.lookup import get_owned
-from models.operations.common import (
-    active_item,
-    business_time_or_now,
-    dec,
-    open_document,
-    receipt_review_limit,
-    stock_site,
-    transition,
-)
-from models.org import Org, Party, PartyKind, Site
+from models.infra import OutboxEvent
+from models.ledger import COST_QUANTUM, blocking_freeze, inbound_frozen, money
+from models.lookup import get_owned, not_found
+from models.operations.common import dec, open_document, review_limit_of, time_in_window, transition, window_of
+from models.org import PartyKind, SiteKind
 from models.outbox import emit
-from models.posting import post_voucher
-from models.stock import Lot, QcStatus
-from models.timeutil import local_date
-from models.units import to_base
+from models.posting import choose_rule, voucher_line_values, voucher_number
+from models.posting_writer import Read, table_of
+from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
+from models.timeutil import SHANGHAI, local_date, period_of
+from models.unit_of_work import UnitOfWork, begin
+from models.units import base_quantity
+
+_documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
+_moves, _vouchers, _voucher_lines = table_of(StockMove), table_of(Voucher), table_of(VoucherLine)
+_settlements, _events = table_of(FarmerSettlement), table_of(OutboxEvent)
 
 
 @dataclass(frozen=True)
@@ -115,36 +116,119 @@ class Receipt:
     status: str = DocStatus.POSTED.value
 
 
+@dataclass(frozen=True)
+class _FreezeFact:
+    """An active freeze as a posting reads it (no ORM object)."""
+
+    id: int
+    direction: FreezeDirection
+    lot_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class _LotFact:
+    id: int
+    code: str
+    qc_status: QcStatus
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a receipt reads besides the catalog: freezes, and the lot named by its code (if any)."""
+
+    freezes: tuple[_FreezeFact, ...]
+    lot: _LotFact | None
+
+
+_bp = bindparam
+_ID_TYPE = Lot.__table__.c.id.type
+_READ_FREEZES = Read("receipt.freezes", lambda: select(Freeze.id, Freeze.direction, Freeze.lot_id, Freeze.reason).where(
+    Freeze.item_id == _bp("item_id"), Freeze.active.is_(True),
+    or_(Freeze.site_id == _bp("site_id"), Freeze.site_id.is_(None))), {}, {})
+_READ_LOT = Read("receipt.lot", lambda: select(Lot.id, Lot.code, Lot.qc_status).where(
+    Lot.org_id == _bp("org_id"), Lot.item_id == _bp("item_id"), Lot.code == _bp("code")), {}, {})
+# The balance an existing lot's goods join is locked before the posting takes its number counters:
+# a posting never holds a counter while it waits for a balance (models.posting_writer.reserve).
+_LOCK_LOT_BALANCE = Read("receipt.lot_balance", lambda: select(Balance.id).where(
+    Balance.item_id == _bp("item_id"), Balance.site_id == _bp("site_id"),
+    Balance.lot_id == select(Lot.id).where(Lot.org_id == _bp("org_id"), Lot.item_id == _bp("item_id"),
+                                           Lot.code == _bp("code")).scalar_subquery(),
+).with_for_update(), {}, {})
+
+
+def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWork, _Facts]:
+    """The unit of work and the receipt's facts, read together (one round trip on PostgreSQL)."""
+    where = {"item_id": cmd.item_id, "site_id": cmd.site_id}
+    reads = [Read(_READ_FREEZES.key, _READ_FREEZES.build, where, _READ_FREEZES.types)]
+    if cmd.lot_code:
+        named = {**where, "org_id": actor.org_id, "code": cmd.lot_code}
+        reads.append(Read(_READ_LOT.key, _READ_LOT.build, named, {}))
+        reads.append(Read(_LOCK_LOT_BALANCE.key, _LOCK_LOT_BALANCE.build, named, {}))
+    uow, results = begin(session, actor, reads)
+    freezes = tuple(_FreezeFact(*row) for row in results[0])
+    lot = _LotFact(*results[1][0]) if cmd.lot_code and results[1] else None
+    return uow, _Facts(freezes=freezes, lot=lot)
+
+
 @dataclass
 class _Plan:
     """A receipt checked and priced, not yet written."""
 
     cmd: ReceiveGoods
-    site: Site
-    item: Item
+    site: SiteInfo
+    item: ItemInfo
     quantity: Decimal
     when: datetime
-    party: Party | None
+    party: PartyInfo | None
     order: Document | None
     order_line: DocumentLine | None
-    grade: Grade | None
+    grade: GradeInfo | None
     price: Decimal
     reference_price: Decimal
     goods: Decimal
     tax: Decimal
     total: Decimal
-    freezes: Any
+    facts: _Facts
 
 
-def _resolve_grade(
-    session: Session, actor: Actor, cmd: ReceiveGoods, item_id: int, party: Party | None, has_grades: bool
-) -> Grade | None:
+def _site(catalog: CatalogSnapshot, site_id: int) -> SiteInfo:
+    site = catalog.sites.get(site_id)
+    if site is None:
+        raise not_found("Site", site_id)
+    if site.kind == SiteKind.IN_TRANSIT or not site.active:
+        raise ValidationError(f"{site.name} 不能直接收发货", site_id=site_id)
+    return site
+
+
+def _item(catalog: CatalogSnapshot, item_id: int) -> ItemInfo:
+    item = catalog.items.get(item_id)
+    if item is None:
+        raise not_found("Item", item_id)
+    if not item.active:
+        raise ValidationError(f"{item.name} 已停用", item_id=item_id)
+    return item
+
+
+def _party(catalog: CatalogSnapshot, party_id: int | None) -> PartyInfo | None:
+    if party_id is None:
+        return None
+    party = catalog.parties.get(party_id)
+    if party is None:
+        raise not_found("Party", party_id)
+    return party
+
+
+def _resolve_grade(catalog: CatalogSnapshot, cmd: ReceiveGoods, item: ItemInfo,
+                   party: PartyInfo | None) -> GradeInfo | None:
     grade = None
     if cmd.grade_id is not None:
-        grade = get_owned(session, Grade, cmd.grade_id, actor.org_id)
-        if grade.item_id != item_id:
+        grade = catalog.grades.get(cmd.grade_id)
+        if grade is None:
+            raise not_found("Grade", cmd.grade_id)
+        if grade.item_id != item.id:
             raise ValidationError("该商品没有这个等级", field="grade_id", grade_id=cmd.grade_id)
-    elif party is not None and party.kind == PartyKind.FARMER and has_grades and cmd.unit_price is None:
+    elif party is not None and party.kind == PartyKind.FARMER and item.grade_ids and cmd.unit_price is None:
         raise ValidationError("请选择等级", field="grade_id")
     if cmd.unit_price is not None and cmd.unit_price < 0:
         raise ValidationError("单价不能为负", field="unit_price")
@@ -171,26 +255,30 @@ def _check_dates(cmd: ReceiveGoods, when: datetime) -> None:
         raise ValidationError("到期日期不能早于生产日期", field="expires_on")
 
 
-def _plan(session: Session, actor: Actor, cmd: ReceiveGoods, *, confirming: bool = False) -> _Plan:
-    """Check and price a receipt; write nothing. ``confirming``: a stored draft whose price and time
-    were authorized when it was entered."""
-    site = stock_site(session, actor, cmd.site_id)
+def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, confirming: bool = False) -> _Plan:
+    """Check and price a receipt over the catalog snapshot and the facts read; write nothing.
+    ``confirming``: a stored draft whose price and time were authorized when it was entered."""
+    catalog = uow.catalog
+    site = _site(catalog, cmd.site_id)
     actor.require(Permission.RECEIVE, site.id)
-    item = active_item(session, actor, cmd.item_id)
-    quantity = to_base(session, item, cmd.quantity, cmd.unit)
-    if confirming and cmd.business_time is not None:
+    item = _item(catalog, cmd.item_id)
+    quantity = base_quantity(item.id, item.name, item.base_unit, cmd.quantity, cmd.unit, lambda: item.unit_factors)
+    if cmd.business_time is None:
+        when = utcnow()
+    elif confirming:
         when = cmd.business_time
     else:
-        when = business_time_or_now(session, actor, cmd.business_time)
+        when = time_in_window(cmd.business_time, window_of(catalog.org.settings),
+                              may_backdate=actor.can(Permission.BACKDATE))
     _check_dates(cmd, when)
-    party = get_owned(session, Party, cmd.party_id, actor.org_id) if cmd.party_id is not None else None
+    party = _party(catalog, cmd.party_id)
     if party is not None and party.kind == PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 是客户，不能作为供货方", field="party_id")
 
-    order, order_line = _order_line(session, actor, cmd, item.id, party)
+    order, order_line = _order_line(uow.session, actor, cmd, item.id, party)
     if party is None and order is not None and order.party_id is not None:
-        party = session.get_one(Party, order.party_id)  # the payable is owed to the order's supplier
-    grade = _resolve_grade(session, actor, cmd, item.id, party, bool(item.grades))
+        party = catalog.parties[order.party_id]  # the payable is owed to the order's supplier
+    grade = _resolve_grade(catalog, cmd, item, party)
     if grade is not None:
         reference = grade.purchase_price
     elif order_line is not None:
@@ -202,21 +290,23 @@ def _plan(session: Session, actor: Actor, cmd: ReceiveGoods, *, confirming: bool
     price = cmd.unit_price if cmd.unit_price is not None else reference
     if cmd.tax_rate < 0 or cmd.tax_rate >= 1:
         raise ValidationError("税率应在 0 到 1 之间", field="tax_rate")
-    freezes = active_freezes(session, item.id, site.id)
-    ensure_inbound_allowed(session, item, site, freezes=freezes)
-    if cmd.lot_code:
-        existing = _existing_lot(session, actor, item.id, cmd.lot_code)
-        if existing is not None and existing.qc_status != QcStatus.PENDING:
-            # A QC result covers the goods that were checked; later goods must not inherit it.
-            ensure_inbound_allowed(session, item, site, existing.id, freezes=freezes)
-            raise LotAlreadyChecked(
-                f"批次 {existing.code} 已质检，新到的货不能并入，请用新的批次号", field="lot_code",
-                lot_code=existing.code, qc_status=existing.qc_status.value)
+    freeze = blocking_freeze(facts.freezes, None, outbound=False)
+    if freeze is not None:
+        raise inbound_frozen(item.name, item.id, site.name, freeze)
+    existing = facts.lot
+    if existing is not None and existing.qc_status != QcStatus.PENDING:
+        # A QC result covers the goods that were checked; later goods must not inherit it.
+        freeze = blocking_freeze(facts.freezes, existing.id, outbound=False)
+        if freeze is not None:
+            raise inbound_frozen(item.name, item.id, site.name, freeze)
+        raise LotAlreadyChecked(
+            f"批次 {existing.code} 已质检，新到的货不能并入，请用新的批次号", field="lot_code",
+            lot_code=existing.code, qc_status=existing.qc_status.value)
     goods = money(quantity * price)
     tax = money(goods * cmd.tax_rate)
     return _Plan(cmd=cmd, site=site, item=item, quantity=quantity, when=when, party=party, order=order,
                  order_line=order_line, grade=grade, price=price, reference_price=reference, goods=goods, tax=tax,
-                 total=goods + tax, freezes=freezes)
+                 total=goods + tax, facts=facts)
 
 
 def _draft_payload(plan: _Plan) -> dict[str, Any]:
@@ -259,99 +349,158 @@ def _command_from_draft(data: dict[str, Any]) -> ReceiveGoods:
 def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
     """Post a receipt: lot, stock move, payable voucher, farmer settlement, outbox event. Above the
     item's plausibility limit it is stored as a draft that another member must confirm."""
-    plan = _plan(session, actor, cmd)
-    limit = receipt_review_limit(session, actor.org_id, plan.item)
-    status = DocStatus.DRAFT if plan.quantity > limit else DocStatus.POSTED
+    uow, facts = _start(session, actor, cmd)
+    plan = _plan(uow, actor, cmd, facts)
+    limit = review_limit_of(uow.catalog.org.settings, plan.item.code)
+    if plan.quantity > limit:
+        return _draft(session, actor, plan, limit)
+    return _post(uow, actor, plan, None)
+
+
+def _draft(session: Session, actor: Actor, plan: _Plan, limit: Decimal) -> Receipt:
+    """Store a receipt above the plausibility limit as a draft (ORM: rare, and it moves nothing)."""
     doc = open_document(
-        session, actor, DocKind.RECEIPT, status, plan.when, site=plan.site,
-        party_id=plan.party.id if plan.party else None, note=cmd.note,
+        session, actor, DocKind.RECEIPT, DocStatus.DRAFT, plan.when, site=plan.site,
+        party_id=plan.party.id if plan.party else None, note=plan.cmd.note,
         source_document_id=plan.order.id if plan.order else None, total_amount=plan.total, tax_amount=plan.tax,
     )
+    _audit_price(session, actor, plan, doc.id, doc.number)
+    doc.extra = {"draft": _draft_payload(plan), "review_limit": dec(limit)}
+    doc.lines.append(DocumentLine(org_id=actor.org_id, **_line_values(plan, None)))
+    session.flush()
+    emit(session, actor.org_id, "receipt.drafted", {
+        "document_id": doc.id, "number": doc.number, "site_id": plan.site.id, "item_id": plan.item.id,
+        "quantity": dec(plan.quantity), "amount": dec(plan.total), "party_id": doc.party_id,
+        "review_limit": dec(limit),
+    }, document_id=doc.id)
+    return _result(plan, doc.id, doc.number, None, None, Decimal(0), Decimal(0), DocStatus.DRAFT)
+
+
+def _audit_price(session: Session, actor: Actor, plan: _Plan, document_id: int, number: str) -> None:
     if plan.price != plan.reference_price:
-        record_audit(session, actor, "receipt.price_override", "document", doc.id,
+        record_audit(session, actor, "receipt.price_override", "document", document_id,
                      before={"unit_price": dec(plan.reference_price)},
-                     after={"unit_price": dec(plan.price), "number": doc.number}, reason=cmd.price_reason.strip())
-    if status == DocStatus.DRAFT:
-        doc.extra = {"draft": _draft_payload(plan), "review_limit": dec(limit)}
-        doc.lines.append(_line(actor, plan, None))
-        session.flush()
-        emit(session, actor.org_id, "receipt.drafted", {
-            "document_id": doc.id, "number": doc.number, "site_id": plan.site.id, "item_id": plan.item.id,
-            "quantity": dec(plan.quantity), "amount": dec(plan.total), "party_id": doc.party_id,
-            "review_limit": dec(limit),
-        }, document_id=doc.id)
-        return _result(plan, doc, None, None, Decimal(0), Decimal(0))
-    return _post(session, actor, plan, doc)
+                     after={"unit_price": dec(plan.price), "number": number}, reason=plan.cmd.price_reason.strip())
 
 
-def _line(actor: Actor, plan: _Plan, lot: Lot | None) -> DocumentLine:
-    return DocumentLine(
-        org_id=actor.org_id, line_no=1, item_id=plan.item.id, lot_id=lot.id if lot else None,
-        grade_id=plan.grade.id if plan.grade else None, quantity=plan.quantity,
-        entered_quantity=plan.cmd.quantity, entered_unit=plan.cmd.unit or plan.item.base_unit,
-        unit_price=plan.price, amount=plan.goods, done_quantity=plan.quantity if lot else Decimal(0),
-    )
+def _line_values(plan: _Plan, lot_id: int | None) -> dict[str, Any]:
+    return {
+        "line_no": 1, "item_id": plan.item.id, "lot_id": lot_id, "grade_id": plan.grade.id if plan.grade else None,
+        "quantity": plan.quantity, "entered_quantity": plan.cmd.quantity,
+        "entered_unit": plan.cmd.unit or plan.item.base_unit, "unit_price": plan.price, "amount": plan.goods,
+        "done_quantity": plan.quantity if lot_id is not None else Decimal(0),
+    }
 
 
-def _result(plan: _Plan, doc: Document, lot: Lot | None, voucher_number: str | None, prepayment: Decimal,
-            balance_due: Decimal) -> Receipt:
+def _result(plan: _Plan, document_id: int, number: str, lot: tuple[int, str] | None, voucher_number: str | None,
+            prepayment: Decimal, balance_due: Decimal, status: DocStatus) -> Receipt:
     return Receipt(
-        document_id=doc.id, number=doc.number, site_id=plan.site.id, item_id=plan.item.id,
-        lot_id=lot.id if lot else None, lot_code=lot.code if lot else None, quantity=plan.quantity,
+        document_id=document_id, number=number, site_id=plan.site.id, item_id=plan.item.id,
+        lot_id=lot[0] if lot else None, lot_code=lot[1] if lot else None, quantity=plan.quantity,
         base_unit=plan.item.base_unit, entered_quantity=plan.cmd.quantity,
         entered_unit=plan.cmd.unit or plan.item.base_unit, grade=plan.grade.name if plan.grade else None,
         unit_price=plan.price, amount=plan.goods, tax=plan.tax, total=plan.total, prepayment=prepayment,
-        balance_after_qc=balance_due, voucher_number=voucher_number, party_id=doc.party_id,
-        business_time=plan.when, status=doc.status.value,
+        balance_after_qc=balance_due, voucher_number=voucher_number,
+        party_id=plan.party.id if plan.party else None, business_time=plan.when, status=status.value,
     )
 
 
-def _post(session: Session, actor: Actor, plan: _Plan, doc: Document) -> Receipt:
-    """Write a checked receipt: lot, line, move, order progress, voucher, settlement, event."""
-    cmd, site, item, party = plan.cmd, plan.site, plan.item, plan.party
-    lot = _lot_for(session, actor, cmd, doc, item.id, item.shelf_life_days, party, plan.grade, plan.when)
-    ensure_inbound_allowed(session, item, site, lot.id, freezes=plan.freezes)
-    if doc.lines:  # a confirmed draft: its line carries the lot, and the document the figures posted
-        line = doc.lines[0]
-        line.lot_id, line.done_quantity = lot.id, plan.quantity
-        line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
-        doc.total_amount, doc.tax_amount = plan.total, plan.tax
+def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) -> Receipt:
+    """Queue a checked receipt's rows on the posting writer: document (unless a confirmed ``draft``),
+    line, lot, balance change, move, voucher, settlement, event. Order progress and a confirmed
+    draft's own rows change through the ORM."""
+    cmd, site, item, party, writer = plan.cmd, plan.site, plan.item, plan.party, uow.writer
+    org_id = actor.org_id
+    day = plan.when.astimezone(SHANGHAI).strftime("%Y%m%d")
+    period = period_of(plan.when)
+    series = f"{DOC_PREFIX[DocKind.RECEIPT]}-{site.code}"
+    wanted = ([] if draft is not None else [(series, day)]) + ([("voucher", period)] if plan.total else [])
+    tables = ([] if draft is not None else [_documents]) + ([] if plan.facts.lot else [_lots]) + (
+        [_vouchers] if plan.total else [])
+    numbers, ids = writer.reserve(org_id, wanted, tables)
+    if draft is None:
+        document_id, number = ids["documents"], f"{series}-{day}-{numbers[0]:04d}"
     else:
-        doc.lines.append(_line(actor, plan, lot))
-    balance = lock_balance(session, actor.org_id, item.id, site.id, lot.id)
-    append_move(
-        session, balance, quantity=plan.quantity, unit_cost=plan.price, value=plan.goods, document=doc,
-        business_time=plan.when, origin_node=cmd.origin_node, move_id=cmd.move_id,
-    )
+        document_id, number = draft.id, draft.number
+
+    if draft is None:
+        writer.insert(
+            _documents, id=document_id, org_id=org_id, kind=DocKind.RECEIPT, number=number,
+            status=DocStatus.POSTED, business_time=plan.when, site_id=site.id,
+            party_id=party.id if party else None, created_by=actor.member_id, note=cmd.note,
+            source_document_id=plan.order.id if plan.order else None, total_amount=plan.total,
+            tax_amount=plan.tax)
+    if plan.facts.lot is not None:  # still without a QC result (checked in _plan)
+        lot_id, lot_code = plan.facts.lot.id, plan.facts.lot.code
+    else:
+        lot_id, lot_code = ids["lots"], cmd.lot_code or number.removeprefix("RK-")
+        received = local_date(plan.when)
+        expires = cmd.expires_on
+        if expires is None and item.shelf_life_days:
+            expires = received + timedelta(days=item.shelf_life_days)
+        writer.insert(_lots, id=lot_id, org_id=org_id, item_id=item.id, code=lot_code, received_on=received,
+                      produced_on=cmd.produced_on, expires_on=expires, origin_party_id=party.id if party else None,
+                      grade_id=plan.grade.id if plan.grade else None)
+    freeze = blocking_freeze(plan.facts.freezes, lot_id, outbound=False)
+    if freeze is not None:
+        raise inbound_frozen(item.name, item.id, site.name, freeze)
+
+    if draft is not None:  # its line carries the lot, and the document the figures posted
+        line = draft.lines[0]
+        line.lot_id, line.done_quantity = lot_id, plan.quantity
+        line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
+        draft.total_amount, draft.tax_amount = plan.total, plan.tax
+    else:
+        _audit_price(uow.session, actor, plan, document_id, number)
+        writer.insert(_lines, org_id=org_id, document_id=document_id, **_line_values(plan, lot_id))
+    writer.bump_balance(org_id, item.id, site.id, lot_id, plan.quantity, plan.goods)
+    writer.insert(_moves, id=cmd.move_id or uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=lot_id,
+                  site_id=site.id, quantity=plan.quantity, unit_cost=plan.price.quantize(COST_QUANTUM,
+                                                                                         rounding=ROUND_HALF_UP),
+                  value=plan.goods, document_id=document_id, business_time=plan.when,
+                  origin_node=cmd.origin_node, reverses_move_id=None)
     if plan.order_line is not None and plan.order is not None:
         plan.order_line.done_quantity += plan.quantity
         _advance_order(plan.order)
 
     party_kind = party.kind.value if party else "none"
-    voucher = None
+    voucher_no = None
     if plan.total:
-        voucher = post_voucher(
-            session, doc, "receipt.posted",
-            facts={"party_kind": party_kind, "site_kind": site.kind.value, "item_code": item.code},
-            amounts={"goods": plan.goods, "tax": plan.tax, "total": plan.total}, when=plan.when,
-            summary=f"{doc.number} {party.name if party else ''} {item.name} 入库".strip(),
-            party_id=party.id if party else None,
-        )
+        voucher_no = _voucher(uow, plan, document_id, number, numbers[-1], ids["vouchers"], period, party_kind)
     prepayment = balance_due = Decimal(0)
     if party is not None and party.kind == PartyKind.FARMER and plan.total > 0:
-        org = session.get_one(Org, actor.org_id)
-        prepayment = money(plan.total * org.prepayment_ratio)
+        prepayment = money(plan.total * uow.catalog.org.prepayment_ratio)
         balance_due = plan.total - prepayment
-        session.add(FarmerSettlement(
-            org_id=actor.org_id, receipt_id=doc.id, party_id=party.id, lot_id=lot.id, total=plan.total,
-            prepayment=prepayment, balance=balance_due, status=SettlementStatus.PREPAYMENT_DUE,
-        ))
-    emit(session, actor.org_id, "receipt.posted", {
-        "document_id": doc.id, "number": doc.number, "site_id": site.id, "item_id": item.id,
-        "lot_id": lot.id, "quantity": dec(plan.quantity), "amount": dec(plan.total), "party_id": doc.party_id,
-        "party_kind": party_kind, "prepayment": dec(prepayment),
-    }, document_id=doc.id)
-    return _result(plan, doc, lot, voucher.number if voucher else None, prepayment, balance_due)
+        writer.insert(_settlements, org_id=org_id, receipt_id=document_id, party_id=party.id, lot_id=lot_id,
+                      total=plan.total, prepayment=prepayment, balance=balance_due,
+                      status=SettlementStatus.PREPAYMENT_DUE)
+    writer.insert(_events, org_id=org_id, kind="receipt.posted", document_id=document_id, payload={
+        "document_id": document_id, "number": number, "site_id": site.id, "item_id": item.id,
+        "lot_id": lot_id, "quantity": dec(plan.quantity), "amount": dec(plan.total),
+        "party_id": party.id if party else None, "party_kind": party_kind, "prepayment": dec(prepayment),
+    })
+    return _result(plan, document_id, number, (lot_id, lot_code), voucher_no, prepayment, balance_due,
+                   DocStatus.POSTED)
+
+
+def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: int, voucher_id: int,
+             period: str, party_kind: str) -> str:
+    """Queue the receipt's payable voucher under the matching mapping rule; return its number."""
+    item, party = plan.item, plan.party
+    facts = {"party_kind": party_kind, "site_kind": plan.site.kind.value, "item_code": item.code}
+    amounts = {"goods": plan.goods, "tax": plan.tax, "total": plan.total}
+    rule = choose_rule(uow.catalog.rules.get("receipt.posted", ()), "receipt.posted", facts)
+    lines = voucher_line_values(rule, amounts, 1, party.id if party else None, "receipt.posted")
+    voucher_no = voucher_number(period, seq)
+    uow.writer.insert(
+        _vouchers, id=voucher_id, org_id=uow.actor.org_id, number=voucher_no, period=period,
+        voucher_date=local_date(plan.when), document_id=document_id, event="receipt.posted",
+        mapping_rule_id=rule.id, amounts={k: str(v) for k, v in amounts.items()}, facts=facts,
+        status=VoucherStatus.POSTED, reverses_voucher_id=None,
+        summary=f"{number} {party.name if party else ''} {item.name} 入库".strip())
+    for values in lines:
+        uow.writer.insert(_voucher_lines, org_id=uow.actor.org_id, voucher_id=voucher_id, **values)
+    return voucher_no
 
 
 @idempotent("receive.confirm")
@@ -366,13 +515,15 @@ def confirm_draft_receipt(session: Session, actor: Actor, cmd: ConfirmDraftRecei
         raise SecondPersonRequired(f"入库单 {doc.number} 须由录入人以外的另一位收货员确认",
                                    number=doc.number)
     actor.require(Permission.RECEIVE, doc.site_id)
-    plan = _plan(session, actor, _command_from_draft(data), confirming=True)
+    draft_cmd = _command_from_draft(data)
+    uow, facts = _start(session, actor, draft_cmd)
+    plan = _plan(uow, actor, draft_cmd, facts, confirming=True)
     transition(doc, DocStatus.POSTED)
     doc.decided_by = actor.member_id
     record_audit(session, actor, "receipt.confirm_draft", "document", doc.id,
                  before={"status": DocStatus.DRAFT.value, "entered_by": doc.created_by},
                  after={"status": DocStatus.POSTED.value, "quantity": dec(plan.quantity), "amount": dec(plan.total)})
-    return _post(session, actor, plan, doc)
+    return _post(uow, actor, plan, doc)
 
 
 @idempotent("receive.cancel_draft")
@@ -404,7 +555,7 @@ def cancel_draft_receipt(session: Session, actor: Actor, cmd: CancelDraftReceipt
 
 
 def _order_line(
-    session: Session, actor: Actor, cmd: ReceiveGoods, item_id: int, party: Party | None
+    session: Session, actor: Actor, cmd: ReceiveGoods, item_id: int, party: PartyInfo | None
 ) -> tuple[Document | None, DocumentLine | None]:
     if cmd.purchase_order_id is None:
         return None, None
@@ -430,33 +581,3 @@ def _order_line(
 def _advance_order(order: Document) -> None:
     done = all(line.done_quantity >= line.quantity for line in order.lines)
     transition(order, DocStatus.DONE if done else DocStatus.PARTIAL)
-
-
-def _existing_lot(session: Session, actor: Actor, item_id: int, code: str) -> Lot | None:
-    return session.scalar(
-        select(Lot).where(Lot.org_id == actor.org_id, Lot.item_id == item_id, Lot.code == code)
-    )
-
-
-def _lot_for(
-    session: Session, actor: Actor, cmd: ReceiveGoods, doc: Document, item_id: int,
-    shelf_life_days: int | None, party: Party | None, grade: Grade | None, when: datetime,
-) -> Lot:
-    received = local_date(when)
-    if cmd.lot_code:
-        lot = _existing_lot(session, actor, item_id, cmd.lot_code)
-        if lot is not None:
-            return lot  # still without a QC result (checked in _plan)
-    expires = cmd.expires_on
-    if expires is None and shelf_life_days:
-        expires = received + timedelta(days=shelf_life_days)
-    lot = Lot(
-        org_id=actor.org_id, item_id=item_id,
-        code=cmd.lot_code or doc.number.removeprefix("RK-"),
-        received_on=received, produced_on=cmd.produced_on, expires_on=expires,
-        origin_party_id=party.id if party else None, grade_id=grade.id if grade else None,
-    )
-    session.add(lot)
-    session.flush()
-    return lot
-

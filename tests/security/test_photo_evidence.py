@@ -210,12 +210,12 @@ def test_migration_moves_extra_photos_into_evidence_rows(tmp_path, scratch_datab
 
         cfg = Config(str(Path(__file__).resolve().parents[2] / "alembic.ini"))
         cfg.cmd_opts = __import__("argparse").Namespace(x=[f"url={url}"])
-        command.downgrade(cfg, "9723efd285ac@-1")  # this revision only; others' branches stay
+        command.downgrade(cfg, "7ec3350228bd")  # to just before this revision (later ones go down too)
         with engine.begin() as conn:  # as the old bot left it
             documents = sa.table("documents", sa.column("id"), sa.column("extra", sa.JSON()))
             conn.execute(documents.update().where(documents.c.id == doc.document_id).values(
                 extra={"photos": [stored.image_key, lost, stored.image_key], "client_id": "c-1"}))
-        command.upgrade(cfg, "9723efd285ac")
+        command.upgrade(cfg, "head")  # back up through this revision (and any later ones)
         with sf() as s:
             kept = s.scalars(select(EvidencePhoto).where(EvidencePhoto.document_id == doc.document_id)
                              .order_by(EvidencePhoto.position)).all()

@@ -1,0 +1,95 @@
+"""The unit of work a posting runs in: session, actor, catalog snapshot and posting writer.
+
+cosmicpython's shape, fitted to our operations (which take a session so that every channel, the
+relay and the tests can call them alike): :func:`begin` returns the transaction's UnitOfWork,
+made once per transaction and kept in ``session.info``. Its first call reads the org's config
+version (together with whatever the operation asks to read up front, in one round trip) and takes
+the cached :class:`~models.catalog_snapshot.CatalogSnapshot` for that version. Queued rows are sent
+by the writer when the operation ends (``models.idempotency.idempotent`` does it), or at the
+latest before the next ORM flush or the commit; a rollback, whole or to a savepoint, drops them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session
+
+from models.actor import Actor
+from models.catalog_snapshot import CatalogSnapshot, install_version_bump, snapshot_for
+from models.org import Org
+from models.posting_writer import PostingWriter, Read, writer_for
+
+_VERSION = Read("org.config_version", lambda: select(Org.config_version).where(Org.id == bindparam("org_id")),
+                {}, {"org_id": Org.__table__.c.id.type})
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction's posting context (see the module docstring)."""
+
+    session: Session
+    actor: Actor
+    catalog: CatalogSnapshot
+    writer: PostingWriter
+
+    def fetch(self, reads: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
+        """Run reads together (one round trip on PostgreSQL)."""
+        return self.writer.fetch(reads) if reads else []
+
+
+def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[UnitOfWork, list[list[tuple[Any, ...]]]]:
+    """The transaction's unit of work for ``actor``, and the results of ``reads`` (run with the
+    config-version read when this is the transaction's first posting)."""
+    writer = writer_for(session)
+    found = session.info.get("unit_of_work")
+    if isinstance(found, UnitOfWork) and found.actor.org_id == actor.org_id:
+        uow = found if found.actor is actor else UnitOfWork(session, actor, found.catalog, writer)
+        return uow, uow.fetch(reads)
+    version_read = Read(_VERSION.key, _VERSION.build, {"org_id": actor.org_id}, _VERSION.types)
+    results = writer.fetch([version_read, *reads])
+    version = results[0][0][0] if results[0] else ""
+    uow = UnitOfWork(session, actor, snapshot_for(session, actor.org_id, version), writer)
+    session.info["unit_of_work"] = uow
+    return uow, results[1:]
+
+
+def _forget(session: Session, *_args: Any) -> None:
+    session.info.pop("unit_of_work", None)
+    writer = session.info.get("posting_writer")
+    if writer is not None:
+        writer.discard()
+
+
+def _end_of_transaction(session: Session, *_args: Any) -> None:
+    session.info.pop("unit_of_work", None)
+
+
+def _send_before_flush(session: Session, *_args: Any) -> None:
+    # ORM rows about to be flushed may refer to queued ones (a lot, a document).
+    writer = session.info.get("posting_writer")
+    if writer is not None and writer.pending:
+        writer.send()
+
+
+def _send_before_commit(session: Session) -> None:
+    writer = session.info.get("posting_writer")
+    if writer is not None and writer.pending:
+        writer.flush()
+
+
+def install() -> None:
+    """Register the session hooks (idempotent): send before flush/commit, drop on rollback, new
+    config version when master data changes."""
+    install_version_bump()
+    if not event.contains(Session, "before_commit", _send_before_commit):
+        event.listen(Session, "before_commit", _send_before_commit)
+        event.listen(Session, "before_flush", _send_before_flush)
+        event.listen(Session, "after_soft_rollback", _forget)
+        event.listen(Session, "after_commit", _end_of_transaction)
+
+
+install()

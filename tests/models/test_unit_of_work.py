@@ -1,0 +1,196 @@
+"""The unit of work: catalog snapshot keyed by config version, and the posting writer's guarantees."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import replace
+from decimal import Decimal as D
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import event, func, select, update
+
+from models.actor import Actor
+from models.catalog import Dimension, Grade
+from models.catalog_snapshot import (
+    CatalogSnapshot,
+    GradeInfo,
+    ItemInfo,
+    OrgInfo,
+    PartyInfo,
+    SiteInfo,
+    snapshot_for,
+)
+from models.catalog_snapshot import current_version as config_version
+from models.documents import Document
+from models.errors import MappingMissing, PriceOverrideDenied, StockFrozen, ValidationError
+from models.finance import MappingRule
+from models.operations import ReceiveGoods, SetGradePrice, receive_goods, receiving, set_grade_price
+from models.org import Org, PartyKind, Role, SiteKind
+from models.stock import FreezeDirection, StockMove
+from models.unit_of_work import UnitOfWork
+from models.uow import run
+from tests.factories import receive
+
+
+def _version(session_factory, org_id: int) -> str:
+    with session_factory() as s:
+        return config_version(s, org_id)
+
+
+def test_a_price_change_gives_a_new_version_and_the_next_receipt_its_price(session_factory, demo, actors):
+    first = receive(session_factory, demo, 10)
+    assert first.unit_price == D("80")  # the demo's 一级 price, from the cached snapshot
+    before = _version(session_factory, demo.org_id)
+    run(session_factory, set_grade_price, actors["赵经理"],
+        SetGradePrice(grade_id=demo.grades["一级"], purchase_price=D("9.5"), reason="行情"))
+    assert _version(session_factory, demo.org_id) != before
+    assert receive(session_factory, demo, 10).unit_price == D("9.5")
+
+
+def test_an_unchanged_org_keeps_its_snapshot_and_a_bulk_update_replaces_it(session_factory, demo):
+    receive(session_factory, demo, 1)
+    with session_factory() as s:
+        version = config_version(s, demo.org_id)
+        assert snapshot_for(s, demo.org_id) is snapshot_for(s, demo.org_id)
+    # A bulk UPDATE of master data names no org the session can see: every version moves.
+    with session_factory() as s:
+        s.execute(update(Grade).where(Grade.id == demo.grades["一级"]).values(purchase_price=D("7")))
+        s.commit()
+    assert _version(session_factory, demo.org_id) != version
+    assert receive(session_factory, demo, 1).unit_price == D("7")
+
+
+def test_posting_data_does_not_move_the_version(session_factory, demo):
+    receive(session_factory, demo, 1)
+    version = _version(session_factory, demo.org_id)
+    receive(session_factory, demo, 2)
+    assert _version(session_factory, demo.org_id) == version
+
+
+def test_a_failed_posting_leaves_no_queued_row_for_the_next_one(session_factory, demo, actors):
+    """A receipt that fails after queuing its rows (no mapping rule) writes nothing, and a later
+    operation in the same transaction does not send them."""
+    clerk = actors["小周"]
+    with session_factory() as s:
+        s.execute(update(MappingRule).where(MappingRule.org_id == demo.org_id, MappingRule.event == "receipt.posted")
+                  .values(active=False))
+        cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("3"),
+                           party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+        documents = s.scalar(select(func.count()).select_from(Document))
+        with pytest.raises(MappingMissing):
+            receive_goods(s, clerk, cmd)
+        s.execute(update(MappingRule).where(MappingRule.org_id == demo.org_id, MappingRule.event == "receipt.posted")
+                  .values(active=True))
+        receive_goods(s, clerk, cmd)
+        assert s.scalar(select(func.count()).select_from(Document)) == documents + 1
+        s.rollback()
+
+
+def test_a_savepoint_rollback_drops_what_its_operation_queued(session_factory, demo, actors):
+    clerk = actors["小周"]
+    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("3"),
+                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+    with session_factory() as s:
+        moves = s.scalar(select(func.count()).select_from(StockMove))
+        nested = s.begin_nested()
+        receive_goods(s, clerk, cmd)
+        nested.rollback()
+        receive_goods(s, clerk, cmd)
+        s.commit()
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(StockMove)) == moves + 1
+
+
+def test_two_receipts_in_one_transaction_get_distinct_ids_and_numbers(session_factory, demo, actors):
+    clerk = actors["小周"]
+    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("3"),
+                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+    with session_factory() as s:
+        a = receive_goods(s, clerk, cmd)
+        b = receive_goods(s, clerk, replace(cmd, quantity=D("4")))
+        s.commit()
+    assert a.document_id != b.document_id and a.number != b.number and a.lot_id != b.lot_id
+    assert a.voucher_number != b.voucher_number
+    with session_factory() as s:
+        assert s.get(Document, b.document_id).number == b.number
+
+
+# --- The business path without a database: the plan is a function of the snapshot and the facts read.
+
+def _catalog() -> CatalogSnapshot:
+    return CatalogSnapshot(
+        org=OrgInfo(id=1, prepayment_ratio=D("0.7"), settings={}), version="v1",
+        sites={1: SiteInfo(id=1, code="SX", name="绍兴", kind=SiteKind.COLLECTION_POINT, allow_negative=False,
+                           active=True)},
+        items={1: ItemInfo(id=1, code="CQ", name="茶青", base_unit="公斤", dimension=Dimension.MASS,
+                           shelf_life_days=None, active=True, unit_factors={"公斤": D(1), "斤": D("0.5")},
+                           grade_ids=(1,))},
+        grades={1: GradeInfo(id=1, item_id=1, name="一级", purchase_price=D("8"))},
+        parties={1: PartyInfo(id=1, name="王阿姨", kind=PartyKind.FARMER, active=True)})
+
+
+def _plan(cmd: ReceiveGoods, actor: Actor, freezes: tuple = ()) -> receiving._Plan:
+    uow = UnitOfWork(session=None, actor=actor, catalog=_catalog(), writer=None)  # type: ignore[arg-type]
+    return receiving._plan(uow, actor, cmd, receiving._Facts(freezes=freezes, lot=None))
+
+
+def test_a_receipt_is_priced_from_the_snapshot_without_a_database():
+    clerk = Actor(org_id=1, member_id=5, roles=((Role.CLERK, None),))
+    plan = _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("47"), unit="斤", party_id=1, grade_id=1), clerk)
+    assert (plan.quantity, plan.price, plan.goods) == (D("23.5"), D("8"), D("188.00"))
+    with pytest.raises(PriceOverrideDenied):
+        _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1, grade_id=1, unit_price=D("9")), clerk)
+    with pytest.raises(ValidationError):  # a farmer's goods need a grade
+        _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1), clerk)
+    frozen = receiving._FreezeFact(id=3, direction=FreezeDirection.INBOUND, lot_id=None, reason="农残复检")
+    with pytest.raises(StockFrozen):
+        _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1, grade_id=1), clerk, (frozen,))
+
+
+# --- The wire: one connection and a handful of round trips per receipt on PostgreSQL.
+
+def _round_trips(trace: str) -> int:
+    trips, last = 0, ""
+    for line in trace.splitlines():
+        direction = line.split("\t", 1)[0]
+        if direction == "F" and last != "F":
+            trips += 1
+        if direction in ("F", "B"):
+            last = direction
+    return trips
+
+
+def test_a_farmer_receipt_on_postgresql_is_one_connection_and_at_most_six_round_trips(engine, demo, actors):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("round trips are a PostgreSQL figure")
+    from models.db import make_session_factory
+
+    factory = make_session_factory(engine)
+    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("20"), unit="斤",
+                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+    run(factory, receive_goods, actors["小周"], cmd)  # warm: snapshot cached, statements compiled
+    checkouts: list[object] = []
+    fd, path = tempfile.mkstemp(suffix=".trace")
+
+    def traced(dbapi_conn, *_args) -> None:
+        checkouts.append(dbapi_conn)
+        dbapi_conn.pgconn.trace(fd)
+        dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    event.listen(engine.pool, "checkout", traced)
+    try:
+        run(factory, receive_goods, actors["小周"], cmd)
+    finally:
+        event.remove(engine.pool, "checkout", traced)
+        for conn in checkouts:
+            conn.pgconn.untrace()
+        os.close(fd)
+    trips = _round_trips(Path(path).read_text(errors="replace"))
+    Path(path).unlink()
+    assert len(checkouts) == 1
+    assert 0 < trips <= 6
+    with factory() as s:  # and it is all there
+        assert s.get(Org, demo.org_id) is not None
