@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template
@@ -9,10 +10,17 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from models.actor import Actor
+from models.ledger import fmt_qty
 from models.org import Org
 from models.queries.overview import org_overview
 
 web = Blueprint("web", __name__)
+
+
+@web.app_template_filter("qty")
+def qty(value: Decimal) -> str:
+    """23.5, 30: a quantity as the bot and /stock print it (str(Decimal.normalize()) says 3E+1)."""
+    return fmt_qty(value)
 
 
 def db() -> Session:

@@ -188,4 +188,6 @@ class DingTalk:
 
 def platform_for(channel: str, config: BotConfig) -> WeChatOfficial | WeCom | DingTalk:
     """The platform adapter of a channel name."""
-    return {"wechat": WeChatOfficial, "wecom": WeCom, "dingtalk": DingTalk}[channel](config)
+    adapters: dict[str, type[WeChatOfficial | WeCom | DingTalk]] = {
+        "wechat": WeChatOfficial, "wecom": WeCom, "dingtalk": DingTalk}
+    return adapters[channel](config)

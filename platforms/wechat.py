@@ -34,13 +34,17 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self.default_timeout = timeout
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, *args, **kwargs)
 
 
-class _OneFetchAtATime:
+#: The mixin's base as the type checker sees it: the wechatpy client it is mixed into (untyped).
+_ClientBase: Any = object
+
+
+class _OneFetchAtATime(_ClientBase):
     """Concurrent callers of a shared client wait for one token fetch instead of each fetching its own."""
 
     _token_lock: threading.RLock

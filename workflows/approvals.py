@@ -35,7 +35,8 @@ def card_for(session: Session, req: ApprovalRequest) -> ApprovalCard:
     doc = session.get_one(Document, req.document_id)
     requester = session.get(Member, doc.created_by) if doc.created_by else None
     lines = session.execute(select(DocumentLine).where(DocumentLine.document_id == doc.id)).scalars().all()
-    summary = "，".join(f"{ln.entered_quantity.normalize():f}{ln.entered_unit}" for ln in lines) or doc.note or ""
+    summary = "，".join(f"{(ln.entered_quantity if ln.entered_quantity is not None else ln.quantity).normalize():f}"
+                        f"{ln.entered_unit or ''}" for ln in lines) or doc.note or ""
     history = tuple(Decision(h["step"], h["name"], h["approve"], h.get("reason", ""),
                              datetime.fromisoformat(h["at"])) for h in req.history)
     return ApprovalCard(
