@@ -27,6 +27,8 @@ def install_relay_kick(session_factory: sessionmaker[Session], kick: Callable[[]
 
     @event.listens_for(session_factory, "after_commit")
     def _kick(session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint was released (SQLAlchemy 2.1 says after_commit); nothing is committed yet
         if session.info.pop(_FLAG, False):
             try:
                 kick()

@@ -122,3 +122,19 @@ def test_commit_with_outbox_events_kicks_the_relay(engine, demo, actors):
         session.scalar(select(OutboxEvent.id).limit(1))
         session.commit()
     assert kicks == [1]
+
+
+def test_a_batch_kicks_the_relay_once_after_its_commit(engine, demo, actors):
+    """Savepoint releases inside a batch are not commits: one kick, after the real one."""
+    from models.db import make_session_factory
+    from models.operations import BatchOp, apply_batch
+
+    factory = make_session_factory(engine)
+    kicks: list[int] = []
+    install_relay_kick(factory, lambda: kicks.append(1))
+    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal("5"),
+                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+    outcomes = apply_batch(factory, actors["小周"], [BatchOp(f"k-{n}-{demo.org_id}", receive_goods, cmd)
+                                                      for n in range(3)])
+    assert [o.status for o in outcomes] == ["applied"] * 3
+    assert kicks == [1]
