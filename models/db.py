@@ -17,8 +17,9 @@ def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
         _configure_sqlite(engine)
         return engine
     # One connection per posting (numbers are allocated on it too, see models.numbering); the
-    # overflow is for bursts. No pre-ping: it cost a round trip per checkout; a connection the server dropped fails its first statement, SQLAlchemy invalidates
-    # the pool, and models.uow.run retries the operation on a fresh one.
+    # overflow is for bursts. No pre-ping: it cost a round trip per checkout; a connection the
+    # server dropped fails its first statement, SQLAlchemy invalidates the pool, and
+    # models.uow.run retries the operation on a fresh one.
     return create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from models.actor import Actor
 from models.errors import IdempotencyConflict
 from models.infra import IdempotencyRecord
-from models.posting_writer import table_of, writer_for
+from models.posting_writer import COMMIT_FOLLOWS, table_of, writer_for
 
 _records = table_of(IdempotencyRecord)
 
@@ -58,6 +58,11 @@ def request_hash(operation: str, command: object) -> str:
     body = json.dumps({"op": operation, "cmd": _canonical(command)}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
+
+#: ``session.info`` key: idempotency keys this transaction has already looked up and found unused
+#: (models.operations.batch reads a whole queue's keys in one query). A concurrent request that
+#: claims one meanwhile still meets the record's unique index, and the transaction is retried.
+KNOWN_NEW_KEYS = "idempotency_known_new_keys"
 
 #: Scope of keys that are not one member's: system actors (workers, devices, rules) and keys that
 #: name a shared thing whose permission the caller has already checked.
@@ -111,12 +116,16 @@ def idempotent(
         def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None,
                     shared_key: bool = False) -> R:
             writer = writer_for(session)
+            # Called by models.uow.run as the whole transaction: the rows go out with its COMMIT
+            # (one round trip), and run resolves the numbers in the answer after that.
+            last_in_transaction = session.info.get(COMMIT_FOLLOWS) is wrapper
             try:
                 if not idempotency_key:
                     result = fn(session, actor, command)
                 else:
                     digest = request_hash(operation, command)
-                    record = find_record(session, actor, idempotency_key, shared=shared_key)
+                    known_new = idempotency_key in session.info.get(KNOWN_NEW_KEYS, ())
+                    record = None if known_new else find_record(session, actor, idempotency_key, shared=shared_key)
                     if record is not None:
                         if record.request_hash != digest or record.result is None:
                             raise IdempotencyConflict(key=idempotency_key, operation=record.operation)
@@ -126,11 +135,13 @@ def idempotent(
                         _records, org_id=actor.org_id, member_id=key_scope(actor, shared=shared_key),
                         key=idempotency_key, operation=operation, request_hash=digest,
                         result=adapter.dump_python(result, mode="json"))
+                if last_in_transaction:
+                    return result
                 writer.flush()
             except BaseException:
                 writer.discard()
                 raise
-            return result
+            return writer.resolve(result)
 
         wrapper.operation_name = operation  # type: ignore[attr-defined]
         return wrapper

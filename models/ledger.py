@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,11 +38,18 @@ def fmt_qty(value: Decimal) -> str:
     return text
 
 
-def lock_balances(session: Session, item_id: int, site_id: int) -> list[Balance]:
-    """Lock and return every balance row of (item, site), ordered by lot."""
+def lock_balances(session: Session, item_id: int, site_id: int, *, skip_empty: bool = False) -> list[Balance]:
+    """Lock and return every balance row of (item, site), ordered by lot.
+
+    ``skip_empty``: leave out rows with nothing on hand, reserved or valued. They add nothing to
+    availability, the moving average or FEFO, and a collection point gathers thousands of emptied
+    lots, all of which a shipment would otherwise load and lock. (Not for a site that may go
+    negative: selling ahead of receipt books onto its newest lot, empty or not.)
+    """
+    empty = (Balance.on_hand == 0) & (Balance.reserved == 0) & (Balance.value == 0)
     stmt = (
         select(Balance)
-        .where(Balance.item_id == item_id, Balance.site_id == site_id)
+        .where(Balance.item_id == item_id, Balance.site_id == site_id, ~empty if skip_empty else true())
         .order_by(Balance.lot_id)
         .with_for_update()
         .execution_options(populate_existing=True)

@@ -21,6 +21,7 @@ from models.errors import MappingMissing, UnbalancedVoucher
 from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
 from models.numbering import allocate
 from models.timeutil import local_date, period_of
+from models.unit_of_work import catalog_of
 
 ZERO = Decimal(0)
 
@@ -78,9 +79,9 @@ def voucher_line_values(rule: RuleLike, amounts: dict[str, Decimal], sign: int, 
     return lines
 
 
-def _lines_for(rule: MappingRule, amounts: dict[str, Decimal], sign: int, party_id: int | None,
+def _lines_for(org_id: int, rule: RuleLike, amounts: dict[str, Decimal], sign: int, party_id: int | None,
                event: str) -> list[VoucherLine]:
-    return [VoucherLine(org_id=rule.org_id, **values)
+    return [VoucherLine(org_id=org_id, **values)
             for values in voucher_line_values(rule, amounts, sign, party_id, event)]
 
 
@@ -108,9 +109,11 @@ def post_voucher(
     summary: str,
     party_id: int | None = None,
 ) -> Voucher:
-    """Post the voucher for a document event under the matching mapping rule."""
-    rule = matching_rule(session, document.org_id, event, facts)
-    lines = _lines_for(rule, amounts, 1, party_id, event)
+    """Post the voucher for a document event under the matching mapping rule (read from the org's
+    catalog snapshot: the same active rules, best first, as :func:`matching_rule` queries)."""
+    rules = catalog_of(session, document.org_id).rules.get(event, ())
+    rule = choose_rule(rules, event, facts)
+    lines = _lines_for(document.org_id, rule, amounts, 1, party_id, event)
     return _new_voucher(
         session, document.org_id, when,
         document_id=document.id, event=event, mapping_rule_id=rule.id,
@@ -143,7 +146,8 @@ def reverse_voucher(
 def repost_voucher(session: Session, voucher: Voucher, rule: MappingRule, *, when: datetime) -> Voucher:
     """Post ``voucher``'s figures again under ``rule`` (after reversing the original)."""
     amounts = {k: Decimal(v) for k, v in voucher.amounts.items()}
-    lines = _lines_for(rule, amounts, 1, voucher.lines[0].party_id if voucher.lines else None, voucher.event)
+    lines = _lines_for(voucher.org_id, rule, amounts, 1, voucher.lines[0].party_id if voucher.lines else None,
+                       voucher.event)
     return _new_voucher(
         session, voucher.org_id, when,
         document_id=voucher.document_id, event=voucher.event, mapping_rule_id=rule.id,

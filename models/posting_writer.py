@@ -16,13 +16,17 @@ SQLAlchemy's own bind processors, so a row is stored exactly as the ORM would st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
+import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import JSON, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -118,6 +122,47 @@ def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+#: Number placeholders (PostgreSQL, see PostingWriter.numbers): unguessable per process, ASCII so
+#: that JSON keeps them as they are.
+_SALT = uuid.uuid4().hex[:16]
+_TOKEN = re.compile(r"@@" + _SALT + r"\.[0-9]+@@")
+
+
+_types_cache: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+
+
+def _column_types(table: Table, columns: tuple[str, ...]) -> dict[str, Any]:
+    key = (table.name, columns)
+    found = _types_cache.get(key)
+    if found is None:
+        found = _types_cache[key] = {c: table.c[c].type for c in columns}
+    return found
+
+
+def _carries_token(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SALT in value
+    if isinstance(value, dict | list):
+        return _SALT in json.dumps(value, default=str)
+    return False
+
+
+def _with_numbers(sql: str, table: Table, marked: tuple[str, ...], count: int) -> str:
+    """The compiled INSERT with each marked column's value passed through the placeholders' numbers."""
+    number = ("lpad(CAST((SELECT last FROM number_sequences WHERE org_id = %(no{n})s AND series = %(ns{n})s"
+              " AND period = %(np{n})s) AS TEXT), greatest(%(nw{n})s, 1), '0')")
+    for column in marked:
+        type_name = "JSON" if isinstance(table.c[column].type, JSON) else "VARCHAR"
+        placeholder = f"%({column})s::{type_name}"
+        if placeholder not in sql:
+            raise LookupError(f"{table.name}.{column}: no {placeholder} in the compiled INSERT")
+        expr = f"CAST(%({column})s::{type_name} AS TEXT)"
+        for n in range(count):
+            expr = f"replace({expr}, %(nt{n})s::TEXT, {number.format(n=n)})"
+        sql = sql.replace(placeholder, f"CAST({expr} AS {type_name})", 1)
+    return sql
+
+
 @dataclass(frozen=True)
 class Read:
     """A SELECT for :meth:`PostingWriter.fetch`: built once (with bindparams), run with ``params``."""
@@ -136,6 +181,11 @@ class PostingWriter:
         self.session = session
         self._rows: dict[tuple[str, tuple[str, ...]], tuple[Table, list[dict[str, Any]]]] = {}
         self._balances: list[dict[str, Any]] = []
+        #: (placeholder, org, series, period, width) of numbers not yet allocated (PostgreSQL).
+        self._pending_numbers: list[tuple[str, int, str, str, int]] = []
+        self._tickets = 0
+        #: placeholder → the number it became, for this session's sends so far.
+        self.resolved: dict[str, str] = {}
         self.statements = 0  # sent so far in this transaction (the bench prints it)
 
     # -- collecting -------------------------------------------------------------------------
@@ -154,7 +204,7 @@ class PostingWriter:
 
     @property
     def pending(self) -> bool:
-        return bool(self._rows or self._balances)
+        return bool(self._rows or self._balances or self._pending_numbers)
 
     # -- the connection ---------------------------------------------------------------------
     def _dbapi(self) -> tuple[Any, Dialect]:
@@ -179,35 +229,62 @@ class PostingWriter:
             # is invalidated.
             self.session.connection()._handle_dbapi_exception(exc, "-- posting writer pipeline", None, None, None)
 
-    # -- numbers and ids --------------------------------------------------------------------
-    def reserve(self, org_id: int, series: Sequence[tuple[str, str]], tables: Sequence[Table]) -> tuple[
-            list[int], dict[str, int]]:
-        """Allocate the next number of each (series, period) and one new id per table, in one statement.
+    # -- numbers and ids -------------------------------------------------------------------
+    def ids_read(self, tables: Sequence[Table]) -> Read:
+        """A read that allocates one new id per table (to run with the operation's first reads).
 
-        The counters' row locks are held until commit (same connection and transaction): take them
-        after every balance lock the operation needs, so a posting never waits for a balance while
-        holding a counter another posting waits for.
+        PostgreSQL: ``nextval`` (no lock; an unused id is a gap). SQLite: one past the largest id,
+        safe under the transaction's write lock as long as the rows are inserted before anything
+        else inserts into those tables in this transaction.
         """
+        names = tuple(t.name for t in tables)
+        dialect = self.session.get_bind().dialect.name
+
+        def build() -> Any:  # compiled once per tables and dialect (see _compile)
+            if dialect == "postgresql":
+                return select(*[func.nextval(f"{n}_id_seq") for n in names])
+            return select(*[select(func.coalesce(func.max(t.c.id), 0) + 1).scalar_subquery() for t in tables])
+
+        return Read(f"ids:{','.join(names)}", build, {}, {})
+
+    def numbers(self, org_id: int, wanted: Sequence[tuple[str, str, int]]) -> list[str]:
+        """The next number of each (series, period), as text zero-padded to its width.
+
+        SQLite: allocated now, in one statement. PostgreSQL: a placeholder, replaced inside the
+        statements that write it, right after the counters are bumped in the same pipeline — so the
+        counter rows are locked only from that pipeline to the commit, never while the client works
+        (with several clients of one org, that lock is the queue every receipt waits in). Values
+        that carry a placeholder (numbers, lot codes, summaries, event payloads, results) come back
+        resolved from :meth:`resolve` once the rows are sent.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            raw, dialect = self._dbapi()
+            keys = sorted({(series, period) for series, period, _w in wanted})
+            with self._pipeline(raw, dialect):
+                cur = self._send_numbers(raw, dialect, org_id, keys)
+            got = {(r[0], r[1]): int(r[2]) for r in cur.fetchall()}
+            return [f"{got[(series, period)]:0{width}d}" for series, period, width in wanted]
+        if any((org_id, series, period) in {(o, s_, p) for _t, o, s_, p, _w in self._pending_numbers}
+               for series, period, _w in wanted):
+            self.send()  # the same counter twice in one pipeline: bump it once per send
+        tokens = []
+        for series, period, width in wanted:
+            self._tickets += 1
+            token = f"@@{_SALT}.{self._tickets}@@"
+            self._pending_numbers.append((token, org_id, series, period, width))
+            tokens.append(token)
+        return tokens
+
+    def allocate_now(self, org_id: int, series: str, period: str) -> int:
+        """Bump one counter now (the ORM operations' numbering, models.numbering)."""
         raw, dialect = self._dbapi()
-        wanted = sorted(set(series))  # one lock order for every posting
-        names = [t.name for t in tables]
         with self._pipeline(raw, dialect):
-            numbers_cur = self._send_numbers(raw, dialect, org_id, wanted) if wanted else None
-            ids_cur = None
-            if names:
-                if dialect.name == "postgresql":
-                    sql = "SELECT " + ", ".join(f"nextval('{n}_id_seq')" for n in names)
-                else:  # under the transaction's write lock: nobody else inserts before we do
-                    sql = "SELECT " + ", ".join(f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {n})" for n in names)
-                ids_cur = raw.cursor()
-                ids_cur.execute(sql)
-                self.statements += 1
-        numbers = {(r[0], r[1]): int(r[2]) for r in numbers_cur.fetchall()} if numbers_cur else {}
-        got = ids_cur.fetchone() if ids_cur else ()
-        ids = dict(zip(names, (int(v) for v in got), strict=True))
-        return [numbers[s] for s in series], ids
+            cur = self._send_numbers(raw, dialect, org_id, [(series, period)])
+        return int(cur.fetchone()[2])
 
     def _send_numbers(self, raw: Any, dialect: Dialect, org_id: int, wanted: list[tuple[str, str]]) -> Any:
+        """Bump each (series, period) counter of the org (created at 1), in one statement, in a fixed
+        order (so two postings never take two counters in opposite orders); RETURNING the values."""
         insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
         names = [(f"s{i}", f"p{i}") for i in range(len(wanted))]
 
@@ -228,32 +305,93 @@ class PostingWriter:
         self.statements += 1
         return cur
 
-    # -- sending ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Flush the ORM's pending rows (those may be referred to), then send the queued ones."""
-        self.session.flush()
-        self.send()
+    def resolve(self, value: Any) -> Any:
+        """``value`` with every number placeholder replaced by the number it became (after sending)."""
+        if not self.resolved:
+            return value
+        if isinstance(value, str):
+            return _TOKEN.sub(lambda m: self.resolved.get(m.group(0), m.group(0)), value) if _SALT in value else value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {f.name: self.resolve(getattr(value, f.name)) for f in dataclasses.fields(value)
+                       if isinstance(getattr(value, f.name), str | dict | list | tuple)}
+            return dataclasses.replace(value, **changes) if changes else value
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.resolve(v) for v in value)
+        return value
 
-    def send(self) -> None:
-        """Send every queued row and balance change now, in one pipeline; the caller commits."""
+    # -- sending ----------------------------------------------------------------------------
+    def flush(self, *, commit: bool = False) -> None:
+        """Flush the ORM's pending rows (those may be referred to), then send the queued ones
+        (with the transaction's COMMIT in the same round trip when ``commit``)."""
+        self.session.flush()
+        self.send(commit=commit)
+
+    def send(self, *, commit: bool = False) -> None:
+        """Send every queued row and balance change now, in one pipeline. ``commit`` (PostgreSQL):
+        end the transaction in the same round trip; SQLAlchemy's own COMMIT then finds nothing to do."""
         if not self.pending:
             return
         raw, dialect = self._dbapi()
         rows, self._rows = self._rows, {}
         balances, self._balances = self._balances, []
+        numbers, self._pending_numbers = self._pending_numbers, []
+        slots = {token: n for n, (token, *_rest) in enumerate(numbers)}
         returned: list[Any] = []
+        numbers_cur = None
         with self._pipeline(raw, dialect):
+            if numbers:  # first: the statements below read the counters they bump
+                keys = sorted({(series, period) for _t, _o, series, period, _w in numbers})
+                numbers_cur = self._send_numbers(raw, dialect, numbers[0][1], keys)
             cur = raw.cursor()
             for (name, columns), (table, batch) in rows.items():
                 if name == _events.name:
                     self.session.info[OUTBOX_WRITTEN] = True
-                compiled = _compile(("insert", name, columns, dialect.name), dialect, table.insert,
-                                    {c: table.c[c].type for c in columns}, insert_columns=True)
-                cur.executemany(compiled.sql, [_params(compiled, r) for r in batch])
-                self.statements += 1
+                self._send_rows(cur, dialect, table, columns, batch, numbers, slots)
             if balances:
                 self._send_balances(raw, dialect, balances, returned)
+            if commit and dialect.name == "postgresql":
+                cur.execute("COMMIT")
+        if numbers_cur is not None:
+            got = {(r[0], r[1]): int(r[2]) for r in numbers_cur.fetchall()}
+            for token, _org, series, period, width in numbers:
+                self.resolved[token] = f"{got[(series, period)]:0{width}d}"
         self._forget_balances(balances)
+
+    def _send_rows(self, cur: Any, dialect: Dialect, table: Table, columns: tuple[str, ...],
+                   batch: list[dict[str, Any]], numbers: list[tuple[str, int, str, str, int]],
+                   slots: Mapping[str, int]) -> None:
+        """One executemany per table; rows whose text carries a number placeholder get it replaced
+        in SQL from the counter row this pipeline just bumped."""
+        plain: list[dict[str, Any]] = []
+        templated: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in batch:
+            marked = tuple(c for c in columns if _carries_token(row[c])) if numbers else ()
+            if marked:
+                templated.setdefault(marked, []).append(row)
+            else:
+                plain.append(row)
+        types = _column_types(table, columns)
+        if plain:
+            compiled = _compile(("insert", table.name, columns, dialect.name), dialect, table.insert, types,
+                                insert_columns=True)
+            cur.executemany(compiled.sql, [_params(compiled, r) for r in plain])
+            self.statements += 1
+        for marked, group in templated.items():
+            base = _compile(("insert", table.name, columns, dialect.name), dialect, table.insert, types,
+                            insert_columns=True)
+            sql = _with_numbers(base.sql, table, marked, len(numbers))
+            params = []
+            for row in group:
+                values = _params(base, row)
+                for token, n in slots.items():
+                    _tok, org_id, series, period, width = numbers[n]
+                    values.update({f"nt{n}": token, f"no{n}": org_id, f"ns{n}": series, f"np{n}": period,
+                                   f"nw{n}": width})
+                params.append(values)
+            cur.executemany(sql, params)
+            self.statements += 1
 
     def fetch(self, reads: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
         """Run SELECTs together (one round trip on PostgreSQL; the transaction's BEGIN rides along)."""
@@ -279,6 +417,7 @@ class PostingWriter:
         """Drop queued rows (the operation failed: nothing of it may be written)."""
         self._rows.clear()
         self._balances.clear()
+        self._pending_numbers.clear()
 
     def _send_balances(self, raw: Any, dialect: Dialect, balances: list[dict[str, Any]], returned: list[Any]) -> None:
         insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
@@ -307,6 +446,17 @@ class PostingWriter:
         for obj in list(self.session.identity_map.values()):
             if isinstance(obj, Balance) and (obj.item_id, obj.site_id, obj.lot_id) in keys:
                 self.session.expire(obj)
+
+
+#: ``session.info`` key: the operation ``models.uow.run`` calls as the whole transaction (its rows
+#: may wait for the commit).
+COMMIT_FOLLOWS = "posting_commit_follows"
+
+
+def resolve_sent(session: Session, value: Any) -> Any:
+    """``value`` with the numbers the session's writer has sent filled in (see PostingWriter.numbers)."""
+    writer = session.info.get("posting_writer")
+    return writer.resolve(value) if writer is not None else value
 
 
 def writer_for(session: Session) -> PostingWriter:

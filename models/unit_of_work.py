@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from models.actor import Actor
 from models.catalog_snapshot import CatalogSnapshot, install_version_bump, snapshot_for
@@ -57,6 +57,14 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     return uow, results[1:]
 
 
+def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:
+    """The org's catalog snapshot for this transaction (the unit of work's, else read by version)."""
+    found = session.info.get("unit_of_work")
+    if isinstance(found, UnitOfWork) and found.actor.org_id == org_id:
+        return found.catalog
+    return snapshot_for(session, org_id)
+
+
 def _forget(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
     writer = session.info.get("posting_writer")
@@ -78,7 +86,16 @@ def _send_before_flush(session: Session, *_args: Any) -> None:
 def _send_before_commit(session: Session) -> None:
     writer = session.info.get("posting_writer")
     if writer is not None and writer.pending:
-        writer.flush()
+        session.flush()  # the ORM's rows first (ours may refer to them, or they to ours)
+        # COMMIT rides in the rows' round trip only when nothing is left for SQLAlchemy to flush.
+        writer.send(commit=not (session.new or session.dirty or session.deleted))
+
+
+def _send_before_orm_statement(state: ORMExecuteState) -> None:
+    # An ORM read after a posting queued its rows must see them.
+    writer = state.session.info.get("posting_writer")
+    if writer is not None and writer.pending and not state.execution_options.get("config_version_bump"):
+        writer.send()
 
 
 def install() -> None:
@@ -90,6 +107,7 @@ def install() -> None:
         event.listen(Session, "before_flush", _send_before_flush)
         event.listen(Session, "after_soft_rollback", _forget)
         event.listen(Session, "after_commit", _end_of_transaction)
+        event.listen(Session, "do_orm_execute", _send_before_orm_statement)
 
 
 install()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import Base
 from models.errors import DataConflict
 from models.infra import IdempotencyRecord
+from models.posting_writer import COMMIT_FOLLOWS, resolve_sent
 
 R = TypeVar("R")
 
@@ -143,9 +144,10 @@ def run(
     for attempt in range(1, attempts + 1):
         with session_factory() as session:
             try:
+                session.info[COMMIT_FOLLOWS] = fn
                 result = fn(session, *args, **kwargs)
                 session.commit()
-                return result
+                return resolve_sent(session, result)
             except DBAPIError as exc:
                 session.rollback()
                 retry = attempt < attempts and _retryable(exc)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.actor import Actor
 from models.errors import DomainError, IdempotencyConflict
-from models.idempotency import key_scope, request_hash
+from models.idempotency import KNOWN_NEW_KEYS, key_scope, request_hash
 from models.infra import IdempotencyRecord
 from models.uow import RETRY_CONSTRAINTS, as_conflict, run
 
@@ -157,6 +157,7 @@ def _apply_all(session: Session, actor: Actor, ops: Sequence[BatchOp]) -> list[B
     keys, repeated = list(counts), {key for key, n in counts.items() if n > 1}
     records = _own_records(session, actor, keys)
     others = _keys_of_others(session, actor, [k for k in keys if k not in records])
+    session.info[KNOWN_NEW_KEYS] = {k for k in keys if k not in records and k not in others and k not in repeated}
     outcomes: list[BatchOutcome] = []
     for op in ops:
         digest = request_hash(_operation_name(op.operation), op.command)

@@ -9,7 +9,8 @@ already has a QC result; a purchase order still awaiting approval receives nothi
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
-from models.audit import record_audit
+from models.audit import AuditEntry, record_audit
 from models.base import utcnow
 from models.catalog import Grade, Item
 from models.catalog_snapshot import CatalogSnapshot, GradeInfo, ItemInfo, PartyInfo, SiteInfo
@@ -40,8 +41,8 @@ from models.lookup import get_owned, not_found
 from models.operations.common import dec, open_document, review_limit_of, time_in_window, transition, window_of
 from models.org import PartyKind, SiteKind
 from models.outbox import emit
-from models.posting import choose_rule, voucher_line_values, voucher_number
-from models.posting_writer import Read, table_of
+from models.posting import choose_rule, voucher_line_values
+from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 from models.timeutil import SHANGHAI, local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
@@ -49,7 +50,8 @@ from models.units import base_quantity
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
 _moves, _vouchers, _voucher_lines = table_of(StockMove), table_of(Voucher), table_of(VoucherLine)
-_settlements, _events = table_of(FarmerSettlement), table_of(OutboxEvent)
+_settlements, _events, _audit = table_of(FarmerSettlement), table_of(OutboxEvent), table_of(AuditEntry)
+_NEW_ID_TABLES = (_documents, _lots, _vouchers)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ class _Facts:
 
     freezes: tuple[_FreezeFact, ...]
     lot: _LotFact | None
+    #: Ids for the rows a posting may create (document, lot, voucher), allocated with the reads.
+    new_ids: Mapping[str, int] = field(default_factory=dict)
 
 
 _bp = bindparam
@@ -165,10 +169,12 @@ def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWor
         named = {**where, "org_id": actor.org_id, "code": cmd.lot_code}
         reads.append(Read(_READ_LOT.key, _READ_LOT.build, named, {}))
         reads.append(Read(_LOCK_LOT_BALANCE.key, _LOCK_LOT_BALANCE.build, named, {}))
+    reads.append(writer_for(session).ids_read(_NEW_ID_TABLES))
     uow, results = begin(session, actor, reads)
     freezes = tuple(_FreezeFact(*row) for row in results[0])
     lot = _LotFact(*results[1][0]) if cmd.lot_code and results[1] else None
-    return uow, _Facts(freezes=freezes, lot=lot)
+    new_ids = dict(zip((t.name for t in _NEW_ID_TABLES), (int(v) for v in results[-1][0]), strict=True))
+    return uow, _Facts(freezes=freezes, lot=lot, new_ids=new_ids)
 
 
 @dataclass
@@ -414,12 +420,11 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     day = plan.when.astimezone(SHANGHAI).strftime("%Y%m%d")
     period = period_of(plan.when)
     series = f"{DOC_PREFIX[DocKind.RECEIPT]}-{site.code}"
-    wanted = ([] if draft is not None else [(series, day)]) + ([("voucher", period)] if plan.total else [])
-    tables = ([] if draft is not None else [_documents]) + ([] if plan.facts.lot else [_lots]) + (
-        [_vouchers] if plan.total else [])
-    numbers, ids = writer.reserve(org_id, wanted, tables)
+    wanted = ([] if draft is not None else [(series, day, 4)]) + ([("voucher", period, 5)] if plan.total else [])
+    numbers = writer.numbers(org_id, wanted)
+    ids = plan.facts.new_ids
     if draft is None:
-        document_id, number = ids["documents"], f"{series}-{day}-{numbers[0]:04d}"
+        document_id, number = ids["documents"], f"{series}-{day}-{numbers[0]}"
     else:
         document_id, number = draft.id, draft.number
 
@@ -451,7 +456,12 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
         line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
         draft.total_amount, draft.tax_amount = plan.total, plan.tax
     else:
-        _audit_price(uow.session, actor, plan, document_id, number)
+        if plan.price != plan.reference_price:  # by the writer: the number is only known when it is sent
+            writer.insert(_audit, org_id=org_id, actor_id=actor.member_id, action="receipt.price_override",
+                          entity="document", entity_id=str(document_id),
+                          before={"unit_price": dec(plan.reference_price)},
+                          after={"unit_price": dec(plan.price), "number": number},
+                          reason=plan.cmd.price_reason.strip())
         writer.insert(_lines, org_id=org_id, document_id=document_id, **_line_values(plan, lot_id))
     writer.bump_balance(org_id, item.id, site.id, lot_id, plan.quantity, plan.goods)
     writer.insert(_moves, id=cmd.move_id or uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=lot_id,
@@ -483,7 +493,7 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
                    DocStatus.POSTED)
 
 
-def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: int, voucher_id: int,
+def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: str, voucher_id: int,
              period: str, party_kind: str) -> str:
     """Queue the receipt's payable voucher under the matching mapping rule; return its number."""
     item, party = plan.item, plan.party
@@ -491,7 +501,7 @@ def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: i
     amounts = {"goods": plan.goods, "tax": plan.tax, "total": plan.total}
     rule = choose_rule(uow.catalog.rules.get("receipt.posted", ()), "receipt.posted", facts)
     lines = voucher_line_values(rule, amounts, 1, party.id if party else None, "receipt.posted")
-    voucher_no = voucher_number(period, seq)
+    voucher_no = f"记-{period}-{seq}"  # models.posting.voucher_number's form, the sequence already padded
     uow.writer.insert(
         _vouchers, id=voucher_id, org_id=uow.actor.org_id, number=voucher_no, period=period,
         voucher_date=local_date(plan.when), document_id=document_id, event="receipt.posted",

@@ -92,7 +92,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
         party = session.get_one(Party, order.party_id)  # the receivable is owed by the order's customer
     if cmd.unit_price is None and order is not None:
         price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
-    balances = lock_balances(session, item.id, site.id)
+    balances = lock_balances(session, item.id, site.id, skip_empty=not site.allow_negative)
     for res in reservations:  # re-read under the balance lock: a count may have cut them meanwhile
         session.refresh(res)
     reservations = [res for res in reservations if res.active]
