@@ -143,6 +143,22 @@ class Throughput:
     p95_ms: float
     failed: int
     cpu_ms_per_op: float
+    #: CPU the PostgreSQL server processes spent per operation in the window (NaN off Linux / SQLite).
+    server_cpu_ms_per_op: float = float("nan")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds (user + system) of every process named ``postgres`` on this machine (Linux /proc)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if name == "postgres":
+            total += (int(rest[11]) + int(rest[12])) / tick  # utime, stime (fields 14, 15)
+    return total
 
 
 def run_clients(
@@ -170,9 +186,9 @@ def run_clients(
     for thread in threads:
         thread.start()
     time.sleep(warmup_s)
-    window_start, cpu_start = time.perf_counter(), time.process_time()
+    window_start, cpu_start, server_start = time.perf_counter(), time.process_time(), postgres_cpu_s()
     time.sleep(duration_s)
-    window_end, cpu_end = time.perf_counter(), time.process_time()
+    window_end, cpu_end, server_end = time.perf_counter(), time.process_time(), postgres_cpu_s()
     stop.set()
     for thread in threads:
         thread.join()
@@ -190,6 +206,7 @@ def run_clients(
         p95_ms=percentile(latencies, 95) * 1000,
         failed=failed,
         cpu_ms_per_op=(cpu_end - cpu_start) / count * 1000 if count else float("nan"),
+        server_cpu_ms_per_op=(server_end - server_start) / count * 1000 if count else float("nan"),
     )
 
 
@@ -274,6 +291,11 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
             figure(f"receipt_latency_p50_{suffix}", result.p50_ms, "ms", 2)
             figure(f"receipt_latency_p95_{suffix}", result.p95_ms, "ms", 2)
             figure(f"receipt_client_cpu_per_op_{suffix}", result.cpu_ms_per_op, "ms", 2)
+            if backend == "pg":
+                figure(f"receipt_server_cpu_per_op_{suffix}", result.server_cpu_ms_per_op, "ms", 2)
+                if clients == 1:
+                    SERVER_CPU["receipt"] = result.server_cpu_ms_per_op
+                    SERVER_CPU["receipt_client"] = result.cpu_ms_per_op
             figure(f"receipts_failed_{suffix}", result.failed, "ops")
             figure(f"receipts_invariants_ok_{suffix}", int(invariants_ok(session_factory, demo.org_id)), "bool")
             results[clients] = result.ops_per_s
@@ -338,6 +360,10 @@ def bench_receipts_processes(url: str, plan: Plan, clients: int = 16, processes:
 # --------------------------------------------------------------------------- pgbench
 
 
+#: Server CPU per operation measured by the receipts section (for the pgbench section's ceiling).
+SERVER_CPU: dict[str, float] = {}
+
+
 def bench_pgbench(plan: Plan) -> float:
     """TPC-B on the same server: the yardstick for what the hardware commits per second."""
     url = make_url(libpq_url(fresh_postgres_database(DB_PGBENCH)))
@@ -347,16 +373,37 @@ def bench_pgbench(plan: Plan) -> float:
     subprocess.run([pgbench, *conn_args, "-i", "-q", "-s", str(plan.pgbench_scale), DB_PGBENCH],
                    check=True, capture_output=True, text=True)
     note(f"pgbench -c {plan.pgbench_clients} -j {plan.pgbench_threads} -T {plan.pgbench_seconds}")
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [pgbench, *conn_args, "-c", str(plan.pgbench_clients), "-j", str(plan.pgbench_threads),
          "-T", str(plan.pgbench_seconds), DB_PGBENCH],
-        check=True, capture_output=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    # Server CPU is sampled mid-run: pgbench's backends exit (and take their CPU counters) at its end.
+    time.sleep(plan.pgbench_seconds / 3)
+    sample_start, server_start = time.perf_counter(), postgres_cpu_s()
+    time.sleep(plan.pgbench_seconds / 3)
+    server_rate = (postgres_cpu_s() - server_start) / (time.perf_counter() - sample_start)
+    stdout, stderr = proc.communicate()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    if done.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{stdout}\n{stderr}")
     match = re.search(r"tps = ([0-9.]+)", done.stdout)
     if match is None:
         raise RuntimeError(f"cannot read tps from pgbench output:\n{done.stdout}\n{done.stderr}")
     tps = float(match.group(1))
     figure(f"pgbench_tpcb_tps_{plan.pgbench_clients}clients", tps, "tps")
+    if tps > 0:
+        per_tx = server_rate / tps * 1000
+        figure("pgbench_server_cpu_per_tx", per_tx, "ms", 3)
+        if "receipt" in SERVER_CPU:
+            # With a client that cost nothing, a receipt could at best run at the server CPU TPC-B's
+            # transaction takes: this ratio is the ceiling of receipts_vs_pgbench on this server.
+            figure("receipts_vs_pgbench_server_cpu_ceiling", per_tx / SERVER_CPU["receipt"], "ratio", 3)
+            # Client and server share this machine's cores: receipts/s can be at most
+            # cores / (client + server CPU per receipt), whatever the concurrency.
+            both = SERVER_CPU["receipt"] + SERVER_CPU["receipt_client"]
+            cores = os.cpu_count() or 1
+            figure("receipts_vs_pgbench_machine_cpu_ceiling", cores / both * 1000 / tps, "ratio", 3)
     return tps
 
 
