@@ -65,6 +65,7 @@ class ItemInfo:
     #: Every unit name accepted for the item → its factor to the base unit (mass units and packs).
     unit_factors: Mapping[str, Decimal]
     grade_ids: tuple[int, ...]
+    sale_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapsho
         items[item.id] = ItemInfo(
             id=item.id, code=item.code, name=item.name, base_unit=item.base_unit, dimension=item.dimension,
             shelf_life_days=item.shelf_life_days, active=item.active, unit_factors=_unit_factors(item, mass),
-            grade_ids=tuple(g.id for g in item.grades))
+            grade_ids=tuple(g.id for g in item.grades), sale_price=item.sale_price)
         for g in item.grades:
             grades[g.id] = GradeInfo(id=g.id, item_id=g.item_id, name=g.name, purchase_price=g.purchase_price)
     sites = {s.id: SiteInfo(id=s.id, code=s.code, name=s.name, kind=s.kind, allow_negative=s.allow_negative,
@@ -191,6 +192,7 @@ def _bump_after_flush(session: Session, _flush_context: Any) -> None:
     orgs = session.info.pop("config_touched", set())
     if orgs:
         session.info.pop("unit_of_work", None)  # its snapshot is of the old version
+        session.info.pop("catalog", None)
         session.execute(update(Org).where(Org.id.in_(sorted(orgs))).values(config_version=new_config_version())
                         .execution_options(synchronize_session=False, config_version_bump=True))
 
@@ -209,6 +211,7 @@ def _bulk_change(state: ORMExecuteState) -> None:
     if mapper is None or not issubclass(mapper.class_, CONFIG_MODELS):
         return
     state.session.info.pop("unit_of_work", None)
+    state.session.info.pop("catalog", None)
     state.session.execute(update(Org).values(config_version=new_config_version())
                           .execution_options(synchronize_session=False, config_version_bump=True))
 

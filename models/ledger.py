@@ -149,10 +149,32 @@ class Pick:
     quantity: Decimal
 
 
+class ItemNames(Protocol):
+    """An item as the ORM row or the catalog snapshot's copy: what stock messages name."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def base_unit(self) -> str: ...
+
+
+class StockSite(Protocol):
+    """A site as the ORM row or the catalog snapshot's copy: what picking needs."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def allow_negative(self) -> bool: ...
+
+
 def pick_fefo(
     session: Session,
-    item: Item,
-    site: Site,
+    item: ItemNames,
+    site: StockSite,
     balances: Sequence[Balance],
     quantity: Decimal,
     *,

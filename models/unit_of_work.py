@@ -62,11 +62,21 @@ def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:
     found = session.info.get("unit_of_work")
     if isinstance(found, UnitOfWork) and found.actor.org_id == org_id:
         return found.catalog
-    return snapshot_for(session, org_id)
+    cached = session.info.get("catalog")
+    if isinstance(cached, CatalogSnapshot) and cached.org.id == org_id:
+        return cached
+    # The version is read without an autoflush (as begin() reads it): in a long batch session an
+    # autoflush is the costliest part of a small read.
+    read = Read(_VERSION.key, _VERSION.build, {"org_id": org_id}, _VERSION.types)
+    rows = writer_for(session).fetch([read])[0]
+    snap = snapshot_for(session, org_id, rows[0][0] if rows else "")
+    session.info["catalog"] = snap
+    return snap
 
 
 def _forget(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
+    session.info.pop("catalog", None)
     writer = session.info.get("posting_writer")
     if writer is not None:
         writer.discard()
@@ -74,6 +84,7 @@ def _forget(session: Session, *_args: Any) -> None:
 
 def _end_of_transaction(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
+    session.info.pop("catalog", None)
 
 
 def _send_before_flush(session: Session, *_args: Any) -> None:

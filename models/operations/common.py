@@ -12,12 +12,15 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.base import utcnow
 from models.catalog import Item
+from models.catalog_snapshot import CatalogSnapshot, ItemInfo, PartyInfo, SiteInfo
 from models.documents import DOC_PREFIX, TRANSITIONS, DocKind, DocStatus, Document
 from models.errors import BusinessTimeOutOfWindow, InvalidState, ValidationError
-from models.lookup import get_owned
+from models.lookup import get_owned, not_found
 from models.numbering import allocate
 from models.org import Org, Site, SiteKind
 from models.timeutil import SHANGHAI
+from models.unit_of_work import catalog_of
+from models.units import base_quantity
 
 #: Offline entries may carry a past business time; a future one is a clock or typing error.
 FUTURE_SLACK = timedelta(minutes=10)
@@ -92,7 +95,46 @@ def business_time_or_now(session: Session, actor: Actor, value: datetime | None)
     Permission.BACKDATE, anything older than the org's window (so no voucher lands in an old period)."""
     if value is None:
         return utcnow()
-    return check_business_time(session, actor.org_id, value, may_backdate=actor.can(Permission.BACKDATE))
+    return time_in_window(value, window_of(catalog_of(session, actor.org_id).org.settings),
+                          may_backdate=actor.can(Permission.BACKDATE))
+
+
+# --- Master data from the transaction's catalog snapshot (models.catalog_snapshot): no ORM load of a
+# site, item or party (the session's identity map holds them weakly, so each operation reloaded them).
+
+def site_in(catalog: CatalogSnapshot, site_id: int) -> SiteInfo:
+    """:func:`stock_site` over a catalog snapshot."""
+    site = catalog.sites.get(site_id)
+    if site is None:
+        raise not_found("Site", site_id)
+    if site.kind == SiteKind.IN_TRANSIT or not site.active:
+        raise ValidationError(f"{site.name} 不能直接收发货", site_id=site_id)
+    return site
+
+
+def item_in(catalog: CatalogSnapshot, item_id: int) -> ItemInfo:
+    """:func:`active_item` over a catalog snapshot."""
+    item = catalog.items.get(item_id)
+    if item is None:
+        raise not_found("Item", item_id)
+    if not item.active:
+        raise ValidationError(f"{item.name} 已停用", item_id=item_id)
+    return item
+
+
+def party_in(catalog: CatalogSnapshot, party_id: int | None) -> PartyInfo | None:
+    """The party of an entry (None if none given) over a catalog snapshot; NotFound if not the org's."""
+    if party_id is None:
+        return None
+    party = catalog.parties.get(party_id)
+    if party is None:
+        raise not_found("Party", party_id)
+    return party
+
+
+def quantity_in_base(item: ItemInfo, quantity: Decimal, unit: str | None) -> Decimal:
+    """:func:`models.units.to_base` with the snapshot's unit factors."""
+    return base_quantity(item.id, item.name, item.base_unit, quantity, unit, lambda: item.unit_factors)
 
 
 def receipt_review_limit(session: Session, org_id: int, item: Item) -> Decimal:

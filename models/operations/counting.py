@@ -22,11 +22,11 @@ from models.ledger import (
     moving_average_cost,
     shift_stranded_value,
 )
-from models.operations.common import active_item, business_time_or_now, dec, open_document, stock_site
+from models.operations.common import business_time_or_now, dec, item_in, open_document, quantity_in_base, site_in
 from models.outbox import emit
 from models.posting import post_voucher
 from models.stock import Balance, Lot, Reservation, StockMove
-from models.units import to_base
+from models.unit_of_work import catalog_of
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ class CountResult:
 @idempotent("count")
 def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     """Post a count: losses leave the oldest lots first, gains go to the newest lot."""
-    site = stock_site(session, actor, cmd.site_id)
+    catalog = catalog_of(session, actor.org_id)
+    site = site_in(catalog, cmd.site_id)
     actor.require(Permission.COUNT, site.id)
-    item = active_item(session, actor, cmd.item_id)
-    counted = Decimal(0) if cmd.counted == 0 else to_base(session, item, cmd.counted, cmd.unit)
+    item = item_in(catalog, cmd.item_id)
+    counted = Decimal(0) if cmd.counted == 0 else quantity_in_base(item, cmd.counted, cmd.unit)
     when = business_time_or_now(session, actor, cmd.business_time)
     balances = lock_balances(session, item.id, site.id)
     if cmd.lot_id is not None:

@@ -38,15 +38,25 @@ from models.idempotency import idempotent
 from models.infra import OutboxEvent
 from models.ledger import COST_QUANTUM, blocking_freeze, inbound_frozen, money
 from models.lookup import get_owned, not_found
-from models.operations.common import dec, open_document, review_limit_of, time_in_window, transition, window_of
-from models.org import PartyKind, SiteKind
+from models.operations.common import (
+    dec,
+    item_in,
+    open_document,
+    party_in,
+    quantity_in_base,
+    review_limit_of,
+    site_in,
+    time_in_window,
+    transition,
+    window_of,
+)
+from models.org import PartyKind
 from models.outbox import emit
 from models.posting import choose_rule, voucher_line_values
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 from models.timeutil import SHANGHAI, local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
-from models.units import base_quantity
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
 _moves, _vouchers, _voucher_lines = table_of(StockMove), table_of(Voucher), table_of(VoucherLine)
@@ -198,33 +208,6 @@ class _Plan:
     facts: _Facts
 
 
-def _site(catalog: CatalogSnapshot, site_id: int) -> SiteInfo:
-    site = catalog.sites.get(site_id)
-    if site is None:
-        raise not_found("Site", site_id)
-    if site.kind == SiteKind.IN_TRANSIT or not site.active:
-        raise ValidationError(f"{site.name} 不能直接收发货", site_id=site_id)
-    return site
-
-
-def _item(catalog: CatalogSnapshot, item_id: int) -> ItemInfo:
-    item = catalog.items.get(item_id)
-    if item is None:
-        raise not_found("Item", item_id)
-    if not item.active:
-        raise ValidationError(f"{item.name} 已停用", item_id=item_id)
-    return item
-
-
-def _party(catalog: CatalogSnapshot, party_id: int | None) -> PartyInfo | None:
-    if party_id is None:
-        return None
-    party = catalog.parties.get(party_id)
-    if party is None:
-        raise not_found("Party", party_id)
-    return party
-
-
 def _resolve_grade(catalog: CatalogSnapshot, cmd: ReceiveGoods, item: ItemInfo,
                    party: PartyInfo | None) -> GradeInfo | None:
     grade = None
@@ -265,10 +248,10 @@ def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, co
     """Check and price a receipt over the catalog snapshot and the facts read; write nothing.
     ``confirming``: a stored draft whose price and time were authorized when it was entered."""
     catalog = uow.catalog
-    site = _site(catalog, cmd.site_id)
+    site = site_in(catalog, cmd.site_id)
     actor.require(Permission.RECEIVE, site.id)
-    item = _item(catalog, cmd.item_id)
-    quantity = base_quantity(item.id, item.name, item.base_unit, cmd.quantity, cmd.unit, lambda: item.unit_factors)
+    item = item_in(catalog, cmd.item_id)
+    quantity = quantity_in_base(item, cmd.quantity, cmd.unit)
     if cmd.business_time is None:
         when = utcnow()
     elif confirming:
@@ -277,7 +260,7 @@ def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, co
         when = time_in_window(cmd.business_time, window_of(catalog.org.settings),
                               may_backdate=actor.can(Permission.BACKDATE))
     _check_dates(cmd, when)
-    party = _party(catalog, cmd.party_id)
+    party = party_in(catalog, cmd.party_id)
     if party is not None and party.kind == PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 是客户，不能作为供货方", field="party_id")
 

@@ -10,24 +10,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
+from models.catalog_snapshot import PartyInfo
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
 from models.idempotency import idempotent
 from models.ledger import issue_from, lock_balances, money, pick_fefo
 from models.lookup import get_owned
 from models.operations.common import (
-    active_item,
     business_time_or_now,
     dec,
+    item_in,
     open_document,
-    stock_site,
+    party_in,
+    quantity_in_base,
+    site_in,
     transition,
 )
-from models.org import Party, PartyKind
+from models.org import PartyKind
 from models.outbox import emit
 from models.posting import post_voucher
 from models.stock import Lot, Reservation
-from models.units import to_base
+from models.unit_of_work import catalog_of
 
 
 @dataclass(frozen=True)
@@ -75,12 +78,13 @@ class Shipment:
 @idempotent("ship")
 def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     """Post a shipment; never oversells a site that forbids negative stock."""
-    site = stock_site(session, actor, cmd.site_id)
+    catalog = catalog_of(session, actor.org_id)
+    site = site_in(catalog, cmd.site_id)
     actor.require(Permission.SHIP, site.id)
-    item = active_item(session, actor, cmd.item_id)
-    quantity = to_base(session, item, cmd.quantity, cmd.unit)
+    item = item_in(catalog, cmd.item_id)
+    quantity = quantity_in_base(item, cmd.quantity, cmd.unit)
     when = business_time_or_now(session, actor, cmd.business_time)
-    party = get_owned(session, Party, cmd.party_id, actor.org_id) if cmd.party_id is not None else None
+    party = party_in(catalog, cmd.party_id)
     if party is not None and party.kind != PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 不是客户", field="party_id")
     price = cmd.unit_price if cmd.unit_price is not None else (item.sale_price or Decimal(0))
@@ -89,7 +93,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
 
     order, reservations = _order_reservations(session, actor, cmd, item.id, site.id, party)
     if party is None and order is not None and order.party_id is not None:
-        party = session.get_one(Party, order.party_id)  # the receivable is owed by the order's customer
+        party = catalog.parties[order.party_id]  # the receivable is owed by the order's customer
     if cmd.unit_price is None and order is not None:
         price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
     balances = lock_balances(session, item.id, site.id, skip_empty=not site.allow_negative)
@@ -149,7 +153,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
 
 
 def _order_reservations(
-    session: Session, actor: Actor, cmd: ShipGoods, item_id: int, site_id: int, party: Party | None
+    session: Session, actor: Actor, cmd: ShipGoods, item_id: int, site_id: int, party: PartyInfo | None
 ) -> tuple[Document | None, list[Reservation]]:
     if cmd.sales_order_id is None:
         return None, []

@@ -27,18 +27,19 @@ from models.lookup import get_owned
 from models.operations.approvals import consult_chain, open_approval
 from models.operations.common import (
     STATUS_LABELS,
-    active_item,
     business_time_or_now,
     dec,
+    item_in,
     open_document,
-    stock_site,
+    quantity_in_base,
+    site_in,
     transition,
 )
 from models.org import Site, SiteKind
 from models.outbox import emit
 from models.posting import post_voucher
 from models.stock import StockMove
-from models.units import to_base
+from models.unit_of_work import catalog_of
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ def _load(session: Session, actor: Actor, document_id: int) -> Document:
 @idempotent("transfer.request")
 def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Transfer:
     """Request a transfer and open its approval (urgent ones on the emergency chain) in the same transaction."""
-    source = stock_site(session, actor, cmd.from_site_id)
-    dest = stock_site(session, actor, cmd.to_site_id)
+    catalog = catalog_of(session, actor.org_id)
+    source = site_in(catalog, cmd.from_site_id)
+    dest = site_in(catalog, cmd.to_site_id)
     if source.id == dest.id:
         raise ValidationError("调出和调入地点不能相同", field="to_site_id")
     if not (actor.can(Permission.TRANSFER_REQUEST, source.id) or actor.can(Permission.TRANSFER_REQUEST, dest.id)):
@@ -142,8 +144,8 @@ def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Tr
     doc = open_document(session, actor, DocKind.TRANSFER, DocStatus.REQUESTED, when, site=source,
                         to_site_id=dest.id, urgent=cmd.urgent, note=cmd.reason)
     for n, line in enumerate(cmd.lines, start=1):
-        item = active_item(session, actor, line.item_id)
-        qty = to_base(session, item, line.quantity, line.unit)
+        item = item_in(catalog, line.item_id)
+        qty = quantity_in_base(item, line.quantity, line.unit)
         doc.lines.append(DocumentLine(org_id=actor.org_id, line_no=n, item_id=item.id, quantity=qty,
                                       entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit))
     session.flush()
