@@ -188,7 +188,10 @@ def pick_fefo(
     """
     reserved_for_us = reserved_for_us or {}
     freezes = active_freezes(session, item.id, site.id)
-    lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_([b.lot_id for b in balances])))}
+    # Plain rows, not Lot objects: a collection point holds a lot per delivery, and FEFO needs four columns.
+    lots = {lot.id: lot for lot in session.execute(
+        select(Lot.id, Lot.qc_status, Lot.expires_on, Lot.received_on).where(
+            Lot.id.in_([b.lot_id for b in balances])))}
     candidates: list[tuple[Balance, Decimal]] = []
     frozen_qty = Decimal(0)
     for bal in balances:
