@@ -125,8 +125,13 @@ class Rendered:
     status: int
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def to_json(value: Any) -> Any:
     """Render results: dataclasses and models as objects, Decimal as exact strings, dates as ISO."""
+    if type(value) in _PLAIN:  # most leaves: skip the checks below
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, BaseModel):

@@ -30,7 +30,12 @@ R = TypeVar("R")
 P = ParamSpec("P")
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most leaves: skip the checks below
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Decimal):
