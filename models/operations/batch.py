@@ -68,7 +68,8 @@ class BatchOutcome:
 def _result_adapter(operation: Callable[..., Any]) -> TypeAdapter[Any]:
     # The same adapter models.idempotency builds from the operation's return annotation, so a replay
     # answered here has the type and values a replay through the operation itself would have.
-    return TypeAdapter(typing.get_type_hints(inspect.unwrap(operation))["return"])
+    result_type: Any = typing.get_type_hints(inspect.unwrap(operation))["return"]
+    return TypeAdapter(result_type)
 
 
 def _operation_name(operation: Callable[..., Any]) -> str:
