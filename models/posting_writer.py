@@ -4,10 +4,12 @@ An ORM flush of a receipt was ~20 statements, each its own round trip, and most 
 client CPU. The writer instead collects plain rows per table and sends them together: one
 ``INSERT`` per table (``executemany``), each balance change as one ``INSERT … ON CONFLICT DO UPDATE
 … RETURNING``, all inside one psycopg pipeline (one round trip) on the session's own connection and
-transaction. Ids that later rows refer to (document, lot, voucher) are allocated up front, with the
-human numbers, in one statement (:meth:`PostingWriter.reserve`), so no ``RETURNING`` round trip is
-needed per row. On SQLite there are no round trips; the same code runs statement by statement
-under the transaction's write lock.
+transaction. Ids that later rows refer to (document, lot, voucher) are allocated with the
+operation's first reads (:meth:`PostingWriter.ids_read`), so no ``RETURNING`` round trip is needed
+per row; human numbers are placeholders that the pipeline replaces in SQL right after bumping the
+counters (:meth:`PostingWriter.numbers`), so a counter is locked only from that round trip to the
+commit, which rides in the same pipeline when the operation is the whole transaction. On SQLite
+there are no round trips; the same code runs statement by statement under the write lock.
 
 Statements are compiled once per (table, columns, dialect) and executed on the DBAPI cursor with
 SQLAlchemy's own bind processors, so a row is stored exactly as the ORM would store it.

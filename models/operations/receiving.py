@@ -163,7 +163,7 @@ _READ_FREEZES = Read("receipt.freezes", lambda: select(Freeze.id, Freeze.directi
 _READ_LOT = Read("receipt.lot", lambda: select(Lot.id, Lot.code, Lot.qc_status).where(
     Lot.org_id == _bp("org_id"), Lot.item_id == _bp("item_id"), Lot.code == _bp("code")), {}, {})
 # The balance an existing lot's goods join is locked before the posting takes its number counters:
-# a posting never holds a counter while it waits for a balance (models.posting_writer.reserve).
+# a posting never holds a counter while it waits for a balance (models.posting_writer.numbers).
 _LOCK_LOT_BALANCE = Read("receipt.lot_balance", lambda: select(Balance.id).where(
     Balance.item_id == _bp("item_id"), Balance.site_id == _bp("site_id"),
     Balance.lot_id == select(Lot.id).where(Lot.org_id == _bp("org_id"), Lot.item_id == _bp("item_id"),
