@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import re
 import threading
 import uuid
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, func, select
+from sqlalchemy import JSON, String, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -144,13 +143,39 @@ def _column_types(table: Table, columns: tuple[str, ...]) -> dict[str, Any]:
 def _carries_token(value: Any) -> bool:
     if isinstance(value, str):
         return _SALT in value
-    if isinstance(value, dict | list):
-        return _SALT in json.dumps(value, default=str)
+    if isinstance(value, dict):
+        return any(_carries_token(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_carries_token(v) for v in value)
     return False
+
+
+_text_columns: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _columns_that_may_carry(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The text and JSON columns among ``columns``: the only ones a number placeholder can be in."""
+    key = (table.name, columns)
+    found = _text_columns.get(key)
+    if found is None:
+        found = _text_columns[key] = tuple(
+            c for c in columns if isinstance(table.c[c].type, JSON | String))
+    return found
+
+
+_numbered_sql: dict[tuple[str, str, tuple[str, ...], int], str] = {}
 
 
 def _with_numbers(sql: str, table: Table, marked: tuple[str, ...], count: int) -> str:
     """The compiled INSERT with each marked column's value passed through the placeholders' numbers."""
+    key = (sql, table.name, marked, count)
+    found = _numbered_sql.get(key)
+    if found is None:
+        found = _numbered_sql[key] = _numbered(sql, table, marked, count)
+    return found
+
+
+def _numbered(sql: str, table: Table, marked: tuple[str, ...], count: int) -> str:
     number = ("lpad(CAST((SELECT last FROM number_sequences WHERE org_id = %(no{n})s AND series = %(ns{n})s"
               " AND period = %(np{n})s) AS TEXT), greatest(%(nw{n})s, 1), '0')")
     for column in marked:
@@ -368,8 +393,9 @@ class PostingWriter:
         in SQL from the counter row this pipeline just bumped."""
         plain: list[dict[str, Any]] = []
         templated: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        candidates = _columns_that_may_carry(table, columns) if numbers else ()
         for row in batch:
-            marked = tuple(c for c in columns if _carries_token(row[c])) if numbers else ()
+            marked = tuple(c for c in candidates if _carries_token(row[c]))
             if marked:
                 templated.setdefault(marked, []).append(row)
             else:
