@@ -154,3 +154,21 @@ def test_bot_push_is_sent_with_no_write_transaction_open(session_factory, demo, 
         emit(s, demo.org_id, "chat.push", {"channel": "dingtalk", "user_id": "zhao", "text": "调拨已批准"})
     relay_pending(session_factory, limit=10_000)
     assert pushed == [("调拨已批准", True)]
+
+
+def test_a_binding_notice_is_sent_with_no_write_transaction_open(session_factory, demo, probe):
+    """The account-security notice to a member's other accounts (workflows.bindings) goes out after
+    the relay's transaction too, and its notification is marked sent only then."""
+    director = demo.members["钱总监"]
+    with session_factory.begin() as s:
+        emit(s, demo.org_id, "member.identity_bound", {"member_id": director, "provider": "wechat_openid",
+                                                       "identity_id": -1, "external_hint": "o-…1234"})
+    relay_pending(session_factory, limit=10_000)
+    cards = [c for c in probe.calls if c[0] == "card"]
+    assert cards and all(free for _w, _t, free in cards)
+    with session_factory() as s:
+        notes = list(s.scalars(select(Notification).where(Notification.org_id == demo.org_id,
+                                                          Notification.kind == "member.identity_bound")))
+    assert notes and all(n.sent_at is not None for n in notes)
+    assert [(r.status, r.attempts) for r in _runs(session_factory, demo.org_id, "bindings.tell_member")] == [
+        (RunStatus.DONE, 1)]
