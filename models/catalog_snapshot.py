@@ -25,6 +25,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from models.catalog import Dimension, Grade, Item, ItemUnit, Unit
 from models.finance import MappingRule
 from models.org import UNVERSIONED, Member, MemberRole, Org, Party, PartyKind, Site, SiteKind
+from models.units import item_unit_factors
 
 #: Rows whose change gives their org a new config version (roles too: they are master data).
 CONFIG_MODELS: tuple[type, ...] = (Org, Site, Item, ItemUnit, Grade, Unit, Party, MappingRule, Member, MemberRole)
@@ -106,17 +107,6 @@ class CatalogSnapshot:
     rules: Mapping[str, tuple[RuleInfo, ...]] = field(default_factory=dict)
 
 
-def _unit_factors(item: Item, mass_units: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    factors: dict[str, Decimal] = {item.base_unit: Decimal(1)}
-    if item.dimension == Dimension.MASS:
-        base_kg = mass_units.get(item.base_unit)
-        if base_kg:
-            factors.update({name: kg / base_kg for name, kg in mass_units.items()})
-    for pack in item.packs:
-        factors[pack.name] = pack.factor
-    return factors
-
-
 def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapshot:
     """Read an organisation's master data into a snapshot (a handful of queries, once per version)."""
     org = session.get_one(Org, org_id)
@@ -127,7 +117,7 @@ def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapsho
     for item in session.scalars(select(Item).where(Item.org_id == org_id)):
         items[item.id] = ItemInfo(
             id=item.id, code=item.code, name=item.name, base_unit=item.base_unit, dimension=item.dimension,
-            shelf_life_days=item.shelf_life_days, active=item.active, unit_factors=_unit_factors(item, mass),
+            shelf_life_days=item.shelf_life_days, active=item.active, unit_factors=item_unit_factors(item, mass),
             grade_ids=tuple(g.id for g in item.grades), sale_price=item.sale_price)
         for g in item.grades:
             grades[g.id] = GradeInfo(id=g.id, item_id=g.item_id, name=g.name, purchase_price=g.purchase_price)

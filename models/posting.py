@@ -85,9 +85,14 @@ def _lines_for(org_id: int, rule: RuleLike, amounts: dict[str, Decimal], sign: i
             for values in voucher_line_values(rule, amounts, sign, party_id, event)]
 
 
-def voucher_number(period: str, seq: int) -> str:
-    """记-202611-00012: the voucher's human number."""
-    return f"记-{period}-{seq:05d}"
+#: Digits of a voucher's sequence number (记-202611-00012).
+VOUCHER_SEQ_WIDTH = 5
+
+
+def voucher_number(period: str, seq: int | str) -> str:
+    """记-202611-00012: the voucher's human number (``seq`` a number, or text already padded: the
+    posting writer's placeholder)."""
+    return f"记-{period}-{seq:0{VOUCHER_SEQ_WIDTH}d}" if isinstance(seq, int) else f"记-{period}-{seq}"
 
 
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:

@@ -17,17 +17,20 @@ MAX_LINE_QUANTITY = Decimal(1_000_000)
 
 def units_for_item(session: Session, item: Item) -> dict[str, Decimal]:
     """Return every unit name accepted for ``item`` with its factor to the item's base unit."""
+    mass: dict[str, Decimal] = {}
+    if item.dimension == Dimension.MASS:
+        mass = {u.name: u.factor for u in session.scalars(
+            select(Unit).where(Unit.org_id == item.org_id, Unit.dimension == Dimension.MASS))}
+    return item_unit_factors(item, mass)
+
+
+def item_unit_factors(item: Item, mass_units: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """The factors of :func:`units_for_item` given the org's mass units (name → kilograms)."""
     factors: dict[str, Decimal] = {item.base_unit: Decimal(1)}
     if item.dimension == Dimension.MASS:
-        mass = {
-            u.name: u.factor
-            for u in session.scalars(
-                select(Unit).where(Unit.org_id == item.org_id, Unit.dimension == Dimension.MASS)
-            )
-        }
-        base_kg = mass.get(item.base_unit)
+        base_kg = mass_units.get(item.base_unit)
         if base_kg:
-            factors.update({name: kg / base_kg for name, kg in mass.items()})
+            factors.update({name: kg / base_kg for name, kg in mass_units.items()})
     for pack in item.packs:
         factors[pack.name] = pack.factor
     return factors

@@ -161,6 +161,21 @@ class SiteRef(Protocol):
     def code(self) -> str: ...
 
 
+#: Digits of a document's daily sequence number (RK-SX-20261123-0007).
+DOC_SEQ_WIDTH = 4
+
+
+def document_series(kind: DocKind, site: SiteRef | None, business_time: datetime) -> tuple[str, str]:
+    """The counter a document's number comes from: (series "RK-SX", Shanghai day "20261123")."""
+    series = f"{DOC_PREFIX[kind]}-{site.code}" if site is not None else DOC_PREFIX[kind]
+    return series, business_time.astimezone(SHANGHAI).strftime("%Y%m%d")
+
+
+def document_number(series: str, day: str, seq: int | str) -> str:
+    """RK-SX-20261123-0007 (``seq`` a number, or text already padded: the posting writer's placeholder)."""
+    return f"{series}-{day}-{seq:0{DOC_SEQ_WIDTH}d}" if isinstance(seq, int) else f"{series}-{day}-{seq}"
+
+
 def open_document(
     session: Session,
     actor: Actor,
@@ -172,9 +187,8 @@ def open_document(
     **fields: Any,
 ) -> Document:
     """Create a document with its human number (RK-SX-20261123-0007) and flush it."""
-    day = business_time.astimezone(SHANGHAI).strftime("%Y%m%d")
-    series = f"{DOC_PREFIX[kind]}-{site.code}" if site is not None else DOC_PREFIX[kind]
-    number = f"{series}-{day}-{allocate(session, actor.org_id, series, day):04d}"
+    series, day = document_series(kind, site, business_time)
+    number = document_number(series, day, allocate(session, actor.org_id, series, day))
     doc = Document(
         org_id=actor.org_id, kind=kind, number=number, status=status, business_time=business_time,
         site_id=site.id if site is not None else None, created_by=actor.member_id, lines=[], **fields,

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
-from models.audit import AuditEntry, record_audit
+from models.audit import AuditEntry, audit_values, record_audit
 from models.base import utcnow
 from models.catalog import Grade, Item
 from models.catalog_snapshot import CatalogSnapshot, GradeInfo, ItemInfo, PartyInfo, SiteInfo
-from models.documents import DOC_PREFIX, DocKind, DocStatus, Document, DocumentLine
+from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import (
     InvalidState,
     LotAlreadyChecked,
@@ -39,7 +39,10 @@ from models.infra import OutboxEvent
 from models.ledger import COST_QUANTUM, blocking_freeze, inbound_frozen, money
 from models.lookup import get_owned, not_found
 from models.operations.common import (
+    DOC_SEQ_WIDTH,
     dec,
+    document_number,
+    document_series,
     item_in,
     open_document,
     party_in,
@@ -52,10 +55,10 @@ from models.operations.common import (
 )
 from models.org import PartyKind
 from models.outbox import emit
-from models.posting import choose_rule, voucher_line_values
+from models.posting import VOUCHER_SEQ_WIDTH, choose_rule, voucher_line_values, voucher_number
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
-from models.timeutil import SHANGHAI, local_date, period_of
+from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
@@ -353,7 +356,9 @@ def _draft(session: Session, actor: Actor, plan: _Plan, limit: Decimal) -> Recei
         party_id=plan.party.id if plan.party else None, note=plan.cmd.note,
         source_document_id=plan.order.id if plan.order else None, total_amount=plan.total, tax_amount=plan.tax,
     )
-    _audit_price(session, actor, plan, doc.id, doc.number)
+    override = _price_override(actor, plan, doc.id, doc.number)
+    if override is not None:
+        session.add(AuditEntry(**override))
     doc.extra = {"draft": _draft_payload(plan), "review_limit": dec(limit)}
     doc.lines.append(DocumentLine(org_id=actor.org_id, **_line_values(plan, None)))
     session.flush()
@@ -365,11 +370,13 @@ def _draft(session: Session, actor: Actor, plan: _Plan, limit: Decimal) -> Recei
     return _result(plan, doc.id, doc.number, None, None, Decimal(0), Decimal(0), DocStatus.DRAFT)
 
 
-def _audit_price(session: Session, actor: Actor, plan: _Plan, document_id: int, number: str) -> None:
-    if plan.price != plan.reference_price:
-        record_audit(session, actor, "receipt.price_override", "document", document_id,
-                     before={"unit_price": dec(plan.reference_price)},
-                     after={"unit_price": dec(plan.price), "number": number}, reason=plan.cmd.price_reason.strip())
+def _price_override(actor: Actor, plan: _Plan, document_id: int, number: str) -> dict[str, Any] | None:
+    """The audit row of a price other than the grade's or order's (None when it is the reference)."""
+    if plan.price == plan.reference_price:
+        return None
+    return audit_values(actor, "receipt.price_override", "document", document_id,
+                        before={"unit_price": dec(plan.reference_price)},
+                        after={"unit_price": dec(plan.price), "number": number}, reason=plan.cmd.price_reason.strip())
 
 
 def _line_values(plan: _Plan, lot_id: int | None) -> dict[str, Any]:
@@ -400,14 +407,14 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     draft's own rows change through the ORM."""
     cmd, site, item, party, writer = plan.cmd, plan.site, plan.item, plan.party, uow.writer
     org_id = actor.org_id
-    day = plan.when.astimezone(SHANGHAI).strftime("%Y%m%d")
+    series, day = document_series(DocKind.RECEIPT, site, plan.when)
     period = period_of(plan.when)
-    series = f"{DOC_PREFIX[DocKind.RECEIPT]}-{site.code}"
-    wanted = ([] if draft is not None else [(series, day, 4)]) + ([("voucher", period, 5)] if plan.total else [])
+    wanted = ([] if draft is not None else [(series, day, DOC_SEQ_WIDTH)]) + (
+        [("voucher", period, VOUCHER_SEQ_WIDTH)] if plan.total else [])
     numbers = writer.numbers(org_id, wanted)
     ids = plan.facts.new_ids
     if draft is None:
-        document_id, number = ids["documents"], f"{series}-{day}-{numbers[0]}"
+        document_id, number = ids["documents"], document_number(series, day, numbers[0])
     else:
         document_id, number = draft.id, draft.number
 
@@ -439,12 +446,9 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
         line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
         draft.total_amount, draft.tax_amount = plan.total, plan.tax
     else:
-        if plan.price != plan.reference_price:  # by the writer: the number is only known when it is sent
-            writer.insert(_audit, org_id=org_id, actor_id=actor.member_id, action="receipt.price_override",
-                          entity="document", entity_id=str(document_id),
-                          before={"unit_price": dec(plan.reference_price)},
-                          after={"unit_price": dec(plan.price), "number": number},
-                          reason=plan.cmd.price_reason.strip())
+        override = _price_override(actor, plan, document_id, number)
+        if override is not None:  # by the writer: on PostgreSQL the number is only known when it is sent
+            writer.insert(_audit, **override)
         writer.insert(_lines, org_id=org_id, document_id=document_id, **_line_values(plan, lot_id))
     writer.bump_balance(org_id, item.id, site.id, lot_id, plan.quantity, plan.goods)
     writer.insert(_moves, id=cmd.move_id or uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=lot_id,
@@ -484,7 +488,7 @@ def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: s
     amounts = {"goods": plan.goods, "tax": plan.tax, "total": plan.total}
     rule = choose_rule(uow.catalog.rules.get("receipt.posted", ()), "receipt.posted", facts)
     lines = voucher_line_values(rule, amounts, 1, party.id if party else None, "receipt.posted")
-    voucher_no = f"记-{period}-{seq}"  # models.posting.voucher_number's form, the sequence already padded
+    voucher_no = voucher_number(period, seq)
     uow.writer.insert(
         _vouchers, id=voucher_id, org_id=uow.actor.org_id, number=voucher_no, period=period,
         voucher_date=local_date(plan.when), document_id=document_id, event="receipt.posted",
