@@ -305,3 +305,38 @@ def test_a_draft_is_posted_at_the_price_it_was_entered_and_reviewed_at(session_f
         debit = s.scalar(select(func.sum(VoucherLine.debit)).join(Voucher).where(Voucher.document_id == doc.id))
         assert debit == D("96000.00")
     assert_books_ok(session_factory, demo.org_id)
+
+
+# --- the posting writer (issue 11): the catalog snapshot is one organisation's, replays write once ---------
+
+@pytest.mark.parametrize("field", ["site_id", "item_id", "party_id", "grade_id"])
+def test_another_orgs_ids_find_nothing_and_write_nothing(client, as_, demo, engine, session_factory, field):
+    """Sites, items, parties and grades now come from the org's cached catalog snapshot: another
+    co-operative's id is NOT_FOUND there, as it was through the ORM, and nothing is written."""
+    from models.demo import seed_demo
+
+    other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:8]}")
+    theirs = {"site_id": other.sites["SX"], "item_id": other.items["茶青"], "party_id": other.parties["王阿姨"],
+              "grade_id": other.grades["一级"]}[field]
+    before = rows(engine)
+    result = _sync_one(client, as_("小周"), _op(_leaf(demo, **{field: theirs})))
+    _conflict(result, "NOT_FOUND", "找不到")
+    assert rows(engine) == before
+
+
+def test_a_replayed_receipt_writes_once_and_answers_the_same_number(client, as_, demo, engine):
+    op = _op(_leaf(demo, qty="12"))
+    first = _sync_one(client, as_("小周"), op)
+    assert first["status"] == "applied" and first["result"]["number"].startswith("RK-SX-")
+    after_first = rows(engine)
+    again = _sync_one(client, as_("小周"), op)
+    assert again["status"] == "already_applied" and again["result"]["number"] == first["result"]["number"]
+    assert rows(engine) == after_first
+
+
+@pytest.mark.parametrize("quantity", ["1000001", "-5", "0", "1e400"])
+def test_absurd_receipt_quantities_are_refused_and_write_nothing(client, as_, demo, engine, quantity):
+    before = rows(engine)
+    result = _sync_one(client, as_("小周"), _op(_leaf(demo, qty=quantity)))
+    assert result["status"] == "conflict" and result["error"]["code"] in ("INVALID_QUANTITY", "VALIDATION_ERROR")
+    assert rows(engine) == before
