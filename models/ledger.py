@@ -7,13 +7,13 @@ the same balances can never wait on each other in a cycle.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import bindparam, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from models.catalog import Item
 from models.documents import Document
 from models.errors import InsufficientStock, StockFrozen
 from models.org import Site
+from models.posting_writer import Read
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 
 CENT = Decimal("0.01")
@@ -132,7 +133,97 @@ def inbound_frozen(item_name: str, item_id: int, site_name: str, freeze: FreezeL
                        item_id=item_id)
 
 
-def moving_average_cost(balances: Sequence[Balance]) -> Decimal | None:
+@dataclass
+class BalanceRow:
+    """A balance as a lean posting reads it, with its lot's FEFO columns (no ORM object)."""
+
+    id: int
+    lot_id: int
+    on_hand: Decimal
+    reserved: Decimal
+    value: Decimal
+    lot_code: str
+    qc_status: QcStatus
+    expires_on: date | None
+    received_on: date | None
+
+
+class LotLike(Protocol):
+    """A lot's columns that FEFO reads (a plain row or the ORM's)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def qc_status(self) -> QcStatus: ...
+    @property
+    def expires_on(self) -> date | None: ...
+    @property
+    def received_on(self) -> date | None: ...
+
+
+@dataclass(frozen=True)
+class FreezeRow:
+    """An active freeze as a lean posting reads it (no ORM object)."""
+
+    id: int
+    direction: FreezeDirection
+    lot_id: int | None
+    reason: str
+
+
+_FREEZES = Read("ledger.freezes", lambda: select(Freeze.id, Freeze.direction, Freeze.lot_id, Freeze.reason).where(
+    Freeze.item_id == bindparam("item_id"), Freeze.active.is_(True),
+    or_(Freeze.site_id == bindparam("site_id"), Freeze.site_id.is_(None))), {}, {})
+
+
+def freezes_read(item_id: int, site_id: int) -> Read:
+    """:func:`active_freezes` as a writer read (rows for :class:`FreezeRow`)."""
+    return Read(_FREEZES.key, _FREEZES.build, {"item_id": item_id, "site_id": site_id}, {})
+
+
+def _locked_balances() -> Any:
+    empty = (Balance.on_hand == 0) & (Balance.reserved == 0) & (Balance.value == 0)
+    negative_allowed = select(Site.allow_negative).where(Site.id == bindparam("site_id")).scalar_subquery()
+    return (
+        select(Balance.id, Balance.lot_id, Balance.on_hand, Balance.reserved, Balance.value,
+               Lot.code, Lot.qc_status, Lot.expires_on, Lot.received_on)
+        .join(Lot, Lot.id == Balance.lot_id)
+        .where(Balance.item_id == bindparam("item_id"), Balance.site_id == bindparam("site_id"),
+               ~empty | negative_allowed)
+        .order_by(Balance.lot_id)
+        .with_for_update(of=Balance)
+    )
+
+
+_BALANCES = Read("ledger.locked_balances", _locked_balances, {}, {})
+
+
+def locked_balances_read(item_id: int, site_id: int) -> Read:
+    """:func:`lock_balances` as a writer read (rows for :class:`BalanceRow`): every balance of
+    (item, site) locked, by lot, without the empty ones unless the site may go negative."""
+    return Read(_BALANCES.key, _BALANCES.build, {"item_id": item_id, "site_id": site_id}, {})
+
+
+#: A balance as the ORM row or a lean posting's plain one: picking and costing read either.
+B = TypeVar("B", Balance, BalanceRow)
+
+
+@dataclass
+class _Running(Generic[B]):
+    """A balance's figures while a plan runs over it (the balance itself is not touched)."""
+
+    source: B
+    lot_id: int
+    on_hand: Decimal
+    reserved: Decimal
+    value: Decimal
+
+
+#: What costing reads of a balance: its figures, however held.
+Figures = Balance | BalanceRow | _Running[Balance] | _Running[BalanceRow]
+
+
+def moving_average_cost(balances: Sequence[Figures]) -> Decimal | None:
     """Return the (item, site) moving-average unit cost, or None when nothing is on hand."""
     qty = sum((b.on_hand for b in balances if b.on_hand > 0), Decimal(0))
     value = sum((b.value for b in balances if b.on_hand > 0), Decimal(0))
@@ -142,10 +233,10 @@ def moving_average_cost(balances: Sequence[Balance]) -> Decimal | None:
 
 
 @dataclass(frozen=True)
-class Pick:
+class Pick(Generic[B]):
     """A quantity taken from one lot's balance."""
 
-    balance: Balance
+    balance: B
     quantity: Decimal
 
 
@@ -175,24 +266,41 @@ def pick_fefo(
     session: Session,
     item: ItemNames,
     site: StockSite,
-    balances: Sequence[Balance],
+    balances: Sequence[B],
     quantity: Decimal,
     *,
     lot_id: int | None = None,
     reserved_for_us: dict[int, Decimal] | None = None,
-) -> list[Pick]:
-    """Choose lots first-expiry-first-out for ``quantity``, skipping frozen and QC-failed lots.
-
-    ``reserved_for_us`` maps lot → quantity reserved by the order being shipped, which is
-    available to it though not to others. Raises InsufficientStock or StockFrozen.
-    """
-    reserved_for_us = reserved_for_us or {}
+) -> list[Pick[B]]:
+    """:func:`choose_fefo` over the item's freezes and the balances' lots, read now."""
     freezes = active_freezes(session, item.id, site.id)
     # Plain rows, not Lot objects: a collection point holds a lot per delivery, and FEFO needs four columns.
     lots = {lot.id: lot for lot in session.execute(
         select(Lot.id, Lot.qc_status, Lot.expires_on, Lot.received_on).where(
             Lot.id.in_([b.lot_id for b in balances])))}
-    candidates: list[tuple[Balance, Decimal]] = []
+    return choose_fefo(item, site, balances, lots, freezes, quantity, lot_id=lot_id,
+                       reserved_for_us=reserved_for_us)
+
+
+def choose_fefo(
+    item: ItemNames,
+    site: StockSite,
+    balances: Sequence[B],
+    lots: Mapping[int, LotLike],
+    freezes: Sequence[FreezeLike],
+    quantity: Decimal,
+    *,
+    lot_id: int | None = None,
+    reserved_for_us: Mapping[int, Decimal] | None = None,
+) -> list[Pick[B]]:
+    """Choose lots first-expiry-first-out for ``quantity``, skipping frozen and QC-failed lots.
+
+    ``lots`` holds each balance's lot, ``freezes`` the item's active freezes at the site.
+    ``reserved_for_us`` maps lot → quantity reserved by the order being shipped, which is
+    available to it though not to others. Raises InsufficientStock or StockFrozen.
+    """
+    reserved_for_us = reserved_for_us or {}
+    candidates: list[tuple[B, Decimal]] = []
     frozen_qty = Decimal(0)
     for bal in balances:
         if lot_id is not None and bal.lot_id != lot_id:
@@ -206,14 +314,14 @@ def pick_fefo(
             continue
         candidates.append((bal, available))
 
-    def fefo_key(entry: tuple[Balance, Decimal]) -> tuple[int, str, str, int]:
+    def fefo_key(entry: tuple[B, Decimal]) -> tuple[int, str, str, int]:
         lot = lots[entry[0].lot_id]
         expiry = lot.expires_on.isoformat() if lot.expires_on else "9999-12-31"
         received = lot.received_on.isoformat() if lot.received_on else "9999-12-31"
         return (0, expiry, received, lot.id)
 
     candidates.sort(key=fefo_key)
-    picks: list[Pick] = []
+    picks: list[Pick[B]] = []
     remaining = quantity
     for bal, available in candidates:
         if remaining <= 0:
@@ -279,12 +387,13 @@ def append_move(
     return move
 
 
-def issue_value(balance: Balance, quantity: Decimal, avg_cost: Decimal, *, site_empties: bool = True) -> Decimal:
+def issue_value(balance: Figures, quantity: Decimal, avg_cost: Decimal, *,
+                site_empties: bool = True) -> Decimal:
     """Return the (negative) value of issuing ``quantity`` from a lot at the moving average.
 
     When the issue empties the whole (item, site), a lot that empties takes its whole remaining
     value, so no value is left stranded on a zero quantity by rounding. Otherwise every unit
-    leaves at the average and :func:`shift_stranded_value` moves what an emptied lot still
+    leaves at the average and :func:`stranded_shifts` moves what an emptied lot still
     carries onto a lot that holds stock, so the site's average does not drift.
     """
     if site_empties and quantity >= balance.on_hand > 0:
@@ -292,9 +401,63 @@ def issue_value(balance: Balance, quantity: Decimal, avg_cost: Decimal, *, site_
     return -money(quantity * avg_cost)
 
 
-def empties_site(balances: Sequence[Balance], taken: Decimal) -> bool:
+def empties_site(balances: Sequence[Figures], taken: Decimal) -> bool:
     """Return whether taking ``taken`` leaves nothing on hand at the (item, site)."""
     return taken >= sum((b.on_hand for b in balances if b.on_hand > 0), Decimal(0))
+
+
+@dataclass(frozen=True)
+class IssueLine(Generic[B]):
+    """One planned move: an issue (negative quantity) or half of a stranded-value shift (zero)."""
+
+    balance: B
+    quantity: Decimal
+    unit_cost: Decimal
+    value: Decimal
+    #: False for the zero-quantity pair that moves an emptied lot's leftover value.
+    issue: bool = True
+
+
+def stranded_shifts(emptied: Sequence[B], balances: Sequence[B]) -> list[IssueLine[B]]:
+    """The moves that carry the value left on lots that emptied onto the lot holding most stock at
+    the site: a pair of zero-quantity moves each, so the site's value is unchanged and each balance
+    still equals the sum of its moves. ``balances`` are as they stand after the issue."""
+    running = {b.lot_id: _Running(b, b.lot_id, b.on_hand, b.reserved, b.value) for b in balances}
+    return _shifts([running[b.lot_id] for b in emptied], list(running.values()))
+
+
+def _shifts(emptied: Sequence[_Running[B]], balances: Sequence[_Running[B]]) -> list[IssueLine[B]]:
+    holders = [b for b in balances if b.on_hand > 0]
+    if not holders:
+        return []
+    target = max(holders, key=lambda b: (b.on_hand, b.lot_id))
+    lines: list[IssueLine[B]] = []
+    for bal in emptied:
+        if bal.on_hand != 0 or bal.value == 0:
+            continue
+        stranded = bal.value
+        for side, value in ((bal, -stranded), (target, stranded)):
+            side.value += value
+            lines.append(IssueLine(side.source, Decimal(0), Decimal(0), value, issue=False))
+    return lines
+
+
+def plan_issue(picks: Sequence[Pick[B]], balances: Sequence[B]) -> list[IssueLine[B]]:
+    """Take each pick out of stock at the (item, site) moving-average cost: the issue moves, then
+    any stranded-value shifts. Pure: the balances are read, never changed."""
+    avg = moving_average_cost(balances) or Decimal(0)
+    whole_site = empties_site(balances, sum((p.quantity for p in picks), Decimal(0)))
+    running = {b.lot_id: _Running(b, b.lot_id, b.on_hand, b.reserved, b.value) for b in balances}
+    lines: list[IssueLine[B]] = []
+    for pick in picks:
+        now = running[pick.balance.lot_id]
+        value = issue_value(now, pick.quantity, avg, site_empties=whole_site)
+        now.on_hand -= pick.quantity
+        now.value += value
+        lines.append(IssueLine(pick.balance, -pick.quantity, avg, value))
+    if not whole_site:
+        lines += _shifts([running[p.balance.lot_id] for p in picks], list(running.values()))
+    return lines
 
 
 def shift_stranded_value(
@@ -306,46 +469,27 @@ def shift_stranded_value(
     business_time: datetime,
     origin_node: str = "server",
 ) -> None:
-    """Move the value left on lots that emptied onto the lot holding most stock at the site.
-
-    A pair of zero-quantity moves in the same document: the site's value is unchanged, and each
-    balance still equals the sum of its moves.
-    """
-    holders = [b for b in balances if b.on_hand > 0]
-    if not holders:
-        return
-    target = max(holders, key=lambda b: (b.on_hand, b.lot_id))
-    for bal in emptied:
-        if bal.on_hand != 0 or bal.value == 0:
-            continue
-        stranded = bal.value
-        for side, value in ((bal, -stranded), (target, stranded)):
-            append_move(session, side, quantity=Decimal(0), unit_cost=Decimal(0), value=value,
-                        document=document, business_time=business_time, origin_node=origin_node)
+    """Append the :func:`stranded_shifts` of ORM balances (already changed by the issue)."""
+    for line in stranded_shifts(emptied, balances):
+        append_move(session, line.balance, quantity=line.quantity, unit_cost=line.unit_cost, value=line.value,
+                    document=document, business_time=business_time, origin_node=origin_node)
 
 
 def issue_from(
     session: Session,
-    picks: Sequence[Pick],
+    picks: Sequence[Pick[Balance]],
     balances: Sequence[Balance],
     *,
     document: Document,
     business_time: datetime,
     origin_node: str = "server",
 ) -> list[StockMove]:
-    """Take each pick out of stock at the (item, site) moving-average cost; return the issue moves."""
-    avg = moving_average_cost(balances) or Decimal(0)
-    whole_site = empties_site(balances, sum((p.quantity for p in picks), Decimal(0)))
+    """Append the moves of :func:`plan_issue` to the ORM balances; return the issue moves."""
     moves = []
-    for pick in picks:
-        value = issue_value(pick.balance, pick.quantity, avg, site_empties=whole_site)
-        moves.append(
-            append_move(
-                session, pick.balance, quantity=-pick.quantity, unit_cost=avg, value=value,
-                document=document, business_time=business_time, origin_node=origin_node,
-            )
-        )
-    if not whole_site:
-        shift_stranded_value(session, [p.balance for p in picks], balances, document=document,
-                             business_time=business_time, origin_node=origin_node)
+    for line in plan_issue(picks, balances):
+        move = append_move(session, line.balance, quantity=line.quantity, unit_cost=line.unit_cost,
+                           value=line.value, document=document, business_time=business_time,
+                           origin_node=origin_node)
+        if line.issue:
+            moves.append(move)
     return moves

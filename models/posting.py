@@ -20,8 +20,9 @@ from models.documents import Document
 from models.errors import MappingMissing, UnbalancedVoucher
 from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
 from models.numbering import allocate
+from models.posting_writer import table_of
 from models.timeutil import local_date, period_of
-from models.unit_of_work import catalog_of
+from models.unit_of_work import UnitOfWork, catalog_of
 
 ZERO = Decimal(0)
 
@@ -101,6 +102,30 @@ def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
     return voucher
+
+
+_vouchers, _voucher_lines = table_of(Voucher), table_of(VoucherLine)
+
+
+def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime, document_id: int, event: str,
+                  facts: dict[str, Any], amounts: dict[str, Decimal], summary: str,
+                  party_id: int | None = None) -> str:
+    """:func:`post_voucher` on the posting writer: queue the voucher and its lines under the matching
+    rule of the catalog snapshot, numbered ``seq`` (from PostingWriter.numbers) and with the id
+    allocated with the operation's first reads; return its number."""
+    rule = choose_rule(uow.catalog.rules.get(event, ()), event, facts)
+    lines = voucher_line_values(rule, amounts, 1, party_id, event)
+    period = period_of(when)
+    number = voucher_number(period, seq)
+    org_id = uow.actor.org_id
+    uow.writer.insert(
+        _vouchers, id=voucher_id, org_id=org_id, number=number, period=period, voucher_date=local_date(when),
+        document_id=document_id, event=event, mapping_rule_id=rule.id,
+        amounts={k: str(v) for k, v in amounts.items()}, facts=facts, status=VoucherStatus.POSTED,
+        reverses_voucher_id=None, summary=summary)
+    for values in lines:
+        uow.writer.insert(_voucher_lines, org_id=org_id, voucher_id=voucher_id, **values)
+    return number
 
 
 def post_voucher(

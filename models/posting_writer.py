@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import JSON, String, Table, bindparam, func, select
+from sqlalchemy import JSON, Numeric, String, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -80,7 +80,8 @@ def _compile(key: tuple[Any, ...], dialect: Dialect, build: Callable[[], Any], t
             processors[name] = proc
     results: tuple[Any, ...] = ()
     if getattr(stmt, "is_select", False):
-        results = tuple(col.type._cached_result_processor(dialect, None) for col in stmt.selected_columns)
+        results = tuple(col.type._cached_result_processor(dialect, _driver_type(col.type, dialect))
+                        for col in stmt.selected_columns)
     order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
     # Values the statement carries itself (a literal 1 becomes a parameter too).
     fixed = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
@@ -88,6 +89,17 @@ def _compile(key: tuple[Any, ...], dialect: Dialect, build: Callable[[], Any], t
     with _compiled_lock:
         _compiled[key] = made
     return made
+
+
+#: psycopg's type code of NUMERIC, which SQLAlchemy's numeric result processor asks for.
+_PG_NUMERIC_OID = 1700
+
+
+def _driver_type(type_: Any, dialect: Dialect) -> int | None:
+    """The driver's type code of a selected column as a result processor wants it (only PostgreSQL's
+    NUMERIC needs one; it is known without running the statement)."""
+    impl = getattr(type_, "impl", type_)
+    return _PG_NUMERIC_OID if dialect.name == "postgresql" and isinstance(impl, Numeric) else None
 
 
 def _params(compiled: _Compiled, row: Mapping[str, Any]) -> Any:
@@ -215,6 +227,7 @@ class PostingWriter:
         #: placeholder → the number it became, for this session's sends so far.
         self.resolved: dict[str, str] = {}
         self.statements = 0  # sent so far in this transaction (the bench prints it)
+        self._connection: tuple[Any, Dialect] | None = None
 
     # -- collecting -------------------------------------------------------------------------
     def insert(self, table: Table, **values: Any) -> dict[str, Any]:
@@ -225,10 +238,10 @@ class PostingWriter:
         return row
 
     def bump_balance(self, org_id: int, item_id: int, site_id: int, lot_id: int, quantity: Decimal,
-                     value: Decimal) -> None:
+                     value: Decimal, *, reserved: Decimal = Decimal(0)) -> None:
         """Queue a change of one (item, site, lot) balance, created at zero if new."""
         self._balances.append({"org_id": org_id, "item_id": item_id, "site_id": site_id, "lot_id": lot_id,
-                               "on_hand": quantity, "reserved": Decimal(0), "value": value})
+                               "on_hand": quantity, "reserved": reserved, "value": value})
 
     @property
     def pending(self) -> bool:
@@ -236,8 +249,16 @@ class PostingWriter:
 
     # -- the connection ---------------------------------------------------------------------
     def _dbapi(self) -> tuple[Any, Dialect]:
-        conn = self.session.connection()
-        return conn.connection.dbapi_connection, conn.dialect
+        # Kept for the transaction (models.unit_of_work forgets it when the transaction ends): in a
+        # batch session, asking the session for its connection costs more than a small statement.
+        if self._connection is None:
+            conn = self.session.connection()
+            self._connection = (conn.connection.dbapi_connection, conn.dialect)
+        return self._connection
+
+    def forget_connection(self) -> None:
+        """The transaction ended: the next send asks the session for its connection again."""
+        self._connection = None
 
     @contextlib.contextmanager
     def _pipeline(self, raw: Any, dialect: Dialect) -> Iterator[None]:
@@ -456,6 +477,7 @@ class PostingWriter:
             return stmt.on_conflict_do_update(
                 index_elements=["item_id", "site_id", "lot_id"],
                 set_={"on_hand": _balances.c.on_hand + stmt.excluded.on_hand,
+                      "reserved": _balances.c.reserved + stmt.excluded.reserved,
                       "value": _balances.c.value + stmt.excluded.value},
             )
 

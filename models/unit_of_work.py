@@ -45,6 +45,10 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     """The transaction's unit of work for ``actor``, and the results of ``reads`` (run with the
     config-version read when this is the transaction's first posting)."""
     writer = writer_for(session)
+    if reads and (session.new or session.deleted or session.dirty):
+        # The reads go past the ORM: they must see what this transaction changed through it (an
+        # order's reservations, a freeze), as an ORM query would after its autoflush.
+        session.flush()
     found = session.info.get("unit_of_work")
     if isinstance(found, UnitOfWork) and found.actor.org_id == actor.org_id:
         uow = found if found.actor is actor else UnitOfWork(session, actor, found.catalog, writer)
@@ -87,6 +91,12 @@ def _end_of_transaction(session: Session, *_args: Any) -> None:
     session.info.pop("catalog", None)
 
 
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    writer = session.info.get("posting_writer")
+    if writer is not None and transaction.parent is None:
+        writer.forget_connection()
+
+
 def _send_before_flush(session: Session, *_args: Any) -> None:
     # ORM rows about to be flushed may refer to queued ones (a lot, a document).
     writer = session.info.get("posting_writer")
@@ -119,6 +129,7 @@ def install() -> None:
         event.listen(Session, "after_soft_rollback", _forget)
         event.listen(Session, "after_commit", _end_of_transaction)
         event.listen(Session, "do_orm_execute", _send_before_orm_statement)
+        event.listen(Session, "after_transaction_end", _transaction_ended)
 
 
 install()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -27,6 +27,7 @@ from models.operations.common import positive_setting
 from models.org import ROLE_LABELS, Org, Role
 from models.outbox import emit
 from models.planning import ReplenishmentSuggestion
+from models.posting_writer import Read
 
 #: Used when an organisation has configured no chain of that kind.
 DEFAULT_CHAINS: dict[str, list[dict[str, Any]]] = {
@@ -105,22 +106,56 @@ def _snapshot(steps: Any) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class ChainRow:
+    """An active approval chain as a lean posting reads it."""
+
+    id: int
+    min_value: Decimal
+    urgent: bool | None
+    steps: list[dict[str, Any]]
+
+
+_CHAINS = Read("approval.chains", lambda: select(
+    ApprovalChain.id, ApprovalChain.min_value, ApprovalChain.urgent, ApprovalChain.steps,
+).where(ApprovalChain.org_id == bindparam("org_id"), ApprovalChain.doc_kind == bindparam("doc_kind"),
+        ApprovalChain.active.is_(True)), {}, {})
+
+
+def chains_read(org_id: int, doc_kind: str) -> Read:
+    """The org's active chains of a kind, as a writer read (rows for :class:`ChainRow`)."""
+    return Read(_CHAINS.key, _CHAINS.build, {"org_id": org_id, "doc_kind": doc_kind}, {})
+
+
 def choose_steps(session: Session, org_id: int, doc_kind: str, value: Decimal,
                  urgent: bool = False) -> tuple[int | None, list[dict[str, Any]]]:
     """Return (chain id, steps) for a document: the most specific active chain, else the default."""
+    rows = session.execute(select(ApprovalChain.id, ApprovalChain.min_value, ApprovalChain.urgent,
+                                  ApprovalChain.steps).where(
+        ApprovalChain.org_id == org_id, ApprovalChain.doc_kind == doc_kind, ApprovalChain.active.is_(True)))
+    return steps_from([ChainRow(r.id, r.min_value, r.urgent, r.steps) for r in rows], doc_kind, value, urgent)
+
+
+def steps_from(chains: list[ChainRow], doc_kind: str, value: Decimal,
+               urgent: bool = False) -> tuple[int | None, list[dict[str, Any]]]:
+    """:func:`choose_steps` over the chains read."""
     # Thresholds are stored with two decimals; a quantity may carry six (13.805 kg). Flooring to cents
     # keeps every comparison with a two-decimal threshold exact.
     value = value.quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
-    chains = session.scalars(select(ApprovalChain).where(
-        ApprovalChain.org_id == org_id, ApprovalChain.doc_kind == doc_kind, ApprovalChain.active.is_(True),
-        ApprovalChain.min_value <= value,
-    ))
-    fitting = [c for c in chains if c.urgent is None or c.urgent == urgent]
+    fitting = [c for c in chains if c.min_value <= value and (c.urgent is None or c.urgent == urgent)]
     if fitting:
         best = max(fitting, key=lambda c: (c.urgent is not None, c.min_value, c.id))
         return best.id, list(best.steps)
     key = f"{doc_kind}.urgent" if urgent and f"{doc_kind}.urgent" in DEFAULT_CHAINS else doc_kind
     return None, list(DEFAULT_CHAINS.get(key, DEFAULT_CHAINS["transfer"]))
+
+
+def request_values(org_id: int, doc_kind: str, document_id: int, chain_id: int | None,
+                   steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns of a new approval request (pending at its first level; the steps copied)."""
+    return {"org_id": org_id, "doc_kind": doc_kind, "document_id": document_id, "chain_id": chain_id,
+            "steps": _snapshot(steps), "step": 0, "status": ApprovalStatus.PENDING, "history": [],
+            "card_track_id": f"appr-{doc_kind}-{document_id}"}
 
 
 #: Purchase orders at or above this total (yuan) need approval; org setting ``po_approval_threshold``.
@@ -143,21 +178,21 @@ def purchase_order_needs_approval(session: Session, org_id: int, document_id: in
 
 
 def open_approval(session: Session, org_id: int, doc_kind: str, document_id: int, value: Decimal,
-                  urgent: bool = False) -> ApprovalRequest:
+                  urgent: bool = False, *, new_document: bool = False) -> ApprovalRequest:
     """Start (or return the already started) approval of a document; emit ``approval.opened``.
 
     Called by the operation that creates the document, in its transaction: a document that needs
     approval never exists without its request, so nobody can decide it before its chain is known.
     The chain's steps are copied, so editing a chain later does not change a running approval.
+    ``new_document``: the document was created in this transaction, so it has no request yet.
     """
-    req = session.scalar(select(ApprovalRequest).where(
-        ApprovalRequest.doc_kind == doc_kind, ApprovalRequest.document_id == document_id))
-    if req is not None:
-        return req
+    if not new_document:
+        req = session.scalar(select(ApprovalRequest).where(
+            ApprovalRequest.doc_kind == doc_kind, ApprovalRequest.document_id == document_id))
+        if req is not None:
+            return req
     chain_id, steps = choose_steps(session, org_id, doc_kind, value, urgent)
-    req = ApprovalRequest(org_id=org_id, doc_kind=doc_kind, document_id=document_id, chain_id=chain_id,
-                          steps=_snapshot(steps), step=0, status=ApprovalStatus.PENDING, history=[],
-                          card_track_id=f"appr-{doc_kind}-{document_id}")
+    req = ApprovalRequest(**request_values(org_id, doc_kind, document_id, chain_id, steps))
     session.add(req)
     session.flush()
     emit(session, org_id, "approval.opened", {"request_id": req.id, "doc_kind": doc_kind,

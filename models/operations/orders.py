@@ -105,7 +105,7 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     }, document_id=doc.id)
     if not sales and (cmd.require_approval or purchase_order_needs_approval(
             session, actor.org_id, doc.id, doc.total_amount)):
-        open_approval(session, actor.org_id, "purchase_order", doc.id, doc.total_amount)
+        open_approval(session, actor.org_id, "purchase_order", doc.id, doc.total_amount, new_document=True)
     return Order(doc.id, doc.number, doc.kind.value, doc.status.value, STATUS_LABELS[doc.status],
                  doc.total_amount, reserved)
 

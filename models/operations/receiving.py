@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -33,10 +33,10 @@ from models.errors import (
     SecondPersonRequired,
     ValidationError,
 )
-from models.finance import FarmerSettlement, SettlementStatus, Voucher, VoucherLine, VoucherStatus
+from models.finance import FarmerSettlement, SettlementStatus, Voucher
 from models.idempotency import idempotent
 from models.infra import OutboxEvent
-from models.ledger import COST_QUANTUM, blocking_freeze, inbound_frozen, money
+from models.ledger import COST_QUANTUM, FreezeRow, blocking_freeze, freezes_read, inbound_frozen, money
 from models.lookup import get_owned, not_found
 from models.operations.common import (
     DOC_SEQ_WIDTH,
@@ -55,14 +55,14 @@ from models.operations.common import (
 )
 from models.org import PartyKind
 from models.outbox import emit
-from models.posting import VOUCHER_SEQ_WIDTH, choose_rule, voucher_line_values, voucher_number
+from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
-from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
+from models.stock import Balance, Lot, QcStatus, StockMove
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
-_moves, _vouchers, _voucher_lines = table_of(StockMove), table_of(Voucher), table_of(VoucherLine)
+_moves, _vouchers = table_of(StockMove), table_of(Voucher)
 _settlements, _events, _audit = table_of(FarmerSettlement), table_of(OutboxEvent), table_of(AuditEntry)
 _NEW_ID_TABLES = (_documents, _lots, _vouchers)
 
@@ -132,16 +132,6 @@ class Receipt:
 
 
 @dataclass(frozen=True)
-class _FreezeFact:
-    """An active freeze as a posting reads it (no ORM object)."""
-
-    id: int
-    direction: FreezeDirection
-    lot_id: int | None
-    reason: str
-
-
-@dataclass(frozen=True)
 class _LotFact:
     id: int
     code: str
@@ -152,7 +142,7 @@ class _LotFact:
 class _Facts:
     """What a receipt reads besides the catalog: freezes, and the lot named by its code (if any)."""
 
-    freezes: tuple[_FreezeFact, ...]
+    freezes: tuple[FreezeRow, ...]
     lot: _LotFact | None
     #: Ids for the rows a posting may create (document, lot, voucher), allocated with the reads.
     new_ids: Mapping[str, int] = field(default_factory=dict)
@@ -160,9 +150,6 @@ class _Facts:
 
 _bp = bindparam
 _ID_TYPE = Lot.__table__.c.id.type
-_READ_FREEZES = Read("receipt.freezes", lambda: select(Freeze.id, Freeze.direction, Freeze.lot_id, Freeze.reason).where(
-    Freeze.item_id == _bp("item_id"), Freeze.active.is_(True),
-    or_(Freeze.site_id == _bp("site_id"), Freeze.site_id.is_(None))), {}, {})
 _READ_LOT = Read("receipt.lot", lambda: select(Lot.id, Lot.code, Lot.qc_status).where(
     Lot.org_id == _bp("org_id"), Lot.item_id == _bp("item_id"), Lot.code == _bp("code")), {}, {})
 # The balance an existing lot's goods join is locked before the posting takes its number counters:
@@ -177,14 +164,14 @@ _LOCK_LOT_BALANCE = Read("receipt.lot_balance", lambda: select(Balance.id).where
 def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWork, _Facts]:
     """The unit of work and the receipt's facts, read together (one round trip on PostgreSQL)."""
     where = {"item_id": cmd.item_id, "site_id": cmd.site_id}
-    reads = [Read(_READ_FREEZES.key, _READ_FREEZES.build, where, _READ_FREEZES.types)]
+    reads = [freezes_read(cmd.item_id, cmd.site_id)]
     if cmd.lot_code:
         named = {**where, "org_id": actor.org_id, "code": cmd.lot_code}
         reads.append(Read(_READ_LOT.key, _READ_LOT.build, named, {}))
         reads.append(Read(_LOCK_LOT_BALANCE.key, _LOCK_LOT_BALANCE.build, named, {}))
     reads.append(writer_for(session).ids_read(_NEW_ID_TABLES))
     uow, results = begin(session, actor, reads)
-    freezes = tuple(_FreezeFact(*row) for row in results[0])
+    freezes = tuple(FreezeRow(*row) for row in results[0])
     lot = _LotFact(*results[1][0]) if cmd.lot_code and results[1] else None
     new_ids = dict(zip((t.name for t in _NEW_ID_TABLES), (int(v) for v in results[-1][0]), strict=True))
     return uow, _Facts(freezes=freezes, lot=lot, new_ids=new_ids)
@@ -463,7 +450,13 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     party_kind = party.kind.value if party else "none"
     voucher_no = None
     if plan.total:
-        voucher_no = _voucher(uow, plan, document_id, number, numbers[-1], ids["vouchers"], period, party_kind)
+        voucher_no = queue_voucher(
+            uow, voucher_id=ids["vouchers"], seq=numbers[-1], when=plan.when, document_id=document_id,
+            event="receipt.posted",
+            facts={"party_kind": party_kind, "site_kind": site.kind.value, "item_code": item.code},
+            amounts={"goods": plan.goods, "tax": plan.tax, "total": plan.total},
+            summary=f"{number} {party.name if party else ''} {item.name} 入库".strip(),
+            party_id=party.id if party else None)
     prepayment = balance_due = Decimal(0)
     if party is not None and party.kind == PartyKind.FARMER and plan.total > 0:
         prepayment = money(plan.total * uow.catalog.org.prepayment_ratio)
@@ -478,26 +471,6 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     })
     return _result(plan, document_id, number, (lot_id, lot_code), voucher_no, prepayment, balance_due,
                    DocStatus.POSTED)
-
-
-def _voucher(uow: UnitOfWork, plan: _Plan, document_id: int, number: str, seq: str, voucher_id: int,
-             period: str, party_kind: str) -> str:
-    """Queue the receipt's payable voucher under the matching mapping rule; return its number."""
-    item, party = plan.item, plan.party
-    facts = {"party_kind": party_kind, "site_kind": plan.site.kind.value, "item_code": item.code}
-    amounts = {"goods": plan.goods, "tax": plan.tax, "total": plan.total}
-    rule = choose_rule(uow.catalog.rules.get("receipt.posted", ()), "receipt.posted", facts)
-    lines = voucher_line_values(rule, amounts, 1, party.id if party else None, "receipt.posted")
-    voucher_no = voucher_number(period, seq)
-    uow.writer.insert(
-        _vouchers, id=voucher_id, org_id=uow.actor.org_id, number=voucher_no, period=period,
-        voucher_date=local_date(plan.when), document_id=document_id, event="receipt.posted",
-        mapping_rule_id=rule.id, amounts={k: str(v) for k, v in amounts.items()}, facts=facts,
-        status=VoucherStatus.POSTED, reverses_voucher_id=None,
-        summary=f"{number} {party.name if party else ''} {item.name} 入库".strip())
-    for values in lines:
-        uow.writer.insert(_voucher_lines, org_id=uow.actor.org_id, voucher_id=voucher_id, **values)
-    return voucher_no
 
 
 @idempotent("receive.confirm")

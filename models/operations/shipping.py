@@ -1,36 +1,58 @@
-"""Ship goods: FEFO across lots, moving-average cost, receivable + revenue + COGS voucher."""
+"""Ship goods: FEFO across lots, moving-average cost, receivable + revenue + COGS voucher.
+
+A lean posting (like a receipt): one round trip reads the org's config version, the item's freezes
+and its balances at the site (locked, with their lots' FEFO columns) and allocates the new ids; the
+choice of lots and the costing are pure functions over those rows (models.ledger.choose_fefo,
+plan_issue); the rows go out on the posting writer. Only a sales order and its reservations are
+read and changed through the ORM.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.catalog_snapshot import PartyInfo
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
+from models.finance import Voucher
 from models.idempotency import idempotent
-from models.ledger import issue_from, lock_balances, money, pick_fefo
+from models.infra import OutboxEvent
+from models.ledger import (
+    COST_QUANTUM,
+    BalanceRow,
+    FreezeRow,
+    choose_fefo,
+    freezes_read,
+    locked_balances_read,
+    money,
+    plan_issue,
+)
 from models.lookup import get_owned
 from models.operations.common import (
+    DOC_SEQ_WIDTH,
     business_time_or_now,
     dec,
+    document_number,
+    document_series,
     item_in,
-    open_document,
     party_in,
     quantity_in_base,
     site_in,
     transition,
 )
 from models.org import PartyKind
-from models.outbox import emit
-from models.posting import post_voucher
-from models.stock import Lot, Reservation
-from models.unit_of_work import catalog_of
+from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
+from models.posting_writer import Read, table_of, writer_for
+from models.stock import Reservation, StockMove
+from models.timeutil import period_of
+from models.unit_of_work import UnitOfWork, begin
 
 
 @dataclass(frozen=True)
@@ -75,10 +97,42 @@ class Shipment:
     business_time: datetime
 
 
+_documents, _lines, _moves = table_of(Document), table_of(DocumentLine), table_of(StockMove)
+_events = table_of(OutboxEvent)
+_NEW_ID_TABLES = (_documents, table_of(Voucher))
+_LOCK_ORDER = Read("shipment.lock_order", lambda: select(Document.id).where(
+    Document.id == bindparam("id"), Document.org_id == bindparam("org_id")).with_for_update(), {}, {})
+
+
+@dataclass(frozen=True)
+class _Facts:
+    freezes: tuple[FreezeRow, ...]
+    #: The (item, site) balances, locked, by lot.
+    balances: list[BalanceRow]
+    new_ids: dict[str, int]
+
+
+def _start(session: Session, actor: Actor, cmd: ShipGoods) -> tuple[UnitOfWork, _Facts]:
+    """The unit of work and the shipment's facts, read together (one round trip on PostgreSQL). A
+    sales order is locked before the balances, as every operation on an order locks them."""
+    reads = []
+    if cmd.sales_order_id is not None:
+        reads.append(Read(_LOCK_ORDER.key, _LOCK_ORDER.build, {"id": cmd.sales_order_id, "org_id": actor.org_id},
+                          {}))
+    reads += [freezes_read(cmd.item_id, cmd.site_id), locked_balances_read(cmd.item_id, cmd.site_id),
+              writer_for(session).ids_read(_NEW_ID_TABLES)]
+    uow, results = begin(session, actor, reads)
+    results = results[-3:]
+    new_ids = dict(zip((t.name for t in _NEW_ID_TABLES), (int(v) for v in results[2][0]), strict=True))
+    return uow, _Facts(freezes=tuple(FreezeRow(*row) for row in results[0]),
+                       balances=[BalanceRow(*row) for row in results[1]], new_ids=new_ids)
+
+
 @idempotent("ship")
 def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     """Post a shipment; never oversells a site that forbids negative stock."""
-    catalog = catalog_of(session, actor.org_id)
+    uow, facts = _start(session, actor, cmd)
+    catalog = uow.catalog
     site = site_in(catalog, cmd.site_id)
     actor.require(Permission.SHIP, site.id)
     item = item_in(catalog, cmd.item_id)
@@ -91,64 +145,80 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     if price < 0 or not (0 <= cmd.tax_rate < 1):
         raise ValidationError("单价或税率不正确", field="unit_price")
 
+    # Read under the balance lock taken above: a count may have cut the reservations before it.
     order, reservations = _order_reservations(session, actor, cmd, item.id, site.id, party)
     if party is None and order is not None and order.party_id is not None:
         party = catalog.parties[order.party_id]  # the receivable is owed by the order's customer
     if cmd.unit_price is None and order is not None:
         price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
-    balances = lock_balances(session, item.id, site.id, skip_empty=not site.allow_negative)
-    for res in reservations:  # re-read under the balance lock: a count may have cut them meanwhile
-        session.refresh(res)
-    reservations = [res for res in reservations if res.active]
     reserved_for_us: dict[int, Decimal] = {}
     for res in reservations:
         reserved_for_us[res.lot_id] = reserved_for_us.get(res.lot_id, Decimal(0)) + res.quantity
-    picks = pick_fefo(session, item, site, balances, quantity, lot_id=cmd.lot_id, reserved_for_us=reserved_for_us)
-
-    doc = open_document(
-        session, actor, DocKind.SHIPMENT, DocStatus.POSTED, when, site=site,
-        party_id=party.id if party else None, note=cmd.note,
-        source_document_id=order.id if order else None,
-    )
-    _consume_reservations(reservations, quantity, balances)
-    moves = issue_from(session, picks, balances, document=doc, business_time=when, origin_node=cmd.origin_node)
-    cost = -sum((m.value for m in moves), Decimal(0))
+    balances = facts.balances
+    picks = choose_fefo(item, site, balances, {b.lot_id: b for b in balances}, facts.freezes, quantity,
+                        lot_id=cmd.lot_id, reserved_for_us=reserved_for_us)
+    planned = plan_issue(picks, balances)
+    issues = [line for line in planned if line.issue]
+    cost = -sum((line.value for line in issues), Decimal(0))
     revenue = money(quantity * price)
     tax = money(revenue * cmd.tax_rate)
     total = revenue + tax
-    doc.total_amount, doc.tax_amount = total, tax
-    for n, move in enumerate(moves, start=1):
-        doc.lines.append(DocumentLine(
-            org_id=actor.org_id, line_no=n, item_id=item.id, lot_id=move.lot_id, quantity=-move.quantity,
-            entered_quantity=cmd.quantity if n == 1 else None, entered_unit=cmd.unit or item.base_unit,
-            unit_price=price, amount=money(-move.quantity * price), done_quantity=-move.quantity,
-        ))
+
+    writer, org_id = uow.writer, actor.org_id
+    series, day = document_series(DocKind.SHIPMENT, site, when)
+    numbers = writer.numbers(org_id, [(series, day, DOC_SEQ_WIDTH)] + (
+        [("voucher", period_of(when), VOUCHER_SEQ_WIDTH)] if total or cost else []))
+    document_id, number = facts.new_ids["documents"], document_number(series, day, numbers[0])
+    writer.insert(
+        _documents, id=document_id, org_id=org_id, kind=DocKind.SHIPMENT, number=number, status=DocStatus.POSTED,
+        business_time=when, site_id=site.id, party_id=party.id if party else None, created_by=actor.member_id,
+        note=cmd.note, source_document_id=order.id if order else None, total_amount=total, tax_amount=tax)
+    changes: dict[int, list[Decimal]] = {}  # lot → [on hand, reserved, value] deltas
+    for lot_id, taken in _consume_reservations(reservations, quantity).items():
+        changes.setdefault(lot_id, [Decimal(0)] * 3)[1] -= taken
+    for line in planned:
+        delta = changes.setdefault(line.balance.lot_id, [Decimal(0)] * 3)
+        delta[0] += line.quantity
+        delta[2] += line.value
+        writer.insert(_moves, id=uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=line.balance.lot_id,
+                      site_id=site.id, quantity=line.quantity,
+                      unit_cost=line.unit_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP), value=line.value,
+                      document_id=document_id, business_time=when, origin_node=cmd.origin_node,
+                      reverses_move_id=None)
+    for lot_id, (on_hand, reserved, value) in changes.items():
+        writer.bump_balance(org_id, item.id, site.id, lot_id, on_hand, value, reserved=reserved)
+    for n, line in enumerate(issues, start=1):
+        taken = -line.quantity
+        writer.insert(
+            _lines, org_id=org_id, document_id=document_id, line_no=n, item_id=item.id, lot_id=line.balance.lot_id,
+            quantity=taken, entered_quantity=cmd.quantity if n == 1 else None,
+            entered_unit=cmd.unit or item.base_unit, unit_price=price, amount=money(taken * price),
+            done_quantity=taken)
     if order is not None:
-        line = next(ln for ln in order.lines if ln.item_id == item.id)
-        line.done_quantity += quantity
+        order_line = next(ln for ln in order.lines if ln.item_id == item.id)
+        order_line.done_quantity += quantity
         done = all(ln.done_quantity >= ln.quantity for ln in order.lines)
         transition(order, DocStatus.DONE if done else DocStatus.PARTIAL)
 
-    voucher = None
+    voucher_no = None
     if total or cost:
-        voucher = post_voucher(
-            session, doc, "shipment.posted",
+        voucher_no = queue_voucher(
+            uow, voucher_id=facts.new_ids["vouchers"], seq=numbers[-1], when=when, document_id=document_id,
+            event="shipment.posted",
             facts={"party_kind": party.kind.value if party else "none", "site_kind": site.kind.value,
                    "item_code": item.code},
-            amounts={"revenue": revenue, "tax": tax, "total": total, "cost": cost}, when=when,
-            summary=f"{doc.number} {item.name} 出库", party_id=party.id if party else None,
-        )
-    lots = {lot.id: lot for lot in session.scalars(select(Lot).where(Lot.id.in_([m.lot_id for m in moves])))}
-    picked = [PickedLot(m.lot_id, lots[m.lot_id].code, -m.quantity) for m in moves]
-    emit(session, actor.org_id, "shipment.posted", {
-        "document_id": doc.id, "number": doc.number, "site_id": site.id, "item_id": item.id,
-        "quantity": dec(quantity), "amount": dec(total), "cost": dec(cost), "party_id": doc.party_id,
+            amounts={"revenue": revenue, "tax": tax, "total": total, "cost": cost},
+            summary=f"{number} {item.name} 出库", party_id=party.id if party else None)
+    picked = [PickedLot(line.balance.lot_id, line.balance.lot_code, -line.quantity) for line in issues]
+    writer.insert(_events, org_id=org_id, kind="shipment.posted", document_id=document_id, payload={
+        "document_id": document_id, "number": number, "site_id": site.id, "item_id": item.id,
+        "quantity": dec(quantity), "amount": dec(total), "cost": dec(cost), "party_id": party.id if party else None,
         "lots": [{"lot_id": p.lot_id, "quantity": dec(p.quantity)} for p in picked],
-    }, document_id=doc.id)
+    })
     return Shipment(
-        document_id=doc.id, number=doc.number, site_id=site.id, item_id=item.id, quantity=quantity,
+        document_id=document_id, number=number, site_id=site.id, item_id=item.id, quantity=quantity,
         base_unit=item.base_unit, picks=picked, revenue=revenue, tax=tax, total=total, cost=cost,
-        voucher_number=voucher.number if voucher else None, business_time=when,
+        voucher_number=voucher_no, business_time=when,
     )
 
 
@@ -166,19 +236,20 @@ def _order_reservations(
         raise ValidationError("销售订单中没有此商品", field="item_id")
     reservations = list(session.scalars(select(Reservation).where(
         Reservation.document_id == order.id, Reservation.item_id == item_id, Reservation.active.is_(True),
-    ).order_by(Reservation.lot_id)))
+    ).order_by(Reservation.lot_id).execution_options(populate_existing=True)))
     return order, reservations
 
 
-def _consume_reservations(reservations: list[Reservation], quantity: Decimal, balances: list) -> None:
-    """Release as much of the order's reservation as this shipment covers."""
-    by_lot = {b.lot_id: b for b in balances}
+def _consume_reservations(reservations: list[Reservation], quantity: Decimal) -> dict[int, Decimal]:
+    """Release as much of the order's reservation as this shipment covers; return lot → released."""
+    released: dict[int, Decimal] = {}
     remaining = quantity
     for res in reservations:
         if remaining <= 0:
             break
         take = min(res.quantity, remaining)
-        by_lot[res.lot_id].reserved -= take
+        released[res.lot_id] = released.get(res.lot_id, Decimal(0)) + take
         res.quantity -= take
         res.active = res.quantity > 0
         remaining -= take
+    return released

@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
+from models.approvals import ApprovalRequest
 from models.base import utcnow
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
 from models.idempotency import idempotent
+from models.infra import OutboxEvent
 from models.ledger import (
     append_move,
     ensure_inbound_allowed,
@@ -24,13 +26,15 @@ from models.ledger import (
     pick_fefo,
 )
 from models.lookup import get_owned
-from models.operations.approvals import consult_chain, open_approval
+from models.operations.approvals import ChainRow, chains_read, consult_chain, request_values, steps_from
 from models.operations.common import (
+    DOC_SEQ_WIDTH,
     STATUS_LABELS,
     business_time_or_now,
     dec,
+    document_number,
+    document_series,
     item_in,
-    open_document,
     quantity_in_base,
     site_in,
     transition,
@@ -38,8 +42,9 @@ from models.operations.common import (
 from models.org import Site, SiteKind
 from models.outbox import emit
 from models.posting import post_voucher
+from models.posting_writer import table_of, writer_for
 from models.stock import StockMove
-from models.unit_of_work import catalog_of
+from models.unit_of_work import begin, catalog_of
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class Transfer:
 
 def transfer_view(session: Session, doc: Document, voucher_number: str | None = None) -> Transfer:
     """Return the result object for a transfer document."""
-    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_([ln.item_id for ln in doc.lines])))}
+    items = catalog_of(session, doc.org_id).items  # names and units: no ORM load of the items
     return Transfer(
         document_id=doc.id, number=doc.number, status=doc.status.value, status_label=STATUS_LABELS[doc.status],
         from_site_id=doc.site_id or 0, to_site_id=doc.to_site_id or 0, urgent=doc.urgent,
@@ -128,10 +133,20 @@ def _load(session: Session, actor: Actor, document_id: int) -> Document:
     return doc
 
 
+_documents, _lines, _requests = table_of(Document), table_of(DocumentLine), table_of(ApprovalRequest)
+_events = table_of(OutboxEvent)
+_NEW_ID_TABLES = (_documents, _requests)
+
+
 @idempotent("transfer.request")
 def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Transfer:
-    """Request a transfer and open its approval (urgent ones on the emergency chain) in the same transaction."""
-    catalog = catalog_of(session, actor.org_id)
+    """Request a transfer and open its approval (urgent ones on the emergency chain) in the same
+    transaction. A lean posting: the chains and the new ids are read with the config version, the
+    rows (document, lines, approval request, both events) go out on the posting writer."""
+    writer = writer_for(session)
+    uow, (chains, ids) = begin(session, actor, [chains_read(actor.org_id, "transfer"),
+                                                writer.ids_read(_NEW_ID_TABLES)])
+    catalog = uow.catalog
     source = site_in(catalog, cmd.from_site_id)
     dest = site_in(catalog, cmd.to_site_id)
     if source.id == dest.id:
@@ -141,22 +156,36 @@ def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Tr
     if not cmd.lines:
         raise ValidationError("调拨单至少要有一行", field="lines")
     when = business_time_or_now(session, actor, cmd.business_time)
-    doc = open_document(session, actor, DocKind.TRANSFER, DocStatus.REQUESTED, when, site=source,
-                        to_site_id=dest.id, urgent=cmd.urgent, note=cmd.reason)
-    for n, line in enumerate(cmd.lines, start=1):
+    lines = []
+    for line in cmd.lines:
         item = item_in(catalog, line.item_id)
-        qty = quantity_in_base(item, line.quantity, line.unit)
-        doc.lines.append(DocumentLine(org_id=actor.org_id, line_no=n, item_id=item.id, quantity=qty,
-                                      entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit))
-    session.flush()
-    emit(session, actor.org_id, "transfer.requested", {
-        "document_id": doc.id, "number": doc.number, "from_site_id": source.id, "to_site_id": dest.id,
+        lines.append((item, quantity_in_base(item, line.quantity, line.unit), line))
+    document_id, request_id = (int(v) for v in ids[0])
+    series, day = document_series(DocKind.TRANSFER, source, when)
+    number = document_number(series, day, writer.numbers(actor.org_id, [(series, day, DOC_SEQ_WIDTH)])[0])
+    writer.insert(_documents, id=document_id, org_id=actor.org_id, kind=DocKind.TRANSFER, number=number,
+                  status=DocStatus.REQUESTED, business_time=when, site_id=source.id, to_site_id=dest.id,
+                  urgent=cmd.urgent, note=cmd.reason, created_by=actor.member_id)
+    for n, (item, qty, line) in enumerate(lines, start=1):
+        writer.insert(_lines, org_id=actor.org_id, document_id=document_id, line_no=n, item_id=item.id,
+                      quantity=qty, entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit)
+    writer.insert(_events, org_id=actor.org_id, kind="transfer.requested", document_id=document_id, payload={
+        "document_id": document_id, "number": number, "from_site_id": source.id, "to_site_id": dest.id,
         "urgent": cmd.urgent, "requested_by": actor.member_id,
-    }, document_id=doc.id)
+    })
     # Chains are chosen by quantity (min_value); the request exists before anyone can decide.
-    open_approval(session, actor.org_id, "transfer", doc.id, sum((ln.quantity for ln in doc.lines), Decimal(0)),
-                  cmd.urgent)
-    return transfer_view(session, doc)
+    total = sum((qty for _item, qty, _line in lines), Decimal(0))
+    chain_id, steps = steps_from([ChainRow(*row) for row in chains], "transfer", total, cmd.urgent)
+    writer.insert(_requests, id=request_id, **request_values(actor.org_id, "transfer", document_id, chain_id, steps))
+    writer.insert(_events, org_id=actor.org_id, kind="approval.opened", document_id=document_id, payload={
+        "request_id": request_id, "doc_kind": "transfer", "document_id": document_id, "step": 0,
+        "urgent": cmd.urgent})
+    return Transfer(
+        document_id=document_id, number=number, status=DocStatus.REQUESTED.value,
+        status_label=STATUS_LABELS[DocStatus.REQUESTED], from_site_id=source.id, to_site_id=dest.id,
+        urgent=cmd.urgent, lines=[TransferLineView(item.id, item.name, qty, item.base_unit, Decimal(0))
+                                  for item, qty, _line in lines],
+        decided_by=None)
 
 
 @idempotent("transfer.decide")

@@ -27,6 +27,7 @@ from models.catalog_snapshot import current_version as config_version
 from models.documents import Document
 from models.errors import MappingMissing, PriceOverrideDenied, StockFrozen, ValidationError
 from models.finance import MappingRule
+from models.ledger import FreezeRow
 from models.operations import ReceiveGoods, SetGradePrice, receive_goods, receiving, set_grade_price
 from models.org import PartyKind, Role, SiteKind
 from models.stock import FreezeDirection, StockMove
@@ -145,7 +146,7 @@ def test_a_receipt_is_priced_from_the_snapshot_without_a_database():
         _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1, grade_id=1, unit_price=D("9")), clerk)
     with pytest.raises(ValidationError):  # a farmer's goods need a grade
         _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1), clerk)
-    frozen = receiving._FreezeFact(id=3, direction=FreezeDirection.INBOUND, lot_id=None, reason="农残复检")
+    frozen = FreezeRow(id=3, direction=FreezeDirection.INBOUND, lot_id=None, reason="农残复检")
     with pytest.raises(StockFrozen):
         _plan(ReceiveGoods(site_id=1, item_id=1, quantity=D("1"), party_id=1, grade_id=1), clerk, (frozen,))
 
