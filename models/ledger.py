@@ -181,27 +181,32 @@ def freezes_read(item_id: int, site_id: int) -> Read:
     return Read(_FREEZES.key, _FREEZES.build, {"item_id": item_id, "site_id": site_id}, {})
 
 
-def _locked_balances() -> Any:
-    empty = (Balance.on_hand == 0) & (Balance.reserved == 0) & (Balance.value == 0)
-    negative_allowed = select(Site.allow_negative).where(Site.id == bindparam("site_id")).scalar_subquery()
-    return (
+def _locked_balances(*, with_empty: bool) -> Any:
+    stmt = (
         select(Balance.id, Balance.lot_id, Balance.on_hand, Balance.reserved, Balance.value,
                Lot.code, Lot.qc_status, Lot.expires_on, Lot.received_on)
         .join(Lot, Lot.id == Balance.lot_id)
-        .where(Balance.item_id == bindparam("item_id"), Balance.site_id == bindparam("site_id"),
-               ~empty | negative_allowed)
+        .where(Balance.item_id == bindparam("item_id"), Balance.site_id == bindparam("site_id"))
         .order_by(Balance.lot_id)
         .with_for_update(of=Balance)
     )
+    if with_empty:
+        return stmt
+    empty = (Balance.on_hand == 0) & (Balance.reserved == 0) & (Balance.value == 0)
+    negative_allowed = select(Site.allow_negative).where(Site.id == bindparam("site_id")).scalar_subquery()
+    return stmt.where(~empty | negative_allowed)
 
 
-_BALANCES = Read("ledger.locked_balances", _locked_balances, {}, {})
+_BALANCES = Read("ledger.locked_balances", lambda: _locked_balances(with_empty=False), {}, {})
+_ALL_BALANCES = Read("ledger.locked_balances_all", lambda: _locked_balances(with_empty=True), {}, {})
 
 
-def locked_balances_read(item_id: int, site_id: int) -> Read:
+def locked_balances_read(item_id: int, site_id: int, *, with_empty: bool = False) -> Read:
     """:func:`lock_balances` as a writer read (rows for :class:`BalanceRow`): every balance of
-    (item, site) locked, by lot, without the empty ones unless the site may go negative."""
-    return Read(_BALANCES.key, _BALANCES.build, {"item_id": item_id, "site_id": site_id}, {})
+    (item, site) locked, by lot — without the empty ones unless the site may go negative, or
+    ``with_empty`` (a count names any lot the site ever held)."""
+    read = _ALL_BALANCES if with_empty else _BALANCES
+    return Read(read.key, read.build, {"item_id": item_id, "site_id": site_id}, {})
 
 
 #: A balance as the ORM row or a lean posting's plain one: picking and costing read either.

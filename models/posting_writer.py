@@ -414,9 +414,15 @@ class PostingWriter:
         in SQL from the counter row this pipeline just bumped."""
         plain: list[dict[str, Any]] = []
         templated: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        candidates = _columns_that_may_carry(table, columns) if numbers else ()
+        candidates = _columns_that_may_carry(table, columns) if numbers or self.resolved else ()
         for row in batch:
             marked = tuple(c for c in candidates if _carries_token(row[c]))
+            if marked and self.resolved:
+                # A number an earlier send of this transaction allocated (an ORM read in between
+                # sent it): filled in here, so only this send's own numbers remain placeholders.
+                for column in marked:
+                    row[column] = self.resolve(row[column])
+                marked = tuple(c for c in marked if _carries_token(row[c]))
             if marked:
                 templated.setdefault(marked, []).append(row)
             else:

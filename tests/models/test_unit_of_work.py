@@ -230,3 +230,22 @@ def test_every_row_carries_the_numbers_the_answer_gives(session_factory, demo, a
     # And the next one is the next number.
     r2 = run(session_factory, receive_goods, actors["赵经理"], replace(cmd, quantity=D("13")))
     assert int(r2.number.rsplit("-", 1)[1]) == int(r.number.rsplit("-", 1)[1]) + 1
+
+
+def test_a_number_sent_before_an_orm_read_still_fills_the_rows_queued_after_it(session_factory, demo):
+    """An ORM read between ``numbers`` and the rows that carry them sends the counters early (a count
+    cutting reservations does this); the later rows must still get the number, not its placeholder."""
+    from models.infra import OutboxEvent
+    from models.posting_writer import table_of, writer_for
+
+    with session_factory() as s:
+        writer = writer_for(s)
+        [seq] = writer.numbers(demo.org_id, [("TEST", "20261205", 4)])
+        s.scalar(select(func.count()).select_from(Document))  # any ORM statement sends what is queued
+        writer.insert(table_of(OutboxEvent), org_id=demo.org_id, kind="test.numbered", document_id=None,
+                      payload={"number": f"T-{seq}"})
+        s.commit()
+    with session_factory() as s:
+        payload = s.scalar(select(OutboxEvent.payload).where(OutboxEvent.org_id == demo.org_id,
+                                                             OutboxEvent.kind == "test.numbered"))
+    assert payload["number"].startswith("T-0") and "@@" not in payload["number"]
