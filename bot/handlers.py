@@ -20,17 +20,19 @@ from bot.intents import (
     Intent,
     MyDeliveries,
     MyPayments,
+    PartyBalance,
     Pick,
     StockQuery,
     Todos,
     TransferRequest,
     Unknown,
 )
-from bot.resolve import find_items, find_sites
+from bot.resolve import find_items, find_parties, find_sites
 from media.evidence import STORED_SIDE, store_photo
 from media.photos import process_photo
 from media.storage import LocalMediaStorage, key_for
 from models.actor import Permission
+from models.base import utcnow
 from models.catalog import Item
 from models.chat import DialogState, dialog_expired, open_dialog
 from models.documents import DocStatus
@@ -45,14 +47,17 @@ from models.operations.identity import (
     claim_binding_attempt,
     members_for_identity,
 )
+from models.org import PartyKind
 from models.outbox import emit
 from models.queries.documents import transfer_by_number
 from models.queries.my_documents import Delivery
 from models.queries.my_documents import my_deliveries as deliveries_of
 from models.queries.my_documents import my_payments as payments_of
+from models.queries.receivables import aging, party_open_items
 from models.queries.stock_availability import Availability, stock_availability
 from models.queries.todos import Todo, todos_for
-from models.timeutil import SHANGHAI
+from models.subledger import SIDE_LABELS, Side
+from models.timeutil import SHANGHAI, local_date
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,7 @@ HELP_TEXT = """可以这样发消息（文字或语音）：
 · 盘点：盘点 茶青 绍兴 120斤
 · 审批：同意 DB-ZC-20261123-0003 / 驳回 DB-… 库存不足
 · 待办 · 我的交货 · 我的货款
+· 应收应付（财务）：应收 / 应收 杭州茶城 / 应付 王阿姨
 改动库存的操作会先让您“确认”；登记时可以发照片作为凭证。"""
 NO_DIALOG = "现在没有待确认的操作。发送“帮助”查看用法"
 EXPIRED = "上一条操作已超时（10分钟）未确认，已作废，请重新发送"
@@ -90,6 +96,8 @@ def dispatch(ctx: Context, intent: Intent) -> str:
             return my_deliveries(ctx)
         case MyPayments():
             return my_payments(ctx)
+        case PartyBalance(side=side, text=text):
+            return party_balance(ctx, Side(side), text)
         case Unknown(text=text):
             if find_items(ctx.session, ctx.org_id, text):
                 return stock(ctx, text)  # "茶青" alone: most people want the stock
@@ -222,6 +230,41 @@ def my_payments(ctx: Context) -> str:
         lines.append(f"待付尾款 {p.balance_due} 元")
     if p.withheld:
         lines.append(f"质检未通过暂扣 {p.withheld} 元")
+    return "\n".join(lines)
+
+
+def party_balance(ctx: Context, side: Side, text: str) -> str:
+    """应收 / 应付: the side's largest balances as of today, or one party's open items (the same
+    queries as /api/v1/finance/aging and /open-items)."""
+    if not ctx.actor.can(Permission.VIEW_FINANCE):
+        return "没有权限：查看财务"
+    label = SIDE_LABELS[side]
+    today = local_date(utcnow())
+    if not text:
+        report = aging(ctx.session, ctx.org_id, side, today)
+        if not report.rows:
+            return f"截至今天没有{label}款"
+        lines = [f"{label}合计 {report.total} 元（截至 {today:%m-%d}）"]
+        for row in report.rows[:5]:
+            late = f"，逾期 {row.overdue}" if row.overdue else ""
+            lines.append(f"· {row.party_name} {row.total}{late}")
+        if len(report.rows) > 5:
+            lines.append(f"……共 {len(report.rows)} 家；发送“{label} 名称”看明细")
+        return "\n".join(lines)
+    kinds = (PartyKind.CUSTOMER,) if side == Side.RECEIVABLE else (PartyKind.SUPPLIER, PartyKind.FARMER)
+    hits = find_parties(ctx.session, ctx.org_id, text, kinds)
+    if not hits:
+        return f"没找到往来单位“{text[:20]}”"
+    found = party_open_items(ctx.session, ctx.org_id, hits[0].id, side)
+    owed = found.open_charges + found.unapplied_credits
+    lines = [f"{found.party_name} {label} {owed} 元"]
+    if found.unapplied_credits:
+        lines.append(f"（含未核销预收/预付 {-found.unapplied_credits} 元）")
+    for item in [i for i in found.items if i.is_charge][:5]:
+        days_late = (today - item.due_on).days
+        due = f"逾期{days_late}天" if days_late > 0 else f"{item.due_on:%m-%d}到期"
+        lines.append(f"· {item.number or item.summary} 未收 {item.open}，{due}" if side == Side.RECEIVABLE
+                     else f"· {item.number or item.summary} 未付 {item.open}，{due}")
     return "\n".join(lines)
 
 

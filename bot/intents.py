@@ -53,6 +53,14 @@ class MyPayments:
 
 
 @dataclass(frozen=True)
+class PartyBalance:
+    """应收 / 应付 [往来单位]: the side's aging (no party named) or one party's open items."""
+
+    side: str  # "receivable" | "payable"
+    text: str = ""
+
+
+@dataclass(frozen=True)
 class Decide:
     number: str
     approve: bool
@@ -83,8 +91,8 @@ class Unknown:
     text: str
 
 
-Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | Decide | Entry
-          | TransferRequest | StockQuery | Unknown)
+Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | PartyBalance | Decide
+          | Entry | TransferRequest | StockQuery | Unknown)
 
 _PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
 _ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
@@ -163,6 +171,17 @@ def match_mine(t: str) -> Intent | None:
     return None
 
 
+_BALANCE = re.compile(r"^(应收|应付)(账款|款)?\s*(.*)$")
+
+
+def match_balance(t: str) -> Intent | None:
+    """"应收" (everyone who owes us), "应收 杭州茶城", "应付 王阿姨"."""
+    m = _BALANCE.match(t)
+    if m is None:
+        return None
+    return PartyBalance("receivable" if m.group(1) == "应收" else "payable", m.group(3).strip())
+
+
 def match_decide(t: str) -> Intent | None:
     number = _DOC_NO.search(t)
     if not number:
@@ -217,6 +236,7 @@ ROUTES: tuple[Route, ...] = (
     Route("help", match_help),
     Route("todos", match_todos),
     Route("decide", match_decide),
+    Route("balance", match_balance),
     Route("mine", match_mine),
     Route("transfer", match_transfer),
     Route("count", _entry("count", COUNT_WORDS)),

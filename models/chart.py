@@ -55,7 +55,26 @@ EVENT_AMOUNTS: dict[str, set[str]] = {
     "transfer.received": {"cost"},
     "count.posted": {"gain", "loss"},
     "settlement.paid": {"amount"},
+    "money.received": {"amount"},
+    "money.paid": {"amount"},
 }
+
+#: 收款单 / 付款单: cash or bank against the party's receivable or payable (issue 12; a migration
+#: gives organisations created before them the same rules).
+MONEY_RULES: list[tuple[str, str, dict[str, str], int, list[dict[str, str]]]] = [
+    ("money.received", "现金收款", {"via": "cash"}, 10, [
+        _l("1001", "debit", "amount", "库存现金"), _l("1122", "credit", "amount", "应收账款"),
+    ]),
+    ("money.received", "银行收款", {}, 0, [
+        _l("1002", "debit", "amount", "银行存款"), _l("1122", "credit", "amount", "应收账款"),
+    ]),
+    ("money.paid", "现金付款", {"via": "cash"}, 10, [
+        _l("2202", "debit", "amount", "应付账款"), _l("1001", "credit", "amount", "库存现金"),
+    ]),
+    ("money.paid", "银行付款", {}, 0, [
+        _l("2202", "debit", "amount", "应付账款"), _l("1002", "credit", "amount", "银行存款"),
+    ]),
+]
 
 #: (event, name, condition, priority, lines)
 DEFAULT_RULES: list[tuple[str, str, dict[str, str], int, list[dict[str, str]]]] = [
@@ -84,4 +103,5 @@ DEFAULT_RULES: list[tuple[str, str, dict[str, str], int, list[dict[str, str]]]] 
     ("settlement.paid", "农户结算付款", {}, 0, [
         _l("2202", "debit", "amount", "应付农户款"), _l("1002", "credit", "amount", "银行存款"),
     ]),
+    *MONEY_RULES,
 ]

@@ -22,6 +22,8 @@ class DocKind(enum.StrEnum):
     PURCHASE_ORDER = "purchase_order"  # 采购订单
     SALES_ORDER = "sales_order"  # 销售订单
     SETTLEMENT = "settlement"  # 付款单 (farmer settlement)
+    MONEY_IN = "money_in"  # 收款单: money received from a customer (or any party)
+    MONEY_OUT = "money_out"  # 付款单: money paid to a supplier or farmer
 
 
 #: Human number prefixes: RK-SX-20261123-0007.
@@ -33,6 +35,8 @@ DOC_PREFIX: dict[DocKind, str] = {
     DocKind.PURCHASE_ORDER: "CG",
     DocKind.SALES_ORDER: "XS",
     DocKind.SETTLEMENT: "FK",
+    DocKind.MONEY_IN: "SK",
+    DocKind.MONEY_OUT: "FK",  # one 付款单 series with farmer settlements (one counter: numbers stay unique)
 }
 
 
@@ -69,7 +73,8 @@ TRANSITIONS: dict[DocKind, dict[DocStatus, set[DocStatus]]] = {
         DocStatus.PARTIAL: {DocStatus.PARTIAL, DocStatus.DONE},
     },
 }
-for _kind in (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT):
+for _kind in (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.MONEY_IN,
+              DocKind.MONEY_OUT):
     TRANSITIONS[_kind] = {DocStatus.POSTED: {DocStatus.REVERSED}}
 #: A receipt above its plausibility limit waits as a draft until a second person confirms it.
 TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CANCELLED}

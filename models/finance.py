@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -89,6 +89,13 @@ class Voucher(IdMixin, OrgMixin, CreatedMixin, Base):
 
 class VoucherLine(IdMixin, OrgMixin, Base):
     __tablename__ = "voucher_lines"
+    __table_args__ = (
+        # Aging reads one org's lines of a few control accounts up to a day, with the party and amounts
+        # (on PostgreSQL from the index alone); a party's sub-ledger and statement read its lines.
+        Index("ix_voucher_lines_org_account_date", "org_id", "account_code", "voucher_date",
+              postgresql_include=["party_id", "debit", "credit"]),
+        Index("ix_voucher_lines_org_party_account", "org_id", "party_id", "account_code"),
+    )
 
     voucher_id: Mapped[int] = mapped_column(BigId, ForeignKey("vouchers.id"), index=True)
     line_no: Mapped[int] = mapped_column(Integer)
@@ -97,6 +104,8 @@ class VoucherLine(IdMixin, OrgMixin, Base):
     credit: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parties.id"))
     memo: Mapped[str] = mapped_column(String(128), default="")
+    #: The voucher's date, copied onto its lines when posted (reports by day need no join).
+    voucher_date: Mapped[date | None] = mapped_column(Date)
 
 
 class SettlementStatus(enum.StrEnum):
@@ -124,3 +133,24 @@ class FarmerSettlement(IdMixin, OrgMixin, CreatedMixin, Base):
     settled_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
     prepaid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OpenItemMatch(IdMixin, OrgMixin, CreatedMixin, Base):
+    """核销: part of a credit on a party's control account (a payment, a reversal, an advance) set
+    against a charge (a shipment's receivable, a receipt's payable). Never changed; an undo would
+    be a new, negative match. Lines are never edited, so each one's open amount is its own amount
+    less its matches."""
+
+    __tablename__ = "open_item_matches"
+    __table_args__ = (CheckConstraint("amount > 0", name="ck_open_item_matches_positive"),)
+
+    account_code: Mapped[str] = mapped_column(String(16))
+    party_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("parties.id"))
+    charge_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("voucher_lines.id"), index=True)
+    credit_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("voucher_lines.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    #: The later of the two vouchers' dates: an aging as of an earlier day does not see the match.
+    matched_on: Mapped[date] = mapped_column(Date)
+    #: The charge's date, copied: aging puts a match in its charge's bucket without reading the line.
+    charge_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))

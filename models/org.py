@@ -7,11 +7,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
-from models.types import ScaledDecimal
+from models.types import Money, ScaledDecimal
 
 #: The config version of a row written without the ORM: never cached (models.catalog_snapshot).
 UNVERSIONED = "0"
@@ -69,6 +69,10 @@ class Party(IdMixin, OrgMixin, CreatedMixin, Base):
     kind: Mapped[PartyKind] = mapped_column(Enum(PartyKind, native_enum=False, length=16))
     phone: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Credit terms: an invoice-like item (shipment, receipt) falls due this many days after its date.
+    credit_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Most a customer may owe (open receivables); None: no limit set.
+    credit_limit: Mapped[Decimal | None] = mapped_column(Money())
 
 
 class Role(enum.StrEnum):

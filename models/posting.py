@@ -99,6 +99,8 @@ def voucher_number(period: str, seq: int | str) -> str:
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
     period = period_of(when)
     number = voucher_number(period, allocate(session, org_id, "voucher", period))
+    for line in fields.get("lines", ()):
+        line.voucher_date = local_date(when)
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
     return voucher
@@ -124,7 +126,8 @@ def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime,
         amounts={k: str(v) for k, v in amounts.items()}, facts=facts, status=VoucherStatus.POSTED,
         reverses_voucher_id=None, summary=summary)
     for values in lines:
-        uow.writer.insert(_voucher_lines, org_id=org_id, voucher_id=voucher_id, **values)
+        uow.writer.insert(_voucher_lines, org_id=org_id, voucher_id=voucher_id, voucher_date=local_date(when),
+                          **values)
     return number
 
 

@@ -4,15 +4,11 @@ the ORM."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date
 from decimal import Decimal as D
-from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from models.actor import Actor
 from models.base import utcnow
@@ -25,7 +21,7 @@ from models.operations import ShipGoods, ship_goods
 from models.stock import Balance, Freeze, FreezeDirection, QcStatus, StockMove
 from models.uow import run
 from tests.factories import receive
-from tests.models.test_unit_of_work import _round_trips
+from tests.models.test_unit_of_work import wire_trace
 
 
 class _Item:
@@ -125,26 +121,10 @@ def test_a_shipment_on_postgresql_is_one_connection_and_a_few_round_trips(engine
     cmd = ShipGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(1),
                     party_id=demo.parties["杭州茶城"], unit_price=D(100))
     run(factory, ship_goods, actor, cmd)  # warm: snapshot cached, statements compiled
-    checkouts: list[object] = []
-    fd, path = tempfile.mkstemp(suffix=".trace")
-
-    def traced(dbapi_conn, *_args) -> None:
-        checkouts.append(dbapi_conn)
-        dbapi_conn.pgconn.trace(fd)
-        dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-
-    event.listen(engine.pool, "checkout", traced)
-    try:
+    with wire_trace(engine) as wire:
         shipped = run(factory, ship_goods, actor, cmd)
-    finally:
-        event.remove(engine.pool, "checkout", traced)
-        for conn in checkouts:
-            conn.pgconn.untrace()
-        os.close(fd)
-    trips = _round_trips(Path(path).read_text(errors="replace"))
-    Path(path).unlink()
-    assert len(checkouts) == 1
-    assert 0 < trips <= 4  # BEGIN; version, freezes, locked balances and ids; numbers, rows and COMMIT
+    assert len(wire.checkouts) == 1
+    assert 0 < wire.trips <= 4  # BEGIN; version, freezes, locked balances and ids; numbers, rows and COMMIT
     with factory() as s:
         assert s.get_one(Document, shipped.document_id).number == shipped.number
         assert s.scalar(select(func.count()).select_from(StockMove).where(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -164,6 +166,37 @@ def _round_trips(trace: str) -> int:
     return trips
 
 
+@dataclass
+class WireTrace:
+    """What one traced call did on the wire: the pooled connections it checked out, its round trips."""
+
+    checkouts: list[object] = field(default_factory=list)
+    trips: int = 0
+
+
+@contextmanager
+def wire_trace(engine) -> Iterator[WireTrace]:
+    """Trace (libpq) every connection checked out inside the block; count round trips after it."""
+    found = WireTrace()
+    fd, path = tempfile.mkstemp(suffix=".trace")
+
+    def traced(dbapi_conn, *_args) -> None:
+        found.checkouts.append(dbapi_conn)
+        dbapi_conn.pgconn.trace(fd)
+        dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+    event.listen(engine.pool, "checkout", traced)
+    try:
+        yield found
+    finally:
+        event.remove(engine.pool, "checkout", traced)
+        for conn in found.checkouts:
+            conn.pgconn.untrace()
+        os.close(fd)
+        found.trips = _round_trips(Path(path).read_text(errors="replace"))
+        Path(path).unlink()
+
+
 def test_a_farmer_receipt_on_postgresql_is_one_connection_and_a_few_round_trips(engine, demo, actors):
     if engine.dialect.name != "postgresql":
         pytest.skip("round trips are a PostgreSQL figure")
@@ -173,26 +206,10 @@ def test_a_farmer_receipt_on_postgresql_is_one_connection_and_a_few_round_trips(
     cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("20"), unit="斤",
                        party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
     run(factory, receive_goods, actors["小周"], cmd)  # warm: snapshot cached, statements compiled
-    checkouts: list[object] = []
-    fd, path = tempfile.mkstemp(suffix=".trace")
-
-    def traced(dbapi_conn, *_args) -> None:
-        checkouts.append(dbapi_conn)
-        dbapi_conn.pgconn.trace(fd)
-        dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-
-    event.listen(engine.pool, "checkout", traced)
-    try:
+    with wire_trace(engine) as wire:
         receipt = run(factory, receive_goods, actors["小周"], cmd)
-    finally:
-        event.remove(engine.pool, "checkout", traced)
-        for conn in checkouts:
-            conn.pgconn.untrace()
-        os.close(fd)
-    trips = _round_trips(Path(path).read_text(errors="replace"))
-    Path(path).unlink()
-    assert len(checkouts) == 1
-    assert 0 < trips <= 4  # BEGIN; version, freezes and ids; numbers, rows and COMMIT (target: at most 6)
+    assert len(wire.checkouts) == 1
+    assert 0 < wire.trips <= 4  # BEGIN; version, freezes and ids; numbers, rows and COMMIT (target: at most 6)
     with factory() as s:  # and in those round trips it was all written and committed
         assert s.get_one(Document, receipt.document_id).number == receipt.number
         assert s.scalar(select(func.count()).select_from(StockMove).where(

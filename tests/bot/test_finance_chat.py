@@ -1,0 +1,41 @@
+"""应收 / 应付 in chat: the same queries as the API's aging and open items, for finance only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from bot.intents import PartyBalance, route
+from models.base import utcnow
+from models.org import IdentityProvider
+from models.queries.receivables import aging, party_open_items
+from models.subledger import Side
+from models.timeutil import local_date
+from tests.bot.conftest import AES_KEY, WeComUser, bind
+from tests.bot.test_dialogs import transcript
+from tests.factories import receive, ship
+
+
+def test_balance_commands_are_recognised():
+    assert route("应收") == PartyBalance("receivable", "")
+    assert route("应收账款 杭州茶城") == PartyBalance("receivable", "杭州茶城")
+    assert route("应付 王阿姨") == PartyBalance("payable", "王阿姨")
+
+
+def test_the_accountant_asks_who_owes_and_the_clerk_is_refused(app, wecom, session_factory, demo):
+    receive(session_factory, demo, 20)
+    ship(session_factory, demo, 2, unit_price=150, business_time=utcnow() - timedelta(days=10))
+    receive(session_factory, demo, 10, site="SX", party="李大伯", grade="一级")
+    accountant = WeComUser(app.test_client(), bind(session_factory, demo, "吴会计", IdentityProvider.WECOM_USERID),
+                           "wecom-token", AES_KEY, "ww-test-corp")
+    with session_factory() as s:  # what the API shows, the chat must show
+        owed = aging(s, demo.org_id, Side.RECEIVABLE, local_date(utcnow())).total
+        farmer = party_open_items(s, demo.org_id, demo.parties["李大伯"], Side.PAYABLE).open_charges
+    assert owed == Decimal("300.00") and farmer > 0
+    transcript(accountant, [
+        ("应收", f"应收合计 {owed} 元", "杭州茶城 300.00，逾期 300.00"),
+        ("应收 杭州茶城", "杭州茶城 应收 300.00 元", "CK-ZC-", "逾期10天"),
+        ("应付 李大伯", f"李大伯 应付 {farmer} 元", "RK-SX-"),
+        ("应收 不存在的公司", "没找到往来单位"),
+    ])
+    transcript(wecom, [("应收", "没有权限：查看财务")])
