@@ -276,8 +276,8 @@ def set_credit_terms(session: Session, actor: Actor, cmd: SetCreditTerms) -> Cre
         _checked_amount(cmd.credit_limit)
     before = {"credit_days": party.credit_days,
               "credit_limit": dec(party.credit_limit) if party.credit_limit is not None else None}
-    party.credit_days, party.credit_limit = cmd.credit_days, cmd.credit_limit
+    limit = money(cmd.credit_limit) if cmd.credit_limit is not None else None
+    party.credit_days, party.credit_limit = cmd.credit_days, limit
     record_audit(session, actor, "party.credit_terms", "party", party.id, before=before,
-                 after={"credit_days": cmd.credit_days,
-                        "credit_limit": dec(cmd.credit_limit) if cmd.credit_limit is not None else None})
+                 after={"credit_days": cmd.credit_days, "credit_limit": dec(limit) if limit is not None else None})
     return CreditTerms(party.id, party.credit_days, party.credit_limit)
