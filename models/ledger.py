@@ -21,11 +21,12 @@ from models.catalog import Item
 from models.documents import Document
 from models.errors import InsufficientStock, StockFrozen
 from models.org import Site
-from models.posting_writer import Read
+from models.posting_writer import PostingWriter, Read, table_of
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 
 CENT = Decimal("0.01")
 COST_QUANTUM = Decimal("0.000001")
+_moves = table_of(StockMove)
 
 
 def money(value: Decimal) -> Decimal:
@@ -498,3 +499,28 @@ def issue_from(
         if line.issue:
             moves.append(move)
     return moves
+
+
+def lot_deltas(planned: Sequence[IssueLine[BalanceRow]]) -> dict[int, list[Decimal]]:
+    """Lot → [on hand, reserved, value] change of a lean posting's planned moves (add reservation
+    changes to it before :func:`queue_planned`)."""
+    deltas: dict[int, list[Decimal]] = {}
+    for line in planned:
+        delta = deltas.setdefault(line.balance.lot_id, [Decimal(0)] * 3)
+        delta[0] += line.quantity
+        delta[2] += line.value
+    return deltas
+
+
+def queue_planned(writer: PostingWriter, org_id: int, item_id: int, site_id: int,
+                  planned: Sequence[IssueLine[BalanceRow]], deltas: Mapping[int, Sequence[Decimal]], *,
+                  document_id: int, business_time: datetime, origin_node: str) -> None:
+    """Queue a lean posting's planned moves and its balance changes (``deltas``) on the writer."""
+    for line in planned:
+        writer.insert(_moves, id=uuid.uuid4(), org_id=org_id, item_id=item_id, lot_id=line.balance.lot_id,
+                      site_id=site_id, quantity=line.quantity,
+                      unit_cost=line.unit_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP), value=line.value,
+                      document_id=document_id, business_time=business_time, origin_node=origin_node,
+                      reverses_move_id=None)
+    for lot_id, (on_hand, reserved, value) in deltas.items():
+        writer.bump_balance(org_id, item_id, site_id, lot_id, on_hand, value, reserved=reserved)

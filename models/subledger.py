@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, func, literal, select, type_coerce
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -72,13 +72,10 @@ def signed_amount(side: Side) -> Any:
     return type_coerce(VoucherLine.credit - VoucherLine.debit, Money())
 
 
-def matched_by_line(org_id: int, column: Any, as_of: date | None = None) -> Any:
-    """Subquery: line id → matched so far (optionally up to a day), for charges or credits."""
-    stmt = select(column.label("line_id"), func.sum(OpenItemMatch.amount).label("matched")).where(
-        OpenItemMatch.org_id == org_id)
-    if as_of is not None:
-        stmt = stmt.where(OpenItemMatch.matched_on <= literal(as_of, Date))
-    return stmt.group_by(column).subquery()
+def matched_by_line(org_id: int, column: Any) -> Any:
+    """Subquery: line id → matched so far, for charges (``charge_line_id``) or credits."""
+    return (select(column.label("line_id"), func.sum(OpenItemMatch.amount).label("matched"))
+            .where(OpenItemMatch.org_id == org_id).group_by(column).subquery())
 
 
 @dataclass(frozen=True)

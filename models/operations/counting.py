@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,14 +16,15 @@ from models.finance import Voucher
 from models.idempotency import idempotent
 from models.infra import OutboxEvent
 from models.ledger import (
-    COST_QUANTUM,
     BalanceRow,
     IssueLine,
     Pick,
     locked_balances_read,
+    lot_deltas,
     money,
     moving_average_cost,
     plan_issue,
+    queue_planned,
 )
 from models.operations.common import (
     DOC_SEQ_WIDTH,
@@ -68,7 +68,7 @@ class CountResult:
     voucher_number: str | None
 
 
-_documents, _lines, _moves = table_of(Document), table_of(DocumentLine), table_of(StockMove)
+_documents, _lines = table_of(Document), table_of(DocumentLine)
 _events = table_of(OutboxEvent)
 _NEW_ID_TABLES = (_documents, table_of(Voucher))
 
@@ -118,14 +118,10 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
         planned = plan_issue(_losses(oldest_first, -diff), balances)
         loss = -sum((line.value for line in planned if line.issue), Decimal(0))
 
-    changes: dict[int, list[Decimal]] = {}  # lot → [on hand, reserved, value] deltas
-    for line in planned:
-        delta = changes.setdefault(line.balance.lot_id, [Decimal(0)] * 3)
-        delta[0] += line.quantity
-        delta[2] += line.value
+    deltas = lot_deltas(planned)
     # Reservations through the ORM, before the numbers: a counter is taken only once nothing but
     # sending is left (models.posting_writer.numbers).
-    released = _release_reservations_beyond_stock(session, item.id, site.id, in_scope, changes) if diff < 0 else []
+    released = _release_reservations_beyond_stock(session, item.id, site.id, in_scope, deltas) if diff < 0 else []
 
     writer, org_id = uow.writer, actor.org_id
     series, day = document_series(DocKind.COUNT, site, when)
@@ -138,13 +134,8 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     writer.insert(_lines, org_id=org_id, document_id=document_id, line_no=1, item_id=item.id, lot_id=cmd.lot_id,
                   quantity=counted, entered_quantity=cmd.counted, entered_unit=cmd.unit or item.base_unit,
                   expected_quantity=expected, unit_price=avg, amount=gain - loss, done_quantity=diff)
-    for line in planned:
-        writer.insert(_moves, id=uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=line.balance.lot_id,
-                      site_id=site.id, quantity=line.quantity,
-                      unit_cost=line.unit_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP), value=line.value,
-                      document_id=document_id, business_time=when, origin_node="server", reverses_move_id=None)
-    for lot_id, (on_hand, reserved, value) in changes.items():
-        writer.bump_balance(org_id, item.id, site.id, lot_id, on_hand, value, reserved=reserved)
+    queue_planned(writer, org_id, item.id, site.id, planned, deltas, document_id=document_id, business_time=when,
+                  origin_node="server")
     voucher_no = None
     if gain or loss:
         voucher_no = queue_voucher(
@@ -178,16 +169,16 @@ def _losses(oldest_first: list[BalanceRow], missing: Decimal) -> list[Pick[Balan
 
 
 def _release_reservations_beyond_stock(session: Session, item_id: int, site_id: int, balances: list[BalanceRow],
-                                       changes: dict[int, list[Decimal]]) -> list[dict[str, object]]:
+                                       deltas: dict[int, list[Decimal]]) -> list[dict[str, object]]:
     """Cut sales-order reservations (newest first) on lots a count left holding less than reserved,
-    adding the cuts to ``changes`` (lot → [on hand, reserved, value] deltas).
+    adding the cuts to ``deltas`` (lot → [on hand, reserved, value] changes).
 
     The shelf is the truth: stock that is not there cannot stay promised. Every writer of
     reservations holds the (item, site) balance lock, which the count holds too.
     """
     released: list[dict[str, object]] = []
     for bal in balances:
-        delta = changes.get(bal.lot_id)
+        delta = deltas.get(bal.lot_id)
         on_hand = bal.on_hand + (delta[0] if delta else Decimal(0))
         excess = bal.reserved - max(on_hand, Decimal(0))
         if excess <= 0:
@@ -199,7 +190,7 @@ def _release_reservations_beyond_stock(session: Session, item_id: int, site_id: 
             cut = min(res.quantity, excess)
             res.quantity -= cut
             res.active = res.quantity > 0
-            changes.setdefault(bal.lot_id, [Decimal(0)] * 3)[1] -= cut
+            deltas.setdefault(bal.lot_id, [Decimal(0)] * 3)[1] -= cut
             excess -= cut
             released.append({"order_id": res.document_id, "lot_id": res.lot_id, "quantity": dec(cut)})
             if excess <= 0:

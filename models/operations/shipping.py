@@ -9,10 +9,9 @@ read and changed through the ORM.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -25,14 +24,15 @@ from models.finance import Voucher
 from models.idempotency import idempotent
 from models.infra import OutboxEvent
 from models.ledger import (
-    COST_QUANTUM,
     BalanceRow,
     FreezeRow,
     choose_fefo,
     freezes_read,
     locked_balances_read,
+    lot_deltas,
     money,
     plan_issue,
+    queue_planned,
 )
 from models.lookup import get_owned
 from models.operations.common import (
@@ -50,7 +50,7 @@ from models.operations.common import (
 from models.org import PartyKind
 from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
-from models.stock import Reservation, StockMove
+from models.stock import Reservation
 from models.timeutil import period_of
 from models.unit_of_work import UnitOfWork, begin
 
@@ -97,7 +97,7 @@ class Shipment:
     business_time: datetime
 
 
-_documents, _lines, _moves = table_of(Document), table_of(DocumentLine), table_of(StockMove)
+_documents, _lines = table_of(Document), table_of(DocumentLine)
 _events = table_of(OutboxEvent)
 _NEW_ID_TABLES = (_documents, table_of(Voucher))
 _LOCK_ORDER = Read("shipment.lock_order", lambda: select(Document.id).where(
@@ -173,20 +173,11 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
         _documents, id=document_id, org_id=org_id, kind=DocKind.SHIPMENT, number=number, status=DocStatus.POSTED,
         business_time=when, site_id=site.id, party_id=party.id if party else None, created_by=actor.member_id,
         note=cmd.note, source_document_id=order.id if order else None, total_amount=total, tax_amount=tax)
-    changes: dict[int, list[Decimal]] = {}  # lot → [on hand, reserved, value] deltas
+    deltas = lot_deltas(planned)
     for lot_id, taken in _consume_reservations(reservations, quantity).items():
-        changes.setdefault(lot_id, [Decimal(0)] * 3)[1] -= taken
-    for line in planned:
-        delta = changes.setdefault(line.balance.lot_id, [Decimal(0)] * 3)
-        delta[0] += line.quantity
-        delta[2] += line.value
-        writer.insert(_moves, id=uuid.uuid4(), org_id=org_id, item_id=item.id, lot_id=line.balance.lot_id,
-                      site_id=site.id, quantity=line.quantity,
-                      unit_cost=line.unit_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP), value=line.value,
-                      document_id=document_id, business_time=when, origin_node=cmd.origin_node,
-                      reverses_move_id=None)
-    for lot_id, (on_hand, reserved, value) in changes.items():
-        writer.bump_balance(org_id, item.id, site.id, lot_id, on_hand, value, reserved=reserved)
+        deltas.setdefault(lot_id, [Decimal(0)] * 3)[1] -= taken
+    queue_planned(writer, org_id, item.id, site.id, planned, deltas, document_id=document_id, business_time=when,
+                  origin_node=cmd.origin_node)
     for n, line in enumerate(issues, start=1):
         taken = -line.quantity
         writer.insert(
