@@ -34,6 +34,7 @@ from bench.common import (
 )
 from models.db import make_engine, make_session_factory
 from models.demo import seed_demo
+from models.finance import STILL_OPEN
 from models.queries.receivables import aging, statement
 from models.subledger import Side
 from models.uow import run
@@ -56,6 +57,7 @@ def _book(org_id: int, first_party: int, parties: int, lines: int, voucher0: int
     book = _Book()
     blocks = lines // 18
     vid, lid = voucher0, line0
+    closed: dict[int, date] = {}
     for k in range(blocks):
         party = first_party + k % parties
         day = START + timedelta(days=k * DAYS // blocks)
@@ -78,8 +80,12 @@ def _book(org_id: int, first_party: int, parties: int, lines: int, voucher0: int
             book.lines.append((lid + 2, org_id, vid, "1122", 0, total, party, paid_on))
             lid += 2
             book.matches += [(org_id, party, line, lid, cents, paid_on, day) for line, cents in charges]
+            closed.update(dict.fromkeys([line for line, _c in charges] + [lid], paid_on))
+    # Each line with the day it was settled (the payment's), as record_matches leaves it.
+    book.lines = [(*row, closed.get(row[0], STILL_OPEN)) for row in book.lines]
     if scale == 1:  # yuan as Decimal for NUMERIC columns
-        book.lines = [(a, b, c, d, Decimal(e) / 100, Decimal(f) / 100, g, h) for a, b, c, d, e, f, g, h in book.lines]
+        book.lines = [(a, b, c, d, Decimal(e) / 100, Decimal(f) / 100, g, h, i)
+                      for a, b, c, d, e, f, g, h, i in book.lines]
         book.matches = [(a, b, c, d, Decimal(e) / 100, f, g) for a, b, c, d, e, f, g in book.matches]
     return book
 
@@ -104,7 +110,7 @@ def _fill_postgres(engine, org_id: int, parties: int, lines: int) -> None:
             for v in book.vouchers:
                 copy.write_row((*v, "{}", "{}", "POSTED", "", "2025-01-01 00:00:00+00"))
         with cur.copy("COPY voucher_lines (id, org_id, voucher_id, account_code, debit, credit, party_id, "
-                      "voucher_date, line_no, memo) FROM STDIN") as copy:
+                      "voucher_date, closed_on, line_no, memo) FROM STDIN") as copy:
             for row in book.lines:
                 copy.write_row((*row, 1, ""))
         with cur.copy("COPY open_item_matches (org_id, party_id, charge_line_id, credit_line_id, amount, "
@@ -132,8 +138,8 @@ def _fill_sqlite(engine, org_id: int, parties: int, lines: int) -> None:
             [(a, b, c_, d, e.isoformat(), f) for a, b, c_, d, e, f in book.vouchers])
         cur.executemany(
             "INSERT INTO voucher_lines (id, org_id, voucher_id, account_code, debit, credit, party_id, voucher_date, "
-            "line_no, memo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, '')",
-            [(*row[:7], row[7].isoformat()) for row in book.lines])
+            "closed_on, line_no, memo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '')",
+            [(*row[:7], row[7].isoformat(), row[8].isoformat()) for row in book.lines])
         cur.executemany(
             "INSERT INTO open_item_matches (org_id, party_id, charge_line_id, credit_line_id, amount, matched_on, "
             "charge_on, account_code, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, '1122', "

@@ -87,13 +87,20 @@ class Voucher(IdMixin, OrgMixin, CreatedMixin, Base):
     )
 
 
+#: A voucher line's ``closed_on`` while any of it is unmatched.
+STILL_OPEN = date(9999, 12, 31)
+
+
 class VoucherLine(IdMixin, OrgMixin, Base):
     __tablename__ = "voucher_lines"
     __table_args__ = (
-        # Aging reads one org's lines of a few control accounts up to a day, with the party and amounts
-        # (on PostgreSQL from the index alone); a party's sub-ledger and statement read its lines.
+        # The control balance reads one org's lines of a few control accounts up to a day (on
+        # PostgreSQL from the index alone); aging reads only the lines still open on the day, found
+        # from whichever end is narrower: dated up to the day, or closed after it.
         Index("ix_voucher_lines_org_account_date", "org_id", "account_code", "voucher_date",
-              postgresql_include=["party_id", "debit", "credit"]),
+              postgresql_include=["party_id", "debit", "credit", "closed_on"]),
+        Index("ix_voucher_lines_org_account_closed", "org_id", "account_code", "closed_on",
+              postgresql_include=["party_id", "voucher_date", "debit", "credit"]),
         Index("ix_voucher_lines_org_party_account", "org_id", "party_id", "account_code"),
     )
 
@@ -106,6 +113,10 @@ class VoucherLine(IdMixin, OrgMixin, Base):
     memo: Mapped[str] = mapped_column(String(128), default="")
     #: The voucher's date, copied onto its lines when posted (reports by day need no join).
     voucher_date: Mapped[date | None] = mapped_column(Date)
+    #: The day its matches (核销) reached its whole amount; STILL_OPEN (9999-12-31) until then. The
+    #: one column set after posting: a cache of the matches, which only ever grow, so once set it
+    #: never changes. Aging as of a day reads only lines with closed_on after that day.
+    closed_on: Mapped[date] = mapped_column(Date, default=STILL_OPEN, server_default=STILL_OPEN.isoformat())
 
 
 class SettlementStatus(enum.StrEnum):
@@ -137,9 +148,9 @@ class FarmerSettlement(IdMixin, OrgMixin, CreatedMixin, Base):
 
 class OpenItemMatch(IdMixin, OrgMixin, CreatedMixin, Base):
     """核销: part of a credit on a party's control account (a payment, a reversal, an advance) set
-    against a charge (a shipment's receivable, a receipt's payable). Never changed; an undo would
-    be a new, negative match. Lines are never edited, so each one's open amount is its own amount
-    less its matches."""
+    against a charge (a shipment's receivable, a receipt's payable). Never changed: an undo is a
+    red-ink reversal matched in its turn. Each line's open amount is its own amount less its
+    matches; when that reaches zero the line's ``closed_on`` is set (models.subledger)."""
 
     __tablename__ = "open_item_matches"
     __table_args__ = (CheckConstraint("amount > 0", name="ck_open_item_matches_positive"),)

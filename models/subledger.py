@@ -3,8 +3,10 @@
 A party's sub-ledger is every posted voucher line on a side's control accounts that names the
 party. A line whose signed amount is positive is a *charge* (a shipment's receivable, a receipt's
 payable); a negative one a *credit* (money received or paid, a red-ink reversal, an advance).
-Matching (核销) sets part of a credit against a charge (``OpenItemMatch``); lines are never
-edited, so a line's open amount is its amount less its matches. A match only moves an amount
+Matching (核销) sets part of a credit against a charge (``OpenItemMatch``); a line's figures are
+never edited, so its open amount is its amount less its matches. When that reaches zero the line
+is marked closed on the day of its last match (``VoucherLine.closed_on``), so an open-items read or
+an aging as of a day touches only the lines still open then, not the whole history. A match only moves an amount
 between two lines of the same party and account, so however items are matched, the open items
 always add up to the control account's balance.
 """
@@ -17,14 +19,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import func, select, type_coerce, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
 from models.documents import Document
-from models.finance import OpenItemMatch, Voucher, VoucherLine
+from models.finance import STILL_OPEN, OpenItemMatch, Voucher, VoucherLine
 from models.org import Party
 from models.types import Money
 
@@ -72,10 +74,14 @@ def signed_amount(side: Side) -> Any:
     return type_coerce(VoucherLine.credit - VoucherLine.debit, Money())
 
 
-def matched_by_line(org_id: int, column: Any) -> Any:
-    """Subquery: line id → matched so far, for charges (``charge_line_id``) or credits."""
-    return (select(column.label("line_id"), func.sum(OpenItemMatch.amount).label("matched"))
-            .where(OpenItemMatch.org_id == org_id).group_by(column).subquery())
+def matched_by_line(org_id: int, column: Any, party_id: int | None = None) -> Any:
+    """Subquery: line id → matched so far, for charges (``charge_line_id``) or credits; of one
+    party's lines when ``party_id`` is given."""
+    stmt = select(column.label("line_id"), func.sum(OpenItemMatch.amount).label("matched")).where(
+        OpenItemMatch.org_id == org_id)
+    if party_id is not None:
+        stmt = stmt.where(OpenItemMatch.party_id == party_id)
+    return stmt.group_by(column).subquery()
 
 
 @dataclass(frozen=True)
@@ -101,8 +107,8 @@ class OpenItem:
 def open_items(session: Session, org_id: int, party_id: int, side: Side) -> list[OpenItem]:
     """The party's open charges and credits on the side's control accounts, oldest due first."""
     amount = signed_amount(side)
-    charged = matched_by_line(org_id, OpenItemMatch.charge_line_id)
-    credited = matched_by_line(org_id, OpenItemMatch.credit_line_id)
+    charged = matched_by_line(org_id, OpenItemMatch.charge_line_id, party_id)
+    credited = matched_by_line(org_id, OpenItemMatch.credit_line_id, party_id)
     open_ = type_coerce(amount - func.coalesce(charged.c.matched, 0) + func.coalesce(credited.c.matched, 0), Money())
     stmt = (
         select(VoucherLine.id, VoucherLine.account_code, Voucher.voucher_date, Voucher.document_id,
@@ -112,7 +118,7 @@ def open_items(session: Session, org_id: int, party_id: int, side: Side) -> list
         .outerjoin(charged, charged.c.line_id == VoucherLine.id)
         .outerjoin(credited, credited.c.line_id == VoucherLine.id)
         .where(VoucherLine.org_id == org_id, VoucherLine.party_id == party_id,
-               VoucherLine.account_code.in_(SIDE_ACCOUNTS[side]), open_ != 0)
+               VoucherLine.account_code.in_(SIDE_ACCOUNTS[side]), VoucherLine.closed_on == STILL_OPEN, open_ != 0)
         .order_by(Voucher.voucher_date, VoucherLine.id)
     )
     days = session.scalar(select(Party.credit_days).where(Party.id == party_id)) or 0
@@ -161,9 +167,30 @@ def match_oldest_first(charges: list[OpenItem], credits: list[OpenItem],
 
 def record_matches(session: Session, org_id: int, party_id: int, member_id: int | None,
                    matches: list[Match], accounts: dict[int, str]) -> None:
-    """Store matches (``accounts``: line id → its account code)."""
+    """Store matches (``accounts``: line id → its account code), and close the lines they settle."""
     session.add_all(OpenItemMatch(org_id=org_id, party_id=party_id, account_code=accounts[m.charge_line_id],
                                   charge_line_id=m.charge_line_id, credit_line_id=m.credit_line_id,
                                   amount=m.amount, matched_on=m.matched_on, charge_on=m.charge_on,
                                   created_by=member_id)
                     for m in matches)
+    if matches:
+        session.flush()
+        close_settled_lines(session, org_id, {m.charge_line_id for m in matches} | {m.credit_line_id for m in matches})
+
+
+def close_settled_lines(session: Session, org_id: int, line_ids: set[int] | None = None) -> None:
+    """Set ``closed_on`` (the day of its last match) on each open line whose matches reach its whole
+    amount: of ``line_ids``, or of every open line of the org (a backfill). A line is a charge or a
+    credit, never both, so its matches are those naming it on either end."""
+    m = OpenItemMatch
+    line = VoucherLine
+    mine = (m.charge_line_id == line.id) | (m.credit_line_id == line.id)
+    matched = select(func.sum(m.amount)).where(m.org_id == org_id, mine).scalar_subquery()
+    last = select(func.max(m.matched_on)).where(m.org_id == org_id, mine).scalar_subquery()
+    # |debit − credit| without abs() or a literal (a bound number next to Money is scaled on SQLite).
+    whole = func.max(line.debit - line.credit, line.credit - line.debit) if session.get_bind().dialect.name == \
+        "sqlite" else func.greatest(line.debit - line.credit, line.credit - line.debit)
+    stmt = update(line).where(line.org_id == org_id, line.closed_on == STILL_OPEN, whole == matched)
+    if line_ids is not None:
+        stmt = stmt.where(line.id.in_(sorted(line_ids)))
+    session.execute(stmt.values(closed_on=last).execution_options(synchronize_session=False))

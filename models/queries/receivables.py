@@ -1,10 +1,11 @@
 """Receivables and payables: aging as of any day, a party's statement of account, its open items.
 
-Aging is one aggregate over the control accounts' voucher lines (models.subledger) in SQL: each
-line's open amount as of the day (its amount less the matches dated up to then), put in a bucket
-by days past due (or past the document date), summed per party and bucket. Every line of the
-control accounts up to the day is counted — credits in their own "unapplied" column — so the total
-equals the control accounts' balance, which the report reads separately and compares.
+Aging is computed in SQL over the control accounts' voucher lines (models.subledger): each line
+still open at the end of the day (``closed_on`` after it) at its amount less the matches dated up to
+then, put in a bucket by days past due (or past the document date), summed per party and bucket —
+credits in their own "unapplied" column. A line closed by then adds nothing and is not read, so
+the report reads the open part of the book, not its history. The total must equal the control
+accounts' balance, which the report sums apart over every line up to the day and compares.
 """
 
 from __future__ import annotations
@@ -86,17 +87,20 @@ def aging(session: Session, org_id: int, side: Side, as_of: date, basis: str = "
         whens = [(late <= 0, 0), (late <= 30, 1), (late <= 60, 2), (late <= 90, 3), (late <= 180, 4)]
         return case(*([(credit, 6)] if credit is not None else []), *whens, else_=5).label("bucket")
 
-    # 1. Every line up to the day, by party and bucket: what was booked. Summed over all groups that
-    #    is the control accounts' balance on the day. Summed by party, day and direction first (from
-    #    the covering index alone on PostgreSQL), so the bucket is worked out once per group. A credit
-    #    line (amount < 0) is said without a literal: PostgreSQL must see the GROUP BY expression and
-    #    the selected one as the same, and two bound zeros are two parameters.
+    # 1. The lines still open at the end of the day (dated up to it, closed after it), by party and
+    #    bucket, at their whole amount. A line closed by then is fully matched by matches dated up
+    #    to then, so it would add nothing: it is not read. Summed by party, day and direction first
+    #    (from a covering index on PostgreSQL), so the bucket is worked out once per group. A credit
+    #    line is said without a literal: PostgreSQL must see the GROUP BY expression and the
+    #    selected one as the same, and two bound zeros are two parameters.
     is_credit = (VoucherLine.credit > VoucherLine.debit) if side == Side.RECEIVABLE else (
         VoucherLine.debit > VoucherLine.credit)
+    still_open = (VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts),
+                  VoucherLine.voucher_date <= day, VoucherLine.closed_on > day)
     daily = (
         select(VoucherLine.party_id.label("party_id"), VoucherLine.voucher_date.label("voucher_date"),
                is_credit.label("credit"), func.sum(amount).label("amount"))
-        .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts), VoucherLine.voucher_date <= day)
+        .where(*still_open)
         .group_by(VoucherLine.party_id, VoucherLine.voucher_date, is_credit)
         .subquery()
     )
@@ -106,18 +110,21 @@ def aging(session: Session, org_id: int, side: Side, as_of: date, basis: str = "
         .outerjoin(Party, Party.id == daily.c.party_id)
         .group_by(daily.c.party_id, day_bucket)
     )
-    # 2. The matches dated up to the day, by party and the bucket of the charge each one closes (its
-    #    date is copied onto the match): a match takes its amount off that charge's bucket and off the
-    #    unapplied credits. Lines are not read again.
-    match_bucket = bucket_of(OpenItemMatch.charge_on)
-    matched = (
-        select(OpenItemMatch.party_id, match_bucket, type_coerce(func.sum(OpenItemMatch.amount), Money()))
-        .outerjoin(Party, Party.id == OpenItemMatch.party_id)
-        .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts),
-               OpenItemMatch.matched_on <= day)
-        .group_by(OpenItemMatch.party_id, match_bucket)
-    )
+    # 2. What of those open lines was matched by the day: a match takes its amount off its charge's
+    #    bucket (the charge's date is copied onto it) when the charge is among them, and off the
+    #    unapplied credits when the credit is.
+    def matched_against(end: Any, *bucket: Any) -> Any:
+        return (
+            select(OpenItemMatch.party_id, *bucket, type_coerce(func.sum(OpenItemMatch.amount), Money()))
+            .join(VoucherLine, VoucherLine.id == end)
+            .outerjoin(Party, Party.id == OpenItemMatch.party_id)
+            .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts),
+                   OpenItemMatch.matched_on <= day, *still_open)
+            .group_by(OpenItemMatch.party_id, *bucket)
+        )
 
+    on_charges = matched_against(OpenItemMatch.charge_line_id, bucket_of(OpenItemMatch.charge_on))
+    on_credits = matched_against(OpenItemMatch.credit_line_id)
     rows: dict[int | None, AgingRow] = {}
 
     def row_of(party_id: int | None) -> AgingRow:
@@ -127,14 +134,14 @@ def aging(session: Session, org_id: int, side: Side, as_of: date, basis: str = "
         return found
 
     _for_a_report(session)
-    control = ZERO
     for party_id, key, value in cast(list[tuple[int | None, int, Decimal]], session.execute(booked).all()):
-        control += value
         row_of(party_id).buckets[BUCKETS[key]] += value
-    for party_id, key, value in cast(list[tuple[int | None, int, Decimal]], session.execute(matched).all()):
-        row = row_of(party_id)
-        row.buckets[BUCKETS[key]] -= value  # off the charge's bucket …
-        row.buckets["unapplied"] += value  # … and off the credit it was set against
+    for party_id, key, value in cast(list[tuple[int | None, int, Decimal]], session.execute(on_charges).all()):
+        row_of(party_id).buckets[BUCKETS[key]] -= value
+    for party_id, value in cast(list[tuple[int | None, Decimal]], session.execute(on_credits).all()):
+        row_of(party_id).buckets["unapplied"] += value  # a credit is negative: what was applied comes off
+    # 3. The check: every line of the control accounts up to the day, matched or not, read apart.
+    control = _control_from_lines(session, org_id, side, day)
     rows = {p: r for p, r in rows.items() if any(r.buckets.values())}
     names = dict(cast(list[tuple[int, str]], session.execute(
         select(Party.id, Party.name).where(Party.org_id == org_id)).all())) if rows else {}
@@ -145,6 +152,16 @@ def aging(session: Session, org_id: int, side: Side, as_of: date, basis: str = "
     total = sum(totals.values(), ZERO)
     return Aging(side=side.value, as_of=as_of, basis=basis, rows=ordered, totals=totals, total=total,
                  control_balance=control, balanced=total == control)
+
+
+def _control_from_lines(session: Session, org_id: int, side: Side, day: Any) -> Decimal:
+    """The side's control balance at the end of the day, from its lines' copied dates (one
+    index-only scan on PostgreSQL)."""
+    value = session.scalar(
+        select(type_coerce(func.sum(signed_amount(side)), Money()))
+        .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[side]),
+               VoucherLine.voucher_date <= day))
+    return value or ZERO
 
 
 def _for_a_report(session: Session) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from models.base import utcnow
 from models.errors import NotFound, PermissionDenied, ValidationError
-from models.finance import OpenItemMatch
+from models.finance import STILL_OPEN, OpenItemMatch, VoucherLine
 from models.operations import ReverseDocument, reverse_document
 from models.operations.money import (
     MatchOpenItems,
@@ -232,12 +232,27 @@ def test_aging_always_adds_up_to_the_control_balance(session_factory, steps):
         for item in party_open_items(s, demo.org_id, customer, Side.RECEIVABLE).items:
             charge_ok = item.amount > 0 and 0 < item.open <= item.amount
             assert charge_ok or (item.amount < 0 and item.amount <= item.open < 0)
+        _assert_closed_exactly_when_settled(s, demo.org_id)
+
+
+def _assert_closed_exactly_when_settled(s, org_id: int) -> None:
+    """A control-account line is closed (on its last match's day) iff its matches reach its amount."""
+    lines = s.execute(select(VoucherLine.id, VoucherLine.debit, VoucherLine.credit, VoucherLine.closed_on).where(
+        VoucherLine.org_id == org_id, VoucherLine.account_code.in_(("1122", "2203", "2202", "1123")))).all()
+    for line_id, debit, credit, closed_on in lines:
+        whole = abs(debit - credit)
+        matches = s.execute(select(OpenItemMatch.amount, OpenItemMatch.matched_on).where(
+            (OpenItemMatch.charge_line_id == line_id) | (OpenItemMatch.credit_line_id == line_id))).all()
+        settled = bool(matches) and sum(m.amount for m in matches) == whole
+        assert closed_on == (max(m.matched_on for m in matches) if settled else STILL_OPEN), (line_id, matches)
 
 
 def test_a_reversed_payment_puts_the_debt_back(session_factory, demo, actors):
     _sell(session_factory, demo, actors, [300], [2])
     paid = run(session_factory, receive_money, actors["吴会计"], RecordMoney(demo.parties["杭州茶城"], D("300")))
     assert _open(session_factory, demo).items == []
+    with session_factory() as s:
+        _assert_closed_exactly_when_settled(s, demo.org_id)  # the sale and the payment are closed
     run(session_factory, reverse_document, actors["吴会计"], ReverseDocument(paid.document_id, "银行退票"))
     left = _open(session_factory, demo)
     assert left.open_charges == D("300.00") and left.items[0].number.startswith("SK-")
