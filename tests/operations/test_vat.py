@@ -229,6 +229,9 @@ def test_the_summary_by_rate_with_tax_payable_and_documents(session_factory, dem
     assert (s.output_tax, s.input_tax, s.tax_payable, s.balanced) == (D("39.00"), D("29.00"), D("10.00"), True)
     assert (s.output_tax_booked, s.input_tax_booked) == (s.output_tax, s.input_tax)
     assert len(s.documents) == 4 and {d.kind for d in s.documents} == {"receipt", "shipment"}
+    assert sorted((d.amount, d.rate, d.tax) for d in s.documents) == [
+        (D("100.00"), D("0.03"), D("3.00")), (D("200.00"), D("0.13"), D("26.00")),
+        (D("300.00"), D("0.13"), D("39.00")), (D("400.00"), D(0), D(0))]
     # A month with nothing in it, and one that is not a month.
     assert period_bounds("202602")[1].day == 28 and period_bounds("202612")[1].day == 31
     empty = vat_summary_for(sf, demo.org_id, period_of(utcnow() - timedelta(days=45)))
