@@ -7,10 +7,22 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register the blueprints of stock, shipments, transfers, approvals, to-dos, my, sync and /try."""
-    from miniprogram_api import approvals, bindings, finance, my, shipments, stock, sync, todos, transfers, trypage
+    from miniprogram_api import (
+        approvals,
+        bindings,
+        finance,
+        my,
+        shipments,
+        stock,
+        sync,
+        todos,
+        transfers,
+        trypage,
+        vat,
+    )
     from miniprogram_api.apiutil import close_read_db
 
-    for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance):
+    for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance, vat):
         app.register_api(module.api)
     app.register_blueprint(trypage.bp)
     app.teardown_appcontext(close_read_db)

@@ -33,7 +33,8 @@ class ShipIn(BaseModel):
     unit_price: Price | None = Field(None, description="不含税单价（每基本单位）")
     lot_id: Id | None = Field(None, description="只从这个批次出库；默认先到期先出")
     sales_order_id: Id | None = None
-    tax_rate: Rate = 0  # type: ignore[assignment]
+    tax_rate: Rate | None = Field(None, description="增值税税率；不填按客户/供应商、商品、单位默认的顺序取")
+    invoice_number: str | None = Field(None, max_length=32, pattern="^[0-9A-Za-z-]*$", description="发票号码")
     business_time: BusinessTime | None = None
     note: Note = ""
 
@@ -41,7 +42,7 @@ class ShipIn(BaseModel):
         return ShipGoods(site_id=self.site_id, item_id=self.item_id, quantity=self.quantity, unit=self.unit,
                          party_id=self.party_id, unit_price=self.unit_price, lot_id=self.lot_id,
                          sales_order_id=self.sales_order_id, tax_rate=self.tax_rate,
-                         business_time=self.business_time, note=self.note)
+                         business_time=self.business_time, note=self.note, invoice_number=self.invoice_number)
 
 
 class ReceiveIn(BaseModel):
@@ -59,7 +60,8 @@ class ReceiveIn(BaseModel):
     lot_code: str | None = Field(None, max_length=48)
     produced_on: IsoDate | None = None
     expires_on: IsoDate | None = None
-    tax_rate: Rate = 0  # type: ignore[assignment]
+    tax_rate: Rate | None = Field(None, description="增值税税率；不填按客户/供应商、商品、单位默认的顺序取")
+    invoice_number: str | None = Field(None, max_length=32, pattern="^[0-9A-Za-z-]*$", description="发票号码")
     business_time: BusinessTime | None = None
     note: Note = ""
 
@@ -69,7 +71,8 @@ class ReceiveIn(BaseModel):
             party_id=self.party_id, grade_id=self.grade_id, unit_price=self.unit_price,
             purchase_order_id=self.purchase_order_id, lot_code=self.lot_code, produced_on=self.produced_on,
             expires_on=self.expires_on, tax_rate=self.tax_rate, business_time=self.business_time,
-            move_id=move_id, origin_node=origin_node, note=self.note, price_reason=self.price_reason)
+            move_id=move_id, origin_node=origin_node, note=self.note, price_reason=self.price_reason,
+            invoice_number=self.invoice_number)
 
 
 @endpoint(api.post, "/shipments", permission=Permission.SHIP, response=out_model(Shipment))

@@ -43,6 +43,8 @@ class Item(IdMixin, OrgMixin, CreatedMixin, Base):
     aliases: Mapped[str] = mapped_column(String(256), default="")
     sale_price: Mapped[Decimal | None] = mapped_column(UnitCost())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: VAT rate (0.13, 0.09, 0 …); None: the party's or the org's applies (models.vat).
+    vat_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(6, 4))
 
     packs: Mapped[list[ItemUnit]] = relationship(lazy="selectin", cascade="all, delete-orphan")
     grades: Mapped[list[Grade]] = relationship(lazy="selectin", cascade="all, delete-orphan")

@@ -67,6 +67,7 @@ class ItemInfo:
     unit_factors: Mapping[str, Decimal]
     grade_ids: tuple[int, ...]
     sale_price: Decimal | None = None
+    vat_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class PartyInfo:
     name: str
     kind: PartyKind
     active: bool
+    vat_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,14 @@ def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapsho
         items[item.id] = ItemInfo(
             id=item.id, code=item.code, name=item.name, base_unit=item.base_unit, dimension=item.dimension,
             shelf_life_days=item.shelf_life_days, active=item.active, unit_factors=item_unit_factors(item, mass),
-            grade_ids=tuple(g.id for g in item.grades), sale_price=item.sale_price)
+            grade_ids=tuple(g.id for g in item.grades), sale_price=item.sale_price,
+            vat_rate=item.vat_rate)
         for g in item.grades:
             grades[g.id] = GradeInfo(id=g.id, item_id=g.item_id, name=g.name, purchase_price=g.purchase_price)
     sites = {s.id: SiteInfo(id=s.id, code=s.code, name=s.name, kind=s.kind, allow_negative=s.allow_negative,
                             active=s.active)
              for s in session.scalars(select(Site).where(Site.org_id == org_id))}
-    parties = {p.id: PartyInfo(id=p.id, name=p.name, kind=p.kind, active=p.active)
+    parties = {p.id: PartyInfo(id=p.id, name=p.name, kind=p.kind, active=p.active, vat_rate=p.vat_rate)
                for p in session.scalars(select(Party).where(Party.org_id == org_id))}
     rules: dict[str, list[RuleInfo]] = {}
     for rule in session.scalars(select(MappingRule).where(MappingRule.org_id == org_id, MappingRule.active.is_(True))

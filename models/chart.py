@@ -30,6 +30,9 @@ ACCOUNTS: list[tuple[str, str, AccountCategory, str]] = [
     ("2203", "预收账款", _L, "credit"),
     ("2211", "应付职工薪酬", _L, "credit"),
     ("2221", "应交税费", _L, "credit"),
+    # 应交增值税 sub-accounts (issue 12, VAT): the parent 2221 stays, reports roll up by code prefix.
+    ("222101", "应交增值税(进项税额)", _L, "credit"),
+    ("222102", "应交增值税(销项税额)", _L, "credit"),
     ("3001", "实收资本", _E, "credit"),
     ("3103", "本年利润", _E, "credit"),
     ("5001", "生产成本", _C, "debit"),
@@ -46,6 +49,9 @@ ACCOUNTS: list[tuple[str, str, AccountCategory, str]] = [
 def _l(account: str, side: str, amount: str, memo: str = "") -> dict[str, str]:
     return {"account": account, "side": side, "amount": amount, "memo": memo}
 
+
+#: 应交增值税 sub-accounts the default rules post tax to (a migration moves older orgs' rules here).
+INPUT_VAT, OUTPUT_VAT = "222101", "222102"
 
 #: Figures each posting event supplies to its rules.
 EVENT_AMOUNTS: dict[str, set[str]] = {
@@ -82,12 +88,12 @@ DEFAULT_RULES: list[tuple[str, str, dict[str, str], int, list[dict[str, str]]]] 
         _l("1405", "debit", "goods", "库存商品"), _l("2202", "credit", "goods", "应付农户款"),
     ]),
     ("receipt.posted", "采购入库", {}, 0, [
-        _l("1405", "debit", "goods", "库存商品"), _l("2221", "debit", "tax", "进项税额"),
+        _l("1405", "debit", "goods", "库存商品"), _l(INPUT_VAT, "debit", "tax", "进项税额"),
         _l("2202", "credit", "total", "应付账款"),
     ]),
     ("shipment.posted", "销售出库", {}, 0, [
         _l("1122", "debit", "total", "应收账款"), _l("6001", "credit", "revenue", "主营业务收入"),
-        _l("2221", "credit", "tax", "销项税额"), _l("6401", "debit", "cost", "主营业务成本"),
+        _l(OUTPUT_VAT, "credit", "tax", "销项税额"), _l("6401", "debit", "cost", "主营业务成本"),
         _l("1405", "credit", "cost", "库存商品"),
     ]),
     ("transfer.dispatched", "调拨发出", {}, 0, [

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
-from models.types import Money, Qty, UnitCost, UTCDateTime
+from models.types import Money, Qty, ScaledDecimal, UnitCost, UTCDateTime
 
 
 class DocKind(enum.StrEnum):
@@ -82,7 +82,11 @@ TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CAN
 
 class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("org_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "number"),
+        # The VAT summary reads one org's receipts and shipments of a month.
+        Index("ix_documents_org_kind_time", "org_id", "kind", "business_time"),
+    )
 
     kind: Mapped[DocKind] = mapped_column(Enum(DocKind, native_enum=False, length=16), index=True)
     number: Mapped[str] = mapped_column(String(48))
@@ -105,6 +109,8 @@ class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Channel-specific extras (photo ids, transcript, client id): evidence, not state.
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: 发票号码 of the VAT invoice issued or received for it (set when posting or later, audited).
+    invoice_number: Mapped[str | None] = mapped_column(String(32))
 
     lines: Mapped[list[DocumentLine]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="DocumentLine.line_no"
@@ -130,6 +136,10 @@ class DocumentLine(IdMixin, OrgMixin, Base):
     done_quantity: Mapped[Decimal] = mapped_column(Qty(), default=Decimal(0))
     #: Counts: what the system held when counted.
     expected_quantity: Mapped[Decimal | None] = mapped_column(Qty())
+    #: Receipts and shipments: the VAT rate applied (None before VAT was kept per line) and the
+    #: line's tax (amount × rate, to the fen); the document's tax_amount is their sum.
+    tax_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(6, 4))
+    tax_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
 
 
 class NumberSequence(Base):

@@ -73,6 +73,8 @@ class Party(IdMixin, OrgMixin, CreatedMixin, Base):
     credit_days: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: Most a customer may owe (open receivables); None: no limit set.
     credit_limit: Mapped[Decimal | None] = mapped_column(Money())
+    #: VAT rate that overrides the item's (a 小规模纳税人 supplier at 0.03); None: not set (models.vat).
+    vat_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(6, 4))
 
 
 class Role(enum.StrEnum):

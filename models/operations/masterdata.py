@@ -29,6 +29,7 @@ from models.org import (
     SiteKind,
 )
 from models.outbox import emit
+from models.vat import check_party_rate, check_rate
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class CreateItem:
     #: (name, base units per pack): ("箱", 20).
     packs: tuple[tuple[str, Decimal], ...] = ()
     grades: tuple[GradeSpec, ...] = ()
+    #: VAT rate (0.13, 0.09, 0 …); None: the party's or the org's default applies (models.vat).
+    vat_rate: Decimal | None = None
 
 
 def create_item(session: Session, actor: Actor, cmd: CreateItem) -> int:
@@ -107,10 +110,11 @@ def create_item(session: Session, actor: Actor, cmd: CreateItem) -> int:
         raise ValidationError(f"重量商品的基本单位须为重量单位，而不是“{cmd.base_unit}”", field="base_unit")
     if any(f <= 0 for _, f in cmd.packs) or any(g.purchase_price < 0 for g in cmd.grades):
         raise ValidationError("包装换算和价格必须为正", field="packs")
+    vat_rate = check_rate(cmd.vat_rate) if cmd.vat_rate is not None else None
     item = Item(
         org_id=actor.org_id, code=cmd.code, name=cmd.name, base_unit=cmd.base_unit, dimension=cmd.dimension,
         shelf_life_days=cmd.shelf_life_days, aliases=",".join(cmd.aliases), sale_price=cmd.sale_price,
-        packs=[ItemUnit(org_id=actor.org_id, name=n, factor=f) for n, f in cmd.packs],
+        vat_rate=vat_rate, packs=[ItemUnit(org_id=actor.org_id, name=n, factor=f) for n, f in cmd.packs],
         grades=[Grade(org_id=actor.org_id, name=g.name, purchase_price=g.purchase_price, rank=g.rank)
                 for g in cmd.grades],
     )
@@ -150,6 +154,8 @@ class CreateParty:
     name: str
     kind: PartyKind
     phone: str | None = None
+    #: VAT rate overriding the item's (a 小规模纳税人 supplier: 0.03); None: not set (models.vat).
+    vat_rate: Decimal | None = None
 
 
 def create_party(session: Session, actor: Actor, cmd: CreateParty) -> int:
@@ -158,11 +164,54 @@ def create_party(session: Session, actor: Actor, cmd: CreateParty) -> int:
     exists = session.scalar(select(Party.id).where(Party.org_id == actor.org_id, Party.code == cmd.code))
     if exists is not None:
         raise ValidationError(f"编码 {cmd.code} 已被使用", field="code")
-    party = Party(org_id=actor.org_id, code=cmd.code, name=cmd.name, kind=cmd.kind, phone=cmd.phone)
+    vat_rate = check_rate(cmd.vat_rate) if cmd.vat_rate is not None else None
+    check_party_rate(cmd.kind, vat_rate)
+    party = Party(org_id=actor.org_id, code=cmd.code, name=cmd.name, kind=cmd.kind, phone=cmd.phone,
+                  vat_rate=vat_rate)
     session.add(party)
     session.flush()
     emit(session, actor.org_id, "party.created", {"party_id": party.id, "code": party.code})
     return party.id
+
+
+@dataclass(frozen=True)
+class SetVatRate:
+    """Set (or clear, with None) the VAT rate of one item or one party."""
+
+    rate: Decimal | None
+    item_id: int | None = None
+    party_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class VatRate:
+    item_id: int | None
+    party_id: int | None
+    name: str
+    rate: Decimal | None
+    previous: Decimal | None
+
+
+@idempotent("vat_rate.set")
+def set_vat_rate(session: Session, actor: Actor, cmd: SetVatRate) -> VatRate:
+    """Change an item's or a party's VAT rate (audited). It decides the tax line of every voucher
+    posted from now on, so it needs the mapping permission (修改记账规则); posted documents keep theirs."""
+    actor.require(Permission.MAPPING)
+    if (cmd.item_id is None) == (cmd.party_id is None):
+        raise ValidationError("请指定一个商品或一个往来单位", field="item_id")
+    rate = check_rate(cmd.rate) if cmd.rate is not None else None
+    target: Item | Party = (get_owned(session, Item, cmd.item_id, actor.org_id, lock=True) if cmd.item_id is not None
+                            else get_owned(session, Party, cmd.party_id, actor.org_id, lock=True))
+    entity = "item" if isinstance(target, Item) else "party"
+    if isinstance(target, Party):
+        check_party_rate(target.kind, rate)
+    previous = target.vat_rate
+    target.vat_rate = rate
+    record_audit(session, actor, f"{entity}.vat_rate", entity, target.id,
+                 before={"vat_rate": str(previous) if previous is not None else None},
+                 after={"vat_rate": str(rate) if rate is not None else None}, reason=cmd.reason)
+    return VatRate(item_id=cmd.item_id, party_id=cmd.party_id, name=target.name, rate=rate, previous=previous)
 
 
 @dataclass(frozen=True)

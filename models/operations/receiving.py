@@ -60,6 +60,7 @@ from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Lot, QcStatus, StockMove
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
+from models.vat import check_invoice_number, line_tax, resolve_rate
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
 _moves, _vouchers = table_of(StockMove), table_of(Voucher)
@@ -83,7 +84,9 @@ class ReceiveGoods:
     lot_code: str | None = None
     produced_on: date | None = None
     expires_on: date | None = None
-    tax_rate: Decimal = Decimal(0)
+    #: VAT rate of this receipt; None: the supplier's, else the item's, else the org's default
+    #: (models.vat; a farmer selling own produce is exempt).
+    tax_rate: Decimal | None = None
     business_time: datetime | None = None
     #: Client-minted move id (offline phones, edge boxes): the ledger merges by it.
     move_id: uuid.UUID | None = None
@@ -91,6 +94,8 @@ class ReceiveGoods:
     note: str = ""
     #: Why the price differs from the grade's or order's (kept in the audit row).
     price_reason: str = ""
+    #: 发票号码 of the supplier's VAT invoice, if it came with the goods.
+    invoice_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,9 +198,11 @@ class _Plan:
     price: Decimal
     reference_price: Decimal
     goods: Decimal
+    rate: Decimal
     tax: Decimal
     total: Decimal
     facts: _Facts
+    invoice_number: str | None = None
 
 
 def _resolve_grade(catalog: CatalogSnapshot, cmd: ReceiveGoods, item: ItemInfo,
@@ -267,8 +274,12 @@ def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, co
     if not confirming:
         _authorize_price(actor, cmd, site.id, reference)
     price = cmd.unit_price if cmd.unit_price is not None else reference
-    if cmd.tax_rate < 0 or cmd.tax_rate >= 1:
-        raise ValidationError("税率应在 0 到 1 之间", field="tax_rate")
+    rate = resolve_rate(cmd.tax_rate, party.vat_rate if party else None, party.kind if party else None,
+                        item.vat_rate, catalog.org.settings)
+    if rate and party is not None and party.kind == PartyKind.FARMER:
+        # The farmer rule books no tax line: a tax here would be owed to her but never booked.
+        raise ValidationError("农户销售自产农产品免税，不能加税", field="tax_rate")
+    invoice_number = check_invoice_number(cmd.invoice_number)
     freeze = blocking_freeze(facts.freezes, None, outbound=False)
     if freeze is not None:
         raise inbound_frozen(item.name, item.id, site.name, freeze)
@@ -282,10 +293,10 @@ def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, co
             f"批次 {existing.code} 已质检，新到的货不能并入，请用新的批次号", field="lot_code",
             lot_code=existing.code, qc_status=existing.qc_status.value)
     goods = money(quantity * price)
-    tax = money(goods * cmd.tax_rate)
+    tax = line_tax(goods, rate)
     return _Plan(cmd=cmd, site=site, item=item, quantity=quantity, when=when, party=party, order=order,
-                 order_line=order_line, grade=grade, price=price, reference_price=reference, goods=goods, tax=tax,
-                 total=goods + tax, facts=facts)
+                 order_line=order_line, grade=grade, price=price, reference_price=reference, goods=goods, rate=rate,
+                 tax=tax, total=goods + tax, facts=facts, invoice_number=invoice_number)
 
 
 def _draft_payload(plan: _Plan) -> dict[str, Any]:
@@ -300,9 +311,10 @@ def _draft_payload(plan: _Plan) -> dict[str, Any]:
         "purchase_order_id": c.purchase_order_id, "lot_code": c.lot_code,
         "produced_on": c.produced_on.isoformat() if c.produced_on else None,
         "expires_on": c.expires_on.isoformat() if c.expires_on else None,
-        "tax_rate": dec(Decimal(c.tax_rate)), "business_time": plan.when.isoformat(),
+        # The rate resolved when entered: confirming does not re-read the item's or party's.
+        "tax_rate": dec(plan.rate), "business_time": plan.when.isoformat(),
         "move_id": str(c.move_id) if c.move_id else None, "origin_node": c.origin_node, "note": c.note,
-        "price_reason": c.price_reason,
+        "price_reason": c.price_reason, "invoice_number": plan.invoice_number,
     }
 
 
@@ -317,7 +329,8 @@ def _command_from_draft(data: dict[str, Any]) -> ReceiveGoods:
         lot_code=data.get("lot_code"),
         produced_on=date.fromisoformat(data["produced_on"]) if data.get("produced_on") else None,
         expires_on=date.fromisoformat(data["expires_on"]) if data.get("expires_on") else None,
-        tax_rate=Decimal(data.get("tax_rate") or 0), business_time=datetime.fromisoformat(data["business_time"]),
+        tax_rate=Decimal(data.get("tax_rate") or 0), invoice_number=data.get("invoice_number"),
+        business_time=datetime.fromisoformat(data["business_time"]),
         move_id=uuid.UUID(data["move_id"]) if data.get("move_id") else None,
         origin_node=data.get("origin_node") or "server", note=data.get("note") or "",
         price_reason=data.get("price_reason") or "",
@@ -342,6 +355,7 @@ def _draft(session: Session, actor: Actor, plan: _Plan, limit: Decimal) -> Recei
         session, actor, DocKind.RECEIPT, DocStatus.DRAFT, plan.when, site=plan.site,
         party_id=plan.party.id if plan.party else None, note=plan.cmd.note,
         source_document_id=plan.order.id if plan.order else None, total_amount=plan.total, tax_amount=plan.tax,
+        invoice_number=plan.invoice_number,
     )
     override = _price_override(actor, plan, doc.id, doc.number)
     if override is not None:
@@ -372,6 +386,7 @@ def _line_values(plan: _Plan, lot_id: int | None) -> dict[str, Any]:
         "quantity": plan.quantity, "entered_quantity": plan.cmd.quantity,
         "entered_unit": plan.cmd.unit or plan.item.base_unit, "unit_price": plan.price, "amount": plan.goods,
         "done_quantity": plan.quantity if lot_id is not None else Decimal(0),
+        "tax_rate": plan.rate, "tax_amount": plan.tax,
     }
 
 
@@ -411,7 +426,7 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
             status=DocStatus.POSTED, business_time=plan.when, site_id=site.id,
             party_id=party.id if party else None, created_by=actor.member_id, note=cmd.note,
             source_document_id=plan.order.id if plan.order else None, total_amount=plan.total,
-            tax_amount=plan.tax)
+            tax_amount=plan.tax, invoice_number=plan.invoice_number)
     if plan.facts.lot is not None:  # still without a QC result (checked in _plan)
         lot_id, lot_code = plan.facts.lot.id, plan.facts.lot.code
     else:
@@ -431,6 +446,7 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
         line = draft.lines[0]
         line.lot_id, line.done_quantity = lot_id, plan.quantity
         line.quantity, line.unit_price, line.amount = plan.quantity, plan.price, plan.goods
+        line.tax_rate, line.tax_amount = plan.rate, plan.tax
         draft.total_amount, draft.tax_amount = plan.total, plan.tax
     else:
         override = _price_override(actor, plan, document_id, number)

@@ -68,6 +68,7 @@ def reverse_document(session: Session, actor: Actor, cmd: ReverseDocument) -> Re
         rev.lines.append(DocumentLine(
             org_id=actor.org_id, line_no=line.line_no, item_id=line.item_id, lot_id=line.lot_id,
             grade_id=line.grade_id, quantity=-line.quantity, unit_price=line.unit_price, amount=-line.amount,
+            tax_rate=line.tax_rate, tax_amount=-line.tax_amount,  # the VAT summary nets to zero
         ))
     if doc.kind == DocKind.RECEIPT:
         _cancel_farmer_settlement(session, doc)

@@ -53,6 +53,7 @@ from models.posting_writer import Read, table_of, writer_for
 from models.stock import Reservation
 from models.timeutil import period_of
 from models.unit_of_work import UnitOfWork, begin
+from models.vat import check_invoice_number, line_tax, resolve_rate
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,13 @@ class ShipGoods:
     #: Ship from this lot only; default first-expiry-first-out over all lots.
     lot_id: int | None = None
     sales_order_id: int | None = None
-    tax_rate: Decimal = Decimal(0)
+    #: VAT rate of this sale; None: the customer's, else the item's, else the org's default (models.vat).
+    tax_rate: Decimal | None = None
     business_time: datetime | None = None
     origin_node: str = "server"
     note: str = ""
+    #: 发票号码 of the VAT invoice issued for the sale, if already known.
+    invoice_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,8 +146,9 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     if party is not None and party.kind != PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 不是客户", field="party_id")
     price = cmd.unit_price if cmd.unit_price is not None else (item.sale_price or Decimal(0))
-    if price < 0 or not (0 <= cmd.tax_rate < 1):
-        raise ValidationError("单价或税率不正确", field="unit_price")
+    if price < 0:
+        raise ValidationError("单价不正确", field="unit_price")
+    invoice_number = check_invoice_number(cmd.invoice_number)
 
     # Read under the balance lock taken above: a count may have cut the reservations before it.
     order, reservations = _order_reservations(session, actor, cmd, item.id, site.id, party)
@@ -151,6 +156,8 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
         party = catalog.parties[order.party_id]  # the receivable is owed by the order's customer
     if cmd.unit_price is None and order is not None:
         price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
+    rate = resolve_rate(cmd.tax_rate, party.vat_rate if party else None, party.kind if party else None,
+                        item.vat_rate, catalog.org.settings)
     reserved_for_us: dict[int, Decimal] = {}
     for res in reservations:
         reserved_for_us[res.lot_id] = reserved_for_us.get(res.lot_id, Decimal(0)) + res.quantity
@@ -161,7 +168,13 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     issues = [line for line in planned if line.issue]
     cost = -sum((line.value for line in issues), Decimal(0))
     revenue = money(quantity * price)
-    tax = money(revenue * cmd.tax_rate)
+    # Each lot's line carries its share of the revenue (the last one the rounding rest, so the lines
+    # add up to the revenue) and its own tax; the document's tax is the sum of the lines' taxes.
+    amounts = [money(-line.quantity * price) for line in issues]
+    if amounts:
+        amounts[-1] = revenue - sum(amounts[:-1], Decimal(0))
+    taxes = [line_tax(amount, rate) for amount in amounts]
+    tax = sum(taxes, Decimal(0)) if issues else line_tax(revenue, rate)
     total = revenue + tax
 
     writer, org_id = uow.writer, actor.org_id
@@ -172,7 +185,8 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     writer.insert(
         _documents, id=document_id, org_id=org_id, kind=DocKind.SHIPMENT, number=number, status=DocStatus.POSTED,
         business_time=when, site_id=site.id, party_id=party.id if party else None, created_by=actor.member_id,
-        note=cmd.note, source_document_id=order.id if order else None, total_amount=total, tax_amount=tax)
+        note=cmd.note, source_document_id=order.id if order else None, total_amount=total, tax_amount=tax,
+        invoice_number=invoice_number)
     deltas = lot_deltas(planned)
     for lot_id, taken in _consume_reservations(reservations, quantity).items():
         deltas.setdefault(lot_id, [Decimal(0)] * 3)[1] -= taken
@@ -183,8 +197,8 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
         writer.insert(
             _lines, org_id=org_id, document_id=document_id, line_no=n, item_id=item.id, lot_id=line.balance.lot_id,
             quantity=taken, entered_quantity=cmd.quantity if n == 1 else None,
-            entered_unit=cmd.unit or item.base_unit, unit_price=price, amount=money(taken * price),
-            done_quantity=taken)
+            entered_unit=cmd.unit or item.base_unit, unit_price=price, amount=amounts[n - 1],
+            done_quantity=taken, tax_rate=rate, tax_amount=taxes[n - 1])
     if order is not None:
         order_line = next(ln for ln in order.lines if ln.item_id == item.id)
         order_line.done_quantity += quantity

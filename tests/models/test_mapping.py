@@ -275,7 +275,7 @@ def test_shipment_rule_change_reposts_revenue_and_cost(session_factory, demo, ac
         site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(2), unit_price=D(150),
         party_id=demo.parties["杭州茶城"], tax_rate=D("0.13")))  # revenue 300, tax 39, total 339, cost 160
     assert _account_totals(sf, demo) == {
-        "1405": D(640), "2202": D(-800), "1122": D(339), "6001": D(-300), "2221": D(-39), "6401": D(160)}
+        "1405": D(640), "2202": D(-800), "1122": D(339), "6001": D(-300), "222102": D(-39), "6401": D(160)}
     change = run(sf, change_mapping_rule, actors["吴会计"], ChangeMappingRule(
         _rule_id(sf, demo, "shipment.posted"), (
             RuleLine("1122", "debit", "total"), RuleLine("6051", "credit", "revenue"),

@@ -368,7 +368,7 @@ def test_supplier_receipt_against_purchase_order_with_tax(session_factory, demo,
     assert (first.unit_price, first.amount, first.tax, first.total) == (D(30), D("1800.00"), D("234.00"), D("2034.00"))
     assert first.prepayment == D(0)
     assert voucher_lines(session_factory, first.document_id) == [
-        ("1405", D("1800.00"), D(0)), ("2221", D("234.00"), D(0)), ("2202", D(0), D("2034.00")),
+        ("1405", D("1800.00"), D(0)), ("222101", D("234.00"), D(0)), ("2202", D(0), D("2034.00")),
     ]
     with session_factory() as s:
         po = s.get_one(Document, order.document_id)
@@ -397,7 +397,7 @@ def test_tax_is_rounded_to_the_fen_half_up(session_factory, demo, actors):
         price_reason="合同价"))
     assert (receipt.amount, receipt.tax, receipt.total) == (D("99.99"), D("9.00"), D("108.99"))
     assert voucher_lines(session_factory, receipt.document_id) == [
-        ("1405", D("99.99"), D(0)), ("2221", D("9.00"), D(0)), ("2202", D(0), D("108.99")),
+        ("1405", D("99.99"), D(0)), ("222101", D("9.00"), D(0)), ("2202", D(0), D("108.99")),
     ]
     assert_books_ok(session_factory, demo.org_id)
 

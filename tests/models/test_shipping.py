@@ -178,7 +178,7 @@ def test_shipment_voucher_posts_receivable_revenue_tax_and_cost(session_factory,
         D("200.00"), D("26.00"), D("226.00"), D("160.00"))
     assert shipment.number.startswith("CK-ZC-") and shipment.voucher_number is not None
     assert voucher_lines(session_factory, shipment.document_id) == [
-        ("1122", D("226.00"), D(0)), ("6001", D(0), D("200.00")), ("2221", D(0), D("26.00")),
+        ("1122", D("226.00"), D(0)), ("6001", D(0), D("200.00")), ("222102", D(0), D("26.00")),
         ("6401", D("160.00"), D(0)), ("1405", D(0), D("160.00")),
     ]
     with session_factory() as s:

@@ -1,0 +1,81 @@
+"""Attacks on the VAT routes: another org's document or item, a role without the permission, an
+absurd rate, a replay with another body — each refused, and nothing written."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from models.demo import seed_demo
+from models.documents import Document
+from models.uow import run
+from tests.factories import receive, ship
+from tests.security.conftest import assert_refused, rows
+
+
+def _sale(session_factory, demo):
+    receive(session_factory, demo, 10)
+    return ship(session_factory, demo, 1, unit_price=500)
+
+
+def test_another_orgs_document_item_or_party_is_not_found(client, demo, session_factory, as_, engine):
+    other = run(session_factory, seed_demo, f"x-{uuid.uuid4().hex[:8]}")
+    theirs = _sale(session_factory, other)
+    before = rows(engine)
+    r = client.put(f"/api/v1/finance/documents/{theirs.document_id}/invoice-number", headers=as_("吴会计"),
+                   json={"invoice_number": "12345678"})
+    assert_refused(r, 404, "NOT_FOUND", "单据")
+    for path in (f"items/{other.items['龙井']}", f"parties/{other.parties['杭州茶城']}"):
+        r = client.put(f"/api/v1/finance/{path}/vat-rate", headers=as_("吴会计"), json={"vat_rate": "0.13"})
+        assert_refused(r, 404, "NOT_FOUND")
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.get_one(Document, theirs.document_id).invoice_number is None
+    # Their documents are not in our summary.
+    ours = client.get("/api/v1/finance/vat-summary", headers=as_("吴会计")).get_json()
+    assert all(d["document_id"] != theirs.document_id for d in ours["documents"])
+
+
+def test_members_without_the_permission_are_refused(client, demo, session_factory, as_, engine):
+    sold = _sale(session_factory, demo)
+    before = rows(engine)
+    for who in ("小周", "老孙", "王阿姨"):
+        assert_refused(client.get("/api/v1/finance/vat-summary", headers=as_(who)), 403, "PERMISSION_DENIED")
+        r = client.put(f"/api/v1/finance/documents/{sold.document_id}/invoice-number", headers=as_(who),
+                       json={"invoice_number": "1"})
+        assert_refused(r, 403, "PERMISSION_DENIED")
+    # The manager sets prices, but not how the vouchers book tax.
+    for path in (f"items/{demo.items['龙井']}", f"parties/{demo.parties['包装厂']}"):
+        r = client.put(f"/api/v1/finance/{path}/vat-rate", headers=as_("赵经理"), json={"vat_rate": "0.13"})
+        assert_refused(r, 403, "PERMISSION_DENIED", "修改记账规则")
+    assert rows(engine) == before
+
+
+def test_absurd_rates_are_refused_and_write_nothing(client, demo, session_factory, as_, engine):
+    receive(session_factory, demo, 10)
+    before = rows(engine)
+    for rate in ("1", "1.5", "-0.13", "0.00001", "1e400", "NaN", "Infinity", 13):
+        r = client.put(f"/api/v1/finance/items/{demo.items['龙井']}/vat-rate", headers=as_("吴会计"),
+                       json={"vat_rate": rate})
+        assert r.status_code == 422, rate
+        r = client.post("/api/v1/shipments", headers=as_("钱总监"), json={
+            "site_id": demo.sites["ZC"], "item_id": demo.items["茶青"], "quantity": "1", "tax_rate": rate})
+        assert r.status_code == 422, rate
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.scalar(select(Document.invoice_number).where(Document.org_id == demo.org_id,
+                                                              Document.invoice_number.is_not(None))) is None
+
+
+def test_a_replayed_key_with_another_invoice_number_is_a_conflict(client, demo, session_factory, as_):
+    sold = _sale(session_factory, demo)
+    headers = {**as_("吴会计"), "Idempotency-Key": f"inv-{uuid.uuid4().hex}"}
+    path = f"/api/v1/finance/documents/{sold.document_id}/invoice-number"
+    first = client.put(path, headers=headers, json={"invoice_number": "11111111"})
+    assert first.status_code == 200
+    assert client.put(path, headers=headers, json={"invoice_number": "11111111"}).get_json() == first.get_json()
+    assert_refused(client.put(path, headers=headers, json={"invoice_number": "22222222"}), 409,
+                   "IDEMPOTENCY_CONFLICT")
+    with session_factory() as s:
+        assert s.get_one(Document, sold.document_id).invoice_number == "11111111"
