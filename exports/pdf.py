@@ -35,8 +35,9 @@ _SIDE = {"receivable": ("应收", "本期应收", "本期收回"), "payable": ("
 
 _TITLE = ParagraphStyle("title", fontName=FONT, fontSize=18, leading=24, alignment=TA_CENTER, spaceAfter=2)
 _SUB = ParagraphStyle("sub", fontName=FONT, fontSize=10, leading=14, alignment=TA_CENTER)
-_BODY = ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=13)
-_CELL = ParagraphStyle("cell", fontName=FONT, fontSize=9, leading=11.5)
+_BODY = ParagraphStyle("body", fontName=FONT, fontSize=9.5, leading=13, wordWrap="CJK")
+# wordWrap="CJK": Chinese has no spaces to break at; a long summary wraps inside its cell.
+_CELL = ParagraphStyle("cell", fontName=FONT, fontSize=9, leading=11.5, wordWrap="CJK")
 _NUM = ParagraphStyle("num", parent=_CELL, alignment=TA_RIGHT)
 _GRID = [
     ("FONTNAME", (0, 0), (-1, -1), FONT),

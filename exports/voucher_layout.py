@@ -44,8 +44,10 @@ FIELDS: dict[str, tuple[str, Kind, _Getter]] = {
     "seq": ("凭证号", Kind.INT, lambda v, ln: v.seq if v.seq is not None else v.number),
     "number": ("完整凭证号（记-202611-00012）", Kind.TEXT, lambda v, ln: v.number),
     "line_no": ("分录序号", Kind.INT, lambda v, ln: ln.line_no),
-    "summary": ("摘要（分录摘要，缺省为凭证摘要）", Kind.TEXT, lambda v, ln: ln.memo or v.summary),
-    "voucher_summary": ("凭证摘要", Kind.TEXT, lambda v, ln: v.summary),
+    # The voucher's summary names the business ("CK-ZC-… 茶青 出库"); a line's memo is what the mapping
+    # rule wrote (often the account's name), so it is the summary only when the voucher has none.
+    "summary": ("摘要（凭证摘要，缺省为分录备注）", Kind.TEXT, lambda v, ln: v.summary or ln.memo),
+    "memo": ("分录备注", Kind.TEXT, lambda v, ln: ln.memo),
     "account_code": ("科目编码", Kind.TEXT, lambda v, ln: ln.account_code),
     "account_name": ("科目名称", Kind.TEXT, lambda v, ln: ln.account_name),
     "debit": ("借方金额", Kind.MONEY, lambda v, ln: ln.debit),

@@ -20,7 +20,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -106,8 +106,13 @@ def _write(ws: Any, sheet: Sheet) -> None:
         ws.append([_text(ws, text)])
 
 
+def _clean(text: str) -> str:
+    """Drop the control characters a worksheet cannot hold (openpyxl would refuse the whole file)."""
+    return ILLEGAL_CHARACTERS_RE.sub("", text)
+
+
 def _text(ws: Any, value: str, font: Font | None = None) -> Cell:
-    cell = WriteOnlyCell(ws, value=value)
+    cell = WriteOnlyCell(ws, value=_clean(value))
     cell.data_type = "s"  # never a formula, whatever the text starts with
     if font is not None:
         cell.font = font
@@ -122,7 +127,11 @@ def _head(ws: Any, header: str) -> Cell:
 
 
 def _cell(ws: Any, value: Any, column: Column, date_format: str | None,
-          *, bold: bool = False) -> Cell:
+          *, bold: bool = False) -> Cell | str | None:
+    if (value is None or value == "") and not bold:
+        return None
+    if isinstance(value, str) and not bold and not value.startswith("="):
+        return _clean(value)  # a plain string: openpyxl writes it as text without a cell object (fast path)
     if value is None or value == "":
         cell = WriteOnlyCell(ws, value=None)
     elif column.kind == Kind.MONEY and isinstance(value, Decimal | int):

@@ -43,18 +43,17 @@ PDF = _file("PDF 文件", PDF_MIME)
 CSV = _file("CSV 文件（默认 GBK 编码）", CSV_MIME)
 
 
-def content_disposition(filename: str, *, inline: bool = False) -> str:
-    """``attachment; filename="…"; filename*=UTF-8''…``: an ASCII fallback for old clients, the
-    Chinese name percent-encoded per RFC 5987 for the rest."""
-    stem, dot, ext = filename.rpartition(".")
-    fallback = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in stem) or "export"
+def content_disposition(filename: str, fallback: str, *, inline: bool = False) -> str:
+    """``attachment; filename="aging.xlsx"; filename*=UTF-8''%E5%BA%94…``: an ASCII name for old
+    clients, the Chinese one percent-encoded per RFC 5987 (RFC 6266) for the rest."""
+    plain = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in fallback)
     disposition = "inline" if inline else "attachment"
-    return f"{disposition}; filename=\"{fallback}{dot}{ext}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return f"{disposition}; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _send(data: bytes, mime: str, filename: str, *, inline: bool = False) -> Response:
+def _send(data: bytes, mime: str, filename: str, fallback: str, *, inline: bool = False) -> Response:
     response = Response(data, content_type=mime)
-    response.headers["Content-Disposition"] = content_disposition(filename, inline=inline)
+    response.headers["Content-Disposition"] = content_disposition(filename, fallback, inline=inline)
     response.headers["Cache-Control"] = "no-store"  # the books: never in a shared cache
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -75,7 +74,8 @@ def aging_export(ctx: Ctx, query: AgingQuery) -> Response:
     org_id = ctx.actor.org_id
     report = aging(ctx.session, org_id, query.side, day, query.basis)
     data = aging_xlsx(report, org_name(ctx.session, org_id), {k: BUCKET_LABELS[k] for k in BUCKETS})
-    return _send(data, XLSX_MIME, f"{SIDE_LABELS[query.side]}账龄_{day.isoformat()}.xlsx")
+    return _send(data, XLSX_MIME, f"{SIDE_LABELS[query.side]}账龄_{day.isoformat()}.xlsx",
+                 f"aging_{query.side.value}_{day.isoformat()}.xlsx")
 
 
 class StatementQuery(BaseModel):
@@ -98,7 +98,7 @@ def statement_export(ctx: Ctx, query: StatementQuery) -> Response:
     """对账单 as Excel: opening balance, movements with the running balance, totals."""
     report = _statement(ctx, query)
     return _send(statement_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
-                 _statement_name(report, query, "xlsx"))
+                 _statement_name(report, query, "xlsx"), f"statement_{query.party_id}.xlsx")
 
 
 class OpenItemsQuery(BaseModel):
@@ -111,7 +111,7 @@ def open_items_export(ctx: Ctx, query: OpenItemsQuery) -> Response:
     """A party's open items (未核销明细) as Excel."""
     report = party_open_items(ctx.session, ctx.actor.org_id, query.party_id, query.side)
     return _send(open_items_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
-                 f"未核销明细_{report.party_name}.xlsx")
+                 f"未核销明细_{report.party_name}.xlsx", f"open_items_{query.party_id}.xlsx")
 
 
 # -- vouchers ------------------------------------------------------------------------------------
@@ -143,7 +143,8 @@ def vouchers_export(ctx: Ctx, query: VoucherQuery) -> Response:
     """凭证列表 as Excel, one row per voucher line: our layout, or a 用友 / 金蝶 import layout."""
     layout = load_map(query.layout)
     data = mapped_xlsx(_vouchers(ctx, query), layout, org_name=org_name(ctx.session, ctx.actor.org_id))
-    return _send(data, XLSX_MIME, f"凭证_{layout.name}_{_range(query)}.xlsx")
+    return _send(data, XLSX_MIME, f"凭证_{layout.name}_{_range(query)}.xlsx",
+                 f"vouchers_{query.layout}_{_range(query)}.xlsx")
 
 
 @endpoint(api.get, "/exports/vouchers.csv", permission=Permission.VIEW_FINANCE, response=CSV)
@@ -153,7 +154,7 @@ def vouchers_csv(ctx: Ctx, query: VoucherCsvQuery) -> Response:
     data = mapped_csv(_vouchers(ctx, query), layout, encoding=query.encoding)
     # "gbk" is written as GB18030 (its superset; see mapped_csv): the label says what the bytes are.
     mime = f"{CSV_MIME}; charset={'gb18030' if query.encoding == 'gbk' else 'utf-8'}"
-    return _send(data, mime, f"凭证_{layout.name}_{_range(query)}.csv")
+    return _send(data, mime, f"凭证_{layout.name}_{_range(query)}.csv", f"vouchers_{query.layout}_{_range(query)}.csv")
 
 
 # -- print ---------------------------------------------------------------------------------------
@@ -170,7 +171,8 @@ class DocumentPath(BaseModel):
 def print_voucher(ctx: Ctx, path: VoucherPath) -> Response:
     """记账凭证 as PDF: lines, totals in figures and in capitals (大写), sign-off row."""
     voucher = voucher_document(ctx.session, ctx.actor.org_id, path.voucher_id)
-    return _send(voucher_pdf(voucher), PDF_MIME, f"记账凭证_{voucher.number}.pdf", inline=True)
+    return _send(voucher_pdf(voucher), PDF_MIME, f"记账凭证_{voucher.number}.pdf", f"voucher_{voucher.voucher_id}.pdf",
+                 inline=True)
 
 
 @endpoint(api.get, "/print/shipments/<int:document_id>.pdf",
@@ -178,7 +180,7 @@ def print_voucher(ctx: Ctx, path: VoucherPath) -> Response:
 def print_shipment(ctx: Ctx, path: DocumentPath) -> Response:
     """送货单 as PDF: customer, site, lines, goods, tax and total (大写), signature boxes."""
     note = shipment_note(ctx.session, ctx.actor, path.document_id)
-    return _send(shipment_pdf(note), PDF_MIME, f"送货单_{note.number}.pdf", inline=True)
+    return _send(shipment_pdf(note), PDF_MIME, f"送货单_{note.number}.pdf", f"{note.number}.pdf", inline=True)
 
 
 @endpoint(api.get, "/print/delivery-notes/<int:document_id>.pdf",
@@ -187,7 +189,7 @@ def print_shipment(ctx: Ctx, path: DocumentPath) -> Response:
 def print_delivery_note(ctx: Ctx, path: DocumentPath) -> Response:
     """A farmer's 交货单 as PDF (the same data as the mini-program's delivery note)."""
     note = printable_delivery_note(ctx.session, ctx.actor, path.document_id)
-    return _send(delivery_note_pdf(note), PDF_MIME, f"交货单_{note.number}.pdf", inline=True)
+    return _send(delivery_note_pdf(note), PDF_MIME, f"交货单_{note.number}.pdf", f"{note.number}.pdf", inline=True)
 
 
 @endpoint(api.get, "/print/statement.pdf", permission=Permission.VIEW_FINANCE, response=PDF)
@@ -195,5 +197,5 @@ def print_statement(ctx: Ctx, query: StatementQuery) -> Response:
     """对账单 as PDF, with the closing balance in capitals and room for both sides to sign."""
     report = _statement(ctx, query)
     return _send(statement_pdf(report, org_name(ctx.session, ctx.actor.org_id)), PDF_MIME,
-                 _statement_name(report, query, "pdf"), inline=True)
+                 _statement_name(report, query, "pdf"), f"statement_{query.party_id}.pdf", inline=True)
 

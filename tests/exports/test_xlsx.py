@@ -48,7 +48,7 @@ def test_the_voucher_list_has_a_title_chinese_headers_numbers_as_numbers_and_tot
     assert isinstance(first[0].value, datetime) and first[0].value.date() == date(2026, 11, 3)
     assert first[1].value == 1 and first[2].value == pytest.approx(1234.5) and first[3].value == 0
     assert ws["G4"].number_format == "#,##0.00" and ws["G4"].data_type == "n"
-    assert rows[4][3] == "CK-ZC-20261103-0001 茶青 出库" and rows[5][3] == "到账"  # a line's memo wins
+    assert rows[4][3] == "CK-ZC-20261103-0001 茶青 出库" and rows[5][3] == "SK-20261120-0001 收款"
     assert rows[3][8] == "杭州茶城" and rows[3][9] == 1 and rows[5][9] == 0
     totals = rows[7]
     assert totals[0] == "合计" and (totals[6], totals[7]) == (pytest.approx(2234.5), pytest.approx(2234.5))
@@ -158,3 +158,9 @@ def test_statement_and_open_items():
                                         (D("1E+3"), "#,##0")])
 def test_quantities_keep_their_own_decimals(value, fmt):
     assert quantity_format(value) == fmt
+
+
+def test_control_characters_a_worksheet_cannot_hold_are_dropped_not_fatal():
+    vouchers = _vouchers(party="杭州\x07茶城")
+    ws = _sheet(voucher_list_xlsx(vouchers, "合作社\x00"))
+    assert ws["I4"].value == "杭州茶城" and ws["A1"].value.startswith("合作社 ·")

@@ -41,6 +41,7 @@ def test_the_accountant_downloads_aging_and_the_voucher_list(client, demo, sessi
     r = client.get("/api/v1/exports/aging.xlsx?side=receivable", headers=as_("吴会计"))
     assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
     assert _filename(r).startswith("应收账龄_") and r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Content-Disposition"].startswith('attachment; filename="aging_receivable_')
     rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(values_only=True))
     assert rows[0][0] == "龙井山茶叶专业合作社 · 应收账款账龄表"
     customer = next(row for row in rows if row[0] == "杭州茶城")

@@ -11,8 +11,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from models.base import utcnow
 from models.demo import seed_demo
 from models.finance import Voucher
+from models.timeutil import local_date
 from models.uow import run
 from tests.factories import receive, ship
 from tests.security.conftest import assert_refused, rows
@@ -54,9 +56,6 @@ def test_their_vouchers_never_appear_in_our_exports(client, demo, session_factor
     _books(session_factory, demo, price=500)
     r = client.get("/api/v1/exports/vouchers.xlsx?from=2000-01-01&to=2001-12-31", headers=as_("吴会计"))
     assert r.status_code == 200  # an empty range is an empty list, not an error
-    from models.base import utcnow
-    from models.timeutil import local_date
-
     today = local_date(utcnow()).isoformat()
     for layout in ("default", "yonyou_t3"):
         r = client.get(f"/api/v1/exports/vouchers.xlsx?from={today}&to={today}&layout={layout}",
@@ -75,7 +74,8 @@ def test_a_receipt_is_no_shipment_and_a_shipment_no_delivery_note(client, demo, 
                    404, "NOT_FOUND")
 
 
-FINANCE = ("/api/v1/exports/aging.xlsx", f"/api/v1/exports/vouchers.xlsx?{RANGE}", f"/api/v1/exports/vouchers.csv?{RANGE}",
+FINANCE = ("/api/v1/exports/aging.xlsx", f"/api/v1/exports/vouchers.xlsx?{RANGE}",
+           f"/api/v1/exports/vouchers.csv?{RANGE}",
            "/api/v1/exports/open-items.xlsx?party_id={party}",
            "/api/v1/exports/statement.xlsx?party_id={party}&date_from=2026-01-01&date_to=2026-12-31",
            "/api/v1/print/statement.pdf?party_id={party}&date_from=2026-01-01&date_to=2026-12-31",
@@ -91,7 +91,7 @@ def test_members_without_the_finance_permission_get_no_finance_file(client, demo
 
 
 def test_only_who_may_ship_from_the_site_or_read_the_books_prints_the_shipment(client, demo, session_factory, as_):
-    receipt, shipment, _ = _books(session_factory, demo)  # shipped from 总仓
+    _, shipment, _ = _books(session_factory, demo)  # shipped from 总仓
     url = f"/api/v1/print/shipments/{shipment.document_id}.pdf"
     for who in ("小周", "王阿姨"):  # a clerk of 绍兴收购点, a farmer
         assert_refused(client.get(url, headers=as_(who)), 403, "PERMISSION_DENIED", "出库单")
