@@ -142,9 +142,8 @@ def shipment_pdf(note: ShipmentNoteLike) -> bytes:
     for n, line in enumerate(note.lines, start=1):
         rows.append([str(n), _p(line.item_name), _p("、".join(line.lot_codes)), quantity_text(line.quantity),
                      line.unit, quantity_text(line.unit_price), money_text(line.amount)])
-    rate = f"（税率 {note.tax_rate * 100:.1f}%）" if note.tax_rate else ""
     rows += [["", "货款合计", "", "", "", "", money_text(note.goods)],
-             ["", f"税额{rate}", "", "", "", "", money_text(note.tax)],
+             ["", "税额", "", "", "", "", money_text(note.tax)],
              ["", _p(f"价税合计（大写）：{rmb_upper(note.total)}"), "", "", "", "", money_text(note.total)]]
     end = len(rows)
     story.append(_table(rows, [width * f for f in (0.06, 0.22, 0.2, 0.12, 0.08, 0.14, 0.18)], [

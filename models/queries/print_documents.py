@@ -102,7 +102,10 @@ class NoteLine:
 
 @dataclass(frozen=True)
 class ShipmentNote:
-    """送货单: what left which site for whom, priced; the totals are the ones booked on the document."""
+    """送货单: what left which site for whom, priced; the totals are the ones booked on the document.
+
+    No tax rate: a shipment books its tax, not the rate, and tax / goods does not give the rate back
+    (0.13 on 1.01 goods is 12.9 %). Print the rate once documents carry it (VAT, issue 12 part 8)."""
 
     org_name: str
     document_id: int
@@ -117,13 +120,6 @@ class ShipmentNote:
     goods: Decimal
     tax: Decimal
     total: Decimal
-
-    @property
-    def tax_rate(self) -> Decimal | None:
-        """The rate the tax was charged at (tax / goods), to a tenth of a percent; None without goods."""
-        if not self.goods:
-            return None
-        return (self.tax / self.goods).quantize(Decimal("0.001"), ROUND_HALF_UP)
 
 
 def shipment_note(session: Session, actor: Actor, document_id: int) -> ShipmentNote:
