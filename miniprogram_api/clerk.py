@@ -25,4 +25,7 @@ def register(app: OpenAPI) -> None:
     for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance, vat):
         app.register_api(module.api)
     app.register_blueprint(trypage.bp)
+    from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
+
+    app.register_api(exports.api)
     app.teardown_appcontext(close_read_db)

@@ -65,7 +65,11 @@ class Voucher(IdMixin, OrgMixin, CreatedMixin, Base):
     """记账凭证: posted in the same transaction as its document; never edited afterwards."""
 
     __tablename__ = "vouchers"
-    __table_args__ = (UniqueConstraint("org_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "number"),
+        # The voucher list and its exports read one org's vouchers dated in a range.
+        Index("ix_vouchers_org_date", "org_id", "voucher_date"),
+    )
 
     number: Mapped[str] = mapped_column(String(32))
     #: YYYYMM in Asia/Shanghai.

@@ -1,7 +1,7 @@
 """VAT basics: rates on items and parties, tax per document line, invoice numbers, 2221 sub-accounts
 
 Revision ID: ddd2bf2e58cf
-Revises: c7a91f3e2b40
+Revises: 3d5e8a1c9f27
 Create Date: 2026-12-05 09:00:00
 
 Items and parties get an optional VAT rate (models.vat: line > party > item > org default);
@@ -23,7 +23,7 @@ from alembic import op
 import models.types
 
 revision: str = 'ddd2bf2e58cf'
-down_revision: str | Sequence[str] | None = 'c7a91f3e2b40'
+down_revision: str | Sequence[str] | None = '3d5e8a1c9f27'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
