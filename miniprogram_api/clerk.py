@@ -9,8 +9,10 @@ def register(app: OpenAPI) -> None:
     """Register the blueprints of stock, shipments, transfers, approvals, to-dos, my, sync and /try."""
     from miniprogram_api import approvals, bindings, finance, my, shipments, stock, sync, todos, transfers, trypage
     from miniprogram_api.apiutil import close_read_db
+    from miniprogram_api.books import api as books_api  # issue 12: periods, close, statements
 
     for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance):
         app.register_api(module.api)
+    app.register_api(books_api)
     app.register_blueprint(trypage.bp)
     app.teardown_appcontext(close_read_db)
