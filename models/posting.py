@@ -99,10 +99,18 @@ def voucher_number(period: str, seq: int | str) -> str:
 
 
 def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
-    """PeriodClosed if ``period`` is closed (结账). The snapshot may be stale by a close that committed
-    since it was read: the voucher counter's lock (models.operations.closing) catches that one."""
+    """PeriodClosed if ``period`` is closed (结账), or earlier than the latest closed period (the books
+    are closed through it: an empty earlier month must not change the closed one's opening balances).
+    The snapshot may be stale by a close that committed since it was read: the voucher counter's lock
+    (models.operations.closing) catches that one."""
+    if not catalog.closed_periods:
+        return
+    latest = max(catalog.closed_periods)
     if period in catalog.closed_periods:
         raise PeriodClosed(f"{period_label(period)}已结账，不能再记入；请按本期日期做更正", period=period)
+    if period < latest:
+        raise PeriodClosed(f"账已结到{period_label(latest)}，{period_label(period)}不能再记入；请按本期日期做更正",
+                           period=period, closed_through=latest)
 
 
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:

@@ -37,6 +37,7 @@ from models.periods import (
     period_days,
     period_label,
     period_moments,
+    previous_period,
 )
 from models.posting import post_own_voucher, voucher_number
 from models.timeutil import SHANGHAI, period_of
@@ -122,12 +123,10 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
     ledger = ledger_matches_balances(session, org_id)
     if ledger:
         problems.append(_listed("库存台账与结存不符", ledger[:SHOWN], len(ledger)))
-    earlier = set(session.scalars(select(Voucher.period).where(
-        Voucher.org_id == org_id, Voucher.period < period).distinct()))
-    unclosed = sorted(earlier - _closed_periods(session, org_id))
-    if unclosed:
-        problems.append(_listed("之前的期间尚未结账（请按顺序结账）", [period_label(p) for p in unclosed[:SHOWN]],
-                                len(unclosed)))
+    previous = previous_period(period)
+    earlier = session.scalar(select(Voucher.id).where(Voucher.org_id == org_id, Voucher.period < period).limit(1))
+    if earlier is not None and previous not in _closed_periods(session, org_id):
+        problems.append(f"上一期间{period_label(previous)}尚未结账（请按月顺序结账）")
     return problems
 
 

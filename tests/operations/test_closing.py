@@ -151,7 +151,7 @@ def test_close_refuses_with_the_list_of_what_fails_and_writes_nothing(session_fa
         run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
     problems = refused.value.details["problems"]
     assert any("草稿" in p and draft.number in p for p in problems)
-    assert any("之前的期间尚未结账" in p and "2026年10月" in p for p in problems)
+    assert any("上一期间2026年10月尚未结账" in p for p in problems)
     assert row_counts(session_factory, demo.org_id) == counts
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(AccountingPeriod).where(
@@ -198,3 +198,14 @@ def test_a_number_lost_to_a_gap_is_taken_back_at_close(session_factory, demo, ac
             Voucher.org_id == demo.org_id, Voucher.period == NOV).order_by(Voucher.number)).all())
     assert [n[-5:] for n, _d in rows] == ["00001", "00002", "00003"]
     assert [d.day for _n, d in rows] == [1, 2, 3]  # in date order
+
+
+def test_the_books_are_closed_through_the_latest_closed_period(session_factory, demo, actors):
+    """An empty month before the closed one is locked too: it would change the closed month's opening."""
+    receive(session_factory, demo, 10, business_time=at(20, month=10))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(OCT))
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodClosed, match="账已结到2026年10月，2026年9月不能再记入"):
+        receive(session_factory, demo, 10, business_time=at(20, month=9))
+    assert row_counts(session_factory, demo.org_id) == counts
+    receive(session_factory, demo, 10, business_time=at(2))  # November is open
