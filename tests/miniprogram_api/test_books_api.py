@@ -54,3 +54,21 @@ def test_the_reports_are_in_the_openapi_spec(client):
                  "/api/v1/books/periods/{period}/reopen", "/api/v1/books/trial-balance",
                  "/api/v1/books/balance-sheet", "/api/v1/books/income-statement"):
         assert path in paths, path
+
+
+def test_the_readme_walk_through_closes_this_month_of_the_demo(client, demo, as_):
+    """README: close the current month of the demo data, be refused a posting, reopen as the director."""
+    from models.base import utcnow
+    from models.timeutil import period_of
+
+    period = period_of(utcnow())
+    wu = as_("吴会计")
+    r = client.post(f"/api/v1/books/periods/{period}/close", headers={**wu, "Idempotency-Key": "close-1"})
+    assert r.status_code == 200, r.get_json()
+    refused = client.post("/api/v1/finance/money-received", headers=wu,
+                          json={"party_id": demo.parties["杭州茶城"], "amount": "10"})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "PERIOD_CLOSED"
+    r = client.post(f"/api/v1/books/periods/{period}/reopen", headers=as_("钱总监"), json={"reason": "漏记一笔收款"})
+    assert r.status_code == 200
+    assert client.post("/api/v1/finance/money-received", headers=wu,
+                       json={"party_id": demo.parties["杭州茶城"], "amount": "10"}).status_code == 200
