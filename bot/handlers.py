@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -12,6 +14,7 @@ from bot import entries
 from bot.engine import UNBOUND_REPLY, ChatPlatform, Context, Inbound
 from bot.intents import (
     Bind,
+    BooksReport,
     Cancel,
     Confirm,
     Decide,
@@ -54,6 +57,7 @@ from models.queries.my_documents import Delivery
 from models.queries.my_documents import my_deliveries as deliveries_of
 from models.queries.my_documents import my_payments as payments_of
 from models.queries.receivables import aging, party_open_items
+from models.queries.statements import IS_NET_PROFIT, balance_sheet, income_statement
 from models.queries.stock_availability import Availability, stock_availability
 from models.queries.todos import Todo, todos_for
 from models.subledger import SIDE_LABELS, Side
@@ -70,6 +74,7 @@ HELP_TEXT = """可以这样发消息（文字或语音）：
 · 审批：同意 DB-ZC-20261123-0003 / 驳回 DB-… 库存不足
 · 待办 · 我的交货 · 我的货款
 · 应收应付（财务）：应收 / 应收 杭州茶城 / 应付 王阿姨
+· 报表（财务）：利润表 本月 / 利润表 十一月 / 资产负债表
 改动库存的操作会先让您“确认”；登记时可以发照片作为凭证。"""
 NO_DIALOG = "现在没有待确认的操作。发送“帮助”查看用法"
 EXPIRED = "上一条操作已超时（10分钟）未确认，已作废，请重新发送"
@@ -98,6 +103,8 @@ def dispatch(ctx: Context, intent: Intent) -> str:
             return my_payments(ctx)
         case PartyBalance(side=side, text=text):
             return party_balance(ctx, Side(side), text)
+        case BooksReport(kind=kind, when=when):
+            return books_report(ctx, kind, when)
         case Unknown(text=text):
             if find_items(ctx.session, ctx.org_id, text):
                 return stock(ctx, text)  # "茶青" alone: most people want the stock
@@ -265,6 +272,53 @@ def party_balance(ctx: Context, side: Side, text: str) -> str:
         due = f"逾期{days_late}天" if days_late > 0 else f"{item.due_on:%m-%d}到期"
         lines.append(f"· {item.number or item.summary} 未收 {item.open}，{due}" if side == Side.RECEIVABLE
                      else f"· {item.number or item.summary} 未付 {item.open}，{due}")
+    return "\n".join(lines)
+
+
+_MONTHS = {name: n for n, name in enumerate(
+    ("一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二"), start=1)}
+
+
+def chat_period(text: str, today: date) -> str | None:
+    """本月 / 上月 / 十一月 / 11月 / 202611 → YYYYMM (a month after this one is last year's); None if unclear."""
+    t = text.replace(" ", "").removesuffix("份")
+    if t in ("", "本月", "这个月", "当月"):
+        return f"{today:%Y%m}"
+    if t == "上月" or t == "上个月":
+        last = today.replace(day=1) - timedelta(days=1)
+        return f"{last:%Y%m}"
+    if re.fullmatch(r"20\d{2}(0[1-9]|1[0-2])", t):
+        return t
+    m = re.fullmatch(r"(\d{1,2}|[一二三四五六七八九十]{1,3})月", t)
+    month = (int(m.group(1)) if m.group(1).isdigit() else _MONTHS.get(m.group(1), 0)) if m else 0
+    if not 1 <= month <= 12:
+        return None
+    year = today.year if month <= today.month else today.year - 1
+    return f"{year}{month:02d}"
+
+
+def books_report(ctx: Context, kind: str, when: str) -> str:
+    """利润表 / 资产负债表 in a few lines (the same queries as /api/v1/books)."""
+    if not ctx.actor.can(Permission.VIEW_FINANCE):
+        return "没有权限：查看财务"
+    period = chat_period(when, local_date(utcnow()))
+    if period is None:
+        return f"没看懂期间“{when[:10]}”，例如：利润表 本月 / 利润表 十一月 / 利润表 202611"
+    label = f"{int(period[:4])}年{int(period[4:])}月"
+    if kind == "income":
+        report = income_statement(ctx.session, ctx.org_id, period)
+        lines = [f"利润表 {label}"]
+        lines += [f"· {r.label.split('（')[0]} {r.amount}" for r in report.rows
+                  if r.amount and r.line != IS_NET_PROFIT]
+        lines.append(f"净利润 {report.net_profit} 元（本年累计 {report.net_profit_ytd}）")
+        return "\n".join(lines)
+    sheet = balance_sheet(ctx.session, ctx.org_id, period)
+    rows = {r.label: r.amount for r in (*sheet.assets, *sheet.liabilities_and_equity)}
+    lines = [f"资产负债表 {label}末"]
+    lines += [f"· {name} {rows[name]}" for name in ("货币资金", "应收账款", "存货", "应付账款") if rows.get(name)]
+    lines.append(f"资产总计 {sheet.total_assets}；负债合计 {rows['负债合计']}；"
+                 f"所有者权益 {rows['所有者权益（或股东权益）合计']}")
+    lines.append("借贷平衡" if sheet.balanced else "⚠ 不平衡，请联系财务检查")
     return "\n".join(lines)
 
 

@@ -61,6 +61,14 @@ class PartyBalance:
 
 
 @dataclass(frozen=True)
+class BooksReport:
+    """利润表 / 资产负债表 [本月|上月|十一月|202611]: a phone-sized statement (finance only)."""
+
+    kind: str  # "income" | "balance"
+    when: str = ""
+
+
+@dataclass(frozen=True)
 class Decide:
     number: str
     approve: bool
@@ -92,7 +100,7 @@ class Unknown:
 
 
 Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | PartyBalance | Decide
-          | Entry | TransferRequest | StockQuery | Unknown)
+          | Entry | TransferRequest | StockQuery | Unknown | BooksReport)
 
 _PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
 _ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
@@ -182,6 +190,17 @@ def match_balance(t: str) -> Intent | None:
     return PartyBalance("receivable" if m.group(1) == "应收" else "payable", m.group(3).strip())
 
 
+_REPORT = re.compile(r"^(利润表|损益表|资产负债表)\s*(.*)$")
+
+
+def match_report(t: str) -> Intent | None:
+    """"利润表 本月", "利润表 十一月", "资产负债表" (this month)."""
+    m = _REPORT.match(t)
+    if m is None:
+        return None
+    return BooksReport("balance" if m.group(1) == "资产负债表" else "income", m.group(2).strip())
+
+
 def match_decide(t: str) -> Intent | None:
     number = _DOC_NO.search(t)
     if not number:
@@ -237,6 +256,7 @@ ROUTES: tuple[Route, ...] = (
     Route("todos", match_todos),
     Route("decide", match_decide),
     Route("balance", match_balance),
+    Route("report", match_report),
     Route("mine", match_mine),
     Route("transfer", match_transfer),
     Route("count", _entry("count", COUNT_WORDS)),

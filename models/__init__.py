@@ -17,6 +17,7 @@ from models import (  # noqa: F401  (register tables)
     intake,
     miniprogram,
     org,
+    periods,
     planning,
     rules,
     stock,

@@ -37,6 +37,10 @@ class Permission(enum.StrEnum):
     RULES = "rules"
     #: Enter a business time older than the organisation's window (late paperwork, corrections).
     BACKDATE = "backdate"
+    #: 结账: close an accounting period (checks, closing voucher, lock).
+    CLOSE_PERIOD = "period.close"
+    #: 反结账: reopen a closed period (director level: it unlocks books others rely on).
+    REOPEN_PERIOD = "period.reopen"
 
 
 _P = Permission
@@ -52,7 +56,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PURCHASER: frozenset({_P.ORDER_PURCHASE, _P.RECEIVE, _P.VIEW_STOCK, _P.PLAN}),
     Role.MANAGER: frozenset(_FLOOR | {_P.TRANSFER_APPROVE, _P.FREEZE, _P.QC, _P.REVERSE, _P.PRICES,
                                       _P.ORDER_PURCHASE, _P.ORDER_SALES, _P.MEMBERS, _P.PLAN, _P.RULES}),
-    Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK, _P.BACKDATE}),
+    Role.FINANCE: frozenset({_P.SETTLE, _P.REVERSE, _P.MAPPING, _P.VIEW_FINANCE, _P.VIEW_STOCK, _P.BACKDATE,
+                                    _P.CLOSE_PERIOD}),
     Role.DIRECTOR: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
 }
@@ -65,6 +70,7 @@ PERMISSION_LABELS: dict[Permission, str] = {
     _P.ORDER_PURCHASE: "采购下单",
     _P.ORDER_SALES: "销售下单", _P.VIEW_STOCK: "查看库存", _P.VIEW_FINANCE: "查看财务",
     _P.PLAN: "需求计划与补货", _P.RULES: "查看规则与事件日志", _P.BACKDATE: "补录早于期限的业务",
+    _P.CLOSE_PERIOD: "结账", _P.REOPEN_PERIOD: "反结账",
 }
 
 

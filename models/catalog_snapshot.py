@@ -25,10 +25,13 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from models.catalog import Dimension, Grade, Item, ItemUnit, Unit
 from models.finance import MappingRule
 from models.org import UNVERSIONED, Member, MemberRole, Org, Party, PartyKind, Site, SiteKind
+from models.periods import AccountingPeriod, PeriodStatus
 from models.units import item_unit_factors
 
-#: Rows whose change gives their org a new config version (roles too: they are master data).
-CONFIG_MODELS: tuple[type, ...] = (Org, Site, Item, ItemUnit, Grade, Unit, Party, MappingRule, Member, MemberRole)
+#: Rows whose change gives their org a new config version (roles too: they are master data; closed
+#: periods too: every posting checks them).
+CONFIG_MODELS: tuple[type, ...] = (Org, Site, Item, ItemUnit, Grade, Unit, Party, MappingRule, Member, MemberRole,
+                                   AccountingPeriod)
 
 
 def new_config_version() -> str:
@@ -107,6 +110,8 @@ class CatalogSnapshot:
     parties: Mapping[int, PartyInfo]
     #: Active rules per event, best first (priority, then newest).
     rules: Mapping[str, tuple[RuleInfo, ...]] = field(default_factory=dict)
+    #: Accounting periods (YYYYMM) closed (结账): no voucher may be dated in them.
+    closed_periods: frozenset[str] = frozenset()
 
 
 def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapshot:
@@ -135,10 +140,12 @@ def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapsho
         rules.setdefault(rule.event, []).append(RuleInfo(
             id=rule.id, event=rule.event, condition=dict(rule.condition or {}), lines=tuple(rule.lines)))
     settings = org.settings if isinstance(org.settings, dict) else {}
+    closed = frozenset(session.scalars(select(AccountingPeriod.period).where(
+        AccountingPeriod.org_id == org_id, AccountingPeriod.status == PeriodStatus.CLOSED)))
     return CatalogSnapshot(
         org=OrgInfo(id=org.id, prepayment_ratio=org.prepayment_ratio, settings=dict(settings)),
         version=version, sites=sites, items=items, grades=grades, parties=parties,
-        rules={event: tuple(found) for event, found in rules.items()})
+        rules={event: tuple(found) for event, found in rules.items()}, closed_periods=closed)
 
 
 _cache: dict[int, CatalogSnapshot] = {}

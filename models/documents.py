@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -146,8 +146,15 @@ class NumberSequence(Base):
     """Next number per (org, series, period). Allocated outside the posting transaction."""
 
     __tablename__ = "number_sequences"
+    __table_args__ = (
+        # A closed period's voucher counter (models.operations.closing): a posting that read "open"
+        # before the close committed still cannot take a number, so it cannot land in the period.
+        CheckConstraint("locked_through IS NULL OR last <= locked_through", name="open"),  # ck_number_sequences_open
+    )
 
     org_id: Mapped[int] = mapped_column(BigId, ForeignKey("orgs.id"), primary_key=True)
     series: Mapped[str] = mapped_column(String(32), primary_key=True)
     period: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+    #: Set while the period is closed: the last number it may hold.
+    locked_through: Mapped[int | None] = mapped_column(Integer)

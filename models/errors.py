@@ -192,3 +192,17 @@ class DataConflict(DomainError):
     code = "CONFLICT"
     http_status = 409
     default_message = "数据冲突：相同的记录已存在"
+
+
+class PeriodClosed(DataConflict):
+    """A voucher dated in a closed accounting period (结账后): refused, nothing written."""
+
+    code = "PERIOD_CLOSED"
+    default_message = "该期间已结账，不能再记入；请按本期日期做更正"
+
+
+class PeriodNotReady(InvalidState):
+    """结账 refused: the period's checks failed (``details["problems"]`` lists them)."""
+
+    code = "PERIOD_CHECKS_FAILED"
+    default_message = "结账检查未通过"

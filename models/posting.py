@@ -16,10 +16,12 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.catalog_snapshot import CatalogSnapshot
 from models.documents import Document
-from models.errors import MappingMissing, UnbalancedVoucher
+from models.errors import MappingMissing, PeriodClosed, UnbalancedVoucher
 from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
 from models.numbering import allocate
+from models.periods import period_label
 from models.posting_writer import table_of
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, catalog_of
@@ -96,14 +98,37 @@ def voucher_number(period: str, seq: int | str) -> str:
     return f"记-{period}-{seq:0{VOUCHER_SEQ_WIDTH}d}" if isinstance(seq, int) else f"记-{period}-{seq}"
 
 
+def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
+    """PeriodClosed if ``period`` is closed (结账), or earlier than the latest closed period (the books
+    are closed through it: an empty earlier month must not change the closed one's opening balances).
+    The snapshot may be stale by a close that committed since it was read: the voucher counter's lock
+    (models.operations.closing) catches that one."""
+    if not catalog.closed_periods:
+        return
+    latest = max(catalog.closed_periods)
+    if period in catalog.closed_periods:
+        raise PeriodClosed(f"{period_label(period)}已结账，不能再记入；请按本期日期做更正", period=period)
+    if period < latest:
+        raise PeriodClosed(f"账已结到{period_label(latest)}，{period_label(period)}不能再记入；请按本期日期做更正",
+                           period=period, closed_through=latest)
+
+
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
     period = period_of(when)
+    ensure_open(catalog_of(session, org_id), period)
     number = voucher_number(period, allocate(session, org_id, "voucher", period))
     for line in fields.get("lines", ()):
         line.voucher_date = local_date(when)
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
     return voucher
+
+
+def post_own_voucher(session: Session, org_id: int, when: datetime, *, event: str, summary: str,
+                     lines: list[VoucherLine], amounts: dict[str, str], facts: dict[str, Any]) -> Voucher:
+    """A voucher of the books themselves, not of a document and not under a mapping rule (结转损益)."""
+    return _new_voucher(session, org_id, when, document_id=None, event=event, mapping_rule_id=None, amounts=amounts,
+                        facts=facts, status=VoucherStatus.POSTED, summary=summary, lines=lines)
 
 
 _vouchers, _voucher_lines = table_of(Voucher), table_of(VoucherLine)
@@ -118,6 +143,7 @@ def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime,
     rule = choose_rule(uow.catalog.rules.get(event, ()), event, facts)
     lines = voucher_line_values(rule, amounts, 1, party_id, event)
     period = period_of(when)
+    ensure_open(uow.catalog, period)
     number = voucher_number(period, seq)
     org_id = uow.actor.org_id
     uow.writer.insert(

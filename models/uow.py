@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import Base
-from models.errors import DataConflict
+from models.errors import DataConflict, PeriodClosed
 from models.infra import IdempotencyRecord
 from models.posting_writer import COMMIT_FOLLOWS, resolve_sent
 
@@ -114,6 +114,9 @@ def _retryable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig).lower()
 
 
+#: The closed period's voucher counter refused a number (models.documents.NumberSequence).
+PERIOD_LOCK_CONSTRAINT = "ck_number_sequences_open"
+
 _CONFLICT_MESSAGES = {
     "unique": "数据冲突：相同的记录已存在（编码或名称重复）",
     "foreign_key": "数据冲突：引用的记录不存在或已被删除",
@@ -123,6 +126,9 @@ _CONFLICT_MESSAGES = {
 def as_conflict(exc: IntegrityError) -> DataConflict:
     """Translate an integrity error a retry cannot cure into a stable CONFLICT domain error."""
     kind, table, constraint = _integrity_facts(exc)
+    if constraint == PERIOD_LOCK_CONSTRAINT:
+        # A posting that read its period as open just before a close committed (see models.posting.ensure_open).
+        return PeriodClosed(kind=kind, table=table, constraint=constraint)
     return DataConflict(_CONFLICT_MESSAGES.get(kind, "数据冲突：数据不符合约束"),
                         kind=kind, table=table, constraint=constraint)
 

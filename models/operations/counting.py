@@ -36,7 +36,7 @@ from models.operations.common import (
     quantity_in_base,
     site_in,
 )
-from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
+from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import table_of, writer_for
 from models.stock import Reservation, StockMove
 from models.timeutil import period_of
@@ -125,6 +125,8 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
 
     writer, org_id = uow.writer, actor.org_id
     series, day = document_series(DocKind.COUNT, site, when)
+    if gain or loss:
+        ensure_open(uow.catalog, period_of(when))  # before the counters: a closed period's says so less kindly
     numbers = writer.numbers(org_id, [(series, day, DOC_SEQ_WIDTH)] + (
         [("voucher", period_of(when), VOUCHER_SEQ_WIDTH)] if gain or loss else []))
     document_id, number = ids["documents"], document_number(series, day, numbers[0])

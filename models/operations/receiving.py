@@ -55,7 +55,7 @@ from models.operations.common import (
 )
 from models.org import PartyKind
 from models.outbox import emit
-from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
+from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Lot, QcStatus, StockMove
 from models.timeutil import local_date, period_of
@@ -411,6 +411,8 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     org_id = actor.org_id
     series, day = document_series(DocKind.RECEIPT, site, plan.when)
     period = period_of(plan.when)
+    if plan.total:
+        ensure_open(uow.catalog, period)  # before the counters: a closed period's says so less kindly
     wanted = ([] if draft is not None else [(series, day, DOC_SEQ_WIDTH)]) + (
         [("voucher", period, VOUCHER_SEQ_WIDTH)] if plan.total else [])
     numbers = writer.numbers(org_id, wanted)

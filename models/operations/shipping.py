@@ -48,7 +48,7 @@ from models.operations.common import (
     transition,
 )
 from models.org import PartyKind
-from models.posting import VOUCHER_SEQ_WIDTH, queue_voucher
+from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Reservation
 from models.timeutil import period_of
@@ -179,6 +179,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
 
     writer, org_id = uow.writer, actor.org_id
     series, day = document_series(DocKind.SHIPMENT, site, when)
+    ensure_open(uow.catalog, period_of(when))  # before the counters: a closed period's says so less kindly
     numbers = writer.numbers(org_id, [(series, day, DOC_SEQ_WIDTH)] + (
         [("voucher", period_of(when), VOUCHER_SEQ_WIDTH)] if total or cost else []))
     document_id, number = facts.new_ids["documents"], document_number(series, day, numbers[0])

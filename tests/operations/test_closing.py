@@ -1,0 +1,211 @@
+"""结账 / 反结账: checks, the closing voucher, gap-free numbers, the lock on a closed period, and the
+three statements before and after a close."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import func, select
+
+from models.audit import AuditEntry
+from models.errors import InvalidState, PeriodClosed, PeriodNotReady, PermissionDenied, ValidationError
+from models.finance import Voucher, VoucherLine
+from models.infra import OutboxEvent
+from models.numbering import allocate
+from models.operations import ReverseDocument, reverse_document
+from models.operations.closing import CLOSING_EVENT, ClosePeriod, ReopenPeriod, close_period, reopen_period
+from models.operations.money import RecordMoney, receive_money
+from models.periods import AccountingPeriod
+from models.queries.statements import balance_sheet, income_statement, periods, trial_balance
+from models.timeutil import SHANGHAI, period_of
+from models.uow import run
+from tests.factories import assert_books_ok, receive, row_counts, ship
+
+NOV = "202611"
+OCT = "202610"
+
+
+def at(day: int, month: int = 11, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=SHANGHAI)
+
+
+def _numbers(session_factory, org_id: int, period: str) -> list[tuple[str, str]]:
+    with session_factory() as s:
+        return list(s.execute(select(Voucher.number, Voucher.event).where(
+            Voucher.org_id == org_id, Voucher.period == period).order_by(Voucher.number)).all())
+
+
+def _account(session_factory, org_id: int, code: str, through: datetime) -> D:
+    with session_factory() as s:
+        return s.scalar(select(func.coalesce(func.sum(VoucherLine.debit - VoucherLine.credit), 0)).where(
+            VoucherLine.org_id == org_id, VoucherLine.account_code == code,
+            VoucherLine.voucher_date <= through.date())) or D(0)
+
+
+def _month(session_factory, demo) -> None:
+    """Buy 100 kg and sell 30 kg at 100 in November; a customer pays 1000."""
+    receive(session_factory, demo, 100, business_time=at(3))
+    ship(session_factory, demo, 30, unit_price=100, business_time=at(10))
+    run(session_factory, receive_money, _system(demo), RecordMoney(demo.parties["杭州茶城"], D("1000"),
+                                                                   business_time=at(20)))
+
+
+def _system(demo):
+    from models.actor import Actor
+    return Actor.system_actor(demo.org_id)
+
+
+def test_close_moves_profit_to_本年利润_numbers_gap_free_and_the_statements_agree(session_factory, demo, actors):
+    _month(session_factory, demo)
+    before = income_statement_of(session_factory, demo)
+    assert before.net_profit > 0 and before.balanced
+
+    state = run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    assert state.status == "closed" and state.profit == before.net_profit
+    numbers = _numbers(session_factory, demo.org_id, NOV)
+    assert [n for n, _e in numbers] == [f"记-{NOV}-{i:05d}" for i in range(1, len(numbers) + 1)]
+    assert numbers[-1] == (state.closing_voucher_number, CLOSING_EVENT) and state.voucher_count == len(numbers)
+    # Every income and expense account is empty at the month end; 本年利润 holds the profit.
+    for code in ("6001", "6401"):
+        assert _account(session_factory, demo.org_id, code, at(30)) == 0
+    assert -_account(session_factory, demo.org_id, "3103", at(30)) == state.profit
+
+    after = income_statement_of(session_factory, demo)
+    assert after.net_profit == before.net_profit and after.balanced  # the closing voucher is left out
+    with session_factory() as s:
+        sheet = balance_sheet(s, demo.org_id, NOV)
+        tb = trial_balance(s, demo.org_id, NOV)
+    assert sheet.balanced and sheet.total_assets == sheet.total_liabilities_and_equity
+    assert next(r.amount for r in sheet.liabilities_and_equity if r.label == "未分配利润") == state.profit
+    assert tb.balanced and tb.totals.debit == tb.totals.credit
+    assert {r.code for r in tb.rows} >= {"1122", "1405", "6001", "6401", "3103"}
+    audit_and_events(session_factory, demo, "period.close", "period.closed")
+    assert_books_ok(session_factory, demo.org_id)
+
+
+def income_statement_of(session_factory, demo, period: str = NOV):
+    with session_factory() as s:
+        return income_statement(s, demo.org_id, period)
+
+
+def audit_and_events(session_factory, demo, action: str, event: str) -> None:
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.org_id == demo.org_id, AuditEntry.action == action)) == 1
+        assert s.scalar(select(func.count()).select_from(OutboxEvent).where(
+            OutboxEvent.org_id == demo.org_id, OutboxEvent.kind == event)) == 1
+
+
+def test_nothing_posts_into_a_closed_period_and_a_correction_goes_into_the_open_one(session_factory, demo, actors):
+    _month(session_factory, demo)
+    shipped = ship(session_factory, demo, 5, unit_price=120, business_time=at(12))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodClosed, match="2026年11月已结账"):
+        receive(session_factory, demo, 10, business_time=at(25))  # the posting writer's path
+    with pytest.raises(PeriodClosed):
+        run(session_factory, receive_money, _system(demo), RecordMoney(demo.parties["杭州茶城"], D("5"),
+                                                                       business_time=at(25)))  # the ORM path
+    with pytest.raises(PeriodClosed):
+        run(session_factory, reverse_document, _system(demo), ReverseDocument(shipped.document_id, "价格错",
+                                                                              business_time=at(26)))
+    assert row_counts(session_factory, demo.org_id) == counts
+    # The reversal dated now lands in the open period; the closed one is untouched.
+    closed = _numbers(session_factory, demo.org_id, NOV)
+    rev = run(session_factory, reverse_document, _system(demo), ReverseDocument(shipped.document_id, "价格错"))
+    assert all(n.startswith(f"记-{period_of(datetime.now(SHANGHAI))}-") for n in rev.voucher_numbers)
+    assert _numbers(session_factory, demo.org_id, NOV) == closed
+
+
+def test_reopen_with_a_reason_then_post_then_close_again(session_factory, demo, actors):
+    _month(session_factory, demo)
+    first = run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    with pytest.raises(PermissionDenied):
+        run(session_factory, reopen_period, actors["吴会计"], ReopenPeriod(NOV, "补单"))
+    with pytest.raises(ValidationError):
+        run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(NOV, "  "))
+    reopened = run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(NOV, "漏记一笔销售"))
+    assert reopened.status == "open" and reopened.reason == "漏记一笔销售"
+    audit_and_events(session_factory, demo, "period.reopen", "period.reopened")
+    ship(session_factory, demo, 10, unit_price=200, business_time=at(28))  # posts again
+    second = run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    numbers = _numbers(session_factory, demo.org_id, NOV)
+    assert [n for n, _e in numbers] == [f"记-{NOV}-{i:05d}" for i in range(1, len(numbers) + 1)]
+    assert [e for _n, e in numbers[-2:]] == [CLOSING_EVENT, CLOSING_EVENT]  # both closings last
+    assert second.profit > 0 and first.profit + second.profit == income_statement_of(
+        session_factory, demo).net_profit
+    assert _account(session_factory, demo.org_id, "6001", at(30)) == 0
+    with session_factory() as s:
+        listed = {p.period: p for p in periods(s, demo.org_id)}
+    assert listed[NOV].status == "closed" and listed[NOV].vouchers == len(numbers)
+
+
+def test_close_refuses_with_the_list_of_what_fails_and_writes_nothing(session_factory, demo, actors):
+    receive(session_factory, demo, 10, business_time=at(20, month=10))  # October, not closed
+    draft = receive(session_factory, demo, 5000, business_time=at(4))  # above the review limit: a draft
+    assert draft.status == "draft"
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodNotReady) as refused:
+        run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    problems = refused.value.details["problems"]
+    assert any("草稿" in p and draft.number in p for p in problems)
+    assert any("上一期间2026年10月尚未结账" in p for p in problems)
+    assert row_counts(session_factory, demo.org_id) == counts
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(AccountingPeriod).where(
+            AccountingPeriod.org_id == demo.org_id)) == 0
+    # October first, then November (the draft still blocks it).
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(OCT))
+    with pytest.raises(PeriodNotReady, match="草稿"):
+        run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    with pytest.raises(InvalidState, match="没有结账"):
+        run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(NOV, "x"))
+
+
+def test_reopen_goes_backwards_from_the_latest_closed_period(session_factory, demo, actors):
+    receive(session_factory, demo, 10, business_time=at(20, month=10))
+    receive(session_factory, demo, 10, business_time=at(20))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(OCT))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    with pytest.raises(InvalidState, match="请先反结账2026年11月"):
+        run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(OCT, "改十月"))
+    with pytest.raises(InvalidState, match="已结账"):
+        run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(NOV, "改十月"))
+    run(session_factory, reopen_period, actors["钱总监"], ReopenPeriod(OCT, "改十月"))
+
+
+@pytest.mark.parametrize("period", ["2026-11", "202613", "abc", "209912"])
+def test_close_refuses_a_malformed_or_future_period(session_factory, demo, actors, period):
+    with pytest.raises(ValidationError):
+        run(session_factory, close_period, actors["吴会计"], ClosePeriod(period))
+
+
+def test_a_number_lost_to_a_gap_is_taken_back_at_close(session_factory, demo, actors):
+    receive(session_factory, demo, 10, business_time=at(2))
+    with session_factory() as s:  # a number taken and never used (a gap in the posted numbers)
+        allocate(s, demo.org_id, "voucher", NOV)
+        s.commit()
+    receive(session_factory, demo, 10, business_time=at(1))  # earlier date, later id
+    receive(session_factory, demo, 10, business_time=at(3))
+    before = _numbers(session_factory, demo.org_id, NOV)
+    assert [n[-5:] for n, _e in before] == ["00001", "00003", "00004"]
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    with session_factory() as s:
+        rows = list(s.execute(select(Voucher.number, Voucher.voucher_date).where(
+            Voucher.org_id == demo.org_id, Voucher.period == NOV).order_by(Voucher.number)).all())
+    assert [n[-5:] for n, _d in rows] == ["00001", "00002", "00003"]
+    assert [d.day for _n, d in rows] == [1, 2, 3]  # in date order
+
+
+def test_the_books_are_closed_through_the_latest_closed_period(session_factory, demo, actors):
+    """An empty month before the closed one is locked too: it would change the closed month's opening."""
+    receive(session_factory, demo, 10, business_time=at(20, month=10))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(OCT))
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodClosed, match="账已结到2026年10月，2026年9月不能再记入"):
+        receive(session_factory, demo, 10, business_time=at(20, month=9))
+    assert row_counts(session_factory, demo.org_id) == counts
+    receive(session_factory, demo, 10, business_time=at(2))  # November is open
