@@ -12,6 +12,7 @@ See bench/README.md for what each figure means and the targets.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import random
@@ -45,6 +46,7 @@ from bench.common import (
     note,
     percentile,
 )
+from models import number_blocks
 from models.actor import Actor, load_actor
 from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, seed_demo
@@ -279,9 +281,14 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
             clerk = actors["小周"]
             commands = farmer_receipts(demo)
 
+            done = itertools.count()
+            refills_before = number_blocks.refills
+
             def work(client: int, n: int, sf: sessionmaker[Session] = session_factory,
-                     cmds: list[ReceiveGoods] = commands, actor: Actor = clerk) -> None:
+                     cmds: list[ReceiveGoods] = commands, actor: Actor = clerk,
+                     counter: itertools.count[int] = done) -> None:
                 run(sf, receive_goods, actor, cmds[(client * 7 + n) % len(cmds)])
+                next(counter)
 
             note(f"receipts on {backend}, {clients} client(s): {plan.warmup_s:g} s warm-up, "
                  f"{plan.duration_s:g} s measured")
@@ -293,6 +300,9 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
             figure(f"receipt_client_cpu_per_op_{suffix}", result.cpu_ms_per_op, "ms", 2)
             if backend == "pg":
                 figure(f"receipt_server_cpu_per_op_{suffix}", result.server_cpu_ms_per_op, "ms", 2)
+                # Blocks of numbers taken on the side pool (models.number_blocks), per receipt.
+                figure(f"receipt_number_refills_per_op_{suffix}",
+                       (number_blocks.refills - refills_before) / max(1, next(done)), "refills", 3)
                 if clients == 1:
                     SERVER_CPU["receipt"] = result.server_cpu_ms_per_op
                     SERVER_CPU["receipt_client"] = result.cpu_ms_per_op

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from models import number_blocks
 
 
 def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
@@ -60,6 +62,8 @@ def recreate_postgres_database(admin_url: str, name: str, *, drop_only: bool = F
 
     For tests and benchmarks, which each want a database of their own.
     """
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    number_blocks.forget(make_url(url).render_as_string(hide_password=False))  # blocks of the old database
     admin = make_engine(admin_url).execution_options(isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -68,4 +72,4 @@ def recreate_postgres_database(admin_url: str, name: str, *, drop_only: bool = F
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         admin.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+    return url

@@ -146,7 +146,7 @@ def idempotent(
             except BaseException:
                 writer.discard()
                 raise
-            return writer.resolve(result)
+            return result
 
         wrapper.operation_name = operation  # type: ignore[attr-defined]
         return wrapper

@@ -94,7 +94,7 @@ VOUCHER_SEQ_WIDTH = 5
 
 def voucher_number(period: str, seq: int | str) -> str:
     """记-202611-00012: the voucher's human number (``seq`` a number, or text already padded: the
-    posting writer's placeholder)."""
+    posting writer's padded text)."""
     return f"记-{period}-{seq:0{VOUCHER_SEQ_WIDTH}d}" if isinstance(seq, int) else f"记-{period}-{seq}"
 
 

@@ -7,10 +7,10 @@ UPDATE`` (their new values are not read back: nothing in a posting needs them), 
 psycopg pipeline (one round trip) on the session's own connection and
 transaction. Ids that later rows refer to (document, lot, voucher) are allocated with the
 operation's first reads (:meth:`PostingWriter.ids_read`), so no ``RETURNING`` round trip is needed
-per row; human numbers are placeholders that the pipeline replaces in SQL right after bumping the
-counters (:meth:`PostingWriter.numbers`), so a counter is locked only from that round trip to the
-commit, which rides in the same pipeline when the operation is the whole transaction. On SQLite
-there are no round trips; the same code runs statement by statement under the write lock.
+per row; human numbers come from blocks taken ahead (models.number_blocks), so no counter row is
+locked by a posting. The commit rides in the last pipeline when the operation is the whole
+transaction. On SQLite there are no round trips; the same code runs statement by statement under
+the write lock, and numbers are bumped in the transaction.
 
 Statements are compiled once per (table, columns, dialect) and executed on the DBAPI cursor with
 SQLAlchemy's own bind processors, so a row is stored exactly as the ORM would store it.
@@ -19,20 +19,18 @@ SQLAlchemy's own bind processors, so a row is stored exactly as the ORM would st
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import JSON, Numeric, String, Table, bindparam, func, select
+from sqlalchemy import Numeric, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from models import number_blocks
 from models.base import Base
 from models.documents import NumberSequence
 from models.infra import OutboxEvent
@@ -136,12 +134,6 @@ def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-#: Number placeholders (PostgreSQL, see PostingWriter.numbers): unguessable per process, ASCII so
-#: that JSON keeps them as they are.
-_SALT = uuid.uuid4().hex[:16]
-_TOKEN = re.compile(r"@@" + _SALT + r"\.[0-9]+@@")
-
-
 _types_cache: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
 
 
@@ -151,56 +143,6 @@ def _column_types(table: Table, columns: tuple[str, ...]) -> dict[str, Any]:
     if found is None:
         found = _types_cache[key] = {c: table.c[c].type for c in columns}
     return found
-
-
-def _carries_token(value: Any) -> bool:
-    if isinstance(value, str):
-        return _SALT in value
-    if isinstance(value, dict):
-        return any(_carries_token(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_carries_token(v) for v in value)
-    return False
-
-
-_text_columns: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-
-
-def _columns_that_may_carry(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
-    """The text and JSON columns among ``columns``: the only ones a number placeholder can be in."""
-    key = (table.name, columns)
-    found = _text_columns.get(key)
-    if found is None:
-        found = _text_columns[key] = tuple(
-            c for c in columns if isinstance(table.c[c].type, JSON | String))
-    return found
-
-
-_numbered_sql: dict[tuple[str, str, tuple[str, ...], int], str] = {}
-
-
-def _with_numbers(sql: str, table: Table, marked: tuple[str, ...], count: int) -> str:
-    """The compiled INSERT with each marked column's value passed through the placeholders' numbers."""
-    key = (sql, table.name, marked, count)
-    found = _numbered_sql.get(key)
-    if found is None:
-        found = _numbered_sql[key] = _numbered(sql, table, marked, count)
-    return found
-
-
-def _numbered(sql: str, table: Table, marked: tuple[str, ...], count: int) -> str:
-    number = ("lpad(CAST((SELECT last FROM number_sequences WHERE org_id = %(no{n})s AND series = %(ns{n})s"
-              " AND period = %(np{n})s) AS TEXT), greatest(%(nw{n})s, 1), '0')")
-    for column in marked:
-        type_name = "JSON" if isinstance(table.c[column].type, JSON) else "VARCHAR"
-        placeholder = f"%({column})s::{type_name}"
-        if placeholder not in sql:
-            raise LookupError(f"{table.name}.{column}: no {placeholder} in the compiled INSERT")
-        expr = f"CAST(%({column})s::{type_name} AS TEXT)"
-        for n in range(count):
-            expr = f"replace({expr}, %(nt{n})s::TEXT, {number.format(n=n)})"
-        sql = sql.replace(placeholder, f"CAST({expr} AS {type_name})", 1)
-    return sql
 
 
 @dataclass(frozen=True)
@@ -221,11 +163,9 @@ class PostingWriter:
         self.session = session
         self._rows: dict[tuple[str, tuple[str, ...]], tuple[Table, list[dict[str, Any]]]] = {}
         self._balances: list[dict[str, Any]] = []
-        #: (placeholder, org, series, period, width) of numbers not yet allocated (PostgreSQL).
-        self._pending_numbers: list[tuple[str, int, str, str, int]] = []
-        self._tickets = 0
-        #: placeholder → the number it became, for this session's sends so far.
-        self.resolved: dict[str, str] = {}
+        #: Numbers from this process's blocks used by the current transaction (PostgreSQL): given
+        #: back if it rolls back.
+        self._taken: list[tuple[number_blocks.Key, int]] = []
         self.statements = 0  # sent so far in this transaction (the bench prints it)
         self._connection: tuple[Any, Dialect] | None = None
 
@@ -245,7 +185,7 @@ class PostingWriter:
 
     @property
     def pending(self) -> bool:
-        return bool(self._rows or self._balances or self._pending_numbers)
+        return bool(self._rows or self._balances)
 
     # -- the connection ---------------------------------------------------------------------
     def _dbapi(self) -> tuple[Any, Dialect]:
@@ -299,37 +239,43 @@ class PostingWriter:
     def numbers(self, org_id: int, wanted: Sequence[tuple[str, str, int]]) -> list[str]:
         """The next number of each (series, period), as text zero-padded to its width.
 
-        SQLite: allocated now, in one statement. PostgreSQL: a placeholder, replaced inside the
-        statements that write it, right after the counters are bumped in the same pipeline — so the
-        counter rows are locked only from that pipeline to the commit, never while the client works
-        (with several clients of one org, that lock is the queue every receipt waits in). Values
-        that carry a placeholder (numbers, lot codes, summaries, event payloads, results) come back
-        resolved from :meth:`resolve` once the rows are sent.
+        PostgreSQL: from this process's blocks (models.number_blocks), no statement in this
+        transaction. SQLite: all bumped now, in one statement, under the transaction's write lock.
         """
-        if self.session.get_bind().dialect.name != "postgresql":
-            raw, dialect = self._dbapi()
-            keys = sorted({(series, period) for series, period, _w in wanted})
-            with self._pipeline(raw, dialect):
-                cur = self._send_numbers(raw, dialect, org_id, keys)
-            got = {(r[0], r[1]): int(r[2]) for r in cur.fetchall()}
-            return [f"{got[(series, period)]:0{width}d}" for series, period, width in wanted]
-        if any((org_id, series, period) in {(o, s_, p) for _t, o, s_, p, _w in self._pending_numbers}
-               for series, period, _w in wanted):
-            self.send()  # the same counter twice in one pipeline: bump it once per send
-        tokens = []
-        for series, period, width in wanted:
-            self._tickets += 1
-            token = f"@@{_SALT}.{self._tickets}@@"
-            self._pending_numbers.append((token, org_id, series, period, width))
-            tokens.append(token)
-        return tokens
+        if self.session.get_bind().dialect.name == "postgresql":
+            return [f"{self._take(org_id, series, period):0{width}d}" for series, period, width in wanted]
+        raw, dialect = self._dbapi()
+        keys = sorted({(series, period) for series, period, _w in wanted})
+        with self._pipeline(raw, dialect):
+            cur = self._send_numbers(raw, dialect, org_id, keys)
+        got = {(r[0], r[1]): int(r[2]) for r in cur.fetchall()}
+        return [f"{got[(series, period)]:0{width}d}" for series, period, width in wanted]
 
     def allocate_now(self, org_id: int, series: str, period: str) -> int:
-        """Bump one counter now (the ORM operations' numbering, models.numbering)."""
+        """The next number of one counter (the ORM operations' numbering, models.numbering)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._take(org_id, series, period)
         raw, dialect = self._dbapi()
         with self._pipeline(raw, dialect):
             cur = self._send_numbers(raw, dialect, org_id, [(series, period)])
         return int(cur.fetchone()[2])
+
+    def _take(self, org_id: int, series: str, period: str) -> int:
+        # Inside the session's transaction (begun here if need be), whose end gives it back or spends it.
+        url = self.session.connection().engine.url.render_as_string(hide_password=False)
+        number = number_blocks.take(url, org_id, series, period)
+        self._taken.append(((url, org_id, series, period), number))
+        return number
+
+    def transaction_committed(self) -> None:
+        """The numbers this transaction used are spent."""
+        self._taken.clear()
+
+    def transaction_ended(self) -> None:
+        """The outer transaction ended without committing its numbers: hand them out again."""
+        taken, self._taken = self._taken, []
+        if taken:
+            number_blocks.give_back(taken)
 
     def _send_numbers(self, raw: Any, dialect: Dialect, org_id: int, wanted: list[tuple[str, str]]) -> Any:
         """Bump each (series, period) counter of the org (created at 1), in one statement, in a fixed
@@ -354,22 +300,6 @@ class PostingWriter:
         self.statements += 1
         return cur
 
-    def resolve(self, value: Any) -> Any:
-        """``value`` with every number placeholder replaced by the number it became (after sending)."""
-        if not self.resolved:
-            return value
-        if isinstance(value, str):
-            return _TOKEN.sub(lambda m: self.resolved.get(m.group(0), m.group(0)), value) if _SALT in value else value
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            changes = {f.name: self.resolve(getattr(value, f.name)) for f in dataclasses.fields(value)
-                       if isinstance(getattr(value, f.name), str | dict | list | tuple)}
-            return dataclasses.replace(value, **changes) if changes else value
-        if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self.resolve(v) for v in value)
-        return value
-
     # -- sending ----------------------------------------------------------------------------
     def flush(self, *, commit: bool = False) -> None:
         """Flush the ORM's pending rows (those may be referred to), then send the queued ones
@@ -385,68 +315,25 @@ class PostingWriter:
         raw, dialect = self._dbapi()
         rows, self._rows = self._rows, {}
         balances, self._balances = self._balances, []
-        numbers, self._pending_numbers = self._pending_numbers, []
-        slots = {token: n for n, (token, *_rest) in enumerate(numbers)}
-        numbers_cur = None
         with self._pipeline(raw, dialect):
-            if numbers:  # first: the statements below read the counters they bump
-                keys = sorted({(series, period) for _t, _o, series, period, _w in numbers})
-                numbers_cur = self._send_numbers(raw, dialect, numbers[0][1], keys)
             cur = raw.cursor()
             for (name, columns), (table, batch) in rows.items():
                 if name == _events.name:
                     self.session.info[OUTBOX_WRITTEN] = True
-                self._send_rows(cur, dialect, table, columns, batch, numbers, slots)
+                self._send_rows(cur, dialect, table, columns, batch)
             if balances:
                 self._send_balances(raw, dialect, balances)
             if commit and dialect.name == "postgresql":
                 cur.execute("COMMIT")
-        if numbers_cur is not None:
-            got = {(r[0], r[1]): int(r[2]) for r in numbers_cur.fetchall()}
-            for token, _org, series, period, width in numbers:
-                self.resolved[token] = f"{got[(series, period)]:0{width}d}"
         self._forget_balances(balances)
 
     def _send_rows(self, cur: Any, dialect: Dialect, table: Table, columns: tuple[str, ...],
-                   batch: list[dict[str, Any]], numbers: list[tuple[str, int, str, str, int]],
-                   slots: Mapping[str, int]) -> None:
-        """One executemany per table; rows whose text carries a number placeholder get it replaced
-        in SQL from the counter row this pipeline just bumped."""
-        plain: list[dict[str, Any]] = []
-        templated: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        candidates = _columns_that_may_carry(table, columns) if numbers or self.resolved else ()
-        for row in batch:
-            marked = tuple(c for c in candidates if _carries_token(row[c]))
-            if marked and self.resolved:
-                # A number an earlier send of this transaction allocated (an ORM read in between
-                # sent it): filled in here, so only this send's own numbers remain placeholders.
-                for column in marked:
-                    row[column] = self.resolve(row[column])
-                marked = tuple(c for c in marked if _carries_token(row[c]))
-            if marked:
-                templated.setdefault(marked, []).append(row)
-            else:
-                plain.append(row)
-        types = _column_types(table, columns)
-        if plain:
-            compiled = _compile(("insert", table.name, columns, dialect.name), dialect, table.insert, types,
-                                insert_columns=True)
-            cur.executemany(compiled.sql, [_params(compiled, r) for r in plain])
-            self.statements += 1
-        for marked, group in templated.items():
-            base = _compile(("insert", table.name, columns, dialect.name), dialect, table.insert, types,
-                            insert_columns=True)
-            sql = _with_numbers(base.sql, table, marked, len(numbers))
-            params = []
-            for row in group:
-                values = _params(base, row)
-                for token, n in slots.items():
-                    _tok, org_id, series, period, width = numbers[n]
-                    values.update({f"nt{n}": token, f"no{n}": org_id, f"ns{n}": series, f"np{n}": period,
-                                   f"nw{n}": width})
-                params.append(values)
-            cur.executemany(sql, params)
-            self.statements += 1
+                   batch: list[dict[str, Any]]) -> None:
+        """One executemany per table."""
+        compiled = _compile(("insert", table.name, columns, dialect.name), dialect, table.insert,
+                            _column_types(table, columns), insert_columns=True)
+        cur.executemany(compiled.sql, [_params(compiled, r) for r in batch])
+        self.statements += 1
 
     def fetch(self, reads: Sequence[Read]) -> list[list[tuple[Any, ...]]]:
         """Run SELECTs together (one round trip on PostgreSQL; the transaction's BEGIN rides along)."""
@@ -472,7 +359,6 @@ class PostingWriter:
         """Drop queued rows (the operation failed: nothing of it may be written)."""
         self._rows.clear()
         self._balances.clear()
-        self._pending_numbers.clear()
 
     def _send_balances(self, raw: Any, dialect: Dialect, balances: list[dict[str, Any]]) -> None:
         insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
@@ -506,12 +392,6 @@ class PostingWriter:
 #: ``session.info`` key: the operation ``models.uow.run`` calls as the whole transaction (its rows
 #: may wait for the commit).
 COMMIT_FOLLOWS = "posting_commit_follows"
-
-
-def resolve_sent(session: Session, value: Any) -> Any:
-    """``value`` with the numbers the session's writer has sent filled in (see PostingWriter.numbers)."""
-    writer = session.info.get("posting_writer")
-    return writer.resolve(value) if writer is not None else value
 
 
 def writer_for(session: Session) -> PostingWriter:

@@ -89,12 +89,16 @@ def _forget(session: Session, *_args: Any) -> None:
 def _end_of_transaction(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
     session.info.pop("catalog", None)
+    writer = session.info.get("posting_writer")
+    if writer is not None:
+        writer.transaction_committed()
 
 
 def _transaction_ended(session: Session, transaction: Any) -> None:
     writer = session.info.get("posting_writer")
     if writer is not None and transaction.parent is None:
         writer.forget_connection()
+        writer.transaction_ended()  # after a rollback: its numbers are handed out again
 
 
 def _send_before_flush(session: Session, *_args: Any) -> None:

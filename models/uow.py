@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import Base
 from models.errors import DataConflict, PeriodClosed
 from models.infra import IdempotencyRecord
-from models.posting_writer import COMMIT_FOLLOWS, resolve_sent
+from models.posting_writer import COMMIT_FOLLOWS
 
 R = TypeVar("R")
 
@@ -153,7 +153,7 @@ def run(
                 session.info[COMMIT_FOLLOWS] = fn
                 result = fn(session, *args, **kwargs)
                 session.commit()
-                return resolve_sent(session, result)
+                return result
             except DBAPIError as exc:
                 session.rollback()
                 retry = attempt < attempts and _retryable(exc)

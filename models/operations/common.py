@@ -172,7 +172,7 @@ def document_series(kind: DocKind, site: SiteRef | None, business_time: datetime
 
 
 def document_number(series: str, day: str, seq: int | str) -> str:
-    """RK-SX-20261123-0007 (``seq`` a number, or text already padded: the posting writer's placeholder)."""
+    """RK-SX-20261123-0007 (``seq`` a number, or text already padded by the posting writer)."""
     return f"{series}-{day}-{seq:0{DOC_SEQ_WIDTH}d}" if isinstance(seq, int) else f"{series}-{day}-{seq}"
 
 
