@@ -12,8 +12,10 @@ numbers come out in order even across worker processes) and doubles, up to ``MAX
 series is busy. A number taken by a transaction that rolls back is given back to the process, so a
 failed posting leaves no gap in the common case; numbers a process holds when it exits are gaps
 (what PostgreSQL's own sequences and Odoo's "standard" sequences also accept). Voucher numbers are
-made gap-free and in date order when the month is closed. Nothing here ever waits on another
-transaction's locks except another refill's single statement, so no lock cycle can pass through it.
+made gap-free and in date order when the month is closed. A refill waits only for another refill's
+single statement — so a transaction must never hold a counter row while it takes a number (the
+close takes its period's counter only after its own voucher is numbered); a refill that waits
+longer than ``REFILL_LOCK_TIMEOUT`` fails instead of hanging.
 
 SQLite allocates inside the transaction as before (models.posting_writer): its one writer
 serialises postings anyway, and a second connection would wait on the first's write lock.
@@ -32,6 +34,8 @@ from sqlalchemy import Engine, create_engine, text
 MAX_BLOCK = 32
 #: A series refilled again within this many seconds is busy: its next block doubles.
 BUSY_WITHIN_S = 1.0
+#: PostgreSQL lock_timeout of a refill: a refill is one statement that waits only for others like it.
+REFILL_LOCK_TIMEOUT = "10s"
 
 Key = tuple[str, int, str, str]  # (database URL, org, series, period)
 
@@ -41,13 +45,14 @@ _BUMP = text(
 
 
 class _Series:
-    __slots__ = ("block", "free", "refill", "refilled_at")
+    __slots__ = ("block", "epoch", "free", "refill", "refilled_at")
 
     def __init__(self) -> None:
         self.free: list[int] = []  # ascending
         #: One refill at a time per series: the others wait for it and take from what it brought.
         self.refill = threading.Lock()
         self.block = 1
+        self.epoch = ""
         self.refilled_at = float("-inf")  # a new process starts quiet
 
 
@@ -64,16 +69,23 @@ def _side_engine(url: str) -> Engine:
     with _lock:
         engine = _side.get(key)
         if engine is None:
-            engine = _side[key] = create_engine(url, pool_size=1, max_overflow=4, pool_recycle=1800,
-                                                isolation_level="AUTOCOMMIT")
+            engine = _side[key] = create_engine(
+                url, pool_size=1, max_overflow=4, pool_recycle=1800, isolation_level="AUTOCOMMIT",
+                connect_args={"options": f"-c lock_timeout={REFILL_LOCK_TIMEOUT}"})
     return engine
 
 
-def take(url: str, org_id: int, series: str, period: str) -> int:
-    """The next number of (series, period) for the org, from this process's block or a new one."""
+def take(url: str, org_id: int, series: str, period: str, epoch: str = "") -> int:
+    """The next number of (series, period) for the org, from this process's block or a new one.
+
+    ``epoch``: numbers held from another epoch are dropped first (voucher numbers pass the org's
+    config version: a close renumbers the month's vouchers 1..N, so numbers held from before it
+    could meet those after a 反结账; the dropped ones are gaps, closed at the next close)."""
     key = (url, org_id, series, period)
     with _lock:
         state = _series.setdefault(key, _Series())
+        if state.epoch != epoch:
+            state.free, state.epoch = [], epoch
         if state.free:
             return state.free.pop(0)
     with state.refill:

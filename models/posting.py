@@ -24,7 +24,7 @@ from models.numbering import allocate
 from models.periods import period_label
 from models.posting_writer import table_of
 from models.timeutil import local_date, period_of
-from models.unit_of_work import UnitOfWork, catalog_of
+from models.unit_of_work import UnitOfWork, catalog_of, posting_catalog
 
 ZERO = Decimal(0)
 
@@ -101,8 +101,8 @@ def voucher_number(period: str, seq: int | str) -> str:
 def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
     """PeriodClosed if ``period`` is closed (结账), or earlier than the latest closed period (the books
     are closed through it: an empty earlier month must not change the closed one's opening balances).
-    The snapshot may be stale by a close that committed since it was read: the voucher counter's lock
-    (models.operations.closing) catches that one."""
+    A posting's snapshot is never older than a close: it is read with the org row held until the
+    posting commits, and a close takes that row first (models.unit_of_work)."""
     if not catalog.closed_periods:
         return
     latest = max(catalog.closed_periods)
@@ -115,7 +115,7 @@ def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
 
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
     period = period_of(when)
-    ensure_open(catalog_of(session, org_id), period)
+    ensure_open(posting_catalog(session, org_id), period)
     number = voucher_number(period, allocate(session, org_id, "voucher", period))
     for line in fields.get("lines", ()):
         line.voucher_date = local_date(when)

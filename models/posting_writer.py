@@ -263,9 +263,20 @@ class PostingWriter:
     def _take(self, org_id: int, series: str, period: str) -> int:
         # Inside the session's transaction (begun here if need be), whose end gives it back or spends it.
         url = self.session.connection().engine.url.render_as_string(hide_password=False)
-        number = number_blocks.take(url, org_id, series, period)
+        number = number_blocks.take(url, org_id, series, period, self._epoch(series))
         self._taken.append(((url, org_id, series, period), number))
         return number
+
+    def _epoch(self, series: str) -> str:
+        """Voucher numbers: the config version of this transaction's snapshot (number_blocks.take)."""
+        if series != "voucher":
+            return ""
+        for key in ("unit_of_work", "catalog"):
+            found = self.session.info.get(key)
+            version = getattr(getattr(found, "catalog", found), "version", None)
+            if isinstance(version, str):
+                return version
+        return ""
 
     def transaction_committed(self) -> None:
         """The numbers this transaction used are spent."""

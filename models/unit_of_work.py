@@ -25,6 +25,17 @@ from models.posting_writer import PostingWriter, Read, writer_for
 
 _VERSION = Read("org.config_version", lambda: select(Org.config_version).where(Org.id == bindparam("org_id")),
                 {}, {"org_id": Org.__table__.c.id.type})
+#: A posting's version read. FOR KEY SHARE (PostgreSQL; SQLite's one writer needs nothing) holds the
+#: org row until the posting commits — as the foreign keys of its rows would from their insert on —
+#: so a month-end close, which takes the row FOR UPDATE before anything else, waits for every posting
+#: that read an older snapshot, and a posting that begins during a close waits for it and then reads
+#: the new version (models.operations.closing). Postings do not wait for each other.
+_POSTING_VERSION = Read(
+    "org.config_version.posting",
+    lambda: select(Org.config_version).where(Org.id == bindparam("org_id")).with_for_update(read=True, key_share=True),
+    {}, {"org_id": Org.__table__.c.id.type})
+#: session.info key: the org whose row this transaction holds (see _POSTING_VERSION).
+_HELD = "posting_org_held"
 
 
 @dataclass
@@ -53,11 +64,13 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     if isinstance(found, UnitOfWork) and found.actor.org_id == actor.org_id:
         uow = found if found.actor is actor else UnitOfWork(session, actor, found.catalog, writer)
         return uow, uow.fetch(reads)
-    version_read = Read(_VERSION.key, _VERSION.build, {"org_id": actor.org_id}, _VERSION.types)
+    version_read = Read(_POSTING_VERSION.key, _POSTING_VERSION.build, {"org_id": actor.org_id},
+                        _POSTING_VERSION.types)
     results = writer.fetch([version_read, *reads])
     version = results[0][0][0] if results[0] else ""
     uow = UnitOfWork(session, actor, snapshot_for(session, actor.org_id, version), writer)
     session.info["unit_of_work"] = uow
+    session.info[_HELD] = actor.org_id
     return uow, results[1:]
 
 
@@ -78,9 +91,27 @@ def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:
     return snap
 
 
+def posting_catalog(session: Session, org_id: int) -> CatalogSnapshot:
+    """The org's catalog snapshot for a posting outside :func:`begin` (an ORM operation's voucher):
+    read with the org row held as :func:`begin` holds it, so it cannot be older than a close."""
+    found = session.info.get("unit_of_work")
+    if session.info.get(_HELD) == org_id and isinstance(found, UnitOfWork) and found.actor.org_id == org_id:
+        return found.catalog
+    cached = session.info.get("catalog")
+    if session.info.get(_HELD) == org_id and isinstance(cached, CatalogSnapshot) and cached.org.id == org_id:
+        return cached
+    read = Read(_POSTING_VERSION.key, _POSTING_VERSION.build, {"org_id": org_id}, _POSTING_VERSION.types)
+    rows = writer_for(session).fetch([read])[0]
+    snap = snapshot_for(session, org_id, rows[0][0] if rows else "")
+    session.info["catalog"] = snap
+    session.info[_HELD] = org_id
+    return snap
+
+
 def _forget(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
     session.info.pop("catalog", None)
+    session.info.pop(_HELD, None)  # a lock taken inside a savepoint goes with its rollback
     writer = session.info.get("posting_writer")
     if writer is not None:
         writer.discard()
@@ -89,6 +120,7 @@ def _forget(session: Session, *_args: Any) -> None:
 def _end_of_transaction(session: Session, *_args: Any) -> None:
     session.info.pop("unit_of_work", None)
     session.info.pop("catalog", None)
+    session.info.pop(_HELD, None)
     writer = session.info.get("posting_writer")
     if writer is not None:
         writer.transaction_committed()
@@ -96,6 +128,8 @@ def _end_of_transaction(session: Session, *_args: Any) -> None:
 
 def _transaction_ended(session: Session, transaction: Any) -> None:
     writer = session.info.get("posting_writer")
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
     if writer is not None and transaction.parent is None:
         writer.forget_connection()
         writer.transaction_ended()  # after a rollback: its numbers are handed out again

@@ -1,13 +1,13 @@
 """结账 and 反结账: close an accounting period (checks, closing voucher, gap-free numbers, lock) and
 reopen it.
 
-Close first takes the period's voucher counter row (models.numbering): every posting into the
-period holds that row from its number to its commit, so once close has it, every posting that got
-a number has committed and is seen by the checks, and every later one waits. Close then sets the
-counter's ``locked_through``: a posting that read the period as open (a catalog snapshot from
-before the close) is refused by the row's check constraint when it asks for its number, so no
-voucher lands in a closed period whichever way the race goes. Everything else reads the closed
-periods from the catalog snapshot (models.posting.ensure_open).
+Close first takes the org row FOR UPDATE. Every posting holds that row (FOR KEY SHARE) from the
+read of its catalog snapshot to its commit (models.unit_of_work), so once close has it, every
+posting in flight has committed and is seen by the checks, and every posting that begins meanwhile
+waits for the close and then reads a snapshot in which the period is closed
+(models.posting.ensure_open refuses it). Postings never wait for each other on it. Close also sets
+the voucher counter's ``locked_through`` at its high-water mark, so that no new block of numbers
+(models.number_blocks) can be taken for the period while it is closed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal
 
-from sqlalchemy import func, select, text, type_coerce, update
+from sqlalchemy import case, func, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from models.finance import Account, AccountCategory, Voucher, VoucherLine
 from models.idempotency import idempotent
 from models.invariants import ledger_matches_balances
 from models.operations.common import dec
+from models.org import Org
 from models.outbox import emit
 from models.periods import (
     AccountingPeriod,
@@ -74,6 +75,13 @@ class PeriodState:
     #: Net profit this close moved to 本年利润 (negative: a loss).
     profit: Decimal
     reason: str = ""
+
+
+def hold_postings(session: Session, org_id: int) -> None:
+    """Take the org row FOR UPDATE (PostgreSQL): wait for every posting that holds it (each does from
+    its snapshot read to its commit: models.unit_of_work), and make postings that begin meanwhile wait
+    until this commits and then read the closed period from the new snapshot."""
+    session.execute(select(Org.id).where(Org.id == org_id).with_for_update())
 
 
 def lock_voucher_counter(session: Session, org_id: int, period: str) -> int:
@@ -186,9 +194,12 @@ def renumber(session: Session, org_id: int, period: str) -> int:
     session.execute(text(_FINAL_NUMBERS["postgresql" if dialect == "postgresql" else "sqlite"]), params)
     count = session.scalar(select(func.count()).select_from(Voucher).where(
         Voucher.org_id == org_id, Voucher.period == period)) or 0
+    # Locked at its high-water mark, not at the count: numbers above the count that processes took
+    # in blocks (models.number_blocks) stay spent, so after a 反结账 new numbers start above them.
+    high = case((NumberSequence.last < count, count), else_=NumberSequence.last)
     session.execute(update(NumberSequence).where(
         NumberSequence.org_id == org_id, NumberSequence.series == "voucher", NumberSequence.period == period,
-    ).values(last=count, locked_through=count).execution_options(synchronize_session=False))
+    ).values(last=high, locked_through=high).execution_options(synchronize_session=False))
     return count
 
 
@@ -200,7 +211,7 @@ def close_period(session: Session, actor: Actor, cmd: ClosePeriod) -> PeriodStat
     period = checked_period(cmd.period)
     if period > period_of(utcnow()):
         raise ValidationError(f"{period_label(period)}还没到，不能结账", field="period")
-    lock_voucher_counter(session, actor.org_id, period)  # first: see the rest after every posting in flight
+    hold_postings(session, actor.org_id)  # first: every posting in flight commits before this reads
     row = _period_row(session, actor.org_id, period)
     if row is not None and row.status == PeriodStatus.CLOSED:
         raise InvalidState(f"{period_label(period)}已结账", period=period)
@@ -209,6 +220,9 @@ def close_period(session: Session, actor: Actor, cmd: ClosePeriod) -> PeriodStat
         raise PeriodNotReady(f"{period_label(period)}不能结账：\n" + "\n".join(
             f"{n}. {p}" for n, p in enumerate(problems, 1)), period=period, problems=problems)
     voucher, profit = _closing_voucher(session, actor.org_id, period)
+    # The counter row only now: its number came from a block, whose refill takes this row in a
+    # statement of its own (models.number_blocks) and would wait for this transaction.
+    lock_voucher_counter(session, actor.org_id, period)
     count = renumber(session, actor.org_id, period)
     closing_number = None
     if voucher is not None:
@@ -239,6 +253,7 @@ def reopen_period(session: Session, actor: Actor, cmd: ReopenPeriod) -> PeriodSt
         raise ValidationError("反结账须写明原因", field="reason")
     if len(reason) > 256:
         raise ValidationError("原因最多 256 个字", field="reason")
+    hold_postings(session, actor.org_id)
     lock_voucher_counter(session, actor.org_id, period)
     row = _period_row(session, actor.org_id, period)
     if row is None or row.status != PeriodStatus.CLOSED:
