@@ -9,8 +9,10 @@ def register(app: OpenAPI) -> None:
     """Register the blueprints of stock, shipments, transfers, approvals, to-dos, my, sync and /try."""
     from miniprogram_api import approvals, bindings, finance, my, shipments, stock, sync, todos, transfers, trypage
     from miniprogram_api.apiutil import close_read_db
+    from miniprogram_api.cash import api as cash_api
 
     for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance):
         app.register_api(module.api)
+    app.register_api(cash_api)
     app.register_blueprint(trypage.bp)
     app.teardown_appcontext(close_read_db)
