@@ -301,8 +301,8 @@ def cash_view(ctx: Context, hours: int) -> str:
             lines.append(f"{label}前三：")
             lines += [_cash_line(i) for i in top]
     late = f.overdue_receivables
-    if late.count:
-        lines.append(f"已逾期应收 {late.total} 元（{late.count} 笔，未计入）")
+    if late.parties:
+        lines.append(f"已逾期应收 {late.total} 元（{late.parties} 家客户，未计入）")
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -47,8 +47,9 @@ from models.errors import ValidationError
 from models.finance import FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
 from models.ledger import money
 from models.org import Org, Party, PartyKind
+from models.queries.receivables import _for_a_report
 from models.stock import Lot, QcStatus
-from models.subledger import SIDE_ACCOUNTS, Side, days_between, matched_by_line, signed_amount
+from models.subledger import SIDE_ACCOUNTS, Side, days_between, signed_amount
 from models.timeutil import SHANGHAI
 from models.types import Money
 
@@ -106,12 +107,20 @@ class CashHour:
 
 
 @dataclass(frozen=True)
+class OverdueParty:
+    party_id: int
+    party_name: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class OverdueReceivables:
-    """已逾期应收: owed to us and late; shown, not assumed to arrive."""
+    """已逾期应收: owed to us and late, by customer; shown, not assumed to arrive (``应收 名称`` lists
+    the documents)."""
 
     total: Decimal
-    count: int
-    largest: list[CashItem]
+    parties: int
+    largest: list[OverdueParty]
 
 
 @dataclass(frozen=True)
@@ -155,15 +164,14 @@ def window_of(start: datetime, hours: int) -> tuple[datetime, datetime]:
 def cash_forecast(session: Session, org_id: int, start: datetime, hours: int = 72) -> CashForecast:
     """Cash and bank at ``start`` and their projection over the next ``hours`` hours."""
     first, end = window_of(start, hours)
+    _for_a_report(session)
     cash, bank = _cash_now(session, org_id, first)
     opening = cash + bank
-    found: list[CashItem] = []
-    late_total, late_count, late_largest = ZERO, 0, []
-    for side, kind in ((Side.RECEIVABLE, FlowKind.RECEIVABLE), (Side.PAYABLE, FlowKind.PAYABLE)):
-        items, total, count, largest = _due_items(session, org_id, side, kind, first, end)
-        found += items
-        if kind == FlowKind.RECEIVABLE:
-            late_total, late_count, late_largest = total, count, largest
+    # Lines dated before this cannot fall due inside the window (nobody has longer credit).
+    since = first.date() - timedelta(days=session.scalar(
+        select(func.max(Party.credit_days)).where(Party.org_id == org_id)) or 0)
+    found, overdue = _receivables(session, org_id, first, end, since)
+    found += _payables(session, org_id, first, end, since)
     found += _farmer_items(session, org_id, first, end)
     found += _order_items(session, org_id, first, end)
     items = sorted(found, key=lambda i: (i.hour, i.expected_at, i.kind, i.number or "", i.document_id or 0))
@@ -197,7 +205,7 @@ def cash_forecast(session: Session, org_id: int, start: datetime, hours: int = 7
         as_of=as_of, start=first, end=end, hours=hours, due_hour=DUE_HOUR, cash=cash, bank=bank, opening=opening,
         inflow=total_in, outflow=total_out, closing=opening + total_in - total_out, lowest=lowest,
         lowest_at=lowest_at, totals=totals, by_hour=by_hour, items=items,
-        overdue_receivables=OverdueReceivables(late_total, late_count, late_largest),
+        overdue_receivables=overdue,
         threshold=threshold, first_below_at=first_below)
 
 
@@ -220,69 +228,112 @@ def _hour_of(first: datetime, at: datetime) -> int:
     return max(0, int((at - first) // timedelta(hours=1)))
 
 
-def _due_items(session: Session, org_id: int, side: Side, kind: FlowKind, first: datetime,
-               end: datetime) -> tuple[list[CashItem], Decimal, int, list[CashItem]]:
-    """Open charges of one side due in the window (as items) and, for receivables, the overdue ones
-    (total, count, the largest): three queries over one expression of the open amount."""
-    amount = signed_amount(side)
-    charged = matched_by_line(org_id, OpenItemMatch.charge_line_id)
-    open_ = type_coerce(amount - func.coalesce(charged.c.matched, 0), Money())
-    days = Party.credit_days
-    day0, day1 = literal(first.date(), Date), literal((end - timedelta(microseconds=1)).date(), Date)
+def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None) -> tuple[Any, Any]:
+    """Open charges (line, party, name, credit days, date, document, number, open amount) of one side
+    dated from ``since`` (None: all) up to ``until`` (None: any), naming a party; and the lines' CTE
+    (callers filter on its ``voucher_date``)."""
+    accounts = SIDE_ACCOUNTS[side]
+    matches = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("matched"))
+               .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts)))
+    if since is not None:  # a match carries its charge's date: only the matches of these lines are summed
+        matches = matches.where(OpenItemMatch.charge_on >= literal(since, Date))
+    matched = matches.group_by(OpenItemMatch.charge_line_id).subquery()
     # A charge is a line on the side's normal side; said without a literal zero (Money scaling on SQLite).
     is_charge = (VoucherLine.debit > VoucherLine.credit) if side == Side.RECEIVABLE else (
         VoucherLine.credit > VoucherLine.debit)
-    where: list[Any] = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[side]), is_charge,
-                        VoucherLine.voucher_date <= day1]
-    if side == Side.PAYABLE:  # farmers: from their settlements (prepayment / balance after QC)
-        where.append(Party.kind != PartyKind.FARMER)
-    # Only lines naming a party: nobody pays or collects a line without one (opening stock, a correction).
-    base = (select(VoucherLine.id, VoucherLine.party_id, Party.name, days, VoucherLine.voucher_date,
+    where: list[Any] = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts), is_charge,
+                        VoucherLine.party_id.is_not(None)]
+    if since is not None:
+        where.append(VoucherLine.voucher_date >= literal(since, Date))
+    if until is not None:
+        where.append(VoucherLine.voucher_date <= until)
+    # The side's lines first, from the (org, account, date) index: materialised, so the planner does
+    # not walk every line of the org in party order to merge-join the parties.
+    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.voucher_id,
+                    type_coerce(signed_amount(side), Money()).label("amount"))
+             .where(*where).cte(f"{side.value}_lines").prefix_with("MATERIALIZED"))
+    open_ = type_coerce(lines.c.amount - func.coalesce(matched.c.matched, 0), Money())
+    stmt = (select(lines.c.id, lines.c.party_id, Party.name, Party.credit_days, lines.c.voucher_date,
                    Voucher.document_id, Document.number, open_.label("open_amount"))
-            .join(Voucher, Voucher.id == VoucherLine.voucher_id)
+            .select_from(lines)
+            .join(Voucher, Voucher.id == lines.c.voucher_id)
             .outerjoin(Document, Document.id == Voucher.document_id)
-            .join(Party, Party.id == VoucherLine.party_id)
-            .outerjoin(charged, charged.c.line_id == VoucherLine.id)
-            .where(*where, open_ > 0))
-    # Due on a day of the window: document date + credit days within [day0, day1].
-    in_window = and_(days_between(day1, VoucherLine.voucher_date) >= days,
-                     days_between(day0, VoucherLine.voucher_date) <= days)
+            .join(Party, Party.id == lines.c.party_id)
+            .outerjoin(matched, matched.c.line_id == lines.c.id)
+            .where(open_ > 0))
+    if side == Side.PAYABLE:  # farmers: from their settlements (prepayment / balance after QC)
+        stmt = stmt.where(Party.kind != PartyKind.FARMER)
+    return stmt, lines
+
+
+def _window_days(first: datetime, end: datetime) -> tuple[Any, Any]:
+    return literal(first.date(), Date), literal((end - timedelta(microseconds=1)).date(), Date)
+
+
+def _item(kind: FlowKind, row: Any, first: datetime) -> CashItem:
+    _line, party_id, name, credit_days, day, document_id, number, value = row
+    at = _due_at(day, credit_days)
+    return CashItem(kind.value, "in" if kind in INFLOWS else "out", document_id, number, party_id, name, value, at,
+                    _hour_of(first, at), at < first)
+
+
+def _receivables(session: Session, org_id: int, first: datetime, end: datetime,
+                 since: date) -> tuple[list[CashItem], OverdueReceivables]:
+    """Receivables falling due in the window (items), and the overdue ones by customer: everything
+    open less what is not yet due, so only the recent lines are read one by one."""
+    day0, day1 = _window_days(first, end)
+    recent, lines = _open_charges(org_id, Side.RECEIVABLE, since)
+    days = Party.credit_days
+    in_window = and_(lines.c.voucher_date <= day1, days_between(day1, lines.c.voucher_date) >= days,
+                     days_between(day0, lines.c.voucher_date) <= days)
     items: list[CashItem] = []
-    late: list[CashItem] = []
-    direction = "in" if kind in INFLOWS else "out"
-    for _line, party_id, name, credit_days, day, document_id, number, value in session.execute(
-            base.where(in_window).order_by(VoucherLine.voucher_date, VoucherLine.id)):
-        at = _due_at(day, credit_days)
-        if at >= end:
+    late: dict[int, Decimal] = {}
+    for row in session.execute(recent.where(in_window).order_by(lines.c.voucher_date, lines.c.id)):
+        item = _item(FlowKind.RECEIVABLE, row, first)
+        if item.expected_at >= end:
             continue
-        item = CashItem(kind.value, direction, document_id, number, party_id, name or "", value, at,
-                        _hour_of(first, at), at < first)
-        if item.overdue and kind in INFLOWS:
-            late.append(item)  # fell due earlier today: late already, not counted on
+        if item.overdue:  # fell due earlier today: late already, not counted on
+            late[row[1]] = late.get(row[1], ZERO) + item.amount
         else:
             items.append(item)
-    overdue_where = days_between(day0, VoucherLine.voucher_date) > days
-    if kind in INFLOWS:
-        count, total = _overdue_sum(session, base.where(overdue_where))
-        largest_rows = session.execute(base.where(overdue_where).order_by(open_.desc(), VoucherLine.id)
-                                       .limit(OVERDUE_LISTED)).all()
-        largest = [CashItem(kind.value, direction, r[5], r[6], r[1], r[2] or "", r[7], _due_at(r[4], r[3]), 0, True)
-                   for r in largest_rows] + late
-        largest = sorted(largest, key=lambda i: (-i.amount, i.expected_at))[:OVERDUE_LISTED]
-        return (items, total + sum((i.amount for i in late), ZERO), count + len(late), largest)
-    # Payables already due: prudence puts them in the first hour (their own due time is kept).
-    for r in session.execute(base.where(overdue_where).order_by(VoucherLine.voucher_date, VoucherLine.id)):
-        items.append(CashItem(kind.value, direction, r[5], r[6], r[1], r[2] or "", r[7], _due_at(r[4], r[3]), 0,
-                              True))
-    return items, ZERO, 0, []
+    # Per customer: all charges less all matches (what is open), less what is open and not yet due.
+    accounts = SIDE_ACCOUNTS[Side.RECEIVABLE]
+    charged = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(VoucherLine.party_id, type_coerce(func.sum(VoucherLine.debit - VoucherLine.credit), Money()))
+        .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts),
+               VoucherLine.debit > VoucherLine.credit, VoucherLine.party_id.is_not(None))
+        .group_by(VoucherLine.party_id)).all()))
+    matched = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(OpenItemMatch.party_id, type_coerce(func.sum(OpenItemMatch.amount), Money()))
+        .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts))
+        .group_by(OpenItemMatch.party_id)).all()))
+    not_due = recent.where(days_between(day0, lines.c.voucher_date) <= days).subquery()
+    pending = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(not_due.c.party_id, type_coerce(func.sum(not_due.c.open_amount), Money()))
+        .group_by(not_due.c.party_id)).all()))
+    owed = {p: v - matched.get(p, ZERO) - pending.get(p, ZERO) + late.get(p, ZERO) for p, v in charged.items()}
+    owed = {p: v for p, v in owed.items() if v > 0}
+    top = sorted(owed.items(), key=lambda pv: (-pv[1], pv[0]))[:OVERDUE_LISTED]
+    names = dict(cast(list[tuple[int, str]], session.execute(
+        select(Party.id, Party.name).where(Party.org_id == org_id, Party.id.in_([p for p, _v in top]))).all())
+                 ) if top else {}
+    overdue = OverdueReceivables(sum(owed.values(), ZERO), len(owed),
+                                 [OverdueParty(p, names.get(p, ""), v) for p, v in top])
+    return items, overdue
 
 
-def _overdue_sum(session: Session, overdue: Any) -> tuple[int, Decimal]:
-    """How many overdue items and their open total, summed in SQL."""
-    rows = overdue.subquery()
-    count, total = session.execute(
-        select(func.count(), type_coerce(func.sum(rows.c.open_amount), Money())).select_from(rows)).one()
-    return int(count or 0), total or ZERO
+def _payables(session: Session, org_id: int, first: datetime, end: datetime, since: date) -> list[CashItem]:
+    """Payables (suppliers') falling due in the window, and — prudence — those already due, in hour 0."""
+    day0, day1 = _window_days(first, end)
+    recent, lines = _open_charges(org_id, Side.PAYABLE, since, day1)
+    days = Party.credit_days
+    in_window = and_(days_between(day1, lines.c.voucher_date) >= days, days_between(day0, lines.c.voucher_date) <= days)
+    items = [item for item in (_item(FlowKind.PAYABLE, row, first) for row in session.execute(
+        recent.where(in_window).order_by(lines.c.voucher_date, lines.c.id))) if item.expected_at < end]
+    every, lines = _open_charges(org_id, Side.PAYABLE, None, day0)
+    items += [_item(FlowKind.PAYABLE, row, first) for row in session.execute(
+        every.where(days_between(day0, lines.c.voucher_date) > days).order_by(lines.c.voucher_date, lines.c.id))]
+    return items
 
 
 def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:

@@ -46,7 +46,7 @@ def test_the_accountant_asks_for_three_days_of_cash_and_the_clerk_is_refused(app
     [reply] = transcript(accountant, [
         ("现金 三天", "现金+银行 现在 1000.00 元（现金 1000.00，银行 0.00）", "最低 440.00 元",
          "3天后 740.00 元（流入 300.00，流出 560.00）", "起低于下限 500.00 元", "流入前三：", "杭州茶城",
-         "流出前三：", "王阿姨 RK-", "560.00（已到期）", "已逾期应收 70.00 元（1 笔，未计入）"),
+         "流出前三：", "王阿姨 RK-", "560.00（已到期）", "已逾期应收 70.00 元（1 家客户，未计入）"),
     ])
     assert len(reply.splitlines()) <= 12  # fits a phone
     transcript(accountant, [("现金 6小时", "6小时后 440.00 元")])

@@ -28,7 +28,7 @@ def test_another_orgs_money_never_appears(client, demo, session_factory, as_):
     run(session_factory, receive_money, Actor.system_actor(other.org_id),
         RecordMoney(other.parties["杭州茶城"], Decimal(999), via="cash", matches=()))
     body = client.get("/api/v1/finance/cash-forecast", headers=as_("吴会计")).get_json()
-    assert body["items"] == [] and body["opening"] == "0.00" and body["overdue_receivables"]["count"] == 0
+    assert body["items"] == [] and body["opening"] == "0.00" and body["overdue_receivables"]["parties"] == 0
     theirs = set(other.parties.values())
     assert all(i["party_id"] not in theirs for i in body["items"])
 
