@@ -119,7 +119,7 @@ def _bench(url: str, db: str, rounds: int, lines: int) -> None:
                 if f.closing != f.opening + f.inflow - f.outflow or f.closing != f.by_hour[-1].balance:
                     raise SystemExit(f"forecast from {start}: the projection does not add up")
                 if hours == 72:
-                    items, late = max(items, len(f.items)), max(late, f.overdue_receivables.count)
+                    items, late = max(items, len(f.items)), max(late, f.overdue_receivables.parties)
     note(f"up to {items} items in 72 hours; up to {late} customers with overdue receivables, summed apart")
     size = f"{lines // 1000}k"
     for hours, values in timings.items():

@@ -8,7 +8,8 @@ The rules (what a finance officer reads next to the figures):
 - **Receivables due** (inflow): open charges on the receivable control accounts (models.subledger: a
   line's amount less what was matched against it) fall due on document date + the party's credit
   days, at :data:`DUE_HOUR` local time. Receivables already past due are *not* assumed to arrive:
-  they are shown apart as 已逾期 (total, count, the largest few) and stay out of the projection.
+  they are shown apart as 已逾期 (total, how many customers, the five owing most) and stay out of
+  the projection.
 - **Payables due** (outflow): the same on the payable side, suppliers only — what a farmer is owed
   comes from the farmer's settlements (next rule), which know the prepayment/balance stages.
 - Only items naming a party are forecast: a control-account line without one (opening stock, a
@@ -24,9 +25,9 @@ The rules (what a finance officer reads next to the figures):
   ``overdue``; money owed to us that is late is not counted on. The forecast errs towards too little
   cash, never too much.
 
-Open items are found in SQL per kind (the open amount is an aggregate of the matches; only items
-due inside the window, or a sum and count of the overdue ones, come back) — never by loading all
-documents. Money is Decimal throughout; nothing is rounded here but the orders' open part, once.
+Open items are found in SQL per kind (the open amount is an aggregate of the matches; only the items
+that count come back, and overdue receivables as sums per customer: all that is open less what is
+not yet due, so only recent lines are read one by one) — never by loading all documents. Money is Decimal throughout; nothing is rounded here but the orders' open part, once.
 """
 
 from __future__ import annotations
