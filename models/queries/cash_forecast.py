@@ -27,7 +27,8 @@ The rules (what a finance officer reads next to the figures):
 
 Open items are found in SQL per kind (the open amount is an aggregate of the matches; only the items
 that count come back, and overdue receivables as sums per customer: all that is open less what is
-not yet due, so only recent lines are read one by one) — never by loading all documents. Money is Decimal throughout; nothing is rounded here but the orders' open part, once.
+not yet due, so only recent lines are read one by one) — never by loading all documents. Money is
+Decimal throughout; nothing is rounded here but the orders' open part, once.
 """
 
 from __future__ import annotations
