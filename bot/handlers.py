@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from bot.intents import (
     Bind,
     BooksReport,
     Cancel,
+    CashView,
     Confirm,
     Decide,
     Entry,
@@ -52,6 +53,7 @@ from models.operations.identity import (
 )
 from models.org import PartyKind
 from models.outbox import emit
+from models.queries.cash_forecast import CashItem, cash_forecast
 from models.queries.documents import transfer_by_number
 from models.queries.my_documents import Delivery
 from models.queries.my_documents import my_deliveries as deliveries_of
@@ -75,6 +77,7 @@ HELP_TEXT = """可以这样发消息（文字或语音）：
 · 待办 · 我的交货 · 我的货款
 · 应收应付（财务）：应收 / 应收 杭州茶城 / 应付 王阿姨
 · 报表（财务）：利润表 本月 / 利润表 十一月 / 资产负债表
+· 现金（财务）：现金 三天 / 现金 48小时
 改动库存的操作会先让您“确认”；登记时可以发照片作为凭证。"""
 NO_DIALOG = "现在没有待确认的操作。发送“帮助”查看用法"
 EXPIRED = "上一条操作已超时（10分钟）未确认，已作废，请重新发送"
@@ -105,6 +108,8 @@ def dispatch(ctx: Context, intent: Intent) -> str:
             return party_balance(ctx, Side(side), text)
         case BooksReport(kind=kind, when=when):
             return books_report(ctx, kind, when)
+        case CashView(hours=hours):
+            return cash_view(ctx, hours)
         case Unknown(text=text):
             if find_items(ctx.session, ctx.org_id, text):
                 return stock(ctx, text)  # "茶青" alone: most people want the stock
@@ -319,6 +324,38 @@ def books_report(ctx: Context, kind: str, when: str) -> str:
     lines.append(f"资产总计 {sheet.total_assets}；负债合计 {rows['负债合计']}；"
                  f"所有者权益 {rows['所有者权益（或股东权益）合计']}")
     lines.append("借贷平衡" if sheet.balanced else "⚠ 不平衡，请联系财务检查")
+    return "\n".join(lines)
+
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
+
+
+def _cash_line(item: CashItem) -> str:
+    due = "已到期" if item.overdue else _at(item.expected_at)
+    return f"· {item.party_name} {item.number or ''} {item.amount}（{due}）".replace("  ", " ")
+
+
+def cash_view(ctx: Context, hours: int) -> str:
+    """现金 三天: cash and bank now, the lowest point and when, where it ends, the three largest
+    inflows and outflows (the same query as /api/v1/finance/cash-forecast)."""
+    if not ctx.actor.can(Permission.VIEW_FINANCE):
+        return "没有权限：查看财务"
+    f = cash_forecast(ctx.session, ctx.org_id, utcnow(), hours)
+    span = f"{hours // 24}天" if hours % 24 == 0 else f"{hours}小时"
+    lines = [f"现金+银行 现在 {f.opening} 元（现金 {f.cash}，银行 {f.bank}）",
+             f"最低 {f.lowest} 元（{_at(f.lowest_at)}）",
+             f"{span}后 {f.closing} 元（流入 {f.inflow}，流出 {f.outflow}）"]
+    if f.threshold is not None and f.first_below_at is not None:
+        lines.append(f"⚠ {_at(f.first_below_at)} 起低于下限 {f.threshold} 元")
+    for label, direction in (("流入", "in"), ("流出", "out")):
+        top = sorted((i for i in f.items if i.direction == direction), key=lambda i: (-i.amount, i.expected_at))[:3]
+        if top:
+            lines.append(f"{label}前三：")
+            lines += [_cash_line(i) for i in top]
+    late = f.overdue_receivables
+    if late.parties:
+        lines.append(f"已逾期应收 {late.total} 元（{late.parties} 家客户，未计入）")
     return "\n".join(lines)
 
 

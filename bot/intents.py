@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cn2an
+
 
 @dataclass(frozen=True)
 class Bind:
@@ -69,6 +71,13 @@ class BooksReport:
 
 
 @dataclass(frozen=True)
+class CashView:
+    """现金 [三天]: cash and bank now and the projection over the next ``hours`` hours."""
+
+    hours: int = 72
+
+
+@dataclass(frozen=True)
 class Decide:
     number: str
     approve: bool
@@ -100,7 +109,7 @@ class Unknown:
 
 
 Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | PartyBalance | Decide
-          | Entry | TransferRequest | StockQuery | Unknown | BooksReport)
+          | Entry | TransferRequest | StockQuery | Unknown | BooksReport | CashView)
 
 _PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
 _ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
@@ -201,6 +210,28 @@ def match_report(t: str) -> Intent | None:
     return BooksReport("balance" if m.group(1) == "资产负债表" else "income", m.group(2).strip())
 
 
+_CASH = re.compile(r"^(?:(?P<before>[0-9零一二两三四五六七八九十]{1,3})\s*天\s*)?现金(?:流|预测|预计)?"
+                   r"(?:\s*(?P<after>[0-9零一二两三四五六七八九十]{1,3})\s*(?P<unit>天|小时|h))?$")
+#: The chat answers for up to a week ahead (the API's limit).
+_CASH_MAX_HOURS = 168
+
+
+def match_cash(t: str) -> Intent | None:
+    """"现金" (72 hours), "现金 三天", "三天现金", "现金 48小时"."""
+    m = _CASH.match(t)
+    if m is None:
+        return None
+    raw = m.group("before") or m.group("after")
+    if raw is None:
+        return CashView()
+    try:
+        n = int(cn2an.cn2an(raw, "smart"))
+    except (ValueError, KeyError, IndexError):  # not a numeral after all ("十十")
+        return None
+    hours = n if m.group("after") and m.group("unit") != "天" else n * 24
+    return CashView(min(max(hours, 1), _CASH_MAX_HOURS))
+
+
 def match_decide(t: str) -> Intent | None:
     number = _DOC_NO.search(t)
     if not number:
@@ -257,6 +288,7 @@ ROUTES: tuple[Route, ...] = (
     Route("decide", match_decide),
     Route("balance", match_balance),
     Route("report", match_report),
+    Route("cash", match_cash),
     Route("mine", match_mine),
     Route("transfer", match_transfer),
     Route("count", _entry("count", COUNT_WORDS)),

@@ -22,10 +22,12 @@ def register(app: OpenAPI) -> None:
     )
     from miniprogram_api.apiutil import close_read_db
     from miniprogram_api.books import api as books_api  # issue 12: periods, close, statements
+    from miniprogram_api.cash import api as cash_api
 
     for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance, vat):
         app.register_api(module.api)
     app.register_api(books_api)
+    app.register_api(cash_api)
     app.register_blueprint(trypage.bp)
     from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
 

@@ -6,6 +6,7 @@ framework, no task queue and no channel code.
 
 from models import (  # noqa: F401  (register tables)
     approvals,
+    cash,
     catalog,
     chat,
     devices,

@@ -50,6 +50,11 @@ SEEDED_RULES: tuple[RuleSpec, ...] = (
     RuleSpec("slow-movers", "滞销提醒", "item.slow_moving", {}, (
         {"type": "notify", "role": "manager", "channel": "dingtalk",
          "text": "{item_name} 在 {site_name} 已 {days} 天没有出库，库存 {on_hand}"},)),
+    # Cash figures go to those who may see them (查看财务): finance and the director, not managers.
+    RuleSpec("cash-below-threshold", "现金预警", "cash.below_threshold", {}, tuple(
+        {"type": "notify", "role": role, "channel": "dingtalk",
+         "text": "预计 {first_below_text} 起现金低于下限 {threshold} 元，最低 {lowest} 元（{lowest_at_text}）"}
+        for role in ("finance", "director"))),
 )
 
 

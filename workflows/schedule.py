@@ -15,6 +15,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "outbox-sweep": {"task": "workflows.tasks.relay_outbox", "schedule": 5.0},
         "todo-scan": {"task": "workflows.tasks.scan_due_todos", "schedule": 30.0},
         "stock-alerts": {"task": "workflows.tasks.scan_stock_alerts", "schedule": 3600.0},
+        # The 72-hour cash projection against each organisation's threshold (alerts once per crossing).
+        "cash-threshold": {"task": "workflows.tasks.scan_cash_threshold", "schedule": 900.0},
         # Demand planning: forecasts every Monday 02:00 (the app's timezone is Asia/Shanghai), then
         # safety stock, reorder points and suggestions again every 4 hours as stock moves.
         "forecast-weekly": {"task": "workflows.planning.forecast_all_orgs",

@@ -11,6 +11,7 @@ import workflows.handlers  # noqa: F401  (register relay handlers)
 from app.settings import current
 from models.db import make_engine, make_session_factory
 from models.operations.alerts import scan_all_orgs
+from models.operations.cash import check_all_orgs_cash
 from models.operations.todos import scan_todos
 from models.uow import run
 from workflows.clock import clock
@@ -47,3 +48,9 @@ def scan_due_todos() -> int:
 def scan_stock_alerts() -> int:
     """Emit low-stock, near-expiry and slow-mover alerts (at most once a day each)."""
     return run(session_factory(), scan_all_orgs, clock.now())
+
+
+@shared_task(acks_late=True)
+def scan_cash_threshold() -> int:
+    """Check each organisation's 72-hour cash projection against its threshold (once per crossing)."""
+    return run(session_factory(), check_all_orgs_cash, clock.now())

@@ -29,6 +29,7 @@ TRIGGERS = {
     "transfer.requested": "调拨申请", "transfer.approved": "调拨已批准", "count.posted": "盘点",
     "forecast.completed": "需求预测完成", "forecast.failed": "需求预测失败",
     "replenishment.recomputed": "补货建议已更新",
+    "cash.below_threshold": "现金预计低于下限", "cash.recovered": "现金预计回到下限以上",
 }
 #: Action type → required fields.
 ACTIONS: dict[str, tuple[str, ...]] = {

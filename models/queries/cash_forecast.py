@@ -1,0 +1,398 @@
+"""The 72-hour cash forecast: cash and bank now, and what is expected to come in and go out, hour by
+hour (Asia/Shanghai hours), each figure traced to its documents.
+
+The rules (what a finance officer reads next to the figures):
+
+- **Opening**: Σ of the voucher lines on 1001 库存现金 and 1002 银行存款 dated up to the start's day.
+- **Window**: the local hour holding ``start`` and the ``hours - 1`` hours after it.
+- **Receivables due** (inflow): open charges on the receivable control accounts (models.subledger: a
+  line's amount less what was matched against it) fall due on document date + the party's credit
+  days, at :data:`DUE_HOUR` local time. Receivables already past due are *not* assumed to arrive:
+  they are shown apart as 已逾期 (total, how many customers, the five owing most) and stay out of
+  the projection.
+- **Payables due** (outflow): the same on the payable side, suppliers only — what a farmer is owed
+  comes from the farmer's settlements (next rule), which know the prepayment/balance stages.
+- Only items naming a party are forecast: a control-account line without one (opening stock, a
+  correction) is nobody's to pay or collect on a date.
+- **Farmer money due** (outflow): settlements waiting for their prepayment (all of the delivery
+  once its lot has passed QC, as settlement pays it) or, after QC, their balance; due at the
+  delivery's time + the farmer's credit days.
+- **Purchase orders** (outflow): confirmed or partly received purchase orders that are approved (or
+  never needed approval), for what is not received yet (Σ per line of open quantity × price, to the
+  fen); due at the order's time + the supplier's credit days (orders carry no expected date).
+- **Prudence** (谨慎性): money we owe that is already due (a payable past due, farmer money owed since
+  the delivery, an order whose date has passed) is assumed to go out in the first hour, flagged
+  ``overdue``; money owed to us that is late is not counted on. The forecast errs towards too little
+  cash, never too much.
+
+Open items are found in SQL per kind (the open amount is an aggregate of the matches; only the items
+that count come back, and overdue receivables as sums per customer: all that is open less what is
+not yet due, so only recent lines are read one by one) — never by loading all documents. Money is
+Decimal throughout; nothing is rounded here but the orders' open part, once.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Date, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy.orm import Session
+
+from models.approvals import ApprovalRequest, ApprovalStatus
+from models.cash import threshold_of
+from models.documents import DocKind, DocStatus, Document, DocumentLine
+from models.errors import ValidationError
+from models.finance import FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
+from models.ledger import money
+from models.org import Org, Party, PartyKind
+from models.queries.receivables import _for_a_report
+from models.stock import Lot, QcStatus
+from models.subledger import SIDE_ACCOUNTS, Side, days_between, signed_amount
+from models.timeutil import SHANGHAI
+from models.types import Money
+
+#: Receivables, payables and orders fall due at this local hour of their due day.
+DUE_HOUR = 10
+#: Accounts that are cash: 库存现金 and 银行存款.
+CASH_ACCOUNTS = ("1001", "1002")
+MAX_HOURS = 168
+ZERO = Decimal("0.00")
+#: How many of the overdue receivables are listed by name (the rest are in the total and count).
+OVERDUE_LISTED = 5
+
+
+class FlowKind(enum.StrEnum):
+    RECEIVABLE = "receivable"
+    PAYABLE = "payable"
+    FARMER = "farmer"
+    PURCHASE_ORDER = "purchase_order"
+
+
+KIND_LABELS = {FlowKind.RECEIVABLE: "应收到期", FlowKind.PAYABLE: "应付到期", FlowKind.FARMER: "农户货款",
+               FlowKind.PURCHASE_ORDER: "采购订单"}
+#: Inflows; every other kind is an outflow.
+INFLOWS = frozenset({FlowKind.RECEIVABLE})
+
+
+@dataclass(frozen=True)
+class CashItem:
+    """One document's contribution to the forecast."""
+
+    kind: str
+    direction: str  # "in" | "out"
+    document_id: int | None
+    number: str | None
+    party_id: int | None
+    party_name: str
+    amount: Decimal  # > 0
+    #: When it is expected (Asia/Shanghai); for an overdue outflow, when it fell due.
+    expected_at: datetime
+    #: The hour of the window it is counted in (0 = the first).
+    hour: int
+    #: Due before the window: an outflow counted in the first hour; a receivable not counted at all.
+    overdue: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CashHour:
+    hour: int
+    starts_at: datetime
+    inflow: Decimal
+    outflow: Decimal
+    #: Projected cash and bank at the end of the hour.
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class OverdueParty:
+    party_id: int
+    party_name: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class OverdueReceivables:
+    """已逾期应收: owed to us and late, by customer; shown, not assumed to arrive (``应收 名称`` lists
+    the documents)."""
+
+    total: Decimal
+    parties: int
+    largest: list[OverdueParty]
+
+
+@dataclass(frozen=True)
+class CashForecast:
+    #: The moment the forecast is for ("now"): the opening is cash and bank then.
+    as_of: datetime
+    #: The window: from the local hour holding ``as_of``, ``hours`` hours.
+    start: datetime
+    end: datetime
+    hours: int
+    due_hour: int
+    cash: Decimal
+    bank: Decimal
+    opening: Decimal
+    inflow: Decimal
+    outflow: Decimal
+    closing: Decimal
+    #: The lowest projected balance (the opening counts: it may be the lowest) and when it is reached.
+    lowest: Decimal
+    lowest_at: datetime
+    #: Per kind (FlowKind values): the sum of its items in the window.
+    totals: dict[str, Decimal]
+    by_hour: list[CashHour]
+    items: list[CashItem]
+    overdue_receivables: OverdueReceivables
+    #: The org's minimum (yuan) and the first time the projection is below it (None: never / no minimum).
+    threshold: Decimal | None
+    first_below_at: datetime | None
+
+
+def window_of(start: datetime, hours: int) -> tuple[datetime, datetime]:
+    """The window's first local hour and its end."""
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_HOURS:
+        raise ValidationError(f"小时数应在 1 到 {MAX_HOURS} 之间", field="hours")
+    if start.tzinfo is None:
+        raise ValidationError("开始时间须带时区", field="start")
+    first = start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
+    return first, first + timedelta(hours=hours)
+
+
+def cash_forecast(session: Session, org_id: int, start: datetime, hours: int = 72) -> CashForecast:
+    """Cash and bank at ``start`` and their projection over the next ``hours`` hours."""
+    first, end = window_of(start, hours)
+    _for_a_report(session)
+    cash, bank = _cash_now(session, org_id, first)
+    opening = cash + bank
+    # Lines dated before this cannot fall due inside the window (nobody has longer credit).
+    since = first.date() - timedelta(days=session.scalar(
+        select(func.max(Party.credit_days)).where(Party.org_id == org_id)) or 0)
+    found, overdue = _receivables(session, org_id, first, end, since)
+    found += _payables(session, org_id, first, end, since)
+    found += _farmer_items(session, org_id, first, end)
+    found += _order_items(session, org_id, first, end)
+    items = sorted(found, key=lambda i: (i.hour, i.expected_at, i.kind, i.number or "", i.document_id or 0))
+
+    by_hour: list[CashHour] = []
+    inflow = [ZERO] * hours
+    outflow = [ZERO] * hours
+    for item in items:
+        if item.direction == "in":
+            inflow[item.hour] += item.amount
+        else:
+            outflow[item.hour] += item.amount
+    balance = opening
+    as_of = start.astimezone(SHANGHAI)
+    lowest, lowest_at = opening, as_of
+    threshold = threshold_of(session.scalar(select(Org.settings).where(Org.id == org_id)))
+    first_below = lowest_at if threshold is not None and opening < threshold else None
+    for h in range(hours):
+        balance += inflow[h] - outflow[h]
+        at = first + timedelta(hours=h)
+        by_hour.append(CashHour(h, at, inflow[h], outflow[h], balance))
+        when = max(at, as_of)  # what is due already goes out now, not earlier this hour
+        if balance < lowest:
+            lowest, lowest_at = balance, when
+        if first_below is None and threshold is not None and balance < threshold:
+            first_below = when
+    totals = {k.value: sum((i.amount for i in items if i.kind == k), ZERO) for k in FlowKind}
+    total_in = sum(inflow, ZERO)
+    total_out = sum(outflow, ZERO)
+    return CashForecast(
+        as_of=as_of, start=first, end=end, hours=hours, due_hour=DUE_HOUR, cash=cash, bank=bank, opening=opening,
+        inflow=total_in, outflow=total_out, closing=opening + total_in - total_out, lowest=lowest,
+        lowest_at=lowest_at, totals=totals, by_hour=by_hour, items=items,
+        overdue_receivables=overdue,
+        threshold=threshold, first_below_at=first_below)
+
+
+def _cash_now(session: Session, org_id: int, first: datetime) -> tuple[Decimal, Decimal]:
+    """(库存现金, 银行存款) at the end of the start's day: from the covering index on PostgreSQL."""
+    rows = session.execute(
+        select(VoucherLine.account_code, type_coerce(func.sum(VoucherLine.debit - VoucherLine.credit), Money()))
+        .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(CASH_ACCOUNTS),
+               VoucherLine.voucher_date <= literal(first.date(), Date))
+        .group_by(VoucherLine.account_code)).all()
+    got = {code: value or ZERO for code, value in cast(list[tuple[str, Decimal | None]], rows)}
+    return got.get("1001", ZERO), got.get("1002", ZERO)
+
+
+def _due_at(day: Any, days: int) -> datetime:
+    return datetime.combine(day + timedelta(days=days), time(DUE_HOUR), SHANGHAI)
+
+
+def _hour_of(first: datetime, at: datetime) -> int:
+    return max(0, int((at - first) // timedelta(hours=1)))
+
+
+def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None) -> tuple[Any, Any]:
+    """Open charges (line, party, name, credit days, date, document, number, open amount) of one side
+    dated from ``since`` (None: all) up to ``until`` (None: any), naming a party; and the lines' CTE
+    (callers filter on its ``voucher_date``)."""
+    accounts = SIDE_ACCOUNTS[side]
+    matches = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("matched"))
+               .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts)))
+    if since is not None:  # a match carries its charge's date: only the matches of these lines are summed
+        matches = matches.where(OpenItemMatch.charge_on >= literal(since, Date))
+    matched = matches.group_by(OpenItemMatch.charge_line_id).subquery()
+    # A charge is a line on the side's normal side; said without a literal zero (Money scaling on SQLite).
+    is_charge = (VoucherLine.debit > VoucherLine.credit) if side == Side.RECEIVABLE else (
+        VoucherLine.credit > VoucherLine.debit)
+    where: list[Any] = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts), is_charge,
+                        VoucherLine.party_id.is_not(None)]
+    if since is not None:
+        where.append(VoucherLine.voucher_date >= literal(since, Date))
+    if until is not None:
+        where.append(VoucherLine.voucher_date <= until)
+    # The side's lines first, from the (org, account, date) index: materialised, so the planner does
+    # not walk every line of the org in party order to merge-join the parties.
+    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.voucher_id,
+                    type_coerce(signed_amount(side), Money()).label("amount"))
+             .where(*where).cte(f"{side.value}_lines").prefix_with("MATERIALIZED"))
+    open_ = type_coerce(lines.c.amount - func.coalesce(matched.c.matched, 0), Money())
+    stmt = (select(lines.c.id, lines.c.party_id, Party.name, Party.credit_days, lines.c.voucher_date,
+                   Voucher.document_id, Document.number, open_.label("open_amount"))
+            .select_from(lines)
+            .join(Voucher, Voucher.id == lines.c.voucher_id)
+            .outerjoin(Document, Document.id == Voucher.document_id)
+            .join(Party, Party.id == lines.c.party_id)
+            .outerjoin(matched, matched.c.line_id == lines.c.id)
+            .where(open_ > 0))
+    if side == Side.PAYABLE:  # farmers: from their settlements (prepayment / balance after QC)
+        stmt = stmt.where(Party.kind != PartyKind.FARMER)
+    return stmt, lines
+
+
+def _window_days(first: datetime, end: datetime) -> tuple[Any, Any]:
+    return literal(first.date(), Date), literal((end - timedelta(microseconds=1)).date(), Date)
+
+
+def _item(kind: FlowKind, row: Any, first: datetime) -> CashItem:
+    _line, party_id, name, credit_days, day, document_id, number, value = row
+    at = _due_at(day, credit_days)
+    return CashItem(kind.value, "in" if kind in INFLOWS else "out", document_id, number, party_id, name, value, at,
+                    _hour_of(first, at), at < first)
+
+
+def _receivables(session: Session, org_id: int, first: datetime, end: datetime,
+                 since: date) -> tuple[list[CashItem], OverdueReceivables]:
+    """Receivables falling due in the window (items), and the overdue ones by customer: everything
+    open less what is not yet due, so only the recent lines are read one by one."""
+    day0, day1 = _window_days(first, end)
+    recent, lines = _open_charges(org_id, Side.RECEIVABLE, since)
+    days = Party.credit_days
+    in_window = and_(lines.c.voucher_date <= day1, days_between(day1, lines.c.voucher_date) >= days,
+                     days_between(day0, lines.c.voucher_date) <= days)
+    items: list[CashItem] = []
+    late: dict[int, Decimal] = {}
+    for row in session.execute(recent.where(in_window).order_by(lines.c.voucher_date, lines.c.id)):
+        item = _item(FlowKind.RECEIVABLE, row, first)
+        if item.expected_at >= end:
+            continue
+        if item.overdue:  # fell due earlier today: late already, not counted on
+            late[row[1]] = late.get(row[1], ZERO) + item.amount
+        else:
+            items.append(item)
+    # Per customer: all charges less all matches (what is open), less what is open and not yet due.
+    accounts = SIDE_ACCOUNTS[Side.RECEIVABLE]
+    charged = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(VoucherLine.party_id, type_coerce(func.sum(VoucherLine.debit - VoucherLine.credit), Money()))
+        .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts),
+               VoucherLine.debit > VoucherLine.credit, VoucherLine.party_id.is_not(None))
+        .group_by(VoucherLine.party_id)).all()))
+    matched = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(OpenItemMatch.party_id, type_coerce(func.sum(OpenItemMatch.amount), Money()))
+        .where(OpenItemMatch.org_id == org_id, OpenItemMatch.account_code.in_(accounts))
+        .group_by(OpenItemMatch.party_id)).all()))
+    not_due = recent.where(days_between(day0, lines.c.voucher_date) <= days).subquery()
+    pending = dict(cast(list[tuple[int, Decimal]], session.execute(
+        select(not_due.c.party_id, type_coerce(func.sum(not_due.c.open_amount), Money()))
+        .group_by(not_due.c.party_id)).all()))
+    owed = {p: v - matched.get(p, ZERO) - pending.get(p, ZERO) + late.get(p, ZERO) for p, v in charged.items()}
+    owed = {p: v for p, v in owed.items() if v > 0}
+    top = sorted(owed.items(), key=lambda pv: (-pv[1], pv[0]))[:OVERDUE_LISTED]
+    names = dict(cast(list[tuple[int, str]], session.execute(
+        select(Party.id, Party.name).where(Party.org_id == org_id, Party.id.in_([p for p, _v in top]))).all())
+                 ) if top else {}
+    overdue = OverdueReceivables(sum(owed.values(), ZERO), len(owed),
+                                 [OverdueParty(p, names.get(p, ""), v) for p, v in top])
+    return items, overdue
+
+
+def _payables(session: Session, org_id: int, first: datetime, end: datetime, since: date) -> list[CashItem]:
+    """Payables (suppliers') falling due in the window, and — prudence — those already due, in hour 0."""
+    day0, day1 = _window_days(first, end)
+    recent, lines = _open_charges(org_id, Side.PAYABLE, since, day1)
+    days = Party.credit_days
+    in_window = and_(days_between(day1, lines.c.voucher_date) >= days, days_between(day0, lines.c.voucher_date) <= days)
+    items = [item for item in (_item(FlowKind.PAYABLE, row, first) for row in session.execute(
+        recent.where(in_window).order_by(lines.c.voucher_date, lines.c.id))) if item.expected_at < end]
+    every, lines = _open_charges(org_id, Side.PAYABLE, None, day0)
+    items += [_item(FlowKind.PAYABLE, row, first) for row in session.execute(
+        every.where(days_between(day0, lines.c.voucher_date) > days).order_by(lines.c.voucher_date, lines.c.id))]
+    return items
+
+
+def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
+    """Farmer settlements waiting for their prepayment (the whole delivery once its lot passed QC, as
+    settlement pays it) or their balance after QC."""
+    due = case((FarmerSettlement.status == SettlementStatus.BALANCE_DUE, FarmerSettlement.balance),
+               (Lot.qc_status == QcStatus.PASSED, FarmerSettlement.total), else_=FarmerSettlement.prepayment)
+    rows = session.execute(
+        select(FarmerSettlement.receipt_id, Document.number, Document.business_time, FarmerSettlement.party_id,
+               Party.name, Party.credit_days, FarmerSettlement.status, type_coerce(due, Money()))
+        .join(Document, Document.id == FarmerSettlement.receipt_id)
+        .join(Party, Party.id == FarmerSettlement.party_id)
+        .join(Lot, Lot.id == FarmerSettlement.lot_id)
+        .where(FarmerSettlement.org_id == org_id,
+               FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE]))
+        .order_by(FarmerSettlement.id)).all()
+    out = []
+    for receipt_id, number, when, party_id, name, credit_days, status, value in rows:
+        if value <= 0:
+            continue
+        at = when.astimezone(SHANGHAI) + timedelta(days=credit_days or 0)
+        if at >= end:
+            continue
+        note = "尾款" if status == SettlementStatus.BALANCE_DUE else "预付款"
+        out.append(CashItem(FlowKind.FARMER.value, "out", receipt_id, number, party_id, name, value, at,
+                            _hour_of(first, at), at < first, note))
+    return out
+
+
+def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
+    """Approved purchase orders still to be received, for the part not received yet."""
+    approval = (select(ApprovalRequest.document_id, ApprovalRequest.status)
+                .where(ApprovalRequest.org_id == org_id,
+                       ApprovalRequest.doc_kind == DocKind.PURCHASE_ORDER.value).subquery())
+    rows = session.execute(
+        select(Document.id, Document.number, Document.business_time, Document.party_id, Party.name,
+               Party.credit_days, DocumentLine.quantity, DocumentLine.done_quantity, DocumentLine.unit_price)
+        .join(DocumentLine, DocumentLine.document_id == Document.id)
+        .outerjoin(Party, Party.id == Document.party_id)
+        .outerjoin(approval, approval.c.document_id == Document.id)
+        .where(Document.org_id == org_id, Document.kind == DocKind.PURCHASE_ORDER,
+               Document.status.in_([DocStatus.CONFIRMED, DocStatus.PARTIAL]),
+               or_(approval.c.status.is_(None), approval.c.status == ApprovalStatus.APPROVED),
+               DocumentLine.quantity > DocumentLine.done_quantity, Document.business_time < end)
+        .order_by(Document.id, DocumentLine.line_no)).all()
+    open_part: dict[int, Decimal] = {}
+    head: dict[int, tuple[str, datetime, int | None, str, int]] = {}
+    for doc_id, number, when, party_id, name, credit_days, qty, done, price in rows:
+        # Each line as a receipt would book it: open quantity × price, to the fen.
+        open_part[doc_id] = open_part.get(doc_id, ZERO) + money((qty - done) * price)
+        head[doc_id] = (number, when, party_id, name or "", credit_days or 0)
+    out = []
+    for doc_id, value in open_part.items():
+        number, when, party_id, name, credit_days = head[doc_id]
+        at = when.astimezone(SHANGHAI) + timedelta(days=credit_days)
+        if value <= 0 or at >= end:
+            continue
+        out.append(CashItem(FlowKind.PURCHASE_ORDER.value, "out", doc_id, number, party_id, name, value, at,
+                            _hour_of(first, at), at < first, "未到货部分"))
+    return out
