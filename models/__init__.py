@@ -7,6 +7,7 @@ framework, no task queue and no channel code.
 from models import (  # noqa: F401  (register tables)
     approvals,
     catalog,
+    charges,
     chat,
     devices,
     documents,

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -82,7 +82,11 @@ TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CAN
 
 class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("org_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("org_id", "number"),
+        # The margin report reads one org's shipments of a date range.
+        Index("ix_documents_org_kind_time", "org_id", "kind", "business_time"),
+    )
 
     kind: Mapped[DocKind] = mapped_column(Enum(DocKind, native_enum=False, length=16), index=True)
     number: Mapped[str] = mapped_column(String(48))
