@@ -18,7 +18,7 @@ from models.lookup import get_owned
 from models.operations.approvals import STATUS_LABELS, may_decide
 from models.org import ROLE_LABELS
 
-KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常", "sales_order": "销售订单"}
 
 
 @dataclass(frozen=True)
