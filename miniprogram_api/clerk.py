@@ -12,5 +12,8 @@ def register(app: OpenAPI) -> None:
 
     for module in (stock, shipments, transfers, approvals, todos, my, sync, bindings, finance):
         app.register_api(module.api)
+    from miniprogram_api import margin  # issue 12: order margin and the margin preview
+
+    app.register_api(margin.api)
     app.register_blueprint(trypage.bp)
     app.teardown_appcontext(close_read_db)

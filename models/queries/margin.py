@@ -255,6 +255,11 @@ def _allocated(shipments: list[ShipmentMargin], order: Document, session: Sessio
     return sum((s.figures.extras for s in shipments), ZERO) - own
 
 
+def document_id_by_number(session: Session, org_id: int, number: str) -> int | None:
+    """The org's document with this human number (XS-…, CK-…), if any."""
+    return session.scalar(select(Document.id).where(Document.org_id == org_id, Document.number == number))
+
+
 @dataclass(frozen=True)
 class RollupRow:
     key: str
@@ -326,4 +331,4 @@ def _unallocated(session: Session, org_id: int, start: datetime, end: datetime) 
 
 
 __all__ = ["GROUPS", "GROUP_LABELS", "DocumentMargin", "Figures", "MarginRollup", "RollupRow", "ShipmentMargin",
-           "document_margin", "figures", "margin_rollup", "pct"]
+           "document_id_by_number", "document_margin", "figures", "margin_rollup", "pct"]
