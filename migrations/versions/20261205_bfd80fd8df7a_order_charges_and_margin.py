@@ -6,7 +6,8 @@ Create Date: 2026-12-05 09:00:00
 
 ``order_charges`` holds 运费 / 包装 / 佣金 / 其他 entered against a sales order or a shipment
 (a reversal is a row of the opposite amount). The margin report reads one org's shipments of a
-date range: documents get an index on (org, kind, business time).
+date range: documents get an index on (org, kind, business time), and one on the order a shipment
+fulfils and one on the document a reversal undoes (one order's or shipment's margin).
 """
 
 from collections.abc import Sequence
@@ -44,8 +45,13 @@ def upgrade() -> None:
     op.create_index('ix_order_charges_org_id', 'order_charges', ['org_id'])
     op.create_index('ix_order_charges_org_document', 'order_charges', ['org_id', 'document_id'])
     op.create_index('ix_documents_org_kind_time', 'documents', ['org_id', 'kind', 'business_time'])
+    # An order's shipments, and a shipment's reversal (the margin of one order or shipment).
+    op.create_index('ix_documents_source_document_id', 'documents', ['source_document_id'])
+    op.create_index('ix_documents_reverses_document_id', 'documents', ['reverses_document_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_documents_reverses_document_id', table_name='documents')
+    op.drop_index('ix_documents_source_document_id', table_name='documents')
     op.drop_index('ix_documents_org_kind_time', table_name='documents')
     op.drop_table('order_charges')

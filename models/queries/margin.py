@@ -122,9 +122,10 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def _rows(org_id: int, where: Callable[[Any], list[Any]]) -> Any:
+def _rows(org_id: int, where: Callable[[Any], list[Any]], orders: list[int] | None = None) -> Any:
     """One row per shipment document (reversals included) for which ``where(d)`` holds (``d`` the
-    shipment documents): its attributes and its revenue, cost and extras (a subquery)."""
+    shipment documents): its attributes and its revenue, cost and extras (a subquery). ``orders``:
+    the only sales orders whose charges matter (one document's view), else all of the org's."""
     d = aliased(Document, name="d")
     original = aliased(Document, name="orig")  # the shipment a reversal undoes (or the row itself)
     docs = (
@@ -138,14 +139,16 @@ def _rows(org_id: int, where: Callable[[Any], list[Any]]) -> Any:
         .where(d.org_id == org_id, d.kind == DocKind.SHIPMENT, *where(d))
         .cte("docs")
     )
-    moves = (select(StockMove.document_id.label("id"), func.sum(StockMove.value).label("value"),
+    # Driven from the range's documents (each one's moves by the document_id index), not from the ledger.
+    moves = (select(docs.c.id.label("id"), func.sum(StockMove.value).label("value"),
                     func.min(StockMove.item_id).label("item_id"))
-             .join(docs, docs.c.id == StockMove.document_id)
-             .group_by(StockMove.document_id).subquery("m"))
-    own = (select(OrderCharge.document_id.label("id"), func.sum(OrderCharge.amount).label("amount"))
-           .join(docs, docs.c.id == OrderCharge.document_id)
-           .group_by(OrderCharge.document_id).subquery("own"))
-    order_ch = _order_charges(org_id).subquery("oc")
+             .select_from(docs).join(StockMove, StockMove.document_id == docs.c.id)
+             .group_by(docs.c.id).subquery("m"))
+    own = (select(docs.c.id.label("id"), func.sum(OrderCharge.amount).label("amount"))
+           .select_from(docs).join(OrderCharge, OrderCharge.document_id == docs.c.id)
+           .group_by(docs.c.id).subquery("own"))
+    # Only the charges of the orders these shipments fulfil: the rest of the history is not read.
+    order_ch = _order_charges(org_id, orders if orders is not None else select(docs.c.order_id)).subquery("oc")
     order_rev = _order_revenue(org_id, order_ch).subquery("orev")
     revenue = docs.c.revenue
     share = case((and_(docs.c.stands, order_rev.c.revenue > 0),
@@ -165,13 +168,14 @@ def _rows(org_id: int, where: Callable[[Any], list[Any]]) -> Any:
     )
 
 
-def _order_charges(org_id: int) -> Select[int, Decimal]:
-    """Sales orders with charges and their net charges (order id, amount)."""
+def _order_charges(org_id: int, orders: list[int] | Select[Any] | None = None) -> Select[int, Decimal]:
+    """Sales orders with charges (of ``orders`` if given) and their net charges (order id, amount)."""
     order = aliased(Document, name="o")
-    return (select(OrderCharge.document_id.label("order_id"), func.sum(OrderCharge.amount).label("amount"))
+    stmt = (select(OrderCharge.document_id.label("order_id"), func.sum(OrderCharge.amount).label("amount"))
             .join(order, order.id == OrderCharge.document_id)
             .where(OrderCharge.org_id == org_id, order.kind == DocKind.SALES_ORDER)
             .group_by(OrderCharge.document_id))
+    return stmt.where(OrderCharge.document_id.in_(orders)) if orders is not None else stmt
 
 
 def _order_revenue(org_id: int, order_ch: Any) -> Select[int | None, Decimal]:
@@ -218,12 +222,16 @@ def document_margin(session: Session, org_id: int, document_id: int) -> Document
     if doc.kind == DocKind.SHIPMENT and doc.reverses_document_id is not None:
         doc = get_owned(session, Document, doc.reverses_document_id, org_id)  # a reversal: its shipment's view
     if doc.kind == DocKind.SHIPMENT:
-        facts = _rows(org_id, lambda d: [func.coalesce(d.reverses_document_id, d.id) == doc.id])
+        keys, orders = [doc.id], [doc.source_document_id] if doc.source_document_id is not None else []
     elif doc.kind == DocKind.SALES_ORDER:
-        keys = select(Document.id).where(Document.org_id == org_id, Document.source_document_id == doc.id)
-        facts = _rows(org_id, lambda d: [func.coalesce(d.reverses_document_id, d.id).in_(keys)])
+        keys, orders = list(session.scalars(select(Document.id).where(
+            Document.org_id == org_id, Document.source_document_id == doc.id))), [doc.id]
     else:
         raise ValidationError(f"{doc.number} 不是销售订单或出库单", field="document_id")
+    # The shipments and their reversals, by id (two index lookups): a handful of rows.
+    ids = keys + list(session.scalars(select(Document.id).where(
+        Document.org_id == org_id, Document.reverses_document_id.in_(keys)))) if keys else []
+    facts = _rows(org_id, lambda d: [d.id.in_(ids)], orders)
     rows = cast(list[tuple[int, Decimal, Decimal, Decimal]], session.execute(
         select(facts.c.key_id, *_sums(facts)).group_by(facts.c.key_id).order_by(facts.c.key_id)).all())
     numbers = dict(cast(list[tuple[int, str]], session.execute(select(Document.id, Document.number).where(
