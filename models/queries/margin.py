@@ -8,8 +8,8 @@ business time), each row carrying:
 * cost — minus the sum of its stock moves' value: the cost posted when it shipped, never a re-read
   of today's average;
 * extras — its own charges (models.charges) plus its share of its sales order's charges, allocated
-  by revenue share (the shipment's revenue × the order's charges ÷ the order's shipped revenue,
-  rounded to the fen once per shipment).
+  by revenue share (the shipment's revenue × the order's charges ÷ the order's shipped revenue),
+  to the fen by cumulative revenue so that an order's shares add up to its charges exactly.
 
 A reversal (a shipment document with ``reverses_document_id``) is a row of its own with the negated
 revenue and the reversing moves' value, so a reversed shipment nets to zero; reversing a shipment
@@ -31,7 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, case, func, literal, select, type_coerce
+from sqlalchemy import Select, func, literal, select, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -132,8 +132,6 @@ def _rows(org_id: int, where: Callable[[Any], list[Any]], orders: list[int] | No
         select(d.id.label("id"), original.id.label("key_id"), original.source_document_id.label("order_id"),
                d.party_id.label("party_id"), d.site_id.label("site_id"), local_month(d.business_time).label("month"),
                d.business_time.label("business_time"),
-               # Takes a share of its order's extras: a shipment that stands (not reversed, not a reversal).
-               and_(d.status == DocStatus.POSTED, d.reverses_document_id.is_(None)).label("stands"),
                type_coerce(d.total_amount - d.tax_amount, Money()).label("revenue"))
         .join(original, original.id == func.coalesce(d.reverses_document_id, d.id))
         .where(d.org_id == org_id, d.kind == DocKind.SHIPMENT, *where(d))
@@ -149,10 +147,9 @@ def _rows(org_id: int, where: Callable[[Any], list[Any]], orders: list[int] | No
            .group_by(docs.c.id).subquery("own"))
     # Only the charges of the orders these shipments fulfil: the rest of the history is not read.
     order_ch = _order_charges(org_id, orders if orders is not None else select(docs.c.order_id)).subquery("oc")
-    order_rev = _order_revenue(org_id, order_ch).subquery("orev")
+    shares = _order_shares(org_id, order_ch).subquery("shares")
     revenue = docs.c.revenue
-    share = case((and_(docs.c.stands, order_rev.c.revenue > 0),
-                  share_of(order_ch.c.amount, revenue, order_rev.c.revenue)), else_=literal(ZERO, Money()))
+    share = func.coalesce(shares.c.share, literal(ZERO, Money()))
     return (
         select(docs.c.id, docs.c.key_id, docs.c.order_id, docs.c.party_id, docs.c.site_id,
                moves.c.item_id.label("item_id"), docs.c.month, docs.c.business_time,
@@ -162,8 +159,7 @@ def _rows(org_id: int, where: Callable[[Any], list[Any]], orders: list[int] | No
         .select_from(docs)
         .outerjoin(moves, moves.c.id == docs.c.id)
         .outerjoin(own, own.c.id == docs.c.id)
-        .outerjoin(order_ch, order_ch.c.order_id == docs.c.order_id)
-        .outerjoin(order_rev, order_rev.c.order_id == docs.c.order_id)
+        .outerjoin(shares, shares.c.id == docs.c.id)
         .subquery("facts")
     )
 
@@ -186,6 +182,25 @@ def _order_revenue(org_id: int, order_ch: Any) -> Select[int | None, Decimal]:
             .where(s.org_id == org_id, s.kind == DocKind.SHIPMENT, s.status == DocStatus.POSTED,
                    s.reverses_document_id.is_(None), s.source_document_id.in_(select(order_ch.c.order_id)))
             .group_by(s.source_document_id))
+
+
+def _order_shares(org_id: int, order_ch: Any) -> Select[Any]:
+    """Each standing shipment's share of its order's charges (shipment id, share). Allocated by
+    cumulative revenue — share = C·cum/R − C·(cum − r)/R, each term rounded to the fen — so the
+    shares of an order add up to its charges exactly, whatever the rounding."""
+    s = aliased(Document, name="s")
+    rev = s.total_amount - s.tax_amount
+    cum = func.sum(rev).over(partition_by=s.source_document_id, order_by=s.id)
+    ranked = (select(s.id.label("id"), s.source_document_id.label("order_id"), cum.label("cum"),
+                     (cum - rev).label("prev"), func.sum(rev).over(partition_by=s.source_document_id).label("total"))
+              .where(s.org_id == org_id, s.kind == DocKind.SHIPMENT, s.status == DocStatus.POSTED,
+                     s.reverses_document_id.is_(None), s.source_document_id.in_(select(order_ch.c.order_id)))
+              .subquery("ranked"))
+    return (select(ranked.c.id, type_coerce(share_of(order_ch.c.amount, ranked.c.cum, ranked.c.total)
+                                            - share_of(order_ch.c.amount, ranked.c.prev, ranked.c.total),
+                                            Money()).label("share"))
+            .join(order_ch, order_ch.c.order_id == ranked.c.order_id)
+            .where(ranked.c.total > 0))
 
 
 def _sums(facts: Any) -> list[Any]:
