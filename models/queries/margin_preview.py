@@ -19,7 +19,6 @@ to cash, before anyone commits to it — at the quoted prices and at up to three
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,14 +49,19 @@ MARGIN_APPROVAL_THRESHOLD_PCT = Decimal(5)
 
 #: "Cash and bank projected 72 hours ahead" for an org, or None when nobody can say.
 CashPosition = Callable[[Session, int], Decimal | None]
+#: Issue 12's 72-hour cash forecast (``cash_forecast(session, org_id, start, hours=72)`` → ``.closing``).
+CASH_FORECAST_MODULE = "models.queries.cash_forecast"
 
 
 def cash_position_72h(session: Session, org_id: int) -> Decimal | None:
     """The projected cash position in 72 hours from models.queries.cash_forecast (another part of
     issue 12), or None while that module does not exist or gives no closing figure."""
-    if importlib.util.find_spec("models.queries.cash_forecast") is None:
+    try:
+        module = importlib.import_module(CASH_FORECAST_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != CASH_FORECAST_MODULE:  # the module exists but something it imports is missing
+            raise
         return None
-    module = importlib.import_module("models.queries.cash_forecast")
     forecast = module.cash_forecast(session, org_id, utcnow(), hours=72)
     for name in ("closing", "closing_balance", "projected_balance", "end_balance", "balance"):
         value = getattr(forecast, name, None)

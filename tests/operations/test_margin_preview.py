@@ -16,7 +16,7 @@ from models.operations import CreateOrder, OrderLineIn, create_order
 from models.operations.approvals import DecideApproval, decide_approval
 from models.operations.money import SetCreditTerms, set_credit_terms
 from models.org import Org
-from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
+from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview, no_cash_position
 from models.uow import run
 from tests.factories import receive, ship
 
@@ -34,7 +34,7 @@ def _preview(session_factory, demo, draft, **kw):
 def test_preview_costs_at_the_moving_average_and_prices_the_alternatives(session_factory, demo):
     receive(session_factory, demo, 10)  # 一级 at 80
     receive(session_factory, demo, 10, grade="特级")  # at 120: the average is 100
-    p = _preview(session_factory, demo, _draft(demo, 110, changes=("-10", "5")))
+    p = _preview(session_factory, demo, _draft(demo, 110, changes=("-10", "5")), cash_position=no_cash_position)
     line = p.lines[0]
     assert (line.average_cost, line.revenue, line.cost, line.margin) == (D(100), D("1100.00"), D("1000.00"),
                                                                           D("100.00"))
@@ -62,6 +62,25 @@ def test_the_cash_hook_gives_the_72_hour_position_and_a_short_term_order_adds_to
     receive(session_factory, demo, 10)
     p = _preview(session_factory, demo, _draft(demo, 100, qty=2), cash_position=lambda _s, _o: D("5000.00"))
     assert p.cash_72h == D("5000.00") and p.quoted.cash_72h_after == D("5200.00")  # credit days 0: due in 72 h
+
+
+def test_the_default_hook_reads_the_cash_forecasts_closing_figure(session_factory, demo, monkeypatch):
+    import sys
+    import types
+
+    from models.queries.margin_preview import CASH_FORECAST_MODULE, cash_position_72h
+
+    monkeypatch.setitem(sys.modules, CASH_FORECAST_MODULE, None)  # as before the forecast exists
+    with session_factory() as s:
+        assert cash_position_72h(s, demo.org_id) is None  # no figure, no error
+    calls = []
+    fake = types.ModuleType(CASH_FORECAST_MODULE)
+    fake.cash_forecast = lambda session, org_id, start, hours: calls.append((org_id, hours)) or types.SimpleNamespace(
+        closing=D("1234.50"))
+    monkeypatch.setitem(sys.modules, CASH_FORECAST_MODULE, fake)
+    receive(session_factory, demo, 10)
+    p = _preview(session_factory, demo, _draft(demo, 100, qty=1))
+    assert p.cash_72h == D("1234.50") and calls == [(demo.org_id, 72)]
 
 
 def test_bad_drafts_are_refused(session_factory, demo):
