@@ -84,7 +84,8 @@ class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("org_id", "number"),
-        # The margin report reads one org's shipments of a date range.
+        # The margin report reads one org's shipments of a date range (the VAT summary its month's
+        # receipts and shipments: the same index, created by whichever migration runs first).
         Index("ix_documents_org_kind_time", "org_id", "kind", "business_time"),
     )
 
