@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -42,6 +42,8 @@ class ApprovalItem:
     steps: list[dict[str, Any]]
     history: list[dict[str, Any]]
     requested_at: datetime
+    #: A sales order's margin preview when it was sent for approval (margin, %, exposure vs limit).
+    preview: list[str] = field(default_factory=list)
 
 
 def _roles(actor: Actor) -> set[str]:
@@ -62,6 +64,7 @@ def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
         status=req.status.value, status_label=STATUS_LABELS[req.status], step=req.step, awaiting_role=role,
         awaiting_label=ROLE_LABELS.get(role, role), may_decide=_may_decide(actor, req, doc), steps=list(req.steps),
         history=list(req.history), requested_at=req.created_at,
+        preview=list(((doc.extra or {}).get("margin_preview") or {}).get("lines", ())),
     )
 
 

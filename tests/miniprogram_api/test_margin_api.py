@@ -68,3 +68,21 @@ def test_the_routes_are_in_the_openapi_spec(client):
     for path in ("/api/v1/margin/documents/{document_id}", "/api/v1/margin/rollup", "/api/v1/margin/preview",
                  "/api/v1/margin/charges", "/api/v1/margin/charges/{charge_id}"):
         assert path in paths, path
+
+
+def test_a_thin_sales_order_waits_in_the_approvers_list_with_its_preview(client, demo, session_factory, actors, as_):
+    from decimal import Decimal
+
+    from models.documents import DocKind
+    from models.operations import CreateOrder, OrderLineIn, create_order
+    from models.uow import run
+
+    receive(session_factory, demo, 10)
+    order = run(session_factory, create_order, actors["赵经理"], CreateOrder(
+        DocKind.SALES_ORDER, demo.sites["ZC"], demo.parties["杭州茶城"],
+        (OrderLineIn(demo.items["茶青"], Decimal(5), unit_price=Decimal(82)),)))
+    items = client.get("/api/v1/approvals/requests", headers=as_("钱总监")).get_json()["items"]
+    [item] = [i for i in items if i["document_id"] == order.document_id]
+    assert item["kind_label"] == "销售订单" and item["preview"][0] == "毛利 10.00 元，毛利率 2.4%"
+    detail = client.get(f"/api/v1/approvals/requests/{item['request_id']}", headers=as_("钱总监")).get_json()
+    assert detail["preview"] == item["preview"]  # the page the WeChat message opens
