@@ -22,6 +22,7 @@ from bot.intents import (
     Entry,
     Help,
     Intent,
+    MarginQuery,
     MyDeliveries,
     MyPayments,
     PartyBalance,
@@ -40,7 +41,7 @@ from models.base import utcnow
 from models.catalog import Item
 from models.chat import DialogState, dialog_expired, open_dialog
 from models.documents import DocStatus
-from models.errors import NotFound
+from models.errors import DomainError, NotFound
 from models.operations import DecideTransfer, decide_transfer
 from models.operations.evidence import AttachEvidence, PhotoEvidence, attach_evidence
 from models.operations.identity import (
@@ -55,6 +56,7 @@ from models.org import PartyKind
 from models.outbox import emit
 from models.queries.cash_forecast import CashItem, cash_forecast
 from models.queries.documents import transfer_by_number
+from models.queries.margin import document_id_by_number, document_margin, margin_rollup
 from models.queries.my_documents import Delivery
 from models.queries.my_documents import my_deliveries as deliveries_of
 from models.queries.my_documents import my_payments as payments_of
@@ -78,6 +80,7 @@ HELP_TEXT = """可以这样发消息（文字或语音）：
 · 应收应付（财务）：应收 / 应收 杭州茶城 / 应付 王阿姨
 · 报表（财务）：利润表 本月 / 利润表 十一月 / 资产负债表
 · 现金（财务）：现金 三天 / 现金 48小时
+· 毛利（财务）：本月毛利 / 毛利 XS-ZC-20261205-0001
 改动库存的操作会先让您“确认”；登记时可以发照片作为凭证。"""
 NO_DIALOG = "现在没有待确认的操作。发送“帮助”查看用法"
 EXPIRED = "上一条操作已超时（10分钟）未确认，已作废，请重新发送"
@@ -110,6 +113,8 @@ def dispatch(ctx: Context, intent: Intent) -> str:
             return books_report(ctx, kind, when)
         case CashView(hours=hours):
             return cash_view(ctx, hours)
+        case MarginQuery(number=number):
+            return margin_reply(ctx, number)
         case Unknown(text=text):
             if find_items(ctx.session, ctx.org_id, text):
                 return stock(ctx, text)  # "茶青" alone: most people want the stock
@@ -357,6 +362,44 @@ def cash_view(ctx: Context, hours: int) -> str:
     if late.parties:
         lines.append(f"已逾期应收 {late.total} 元（{late.parties} 家客户，未计入）")
     return "\n".join(lines)
+
+
+def margin_reply(ctx: Context, number: str) -> str:
+    """本月毛利: this month's margin and the customers earning most (the /api/v1/margin/rollup
+    query); 毛利 <单号>: one sales order's or shipment's margin (/api/v1/margin/documents)."""
+    if not ctx.actor.can(Permission.VIEW_FINANCE):
+        return "没有权限：查看财务"
+    if number:
+        document_id = document_id_by_number(ctx.session, ctx.org_id, number)
+        if document_id is None:
+            return f"没找到单据“{number[:30]}”"
+        try:
+            m = document_margin(ctx.session, ctx.org_id, document_id)
+        except DomainError as exc:
+            return exc.message
+        f = m.figures
+        lines = [f"{m.number} {m.party_name}".rstrip(), f"收入 {f.revenue}，成本 {f.cost}，费用 {f.extras}",
+                 f"毛利 {f.margin} 元（{_pct(f.margin_pct)}）"]
+        if m.kind == "sales_order":
+            for s in m.shipments[:5]:
+                lines.append(f"· {s.number} {'已冲销' if s.reversed else f'毛利 {s.figures.margin}'}")
+            if m.unallocated_extras:
+                lines.append(f"未分摊费用 {m.unallocated_extras}")
+        return "\n".join(lines)
+    today = local_date(utcnow())
+    report = margin_rollup(ctx.session, ctx.org_id, today.replace(day=1), today, "customer")
+    if not report.rows:
+        return "本月还没有出库"
+    t = report.totals
+    lines = [f"本月毛利 {t.margin} 元（{_pct(t.margin_pct)}），收入 {t.revenue}"]
+    lines += [f"· {r.label} {r.figures.margin}（{_pct(r.figures.margin_pct)}）" for r in report.rows[:5]]
+    if len(report.rows) > 5:
+        lines.append(f"……共 {len(report.rows)} 家客户")
+    return "\n".join(lines)
+
+
+def _pct(value: Decimal | None) -> str:
+    return f"{value}%" if value is not None else "—"
 
 
 def bind(session: Session, platform: ChatPlatform, inbound: Inbound, intent: Bind) -> str:

@@ -78,6 +78,13 @@ class CashView:
 
 
 @dataclass(frozen=True)
+class MarginQuery:
+    """本月毛利 (this month by customer) or 毛利 <订单号/出库单号> (one document's margin)."""
+
+    number: str = ""
+
+
+@dataclass(frozen=True)
 class Decide:
     number: str
     approve: bool
@@ -109,7 +116,7 @@ class Unknown:
 
 
 Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | PartyBalance | Decide
-          | Entry | TransferRequest | StockQuery | Unknown | BooksReport | CashView)
+          | Entry | TransferRequest | StockQuery | Unknown | BooksReport | CashView | MarginQuery)
 
 _PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
 _ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
@@ -232,6 +239,17 @@ def match_cash(t: str) -> Intent | None:
     return CashView(min(max(hours, 1), _CASH_MAX_HOURS))
 
 
+_MARGIN = re.compile(r"^(?:本月)?毛利(?:率)?\s*([A-Za-z]{2}-[A-Za-z0-9-]+)?$")
+
+
+def match_margin(t: str) -> Intent | None:
+    """"本月毛利" / "毛利" (this month), "毛利 XS-ZC-20261205-0001" (one order or shipment)."""
+    m = _MARGIN.match(t)
+    if m is None:
+        return None
+    return MarginQuery((m.group(1) or "").upper())
+
+
 def match_decide(t: str) -> Intent | None:
     number = _DOC_NO.search(t)
     if not number:
@@ -289,6 +307,7 @@ ROUTES: tuple[Route, ...] = (
     Route("balance", match_balance),
     Route("report", match_report),
     Route("cash", match_cash),
+    Route("margin", match_margin),
     Route("mine", match_mine),
     Route("transfer", match_transfer),
     Route("count", _entry("count", COUNT_WORDS)),

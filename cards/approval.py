@@ -10,7 +10,8 @@ from typing import Any
 from models.org import ROLE_LABELS
 from models.timeutil import SHANGHAI
 
-KIND_LABELS = {"transfer": "调拨申请", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+KIND_LABELS = {"transfer": "调拨申请", "purchase_order": "采购订单", "qc_exception": "质检异常",
+               "sales_order": "销售订单"}
 STATUS_LABELS = {"pending": "待审批", "approved": "已同意", "rejected": "已驳回"}
 
 
@@ -39,6 +40,10 @@ class ApprovalCard:
     created_at: datetime
     history: tuple[Decision, ...] = field(default_factory=tuple)
     version: int = 0
+    #: A sales order's margin preview (经营推演): margin and %, exposure vs limit, alternatives.
+    preview: tuple[str, ...] = ()
+    #: The same in at most 20 characters (a WeChat subscribe message's field).
+    preview_brief: str = ""
 
 
 def _local(when: datetime) -> str:
@@ -65,7 +70,7 @@ def dingtalk_card(card: ApprovalCard) -> dict[str, str]:
         if last.reason:
             outcome += f"：{last.reason}"
     title = f"{'【加急】' if card.urgent else ''}{KIND_LABELS.get(card.doc_kind, card.doc_kind)} {card.number}"
-    return {
+    params = {
         "title": title,
         "summary": card.summary,
         "requested_by": card.requested_by,
@@ -83,6 +88,9 @@ def dingtalk_card(card: ApprovalCard) -> dict[str, str]:
         "request_id": str(card.request_id),
         "version": str(card.version),
     }
+    if card.preview:  # only sales orders carry one: other kinds' cards keep their parameters
+        params["preview"] = "\n".join(card.preview)
+    return params
 
 
 def wechat_subscribe(card: ApprovalCard, *, template_id: str) -> dict[str, Any]:
@@ -93,7 +101,7 @@ def wechat_subscribe(card: ApprovalCard, *, template_id: str) -> dict[str, Any]:
         "data": {
             "thing1": {"value": KIND_LABELS.get(card.doc_kind, card.doc_kind)[:20]},
             "character_string2": {"value": card.number[:32]},
-            "thing3": {"value": card.summary[:20]},
+            "thing3": {"value": (card.preview_brief or card.summary)[:20]},
             "name4": {"value": card.requested_by[:10]},
             "phrase5": {"value": STATUS_LABELS.get(card.status, card.status)[:5]},
         },

@@ -28,6 +28,9 @@ def register(app: OpenAPI) -> None:
         app.register_api(module.api)
     app.register_api(books_api)
     app.register_api(cash_api)
+    from miniprogram_api import margin  # issue 12: order margin and the margin preview
+
+    app.register_api(margin.api)
     app.register_blueprint(trypage.bp)
     from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
 

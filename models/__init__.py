@@ -8,6 +8,7 @@ from models import (  # noqa: F401  (register tables)
     approvals,
     cash,
     catalog,
+    charges,
     chat,
     devices,
     documents,

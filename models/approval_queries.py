@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,7 @@ from models.lookup import get_owned
 from models.operations.approvals import STATUS_LABELS, may_decide
 from models.org import ROLE_LABELS
 
-KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+KIND_LABELS = {"transfer": "调拨", "purchase_order": "采购订单", "qc_exception": "质检异常", "sales_order": "销售订单"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class ApprovalItem:
     steps: list[dict[str, Any]]
     history: list[dict[str, Any]]
     requested_at: datetime
+    #: A sales order's margin preview when it was sent for approval (margin, %, exposure vs limit).
+    preview: list[str] = field(default_factory=list)
 
 
 def _roles(actor: Actor) -> set[str]:
@@ -62,6 +64,7 @@ def _item(req: ApprovalRequest, doc: Document, actor: Actor) -> ApprovalItem:
         status=req.status.value, status_label=STATUS_LABELS[req.status], step=req.step, awaiting_role=role,
         awaiting_label=ROLE_LABELS.get(role, role), may_decide=_may_decide(actor, req, doc), steps=list(req.steps),
         history=list(req.history), requested_at=req.created_at,
+        preview=list(((doc.extra or {}).get("margin_preview") or {}).get("lines", ())),
     )
 
 

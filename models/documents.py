@@ -84,7 +84,8 @@ class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("org_id", "number"),
-        # The VAT summary reads one org's receipts and shipments of a month.
+        # The margin report reads one org's shipments of a date range (the VAT summary its month's
+        # receipts and shipments: the same index, created by whichever migration runs first).
         Index("ix_documents_org_kind_time", "org_id", "kind", "business_time"),
     )
 
@@ -103,8 +104,8 @@ class Document(IdMixin, OrgMixin, CreatedMixin, Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str] = mapped_column(String(512), default="")
     #: The order a receipt or shipment fulfils, or the document a reversal undoes.
-    source_document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
-    reverses_document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
+    source_document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"), index=True)
+    reverses_document_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"), index=True)
     decided_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Channel-specific extras (photo ids, transcript, client id): evidence, not state.

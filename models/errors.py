@@ -137,6 +137,12 @@ class PurchaseOrderNotApproved(DomainError):
     default_message = "采购单尚未审批通过"
 
 
+class SalesOrderNotApproved(DomainError):
+    code = "APPROVAL_PENDING"
+    http_status = 409
+    default_message = "销售订单尚未审批通过"
+
+
 class SecondPersonRequired(PermissionDenied):
     code = "SECOND_PERSON_REQUIRED"
     default_message = "须由录入人以外的另一位收货员确认"

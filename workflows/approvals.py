@@ -11,7 +11,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cards.approval import ApprovalCard, Decision, dingtalk_card, wechat_subscribe
+from cards.approval import KIND_LABELS, ApprovalCard, Decision, dingtalk_card, wechat_subscribe
 from models.actor import Actor
 from models.approvals import ApprovalRequest
 from models.documents import DocStatus, Document, DocumentLine
@@ -39,11 +39,21 @@ def card_for(session: Session, req: ApprovalRequest) -> ApprovalCard:
                         f"{ln.entered_unit or ''}" for ln in lines) or doc.note or ""
     history = tuple(Decision(h["step"], h["name"], h["approve"], h.get("reason", ""),
                              datetime.fromisoformat(h["at"])) for h in req.history)
+    preview = (doc.extra or {}).get("margin_preview") or {}  # snapshot taken when the sales order was created
     return ApprovalCard(
         request_id=req.id, doc_kind=req.doc_kind, number=doc.number, summary=summary[:60],
         requested_by=requester.name if requester else "系统", urgent=bool(doc.urgent), status=req.status.value,
         step=req.step, step_roles=tuple(s["role"] for s in req.steps), created_at=req.created_at,
-        history=history, version=req.card_version)
+        history=history, version=req.card_version, preview=tuple(preview.get("lines", ())),
+        preview_brief=_brief(preview))
+
+
+def _brief(preview: dict) -> str:
+    """毛利率 3.2% 超额度: a sales order's preview in a WeChat field's 20 characters."""
+    if not preview:
+        return ""
+    over = "超额度" if any("额度" in r for r in preview.get("reasons", ())) else ""
+    return f"毛利{preview.get('margin', '')}元 {preview.get('margin_pct', '')}% {over}".strip()
 
 
 def level_track_id(req: ApprovalRequest, step: int) -> str:
@@ -129,14 +139,14 @@ def _close_approval_todos(request_id: int, session: Session, _event: OutboxEvent
 @registry.register("approval.decided", "approvals.reject_purchase_order")
 @deferred
 def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
-    """Cancel a rejected purchase order if it still can be; otherwise tell the approvers, once.
+    """Cancel a rejected purchase or sales order if it still can be; otherwise tell the approvers, once.
 
     Goods may already have been received against it (an order approved before receipts were
     gated, or received on paper): cancelling it then is refused for good, so retrying would fail
     forever. The managers and directors are told to sort it out instead.
     """
     p = event.payload
-    if p.get("doc_kind") != "purchase_order" or p.get("status") != "rejected":
+    if p.get("doc_kind") not in ("purchase_order", "sales_order") or p.get("status") != "rejected":
         return
     doc = session.get(Document, int(p["document_id"]))
     if doc is None or doc.org_id != event.org_id or doc.status == DocStatus.CANCELLED:
@@ -154,4 +164,5 @@ def reject_purchase_order(session: Session, event: OutboxEvent) -> None:
         problem = f"当前{STATUS_LABELS[doc.status]}{'，已有收货' if received else ''}，不能自动取消"
     for role in ("manager", "director"):
         notify_role(session, event, "approvals.reject_purchase_order", role,
-                    f"采购订单 {doc.number} 已被驳回但未能取消", f"{problem}。{reason}，请人工处理。")
+                    f"{KIND_LABELS[p['doc_kind']]} {doc.number} 已被驳回但未能取消",
+                    f"{problem}。{reason}，请人工处理。")

@@ -34,6 +34,8 @@ DEFAULT_CHAINS: dict[str, list[dict[str, Any]]] = {
     "transfer": [{"role": "manager", "timeout_hours": 24}],
     "transfer.urgent": [{"role": "manager", "timeout_hours": 2}, {"role": "director", "timeout_hours": 2}],
     "purchase_order": [{"role": "manager", "timeout_hours": 24}, {"role": "director", "timeout_hours": 48}],
+    #: A sales order over the customer's credit limit or under the margin threshold (models.queries.margin_preview).
+    "sales_order": [{"role": "manager", "timeout_hours": 24}, {"role": "director", "timeout_hours": 48}],
     "qc_exception": [{"role": "qa", "timeout_hours": 4}, {"role": "director", "timeout_hours": 48}],
 }
 STATUS_LABELS = {ApprovalStatus.PENDING: "待审批", ApprovalStatus.APPROVED: "已同意", ApprovalStatus.REJECTED: "已驳回"}
@@ -62,8 +64,9 @@ MAX_CHAIN_STEPS = 10
 MAX_TIMEOUT_HOURS = 720
 #: Roles that may hold a level of a chain: staff, never a farmer or an outside party.
 APPROVER_ROLES = frozenset(r.value for r in Role if r != Role.FARMER)
-DOC_KINDS = ("transfer", "purchase_order", "qc_exception")
-KIND_LABELS = {"transfer": "调拨单", "purchase_order": "采购订单", "qc_exception": "质检异常"}
+DOC_KINDS = ("transfer", "purchase_order", "qc_exception", "sales_order")
+KIND_LABELS = {"transfer": "调拨单", "purchase_order": "采购订单", "qc_exception": "质检异常",
+               "sales_order": "销售订单"}
 
 
 def _valid_hours(hours: Any) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
+from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
 from models.idempotency import idempotent
@@ -26,6 +27,7 @@ from models.operations.common import (
 )
 from models.org import Party, PartyKind
 from models.outbox import emit
+from models.queries.margin_preview import no_cash_position, preview_lines, preview_of
 from models.stock import Balance, Reservation
 from models.units import to_base
 
@@ -60,6 +62,8 @@ class Order:
     status_label: str
     total: Decimal
     reserved: Decimal
+    #: A sales order sent for approval: why (over the credit limit, margin under the threshold).
+    approval_reasons: tuple[str, ...] = ()
 
 
 @idempotent("order.create")
@@ -67,7 +71,9 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     """Confirm a purchase or sales order; a sales order reserves its stock (FEFO) or fails.
 
     A purchase order that needs approval gets its approval request in this transaction, so goods
-    cannot be received against it, nor can it be decided, before its chain is known.
+    cannot be received against it, nor can it be decided, before its chain is known. So does a sales
+    order whose margin preview puts the customer over the credit limit or its margin % under the
+    org's threshold; it ships nothing until approved, and its card shows the preview.
     """
     if cmd.kind not in (DocKind.PURCHASE_ORDER, DocKind.SALES_ORDER):
         raise ValidationError("订单类型不正确", field="kind")
@@ -83,6 +89,7 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     doc = open_document(session, actor, cmd.kind, DocStatus.CONFIRMED, when, site=site, party_id=party.id,
                         note=cmd.note)
     reserved = Decimal(0)
+    priced: list[tuple[Item, Decimal, Decimal]] = []
     for n, line in enumerate(sorted(cmd.lines, key=lambda ln: ln.item_id), start=1):
         item = active_item(session, actor, line.item_id)
         qty = to_base(session, item, line.quantity, line.unit)
@@ -91,6 +98,7 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
         doc.lines.append(DocumentLine(org_id=actor.org_id, line_no=n, item_id=item.id, quantity=qty,
                                       entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit,
                                       unit_price=line.unit_price, amount=money(qty * line.unit_price)))
+        priced.append((item, qty, line.unit_price))
         if sales:
             balances = lock_balances(session, item.id, site.id)
             for pick in pick_fefo(session, item, site, balances, qty):
@@ -106,8 +114,20 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     if not sales and (cmd.require_approval or purchase_order_needs_approval(
             session, actor.org_id, doc.id, doc.total_amount)):
         open_approval(session, actor.org_id, "purchase_order", doc.id, doc.total_amount, new_document=True)
+    reasons: tuple[str, ...] = ()
+    if sales:
+        # Previewed after the reservations: reserving moves no value, so the average is today's.
+        preview = preview_of(session, actor.org_id, party, site.id, priced, cash_position=no_cash_position)
+        if preview.quoted.needs_approval:
+            reasons = preview.quoted.reasons
+            doc.extra = {**(doc.extra or {}), "margin_preview": {
+                "lines": preview_lines(preview), "reasons": list(reasons),
+                "margin": str(preview.quoted.margin), "margin_pct": str(preview.quoted.margin_pct),
+                "exposure_after": str(preview.quoted.exposure.after),
+                "credit_limit": str(preview.quoted.exposure.credit_limit)}}
+            open_approval(session, actor.org_id, "sales_order", doc.id, doc.total_amount, new_document=True)
     return Order(doc.id, doc.number, doc.kind.value, doc.status.value, STATUS_LABELS[doc.status],
-                 doc.total_amount, reserved)
+                 doc.total_amount, reserved, reasons)
 
 
 @dataclass(frozen=True)

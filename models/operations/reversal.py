@@ -17,6 +17,7 @@ from models.finance import FarmerSettlement, SettlementStatus, Voucher, VoucherS
 from models.idempotency import idempotent
 from models.ledger import append_move, fmt_qty, lock_balance
 from models.lookup import get_owned
+from models.operations.charges import reverse_document_charges
 from models.operations.common import business_time_or_now, open_document, transition
 from models.org import Site
 from models.outbox import emit
@@ -77,6 +78,8 @@ def reverse_document(session: Session, actor: Actor, cmd: ReverseDocument) -> Re
     if doc.source_document_id is not None:
         _reopen_order(session, doc)
     _reverse_moves(session, doc, rev, when)
+    if doc.kind == DocKind.SHIPMENT:  # its extras go with it: a reversed shipment's margin nets to zero
+        reverse_document_charges(session, actor, doc.id, when, f"随 {doc.number} 冲销")
     vouchers = list(session.scalars(select(Voucher).where(
         Voucher.document_id == doc.id, Voucher.status == VoucherStatus.POSTED,
         Voucher.reverses_voucher_id.is_(None),

@@ -17,9 +17,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
+from models.approvals import ApprovalRequest, ApprovalStatus
 from models.catalog_snapshot import PartyInfo
 from models.documents import DocKind, DocStatus, Document, DocumentLine
-from models.errors import ValidationError
+from models.errors import SalesOrderNotApproved, ValidationError
 from models.finance import Voucher
 from models.idempotency import idempotent
 from models.infra import OutboxEvent
@@ -240,6 +241,13 @@ def _order_reservations(
         raise ValidationError("出库地点或客户与销售订单不一致", field="sales_order_id")
     if not any(line.item_id == item_id for line in order.lines):
         raise ValidationError("销售订单中没有此商品", field="item_id")
+    # An order sent for approval (over the credit limit, thin margin) ships nothing until approved.
+    approval = session.scalar(select(ApprovalRequest.status).where(
+        ApprovalRequest.org_id == actor.org_id, ApprovalRequest.doc_kind == DocKind.SALES_ORDER.value,
+        ApprovalRequest.document_id == order.id))
+    if approval is not None and approval != ApprovalStatus.APPROVED:
+        raise SalesOrderNotApproved(f"销售订单尚未审批通过（{order.number}），不能出库",
+                                    number=order.number, approval_status=str(approval))
     reservations = list(session.scalars(select(Reservation).where(
         Reservation.document_id == order.id, Reservation.item_id == item_id, Reservation.active.is_(True),
     ).order_by(Reservation.lot_id).execution_options(populate_existing=True)))
