@@ -49,7 +49,7 @@ from models.errors import ValidationError
 from models.finance import FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
 from models.ledger import money
 from models.org import Org, Party, PartyKind
-from models.queries.receivables import _for_a_report
+from models.queries.receivables import for_a_report
 from models.stock import Lot, QcStatus
 from models.subledger import SIDE_ACCOUNTS, Side, days_between, signed_amount
 from models.timeutil import SHANGHAI
@@ -166,7 +166,7 @@ def window_of(start: datetime, hours: int) -> tuple[datetime, datetime]:
 def cash_forecast(session: Session, org_id: int, start: datetime, hours: int = 72) -> CashForecast:
     """Cash and bank at ``start`` and their projection over the next ``hours`` hours."""
     first, end = window_of(start, hours)
-    _for_a_report(session)
+    for_a_report(session)
     cash, bank = _cash_now(session, org_id, first)
     opening = cash + bank
     # Lines dated before this cannot fall due inside the window (nobody has longer credit).

@@ -43,7 +43,7 @@ from models.documents import DocKind, DocStatus, Document
 from models.errors import ValidationError
 from models.lookup import get_owned
 from models.org import Party, Site
-from models.queries.receivables import _for_a_report
+from models.queries.receivables import for_a_report
 from models.stock import StockMove
 from models.timeutil import SHANGHAI
 from models.types import Money
@@ -316,7 +316,7 @@ def margin_rollup(session: Session, org_id: int, date_from: date, date_to: date,
     facts = _rows(org_id, lambda d: [d.business_time >= start, d.business_time < end])
     column = {"customer": facts.c.party_id, "item": facts.c.item_id, "site": facts.c.site_id,
               "month": facts.c.month}[group_by]
-    _for_a_report(session)
+    for_a_report(session)
     found = cast(list[tuple[Any, int, Decimal, Decimal, Decimal]], session.execute(
         select(column, func.count(), *_sums(facts)).group_by(column)).all())
     labels = _labels(session, org_id, group_by, [r[0] for r in found])

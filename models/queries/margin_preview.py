@@ -11,14 +11,12 @@ to cash, before anyone commits to it — at the quoted prices and at up to three
   receivables less unapplied advances, models.subledger) plus this order's amount, against
   ``Party.credit_limit``.
 * Cash: the 72-hour cash position comes from a hook (:data:`CashPosition`); by default
-  :func:`cash_position_72h`, which asks models.queries.cash_forecast when that module exists and
-  answers None otherwise. The order adds to the 72-hour cash only if the customer's credit term is
-  three days or less (it would fall due inside the window).
+  :func:`cash_position_72h`, the 72-hour cash forecast's closing figure. The order adds to it only
+  if the customer's credit term is three days or less (it would fall due inside the window).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +33,7 @@ from models.ledger import money
 from models.lookup import get_owned
 from models.operations.common import positive_setting
 from models.org import Org, Party, PartyKind, Site
+from models.queries.cash_forecast import cash_forecast
 from models.queries.margin import pct
 from models.stock import Balance
 from models.subledger import SIDE_ACCOUNTS, Side, signed_amount
@@ -49,25 +48,10 @@ MARGIN_APPROVAL_THRESHOLD_PCT = Decimal(5)
 
 #: "Cash and bank projected 72 hours ahead" for an org, or None when nobody can say.
 CashPosition = Callable[[Session, int], Decimal | None]
-#: Issue 12's 72-hour cash forecast (``cash_forecast(session, org_id, start, hours=72)`` → ``.closing``).
-CASH_FORECAST_MODULE = "models.queries.cash_forecast"
-
-
-def cash_position_72h(session: Session, org_id: int) -> Decimal | None:
-    """The projected cash position in 72 hours from models.queries.cash_forecast (another part of
-    issue 12), or None while that module does not exist or gives no closing figure."""
-    try:
-        module = importlib.import_module(CASH_FORECAST_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != CASH_FORECAST_MODULE:  # the module exists but something it imports is missing
-            raise
-        return None
-    forecast = module.cash_forecast(session, org_id, utcnow(), hours=72)
-    for name in ("closing", "closing_balance", "projected_balance", "end_balance", "balance"):
-        value = getattr(forecast, name, None)
-        if isinstance(value, Decimal):
-            return value
-    return None
+def cash_position_72h(session: Session, org_id: int) -> Decimal:
+    """Cash and bank projected 72 hours from now (models.queries.cash_forecast, the same figure as
+    /api/v1/finance/cash-forecast and 现金 三天)."""
+    return cash_forecast(session, org_id, utcnow(), hours=72).closing
 
 
 def no_cash_position(_session: Session, _org_id: int) -> Decimal | None:

@@ -133,7 +133,7 @@ def aging(session: Session, org_id: int, side: Side, as_of: date, basis: str = "
             found = rows[party_id] = AgingRow(party_id, "")
         return found
 
-    _for_a_report(session)
+    for_a_report(session)
     for party_id, key, value in cast(list[tuple[int | None, int, Decimal]], session.execute(booked).all()):
         row_of(party_id).buckets[BUCKETS[key]] += value
     for party_id, key, value in cast(list[tuple[int | None, int, Decimal]], session.execute(on_charges).all()):
@@ -164,7 +164,7 @@ def _control_from_lines(session: Session, org_id: int, side: Side, day: Any) -> 
     return value or ZERO
 
 
-def _for_a_report(session: Session) -> None:
+def for_a_report(session: Session) -> None:
     """PostgreSQL: no JIT for this transaction's report (compiling it cost ~0.5 s, more than it saved
     on an aggregate over a million lines), and room to group in memory."""
     if session.get_bind().dialect.name == "postgresql":

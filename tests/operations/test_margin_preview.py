@@ -64,23 +64,15 @@ def test_the_cash_hook_gives_the_72_hour_position_and_a_short_term_order_adds_to
     assert p.cash_72h == D("5000.00") and p.quoted.cash_72h_after == D("5200.00")  # credit days 0: due in 72 h
 
 
-def test_the_default_hook_reads_the_cash_forecasts_closing_figure(session_factory, demo, monkeypatch):
-    import sys
-    import types
+def test_the_default_hook_is_the_cash_forecasts_72_hour_closing_figure(session_factory, demo):
+    from models.base import utcnow
+    from models.queries.cash_forecast import cash_forecast
 
-    from models.queries.margin_preview import CASH_FORECAST_MODULE, cash_position_72h
-
-    monkeypatch.setitem(sys.modules, CASH_FORECAST_MODULE, None)  # as before the forecast exists
-    with session_factory() as s:
-        assert cash_position_72h(s, demo.org_id) is None  # no figure, no error
-    calls = []
-    fake = types.ModuleType(CASH_FORECAST_MODULE)
-    fake.cash_forecast = lambda session, org_id, start, hours: calls.append((org_id, hours)) or types.SimpleNamespace(
-        closing=D("1234.50"))
-    monkeypatch.setitem(sys.modules, CASH_FORECAST_MODULE, fake)
     receive(session_factory, demo, 10)
     p = _preview(session_factory, demo, _draft(demo, 100, qty=1))
-    assert p.cash_72h == D("1234.50") and calls == [(demo.org_id, 72)]
+    with session_factory() as s:
+        expected = cash_forecast(s, demo.org_id, utcnow(), hours=72).closing
+    assert p.cash_72h == expected and p.cash_72h is not None
 
 
 def test_bad_drafts_are_refused(session_factory, demo):
