@@ -26,6 +26,7 @@ from bot.intents import (
     MyDeliveries,
     MyPayments,
     PartyBalance,
+    PartyStatement,
     Pick,
     StockQuery,
     Todos,
@@ -54,13 +55,14 @@ from models.operations.identity import (
 )
 from models.org import PartyKind
 from models.outbox import emit
+from models.periods import period_days
 from models.queries.cash_forecast import CashItem, cash_forecast
 from models.queries.documents import transfer_by_number
 from models.queries.margin import document_id_by_number, document_margin, margin_rollup
 from models.queries.my_documents import Delivery
 from models.queries.my_documents import my_deliveries as deliveries_of
 from models.queries.my_documents import my_payments as payments_of
-from models.queries.receivables import aging, party_open_items
+from models.queries.receivables import aging, party_open_items, statement
 from models.queries.statements import IS_NET_PROFIT, balance_sheet, income_statement
 from models.queries.stock_availability import Availability, stock_availability
 from models.queries.todos import Todo, todos_for
@@ -78,6 +80,7 @@ HELP_TEXT = """可以这样发消息（文字或语音）：
 · 审批：同意 DB-ZC-20261123-0003 / 驳回 DB-… 库存不足
 · 待办 · 我的交货 · 我的货款
 · 应收应付（财务）：应收 / 应收 杭州茶城 / 应付 王阿姨
+· 对账单（财务）：对账单 王阿姨 十一月 / 对账单 杭州茶城
 · 报表（财务）：利润表 本月 / 利润表 十一月 / 资产负债表
 · 现金（财务）：现金 三天 / 现金 48小时
 · 毛利（财务）：本月毛利 / 毛利 XS-ZC-20261205-0001
@@ -109,6 +112,8 @@ def dispatch(ctx: Context, intent: Intent) -> str:
             return my_payments(ctx)
         case PartyBalance(side=side, text=text):
             return party_balance(ctx, Side(side), text)
+        case PartyStatement(text=text):
+            return party_statement(ctx, text)
         case BooksReport(kind=kind, when=when):
             return books_report(ctx, kind, when)
         case CashView(hours=hours):
@@ -305,6 +310,38 @@ def chat_period(text: str, today: date) -> str | None:
         return None
     year = today.year if month <= today.month else today.year - 1
     return f"{year}{month:02d}"
+
+
+def party_statement(ctx: Context, text: str) -> str:
+    """对账单 王阿姨 十一月: a party's statement of account for a month, phone-sized (the same query as
+    /api/v1/finance/parties/{id}/statement; the side follows the party: customers 应收, others 应付)."""
+    if not ctx.actor.can(Permission.VIEW_FINANCE):
+        return "没有权限：查看财务"
+    today = local_date(utcnow())
+    name, _sep, last = text.rpartition(" ")
+    period = chat_period(last, today) if name else None
+    if period is None and name and (last.endswith("月") or last.isdigit()):
+        return f"没看懂月份“{last[:10]}”，例如：对账单 王阿姨 十一月"
+    if period is None:
+        name, period = text, f"{today:%Y%m}"
+    if not name.strip():
+        return "请写明往来单位，例如：对账单 王阿姨 十一月"
+    side = Side.RECEIVABLE
+    hits = find_parties(ctx.session, ctx.org_id, name.strip(), (PartyKind.CUSTOMER,))
+    if not hits:
+        side = Side.PAYABLE
+        hits = find_parties(ctx.session, ctx.org_id, name.strip(), (PartyKind.SUPPLIER, PartyKind.FARMER))
+    if not hits:
+        return f"没找到往来单位“{name[:20]}”"
+    first, last_day = period_days(period)
+    st = statement(ctx.session, ctx.org_id, hits[0].id, side, first, min(last_day, today))
+    lines = [f"{st.party_name} 对账单 {int(period[:4])}年{int(period[4:])}月（{SIDE_LABELS[side]}）",
+             f"期初 {st.opening}，本期增加 {st.charges}，本期减少 {st.credits}，期末 {st.closing}"]
+    lines += [f"· {ln.voucher_date:%m-%d} {ln.document_number or ln.summary} "
+              f"{'+' + str(ln.charge) if ln.charge else '-' + str(ln.credit)}" for ln in st.lines[-5:]]
+    if len(st.lines) > 5:
+        lines.append(f"……共 {len(st.lines)} 笔；完整对账单见 /print/statement.pdf")
+    return "\n".join(lines)
 
 
 def books_report(ctx: Context, kind: str, when: str) -> str:

@@ -63,6 +63,13 @@ class PartyBalance:
 
 
 @dataclass(frozen=True)
+class PartyStatement:
+    """对账单 <往来单位> [本月|上月|十一月|202611]: a party's statement of account for a month."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class BooksReport:
     """利润表 / 资产负债表 [本月|上月|十一月|202611]: a phone-sized statement (finance only)."""
 
@@ -116,7 +123,7 @@ class Unknown:
 
 
 Intent = (Bind | Confirm | Cancel | Pick | Help | Todos | MyDeliveries | MyPayments | PartyBalance | Decide
-          | Entry | TransferRequest | StockQuery | Unknown | BooksReport | CashView | MarginQuery)
+          | Entry | TransferRequest | StockQuery | Unknown | BooksReport | CashView | MarginQuery | PartyStatement)
 
 _PUNCT = re.compile(r"[，,。;；！!、：:“”\"'‘’（）()\[\]【】《》<>~～…]+")
 _ARROWS = re.compile(r"\s*(?:→|->|—>|=>|➡|⇒|－>|--?>)\s*")
@@ -204,6 +211,15 @@ def match_balance(t: str) -> Intent | None:
     if m is None:
         return None
     return PartyBalance("receivable" if m.group(1) == "应收" else "payable", m.group(3).strip())
+
+
+_STATEMENT = re.compile(r"^对账单\s*(.*)$")
+
+
+def match_statement(t: str) -> Intent | None:
+    """"对账单 王阿姨 十一月", "对账单 杭州茶城" (this month)."""
+    m = _STATEMENT.match(t)
+    return PartyStatement(m.group(1).strip()) if m else None
 
 
 _REPORT = re.compile(r"^(利润表|损益表|资产负债表)\s*(.*)$")
@@ -305,6 +321,7 @@ ROUTES: tuple[Route, ...] = (
     Route("todos", match_todos),
     Route("decide", match_decide),
     Route("balance", match_balance),
+    Route("statement", match_statement),
     Route("report", match_report),
     Route("cash", match_cash),
     Route("margin", match_margin),

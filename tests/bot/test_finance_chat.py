@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.intents import PartyBalance, route
+from bot.intents import PartyBalance, PartyStatement, route
 from models.base import utcnow
 from models.org import IdentityProvider
 from models.queries.receivables import aging, party_open_items
@@ -39,3 +39,31 @@ def test_the_accountant_asks_who_owes_and_the_clerk_is_refused(app, wecom, sessi
         ("应收 不存在的公司", "没找到往来单位"),
     ])
     transcript(wecom, [("应收", "没有权限：查看财务")])
+
+
+def test_statement_commands_are_recognised():
+    assert route("对账单 王阿姨 十一月") == PartyStatement("王阿姨 十一月")
+    assert route("对账单") == PartyStatement("")
+
+
+def test_the_accountant_asks_for_a_statement_of_account(app, wecom, session_factory, demo):
+    """对账单 <party> [month]: the same query as the API's statement, for the month, phone-sized."""
+    from models.queries.receivables import statement
+
+    receive(session_factory, demo, 20)
+    ship(session_factory, demo, 2, unit_price=150)
+    receive(session_factory, demo, 10, site="SX", party="李大伯", grade="一级")
+    accountant = WeComUser(app.test_client(), bind(session_factory, demo, "吴会计", IdentityProvider.WECOM_USERID),
+                           "wecom-token", AES_KEY, "ww-test-corp")
+    today = local_date(utcnow())
+    with session_factory() as s:
+        farmer = statement(s, demo.org_id, demo.parties["李大伯"], Side.PAYABLE, today.replace(day=1), today)
+    assert farmer.closing > 0
+    transcript(accountant, [
+        ("对账单 杭州茶城", "杭州茶城 对账单", "（应收）", "期末 300.00", "+300.00"),
+        ("对账单 李大伯 本月", "李大伯 对账单", "（应付）", f"期末 {farmer.closing}", "RK-SX-"),
+        ("对账单 李大伯 十三月", "没看懂月份"),
+        ("对账单 不存在的公司", "没找到往来单位"),
+        ("对账单", "请写明往来单位"),
+    ])
+    transcript(wecom, [("对账单 杭州茶城", "没有权限：查看财务")])
