@@ -102,7 +102,7 @@ def _checked_amount(value: Decimal) -> Decimal:
         raise ValidationError("金额过大，请核对", field="amount")
     if money(value) != value:
         raise ValidationError("金额最多两位小数（到分）", field="amount")
-    return value
+    return money(value)  # "10" is 10.00 from here on: in the answer as in the books
 
 
 def _party(session: Session, actor: Actor, party_id: int, kinds: tuple[PartyKind, ...], label: str) -> Party:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
 from sqlalchemy import func, select, type_coerce
@@ -29,7 +29,7 @@ from models.base import utcnow
 from models.catalog import Item
 from models.errors import ValidationError
 from models.finance import VoucherLine
-from models.ledger import money
+from models.ledger import COST_QUANTUM, money
 from models.lookup import get_owned
 from models.operations.common import positive_setting
 from models.org import Org, Party, PartyKind, Site
@@ -222,7 +222,9 @@ def _averages(session: Session, site_id: int, item_ids: list[int]) -> dict[int, 
         select(Balance.item_id, func.sum(Balance.value), func.sum(Balance.on_hand))
         .where(Balance.site_id == site_id, Balance.item_id.in_(item_ids), Balance.on_hand > 0)
         .group_by(Balance.item_id)).all())
-    return {item_id: value / on_hand for item_id, value, on_hand in rows if on_hand and on_hand > 0}
+    # Rounded as the ledger rounds a moving average (ledger.COST_QUANTUM): 90.000000, never 9E+1.
+    return {item_id: (value / on_hand).quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
+            for item_id, value, on_hand in rows if on_hand and on_hand > 0}
 
 
 def receivable_balance(session: Session, org_id: int, party_id: int) -> Decimal:

@@ -38,6 +38,7 @@ def test_preview_costs_at_the_moving_average_and_prices_the_alternatives(session
     line = p.lines[0]
     assert (line.average_cost, line.revenue, line.cost, line.margin) == (D(100), D("1100.00"), D("1000.00"),
                                                                           D("100.00"))
+    assert str(line.average_cost) == "100.000000"  # the ledger's rounding; never 1E+2 on a screen
     assert [(s.label, s.revenue, s.margin, s.margin_pct) for s in p.scenarios] == [
         ("报价", D("1100.00"), D("100.00"), D("9.1")),
         ("-10%", D("990.00"), D("-10.00"), D("-1.0")),
