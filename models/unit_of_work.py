@@ -25,14 +25,15 @@ from models.posting_writer import PostingWriter, Read, writer_for
 
 _VERSION = Read("org.config_version", lambda: select(Org.config_version).where(Org.id == bindparam("org_id")),
                 {}, {"org_id": Org.__table__.c.id.type})
-#: A posting's version read. FOR KEY SHARE (PostgreSQL; SQLite's one writer needs nothing) holds the
-#: org row until the posting commits — as the foreign keys of its rows would from their insert on —
-#: so a month-end close, which takes the row FOR UPDATE before anything else, waits for every posting
-#: that read an older snapshot, and a posting that begins during a close waits for it and then reads
-#: the new version (models.operations.closing). Postings do not wait for each other.
+#: A posting's version read. FOR SHARE (PostgreSQL; SQLite's one writer needs nothing) holds the org
+#: row until the posting commits, so whatever changes the org's config version (a month-end close
+#: first of all, which takes the row FOR NO KEY UPDATE before anything else; a master-data edit by
+#: its version bump) waits for every posting that read the older snapshot, and a posting that begins
+#: meanwhile waits for it and then reads the new version (models.operations.closing). Postings do
+#: not wait for each other, and foreign-key checks (FOR KEY SHARE) never wait for a close.
 _POSTING_VERSION = Read(
     "org.config_version.posting",
-    lambda: select(Org.config_version).where(Org.id == bindparam("org_id")).with_for_update(read=True, key_share=True),
+    lambda: select(Org.config_version).where(Org.id == bindparam("org_id")).with_for_update(read=True),
     {}, {"org_id": Org.__table__.c.id.type})
 #: session.info key: the org whose row this transaction holds (see _POSTING_VERSION).
 _HELD = "posting_org_held"

@@ -1,7 +1,7 @@
 """结账 and 反结账: close an accounting period (checks, closing voucher, gap-free numbers, lock) and
 reopen it.
 
-Close first takes the org row FOR UPDATE. Every posting holds that row (FOR KEY SHARE) from the
+Close first takes the org row FOR NO KEY UPDATE. Every posting holds that row (FOR SHARE) from the
 read of its catalog snapshot to its commit (models.unit_of_work), so once close has it, every
 posting in flight has committed and is seen by the checks, and every posting that begins meanwhile
 waits for the close and then reads a snapshot in which the period is closed
@@ -78,10 +78,12 @@ class PeriodState:
 
 
 def hold_postings(session: Session, org_id: int) -> None:
-    """Take the org row FOR UPDATE (PostgreSQL): wait for every posting that holds it (each does from
-    its snapshot read to its commit: models.unit_of_work), and make postings that begin meanwhile wait
-    until this commits and then read the closed period from the new snapshot."""
-    session.execute(select(Org.id).where(Org.id == org_id).with_for_update())
+    """Take the org row FOR NO KEY UPDATE (PostgreSQL): wait for every posting that holds it FOR SHARE
+    (each does from its snapshot read to its commit: models.unit_of_work), and make postings that
+    begin meanwhile wait until this commits and then read the closed period from the new snapshot.
+    Not FOR UPDATE: that would also stop the foreign-key checks (FOR KEY SHARE) of the counter's own
+    refill (models.number_blocks), which this transaction waits for when it numbers its voucher."""
+    session.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
 
 
 def lock_voucher_counter(session: Session, org_id: int, period: str) -> int:

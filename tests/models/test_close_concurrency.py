@@ -172,3 +172,25 @@ def test_a_close_waits_for_a_posting_that_holds_the_number_and_closes_it_with_th
     assert voucher is not None and voucher.startswith(f"记-{NOV}-")
     assert results["close"].profit > 0 and revenue == D("1000.00")
     assert_books_ok(session_factory, demo.org_id)
+
+
+def test_a_close_numbers_its_voucher_even_when_the_months_counter_is_new(session_factory, engine, demo, actors):
+    """The closing voucher's number comes from a block refill on the side pool, whose INSERT of a new
+    counter row checks its foreign key to the org row (FOR KEY SHARE): the close's own hold on that
+    row must not stop it (it did, with FOR UPDATE: the close waited for itself until lock_timeout)."""
+    from models import number_blocks
+
+    receive(session_factory, demo, 100, business_time=nov(3))
+    run(session_factory, ship_goods, Actor.system_actor(demo.org_id), ShipGoods(
+        site_id=demo.sites["ZC"], item_id=demo.items["茶青"], quantity=D(10), party_id=demo.parties["杭州茶城"],
+        unit_price=D(100), business_time=nov(4)))
+    with session_factory() as s:  # books brought in from elsewhere: their own numbers, no counter row
+        s.execute(text("UPDATE vouchers SET number = 'IMP-' || id WHERE org_id = :o AND period = :p"),
+                  {"o": demo.org_id, "p": NOV})
+        s.execute(text("DELETE FROM number_sequences WHERE org_id = :o AND series = 'voucher' AND period = :p"),
+                  {"o": demo.org_id, "p": NOV})
+        s.commit()
+    number_blocks.forget(engine.url.render_as_string(hide_password=False))
+    state = run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    assert state.closing_voucher_number is not None and state.profit > 0
+    _november_is_whole(session_factory, demo.org_id)
