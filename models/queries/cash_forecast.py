@@ -46,7 +46,7 @@ from models.approvals import ApprovalRequest, ApprovalStatus
 from models.cash import threshold_of
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
-from models.finance import FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
+from models.finance import STILL_OPEN, FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
 from models.ledger import money
 from models.org import Org, Party, PartyKind
 from models.queries.receivables import for_a_report
@@ -352,8 +352,12 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime)
         .where(FarmerSettlement.org_id == org_id,
                FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE]))
         .order_by(FarmerSettlement.id)).all()
+    still_owed = _open_payable_by_receipt(session, org_id, [r[0] for r in rows])
     out = []
-    for receipt_id, number, when, party_id, name, credit_days, status, value in rows:
+    for receipt_id, number, when, party_id, name, credit_days, status, due_value in rows:
+        # Never more than the delivery's payable still open: a farmer may have been paid with a
+        # 付款单 (matched against the delivery) instead of through her settlement.
+        value = min(due_value, still_owed.get(receipt_id, ZERO))
         if value <= 0:
             continue
         at = when.astimezone(SHANGHAI) + timedelta(days=credit_days or 0)
@@ -363,6 +367,29 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime)
         out.append(CashItem(FlowKind.FARMER.value, "out", receipt_id, number, party_id, name, value, at,
                             _hour_of(first, at), at < first, note))
     return out
+
+
+def _open_payable_by_receipt(session: Session, org_id: int, receipt_ids: list[int]) -> dict[int, Decimal]:
+    """What is still open of each receipt's payable lines (the sub-ledger: line less its matches)."""
+    found: dict[int, Decimal] = {}
+    amount = signed_amount(Side.PAYABLE)
+    for start in range(0, len(receipt_ids), 5000):  # bounded IN lists
+        chunk = receipt_ids[start:start + 5000]
+        matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
+                   .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
+                   .join(Voucher, Voucher.id == VoucherLine.voucher_id)
+                   .where(OpenItemMatch.org_id == org_id, Voucher.document_id.in_(chunk))
+                   .group_by(OpenItemMatch.charge_line_id).subquery())
+        rows = session.execute(
+            select(Voucher.document_id,
+                   type_coerce(func.sum(amount - func.coalesce(matched.c.m, 0)), Money()))
+            .join(Voucher, Voucher.id == VoucherLine.voucher_id)
+            .outerjoin(matched, matched.c.line_id == VoucherLine.id)
+            .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+                   Voucher.document_id.in_(chunk), VoucherLine.closed_on == STILL_OPEN)
+            .group_by(Voucher.document_id)).all()
+        found.update({doc: value for doc, value in cast(list[tuple[int, Decimal]], rows)})
+    return found
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
