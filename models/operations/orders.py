@@ -117,7 +117,8 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     reasons: tuple[str, ...] = ()
     if sales:
         # Previewed after the reservations: reserving moves no value, so the average is today's.
-        preview = preview_of(session, actor.org_id, party, site.id, priced, cash_position=no_cash_position)
+        preview = preview_of(session, actor.org_id, party, site.id, priced, cash_position=no_cash_position,
+                             this_order_id=doc.id)
         if preview.quoted.needs_approval:
             reasons = preview.quoted.reasons
             doc.extra = {**(doc.extra or {}), "margin_preview": {

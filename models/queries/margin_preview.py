@@ -8,8 +8,8 @@ to cash, before anyone commits to it — at the quoted prices and at up to three
 * Alternatives are **percent changes applied to every line's price** (−5 → every price 5 % lower),
   so a salesperson can ask "what if I give 3 % off" in one number.
 * Exposure: the customer's balance on the receivable control accounts (1122, 2203 — the open
-  receivables less unapplied advances, models.subledger) plus this order's amount, against
-  ``Party.credit_limit``.
+  receivables less unapplied advances, models.subledger), plus what its other confirmed sales orders
+  have still to ship, plus this order's amount, against ``Party.credit_limit``.
 * Cash: the 72-hour cash position comes from a hook (:data:`CashPosition`); by default
   :func:`cash_position_72h`, the 72-hour cash forecast's closing figure. The order adds to it only
   if the customer's credit term is three days or less (it would fall due inside the window).
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.catalog import Item
+from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
 from models.finance import VoucherLine
 from models.ledger import COST_QUANTUM, money
@@ -97,6 +98,9 @@ class PricedLine:
 class Exposure:
     #: The customer's balance on 1122/2203 now (open receivables less unapplied advances).
     open_receivables: Decimal
+    #: What the customer's other confirmed sales orders still have to ship, at their prices (before
+    #: tax): owed as soon as it ships, so it counts against the limit too.
+    open_orders: Decimal
     order_amount: Decimal
     after: Decimal
     credit_limit: Decimal | None
@@ -168,11 +172,14 @@ def margin_preview(session: Session, org_id: int, draft: DraftOrder,
 
 def preview_of(session: Session, org_id: int, party: Party, site_id: int,
                lines: list[tuple[Item, Decimal, Decimal]], price_changes: tuple[Decimal, ...] = (),
-               cash_position: CashPosition = cash_position_72h) -> MarginPreview:
+               cash_position: CashPosition = cash_position_72h, *,
+               this_order_id: int | None = None) -> MarginPreview:
     """The preview of lines already resolved (item, quantity in base units, price per base unit):
-    shared by the API's draft preview and create_order's approval check."""
+    shared by the API's draft preview and create_order's approval check (``this_order_id``: the
+    order being previewed, already written, is not one of the customer's other orders)."""
     averages = _averages(session, site_id, [item.id for item, _q, _p in lines])
-    open_now = receivable_balance(session, org_id, party.id)
+    open_now = (receivable_balance(session, org_id, party.id),
+                unshipped_orders(session, org_id, party.id, this_order_id))
     threshold = margin_threshold(session, org_id)
     cash = cash_position(session, org_id)
     priced = []
@@ -195,16 +202,19 @@ def preview_of(session: Session, org_id: int, party: Party, site_id: int,
 
 
 def _scenario(party: Party, lines: list[tuple[Item, Decimal, Decimal]], averages: dict[int, Decimal],
-              change: Decimal, open_now: Decimal, threshold: Decimal, cash: Decimal | None) -> Scenario:
+              change: Decimal, open_now: tuple[Decimal, Decimal], threshold: Decimal,
+              cash: Decimal | None) -> Scenario:
     factor = 1 + change / 100
     revenue = sum((money(qty * price * factor) for _i, qty, price in lines), ZERO)
     cost = sum((money(qty * averages[item.id]) for item, qty, _p in lines if item.id in averages), ZERO)
     margin = revenue - cost
     margin_pct = pct(margin, revenue)
-    after = open_now + revenue
+    receivables, orders = open_now
+    after = receivables + orders + revenue
     limit = party.credit_limit
     over = limit is not None and after > limit
-    exposure = Exposure(open_now, revenue, after, limit, over, limit - after if limit is not None else None)
+    exposure = Exposure(receivables, orders, revenue, after, limit, over,
+                        limit - after if limit is not None else None)
     reasons = []
     if over:
         reasons.append(f"超出信用额度 {limit}")
@@ -235,6 +245,18 @@ def receivable_balance(session: Session, org_id: int, party_id: int) -> Decimal:
                VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.RECEIVABLE]))) or ZERO
 
 
+def unshipped_orders(session: Session, org_id: int, party_id: int, exclude_id: int | None = None) -> Decimal:
+    """What the customer's confirmed (or partly shipped) sales orders have still to ship, at their
+    prices, rounded to the fen per line."""
+    rows = session.execute(
+        select(DocumentLine.quantity, DocumentLine.done_quantity, DocumentLine.unit_price)
+        .join(Document, Document.id == DocumentLine.document_id)
+        .where(Document.org_id == org_id, Document.party_id == party_id, Document.kind == DocKind.SALES_ORDER,
+               Document.status.in_([DocStatus.CONFIRMED, DocStatus.PARTIAL]),
+               *([Document.id != exclude_id] if exclude_id is not None else []))).all()
+    return sum((money(max(qty - done, Decimal(0)) * price) for qty, done, price in rows), ZERO)
+
+
 def margin_threshold(session: Session, org_id: int) -> Decimal:
     settings = session.get_one(Org, org_id).settings or {}
     return positive_setting(settings.get("margin_approval_threshold_pct"), MARGIN_APPROVAL_THRESHOLD_PCT)
@@ -245,7 +267,9 @@ def preview_lines(preview: MarginPreview) -> list[str]:
     q = preview.quoted
     limit = f"{q.exposure.credit_limit}" if q.exposure.credit_limit is not None else "不限"
     out = [f"毛利 {q.margin} 元，毛利率 {q.margin_pct if q.margin_pct is not None else '—'}%",
-           f"应收 {q.exposure.open_receivables} + 本单 {q.exposure.order_amount} = {q.exposure.after}，额度 {limit}"
+           f"应收 {q.exposure.open_receivables}"
+           + (f" + 未发货订单 {q.exposure.open_orders}" if q.exposure.open_orders else "")
+           + f" + 本单 {q.exposure.order_amount} = {q.exposure.after}，额度 {limit}"
            + ("（超额度）" if q.exposure.over_limit else "")]
     out += [f"{s.label}：毛利 {s.margin}（{s.margin_pct if s.margin_pct is not None else '—'}%）"
             for s in preview.scenarios[1:]]

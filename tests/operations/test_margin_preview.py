@@ -59,6 +59,22 @@ def test_exposure_counts_open_receivables_and_this_order_against_the_limit(sessi
     assert not _preview(session_factory, demo, _draft(demo, 100, qty=5)).quoted.exposure.over_limit
 
 
+def test_exposure_counts_what_the_customers_other_orders_still_have_to_ship(session_factory, demo, actors):
+    receive(session_factory, demo, 20)
+    run(session_factory, set_credit_terms, actors["吴会计"], SetCreditTerms(demo.parties["杭州茶城"], 30, D(1000)))
+    order = run(session_factory, create_order, actors["赵经理"], CreateOrder(
+        DocKind.SALES_ORDER, demo.sites["ZC"], demo.parties["杭州茶城"],
+        (OrderLineIn(demo.items["茶青"], D(3), unit_price=D(100)),)))  # 300 to ship, nothing owed yet
+    assert order.approval_reasons == ()  # it does not count against itself: 0 + 300 within 1000
+    e = _preview(session_factory, demo, _draft(demo, 100, qty=6)).quoted.exposure
+    assert (e.open_receivables, e.open_orders, e.order_amount, e.after, e.over_limit) == (
+        D(0), D("300.00"), D("600.00"), D("900.00"), False)
+    assert _preview(session_factory, demo, _draft(demo, 100, qty=8)).quoted.exposure.over_limit  # 1100
+    ship(session_factory, demo, 1, sales_order_id=order.document_id)  # 100 now owed, 200 still to ship
+    e = _preview(session_factory, demo, _draft(demo, 100, qty=6)).quoted.exposure
+    assert (e.open_receivables, e.open_orders, e.after) == (D("100.00"), D("200.00"), D("900.00"))
+
+
 def test_the_cash_hook_gives_the_72_hour_position_and_a_short_term_order_adds_to_it(session_factory, demo):
     receive(session_factory, demo, 10)
     p = _preview(session_factory, demo, _draft(demo, 100, qty=2), cash_position=lambda _s, _o: D("5000.00"))
