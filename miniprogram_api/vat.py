@@ -16,7 +16,7 @@ from miniprogram_api.skeleton import Ctx, endpoint
 from models.actor import Permission
 from models.base import utcnow
 from models.operations.invoices import InvoiceNumber, SetInvoiceNumber, set_invoice_number
-from models.operations.masterdata import SetVatRate, VatRate, set_vat_rate
+from models.operations.masterdata import SetDefaultVatRate, SetVatRate, VatRate, set_default_vat_rate, set_vat_rate
 from models.queries.vat import VatSummary, vat_summary
 from models.timeutil import period_of
 
@@ -66,6 +66,12 @@ class ItemPath(BaseModel):
 
 class PartyPath(BaseModel):
     party_id: Id
+
+
+@endpoint(api.put, "/vat-rate", permission=Permission.MAPPING, response=out_model(VatRate))
+def default_vat_rate(ctx: Ctx, body: VatRateIn) -> dict:
+    """Set the organisation's default VAT rate (when neither document, party nor item sets one); audited."""
+    return dump(ctx.call(set_default_vat_rate, SetDefaultVatRate(body.vat_rate, reason=body.reason)))
 
 
 @endpoint(api.put, "/items/<int:item_id>/vat-rate", permission=Permission.MAPPING, response=out_model(VatRate))

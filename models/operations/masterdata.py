@@ -29,6 +29,7 @@ from models.org import (
     SiteKind,
 )
 from models.outbox import emit
+from models.vat import ORG_SETTING as VAT_ORG_SETTING
 from models.vat import check_party_rate, check_rate
 
 
@@ -212,6 +213,35 @@ def set_vat_rate(session: Session, actor: Actor, cmd: SetVatRate) -> VatRate:
                  before={"vat_rate": str(previous) if previous is not None else None},
                  after={"vat_rate": str(rate) if rate is not None else None}, reason=cmd.reason)
     return VatRate(item_id=cmd.item_id, party_id=cmd.party_id, name=target.name, rate=rate, previous=previous)
+
+
+@dataclass(frozen=True)
+class SetDefaultVatRate:
+    """The organisation's own VAT rate: what applies when neither the document, the party nor the
+    item sets one (a 一般纳税人 co-op selling goods: 0.13). None clears it (then 0)."""
+
+    rate: Decimal | None
+    reason: str = ""
+
+
+@idempotent("vat_rate.default")
+def set_default_vat_rate(session: Session, actor: Actor, cmd: SetDefaultVatRate) -> VatRate:
+    """Change the org's default VAT rate (audited; 修改记账规则, as an item's or party's rate)."""
+    actor.require(Permission.MAPPING)
+    rate = check_rate(cmd.rate) if cmd.rate is not None else None
+    org = session.get_one(Org, actor.org_id, with_for_update=True)
+    settings = dict(org.settings or {})
+    raw = settings.get(VAT_ORG_SETTING)
+    previous = Decimal(str(raw)) if raw is not None else None
+    if rate is None:
+        settings.pop(VAT_ORG_SETTING, None)
+    else:
+        settings[VAT_ORG_SETTING] = str(rate)
+    org.settings = settings  # a new dict: the JSON column is written (and the catalog version renewed)
+    record_audit(session, actor, "org.vat_rate", "org", org.id,
+                 before={"vat_rate": str(previous) if previous is not None else None},
+                 after={"vat_rate": str(rate) if rate is not None else None}, reason=cmd.reason)
+    return VatRate(item_id=None, party_id=None, name=org.name, rate=rate, previous=previous)
 
 
 @dataclass(frozen=True)

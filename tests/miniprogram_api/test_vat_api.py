@@ -68,3 +68,33 @@ def test_bad_periods_rates_and_invoice_numbers_are_422(client, demo, as_):
         r = client.put("/api/v1/finance/documents/1/invoice-number", headers=as_("吴会计"),
                        json={"invoice_number": number})
         assert r.status_code == 422, number
+
+
+def test_the_orgs_default_rate_applies_when_nothing_else_sets_one(client, demo, as_):
+    """PUT /vat-rate: the org's own rate (修改记账规则, audited) taxes a shipment of an item and a
+    customer without rates; an item's rate still wins; null clears it; a manager may not set it."""
+    jar, zc, buyer = demo.items["龙井"], demo.sites["ZC"], demo.parties["杭州茶城"]
+
+    def sell() -> dict:
+        r = client.post("/api/v1/shipments", headers={**as_("钱总监"), "Idempotency-Key": uuid.uuid4().hex},
+                        json={"site_id": zc, "item_id": jar, "quantity": "1", "party_id": buyer, "unit_price": "100"})
+        assert r.status_code == 200, r.get_json()
+        return r.get_json()
+
+    r = client.post("/api/v1/sync", headers=as_("钱总监"), json={"operations": [{
+        "client_id": str(uuid.uuid4()), "kind": "receive", "body": {
+            "site_id": zc, "item_id": jar, "quantity": "10", "party_id": demo.parties["包装厂"],
+            "unit_price": "20", "price_reason": "合同价"}}]})
+    assert r.status_code == 200 and r.get_json()["applied"] == 1, r.get_json()
+    assert client.put("/api/v1/finance/vat-rate", headers=as_("赵经理"), json={"vat_rate": "0.13"}).status_code == 403
+    assert client.put("/api/v1/finance/vat-rate", headers=as_("吴会计"), json={"vat_rate": "1.5"}).status_code == 422
+    assert sell()["tax"] == "0.00"
+    r = client.put("/api/v1/finance/vat-rate", headers=as_("吴会计"), json={"vat_rate": "0.13", "reason": "一般纳税人"})
+    assert r.status_code == 200 and (r.get_json()["rate"], r.get_json()["previous"]) == ("0.1300", None)
+    assert sell()["tax"] == "13.00"
+    client.put(f"/api/v1/finance/items/{jar}/vat-rate", headers=as_("吴会计"), json={"vat_rate": "0.09"})
+    assert sell()["tax"] == "9.00"  # the item's rate comes before the org's
+    client.put(f"/api/v1/finance/items/{jar}/vat-rate", headers=as_("吴会计"), json={"vat_rate": None})
+    r = client.put("/api/v1/finance/vat-rate", headers=as_("吴会计"), json={"vat_rate": None})
+    assert r.status_code == 200 and r.get_json()["previous"] == "0.1300"
+    assert sell()["tax"] == "0.00"
