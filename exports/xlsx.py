@@ -13,7 +13,7 @@ import io
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -29,6 +29,7 @@ from exports.shapes import AgingLike, OpenItemsLike, StatementLike, VoucherListL
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONEY_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 SIDE_NAMES = {"receivable": "应收", "payable": "应付"}
 #: Statement columns by side: what raises the balance and what lowers it.
 STATEMENT_HEADS = {"receivable": ("本期应收", "本期收回"), "payable": ("本期应付", "本期支付")}
@@ -36,6 +37,7 @@ _BOLD = Font(bold=True)
 _TITLE = Font(bold=True, size=14)
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
 _MAX_WIDTH = 60
+_LOCAL = timezone(timedelta(hours=8), "CST")
 
 
 class Kind(StrEnum):
@@ -44,6 +46,10 @@ class Kind(StrEnum):
     QTY = "qty"
     DATE = "date"
     INT = "int"
+    #: A moment, written in the books' zone (UTC+8) as Excel has no time zones.
+    DATETIME = "datetime"
+    #: A fraction (0.13) shown as a percentage (13%).
+    PERCENT = "percent"
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,12 @@ def _cell(ws: Any, value: Any, column: Column, date_format: str | None,
         cell.number_format = quantity_format(Decimal(value))
     elif column.kind == Kind.INT and isinstance(value, int):
         cell = WriteOnlyCell(ws, value=value)
+    elif column.kind == Kind.DATETIME and isinstance(value, datetime):
+        cell = _valued(ws, local_naive(value))
+        cell.number_format = DATETIME_FORMAT
+    elif column.kind == Kind.PERCENT and isinstance(value, Decimal | int):
+        cell = _valued(ws, Decimal(value))
+        cell.number_format = percent_format(Decimal(value))
     elif column.kind == Kind.DATE and isinstance(value, date):
         if date_format:
             return _text(ws, value.strftime(date_format), _BOLD if bold else None)
@@ -152,6 +164,18 @@ def _cell(ws: Any, value: Any, column: Column, date_format: str | None,
     if bold:
         cell.font = _BOLD
     return cell
+
+
+def local_naive(value: datetime) -> datetime:
+    """The moment in UTC+8 (the books' days are Asia/Shanghai days), without a zone: what a cell holds."""
+    return value.astimezone(_LOCAL).replace(tzinfo=None) if value.tzinfo else value
+
+
+def percent_format(value: Decimal) -> str:
+    """0% for 0.13, 0.0% for 0.015: a rate's own decimals, as a percentage."""
+    exponent = value.normalize().as_tuple().exponent
+    places = min(4, max(0, -exponent - 2)) if isinstance(exponent, int) else 0
+    return "0" + ("." + "0" * places if places else "") + "%"
 
 
 def _valued(ws: Any, value: Decimal | date) -> Cell:
@@ -174,6 +198,8 @@ def _fit(column: Column, values: Sequence[Any], date_format: str | None) -> floa
             continue
         if column.kind == Kind.MONEY and isinstance(value, Decimal | int):
             text = f"{Decimal(value):,.2f}"
+        elif column.kind == Kind.DATETIME and isinstance(value, datetime):
+            text = "2026-01-01 00:00"
         elif column.kind == Kind.DATE and isinstance(value, date):
             text = value.strftime(date_format) if date_format else "2026-01-01"
         else:
