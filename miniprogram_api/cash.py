@@ -28,12 +28,16 @@ Minimum = Annotated[Decimal, BeforeValidator(strict_decimal),
 class ForecastQuery(BaseModel):
     hours: int = Field(72, ge=1, le=MAX_HOURS, description="向后看多少小时（1–168，默认 72）")
 
+    def run(self, ctx: Ctx) -> CashForecast:
+        """The forecast from now (shared with /exports/cash-forecast.xlsx)."""
+        return cash_forecast(ctx.session, ctx.actor.org_id, utcnow(), self.hours)
+
 
 @endpoint(api.get, "/cash-forecast", permission=Permission.VIEW_FINANCE, response=out_model(CashForecast))
 def forecast(ctx: Ctx, query: ForecastQuery) -> dict:
     """Cash and bank now and their projection hour by hour (Asia/Shanghai): receivables and payables
     due, farmer money due, approved purchase orders; the lowest point; every item behind the figures."""
-    return dump(cash_forecast(ctx.session, ctx.actor.org_id, utcnow(), query.hours))
+    return dump(query.run(ctx))
 
 
 class ThresholdIn(BaseModel):

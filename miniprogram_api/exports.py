@@ -14,16 +14,32 @@ from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 from pydantic import BaseModel, ConfigDict, Field
 
+from exports.books_xlsx import (
+    GROUP_HEADS,
+    balance_sheet_xlsx,
+    cash_forecast_xlsx,
+    income_statement_xlsx,
+    margin_xlsx,
+    trial_balance_xlsx,
+    vat_summary_xlsx,
+)
 from exports.pdf import PDF_MIME, delivery_note_pdf, shipment_pdf, statement_pdf, voucher_pdf
 from exports.voucher_layout import CSV_MIME, load_map, mapped_csv, mapped_xlsx
-from exports.xlsx import XLSX_MIME, aging_xlsx, open_items_xlsx, statement_xlsx
+from exports.xlsx import XLSX_MIME, aging_xlsx, local_naive, open_items_xlsx, statement_xlsx
 from miniprogram_api.apiutil import Id, IsoDate
+from miniprogram_api.books import PeriodQuery as BooksPeriodQuery
+from miniprogram_api.cash import ForecastQuery
 from miniprogram_api.errors import ErrorBody
+from miniprogram_api.margin import RollupQuery
 from miniprogram_api.skeleton import Anyone, Ctx, endpoint
+from miniprogram_api.vat import PeriodQuery as VatPeriodQuery
 from models.actor import Permission
 from models.base import utcnow
+from models.queries.cash_forecast import KIND_LABELS
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
 from models.queries.receivables import BUCKET_LABELS, BUCKETS, Statement, aging, party_open_items, statement
+from models.queries.statements import balance_sheet, income_statement, trial_balance
+from models.queries.vat import vat_summary
 from models.queries.vouchers import VoucherList, voucher_list
 from models.subledger import SIDE_LABELS, Side
 from models.timeutil import local_date
@@ -155,6 +171,62 @@ def vouchers_csv(ctx: Ctx, query: VoucherCsvQuery) -> Response:
     # "gbk" is written as GB18030 (its superset; see mapped_csv): the label says what the bytes are.
     mime = f"{CSV_MIME}; charset={'gb18030' if query.encoding == 'gbk' else 'utf-8'}"
     return _send(data, mime, f"凭证_{layout.name}_{_range(query)}.csv", f"vouchers_{query.layout}_{_range(query)}.csv")
+
+
+# -- the books, margin, VAT, cash: the JSON routes' own query models run the same queries ------------
+
+@endpoint(api.get, "/exports/trial-balance.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def trial_balance_export(ctx: Ctx, query: BooksPeriodQuery) -> Response:
+    """科目余额表 as Excel: per account 期初 / 本期 / 期末 借方 and 贷方, the totals, the balance check."""
+    period = query.value()
+    report = trial_balance(ctx.session, ctx.actor.org_id, period)
+    return _send(trial_balance_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
+                 f"科目余额表_{period}.xlsx", f"trial_balance_{period}.xlsx")
+
+
+@endpoint(api.get, "/exports/balance-sheet.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def balance_sheet_export(ctx: Ctx, query: BooksPeriodQuery) -> Response:
+    """资产负债表 (会小企01表) as Excel: 行次, 期末余额, 年初余额, assets beside liabilities and equity."""
+    period = query.value()
+    report = balance_sheet(ctx.session, ctx.actor.org_id, period)
+    return _send(balance_sheet_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
+                 f"资产负债表_{period}.xlsx", f"balance_sheet_{period}.xlsx")
+
+
+@endpoint(api.get, "/exports/income-statement.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def income_statement_export(ctx: Ctx, query: BooksPeriodQuery) -> Response:
+    """利润表 (会小企02表) as Excel: 行次, 本期金额, 本年累计金额."""
+    period = query.value()
+    report = income_statement(ctx.session, ctx.actor.org_id, period)
+    return _send(income_statement_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
+                 f"利润表_{period}.xlsx", f"income_statement_{period}.xlsx")
+
+
+@endpoint(api.get, "/exports/margin.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def margin_export(ctx: Ctx, query: RollupQuery) -> Response:
+    """订单毛利 by customer, item, site or month as Excel (the same arguments as /margin/rollup)."""
+    report = query.run(ctx)
+    span = f"{report.date_from:%Y%m%d}-{report.date_to:%Y%m%d}"
+    return _send(margin_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
+                 f"订单毛利_按{GROUP_HEADS[report.group_by]}_{span}.xlsx", f"margin_{report.group_by}_{span}.xlsx")
+
+
+@endpoint(api.get, "/exports/vat-summary.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def vat_summary_export(ctx: Ctx, query: VatPeriodQuery) -> Response:
+    """增值税汇总 as Excel: a sheet by rate with the books' check, a sheet of the month's documents."""
+    report = vat_summary(ctx.session, ctx.actor, query.value())
+    return _send(vat_summary_xlsx(report, org_name(ctx.session, ctx.actor.org_id)), XLSX_MIME,
+                 f"增值税汇总_{report.period}.xlsx", f"vat_summary_{report.period}.xlsx")
+
+
+@endpoint(api.get, "/exports/cash-forecast.xlsx", permission=Permission.VIEW_FINANCE, response=XLSX)
+def cash_forecast_export(ctx: Ctx, query: ForecastQuery) -> Response:
+    """现金预测 as Excel: hour by hour from cash and bank now, and every item behind the figures."""
+    report = query.run(ctx)
+    stamp = f"{local_naive(report.as_of):%Y%m%d%H}"
+    return _send(cash_forecast_xlsx(report, org_name(ctx.session, ctx.actor.org_id),
+                                    {k.value: label for k, label in KIND_LABELS.items()}), XLSX_MIME,
+                 f"现金预测_{report.hours}小时_{stamp}.xlsx", f"cash_forecast_{report.hours}h_{stamp}.xlsx")
 
 
 # -- print ---------------------------------------------------------------------------------------

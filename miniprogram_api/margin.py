@@ -59,14 +59,18 @@ class RollupQuery(BaseModel):
     date_from: IsoDate | None = Field(None, description="出库日期从（含）；默认本月 1 日")
     date_to: IsoDate | None = Field(None, description="出库日期到（含）；默认今天")
 
+    def run(self, ctx: Ctx) -> MarginRollup:
+        """The rollup these arguments ask for (shared with /exports/margin.xlsx)."""
+        today = local_date(utcnow())
+        start = self.date_from or today.replace(day=1)
+        return margin_rollup(ctx.session, ctx.actor.org_id, start, self.date_to or today, self.group_by)
+
 
 @endpoint(api.get, "/rollup", permission=Permission.VIEW_FINANCE, response=out_model(MarginRollup))
 def rollup(ctx: Ctx, query: RollupQuery) -> dict:
     """Margin of the range's shipments by customer, item, site or month; the totals are weighted
     (Σ margin ÷ Σ revenue)."""
-    today = local_date(utcnow())
-    start = query.date_from or today.replace(day=1)
-    return dump(margin_rollup(ctx.session, ctx.actor.org_id, start, query.date_to or today, query.group_by))
+    return dump(query.run(ctx))
 
 
 class DraftLineIn(BaseModel):

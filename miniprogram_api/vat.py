@@ -30,12 +30,15 @@ VatRateValue = Annotated[Decimal, BeforeValidator(strict_decimal), Field(ge=0, l
 class PeriodQuery(BaseModel):
     period: str | None = Field(None, pattern=r"^\d{4}(0[1-9]|1[0-2])$", description="期间 YYYYMM；默认本月")
 
+    def value(self) -> str:
+        return self.period or period_of(utcnow())
+
 
 @endpoint(api.get, "/vat-summary", permission=Permission.VIEW_FINANCE, response=out_model(VatSummary))
 def summary(ctx: Ctx, query: PeriodQuery) -> dict:
     """增值税汇总: output tax (销项) and input tax (进项) by rate, tax payable (negative: 留抵), checked
     against 222102/222101, and the month's receipts and shipments with their invoice numbers."""
-    return dump(vat_summary(ctx.session, ctx.actor, query.period or period_of(utcnow())))
+    return dump(vat_summary(ctx.session, ctx.actor, query.value()))
 
 
 class DocumentPath(BaseModel):
