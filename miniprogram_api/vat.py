@@ -28,7 +28,8 @@ VatRateValue = Annotated[Decimal, BeforeValidator(strict_decimal), Field(ge=0, l
 
 
 class PeriodQuery(BaseModel):
-    period: str | None = Field(None, pattern=r"^\d{4}(0[1-9]|1[0-2])$", description="期间 YYYYMM；默认本月")
+    # The same years as the books' periods (2000–2099): 190001 is a typing slip, not a month to sum.
+    period: str | None = Field(None, pattern=r"^20\d{2}(0[1-9]|1[0-2])$", description="期间 YYYYMM；默认本月")
 
     def value(self) -> str:
         return self.period or period_of(utcnow())

@@ -70,9 +70,11 @@ def test_bad_periods_and_absurd_arguments_are_refused(client, demo, as_, engine,
     assert rows(engine) == before
 
 
-def test_a_period_of_another_century_or_a_future_month_is_an_empty_report_not_an_error(client, demo, as_):
-    for url in ("/api/v1/exports/trial-balance.xlsx?period=209912", "/api/v1/exports/vat-summary.xlsx?period=190001"):
+def test_a_future_month_is_an_empty_report_not_an_error_and_another_century_is_refused(client, demo, as_):
+    for url in ("/api/v1/exports/trial-balance.xlsx?period=209912", "/api/v1/exports/vat-summary.xlsx?period=209912"):
         assert client.get(url, headers=as_("吴会计")).status_code == 200, url
+    for url in ("/api/v1/exports/vat-summary.xlsx?period=190001", "/api/v1/finance/vat-summary?period=190001"):
+        assert client.get(url, headers=as_("吴会计")).status_code == 422, url
     this = period_of(utcnow())
     assert client.get(f"/api/v1/exports/income-statement.xlsx?period={this}", headers=as_("吴会计")).status_code == 200
 
