@@ -13,23 +13,20 @@ total equals the control balance.
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import text
 
 from bench.common import (
-    drop_postgres_database,
+    database_arguments,
     figure,
-    fresh_migrated_postgres,
-    fresh_migrated_sqlite,
+    latency_figures,
     note,
+    on_fresh_database,
     percentile,
 )
 from models.db import make_engine, make_session_factory
@@ -180,28 +177,18 @@ def _bench(url: str, db: str, rounds: int, lines: int) -> None:
     note(f"up to {rows} customers per report")
     size = f"{lines // 1000}k"
     for basis, values in timings.items():
-        figure(f"aging_{basis}_{db}_{size}_lines_p50", percentile(values, 50), "ms")
-        figure(f"aging_{basis}_{db}_{size}_lines_p95", percentile(values, 95), "ms")
+        latency_figures(f"aging_{basis}_{db}_{size}_lines", values)
     figure(f"statement_90_days_{db}_{size}_lines_p95", percentile(stmt_ms, 95), "ms")
     engine.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("-n", type=int, default=20, help="days to age as of")
-    parser.add_argument("--lines", type=int, default=0, help="voucher lines (default 1,000,000 PG, 100,000 SQLite)")
+    parser = database_arguments(__doc__, 20, "days to age as of")
+    parser.add_argument("--lines", type=int, default=0,
+                        help="voucher lines (default 1,000,000 PostgreSQL, 100,000 SQLite)")
     args = parser.parse_args()
-    lines = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
-    if args.db == "postgres":
-        url = fresh_migrated_postgres("liuzhuan_bench_aging")
-        try:
-            _bench(url, "postgres", args.n, lines)
-        finally:
-            drop_postgres_database("liuzhuan_bench_aging")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-aging-"))
-        _bench(fresh_migrated_sqlite(tmp, "aging.db"), "sqlite", args.n, lines)
+    size = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
+    on_fresh_database("aging", args.db, lambda url: _bench(url, args.db, args.n, size))
 
 
 if __name__ == "__main__":

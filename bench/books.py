@@ -11,20 +11,16 @@ month is closed once (checks, closing voucher, renumbering its vouchers gap-free
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
-from pathlib import Path
 
 from bench.aging import _fill_postgres, _fill_sqlite
 from bench.common import (
-    drop_postgres_database,
+    database_arguments,
     figure,
-    fresh_migrated_postgres,
-    fresh_migrated_sqlite,
+    latency_figures,
     note,
-    percentile,
+    on_fresh_database,
 )
 from models.actor import Actor
 from models.db import make_engine, make_session_factory
@@ -65,28 +61,18 @@ def _bench(url: str, db: str, rounds: int, lines: int) -> None:
     note(f"closed 202501: {closed.voucher_count} vouchers renumbered, profit {closed.profit}")
     size = f"{lines // 1000}k"
     for name, values in timings.items():
-        figure(f"{name}_{db}_{size}_lines_p50", percentile(values, 50), "ms")
-        figure(f"{name}_{db}_{size}_lines_p95", percentile(values, 95), "ms")
+        latency_figures(f"{name}_{db}_{size}_lines", values)
     figure(f"close_first_month_{db}_{size}_lines", close_ms, "ms")
     engine.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("-n", type=int, default=20, help="periods to report on")
-    parser.add_argument("--lines", type=int, default=0, help="voucher lines (default 1,000,000 PG, 100,000 SQLite)")
+    parser = database_arguments(__doc__, 20, "periods to report on")
+    parser.add_argument("--lines", type=int, default=0,
+                        help="voucher lines (default 1,000,000 PostgreSQL, 100,000 SQLite)")
     args = parser.parse_args()
-    lines = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
-    if args.db == "postgres":
-        url = fresh_migrated_postgres("liuzhuan_bench_books")
-        try:
-            _bench(url, "postgres", args.n, lines)
-        finally:
-            drop_postgres_database("liuzhuan_bench_books")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-books-"))
-        _bench(fresh_migrated_sqlite(tmp, "books.db"), "sqlite", args.n, lines)
+    size = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
+    on_fresh_database("books", args.db, lambda url: _bench(url, args.db, args.n, size))
 
 
 if __name__ == "__main__":

@@ -14,24 +14,19 @@ the first hour (prudence) and are listed one by one: a harsher book than a co-op
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from bench.aging import DAYS, START, _fill_postgres, _fill_sqlite
 from bench.common import (
-    drop_postgres_database,
-    figure,
-    fresh_migrated_postgres,
-    fresh_migrated_sqlite,
+    database_arguments,
+    latency_figures,
     note,
-    percentile,
+    on_fresh_database,
 )
 from models.db import make_engine, make_session_factory
 from models.demo import seed_demo
@@ -123,27 +118,17 @@ def _bench(url: str, db: str, rounds: int, lines: int) -> None:
     note(f"up to {items} items in 72 hours; up to {late} customers with overdue receivables, summed apart")
     size = f"{lines // 1000}k"
     for hours, values in timings.items():
-        figure(f"cash_forecast_{hours}h_{db}_{size}_lines_p50", percentile(values, 50), "ms")
-        figure(f"cash_forecast_{hours}h_{db}_{size}_lines_p95", percentile(values, 95), "ms")
+        latency_figures(f"cash_forecast_{hours}h_{db}_{size}_lines", values)
     engine.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("-n", type=int, default=20, help="forecasts per window length")
-    parser.add_argument("--lines", type=int, default=0, help="voucher lines (default 1,000,000 PG, 100,000 SQLite)")
+    parser = database_arguments(__doc__, 20, "forecasts per window length")
+    parser.add_argument("--lines", type=int, default=0,
+                        help="voucher lines (default 1,000,000 PostgreSQL, 100,000 SQLite)")
     args = parser.parse_args()
-    lines = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
-    if args.db == "postgres":
-        url = fresh_migrated_postgres("liuzhuan_bench_cash")
-        try:
-            _bench(url, "postgres", args.n, lines)
-        finally:
-            drop_postgres_database("liuzhuan_bench_cash")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-cash-"))
-        _bench(fresh_migrated_sqlite(tmp, "cash.db"), "sqlite", args.n, lines)
+    size = args.lines or (1_000_000 if args.db == "postgres" else 100_000)
+    on_fresh_database("cash", args.db, lambda url: _bench(url, args.db, args.n, size))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app.cli import migrate  # the one Alembic upgrade ("heads")
@@ -47,6 +49,34 @@ def fresh_migrated_sqlite(directory: Path, name: str) -> str:
     url = f"sqlite:///{directory / name}"
     migrate(url)
     return url
+
+
+def on_fresh_database(name: str, db: str, bench: Callable[[str], None]) -> None:
+    """Run ``bench(url)`` on a migrated database of its own: PostgreSQL ``liuzhuan_bench_<name>``
+    (dropped afterwards, whatever happens) or a SQLite file in a new temporary directory."""
+    if db == "postgres":
+        url = fresh_migrated_postgres(f"liuzhuan_bench_{name}")
+        try:
+            bench(url)
+        finally:
+            drop_postgres_database(f"liuzhuan_bench_{name}")
+    else:
+        bench(fresh_migrated_sqlite(Path(tempfile.mkdtemp(prefix=f"bench-{name}-")), f"{name}.db"))
+
+
+def database_arguments(doc: str | None, rounds: int, rounds_help: str) -> argparse.ArgumentParser:
+    """The arguments every report benchmark takes: ``--db sqlite|postgres`` and ``-n`` rounds (``doc``:
+    the module's docstring, whose first line describes it)."""
+    parser = argparse.ArgumentParser(description=(doc or "").strip().split("\n", 1)[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("-n", type=int, default=rounds, help=rounds_help)
+    return parser
+
+
+def latency_figures(name: str, values: Sequence[float]) -> None:
+    """``name_p50`` and ``name_p95`` of timings in milliseconds."""
+    figure(f"{name}_p50", percentile(values, 50), "ms")
+    figure(f"{name}_p95", percentile(values, 95), "ms")
 
 
 def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:

@@ -14,24 +14,21 @@ equals the book's (revenue − cost − extras as written).
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import text
 
 from bench.common import (
-    drop_postgres_database,
+    database_arguments,
     figure,
-    fresh_migrated_postgres,
-    fresh_migrated_sqlite,
+    latency_figures,
     note,
+    on_fresh_database,
     percentile,
 )
 from models.actor import Actor
@@ -221,29 +218,18 @@ def _bench(url: str, db: str, rounds: int, shipments: int) -> None:
          f"({report.totals.margin_pct} %), unallocated extras {report.unallocated_extras}")
     size = f"{shipments // 1000}k"
     for group, values in timings.items():
-        figure(f"margin_rollup_by_{group}_{db}_{size}_shipments_p50", percentile(values, 50), "ms")
-        figure(f"margin_rollup_by_{group}_{db}_{size}_shipments_p95", percentile(values, 95), "ms")
+        latency_figures(f"margin_rollup_by_{group}_{db}_{size}_shipments", values)
     figure(f"order_margin_{db}_p95", percentile(order_ms, 95), "ms")
     engine.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("-n", type=int, default=10, help="rounds of each rollup")
+    parser = database_arguments(__doc__, 10, "rounds of each rollup")
     parser.add_argument("--shipments", type=int, default=0,
                         help="shipments in the month (default 50,000 PostgreSQL, 5,000 SQLite)")
     args = parser.parse_args()
-    shipments = args.shipments or (50_000 if args.db == "postgres" else 5_000)
-    if args.db == "postgres":
-        url = fresh_migrated_postgres("liuzhuan_bench_margin")
-        try:
-            _bench(url, "postgres", args.n, shipments)
-        finally:
-            drop_postgres_database("liuzhuan_bench_margin")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-margin-"))
-        _bench(fresh_migrated_sqlite(tmp, "margin.db"), "sqlite", args.n, shipments)
+    size = args.shipments or (50_000 if args.db == "postgres" else 5_000)
+    on_fresh_database("margin", args.db, lambda url: _bench(url, args.db, args.n, size))
 
 
 if __name__ == "__main__":

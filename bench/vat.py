@@ -12,23 +12,18 @@ the documents' taxes equal the books' (``balanced``).
 
 from __future__ import annotations
 
-import argparse
 import random
-import tempfile
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import text
 
 from bench.common import (
-    drop_postgres_database,
-    figure,
-    fresh_migrated_postgres,
-    fresh_migrated_sqlite,
+    database_arguments,
+    latency_figures,
     note,
-    percentile,
+    on_fresh_database,
 )
 from models.actor import Actor
 from models.db import make_engine, make_session_factory
@@ -170,28 +165,17 @@ def _bench(url: str, db: str, rounds: int, per_month: int) -> None:
         lines = s.execute(text("SELECT count(*) FROM voucher_lines")).scalar_one()
     note(f"{lines} voucher lines; last summary: payable {summary.tax_payable}, {len(summary.rates)} rates")
     size = f"{per_month // 1000}k"
-    figure(f"vat_summary_{db}_{size}_docs_per_month_p50", percentile(timings, 50), "ms")
-    figure(f"vat_summary_{db}_{size}_docs_per_month_p95", percentile(timings, 95), "ms")
+    latency_figures(f"vat_summary_{db}_{size}_docs_per_month", timings)
     engine.dispose()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("-n", type=int, default=12, help="months to summarise")
+    parser = database_arguments(__doc__, 12, "months to summarise")
     parser.add_argument("--per-month", type=int, default=0,
                         help="documents per month (default 40,000 PostgreSQL, 4,000 SQLite)")
     args = parser.parse_args()
-    per_month = args.per_month or (40_000 if args.db == "postgres" else 4_000)
-    if args.db == "postgres":
-        url = fresh_migrated_postgres("liuzhuan_bench_vat")
-        try:
-            _bench(url, "postgres", args.n, per_month)
-        finally:
-            drop_postgres_database("liuzhuan_bench_vat")
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="bench-vat-"))
-        _bench(fresh_migrated_sqlite(tmp, "vat.db"), "sqlite", args.n, per_month)
+    size = args.per_month or (40_000 if args.db == "postgres" else 4_000)
+    on_fresh_database("vat", args.db, lambda url: _bench(url, args.db, args.n, size))
 
 
 if __name__ == "__main__":
