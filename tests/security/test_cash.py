@@ -11,17 +11,17 @@ from sqlalchemy import select
 
 import workflows.handlers  # noqa: F401  (register relay handlers)
 from models.actor import Actor
-from models.base import utcnow
 from models.cash import THRESHOLD_KEY, CashAlertState
 from models.demo import seed_demo
 from models.event_log import Notification
 from models.infra import OutboxEvent
-from models.operations.cash import SetCashThreshold, check_all_orgs_cash, set_cash_threshold
+from models.operations.cash import SetCashThreshold, set_cash_threshold
 from models.operations.money import RecordMoney, receive_money
 from models.org import Org
 from models.uow import run
 from tests.factories import drain, receive, ship
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
+from tests.workflows.test_cash_alert import beat_cash
 
 
 def _settings(session_factory, org_id: int) -> dict:
@@ -70,10 +70,11 @@ def test_a_replayed_key_with_another_threshold_is_a_conflict(client, demo, sessi
     assert _settings(session_factory, demo.org_id)[THRESHOLD_KEY] == "100.00"
 
 
-def test_another_orgs_cash_alert_reaches_only_its_own_people(session_factory, demo):
+def test_another_orgs_cash_alert_reaches_only_its_own_people(monkeypatch, session_factory, demo):
     other = run(session_factory, seed_demo, f"x-{uuid.uuid4().hex[:8]}")
     run(session_factory, set_cash_threshold, Actor.system_actor(other.org_id), SetCashThreshold(Decimal(1000)))
-    assert run(session_factory, check_all_orgs_cash, utcnow()) >= 1  # they have nothing: below 1000
+    checked = beat_cash(monkeypatch, session_factory)
+    assert checked[other.org_id] is True and demo.org_id not in checked  # they have nothing: below 1000
     drain(session_factory)
     with session_factory() as s:
         notes = list(s.scalars(select(Notification).where(Notification.title == "现金预警",
