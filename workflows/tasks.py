@@ -11,7 +11,7 @@ import workflows.handlers  # noqa: F401  (register relay handlers)
 from app.settings import current
 from models.db import make_engine, make_session_factory
 from models.operations.alerts import scan_all_orgs
-from models.operations.cash import check_all_orgs_cash
+from models.operations.cash import check_cash_threshold, orgs_with_threshold
 from models.operations.todos import scan_todos
 from models.uow import run
 from workflows.clock import clock
@@ -52,5 +52,16 @@ def scan_stock_alerts() -> int:
 
 @shared_task(acks_late=True)
 def scan_cash_threshold() -> int:
-    """Check each organisation's 72-hour cash projection against its threshold (once per crossing)."""
-    return run(session_factory(), check_all_orgs_cash, clock.now())
+    """Queue the check of each organisation's 72-hour cash projection against its threshold."""
+    ids = run(session_factory(), orgs_with_threshold)
+    for org_id in ids:
+        check_org_cash.delay(org_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def check_org_cash(org_id: int) -> bool:
+    """One organisation's cash check, in its own transaction (alerts once per crossing): a slow or
+    failing organisation holds up no other's alert. True when it emitted an event."""
+    checked = run(session_factory(), check_cash_threshold, org_id, clock.now())
+    return checked is not None and checked.event is not None

@@ -139,14 +139,9 @@ def check_cash_threshold(session: Session, org_id: int, now: datetime) -> CashCh
     return CashCheck(org_id, threshold, forecast.lowest, forecast.lowest_at, below, event)
 
 
-def check_all_orgs_cash(session: Session, now: datetime) -> int:
-    """Check every organisation that set a threshold; return how many events were emitted."""
+def orgs_with_threshold(session: Session) -> list[int]:
+    """The organisations that set a cash threshold (the ones the beat checks)."""
     rows = cast(list[tuple[int, dict[str, Any] | None]],
                 session.execute(select(Org.id, Org.settings).order_by(Org.id)).all())
-    emitted = 0
-    for org_id, settings in rows:
-        if threshold_of(settings) is None:
-            continue
-        checked = check_cash_threshold(session, org_id, now)
-        emitted += 1 if checked is not None and checked.event else 0
-    return emitted
+    return [org_id for org_id, settings in rows if threshold_of(settings) is not None]
+

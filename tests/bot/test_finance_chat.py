@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 from bot.intents import PartyBalance, PartyStatement, route
 from models.base import utcnow
+from models.demo import seed_demo
 from models.org import IdentityProvider
 from models.queries.receivables import aging, party_open_items
 from models.subledger import Side
 from models.timeutil import local_date
+from models.uow import run
 from tests.bot.conftest import AES_KEY, WeComUser, bind
 from tests.bot.test_dialogs import transcript
 from tests.factories import receive, ship
@@ -53,6 +56,9 @@ def test_the_accountant_asks_for_a_statement_of_account(app, wecom, session_fact
     receive(session_factory, demo, 20)
     ship(session_factory, demo, 2, unit_price=150)
     receive(session_factory, demo, 10, site="SX", party="李大伯", grade="一级")
+    other = run(session_factory, seed_demo, f"x-{uuid.uuid4().hex[:8]}")  # their 杭州茶城 owes them 500
+    receive(session_factory, other, 10)
+    ship(session_factory, other, 1, unit_price=500)
     accountant = WeComUser(app.test_client(), bind(session_factory, demo, "吴会计", IdentityProvider.WECOM_USERID),
                            "wecom-token", AES_KEY, "ww-test-corp")
     today = local_date(utcnow())
@@ -63,6 +69,7 @@ def test_the_accountant_asks_for_a_statement_of_account(app, wecom, session_fact
         ("对账单 杭州茶城", "杭州茶城 对账单", "（应收）", "期末 300.00", "+300.00"),
         ("对账单 李大伯 本月", "李大伯 对账单", "（应付）", f"期末 {farmer.closing}", "RK-SX-"),
         ("对账单 李大伯 十三月", "没看懂月份"),
+        ("对账单 李大伯 209912", "2099年12月还没到"),
         ("对账单 不存在的公司", "没找到往来单位"),
         ("对账单", "请写明往来单位"),
     ])

@@ -1,19 +1,27 @@
 """Attacks on the cash routes: another org's books never appear, roles without 查看财务 / 结算付款 are
-refused, absurd hours and thresholds are 422 and change nothing, a replayed key with another body is 409."""
+refused, absurd hours and thresholds are 422 and change nothing, a replayed key with another body is 409,
+and another org's cash alert reaches only that org's people."""
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
 
+from sqlalchemy import select
+
+import workflows.handlers  # noqa: F401  (register relay handlers)
 from models.actor import Actor
-from models.cash import THRESHOLD_KEY
+from models.cash import THRESHOLD_KEY, CashAlertState
 from models.demo import seed_demo
+from models.event_log import Notification
+from models.infra import OutboxEvent
+from models.operations.cash import SetCashThreshold, set_cash_threshold
 from models.operations.money import RecordMoney, receive_money
 from models.org import Org
 from models.uow import run
-from tests.factories import receive, ship
+from tests.factories import drain, receive, ship
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
+from tests.workflows.test_cash_alert import beat_cash
 
 
 def _settings(session_factory, org_id: int) -> dict:
@@ -60,3 +68,19 @@ def test_a_replayed_key_with_another_threshold_is_a_conflict(client, demo, sessi
     again = client.put("/api/v1/finance/cash-threshold", headers=headers, json={"minimum": "-99999"})
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
     assert _settings(session_factory, demo.org_id)[THRESHOLD_KEY] == "100.00"
+
+
+def test_another_orgs_cash_alert_reaches_only_its_own_people(monkeypatch, session_factory, demo):
+    other = run(session_factory, seed_demo, f"x-{uuid.uuid4().hex[:8]}")
+    run(session_factory, set_cash_threshold, Actor.system_actor(other.org_id), SetCashThreshold(Decimal(1000)))
+    checked = beat_cash(monkeypatch, session_factory)
+    assert checked[other.org_id] is True and demo.org_id not in checked  # they have nothing: below 1000
+    drain(session_factory)
+    with session_factory() as s:
+        notes = list(s.scalars(select(Notification).where(Notification.title == "现金预警",
+                                                          Notification.org_id.in_([demo.org_id, other.org_id]))))
+        ours = list(s.scalars(select(OutboxEvent.kind).where(OutboxEvent.org_id == demo.org_id,
+                                                              OutboxEvent.kind.like("cash.%"))))
+        assert s.get(CashAlertState, demo.org_id) is None  # we set no threshold: we are not checked
+    assert sorted(n.member_id for n in notes) == sorted([other.members["吴会计"], other.members["钱总监"]])
+    assert {n.org_id for n in notes} == {other.org_id} and ours == []

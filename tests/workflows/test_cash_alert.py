@@ -9,17 +9,29 @@ import pytest
 from sqlalchemy import select
 
 import workflows.handlers  # noqa: F401  (register relay handlers)
+import workflows.tasks as tasks
 from models.actor import Actor
 from models.base import utcnow
 from models.errors import PermissionDenied, ValidationError
 from models.event_log import Notification
 from models.infra import AuditEntry, OutboxEvent
-from models.operations.cash import SetCashThreshold, check_all_orgs_cash, check_cash_threshold, set_cash_threshold
+from models.operations.cash import SetCashThreshold, check_cash_threshold, set_cash_threshold
 from models.operations.money import RecordMoney, SetCreditTerms, receive_money, set_credit_terms
 from models.org import Org
 from models.timeutil import SHANGHAI, local_date
 from models.uow import run
 from tests.factories import drain, receive
+from workflows.schedule import beat_schedule
+
+
+def beat_cash(monkeypatch, session_factory) -> dict[int, bool]:
+    """Run the beat's cash scan as the worker would: one queued check per org with a threshold, each run
+    in its own transaction; org id → whether its check emitted an event."""
+    monkeypatch.setattr(tasks, "session_factory", lambda: session_factory)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.check_org_cash, "delay", queued.append)
+    assert tasks.scan_cash_threshold.run() == len(queued)
+    return {org_id: tasks.check_org_cash.run(org_id) for org_id in queued}
 
 
 def _noon_yesterday() -> datetime:
@@ -72,11 +84,21 @@ def test_the_alert_fires_once_per_crossing_and_reaches_finance_and_the_director(
     assert demo.members["赵经理"] not in {n.member_id for n in notes}  # a manager may not see finance
 
 
+def test_the_beat_checks_each_org_with_a_threshold_in_its_own_task(monkeypatch, session_factory, demo, actors):
+    assert beat_schedule()["cash-threshold"] == {"task": "workflows.tasks.scan_cash_threshold", "schedule": 900.0}
+    _cash_in(session_factory, demo, 100)
+    assert demo.org_id not in beat_cash(monkeypatch, session_factory)  # no threshold: not checked
+    run(session_factory, set_cash_threshold, actors["吴会计"], SetCashThreshold(D(500)))
+    assert beat_cash(monkeypatch, session_factory)[demo.org_id] is True  # 100 now < 500
+    assert beat_cash(monkeypatch, session_factory)[demo.org_id] is False  # redelivered / next beat: once
+    assert _events(session_factory, demo.org_id) == ["cash.below_threshold"]
+
+
 def test_a_new_threshold_is_judged_afresh_and_no_threshold_checks_nothing(session_factory, demo, actors):
     _cash_in(session_factory, demo, 100)
     assert run(session_factory, check_cash_threshold, demo.org_id, utcnow()) is None
     run(session_factory, set_cash_threshold, actors["吴会计"], SetCashThreshold(D(500)))
-    assert run(session_factory, check_all_orgs_cash, utcnow()) >= 1  # 100 now < 500
+    assert run(session_factory, check_cash_threshold, demo.org_id, utcnow()).event == "cash.below_threshold"
     run(session_factory, set_cash_threshold, actors["钱总监"], SetCashThreshold(D(200), reason="银行授信到位"))
     assert run(session_factory, check_cash_threshold, demo.org_id, utcnow()).event == "cash.below_threshold"
     run(session_factory, set_cash_threshold, actors["吴会计"], SetCashThreshold(None))
