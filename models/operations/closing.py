@@ -32,6 +32,7 @@ from models.operations.common import dec
 from models.org import Org
 from models.outbox import emit
 from models.periods import (
+    CLOSING_EVENT,
     AccountingPeriod,
     PeriodStatus,
     checked_period,
@@ -44,8 +45,6 @@ from models.posting import post_own_voucher, voucher_number
 from models.timeutil import SHANGHAI, period_of
 from models.types import Money
 
-#: The closing voucher's event (结转损益); renumbering puts these last in their period.
-CLOSING_EVENT = "period.closed"
 #: 本年利润: where the income and expense accounts are closed to.
 PROFIT_ACCOUNT = "3103"
 #: At most this many problems of one kind are listed (the rest are counted).
