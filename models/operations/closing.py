@@ -13,7 +13,7 @@ the voucher counter's ``locked_through`` at its high-water mark, so that no new 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import case, func, select, text, type_coerce, update
@@ -126,9 +126,9 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
         select(Voucher.number).join(VoucherLine, VoucherLine.voucher_id == Voucher.id)
         .where(Voucher.org_id == org_id, Voucher.period == period)
         .group_by(Voucher.id, Voucher.number)
-        .having(func.sum(VoucherLine.debit) != func.sum(VoucherLine.credit)).limit(SHOWN)))
+        .having(func.sum(VoucherLine.debit) != func.sum(VoucherLine.credit))))  # all: counted
     if unbalanced:
-        problems.append(_listed("凭证借贷不平", unbalanced, len(unbalanced)))
+        problems.append(_listed("凭证借贷不平", unbalanced[:SHOWN], len(unbalanced)))
     ledger = ledger_matches_balances(session, org_id)
     if ledger:
         problems.append(_listed("库存台账与结存不符", ledger[:SHOWN], len(ledger)))
@@ -139,7 +139,7 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
     return problems
 
 
-def _profit_and_loss(session: Session, org_id: int, last_day: object) -> list[tuple[str, str, Decimal]]:
+def _profit_and_loss(session: Session, org_id: int, last_day: date) -> list[tuple[str, str, Decimal]]:
     """(code, name, debit − credit) of every income and expense account with a balance up to the day.
     Earlier periods are closed (or empty), so this is what the period itself left on them."""
     accounts = {a.code: a.name for a in session.scalars(select(Account).where(
