@@ -85,15 +85,15 @@ def hold_postings(session: Session, org_id: int) -> None:
     session.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
 
 
-def lock_voucher_counter(session: Session, org_id: int, period: str) -> int:
-    """Take (creating it if need be) the period's voucher counter row, waiting for every posting that
-    holds it to commit; return its last number."""
+def lock_voucher_counter(session: Session, org_id: int, period: str) -> None:
+    """Take (creating it if need be) the period's voucher counter row, waiting for whoever holds it
+    (a refill of a block of numbers) to commit."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(NumberSequence).values(org_id=org_id, series="voucher", period=period, last=0)
     stmt = stmt.on_conflict_do_update(index_elements=["org_id", "series", "period"],
                                       set_={"last": stmt.excluded.last + NumberSequence.last})
-    return int(session.execute(stmt.returning(NumberSequence.last)).scalar_one())
+    session.execute(stmt)
 
 
 def _period_row(session: Session, org_id: int, period: str) -> AccountingPeriod | None:
