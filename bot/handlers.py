@@ -55,7 +55,7 @@ from models.operations.identity import (
 )
 from models.org import PartyKind
 from models.outbox import emit
-from models.periods import period_days
+from models.periods import period_days, period_label
 from models.queries.cash_forecast import CashItem, cash_forecast
 from models.queries.documents import transfer_by_number
 from models.queries.margin import document_id_by_number, document_margin, margin_rollup
@@ -353,7 +353,7 @@ def books_report(ctx: Context, kind: str, when: str) -> str:
     period = chat_period(when, local_date(utcnow()))
     if period is None:
         return f"没看懂期间“{when[:10]}”，例如：利润表 本月 / 利润表 十一月 / 利润表 202611"
-    label = f"{int(period[:4])}年{int(period[4:])}月"
+    label = period_label(period)
     if kind == "income":
         report = income_statement(ctx.session, ctx.org_id, period)
         lines = [f"利润表 {label}"]

@@ -20,6 +20,10 @@ from models.errors import ValidationError
 from models.timeutil import SHANGHAI
 from models.types import UTCDateTime
 
+#: The closing voucher's event (结转损益, models.operations.closing); the income statement leaves these
+#: out, and renumbering puts them last in their period.
+CLOSING_EVENT = "period.closed"
+
 
 class PeriodStatus(enum.StrEnum):
     OPEN = "open"

@@ -13,7 +13,7 @@ the voucher counter's ``locked_through`` at its high-water mark, so that no new 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import case, func, select, text, type_coerce, update
@@ -32,6 +32,7 @@ from models.operations.common import dec
 from models.org import Org
 from models.outbox import emit
 from models.periods import (
+    CLOSING_EVENT,
     AccountingPeriod,
     PeriodStatus,
     checked_period,
@@ -44,8 +45,6 @@ from models.posting import post_own_voucher, voucher_number
 from models.timeutil import SHANGHAI, period_of
 from models.types import Money
 
-#: The closing voucher's event (结转损益); renumbering puts these last in their period.
-CLOSING_EVENT = "period.closed"
 #: 本年利润: where the income and expense accounts are closed to.
 PROFIT_ACCOUNT = "3103"
 #: At most this many problems of one kind are listed (the rest are counted).
@@ -86,15 +85,15 @@ def hold_postings(session: Session, org_id: int) -> None:
     session.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
 
 
-def lock_voucher_counter(session: Session, org_id: int, period: str) -> int:
-    """Take (creating it if need be) the period's voucher counter row, waiting for every posting that
-    holds it to commit; return its last number."""
+def lock_voucher_counter(session: Session, org_id: int, period: str) -> None:
+    """Take (creating it if need be) the period's voucher counter row, waiting for whoever holds it
+    (a refill of a block of numbers) to commit."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(NumberSequence).values(org_id=org_id, series="voucher", period=period, last=0)
     stmt = stmt.on_conflict_do_update(index_elements=["org_id", "series", "period"],
                                       set_={"last": stmt.excluded.last + NumberSequence.last})
-    return int(session.execute(stmt.returning(NumberSequence.last)).scalar_one())
+    session.execute(stmt)
 
 
 def _period_row(session: Session, org_id: int, period: str) -> AccountingPeriod | None:
@@ -127,9 +126,9 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
         select(Voucher.number).join(VoucherLine, VoucherLine.voucher_id == Voucher.id)
         .where(Voucher.org_id == org_id, Voucher.period == period)
         .group_by(Voucher.id, Voucher.number)
-        .having(func.sum(VoucherLine.debit) != func.sum(VoucherLine.credit)).limit(SHOWN)))
+        .having(func.sum(VoucherLine.debit) != func.sum(VoucherLine.credit))))  # all: counted
     if unbalanced:
-        problems.append(_listed("凭证借贷不平", unbalanced, len(unbalanced)))
+        problems.append(_listed("凭证借贷不平", unbalanced[:SHOWN], len(unbalanced)))
     ledger = ledger_matches_balances(session, org_id)
     if ledger:
         problems.append(_listed("库存台账与结存不符", ledger[:SHOWN], len(ledger)))
@@ -140,7 +139,7 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
     return problems
 
 
-def _profit_and_loss(session: Session, org_id: int, last_day: object) -> list[tuple[str, str, Decimal]]:
+def _profit_and_loss(session: Session, org_id: int, last_day: date) -> list[tuple[str, str, Decimal]]:
     """(code, name, debit − credit) of every income and expense account with a balance up to the day.
     Earlier periods are closed (or empty), so this is what the period itself left on them."""
     accounts = {a.code: a.name for a in session.scalars(select(Account).where(

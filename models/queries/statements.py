@@ -23,12 +23,10 @@ from sqlalchemy import ColumnElement, case, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from models.finance import Account, AccountCategory, Voucher, VoucherLine
-from models.periods import AccountingPeriod, PeriodStatus, checked_period, period_days, period_label
+from models.periods import CLOSING_EVENT, AccountingPeriod, PeriodStatus, checked_period, period_days, period_label
 from models.types import Money
 
 ZERO = Decimal("0.00")
-#: The closing voucher's event (models.operations.closing.CLOSING_EVENT; queries never import operations).
-CLOSING_EVENT = "period.closed"
 
 _BY_DIGIT = {"1": AccountCategory.ASSET, "2": AccountCategory.LIABILITY, "3": AccountCategory.EQUITY,
              "4": AccountCategory.COST, "5": AccountCategory.COST, "6": AccountCategory.PROFIT_LOSS}

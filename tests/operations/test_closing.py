@@ -209,3 +209,27 @@ def test_the_books_are_closed_through_the_latest_closed_period(session_factory, 
         receive(session_factory, demo, 10, business_time=at(20, month=9))
     assert row_counts(session_factory, demo.org_id) == counts
     receive(session_factory, demo, 10, business_time=at(2))  # November is open
+
+
+def test_a_locked_counter_refuses_a_posting_as_period_closed_when_the_snapshot_said_open(
+        session_factory, engine, demo, actors):
+    """The backstop under ensure_open: a posting whose snapshot still read the period as open meets the
+    counter locked at close (ck_number_sequences_open) and is refused as PERIOD_CLOSED, not as a bare
+    CONFLICT (models.uow.as_conflict), with nothing written."""
+    from sqlalchemy import update
+
+    from models import number_blocks
+    from models.documents import NumberSequence
+
+    receive(session_factory, demo, 10, business_time=at(3))
+    with session_factory() as s:  # the counter as a close leaves it, with no period row (so: "open")
+        s.execute(update(NumberSequence).where(
+            NumberSequence.org_id == demo.org_id, NumberSequence.series == "voucher", NumberSequence.period == NOV,
+        ).values(locked_through=NumberSequence.last))
+        s.commit()
+    number_blocks.forget(engine.url.render_as_string(hide_password=False))  # no number held ahead
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodClosed) as refused:
+        receive(session_factory, demo, 10, business_time=at(4))
+    assert refused.value.code == "PERIOD_CLOSED"
+    assert row_counts(session_factory, demo.org_id) == counts

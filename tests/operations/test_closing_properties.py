@@ -15,7 +15,7 @@ from sqlalchemy import select
 from models.actor import Actor
 from models.demo import seed_demo
 from models.errors import DomainError, InvalidState, PeriodClosed, PeriodNotReady
-from models.finance import Voucher
+from models.finance import AccountCategory, Voucher
 from models.operations import ReverseDocument, reverse_document
 from models.operations.closing import ClosePeriod, ReopenPeriod, close_period, reopen_period
 from models.operations.money import RecordMoney, pay_money, receive_money
@@ -101,8 +101,11 @@ def test_the_books_balance_and_a_closed_month_takes_nothing(session_factory, ste
             sheet = balance_sheet(s, demo.org_id, period)
             assert sheet.balanced and sheet.total_assets == sheet.total_liabilities_and_equity, period
             assert income_statement(s, demo.org_id, period).balanced
-            # A closed month's numbers are 1..N.
+            # A closed month's numbers are 1..N, and its close left nothing on income and expenses.
             if period in closed:
+                left = [r for r in tb.rows if r.category == AccountCategory.PROFIT_LOSS.value
+                        and (r.closing_debit or r.closing_credit)]
+                assert not left, (period, left)
                 numbers = sorted(s.scalars(select(Voucher.number).where(
                     Voucher.org_id == demo.org_id, Voucher.period == period)))
                 assert numbers == [f"记-{period}-{i:05d}" for i in range(1, len(numbers) + 1)]

@@ -105,3 +105,31 @@ def test_a_posting_backdated_into_a_closed_period_is_refused_on_every_route(
     count = {"site_id": demo.sites["ZC"], "item_id": demo.items["茶青"], "counted": "1", "business_time": LATE_NOV}
     assert_refused(client.post("/api/v1/counts", headers=boss, json=count), 409, "PERIOD_CLOSED")
     assert rows(engine, ignore={"sync_batches"}) == before
+
+
+def test_closing_twice_or_reopening_an_open_period_is_refused_and_writes_nothing(
+        client, demo, session_factory, actors, as_, engine):
+    """A second close under a new Idempotency-Key is not a replay: refused, no second closing voucher;
+    a reopen of a period that is open (again) is refused too."""
+    _close_november(session_factory, demo, actors)
+    wu, boss = as_("吴会计"), as_("钱总监")
+    before = rows(engine)
+    assert_refused(client.post(f"/api/v1/books/periods/{NOV}/close", headers={**wu, "Idempotency-Key": "again"}),
+                   409, "INVALID_STATE", "2026年11月已结账")
+    assert rows(engine) == before
+    assert client.post(f"/api/v1/books/periods/{NOV}/reopen", headers=boss, json={"reason": "改账"}).status_code == 200
+    before = rows(engine)
+    assert_refused(client.post(f"/api/v1/books/periods/{NOV}/reopen", headers=boss, json={"reason": "再改"}),
+                   409, "INVALID_STATE", "没有结账")
+    assert rows(engine) == before
+
+
+def test_a_close_with_a_draft_in_the_month_is_refused_through_the_api_and_writes_nothing(
+        client, demo, session_factory, as_, engine):
+    draft = receive(session_factory, demo, 5000, business_time=datetime(2026, 11, 4, 9, tzinfo=SHANGHAI))
+    assert draft.status == "draft"  # above the review limit
+    before = rows(engine)
+    error = assert_refused(client.post(f"/api/v1/books/periods/{NOV}/close", headers=as_("吴会计")),
+                           409, "PERIOD_CHECKS_FAILED", "草稿")
+    assert any(draft.number in p for p in error["details"]["problems"])
+    assert rows(engine) == before
