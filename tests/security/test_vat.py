@@ -119,3 +119,22 @@ def test_a_farmer_stays_exempt(client, demo, session_factory, as_, engine):
     error = r.get_json()["results"][0]["error"]
     assert (error["code"], "免税" in error["message"]) == ("VALIDATION_ERROR", True), error
     assert rows(engine) == before
+
+
+def test_a_draft_receipt_gets_no_invoice_number_before_it_is_confirmed(client, demo, session_factory, as_, engine):
+    """A receipt above the plausibility limit waits for a second person: until then it is no posted
+    document, and an invoice number is refused (409) without writing anything."""
+    r = client.post("/api/v1/sync", headers=as_("小周"), json={"operations": [{
+        "client_id": str(uuid.uuid4()), "kind": "receive", "body": {
+            "site_id": demo.sites["SX"], "item_id": demo.items["茶青"], "quantity": "1500", "unit": "公斤",
+            "grade_id": demo.grades["一级"], "party_id": demo.parties["王阿姨"]}}]})
+    result = r.get_json()["results"][0]
+    assert result["status"] == "applied" and result["result"]["status"] == "draft", result
+    draft_id = result["result"]["document_id"]
+    before = rows(engine)
+    r = client.put(f"/api/v1/finance/documents/{draft_id}/invoice-number", headers=as_("吴会计"),
+                   json={"invoice_number": "12345678"})
+    assert_refused(r, 409, "INVALID_STATE", "不是已记账")
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.get_one(Document, draft_id).invoice_number is None
