@@ -70,10 +70,11 @@ def resolve_rate(explicit: Decimal | None, party_rate: Decimal | None, party_kin
     return org_default_rate(settings)
 
 
-def check_party_rate(kind: PartyKind, rate: Decimal | None) -> None:
-    """A farmer's rate can only be 0: the farmer rule books no tax line (免税 own produce)."""
+def check_party_rate(kind: PartyKind | None, rate: Decimal | None, field: str = "vat_rate") -> None:
+    """A farmer's rate can only be 0: the farmer rule books no tax line (免税 own produce), so a tax
+    would be owed to her but never booked."""
     if rate and kind == PartyKind.FARMER:
-        raise ValidationError("农户销售自产农产品免税，税率只能为 0", field="vat_rate")
+        raise ValidationError("农户销售自产农产品免税，税率只能为 0", field=field)
 
 
 def line_tax(amount: Decimal, rate: Decimal) -> Decimal:

@@ -60,7 +60,7 @@ from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Lot, QcStatus, StockMove
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
-from models.vat import check_invoice_number, line_tax, resolve_rate
+from models.vat import check_invoice_number, check_party_rate, line_tax, resolve_rate
 
 _documents, _lines, _lots = table_of(Document), table_of(DocumentLine), table_of(Lot)
 _moves, _vouchers = table_of(StockMove), table_of(Voucher)
@@ -276,9 +276,7 @@ def _plan(uow: UnitOfWork, actor: Actor, cmd: ReceiveGoods, facts: _Facts, *, co
     price = cmd.unit_price if cmd.unit_price is not None else reference
     rate = resolve_rate(cmd.tax_rate, party.vat_rate if party else None, party.kind if party else None,
                         item.vat_rate, catalog.org.settings)
-    if rate and party is not None and party.kind == PartyKind.FARMER:
-        # The farmer rule books no tax line: a tax here would be owed to her but never booked.
-        raise ValidationError("农户销售自产农产品免税，不能加税", field="tax_rate")
+    check_party_rate(party.kind if party else None, rate, field="tax_rate")
     invoice_number = check_invoice_number(cmd.invoice_number)
     freeze = blocking_freeze(facts.freezes, None, outbound=False)
     if freeze is not None:

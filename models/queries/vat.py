@@ -15,9 +15,8 @@ or for documents posted before VAT was kept per line (issue 12: their tax went t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any, cast
 
@@ -27,9 +26,9 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.chart import INPUT_VAT, OUTPUT_VAT
 from models.documents import DocKind, DocStatus, Document, DocumentLine
-from models.errors import ValidationError
 from models.finance import VoucherLine
 from models.org import Party
+from models.periods import checked_period, period_days, period_moments
 from models.timeutil import SHANGHAI
 from models.types import Money, ScaledDecimal
 
@@ -39,7 +38,6 @@ MAX_DOCUMENTS = 2000
 _KINDS = (DocKind.RECEIPT, DocKind.SHIPMENT)
 #: Posted, and posted-then-reversed (its reversal is a posted document of its own): never drafts.
 _STATUSES = (DocStatus.POSTED, DocStatus.REVERSED)
-_PERIOD = re.compile(r"^(\d{4})(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
@@ -90,32 +88,18 @@ class VatSummary:
     documents_truncated: bool
 
 
-def period_bounds(period: str) -> tuple[date, date]:
-    """First and last day of a YYYYMM period, else ValidationError."""
-    found = _PERIOD.match(period or "")
-    if found is None:
-        raise ValidationError("期间格式应为 YYYYMM，如 202612", field="period")
-    year, month = int(found[1]), int(found[2])
-    first = date(year, month, 1)
-    following = date(year + (month == 12), month % 12 + 1, 1)
-    return first, following - timedelta(days=1)
-
-
-def _utc_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI).astimezone(UTC)
-
-
 def vat_summary(session: Session, actor: Actor, period: str) -> VatSummary:
     """The VAT summary of ``period`` (YYYYMM, Asia/Shanghai) for the actor's organisation."""
     actor.require(Permission.VIEW_FINANCE)
-    first, last = period_bounds(period)
+    period = checked_period(period)
+    first, last = period_days(period)
+    start, end = period_moments(period)
     org_id = actor.org_id
     if session.get_bind().dialect.name == "postgresql":
         # As for aging: JIT compiling these month-wide aggregates costs more than it saves.
         session.execute(text("SET LOCAL jit = off"))
     in_month = (Document.org_id == org_id, Document.kind.in_(_KINDS), Document.status.in_(_STATUSES),
-                Document.business_time >= _utc_midnight(first),
-                Document.business_time < _utc_midnight(last + timedelta(days=1)))
+                Document.business_time >= start, Document.business_time < end)
 
     by_rate = session.execute(
         select(Document.kind, DocumentLine.tax_rate, type_coerce(func.sum(DocumentLine.amount), Money()),

@@ -23,7 +23,7 @@ from models.operations.invoices import SetInvoiceNumber, set_invoice_number
 from models.operations.masterdata import CreateItem, CreateParty, SetVatRate, create_item, create_party, set_vat_rate
 from models.operations.money import RecordMoney, receive_money
 from models.org import Org, PartyKind
-from models.queries.vat import period_bounds, vat_summary
+from models.queries.vat import vat_summary
 from models.timeutil import period_of
 from models.types import Money
 from models.uow import run
@@ -233,10 +233,9 @@ def test_the_summary_by_rate_with_tax_payable_and_documents(session_factory, dem
         (D("100.00"), D("0.03"), D("3.00")), (D("200.00"), D("0.13"), D("26.00")),
         (D("300.00"), D("0.13"), D("39.00")), (D("400.00"), D(0), D(0))]
     # A month with nothing in it, and one that is not a month.
-    assert period_bounds("202602")[1].day == 28 and period_bounds("202612")[1].day == 31
     empty = vat_summary_for(sf, demo.org_id, period_of(utcnow() - timedelta(days=45)))
     assert (empty.rates, empty.tax_payable, empty.documents, empty.balanced) == ([], D(0), [], True)
-    for bad in ("2026-12", "202613", "", "20261"):
+    for bad in ("2026-12", "202613", "", "20261", "190001"):
         with pytest.raises(ValidationError):
             vat_summary_for(sf, demo.org_id, bad)
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from models.demo import seed_demo
 from models.documents import Document
+from models.org import Org
 from models.uow import run
 from tests.factories import receive, ship
 from tests.security.conftest import assert_refused, rows
@@ -79,3 +80,61 @@ def test_a_replayed_key_with_another_invoice_number_is_a_conflict(client, demo, 
                    "IDEMPOTENCY_CONFLICT")
     with session_factory() as s:
         assert s.get_one(Document, sold.document_id).invoice_number == "11111111"
+
+
+def test_the_orgs_default_rate_is_set_only_by_the_mapping_permission_and_only_for_its_own_org(
+        client, demo, session_factory, as_, engine):
+    """PUT /vat-rate: a role without 修改记账规则 is refused, an absurd rate is 422, and setting ours
+    leaves another organisation's default alone."""
+    other = run(session_factory, seed_demo, f"x-{uuid.uuid4().hex[:8]}")
+    before = rows(engine)
+    for who in ("小周", "老孙", "王阿姨", "赵经理"):
+        assert_refused(client.put("/api/v1/finance/vat-rate", headers=as_(who), json={"vat_rate": "0.13"}), 403,
+                       "PERMISSION_DENIED")
+    for rate in ("1", "1.5", "-0.13", "0.00001", "1e400", "NaN", "Infinity", 13, True, "十三"):
+        r = client.put("/api/v1/finance/vat-rate", headers=as_("吴会计"), json={"vat_rate": rate})
+        assert r.status_code == 422, rate
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert "vat_rate" not in (s.get_one(Org, demo.org_id).settings or {})
+    r = client.put("/api/v1/finance/vat-rate", headers=as_("吴会计"), json={"vat_rate": "0.13"})
+    assert r.status_code == 200, r.get_json()
+    with session_factory() as s:
+        assert s.get_one(Org, demo.org_id).settings["vat_rate"] == "0.1300"
+        assert "vat_rate" not in (s.get_one(Org, other.org_id).settings or {})
+
+
+def test_a_farmer_stays_exempt(client, demo, session_factory, as_, engine):
+    """A farmer's rate cannot be set above 0, nor a tax put on her delivery: the farmer rule books
+    no tax line, so the tax would be owed to her and never booked."""
+    before = rows(engine)
+    r = client.put(f"/api/v1/finance/parties/{demo.parties['王阿姨']}/vat-rate", headers=as_("吴会计"),
+                   json={"vat_rate": "0.09"})
+    assert_refused(r, 422, "VALIDATION_ERROR", "免税")
+    r = client.post("/api/v1/sync", headers=as_("钱总监"), json={"operations": [{
+        "client_id": str(uuid.uuid4()), "kind": "receive", "body": {
+            "site_id": demo.sites["ZC"], "item_id": demo.items["茶青"], "quantity": "10",
+            "grade_id": demo.grades["一级"], "party_id": demo.parties["王阿姨"], "tax_rate": "0.09"}}]})
+    assert r.status_code == 200 and r.get_json()["applied"] == 0, r.get_json()
+    error = r.get_json()["results"][0]["error"]
+    assert (error["code"], "免税" in error["message"]) == ("VALIDATION_ERROR", True), error
+    assert rows(engine) == before
+
+
+def test_a_draft_receipt_gets_no_invoice_number_before_it_is_confirmed(client, demo, session_factory, as_, engine):
+    """A receipt above the plausibility limit waits for a second person: until then it is no posted
+    document, and an invoice number is refused (409) without writing anything."""
+    r = client.post("/api/v1/sync", headers=as_("小周"), json={"operations": [{
+        "client_id": str(uuid.uuid4()), "kind": "receive", "body": {
+            "site_id": demo.sites["SX"], "item_id": demo.items["茶青"], "quantity": "1500", "unit": "公斤",
+            "grade_id": demo.grades["一级"], "party_id": demo.parties["王阿姨"]}}]})
+    result = r.get_json()["results"][0]
+    assert result["status"] == "applied" and result["result"]["status"] == "draft", result
+    draft_id = result["result"]["document_id"]
+    before = rows(engine)
+    r = client.put(f"/api/v1/finance/documents/{draft_id}/invoice-number", headers=as_("吴会计"),
+                   json={"invoice_number": "12345678"})
+    assert_refused(r, 409, "INVALID_STATE", "不是已记账")
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.get_one(Document, draft_id).invoice_number is None
