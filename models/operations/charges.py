@@ -71,7 +71,7 @@ def _checked_amount(value: Decimal) -> Decimal:
         raise ValidationError("金额过大，请核对", field="amount")
     if money(value) != value:
         raise ValidationError("金额最多两位小数（到分）", field="amount")
-    return value
+    return money(value)  # "10" is 10.00 from here on: in the answer as in the table
 
 
 def _view(charge: OrderCharge, number: str) -> Charge:
