@@ -6,18 +6,20 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from models.approvals import ApprovalRequest
 from models.charges import OrderCharge
 from models.demo import seed_demo
 from models.documents import DocKind
+from models.errors import SalesOrderNotApproved
 from models.operations import CreateOrder, OrderLineIn, ReverseDocument, create_order, reverse_document
 from models.operations.approvals import DecideApproval, decide_approval
 from models.operations.charges import AddCharge, add_charge
 from models.uow import run
 from tests.factories import receive, ship
-from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
+from tests.miniprogram_api.fixtures_3b import bearer, fx_app, fx_as, fx_client  # noqa: F401
 from tests.security.conftest import assert_refused, rows
 
 
@@ -178,3 +180,20 @@ def test_absurd_preview_prices_are_refused(client, demo, as_):
                 {"price_changes": ["1", "2", "3", "4"]}, {"lines": [line] * 101}, {"lines": []}):
         r = client.post("/api/v1/margin/preview", headers=as_("吴会计"), json={**base, **bad})
         assert r.status_code == 422, bad
+
+
+def test_a_sales_orders_approval_is_decided_by_neither_its_creator_nor_a_clerk_nor_another_org(
+        client, app, demo, session_factory, actors, as_):
+    order_id = _thin_order(session_factory, demo, actors)  # created by 赵经理, the chain's first level
+    with session_factory() as s:
+        req_id = s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.doc_kind == "sales_order",
+                                                           ApprovalRequest.document_id == order_id))
+    url, approve = f"/api/v1/approvals/requests/{req_id}", {"decision": "approve"}
+    assert_refused(client.post(url, headers=as_("赵经理"), json=approve), 403, "SELF_APPROVAL")
+    assert client.post(url, headers=as_("小周"), json=approve).status_code == 403
+    other = run(session_factory, seed_demo, f"y-{uuid.uuid4().hex[:8]}")
+    assert client.post(url, headers=bearer(app, other, "钱总监"), json=approve).status_code == 404
+    with session_factory() as s:
+        assert s.get_one(ApprovalRequest, req_id).status.value == "pending"
+    with pytest.raises(SalesOrderNotApproved):
+        ship(session_factory, demo, 1, sales_order_id=order_id)
