@@ -52,7 +52,7 @@ def _brief(preview: dict) -> str:
     """毛利率 3.2% 超额度: a sales order's preview in a WeChat field's 20 characters."""
     if not preview:
         return ""
-    over = "超额度" if any("额度" in r for r in preview.get("reasons", ())) else ""
+    over = "超额度" if preview.get("over_limit") else ""
     return f"毛利{preview.get('margin', '')}元 {preview.get('margin_pct', '')}% {over}".strip()
 
 

@@ -204,6 +204,13 @@ def open_approval(session: Session, org_id: int, doc_kind: str, document_id: int
     return req
 
 
+def approval_status(session: Session, org_id: int, doc_kind: str, document_id: int) -> ApprovalStatus | None:
+    """The status of a document's approval; None when it never needed one (it may go ahead)."""
+    return session.scalar(select(ApprovalRequest.status).where(
+        ApprovalRequest.org_id == org_id, ApprovalRequest.doc_kind == doc_kind,
+        ApprovalRequest.document_id == document_id))
+
+
 def may_decide(actor: Actor, role: str) -> bool:
     """Tell whether ``actor`` may decide a level that belongs to ``role``."""
     return actor.system or actor.can(Permission.ROLES) or any(r.value == role for r, _ in actor.roles)

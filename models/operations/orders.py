@@ -120,12 +120,13 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
         preview = preview_of(session, actor.org_id, party, site.id, priced, cash_position=no_cash_position,
                              this_order_id=doc.id)
         if preview.quoted.needs_approval:
-            reasons = preview.quoted.reasons
+            quoted = preview.quoted
+            reasons = quoted.reasons
+            # What the approval card and list show (workflows.approvals.card_for, approval_queries).
             doc.extra = {**(doc.extra or {}), "margin_preview": {
-                "lines": preview_lines(preview), "reasons": list(reasons),
-                "margin": str(preview.quoted.margin), "margin_pct": str(preview.quoted.margin_pct),
-                "exposure_after": str(preview.quoted.exposure.after),
-                "credit_limit": str(preview.quoted.exposure.credit_limit)}}
+                "lines": preview_lines(preview), "reasons": list(reasons), "margin": str(quoted.margin),
+                "margin_pct": str(quoted.margin_pct) if quoted.margin_pct is not None else "—",
+                "over_limit": quoted.exposure.over_limit}}
             open_approval(session, actor.org_id, "sales_order", doc.id, doc.total_amount, new_document=True)
     return Order(doc.id, doc.number, doc.kind.value, doc.status.value, STATUS_LABELS[doc.status],
                  doc.total_amount, reserved, reasons)

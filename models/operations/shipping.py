@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
-from models.approvals import ApprovalRequest, ApprovalStatus
+from models.approvals import ApprovalStatus
 from models.catalog_snapshot import PartyInfo
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import SalesOrderNotApproved, ValidationError
@@ -36,6 +36,7 @@ from models.ledger import (
     queue_planned,
 )
 from models.lookup import get_owned
+from models.operations.approvals import approval_status
 from models.operations.common import (
     DOC_SEQ_WIDTH,
     business_time_or_now,
@@ -242,9 +243,7 @@ def _order_reservations(
     if not any(line.item_id == item_id for line in order.lines):
         raise ValidationError("销售订单中没有此商品", field="item_id")
     # An order sent for approval (over the credit limit, thin margin) ships nothing until approved.
-    approval = session.scalar(select(ApprovalRequest.status).where(
-        ApprovalRequest.org_id == actor.org_id, ApprovalRequest.doc_kind == DocKind.SALES_ORDER.value,
-        ApprovalRequest.document_id == order.id))
+    approval = approval_status(session, actor.org_id, DocKind.SALES_ORDER.value, order.id)
     if approval is not None and approval != ApprovalStatus.APPROVED:
         raise SalesOrderNotApproved(f"销售订单尚未审批通过（{order.number}），不能出库",
                                     number=order.number, approval_status=str(approval))

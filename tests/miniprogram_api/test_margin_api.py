@@ -86,3 +86,14 @@ def test_a_thin_sales_order_waits_in_the_approvers_list_with_its_preview(client,
     assert item["kind_label"] == "销售订单" and item["preview"][0] == "毛利 10.00 元，毛利率 2.4%"
     detail = client.get(f"/api/v1/approvals/requests/{item['request_id']}", headers=as_("钱总监")).get_json()
     assert detail["preview"] == item["preview"]  # the page the WeChat message opens
+
+
+def test_a_whole_yuan_charge_is_answered_to_the_fen(client, demo, session_factory, as_):
+    """"10" is 10.00 in the answer, as in the table (and as a 收款单's amount is)."""
+    receive(session_factory, demo, 10)
+    shipped = ship(session_factory, demo, 1)
+    body = {"document_id": shipped.document_id, "kind": "freight", "amount": "10"}
+    added = client.post("/api/v1/margin/charges", headers=as_("吴会计"), json=body).get_json()
+    assert added["amount"] == "10.00", added
+    undone = client.delete(f"/api/v1/margin/charges/{added['charge_id']}", headers=as_("吴会计")).get_json()
+    assert undone["amount"] == "-10.00", undone
