@@ -337,7 +337,7 @@ def party_statement(ctx: Context, text: str) -> str:
     if first > today:  # "对账单 王阿姨 202712": not "开始日期不能晚于结束日期"
         return f"{int(period[:4])}年{int(period[4:])}月还没到，例如：对账单 王阿姨 十一月"
     st = statement(ctx.session, ctx.org_id, hits[0].id, side, first, min(last_day, today))
-    lines = [f"{st.party_name} 对账单 {int(period[:4])}年{int(period[4:])}月（{SIDE_LABELS[side]}）",
+    lines = [f"{st.party_name} 对账单 {period_label(period)}（{SIDE_LABELS[side]}）",
              f"期初 {st.opening}，本期增加 {st.charges}，本期减少 {st.credits}，期末 {st.closing}"]
     lines += [f"· {ln.voucher_date:%m-%d} {ln.document_number or ln.summary} "
               f"{'+' + str(ln.charge) if ln.charge else '-' + str(ln.credit)}" for ln in st.lines[-5:]]

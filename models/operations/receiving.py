@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
-from models.approvals import ApprovalRequest, ApprovalStatus
+from models.approvals import ApprovalStatus
 from models.audit import AuditEntry, audit_values, record_audit
 from models.base import utcnow
 from models.catalog import Grade, Item
@@ -38,6 +38,7 @@ from models.idempotency import idempotent
 from models.infra import OutboxEvent
 from models.ledger import COST_QUANTUM, FreezeRow, blocking_freeze, freezes_read, inbound_frozen, money
 from models.lookup import get_owned, not_found
+from models.operations.approvals import approval_status
 from models.operations.common import (
     DOC_SEQ_WIDTH,
     dec,
@@ -550,9 +551,7 @@ def _order_line(
         raise ValidationError("不是采购订单", field="purchase_order_id")
     if order.status not in (DocStatus.CONFIRMED, DocStatus.PARTIAL):
         raise ValidationError(f"采购订单 {order.number} 已完成或已取消", field="purchase_order_id")
-    approval = session.scalar(select(ApprovalRequest.status).where(
-        ApprovalRequest.org_id == actor.org_id, ApprovalRequest.doc_kind == DocKind.PURCHASE_ORDER.value,
-        ApprovalRequest.document_id == order.id))
+    approval = approval_status(session, actor.org_id, DocKind.PURCHASE_ORDER.value, order.id)
     if approval is not None and approval != ApprovalStatus.APPROVED:
         raise PurchaseOrderNotApproved(f"采购单尚未审批通过（{order.number}），不能收货",
                                        number=order.number, approval_status=str(approval))

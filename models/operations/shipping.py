@@ -156,8 +156,14 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     order, reservations = _order_reservations(session, actor, cmd, item.id, site.id, party)
     if party is None and order is not None and order.party_id is not None:
         party = catalog.parties[order.party_id]  # the receivable is owed by the order's customer
-    if cmd.unit_price is None and order is not None:
-        price = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)  # the agreed price
+    if order is not None:
+        agreed = next(ln.unit_price for ln in order.lines if ln.item_id == item.id)
+        # The order's price is what its margin check (and any approval) judged: a shipment against it
+        # may not quietly sell at another one.
+        if cmd.unit_price is not None and cmd.unit_price != agreed:
+            raise ValidationError(f"按销售订单 {order.number} 的约定单价 {agreed.normalize():f} 出库；要改价请先改订单",
+                                  field="unit_price")
+        price = agreed
     rate = resolve_rate(cmd.tax_rate, party.vat_rate if party else None, party.kind if party else None,
                         item.vat_rate, catalog.org.settings)
     reserved_for_us: dict[int, Decimal] = {}

@@ -147,6 +147,31 @@ def test_a_rejected_sales_order_never_ships(client, demo, session_factory, engin
     assert rows(engine) == before
 
 
+def test_an_approved_sales_order_cannot_be_shipped_below_its_price(client, demo, session_factory, engine, actors,
+                                                                   as_):
+    """The order's price is what its margin check and its approval judged: a shipment against it with
+    another price is refused (by either route) and writes nothing; at the agreed price it ships."""
+    order_id = _thin_order(session_factory, demo, actors)
+    with session_factory() as s:
+        req_id = s.scalar(select(ApprovalRequest.id).where(ApprovalRequest.doc_kind == "sales_order",
+                                                           ApprovalRequest.document_id == order_id))
+    from models.actor import Actor
+
+    run(session_factory, decide_approval, Actor.system_actor(demo.org_id), DecideApproval(req_id, True))
+    body = {"site_id": demo.sites["ZC"], "item_id": demo.items["茶青"], "quantity": "1", "sales_order_id": order_id}
+    before = rows(engine)
+    for price in ("1", "80.99", "0"):
+        assert_refused(client.post("/api/v1/shipments", headers=as_("钱总监"), json={**body, "unit_price": price}),
+                       422, "VALIDATION_ERROR", "约定单价 81")
+        r = client.post("/api/v1/sync", headers=as_("钱总监"), json={"operations": [
+            {"client_id": str(uuid.uuid4()), "kind": "ship", "body": {**body, "unit_price": price}}]})
+        [result] = r.get_json()["results"]
+        assert result["status"] == "conflict" and result["error"]["code"] == "VALIDATION_ERROR", result
+    assert rows(engine) == before
+    shipped = client.post("/api/v1/shipments", headers=as_("钱总监"), json={**body, "unit_price": "81"})
+    assert shipped.status_code == 200 and shipped.get_json()["revenue"] == "81.00", shipped.get_json()
+
+
 def test_a_charge_is_reversed_once_and_a_reversal_never(client, demo, session_factory, as_):
     receive(session_factory, demo, 10)
     shipped = ship(session_factory, demo, 1)
