@@ -280,13 +280,13 @@ def party_balance(ctx: Context, side: Side, text: str) -> str:
     found = party_open_items(ctx.session, ctx.org_id, hits[0].id, side)
     owed = found.open_charges + found.unapplied_credits
     lines = [f"{found.party_name} {label} {owed} 元"]
+    unpaid = "未收" if side == Side.RECEIVABLE else "未付"
     if found.unapplied_credits:
         lines.append(f"（含未核销预收/预付 {-found.unapplied_credits} 元）")
     for item in [i for i in found.items if i.is_charge][:5]:
         days_late = (today - item.due_on).days
         due = f"逾期{days_late}天" if days_late > 0 else f"{item.due_on:%m-%d}到期"
-        lines.append(f"· {item.number or item.summary} 未收 {item.open}，{due}" if side == Side.RECEIVABLE
-                     else f"· {item.number or item.summary} 未付 {item.open}，{due}")
+        lines.append(f"· {item.number or item.summary} {unpaid} {item.open}，{due}")
     return "\n".join(lines)
 
 

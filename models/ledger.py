@@ -399,7 +399,7 @@ def issue_value(balance: Figures, quantity: Decimal, avg_cost: Decimal, *,
 
     When the issue empties the whole (item, site), a lot that empties takes its whole remaining
     value, so no value is left stranded on a zero quantity by rounding. Otherwise every unit
-    leaves at the average and :func:`stranded_shifts` moves what an emptied lot still
+    leaves at the average and :func:`plan_issue` moves what an emptied lot still
     carries onto a lot that holds stock, so the site's average does not drift.
     """
     if site_empties and quantity >= balance.on_hand > 0:
@@ -422,14 +422,6 @@ class IssueLine(Generic[B]):
     value: Decimal
     #: False for the zero-quantity pair that moves an emptied lot's leftover value.
     issue: bool = True
-
-
-def stranded_shifts(emptied: Sequence[B], balances: Sequence[B]) -> list[IssueLine[B]]:
-    """The moves that carry the value left on lots that emptied onto the lot holding most stock at
-    the site: a pair of zero-quantity moves each, so the site's value is unchanged and each balance
-    still equals the sum of its moves. ``balances`` are as they stand after the issue."""
-    running = {b.lot_id: _Running(b, b.lot_id, b.on_hand, b.reserved, b.value) for b in balances}
-    return _shifts([running[b.lot_id] for b in emptied], list(running.values()))
 
 
 def _shifts(emptied: Sequence[_Running[B]], balances: Sequence[_Running[B]]) -> list[IssueLine[B]]:
@@ -464,21 +456,6 @@ def plan_issue(picks: Sequence[Pick[B]], balances: Sequence[B]) -> list[IssueLin
     if not whole_site:
         lines += _shifts([running[p.balance.lot_id] for p in picks], list(running.values()))
     return lines
-
-
-def shift_stranded_value(
-    session: Session,
-    emptied: Sequence[Balance],
-    balances: Sequence[Balance],
-    *,
-    document: Document,
-    business_time: datetime,
-    origin_node: str = "server",
-) -> None:
-    """Append the :func:`stranded_shifts` of ORM balances (already changed by the issue)."""
-    for line in stranded_shifts(emptied, balances):
-        append_move(session, line.balance, quantity=line.quantity, unit_cost=line.unit_cost, value=line.value,
-                    document=document, business_time=business_time, origin_node=origin_node)
 
 
 def issue_from(

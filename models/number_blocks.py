@@ -107,12 +107,15 @@ def take(url: str, org_id: int, series: str, period: str, epoch: str = "") -> in
             return state.free.pop(0)
 
 
-def give_back(taken: Iterable[tuple[Key, int]]) -> None:
-    """Numbers of a transaction that rolled back: handed out again before any new one."""
+def give_back(taken: Iterable[tuple[Key, str, int]]) -> None:
+    """Numbers of a transaction that rolled back, each with the epoch it was taken in: handed out
+    again before any new one — unless its series has moved on to another epoch since (or was
+    forgotten), when it is a gap like the others :func:`take` drops."""
     with _lock:
-        for key, number in taken:
-            state = _series.setdefault(key, _Series())
-            state.free = sorted([*state.free, number])
+        for key, epoch, number in taken:
+            state = _series.get(key)
+            if state is not None and state.epoch == epoch:
+                state.free = sorted([*state.free, number])
 
 
 def forget(url: str | None = None) -> None:

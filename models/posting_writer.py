@@ -165,7 +165,7 @@ class PostingWriter:
         self._balances: list[dict[str, Any]] = []
         #: Numbers from this process's blocks used by the current transaction (PostgreSQL): given
         #: back if it rolls back.
-        self._taken: list[tuple[number_blocks.Key, int]] = []
+        self._taken: list[tuple[number_blocks.Key, str, int]] = []
         self.statements = 0  # sent so far in this transaction (the bench prints it)
         self._connection: tuple[Any, Dialect] | None = None
 
@@ -263,8 +263,9 @@ class PostingWriter:
     def _take(self, org_id: int, series: str, period: str) -> int:
         # Inside the session's transaction (begun here if need be), whose end gives it back or spends it.
         url = self.session.connection().engine.url.render_as_string(hide_password=False)
-        number = number_blocks.take(url, org_id, series, period, self._epoch(series))
-        self._taken.append(((url, org_id, series, period), number))
+        epoch = self._epoch(series)
+        number = number_blocks.take(url, org_id, series, period, epoch)
+        self._taken.append(((url, org_id, series, period), epoch, number))
         return number
 
     def _epoch(self, series: str) -> str:

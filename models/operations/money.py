@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import cast
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
@@ -235,12 +235,12 @@ def _reversals(session: Session, credits: list[OpenItem], charges: list[OpenItem
         return {}
     credit_ids = [c.line_id for c in credits]
     charge_ids = {c.line_id for c in charges}
-    original = select(VoucherLine.id, VoucherLine.voucher_id, VoucherLine.account_code).subquery()
+    original = aliased(VoucherLine)
     rows = cast(list[tuple[int, int]], session.execute(
-        select(VoucherLine.id, original.c.id)
+        select(VoucherLine.id, original.id)
         .join(Voucher, Voucher.id == VoucherLine.voucher_id)
-        .join(original, (original.c.voucher_id == Voucher.reverses_voucher_id)
-              & (original.c.account_code == VoucherLine.account_code))
+        .join(original, (original.voucher_id == Voucher.reverses_voucher_id)
+              & (original.account_code == VoucherLine.account_code))
         .where(VoucherLine.id.in_(credit_ids))).all())
     return {credit: charge for credit, charge in rows if charge in charge_ids}
 

@@ -37,8 +37,8 @@ def test_the_accountant_asks_who_owes_and_the_clerk_is_refused(app, wecom, sessi
     assert owed == Decimal("300.00") and farmer > 0
     transcript(accountant, [
         ("应收", f"应收合计 {owed} 元", "杭州茶城 300.00，逾期 300.00"),
-        ("应收 杭州茶城", "杭州茶城 应收 300.00 元", "CK-ZC-", "逾期10天"),
-        ("应付 李大伯", f"李大伯 应付 {farmer} 元", "RK-SX-"),
+        ("应收 杭州茶城", "杭州茶城 应收 300.00 元", "CK-ZC-", "未收 300.00，逾期10天"),
+        ("应付 李大伯", f"李大伯 应付 {farmer} 元", "RK-SX-", f"未付 {farmer}，"),
         ("应收 不存在的公司", "没找到往来单位"),
     ])
     transcript(wecom, [("应收", "没有权限：查看财务")])

@@ -216,3 +216,26 @@ def test_negative_count_and_foreign_site_are_refused(session_factory, demo, acto
     with pytest.raises(PermissionDenied):
         _count(session_factory, demo, actors["小周"], 9)  # 小周 counts only at 绍兴
     assert row_counts(session_factory, demo.org_id) == before
+
+
+def test_a_count_or_shipment_dated_in_a_closed_month_is_refused_and_writes_nothing(session_factory, demo, actors):
+    """The lean postings check the period against their own snapshot, before any number is taken."""
+    from datetime import datetime
+
+    from models.actor import Actor
+    from models.errors import PeriodClosed
+    from models.operations.closing import ClosePeriod, close_period
+    from models.timeutil import SHANGHAI
+
+    def at(day: int) -> datetime:
+        return datetime(2026, 11, day, 10, tzinfo=SHANGHAI)
+
+    receive(session_factory, demo, 10, business_time=at(3))
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod("202611"))
+    counts = row_counts(session_factory, demo.org_id)
+    with pytest.raises(PeriodClosed, match="2026年11月已结账"):
+        run(session_factory, count_stock, Actor.system_actor(demo.org_id), CountStock(
+            demo.sites["ZC"], demo.items["茶青"], D(7), business_time=at(20)))  # back-dated: system
+    with pytest.raises(PeriodClosed, match="2026年11月已结账"):
+        ship(session_factory, demo, 1, unit_price=100, business_time=at(20))
+    assert row_counts(session_factory, demo.org_id) == counts

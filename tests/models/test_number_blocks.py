@@ -58,3 +58,16 @@ def test_a_busy_series_takes_doubling_blocks_up_to_the_cap(pg_url, demo, monkeyp
     other = number_blocks.take(pg_url, demo.org_id, "T-BUSY", "20261205")
     reserved = 1 + 2 + 4 + 8 + 16 + 32 * 6  # blocks of 1, 2, 4 … 32: 223 numbers for 200 postings
     assert other == reserved + 1
+
+
+def test_a_number_given_back_after_the_epoch_moved_on_is_not_handed_out_again(pg_url, demo):
+    """A voucher number taken before a close (config version v1) and given back by a rollback that
+    ends only after another posting took numbers under the close's version (v2) is a gap: handing it
+    out under v2 could meet a renumbered voucher after a 反结账."""
+    key = (pg_url, demo.org_id, "voucher", "202612")
+    before = number_blocks.take(pg_url, demo.org_id, "voucher", "202612", "v1")
+    after = number_blocks.take(pg_url, demo.org_id, "voucher", "202612", "v2")
+    number_blocks.give_back([(key, "v1", before)])
+    assert number_blocks.take(pg_url, demo.org_id, "voucher", "202612", "v2") not in (before, after)
+    number_blocks.give_back([(key, "v2", after)])  # one of this epoch's is handed out again
+    assert number_blocks.take(pg_url, demo.org_id, "voucher", "202612", "v2") == after

@@ -78,3 +78,45 @@ def test_a_count_naming_another_orgs_ids_finds_nothing_and_writes_nothing(client
     assert result["status"] == "conflict", result
     assert result["error"]["code"] in ("NOT_FOUND", "VALIDATION_ERROR"), result
     assert rows(engine) == before
+
+
+@pytest.mark.parametrize("kind, body", [
+    ("ship", {"quantity": "2", "unit_price": "200"}),
+    ("count", {"counted": "7"}),
+])
+def test_a_lean_posting_sent_twice_is_written_once_and_answered_alike(client, as_, demo, session_factory, actors,
+                                                                    engine, kind, body):
+    receive(session_factory, demo, actors, "30")
+    op = {"client_id": str(uuid.uuid4()), "kind": kind,
+          "body": {"site_id": demo.sites["SX"], "item_id": demo.items["茶青"], **body}}
+    first = client.post("/api/v1/sync", headers=as_("赵经理"), json={"operations": [op]}).get_json()["results"][0]
+    assert first["status"] == "applied", first
+    after_first = rows(engine)
+    again = client.post("/api/v1/sync", headers=as_("赵经理"), json={"operations": [op]}).get_json()["results"][0]
+    assert again["status"] == "already_applied" and again["result"] == first["result"], again
+    assert rows(engine) == after_first
+
+
+@pytest.mark.parametrize("kind, body", [
+    ("ship", {"quantity": "1e13", "unit_price": "200"}),
+    ("ship", {"quantity": "2", "unit_price": "-1"}),
+    ("ship", {"quantity": "2", "unit_price": "1e13"}),
+    ("ship", {"quantity": "0", "unit_price": "200"}),
+    ("ship", {"quantity": "NaN", "unit_price": "200"}),
+    ("count", {"counted": "1e13"}),
+    ("count", {"counted": "-1"}),
+    ("count", {"counted": "Infinity"}),
+])
+def test_absurd_numbers_in_a_lean_posting_write_nothing(client, as_, demo, session_factory, actors, engine, kind,
+                                                        body):
+    receive(session_factory, demo, actors, "30")
+    before = rows(engine)
+    r = client.post("/api/v1/sync", headers=as_("赵经理"), json={"operations": [{
+        "client_id": str(uuid.uuid4()), "kind": kind,
+        "body": {"site_id": demo.sites["SX"], "item_id": demo.items["茶青"], **body}}]})
+    if r.status_code == 200:
+        [result] = r.get_json()["results"]
+        assert result["status"] == "conflict" and result["error"]["code"] == "VALIDATION_ERROR", result
+    else:
+        assert r.status_code == 422, r.get_data(as_text=True)
+    assert rows(engine) == before

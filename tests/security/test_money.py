@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from models.demo import seed_demo
 from models.documents import Document
 from models.finance import OpenItemMatch
+from models.org import Party
 from models.uow import run
 from tests.factories import receive, ship
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
@@ -82,3 +84,48 @@ def test_a_manager_without_the_settle_right_cannot_move_money(client, demo, as_)
     r = client.post("/api/v1/finance/money-paid", headers=as_("赵经理"),
                     json={"party_id": demo.parties["王阿姨"], "amount": 10})
     assert r.status_code == 403
+
+
+def test_matching_and_credit_terms_of_another_orgs_party_or_by_a_clerk_are_refused(client, demo, session_factory,
+                                                                                  as_):
+    other = _other_org_with_a_sale(session_factory)
+    theirs, ours = other.parties["杭州茶城"], demo.parties["杭州茶城"]
+    before = _money_rows(session_factory, demo.org_id), _money_rows(session_factory, other.org_id)
+    r = client.post(f"/api/v1/finance/parties/{theirs}/match", headers=as_("吴会计"), json={"side": "receivable"})
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "NOT_FOUND"
+    for name in ("小周", "王阿姨", "赵经理"):
+        assert client.post(f"/api/v1/finance/parties/{ours}/match", headers=as_(name), json={}).status_code == 403
+        assert client.put(f"/api/v1/finance/parties/{ours}/credit-terms", headers=as_(name),
+                          json={"credit_days": 9}).status_code == 403
+    assert (_money_rows(session_factory, demo.org_id), _money_rows(session_factory, other.org_id)) == before
+
+
+@pytest.mark.parametrize("body", [{"credit_days": -1}, {"credit_days": 3651}, {"credit_days": 10 ** 12},
+                                  {"credit_days": "30"}, {"credit_days": True}, {"credit_days": 30, "credit_limit": 0},
+                                  {"credit_days": 30, "credit_limit": "1e13"},
+                                  {"credit_days": 30, "credit_limit": "0.001"}])
+def test_absurd_credit_terms_are_refused_and_change_nothing(client, demo, session_factory, as_, body):
+    customer = demo.parties["杭州茶城"]
+    with session_factory() as s:
+        before = s.execute(select(Party.credit_days, Party.credit_limit).where(Party.id == customer)).one()
+    r = client.put(f"/api/v1/finance/parties/{customer}/credit-terms", headers=as_("吴会计"), json=body)
+    assert r.status_code == 422, body
+    with session_factory() as s:
+        assert s.execute(select(Party.credit_days, Party.credit_limit).where(Party.id == customer)).one() == before
+
+
+def test_matching_twice_sets_each_credit_against_a_charge_once(client, demo, session_factory, as_):
+    receive(session_factory, demo, 10)
+    ship(session_factory, demo, 1, unit_price=100)
+    customer = demo.parties["杭州茶城"]
+    advance = client.post("/api/v1/finance/money-received", headers=as_("吴会计"),
+                          json={"party_id": customer, "amount": 30, "matches": []})
+    assert advance.status_code == 200 and advance.get_json()["unapplied"] == "30.00"
+    first = client.post(f"/api/v1/finance/parties/{customer}/match", headers=as_("吴会计"), json={})
+    assert first.status_code == 200 and first.get_json()["unapplied_credits"] == "0.00"
+    rows = _money_rows(session_factory, demo.org_id)
+    again = client.post(f"/api/v1/finance/parties/{customer}/match", headers=as_("吴会计"), json={})
+    assert again.status_code == 200 and again.get_json()["matched"] == []
+    assert _money_rows(session_factory, demo.org_id) == rows
+    items = client.get(f"/api/v1/finance/parties/{customer}/open-items", headers=as_("吴会计")).get_json()
+    assert items["open_charges"] == "70.00"
