@@ -28,7 +28,9 @@ from sqlalchemy.types import Integer
 from models.documents import Document
 from models.finance import STILL_OPEN, OpenItemMatch, Voucher, VoucherLine
 from models.org import Party
+from models.periods import period_days
 from models.types import Money
+from models.unit_of_work import posting_catalog
 
 
 class Side(enum.StrEnum):
@@ -167,10 +169,16 @@ def match_oldest_first(charges: list[OpenItem], credits: list[OpenItem],
 
 def record_matches(session: Session, org_id: int, party_id: int, member_id: int | None,
                    matches: list[Match], accounts: dict[int, str]) -> None:
-    """Store matches (``accounts``: line id → its account code), and close the lines they settle."""
+    """Store matches (``accounts``: line id → its account code), and close the lines they settle.
+
+    A match takes effect on the later of its two lines' days, but never inside a closed period: the
+    closed month's aging and statements must read tomorrow as they read at the close, so a match
+    made after it counts from the first open day."""
+    closed = posting_catalog(session, org_id).closed_periods if matches else frozenset()
+    floor = period_days(max(closed))[1] + timedelta(days=1) if closed else date.min
     session.add_all(OpenItemMatch(org_id=org_id, party_id=party_id, account_code=accounts[m.charge_line_id],
                                   charge_line_id=m.charge_line_id, credit_line_id=m.credit_line_id,
-                                  amount=m.amount, matched_on=m.matched_on, charge_on=m.charge_on,
+                                  amount=m.amount, matched_on=max(m.matched_on, floor), charge_on=m.charge_on,
                                   created_by=member_id)
                     for m in matches)
     if matches:

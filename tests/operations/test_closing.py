@@ -233,3 +233,37 @@ def test_a_locked_counter_refuses_a_posting_as_period_closed_when_the_snapshot_s
         receive(session_factory, demo, 10, business_time=at(4))
     assert refused.value.code == "PERIOD_CLOSED"
     assert row_counts(session_factory, demo.org_id) == counts
+
+
+def test_matching_after_a_close_does_not_change_the_closed_months_aging(session_factory, demo, actors):
+    """Sold 300 on 11-10, an advance of 100 on 11-20 left unapplied, November closed; 核销 in
+    December. Aging as of 11-30 reads as it did at the close; as of today the advance is applied."""
+    from datetime import date
+
+    from models.base import utcnow
+    from models.operations.money import MatchOpenItems, match_open_items
+    from models.queries.receivables import aging
+    from models.subledger import Side
+    from models.timeutil import local_date
+
+    receive(session_factory, demo, 100, business_time=at(3))
+    ship(session_factory, demo, 3, unit_price=100, business_time=at(10))
+    run(session_factory, receive_money, _system(demo), RecordMoney(demo.parties["杭州茶城"], D(100), matches=(),
+                                                                   business_time=at(20)))
+    end_of_november = date(2026, 11, 30)
+
+    def november() -> dict[str, D]:
+        with session_factory() as s:
+            report = aging(s, demo.org_id, Side.RECEIVABLE, end_of_november, "document")
+        return {k: v for k, v in report.totals.items() if v}
+
+    at_close = november()
+    assert at_close == {"d1_30": D("300.00"), "unapplied": D("-100.00")}
+    run(session_factory, close_period, actors["吴会计"], ClosePeriod(NOV))
+    result = run(session_factory, match_open_items, _system(demo), MatchOpenItems(demo.parties["杭州茶城"],
+                                                                                 Side.RECEIVABLE))
+    assert sum(m.amount for m in result.matched) == D("100.00")
+    assert november() == at_close  # the closed month is not rewritten …
+    with session_factory() as s:
+        now = aging(s, demo.org_id, Side.RECEIVABLE, local_date(utcnow()), "document")
+    assert now.totals["unapplied"] == 0 and now.total == D("200.00")  # … the open one shows the 核销
