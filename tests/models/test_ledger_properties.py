@@ -412,7 +412,8 @@ class LedgerMachine(RuleBasedStateMachine):
         cmd = ShipGoods(
             self.site_ids[site], item_id, entered, unit,
             party_id=self.demo.parties["杭州茶城"] if order or data.draw(st.booleans()) else None,
-            unit_price=data.draw(st.one_of(st.none(), cents.map(lambda c: c * 10)), label="price"),
+            # Against an order only its own price (or none: the same): another one is refused.
+            unit_price=None if order else data.draw(st.one_of(st.none(), cents.map(lambda c: c * 10)), label="price"),
             sales_order_id=order.document_id if order else None,
             business_time=data.draw(business_times, label="business_time"))
         fits = base <= avail

@@ -146,8 +146,10 @@ def test_shipment_against_the_order_defaults_to_its_customer_and_price(session_f
         assert s.get_one(Document, shipment.document_id).party_id == demo.parties["杭州茶城"]
         voucher = s.scalars(select(Voucher).where(Voucher.document_id == shipment.document_id)).one()
         assert {ln.party_id for ln in voucher.lines} == {demo.parties["杭州茶城"]}
-    # An explicit price still wins: 1 × 90.
-    assert ship(session_factory, demo, 1, unit_price=90, sales_order_id=order.document_id).revenue == D("90.00")
+    # Another price may not be given (the order's margin check judged 95); the agreed one may.
+    with pytest.raises(ValidationError, match="约定单价 95"):
+        ship(session_factory, demo, 1, unit_price=90, sales_order_id=order.document_id)
+    assert ship(session_factory, demo, 1, unit_price=95, sales_order_id=order.document_id).revenue == D("95.00")
     assert_books_ok(session_factory, demo.org_id)
 
 
