@@ -63,6 +63,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
 
     register_planning(app)
     document_raw_routes(app)  # the signed platform callbacks, in the spec as raw bodies
+    from console import register as register_console  # issue 13: the manager console
+
+    register_console(app)
     return app
 
 

@@ -1,0 +1,29 @@
+"""The manager console (/console): server-rendered pages for managers and the accountant, at a desk
+or on a phone. One more channel: pages parse forms and render; the operations and queries under
+models/ decide everything (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Register the console's blueprint (its page modules add their routes on import)."""
+    from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
+    from console.blueprint import bp
+    from console.filters import install as install_filters
+
+    settings = app.extensions["liuzhuan"]["settings"]
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        SESSION_COOKIE_NAME="lz_console",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+    )
+    install_filters(app)
+    app.register_blueprint(bp)
