@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from app.factory import create_app
 from models.demo import DemoOrg
+from tests.console.browser import console_browser, served_console  # noqa: F401  (fixtures for browser tests)
+from tests.console.members import PHONES
 
-PHONES = {"小周": "13900000001", "老孙": "13900000002", "赵经理": "13900000003", "钱总监": "13900000004",
-          "吴会计": "13900000005", "王阿姨": "13800000001"}
 _CSRF = re.compile(r'(?:name="csrf_token" value="|"X-CSRFToken": ")([^"]+)"')
 
 
