@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask
+from flask_openapi3 import OpenAPI
 
 
-def register(app: Flask) -> None:
+def register(app: OpenAPI) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
     from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
     from console.blueprint import bp
@@ -27,3 +27,6 @@ def register(app: Flask) -> None:
     )
     install_filters(app)
     app.register_blueprint(bp)
+    from console.spec import document_console_routes
+
+    document_console_routes(app)  # after every page module has added its routes

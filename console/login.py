@@ -19,6 +19,7 @@ def dev_login_enabled() -> bool:
 
 @bp.get("/login")
 def login() -> ResponseReturnValue:
+    """登录页：扫码、验证码或（开发环境）手机号登录"""
     if signed_in_actor() is not None:
         return redirect(safe_next(request.args.get("next")))
     return render("console/login.html", next=request.args.get("next", ""), dev=dev_login_enabled(), choices=[])
@@ -26,6 +27,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/login/dev")
 def login_dev() -> ResponseReturnValue:
+    """开发登录：已登记成员的手机号（仅开发环境）"""
     nxt = request.form.get("next", "")
     if not dev_login_enabled():
         return render("console/login.html", status=404, next=nxt, dev=False, choices=[],
@@ -46,5 +48,6 @@ def login_dev() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """退出登录"""
     sign_out()
     return redirect(url_for("console.login"), code=303)

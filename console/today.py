@@ -12,4 +12,5 @@ from models.queries.todos import todos_for
 @bp.get("/")
 @member_page()
 def today() -> ResponseReturnValue:
+    """首页：待我处理的事"""
     return render("console/today.html", todos=todos_for(read_db(), actor()))

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 
 def fuzz_spec(app: Any, headers: dict[str, str], examples: int,
-              include: Callable[[str], bool] = lambda _path: True) -> tuple[list[str], dict[str, str]]:
+              include: Callable[[str], bool] = lambda _path: True,
+              cookies: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
     """Fuzz every operation whose path ``include`` accepts; return (operations seen, failures by operation).
 
     Checks: no 5xx, and every answer conforms to the spec. Every operation's failure is collected,
@@ -33,7 +34,8 @@ def fuzz_spec(app: Any, headers: dict[str, str], examples: int,
         @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                   phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
         def check(case: Any) -> None:
-            case.call_and_validate(headers={**(case.headers or {}), **headers}, checks=checks)
+            extra = {"cookies": cookies} if cookies else {}
+            case.call_and_validate(headers={**(case.headers or {}), **headers}, checks=checks, **extra)
 
         try:
             check()
