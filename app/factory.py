@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask, g, jsonify
+from flask_compress import Compress
 from flask_openapi3 import Info, OpenAPI
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,9 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
         return jsonify({"error": exc.to_dict()}), exc.http_status
 
     install_hardening(app, settings)  # guards, JSON errors (503 when the DB is down), headers, log redaction
+    # Pages, scripts and JSON go compressed when the client asks (weak mobile links); small bodies as they are.
+    app.config.update(COMPRESS_MIN_SIZE=500, COMPRESS_ALGORITHM=["br", "gzip"])
+    Compress(app)
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:
