@@ -35,6 +35,7 @@ RETENTION_ENV = {
     "outbox_days": "RETENTION_OUTBOX_DAYS",
     "binding_attempts_days": "RETENTION_BINDING_ATTEMPTS_DAYS",
     "callback_signatures_days": "RETENTION_CALLBACK_SIGNATURES_DAYS",
+    "console_sessions_days": "RETENTION_CONSOLE_SESSIONS_DAYS",
     "batch_size": "RETENTION_BATCH_SIZE",
 }
 

@@ -34,6 +34,8 @@ from console.blueprint import bp
 from models.actor import Actor, Permission, load_actor
 from models.db import read_only
 from models.errors import DomainError, NotFound
+from models.operations.console_sessions import StartConsoleSession, end_console_session, start_console_session
+from models.queries.console_session import LiveSession, live_console_session
 from models.uow import run
 
 R = TypeVar("R")
@@ -48,47 +50,60 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # --- the signed-in member ------------------------------------------------------------------------
 
 
-def sign_in(member_id: int, org_id: int) -> None:
+def sign_in(member_id: int, org_id: int, method: str = "dev") -> None:
     """Start a console session for a member (after the caller has verified who they are)."""
+    token = run(_factory(), start_console_session, StartConsoleSession(member_id, org_id, method))
     session.clear()  # no session fixation: nothing from before sign-in survives it
     now = int(time.time())
     session.permanent = True
-    session.update({"console_member": member_id, "console_org": org_id,
-                    "console_signed_at": now, "console_seen_at": now})
+    session.update({"console_sid": token, "console_signed_at": now, "console_seen_at": now})
 
 
 def sign_out() -> None:
-    """End the console session."""
+    """End the console session, on the server too: a copy of the cookie taken earlier is dead."""
+    token = session.get("console_sid")
     session.clear()
+    if isinstance(token, str):
+        run(_factory(), end_console_session, token)
 
 
-def _session_member() -> tuple[int, int] | None:
-    member, org = session.get("console_member"), session.get("console_org")
-    if not isinstance(member, int) or not isinstance(org, int):
+def _factory() -> Any:
+    return current_app.extensions["liuzhuan"]["session_factory"]
+
+
+def _session_member() -> LiveSession | None:
+    token = session.get("console_sid")
+    if not isinstance(token, str):
         return None
     now = int(time.time())
     signed_at, seen_at = int(session.get("console_signed_at", 0)), int(session.get("console_seen_at", 0))
     if now - signed_at > ABSOLUTE_LIFETIME_S or now - seen_at > IDLE_LIFETIME_S:
         sign_out()
         return None
+    live = live_console_session(read_db(), token)
+    if live is None:  # signed out elsewhere, or past its lifetime on the server's clock
+        session.clear()
+        return None
     if now - seen_at > 60:  # refresh the idle clock at most once a minute (each refresh re-sends the cookie)
         session["console_seen_at"] = now
-    return member, org
+    return live
 
 
 def signed_in_actor() -> Actor | None:
     """The signed-in member as an actor, loaded fresh (roles may have changed), or None."""
     if "console_actor" in g:
         return g.console_actor
-    ids = _session_member()
+    live = _session_member()
     actor: Actor | None = None
-    if ids is not None:
+    if live is not None:
         try:
-            actor = load_actor(read_db(), ids[0])
+            actor = load_actor(read_db(), live.member_id)
         except NotFound:  # deactivated since sign-in
+            read_db().rollback()
             sign_out()
         else:
-            if actor.org_id != ids[1]:
+            if actor.org_id != live.org_id:
+                read_db().rollback()
                 sign_out()
                 actor = None
     read_db().rollback()  # hold no read transaction between the actor and the page's own reads

@@ -50,3 +50,19 @@ class BindingAttempt(IdMixin, Base):
     org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orgs.id"))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class ConsoleSession(IdMixin, OrgMixin, CreatedMixin, Base):
+    """A member's sign-in to the manager console. The browser's cookie carries the token; only its
+    SHA-256 is kept here, so signing out (or an administrator ending it) ends it for every copy of
+    the cookie, not only the browser's own."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index("ix_console_sessions_token_hash", "token_hash", unique=True),)
+
+    member_id: Mapped[int] = mapped_column(BigId, ForeignKey("members.id"), index=True)
+    #: hex SHA-256 of the random token in the cookie.
+    token_hash: Mapped[str] = mapped_column(String(64))
+    #: How the member proved who they were: dev, dingtalk_qr, wechat_qr, chat_code.
+    method: Mapped[str] = mapped_column(String(20))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -18,7 +18,7 @@ from models.chat import CallbackSignature, ChatInbound
 from models.devices import DeviceReading
 from models.errors import ValidationError
 from models.event_log import HandlerRun, RunStatus
-from models.identity import BindingAttempt
+from models.identity import BindingAttempt, ConsoleSession
 from models.infra import OutboxEvent
 from models.operations.devices import MAX_READING_AGE_DAYS
 
@@ -36,10 +36,12 @@ class RetentionPolicy:
     #: Counted from the signature's expiry, after which the timestamp check refuses it anyway.
     callback_signatures_days: int = 2
     batch_size: int = 1000
+    #: Console sign-ins (who signed in, how, until when), counted from sign-in: long past their 12 hours.
+    console_sessions_days: int = 90
 
     def __post_init__(self) -> None:
         for name in ("chat_inbound_days", "device_readings_days", "outbox_days", "binding_attempts_days",
-                     "callback_signatures_days"):
+                     "callback_signatures_days", "console_sessions_days"):
             if not 1 <= getattr(self, name) <= 3650:
                 raise ValidationError(f"保留天数须在 1 到 3650 之间（{name}）", field=name)
         if self.device_readings_days <= MAX_READING_AGE_DAYS:  # else a purged reading could be replayed
@@ -74,6 +76,8 @@ def purge_batch(session: Session, policy: RetentionPolicy, now: datetime) -> dic
         session, DeviceReading, DeviceReading.created_at, now - timedelta(days=policy.device_readings_days), n))
     counts["binding_attempts"] = _delete_ids(session, BindingAttempt, _oldest(
         session, BindingAttempt, BindingAttempt.created_at, now - timedelta(days=policy.binding_attempts_days), n))
+    counts["console_sessions"] = _delete_ids(session, ConsoleSession, _oldest(
+        session, ConsoleSession, ConsoleSession.created_at, now - timedelta(days=policy.console_sessions_days), n))
     counts["callback_signatures"] = _delete_ids(session, CallbackSignature, _oldest(
         session, CallbackSignature, CallbackSignature.expires_at,
         now - timedelta(days=policy.callback_signatures_days), n))

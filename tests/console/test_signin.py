@@ -84,3 +84,23 @@ def test_dev_login_is_absent_in_production(database_url, tmp_path):
     assert "开发登录" not in page
     response = client.post("/console/login/dev", data={"csrf_token": csrf_of(client), "phone": "13900000003"})
     assert response.status_code == 404
+
+
+def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(console_app, console_as):
+    client = console_as("赵经理")
+    copied = client.get_cookie("lz_console")
+    assert copied is not None
+    assert post(client, "/console/logout").status_code == 303
+    thief = console_app.test_client(use_cookies=False)
+    assert thief.get("/console/", headers={"Cookie": f"lz_console={copied.value}"}).status_code == 302
+
+
+def test_the_cookie_holds_no_member_id_only_a_random_token(console_as, session_factory, demo):
+    from sqlalchemy import select
+
+    from models.identity import ConsoleSession
+
+    console_as("赵经理")
+    with session_factory() as s:
+        row = s.scalars(select(ConsoleSession).where(ConsoleSession.member_id == demo.members["赵经理"])).first()
+    assert row is not None and len(row.token_hash) == 64 and row.ended_at is None and row.method == "dev"

@@ -20,10 +20,12 @@ def test_console_routes_never_5xx(member, app, demo):
     token = csrf_of(client, "/console/")
     cookie = client.get_cookie("lz_console")
     assert cookie is not None
-    seen, failures = fuzz_spec(app, {"X-CSRFToken": token}, EXAMPLES, include=lambda path: path.startswith("/console"),
+    # Sign-out is left out: it would end the session the rest of the run signs in with.
+    seen, failures = fuzz_spec(app, {"X-CSRFToken": token}, EXAMPLES,
+                               include=lambda path: path.startswith("/console") and path != "/console/logout",
                                cookies={"lz_console": cookie.value})
     assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
-    assert {"GET /console/", "POST /console/logout"} <= set(seen)
+    assert {"GET /console/", "POST /console/login/dev"} <= set(seen)
 
 
 def test_the_fuzzers_headers_reach_the_pages_signed_in(app, demo):

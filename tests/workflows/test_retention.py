@@ -15,7 +15,7 @@ from models.chat import CallbackSignature, ChatInbound
 from models.devices import Device, DeviceReading
 from models.errors import ValidationError
 from models.event_log import HandlerRun, RunStatus
-from models.identity import BindingAttempt
+from models.identity import BindingAttempt, ConsoleSession
 from models.infra import OutboxEvent
 from models.operations.retention import RetentionPolicy
 from workflows.retention import purge_expired
@@ -42,6 +42,8 @@ def _seed(session_factory: Any, demo: Any, now: Any) -> dict[str, dict[str, list
                     for age in (8, 6)]
         signatures = [CallbackSignature(channel="wechat", sig_key=f"{tag}-{i}", body_digest="d",
                                         expires_at=now - age * day) for i, age in enumerate([3, 1])]
+        sign_ins = [ConsoleSession(org_id=demo.org_id, member_id=demo.members["赵经理"], token_hash=f"{tag}-{i}",
+                                   method="dev", created_at=now - age * day) for i, age in enumerate([91, 89])]
 
         def event(dispatched_days: float | None, run: RunStatus | None) -> OutboxEvent:
             e = OutboxEvent(id=uuid.uuid4(), org_id=demo.org_id, kind="test.retention", payload={},
@@ -57,20 +59,21 @@ def _seed(session_factory: Any, demo: Any, now: Any) -> dict[str, dict[str, list
         gone_events = [event(15, RunStatus.DONE), event(20, None)]
         kept_events = [event(15, RunStatus.DEAD), event(15, RunStatus.RETRY), event(13, RunStatus.DONE),
                        event(None, None)]
-        s.add_all(chat + readings + attempts + signatures)
+        s.add_all(chat + readings + attempts + signatures + sign_ins)
         s.commit()
         return {
             "chat_inbound": {"old": [r.id for r in chat[:2]], "keep": [r.id for r in chat[2:]]},
             "device_readings": {"old": [r.id for r in readings[:2]], "keep": [readings[2].id]},
             "binding_attempts": {"old": [attempts[0].id], "keep": [attempts[1].id]},
             "callback_signatures": {"old": [signatures[0].id], "keep": [signatures[1].id]},
+            "console_sessions": {"old": [sign_ins[0].id], "keep": [sign_ins[1].id]},
             "outbox_events": {"old": [e.id for e in gone_events], "keep": [e.id for e in kept_events]},
         }
 
 
 MODELS: dict[str, Any] = {"chat_inbound": ChatInbound, "device_readings": DeviceReading,
                           "binding_attempts": BindingAttempt, "callback_signatures": CallbackSignature,
-                          "outbox_events": OutboxEvent}
+                          "console_sessions": ConsoleSession, "outbox_events": OutboxEvent}
 
 
 def _present(session_factory: Any, table: str, ids: list[Any]) -> int:
@@ -89,7 +92,8 @@ def _expired_now(session_factory: Any, now: Any) -> dict[str, int]:
                 "device_readings": count(DeviceReading, DeviceReading.created_at, POLICY.device_readings_days),
                 "binding_attempts": count(BindingAttempt, BindingAttempt.created_at, POLICY.binding_attempts_days),
                 "callback_signatures": count(CallbackSignature, CallbackSignature.expires_at,
-                                             POLICY.callback_signatures_days)}
+                                             POLICY.callback_signatures_days),
+                "console_sessions": count(ConsoleSession, ConsoleSession.created_at, POLICY.console_sessions_days)}
 
 
 def test_only_expired_rows_go(session_factory, demo):
@@ -116,12 +120,13 @@ def test_batches_are_bounded(session_factory, demo):
     seeded = _seed(session_factory, demo, now)
     small = RetentionPolicy(batch_size=1)
     first = purge_expired(session_factory, small, now, max_batches=1)
-    assert first == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 1, "callback_signatures": 1,
-                     "handler_runs": 0, "outbox_events": 1}  # oldest first: the 20-day event, which had no run
+    # Oldest first: the 20-day event, which had no run.
+    assert first == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 1, "console_sessions": 1,
+                     "callback_signatures": 1, "handler_runs": 0, "outbox_events": 1}
     assert _present(session_factory, "chat_inbound", seeded["chat_inbound"]["old"]) == 1
     rest = purge_expired(session_factory, small, now)
-    assert rest == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 0, "callback_signatures": 0,
-                    "handler_runs": 1, "outbox_events": 1}
+    assert rest == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 0, "console_sessions": 0,
+                    "callback_signatures": 0, "handler_runs": 1, "outbox_events": 1}
     for table, ids in seeded.items():
         assert _present(session_factory, table, ids["old"]) == 0, table
     assert _present(session_factory, "outbox_events", seeded["outbox_events"]["keep"]) == 4
