@@ -26,7 +26,7 @@ setup: install
 	$(BIN)/python -m app.cli setup
 
 run: setup
-	@echo "流转已启动：http://$(HOST):$(PORT)/ （Ctrl-C 退出）"
+	@echo "流转已启动：管理台 http://$(HOST):$(PORT)/console/ （开发登录手机号 13900000003；Ctrl-C 退出）"
 	PATH=$(BIN):$$PATH HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile web worker beat
 
 # Chat with the bot in a terminal as a demo member: `make console` (小周), `make console CHANNEL=dingtalk USER_ID=sun` (老孙).
