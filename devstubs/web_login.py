@@ -75,7 +75,8 @@ def _page(title: str, authorize_url: str, action: str, hidden: dict[str, str], f
     inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                      for k, v in hidden.items())
     body = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
+<title>{title}</title>
 <style>body{{font-family:sans-serif;max-width:24rem;margin:1rem auto;padding:0 1rem}}img{{width:12rem;height:12rem}}
 label{{display:block;margin:.5rem 0 .2rem}}
 input,button{{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box}}</style>
