@@ -14,7 +14,7 @@ from models.org import IdentityProvider, Member, MemberIdentity, Org
 MAX_MEMBERS = 50
 
 
-def _members(session: Session, stmt: Select[tuple[Member, Org]]) -> tuple[LoginMember, ...]:
+def _members(session: Session, stmt: Select[Member, Org]) -> tuple[LoginMember, ...]:
     seen: dict[int, LoginMember] = {}
     for member, org in session.execute(stmt.order_by(Member.org_id, Member.id).limit(MAX_MEMBERS)).all():
         seen.setdefault(member.id, LoginMember(member.id, member.name, org.id, org.name, member.party_id))

@@ -24,8 +24,8 @@ from models.demo import DemoOrg
 from models.org import IdentityProvider, Member, MemberIdentity
 
 
-@pytest.fixture
-def web_stub() -> Iterator[tuple[StubServer, WebLoginStub]]:
+@pytest.fixture(name="web_stub")
+def fx_web_stub() -> Iterator[tuple[StubServer, WebLoginStub]]:
     server = StubServer()
     install_dingtalk_auth(server)  # the app token route (and the mini-program's, unused here)
     install_wechat_miniprogram(server)  # the official account's token route
@@ -50,8 +50,8 @@ def stub_env(server: StubServer) -> dict[str, str]:
             "LIUZHUAN_RELAY_KICK": "0"}
 
 
-@pytest.fixture
-def signin_app(database_url: str, tmp_path, web_stub) -> Flask:
+@pytest.fixture(name="signin_app")
+def fx_signin_app(database_url: str, tmp_path, web_stub) -> Flask:
     server, _stub = web_stub
     return create_app({"DATABASE_URL": database_url, "LIUZHUAN_VAR_DIR": str(tmp_path), **stub_env(server)})
 

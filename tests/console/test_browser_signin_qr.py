@@ -14,7 +14,7 @@ from app.factory import create_app
 from models.org import IdentityProvider
 from tests.conftest import service_unavailable
 from tests.console.browser import ARGS, CHROMIUM, DESKTOP, PHONE, axe_violations, no_sideways_scroll, shoot
-from tests.console.signin_fixtures import rebind, stub_env, web_stub  # noqa: F401  (fixtures)
+from tests.console.signin_fixtures import fx_web_stub, rebind, stub_env  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

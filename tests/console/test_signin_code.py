@@ -11,7 +11,7 @@ import bot.push  # noqa: F401  (registers the relay's chat.push handler, as the 
 from devstubs.web_login import sent_texts
 from models.org import IdentityProvider
 from tests.console.conftest import csrf_of
-from tests.console.signin_fixtures import rebind, signin_app, stub_env, unique_phone, web_stub  # noqa: F401
+from tests.console.signin_fixtures import fx_signin_app, fx_web_stub, rebind, stub_env, unique_phone  # noqa: F401
 from workflows.relay import relay_pending
 
 

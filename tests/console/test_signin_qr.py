@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from models.org import IdentityProvider
 from tests.console.conftest import csrf_of
-from tests.console.signin_fixtures import rebind, scan, signin_app, web_stub  # noqa: F401  (fixtures)
+from tests.console.signin_fixtures import fx_signin_app, fx_web_stub, rebind, scan  # noqa: F401  (fixtures)
 
 
 def test_login_page_offers_both_qr_ways_and_the_code(signin_app):

@@ -8,7 +8,7 @@ import time
 from console import signin
 from models.org import IdentityProvider
 from tests.console.conftest import csrf_of
-from tests.console.signin_fixtures import rebind, scan, signin_app, unique_phone, web_stub  # noqa: F401
+from tests.console.signin_fixtures import fx_signin_app, fx_web_stub, rebind, scan, unique_phone  # noqa: F401
 from tests.security.conftest import rows
 
 
