@@ -39,7 +39,7 @@ CHAT_CHANNELS: tuple[tuple[IdentityProvider, str], ...] = (
     (IdentityProvider.DINGTALK_USERID, "dingtalk"),
     (IdentityProvider.WECHAT_OPENID, "wechat"),
 )
-_PHONE = re.compile(r"1[0-9]{10}")  # ASCII only: \\d would take full-width digits
+_PHONE = re.compile(r"1[0-9]{10}")  # ASCII only: \d would take full-width digits
 
 
 class CodeSentTooSoon(DomainError):
