@@ -97,6 +97,7 @@ def login_qr(platform: str) -> ResponseReturnValue:
 
 @bp.get("/login/<any(dingtalk, wechat):platform>/callback")
 def login_qr_callback(platform: str) -> ResponseReturnValue:
+    """The platform sends the browser back here after the scan (a code and our state)."""
     pending = session.pop(_PENDING, None)  # single use: whatever happens next, this state is spent
     state = request.args.get("state", "")
     if (not isinstance(pending, dict) or pending.get("platform") != platform
@@ -115,7 +116,7 @@ def login_qr_callback(platform: str) -> ResponseReturnValue:
     if not members:
         return _refuse("NOT_BOUND", f"您的{PLATFORMS[platform]}账号还没有绑定流转的成员。请向管理员索取绑定码，"
                        "在小程序或聊天机器人里完成绑定后再来登录", 403)
-    return _finish(members, str(pending.get("next") or ""))
+    return _finish(members, str(pending.get("next") or ""), f"{platform}_qr")
 
 
 def _identities(platform: str, code: str) -> list[tuple[IdentityProvider, str]]:
@@ -132,18 +133,19 @@ def _identities(platform: str, code: str) -> list[tuple[IdentityProvider, str]]:
 # --- one member among several organisations ------------------------------------------------------
 
 
-def _finish(members: tuple[LoginMember, ...], nxt: str) -> Response:
+def _finish(members: tuple[LoginMember, ...], nxt: str, method: str) -> Response:
     """Sign in the only member, or ask which organisation (only among these verified members)."""
     if len(members) == 1:
-        sign_in(members[0].member_id, members[0].org_id)
+        sign_in(members[0].member_id, members[0].org_id, method)
         return redirect(safe_next(nxt), code=303)
-    session[_PICK] = {"at": int(time.time()), "next": safe_next(nxt),
+    session[_PICK] = {"at": int(time.time()), "next": safe_next(nxt), "method": method,
                       "members": [[m.member_id, m.org_id, m.org_name, m.member_name] for m in members]}
     return login_page(pick=members, next=nxt)
 
 
 @bp.post("/login/pick")
 def login_pick() -> ResponseReturnValue:
+    """Sign in as the member of the chosen organisation (one of the verified ones)."""
     pick = session.get(_PICK)
     org = request.form.get("org_id", "")
     if not isinstance(pick, dict) or time.time() - int(pick.get("at", 0)) > STATE_LIFETIME_S:
@@ -153,7 +155,8 @@ def login_pick() -> ResponseReturnValue:
     if len(chosen) != 1:
         return _refuse("LOGIN_CHOICE_INVALID", "请从列表中选择一个单位",
                        pick=[LoginMember(m[0], m[3], m[1], m[2], None) for m in pick.get("members", [])])
-    sign_in(int(chosen[0][0]), int(chosen[0][1]))  # clears the session: the choice is spent with it
+    # Clears the session: the choice is spent with it.
+    sign_in(int(chosen[0][0]), int(chosen[0][1]), str(pick.get("method") or "qr"))
     return redirect(safe_next(str(pick.get("next") or "")), code=303)
 
 
@@ -168,6 +171,7 @@ def _factory() -> Any:
 
 @bp.post("/login/code/send")
 def login_code_send() -> ResponseReturnValue:
+    """Send a sign-in code to the chat bound to the phone's member (the answer is the same for any phone)."""
     phone = request.form.get("phone", "").strip()[:32]
     read_db().rollback()
     try:
@@ -181,6 +185,7 @@ def login_code_send() -> ResponseReturnValue:
 
 @bp.post("/login/code/verify")
 def login_code_verify() -> ResponseReturnValue:
+    """Sign in with the code from the chat."""
     phone = request.form.get("phone", "").strip()[:32]
     code = request.form.get("code", "").strip()[:16]
     read_db().rollback()
@@ -188,4 +193,4 @@ def login_code_verify() -> ResponseReturnValue:
     if not check.ok:
         return _refuse("LOGIN_CODE_INVALID", "验证码不对或已失效（5分钟内有效，最多试5次），请重新获取", 401,
                        code_phone=phone, code_sent=True)
-    return _finish(check.members, request.form.get("next", ""))
+    return _finish(check.members, request.form.get("next", ""), "chat_code")

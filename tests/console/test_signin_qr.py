@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import select
+
+from models.identity import ConsoleSession
 from models.org import IdentityProvider
 from tests.console.conftest import csrf_of
 from tests.console.signin_fixtures import fx_signin_app, fx_web_stub, rebind, scan  # noqa: F401  (fixtures)
@@ -63,8 +66,10 @@ def test_an_identity_in_several_orgs_chooses_the_org(signin_app, web_stub, demo,
     chosen = client.post("/console/login/pick", data={"csrf_token": csrf_of(client, "/console/login"),
                                                       "org_id": other.org_id})
     assert chosen.status_code == 303
-    with client.session_transaction() as sess:
-        assert sess["console_org"] == other.org_id
+    with session_factory() as s:
+        latest = s.scalars(select(ConsoleSession).where(ConsoleSession.member_id.in_(
+            [demo.members["赵经理"], other.members["赵经理"]])).order_by(ConsoleSession.id.desc())).first()
+        assert latest.org_id == other.org_id and latest.method == "dingtalk_qr"
 
 
 def test_an_identity_bound_to_nobody_is_told_to_ask_for_a_binding_code(signin_app, session_factory):
