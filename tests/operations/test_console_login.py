@@ -127,3 +127,16 @@ def test_a_malformed_phone_is_a_validation_error(session_factory):
     with pytest.raises(ValidationError):
         run(session_factory, issue_login_code, IssueLoginCode("abc"))
     assert not verify(session_factory, "abc", "123456").ok
+
+
+def test_the_retention_job_deletes_codes_after_a_day(session_factory, zhao):
+    from models.operations.retention import RetentionPolicy, purge_batch
+
+    phone, _ = zhao
+    long_ago = utcnow() - timedelta(days=2)
+    issued(session_factory, phone, now=long_ago)
+    issued(session_factory, phone)  # today's stays: it still rate-limits the phone
+    run(session_factory, purge_batch, RetentionPolicy(batch_size=10_000), utcnow())
+    with session_factory() as s:
+        kept = s.scalars(select(ConsoleLoginCode.created_at).where(ConsoleLoginCode.phone == phone)).all()
+    assert len(kept) == 1 and kept[0] > long_ago + timedelta(days=1)
