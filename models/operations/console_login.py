@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -33,6 +33,9 @@ CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=5)
 SEND_INTERVAL = timedelta(minutes=1)
 MAX_TRIES = 5
+#: Codes per phone a day: with five tries each, at most 50 guesses at a million codes a day (an attacker could
+#: otherwise guess 5 a minute, around the clock). It also caps how often a member's chat can be pinged.
+MAX_CODES_PER_DAY = 10
 #: Chats a code may go to, best first, and the bot channel (bot.push) that reaches each.
 CHAT_CHANNELS: tuple[tuple[IdentityProvider, str], ...] = (
     (IdentityProvider.WECOM_USERID, "wecom"),
@@ -46,6 +49,12 @@ class CodeSentTooSoon(DomainError):
     code = "LOGIN_CODE_TOO_SOON"
     http_status = 429
     default_message = "验证码刚刚发过，请1分钟后再试"
+
+
+class CodeDailyLimit(DomainError):
+    code = "LOGIN_CODE_DAILY_LIMIT"
+    http_status = 429
+    default_message = "这个手机号今天获取验证码的次数太多了，请改用扫码登录或明天再试"
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,10 @@ def issue_login_code(session: Session, cmd: IssueLoginCode, *, now: datetime | N
                             .order_by(ConsoleLoginCode.created_at.desc()).limit(1))
     if latest is not None and now - latest < SEND_INTERVAL:
         raise CodeSentTooSoon()
+    today = session.scalar(select(func.count()).select_from(ConsoleLoginCode).where(
+        ConsoleLoginCode.phone == phone, ConsoleLoginCode.created_at > now - timedelta(days=1)))
+    if (today or 0) >= MAX_CODES_PER_DAY:
+        raise CodeDailyLimit()
     # A new code replaces the phone's earlier ones: only the latest message is worth typing.
     session.execute(update(ConsoleLoginCode).where(ConsoleLoginCode.phone == phone,
                                                    ConsoleLoginCode.used_at.is_(None)).values(used_at=now))

@@ -13,7 +13,9 @@ from models.console_login import ConsoleLoginCode
 from models.errors import ValidationError
 from models.infra import OutboxEvent
 from models.operations.console_login import (
+    MAX_CODES_PER_DAY,
     MAX_TRIES,
+    CodeDailyLimit,
     CodeSentTooSoon,
     IssueLoginCode,
     VerifyLoginCode,
@@ -140,3 +142,14 @@ def test_the_retention_job_deletes_codes_after_a_day(session_factory, zhao):
     with session_factory() as s:
         kept = s.scalars(select(ConsoleLoginCode.created_at).where(ConsoleLoginCode.phone == phone)).all()
     assert len(kept) == 1 and kept[0] > long_ago + timedelta(days=1)
+
+
+def test_at_most_ten_codes_a_day_per_phone(session_factory, zhao):
+    phone, _ = zhao
+    start = utcnow() + timedelta(days=1)  # clear of this test's fixture rows
+    for i in range(MAX_CODES_PER_DAY):
+        issued(session_factory, phone, now=start + timedelta(minutes=2 * i))
+    with pytest.raises(CodeDailyLimit):
+        issued(session_factory, phone, now=start + timedelta(hours=2))
+    code, _ = issued(session_factory, phone, now=start + timedelta(days=1, minutes=1))
+    assert code is not None
