@@ -70,6 +70,11 @@ class WeChatSettings(_Group):
     api_base: str | None = Field(None, validation_alias="WECHAT_API_BASE")
     #: Seconds a signed callback's timestamp may differ from our clock.
     window_s: int = Field(300, ge=10, le=3600, validation_alias="WECHAT_WINDOW_S")
+    #: Open-platform website app (网站应用) for the console's QR sign-in (snsapi_login).
+    web_app_id: str = Field("", validation_alias="WECHAT_WEB_APP_ID")
+    web_app_secret: str = Field("", validation_alias="WECHAT_WEB_APP_SECRET")
+    #: Where the browser goes to scan (https://open.weixin.qq.com; a devstubs server locally).
+    open_base: str = Field("https://open.weixin.qq.com", validation_alias="WECHAT_OPEN_BASE")
 
 
 class WeComSettings(_Group):
@@ -97,6 +102,9 @@ class DingTalkSettings(_Group):
     #: Send DingTalk calls here instead of api.dingtalk.com / oapi.dingtalk.com (a devstubs server).
     api_base: str | None = Field(None, validation_alias="DINGTALK_API_BASE")
     robot_window_s: int = Field(300, ge=10, le=3600, validation_alias="DINGTALK_ROBOT_WINDOW_S")
+    #: Where the browser goes to scan for the console's QR sign-in (https://login.dingtalk.com; a devstubs server
+    #: locally). The sign-in uses this app's key and secret (clientId = AppKey).
+    login_base: str = Field("https://login.dingtalk.com", validation_alias="DINGTALK_LOGIN_BASE")
 
     @property
     def robot(self) -> str:

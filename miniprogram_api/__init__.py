@@ -11,6 +11,9 @@ def register(app: OpenAPI) -> None:
 
     app.register_api(me.api)
     app.register_api(auth_routes.api)
+    from miniprogram_api import auth_code  # the chat-code login, shared with the console
+
+    app.register_api(auth_code.api)
     from miniprogram_api import delivery_note, intake
 
     app.register_api(intake.api)

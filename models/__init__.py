@@ -10,6 +10,7 @@ from models import (  # noqa: F401  (register tables)
     catalog,
     charges,
     chat,
+    console_login,
     devices,
     documents,
     event_log,

@@ -15,6 +15,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from models.chat import CallbackSignature, ChatInbound
+from models.console_login import ConsoleLoginCode
 from models.devices import DeviceReading
 from models.errors import ValidationError
 from models.event_log import HandlerRun, RunStatus
@@ -51,6 +52,10 @@ class RetentionPolicy:
             raise ValidationError("每批删除条数须在 1 到 100000 之间", field="batch_size")
 
 
+#: Console sign-in codes: kept a day (for a look at recent sign-in attempts), then deleted.
+LOGIN_CODES_KEPT = timedelta(days=1)
+
+
 def _delete_ids(session: Session, model: Any, ids: list[Any]) -> int:
     if not ids:
         return 0
@@ -78,6 +83,9 @@ def purge_batch(session: Session, policy: RetentionPolicy, now: datetime) -> dic
         session, BindingAttempt, BindingAttempt.created_at, now - timedelta(days=policy.binding_attempts_days), n))
     counts["console_sessions"] = _delete_ids(session, ConsoleSession, _oldest(
         session, ConsoleSession, ConsoleSession.created_at, now - timedelta(days=policy.console_sessions_days), n))
+    # Console sign-in codes are dead after minutes and only the last minute's rows rate-limit a phone.
+    counts["console_login_codes"] = _delete_ids(session, ConsoleLoginCode, _oldest(
+        session, ConsoleLoginCode, ConsoleLoginCode.created_at, now - LOGIN_CODES_KEPT, n))
     counts["callback_signatures"] = _delete_ids(session, CallbackSignature, _oldest(
         session, CallbackSignature, CallbackSignature.expires_at,
         now - timedelta(days=policy.callback_signatures_days), n))

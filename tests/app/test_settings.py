@@ -75,12 +75,13 @@ def test_defaults_are_unchanged():
     assert (s.relay_kick, s.platform_api_base) == (True, None)
     assert s.retention == RetentionPolicy(30, 90, 14, 7, 2, 1000)
     assert s.wechat.model_dump() == {"token": "", "aes_key": "", "app_id": "", "secret": "", "api_base": None,
-                                     "window_s": 300}
+                                     "window_s": 300, "web_app_id": "", "web_app_secret": "",
+                                     "open_base": "https://open.weixin.qq.com"}
     assert s.wecom.model_dump() == {"token": "", "aes_key": "", "corp_id": "", "secret": "", "agent_id": ""}
     assert s.dingtalk.model_dump() == {
         "app_key": "", "app_secret": "", "robot_code": "", "event_token": "", "event_aes_key": "",
         "callback_token": "", "callback_aes_key": "", "card_template_id": "liuzhuan-approval.schema",
-        "api_base": None, "robot_window_s": 300}
+        "api_base": None, "robot_window_s": 300, "login_base": "https://login.dingtalk.com"}
     assert s.miniprogram.model_dump() == {"wechat_app_id": None, "wechat_app_secret": None,
                                           "dingtalk_app_key": None, "dingtalk_app_secret": None}
     assert s.mqtt.model_dump() == {"host": "127.0.0.1", "port": 1883, "topic_prefix": "lz"}

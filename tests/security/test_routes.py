@@ -110,6 +110,8 @@ NOT_SKELETON = {
     "POST /api/v1/auth/wechat": "登录：用微信 code 换令牌",
     "POST /api/v1/auth/dingtalk": "登录：用钉钉 authCode 换令牌",
     "POST /api/v1/auth/dev": "登录：仅开发环境",
+    "POST /api/v1/auth/code": "登录：把验证码发到已绑定的聊天（回答不透露手机号是否登记）",
+    "POST /api/v1/auth/code/verify": "登录：用聊天里收到的验证码换令牌",
 }
 
 

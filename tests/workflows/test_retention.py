@@ -122,11 +122,11 @@ def test_batches_are_bounded(session_factory, demo):
     first = purge_expired(session_factory, small, now, max_batches=1)
     # Oldest first: the 20-day event, which had no run.
     assert first == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 1, "console_sessions": 1,
-                     "callback_signatures": 1, "handler_runs": 0, "outbox_events": 1}
+                     "console_login_codes": 0, "callback_signatures": 1, "handler_runs": 0, "outbox_events": 1}
     assert _present(session_factory, "chat_inbound", seeded["chat_inbound"]["old"]) == 1
     rest = purge_expired(session_factory, small, now)
     assert rest == {"chat_inbound": 1, "device_readings": 1, "binding_attempts": 0, "console_sessions": 0,
-                    "callback_signatures": 0, "handler_runs": 1, "outbox_events": 1}
+                    "console_login_codes": 0, "callback_signatures": 0, "handler_runs": 1, "outbox_events": 1}
     for table, ids in seeded.items():
         assert _present(session_factory, table, ids["old"]) == 0, table
     assert _present(session_factory, "outbox_events", seeded["outbox_events"]["keep"]) == 4
