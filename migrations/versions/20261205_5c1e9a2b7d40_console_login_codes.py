@@ -1,7 +1,7 @@
 """console login codes: one-time codes for the manager console's chat-code sign-in
 
 Revision ID: 5c1e9a2b7d40
-Revises: bfd80fd8df7a
+Revises: 3c0e5a1d9b27
 Create Date: 2026-12-05 11:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from models.types import UTCDateTime
 
 revision: str = '5c1e9a2b7d40'
-down_revision: str | Sequence[str] | None = 'bfd80fd8df7a'
+down_revision: str | Sequence[str] | None = '3c0e5a1d9b27'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
