@@ -23,9 +23,6 @@ from models.operations.masterdata import (
     CreateSite,
     GradeSpec,
     SetGradePrice,
-    create_item,
-    create_party,
-    create_site,
     set_grade_price,
 )
 from models.operations.settings_admin import (
@@ -34,6 +31,9 @@ from models.operations.settings_admin import (
     UpdateOrg,
     UpdateParty,
     UpdateSite,
+    add_item,
+    add_party,
+    add_site,
     update_item,
     update_org,
     update_party,
@@ -51,7 +51,7 @@ _SITE_KINDS = {k: v for k, v in lists.SITE_KIND_LABELS.items() if k != SiteKind.
 
 def _context(**extra: object) -> dict[str, object]:
     who = actor()
-    return {"sections": SUBNAV, "request_id": forms.new_request_id(),
+    return {"sections": SUBNAV, "fresh_id": forms.new_request_id,
             "may": {p.name: can_anywhere(who, p) for p in Permission}, **extra}
 
 
@@ -86,8 +86,8 @@ def settings_site_create() -> ResponseReturnValue:
     if kind not in _SITE_KINDS:
         raise ValidationError("请选择地点类型", field="kind")
     code = forms.text("code", "编码", max_len=32, required=True)
-    call(create_site, CreateSite(code, forms.text("name", "名称", required=True), SiteKind(kind),
-                                 forms.checked("allow_negative")))
+    call(add_site, CreateSite(code, forms.text("name", "名称", required=True), SiteKind(kind),
+                              forms.checked("allow_negative")), key=forms.request_key())
     return done(f"地点 {code} 已添加", url_for("console.settings"))
 
 
@@ -145,10 +145,11 @@ def settings_item_create() -> ResponseReturnValue:
     shelf = forms.integer("shelf_life_days", "保质期天数")
     code = forms.text("code", "编码", max_len=32, required=True)
     aliases = tuple(a for a in forms.text("aliases", "别名", max_len=256).replace("，", "、").split("、") if a.strip())
-    item_id = call(create_item, CreateItem(
+    item_id = call(add_item, CreateItem(
         code=code, name=forms.text("name", "名称", required=True),
         base_unit=forms.text("base_unit", "基本单位", max_len=16, required=True), dimension=Dimension(dimension),
-        shelf_life_days=shelf, aliases=aliases, sale_price=forms.decimal("sale_price", "售价"), grades=_grades()))
+        shelf_life_days=shelf, aliases=aliases, sale_price=forms.decimal("sale_price", "售价"), grades=_grades()),
+        key=forms.request_key())
     return done(f"商品 {code} 已添加", url_for("console.settings_item", item_id=item_id))
 
 
@@ -204,7 +205,8 @@ def settings_party_create() -> ResponseReturnValue:
         raise ValidationError("请选择类型（农户、供货商或客户）", field="kind")
     code = forms.text("code", "编码", max_len=32, required=True)
     phone = forms.text("phone", "手机号", max_len=32) or None
-    party_id = call(create_party, CreateParty(code, forms.text("name", "名称", required=True), PartyKind(kind), phone))
+    party_id = call(add_party, CreateParty(code, forms.text("name", "名称", required=True), PartyKind(kind), phone),
+                    key=forms.request_key())
     return done(f"{lists.PARTY_KIND_LABELS[kind]} {code} 已添加", url_for("console.settings_party", party_id=party_id))
 
 

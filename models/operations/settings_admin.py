@@ -22,7 +22,16 @@ from models.errors import PermissionDenied, ValidationError
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.operations.identity import CODE_MINUTES_RANGE
-from models.operations.masterdata import CreateMember, create_member
+from models.operations.masterdata import (
+    CreateItem,
+    CreateMember,
+    CreateParty,
+    CreateSite,
+    create_item,
+    create_member,
+    create_party,
+    create_site,
+)
 from models.org import Member, Org, Party, Role, Site, SiteKind
 from models.outbox import emit
 
@@ -63,6 +72,26 @@ def _changes(row: object, values: dict[str, Any]) -> tuple[dict[str, Any], dict[
             after[name] = None if value is None else str(value)
             setattr(row, name, value)
     return before, after
+
+
+# --- creating, replayable by key ---------------------------------------------------------------------
+
+@idempotent("item.create")
+def add_item(session: Session, actor: Actor, cmd: CreateItem) -> int:
+    """``create_item`` behind an idempotency key: a form or request sent twice adds one item."""
+    return create_item(session, actor, cmd)
+
+
+@idempotent("party.create")
+def add_party(session: Session, actor: Actor, cmd: CreateParty) -> int:
+    """``create_party`` behind an idempotency key."""
+    return create_party(session, actor, cmd)
+
+
+@idempotent("site.create")
+def add_site(session: Session, actor: Actor, cmd: CreateSite) -> int:
+    """``create_site`` behind an idempotency key."""
+    return create_site(session, actor, cmd)
 
 
 # --- items ---------------------------------------------------------------------------------------
