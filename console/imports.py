@@ -36,8 +36,10 @@ _DEMAND_TEMPLATE = (["商品编码", "地点编码", "日期", "数量", "类型
                      ("数量", "必填", "不小于 0"), ("类型", "选填", "销售、退货 或 赠送；不填按销售")])
 
 
-def _page(status: int = 200, **extra: object) -> ResponseReturnValue:
-    return render("console/imports.html", status=status, **_context(
+def _page(**extra: object) -> ResponseReturnValue:
+    # A refused file is an answer, not a broken page: 200 with the report (the API answers 422).
+    # A 4xx here would be logged by the browser as a failed load on every refused upload.
+    return render("console/imports.html", **_context(
         kinds=KINDS, exports=EXPORTS, max_mb=MAX_BYTES // (1024 * 1024), max_rows=MAX_ROWS, **extra))
 
 
@@ -54,7 +56,7 @@ def imports_upload(kind: str) -> ResponseReturnValue:
         return error_page("NOT_FOUND", "没有这种导入", 404)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _page(422, kind=kind, failure="请选择要上传的 .xlsx 文件")
+        return _page(kind=kind, failure="请选择要上传的 .xlsx 文件")
     content = upload.read(MAX_BYTES + 1)  # never read more than the limit into memory
     dry_run = checked("dry_run")
     try:
@@ -68,10 +70,9 @@ def imports_upload(kind: str) -> ResponseReturnValue:
                                                              dry_run), key=request_key())
             report = done.to_dict()
     except ImportRejected as rejected:
-        return _page(422, kind=kind, failure=rejected.message, report=_rows_of(rejected.details.get("report", {})))
+        return _page(kind=kind, failure=rejected.message, report=_rows_of(rejected.details.get("report", {})))
     except DomainError as refused:  # a file that cannot be read, a missing permission: said on the page
-        return _page(422 if refused.http_status == 422 else refused.http_status, kind=kind,
-                     failure=f"{refused.message}（{refused.code}）")
+        return _page(kind=kind, failure=f"{refused.message}（{refused.code}）")
     read_db().rollback()
     message = (f"检查通过：{report['rows_valid']} 行都没有问题，尚未写入" if dry_run
                else f"已导入 {report['rows_valid']} 行{KINDS[kind]}")

@@ -7,6 +7,8 @@ console.settings_members. Every list downloads as .xlsx (console.settings_export
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -49,7 +51,7 @@ SUBNAV = (("console.settings", "单位与地点"), ("console.settings_items", "�
 _SITE_KINDS = {k: v for k, v in lists.SITE_KIND_LABELS.items() if k != SiteKind.IN_TRANSIT.value}
 
 
-def _context(**extra: object) -> dict[str, object]:
+def _context(**extra: Any) -> dict[str, Any]:
     who = actor()
     return {"sections": SUBNAV, "fresh_id": forms.new_request_id,
             "may": {p.name: can_anywhere(who, p) for p in Permission}, **extra}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import qrcode
 from flask import request, url_for
@@ -114,7 +115,7 @@ def settings_binding_code(member_id: int) -> ResponseReturnValue:
 @member_page()
 def settings_audit() -> ResponseReturnValue:
     who, db = actor(), read_db()
-    filters = {
+    filters: dict[str, Any] = {
         "actor_id": forms.integer("actor_id", "操作人", source="args"),
         "action": (request.args.get("action") or "")[:48],
         "entity_id": (request.args.get("entity_id") or "").strip()[:64],

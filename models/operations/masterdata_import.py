@@ -279,7 +279,7 @@ def _plan_items(session: Session, actor: Actor, rows: list[_Row]) -> list[Writer
                                    shelf_life_days=int(shelf) if shelf is not None else None, aliases=aliases,
                                    sale_price=price, grades=grades) if ok else None)
     _duplicates(rows, "编码", codes, existing)
-    return [lambda s, a, c=c: _ignore(create_item(s, a, c)) for c in commands if c is not None]
+    return [_writer(create_item, c) for c in commands if c is not None]
 
 
 def _plan_parties(session: Session, actor: Actor, rows: list[_Row]) -> list[Writer]:
@@ -302,11 +302,14 @@ def _plan_parties(session: Session, actor: Actor, rows: list[_Row]) -> list[Writ
     for kind in {c.kind for c in commands if c is not None}:
         actor.require(Permission.ORDER_SALES if kind == PartyKind.CUSTOMER else Permission.ORDER_PURCHASE)
     _duplicates(rows, "编码", codes, existing)
-    return [lambda s, a, c=c: _ignore(create_party(s, a, c)) for c in commands if c is not None]
+    return [_writer(create_party, c) for c in commands if c is not None]
 
 
-def _ignore(_result: object) -> None:
-    return None
+def _writer(operation: Callable[[Session, Actor, Any], int], command: object) -> Writer:
+    """One planned row: the operation that adds it, run when every row has passed."""
+    def write(session: Session, actor: Actor) -> None:
+        operation(session, actor, command)
+    return write
 
 
 _PLANNERS: dict[ImportKind, Callable[[Session, Actor, list[_Row]], list[Writer]]] = {

@@ -53,7 +53,7 @@ def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _keyset(stmt: Select[Any], column: Any, after_id: int | None, limit: int) -> Select[Any]:
+def _keyset(stmt: Any, column: Any, after_id: int | None, limit: int) -> Select[Any]:
     if after_id is not None:
         stmt = stmt.where(column > after_id)
     return stmt.order_by(column).limit(limit + 1)
@@ -180,7 +180,7 @@ def parties(session: Session, actor: Actor, *, kind: str = "", q: str = "", afte
     members: dict[int, int] = {}
     if ids:
         members = {pid: mid for mid, pid in session.execute(select(Member.id, Member.party_id).where(
-            Member.org_id == actor.org_id, Member.party_id.in_(ids), Member.active.is_(True)))}
+            Member.org_id == actor.org_id, Member.party_id.in_(ids), Member.active.is_(True))) if pid is not None}
     rows = [PartyRow(p.id, p.code, p.name, p.kind.value, p.phone, p.credit_days, p.credit_limit, p.vat_rate,
                      p.active, members.get(p.id)) for p in found]
     return _page(rows, limit)
