@@ -162,3 +162,11 @@ def test_binding_codes_from_the_console_are_still_throttled(console_as, demo, se
         raise AssertionError("bound while locked out")
     except BindingLocked:
         pass
+
+
+@pytest.mark.parametrize("member", ["赵经理", "钱总监", "王阿姨"])
+def test_settings_api_fuzzed_no_5xx_and_conforming(member, app, demo, as_):
+    from tests.fuzzing import fuzz_spec
+    seen, failures = fuzz_spec(app, as_(member), 6, include=lambda path: path.startswith("/api/v1/settings"))
+    assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
+    assert len(seen) >= 17
