@@ -178,3 +178,13 @@ def test_party_import_keeps_formula_looking_text_as_text(session_factory, demo, 
     with session_factory() as s:
         party = s.scalars(select(Party).where(Party.org_id == demo.org_id, Party.code == "F100")).one()
         assert party.name.startswith("=HYPERLINK")  # kept as the text it is
+
+
+def test_a_farmer_added_by_a_manager_is_audited_once_under_their_name(session_factory, demo, actors):
+    party = run(session_factory, create_party, actors["赵经理"], CreateParty("F901", "又一户", PartyKind.FARMER))
+    member_id = run(session_factory, register_member, actors["赵经理"], RegisterMember(
+        "又一户", None, party, ((Role.FARMER, None),)))
+    with session_factory() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "member.created",
+                                                     AuditEntry.entity_id == str(member_id))).all()
+        assert [e.actor_id for e in entries] == [demo.members["赵经理"]]
