@@ -73,7 +73,9 @@ def _audit() -> Sheet:
     def fetch(after_id: int | None, limit: int) -> lists.Page:
         return audit_entries(read_db(), actor(), before_id=after_id, limit=limit,
                              since=forms.query_date("since", "开始日期"), until=forms.query_date("until", "结束日期"),
-                             action=(request.args.get("action") or "")[:48])
+                             action=(request.args.get("action") or "")[:48],
+                             actor_id=forms.integer("actor_id", "操作人", source="args"),
+                             entity_id=(request.args.get("entity_id") or "").strip()[:64])
     rows = lists.all_pages(fetch)
     return Sheet("审计日志", [Column("时间", Kind.DATETIME), Column("操作人"), Column("事项"), Column("代码"),
                           Column("对象"), Column("编号"), Column("改前"), Column("改后"), Column("原因")],

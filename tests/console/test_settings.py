@@ -140,3 +140,15 @@ def test_templates_and_exports_download(console_as, demo):
 def _csrf(client) -> str:
     from tests.console.conftest import csrf_of
     return csrf_of(client, "/console/imports")
+
+
+def test_audit_export_keeps_the_pages_filter(console_as, demo):
+    client = console_as("钱总监")
+    page = f"/console/settings/items/{demo.items['茶青']}"
+    post(client, f"/console/settings/grades/{demo.grades['一级']}/price", {"purchase_price": "85", "reason": "调"},
+         page=page)
+    post(client, f"/console/settings/items/{demo.items['茶青']}", {"name": "茶青", "active": "1", "reason": "改"},
+         page=page)
+    data = client.get(f"/console/settings/export/audit.xlsx?action=grade.&actor_id={demo.members['钱总监']}").data
+    values = [r for r in openpyxl.load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True)]
+    assert [r[3] for r in values[1:]] == ["grade.price_changed"]
