@@ -171,6 +171,8 @@ def call(fn: Callable[..., R], command: object, key: str | None = None) -> R:
     who = actor()
     read_db().rollback()  # never hold a read transaction across a write (SQLite: it would block it)
     factory = current_app.extensions["liuzhuan"]["session_factory"]
+    if key is None:  # an operation without @idempotent takes no key (passing None would be a TypeError)
+        return run(factory, fn, who, command)
     return run(factory, fn, who, command, idempotency_key=key)
 
 

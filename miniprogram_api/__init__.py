@@ -24,3 +24,6 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import clerk
 
     clerk.register(app)
+    from miniprogram_api import settings_admin  # issue 13: master data, members, org settings, audit log, imports
+
+    app.register_api(settings_admin.api)

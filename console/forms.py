@@ -1,0 +1,95 @@
+"""Strict readers for console form fields: junk becomes a Chinese ValidationError, never a 500.
+
+Shared by the settings and import pages (other sections may use them too). The bounds here are
+input shape only; what a value means is checked again by the operation.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from flask import request
+
+from models.errors import ValidationError
+
+_INT = re.compile(r"^-?\d{1,12}$")
+_DECIMAL = re.compile(r"^-?\d{1,13}(\.\d{1,6})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def text(name: str, label: str, *, max_len: int = 128, required: bool = False) -> str:
+    """A trimmed text field."""
+    value = (request.form.get(name) or "").strip()
+    if required and not value:
+        raise ValidationError(f"请填写{label}", field=name)
+    if len(value) > max_len:
+        raise ValidationError(f"{label}最多 {max_len} 个字", field=name)
+    return value
+
+
+def integer(name: str, label: str, *, required: bool = False, source: str = "form") -> int | None:
+    """An ASCII integer (no signs of floats, no full-width digits), or None when empty and optional."""
+    raw = ((request.form if source == "form" else request.args).get(name) or "").strip()
+    if not raw:
+        if required:
+            raise ValidationError(f"请填写{label}", field=name)
+        return None
+    if not (raw.isascii() and _INT.match(raw)):
+        raise ValidationError(f"{label}应为整数", field=name)
+    return int(raw)
+
+
+def decimal(name: str, label: str, *, required: bool = False) -> Decimal | None:
+    """A plain decimal (at most 13 integer and 6 fraction digits; no exponent, no NaN)."""
+    raw = (request.form.get(name) or "").strip().replace(",", "")
+    if not raw:
+        if required:
+            raise ValidationError(f"请填写{label}", field=name)
+        return None
+    if not (raw.isascii() and _DECIMAL.match(raw)):
+        raise ValidationError(f"{label}应为数字（最多 6 位小数）", field=name)
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ValidationError(f"{label}应为数字", field=name) from None
+
+
+def checked(name: str) -> bool:
+    """A checkbox."""
+    return request.form.get(name) in ("1", "on", "true")
+
+
+def query_date(name: str, label: str) -> date | None:
+    """A yyyy-mm-dd query parameter, or None."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not _DATE.match(raw):
+        raise ValidationError(f"{label}应为 年-月-日", field=name)
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError(f"{label}不是有效日期", field=name) from None
+    if not date(2000, 1, 1) <= day <= date(2100, 12, 31):
+        raise ValidationError(f"{label}超出范围", field=name)
+    return day
+
+
+def request_key() -> str | None:
+    """The form's one-time ``request_id`` (minted when the form was rendered): a double submit of
+    the same form replays the first answer instead of acting twice."""
+    raw = (request.form.get("request_id") or "").strip()
+    if not raw:
+        return None
+    try:
+        return f"console:{uuid.UUID(raw)}"
+    except ValueError:
+        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id") from None
+
+
+def new_request_id() -> str:
+    """A fresh ``request_id`` for a form being rendered."""
+    return str(uuid.uuid4())

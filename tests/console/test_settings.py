@@ -1,0 +1,155 @@
+"""设置 and 导入导出 through the Flask client: the pages show the demo org's facts and nothing of
+another org; each action changes state through its operation; refusals write nothing."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+import openpyxl
+from sqlalchemy import select
+
+from models.catalog import Grade, Item
+from models.demo import seed_demo
+from models.infra import AuditEntry
+from models.org import Member, Party
+from tests.console.conftest import post
+from tests.operations.test_settings_admin import ITEM_HEAD, workbook
+from tests.security.conftest import rows
+
+
+def test_pages_show_this_org_and_not_another(console_as, demo, session_factory):
+    with session_factory.begin() as s:
+        other = seed_demo(s, code="OTHER", name="别家合作社")
+        s.get_one(Item, other.items["茶青"]).name = "别家的茶青"
+    client = console_as("赵经理")
+    items = client.get("/console/settings/items").get_data(as_text=True)
+    assert "茶青" in items and "龙井 250g 罐" in items and "别家的茶青" not in items
+    assert "特级 ¥120.00/公斤" in items
+    parties = client.get("/console/settings/parties?kind=farmer").get_data(as_text=True)
+    assert "王阿姨" in parties and "杭州茶城" not in parties
+    members = client.get("/console/settings/members").get_data(as_text=True)
+    assert "老孙" in members and "仓管@总仓" in members
+    assert client.get(f"/console/settings/items/{other.items['茶青']}").status_code == 404
+    assert client.get(f"/console/settings/members/{other.members['小周']}").status_code == 404
+    index = client.get("/console/settings").get_data(as_text=True)
+    assert "绍兴收购点" in index and "龙井山茶叶专业合作社" in index
+
+
+def test_clerk_sees_no_member_list(console_as):
+    response = console_as("小周").get("/console/settings/members")
+    assert response.status_code == 403 and "没有权限" in response.get_data(as_text=True)
+
+
+def test_grade_price_change_is_audited_and_shown_in_the_log(console_as, demo, session_factory):
+    client = console_as("赵经理")
+    grade = demo.grades["特级"]
+    page = f"/console/settings/items/{demo.items['茶青']}"
+    html = client.get(page).get_data(as_text=True)
+    request_id = html.split('name="request_id" value="')[1].split('"')[0]
+    data = {"purchase_price": "130", "reason": "春茶上市", "request_id": request_id}
+    first = post(client, f"/console/settings/grades/{grade}/price", data, page=page)
+    again = post(client, f"/console/settings/grades/{grade}/price", data, page=page)  # a double submit
+    assert first.status_code == again.status_code == 303
+    with session_factory() as s:
+        assert s.get_one(Grade, grade).purchase_price == Decimal(130)
+        assert len(s.scalars(select(AuditEntry).where(AuditEntry.org_id == demo.org_id,
+                                                           AuditEntry.action == "grade.price_changed")).all()) == 1
+    log = client.get("/console/settings/audit?action=grade.").get_data(as_text=True)
+    assert "等级收购价" in log and "春茶上市" in log and "赵经理" in log
+
+
+def test_add_a_farmer_then_issue_a_binding_code(console_as, demo, session_factory):
+    client = console_as("赵经理")
+    created = post(client, "/console/settings/parties", {"kind": "farmer", "code": "F010", "name": "周大姐",
+                                                          "phone": "13700000010"}, page="/console/settings/parties")
+    assert created.status_code == 303
+    with session_factory() as s:
+        party = s.scalars(select(Party).where(Party.org_id == demo.org_id, Party.code == "F010")).one()
+    page = f"/console/settings/parties/{party.id}"
+    made = post(client, "/console/settings/members", {"party_id": party.id, "role": "farmer", "name": "周大姐",
+                                                       "phone": "13700000010"}, page=page)
+    assert made.status_code == 303
+    with session_factory() as s:
+        member = s.scalars(select(Member).where(Member.party_id == party.id)).one()
+    shown = post(client, f"/console/settings/members/{member.id}/binding-code", page=page)
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
+    assert 'src="data:image/png;base64,' in html and "只能用一次" in html
+
+
+def test_manager_cannot_add_staff_or_grant_director(console_as, demo, engine):
+    client = console_as("赵经理")
+    before = rows(engine)
+    refused = post(client, "/console/settings/members", {"name": "冒充", "role": "director"},
+                   page="/console/settings/members")
+    assert refused.status_code == 303
+    assert "没有权限：分配角色（PERMISSION_DENIED）" in client.get("/console/settings/members").get_data(as_text=True)
+    grant = post(client, f"/console/settings/members/{demo.members['小周']}/roles", {"role": "director"},
+                 page="/console/settings/members")
+    assert grant.status_code == 403  # the page itself needs 分配角色
+    assert rows(engine) == before
+
+
+def test_junk_form_values_never_500(console_as, demo, engine):
+    client = console_as("钱总监")
+    before = rows(engine)
+    for path, data in ((f"/console/settings/grades/{demo.grades['一级']}/price", {"purchase_price": "1e999",
+                                                                                 "reason": "x"}),
+                       ("/console/settings/org", {"name": "x", "prepayment_ratio": "NaN"}),
+                       (f"/console/settings/items/{demo.items['茶青']}", {"name": "x", "shelf_life_days": "３"}),
+                       ("/console/settings/members", {"name": "x", "role": "emperor"})):
+        response = post(client, path, data)
+        assert response.status_code == 303, path
+    assert rows(engine) == before
+    assert client.get("/console/settings/audit?since=2026-13-45").status_code == 422
+
+
+def test_import_with_an_error_row_then_fixed(console_as, demo, engine, session_factory):
+    client = console_as("赵经理")
+    bad = workbook(ITEM_HEAD, ["BC", "白茶", "公斤", "重量", 365, None, None, None],
+                   ["HC", "红茶", "公斤", "重量", "三十", None, None, None])
+    before = rows(engine)
+    response = client.post("/console/imports/items", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(bad), "items.xlsx")}, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "第 3 行" in html and "保质期天数" in html and "不是数字" in html
+    assert rows(engine) == before
+    good = workbook(ITEM_HEAD, ["BC", "白茶", "公斤", "重量", 365, None, None, None],
+                    ["HC", "红茶", "公斤", "重量", 30, None, None, None])
+    response = client.post("/console/imports/items", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(good), "items.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 200 and "已导入 2 行商品" in response.get_data(as_text=True)
+    with session_factory() as s:
+        assert {"BC", "HC"} <= set(s.scalars(select(Item.code).where(Item.org_id == demo.org_id)))
+
+
+def test_templates_and_exports_download(console_as, demo):
+    client = console_as("钱总监")
+    template = client.get("/console/imports/items/template.xlsx")
+    assert template.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(template.data))
+    assert [c.value for c in book.worksheets[0][1]] == ITEM_HEAD
+    for name in ("items", "parties", "members", "sites", "audit"):
+        response = client.get(f"/console/settings/export/{name}.xlsx")
+        assert response.status_code == 200, name
+        assert response.headers["Cache-Control"] == "no-store"
+    sheet = openpyxl.load_workbook(io.BytesIO(client.get("/console/settings/export/parties.xlsx").data)).worksheets[0]
+    assert "王阿姨" in [row[1] for row in sheet.iter_rows(values_only=True)]
+
+
+def _csrf(client) -> str:
+    from tests.console.conftest import csrf_of
+    return csrf_of(client, "/console/imports")
+
+
+def test_audit_export_keeps_the_pages_filter(console_as, demo):
+    client = console_as("钱总监")
+    page = f"/console/settings/items/{demo.items['茶青']}"
+    post(client, f"/console/settings/grades/{demo.grades['一级']}/price", {"purchase_price": "85", "reason": "调"},
+         page=page)
+    post(client, f"/console/settings/items/{demo.items['茶青']}", {"name": "茶青", "active": "1", "reason": "改"},
+         page=page)
+    data = client.get(f"/console/settings/export/audit.xlsx?action=grade.&actor_id={demo.members['钱总监']}").data
+    values = [r for r in openpyxl.load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True)]
+    assert [r[3] for r in values[1:]] == ["grade.price_changed"]

@@ -1,0 +1,43 @@
+"""The settings API answers the same facts as the console page, through the same operations."""
+
+from __future__ import annotations
+
+import io
+
+from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
+from tests.operations.test_settings_admin import ITEM_HEAD, workbook
+from tests.security.conftest import rows
+
+
+def test_add_an_item_and_a_farmer_member_then_list_them(client, as_, demo):
+    manager = as_("赵经理")
+    made = client.post("/api/v1/settings/items", json={
+        "code": "BC", "name": "白茶", "base_unit": "公斤", "grades": [{"name": "特级", "purchase_price": "200"}]},
+        headers={**manager, "Idempotency-Key": "item-bc-1"})
+    assert made.status_code == 201, made.get_data(as_text=True)
+    again = client.post("/api/v1/settings/items", json={
+        "code": "BC", "name": "白茶", "base_unit": "公斤", "grades": [{"name": "特级", "purchase_price": "200"}]},
+        headers={**manager, "Idempotency-Key": "item-bc-1"})
+    assert again.get_json() == made.get_json()  # replayed, not added twice
+    listed = client.get("/api/v1/settings/items?q=白茶", headers=manager).get_json()
+    assert [(r["code"], r["grades"][0]["purchase_price"]) for r in listed["rows"]] == [("BC", "200")]
+    party = client.post("/api/v1/settings/parties", json={"code": "F050", "name": "新农户", "kind": "farmer"},
+                        headers=manager).get_json()["id"]
+    member = client.post("/api/v1/settings/members", json={
+        "name": "新农户", "party_id": party, "roles": [{"role": "farmer"}]}, headers=manager)
+    assert member.status_code == 201, member.get_data(as_text=True)
+    code = client.post(f"/api/v1/members/{member.get_json()['id']}/binding-codes", json={}, headers=manager)
+    assert code.status_code == 200 and len(code.get_json()["code"].replace(" ", "")) == 12
+    audit = client.get("/api/v1/settings/audit?action=member.", headers=manager).get_json()
+    assert {"member.created", "member.binding_code_issued"} <= {r["action"] for r in audit["rows"]}
+
+
+def test_import_reports_each_bad_row_and_writes_nothing(client, as_, demo, engine):
+    before = rows(engine)
+    content = workbook(ITEM_HEAD, ["A1", "甲", "公斤"], ["A2", "", "公斤"], ["A1", "乙", "公斤"])
+    response = client.post("/api/v1/settings/imports/items", data={"file": (io.BytesIO(content), "a.xlsx")},
+                           headers=as_("赵经理"), content_type="multipart/form-data")
+    assert response.status_code == 422, response.get_data(as_text=True)
+    errors = response.get_json()["error"]["details"]["report"]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(3, "名称"), (4, "编码")]
+    assert rows(engine) == before

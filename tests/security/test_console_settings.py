@@ -1,0 +1,172 @@
+"""Attacks on 设置 and 导入导出 (console and its API): each refused, nothing written."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+
+import openpyxl
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from models.catalog import Grade
+from models.demo import DemoOrg, seed_demo
+from models.operations.identity import BindIdentity, BindingCodeInvalid, BindingLocked, bind_with_code
+from models.org import IdentityProvider, Party
+from tests.console.conftest import csrf_of, post, sign_in
+from tests.operations.test_settings_admin import ITEM_HEAD, workbook
+from tests.security.conftest import assert_refused, rows
+
+
+@pytest.fixture(name="console_as")
+def fx_console_as(app: Flask, demo: DemoOrg) -> Callable[[str], FlaskClient]:
+    """The console's signed-in client, on the same app as the API's ``client``."""
+    def make(name: str) -> FlaskClient:
+        client = app.test_client()
+        sign_in(client, demo, name)
+        return client
+    return make
+
+
+def test_clerk_cannot_change_prices(console_as, demo, engine, client, as_):
+    before = rows(engine)
+    clerk = console_as("小周")
+    response = post(clerk, f"/console/settings/grades/{demo.grades['特级']}/price",
+                    {"purchase_price": "999", "reason": "x"})
+    assert response.status_code == 403
+    assert_refused(client.put(f"/api/v1/settings/grades/{demo.grades['特级']}/price",
+                              json={"purchase_price": "999", "reason": "x"}, headers=as_("小周")),
+                   403, "PERMISSION_DENIED")
+    assert rows(engine) == before
+
+
+def test_manager_cannot_grant_director(demo, engine, client, as_):
+    before = rows(engine)
+    assert_refused(client.post("/api/v1/settings/members", json={"name": "冒充", "roles": [{"role": "director"}]},
+                               headers=as_("赵经理")), 403, "PERMISSION_DENIED")
+    assert_refused(client.post(f"/api/v1/settings/members/{demo.members['小周']}/roles",
+                               json={"role": "director"}, headers=as_("赵经理")), 403, "PERMISSION_DENIED")
+    assert rows(engine) == before
+
+
+def test_another_orgs_member_and_item_ids_are_not_found(demo, engine, session_factory, client, as_, console_as):
+    with session_factory.begin() as s:
+        other = seed_demo(s, code="OTHER2", name="别家")
+    before = rows(engine)
+    director = as_("钱总监")
+    assert_refused(client.put(f"/api/v1/settings/members/{other.members['小周']}", json={"name": "x"},
+                              headers=director), 404, "NOT_FOUND")
+    assert_refused(client.post(f"/api/v1/settings/members/{other.members['小周']}/roles", json={"role": "clerk"},
+                               headers=director), 404, "NOT_FOUND")
+    assert_refused(client.put(f"/api/v1/settings/grades/{other.grades['特级']}/price",
+                              json={"purchase_price": "1", "reason": "x"}, headers=director), 404, "NOT_FOUND")
+    console = console_as("钱总监")
+    response = post(console, f"/console/settings/grades/{other.grades['特级']}/price",
+                    {"purchase_price": "1", "reason": "x"})
+    assert response.status_code == 303
+    assert "找不到等级" in console.get("/console/settings").get_data(as_text=True)
+    response = post(console, f"/console/settings/members/{other.members['小周']}/binding-code")
+    assert response.status_code == 303
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.get_one(Grade, other.grades["特级"]).purchase_price == 120
+
+
+def test_missing_csrf_is_refused(console_as, demo, engine):
+    before = rows(engine)
+    client = console_as("钱总监")
+    response = client.post(f"/console/settings/grades/{demo.grades['特级']}/price",
+                           data={"purchase_price": "1", "reason": "x"})
+    assert response.status_code == 400 and "页面已过期" in response.get_data(as_text=True)
+    assert rows(engine) == before
+
+
+def test_replayed_create_adds_one_party(console_as, demo, engine, session_factory):
+    client = console_as("赵经理")
+    html = client.get("/console/settings/parties").get_data(as_text=True)
+    request_id = html.split('name="request_id" value="')[1].split('"')[0]
+    data = {"kind": "farmer", "code": "F077", "name": "重复提交", "request_id": request_id}
+    assert post(client, "/console/settings/parties", data).status_code == 303
+    assert post(client, "/console/settings/parties", data).status_code == 303
+    with session_factory() as s:
+        assert len(s.scalars(select(Party).where(Party.org_id == demo.org_id, Party.code == "F077")).all()) == 1
+
+
+def test_absurd_numbers_are_refused(console_as, demo, engine, client, as_):
+    before = rows(engine)
+    console = console_as("钱总监")
+    for value in ("1e30", "-5", "99999999999999999", "NaN", "１２"):
+        post(console, f"/console/settings/grades/{demo.grades['特级']}/price", {"purchase_price": value, "reason": "x"})
+    for body in ({"name": "x", "prepayment_ratio": "7"}, {"name": "x", "prepayment_ratio": "0.5",
+                                                            "settings": {"binding_code_minutes": "1e9"}}):
+        response = client.put("/api/v1/settings/org", json=body, headers=as_("钱总监"))
+        assert response.status_code == 422, response.get_data(as_text=True)
+    assert rows(engine) == before
+
+
+def _upload(client, content: bytes, kind: str = "items"):
+    return client.post(f"/console/imports/{kind}", data={"csrf_token": csrf_of(client, "/console/imports"),
+                                                          "file": (io.BytesIO(content), "x.xlsx")},
+                       content_type="multipart/form-data")
+
+
+def test_formula_in_a_cell_stays_text_in_the_export(console_as, demo, session_factory):
+    client = console_as("赵经理")
+    response = _upload(client, workbook(["编码", "名称", "类型"], ["C900", '=HYPERLINK("http://evil","点我")', "客户"]),
+                       "parties")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    exported = client.get("/console/settings/export/parties.xlsx").data
+    sheet = openpyxl.load_workbook(io.BytesIO(exported)).worksheets[0]
+    cells = [c for row in sheet.iter_rows() for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
+def test_zip_bomb_and_huge_sheets_are_refused(console_as, demo, engine):
+    client = console_as("赵经理")
+    before = rows(engine)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<x/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"0" * (60 * 1024 * 1024))  # 60 MB of zeros, ~60 KB zipped
+    response = _upload(client, bomb.getvalue())
+    assert response.status_code == 200 and "解压后过大" in response.get_data(as_text=True)
+    huge = workbook(ITEM_HEAD, *([f"X{n}", "x", "公斤"] for n in range(5_002)))
+    response = _upload(client, huge)
+    assert response.status_code == 200 and "一次最多导入 5000 行" in response.get_data(as_text=True)
+    response = _upload(client, b"A" * (5 * 1024 * 1024 + 10))
+    assert response.status_code == 200 and "不能超过 5MB" in response.get_data(as_text=True)
+    response = _upload(client, b"not a workbook")
+    assert response.status_code == 200 and ".xlsx" in response.get_data(as_text=True)
+    assert rows(engine) == before
+
+
+def test_binding_codes_from_the_console_are_still_throttled(console_as, demo, session_factory):
+    """Issuing codes from the console changes nothing about guessing them: wrong codes lock out."""
+    client = console_as("赵经理")
+    shown = post(client, f"/console/settings/members/{demo.members['王阿姨']}/binding-code")
+    assert shown.status_code == 200
+    code = shown.get_data(as_text=True).split('<p class="code" aria-label="绑定码">')[1].split("<")[0]
+    refusals = []
+    for n in range(6):
+        try:
+            bind_with_code(session_factory, BindIdentity(IdentityProvider.WECHAT_OPENID, "guesser",
+                                                         f"0000 0000 000{n}"))
+        except (BindingCodeInvalid, BindingLocked) as exc:
+            refusals.append(type(exc).__name__)
+    assert refusals[-1] == "BindingLocked"
+    try:  # locked out: even the right code is refused now
+        bind_with_code(session_factory, BindIdentity(IdentityProvider.WECHAT_OPENID, "guesser", code))
+        raise AssertionError("bound while locked out")
+    except BindingLocked:
+        pass
+
+
+@pytest.mark.parametrize("member", ["赵经理", "钱总监", "王阿姨"])
+def test_settings_api_fuzzed_no_5xx_and_conforming(member, app, demo, as_):
+    from tests.fuzzing import fuzz_spec
+    seen, failures = fuzz_spec(app, as_(member), 6, include=lambda path: path.startswith("/api/v1/settings"))
+    assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
+    assert len(seen) >= 17
