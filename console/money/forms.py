@@ -7,11 +7,13 @@ import re
 import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask import request
 
+from console.blueprint import bp
 from models.base import utcnow
-from models.errors import ValidationError
+from models.errors import NotFound, ValidationError
 from models.subledger import Side
 from models.timeutil import local_date, period_of
 
@@ -96,3 +98,14 @@ def today() -> date:
 
 def this_period() -> str:
     return period_of(utcnow())
+
+
+@bp.url_value_preprocessor
+def _bounded_ids(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """A money page's path id beyond what an id can be (``<int:…>`` takes any digits) is not found,
+    not a database overflow."""
+    if not endpoint or not endpoint.startswith("console.money") or not values:
+        return
+    for name, value in values.items():
+        if isinstance(value, int) and not 1 <= value <= MAX_ID:
+            raise NotFound("找不到这条记录", entity=name, id=str(value))
