@@ -4,6 +4,7 @@ reverse and re-post (and their new lines), then confirm (mapping.change_mapping_
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import request, url_for
 from flask.typing import ResponseReturnValue
@@ -63,7 +64,7 @@ def _repost_from() -> date:
     return value
 
 
-def _form(detail: RuleDetail, **context: object) -> ResponseReturnValue:
+def _form(detail: RuleDetail, **context: Any) -> ResponseReturnValue:
     return render("console/money/rule.html", detail=detail, events=EVENT_LABELS, amounts=AMOUNT_LABELS,
                   sides=SIDE_LABELS, max_lines=MAX_LINES, can_edit=actor().can(Permission.MAPPING), **context)
 
