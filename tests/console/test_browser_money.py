@@ -27,7 +27,7 @@ def test_settle_a_farmer(console_browser, demo, actors, session_factory):
     page.wait_for_selector("text=结算：王阿姨")
     assert no_sideways_scroll(page)
     assert axe_violations(page) == []
-    page.uncheck(f"input[name=settlement_id] >> nth=1")  # pay only the first delivery now
+    page.uncheck("input[name=settlement_id] >> nth=1")  # pay only the first delivery now
     shoot(page, "money-settle-phone")
     page.click("button:has-text('结算所选交货')")
     page.wait_for_selector("h1:has-text('结算单')")

@@ -97,7 +97,8 @@ def test_edit_a_mapping_rule_previews_then_confirms(console_as, demo, actors, se
     assert "农户交售入库" in rules and "入库" in rules
     path = f"/console/money/rules/{rule_id}"
     form = {"account-0": "1403", "side-0": "debit", "amount-0": "goods", "memo-0": "原材料",
-            "account-1": "2202", "side-1": "credit", "amount-1": "goods", "memo-1": "应付农户款", "reason": "茶青记原材料"}
+            "account-1": "2202", "side-1": "credit", "amount-1": "goods", "memo-1": "应付农户款",
+            "reason": "茶青记原材料"}
     with session_factory() as s:
         before = s.scalars(select(Voucher.id).where(Voucher.org_id == demo.org_id)).all()
     preview = post(client, f"{path}/preview", form, page=path)

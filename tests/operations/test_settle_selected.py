@@ -47,7 +47,8 @@ def test_a_bad_pick_pays_nothing(session_factory, engine, demo, actors, pick):
     }[pick]
     before = rows(engine)
     with pytest.raises(ValidationError):
-        run(session_factory, settle_farmer, actors["吴会计"], SettleFarmer(demo.parties["王阿姨"], settlement_ids=chosen))
+        run(session_factory, settle_farmer, actors["吴会计"],
+            SettleFarmer(demo.parties["王阿姨"], settlement_ids=chosen))
     assert rows(engine) == before
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from models.documents import DocKind
 from models.finance import MappingRule, Voucher
-from tests.console.conftest import console_app, console_as, post  # noqa: F401  (fixtures)
+from tests.console import conftest as console_fixtures
+from tests.console.conftest import post
 from tests.console.money_fixtures import (
     deliveries,
     documents,
@@ -19,6 +20,10 @@ from tests.console.money_fixtures import (
     settlement_ids,
 )
 from tests.security.conftest import rows
+
+# The console's fixtures (a signed-in client per demo member) for this directory's tests.
+console_app = console_fixtures.console_app
+console_as = console_fixtures.console_as
 
 PAGES = ("/console/money", "/console/money/settlements", "/console/money/cash", "/console/money/margin",
          "/console/money/reports", "/console/money/periods", "/console/money/vouchers", "/console/money/rules")
