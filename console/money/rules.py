@@ -18,8 +18,10 @@ from models.errors import ValidationError
 from models.operations.mapping import ChangeMappingRule, RuleLine, change_mapping_rule
 from models.queries.mapping_rules import (
     AMOUNT_LABELS,
+    CONDITION_LABELS,
     EVENT_LABELS,
     SIDE_LABELS,
+    VALUE_LABELS,
     RuleDetail,
     default_repost_from,
     mapping_rule,
@@ -36,7 +38,7 @@ MAX_LINES = 8
 def money_rules() -> ResponseReturnValue:
     """The mapping rules in force, by event."""
     return render("console/money/rules.html", rules=mapping_rules(read_db(), actor().org_id), events=EVENT_LABELS,
-                  amounts=AMOUNT_LABELS, sides=SIDE_LABELS)
+                  amounts=AMOUNT_LABELS, sides=SIDE_LABELS, facts=CONDITION_LABELS, values=VALUE_LABELS)
 
 
 def _lines(detail: RuleDetail) -> tuple[RuleLine, ...]:
@@ -66,7 +68,8 @@ def _repost_from() -> date:
 
 def _form(detail: RuleDetail, **context: Any) -> ResponseReturnValue:
     return render("console/money/rule.html", detail=detail, events=EVENT_LABELS, amounts=AMOUNT_LABELS,
-                  sides=SIDE_LABELS, max_lines=MAX_LINES, can_edit=actor().can(Permission.MAPPING), **context)
+                  sides=SIDE_LABELS, facts=CONDITION_LABELS, values=VALUE_LABELS, max_lines=MAX_LINES,
+                  can_edit=actor().can(Permission.MAPPING), **context)
 
 
 @bp.get("/money/rules/<int:rule_id>")

@@ -33,6 +33,12 @@ EVENT_LABELS = {
 AMOUNT_LABELS = {"goods": "货款", "tax": "税额", "total": "价税合计", "revenue": "收入", "cost": "成本",
                  "gain": "盘盈", "loss": "盘亏", "amount": "金额"}
 SIDE_LABELS = {"debit": "借", "credit": "贷"}
+#: A rule's condition in Chinese: the posting's facts and their values (an unknown one shows as is).
+CONDITION_LABELS = {"party_kind": "往来类型", "via": "收付方式", "site_kind": "地点类型", "item_code": "商品编码",
+                    "from_site_kind": "发出地点类型", "to_site_kind": "收货地点类型"}
+VALUE_LABELS = {"farmer": "农户", "supplier": "供应商", "customer": "客户", "cash": "现金", "bank": "银行",
+                "collection_point": "收购点", "warehouse": "仓库", "store": "门店", "edge": "边缘节点",
+                "in_transit": "在途"}
 #: A preview lists at most this many vouchers (it counts them all).
 PREVIEW_SHOWN = 100
 
