@@ -23,6 +23,7 @@ def test_settle_a_farmer(console_browser, demo, actors, session_factory):
     assert axe_violations(page) == []
     shoot(page, "money-aging-phone")
     page.click("nav.money-nav >> text=农户结算")
+    page.wait_for_selector("h1:has-text('待付款的农户')")  # htmx swaps the page: the aging also links 王阿姨
     page.click("a:has-text('王阿姨')")
     page.wait_for_selector("text=结算：王阿姨")
     assert no_sideways_scroll(page)
@@ -47,6 +48,7 @@ def test_edit_a_mapping_rule_with_preview(console_browser, demo, actors, session
     page = console_browser("吴会计", desktop=True)
     _accept_confirms(page)
     page.goto(f"{page.base_url}/console/money/rules")
+    page.wait_for_selector("h1:has-text('记账规则')")
     page.click("a:has-text('农户交售入库')")
     page.wait_for_selector("text=修改分录")
     assert axe_violations(page) == []
