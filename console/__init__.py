@@ -12,6 +12,7 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
+    import console.money
     import console.signin  # noqa: F401  (the sign-in ways: QR codes and the chat code)
     from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
     from console import settings as settings_pages  # noqa: F401  (设置 and 导入导出)

@@ -35,4 +35,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
 
     app.register_api(exports.api)
+    from miniprogram_api import finance_desk  # issue 13: settlements, vouchers, mapping rules (console 资金)
+
+    app.register_api(finance_desk.api)
     app.teardown_appcontext(close_read_db)

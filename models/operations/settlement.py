@@ -27,6 +27,8 @@ class SettleFarmer:
     party_id: int
     business_time: datetime | None = None
     note: str = ""
+    #: Pay only these deliveries (farmer_settlements ids, e.g. ticked in the console); None: all due.
+    settlement_ids: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,17 @@ def settle_farmer(session: Session, actor: Actor, cmd: SettleFarmer) -> Settleme
     if party.kind != PartyKind.FARMER:
         raise ValidationError(f"{party.name} 不是农户", field="party_id")
     when = business_time_or_now(session, actor, cmd.business_time)
-    rows = list(session.scalars(
-        select(FarmerSettlement).where(
-            FarmerSettlement.party_id == party.id,
-            FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE]),
-        ).order_by(FarmerSettlement.id).with_for_update()
-    ))
+    wanted = _wanted(cmd.settlement_ids)
+    due = select(FarmerSettlement).where(
+        FarmerSettlement.org_id == actor.org_id, FarmerSettlement.party_id == party.id,
+        FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE]))
+    if wanted is not None:
+        due = due.where(FarmerSettlement.id.in_(wanted))
+    rows = list(session.scalars(due.order_by(FarmerSettlement.id).with_for_update()))
+    if wanted is not None and len(rows) != len(wanted):
+        # A ticked delivery already paid (a second tab, a double submit) or not this farmer's: pay
+        # nothing rather than part of what the person saw.
+        raise ValidationError("所选交货中有已结算或不属于该农户的，请刷新后重新选择", field="settlement_ids")
     if not rows:
         raise ValidationError(f"{party.name} 目前没有应付款项", field="party_id")
     doc = open_document(session, actor, DocKind.SETTLEMENT, DocStatus.POSTED, when, party_id=party.id,
@@ -81,6 +88,22 @@ def settle_farmer(session: Session, actor: Actor, cmd: SettleFarmer) -> Settleme
                                                     "party_id": party.id, "amount": dec(amount)},
          document_id=doc.id)
     return SettlementResult(doc.id, doc.number, party.id, amount, items, voucher.number)
+
+
+#: One settlement pays at most this many ticked deliveries (a page a person ticks through).
+MAX_PICKED = 500
+
+
+def _wanted(ids: tuple[int, ...] | None) -> set[int] | None:
+    if ids is None:
+        return None
+    if not ids:
+        raise ValidationError("请至少选择一笔交货", field="settlement_ids")
+    if len(ids) > MAX_PICKED:
+        raise ValidationError(f"一次最多结算 {MAX_PICKED} 笔交货", field="settlement_ids")
+    if any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids):
+        raise ValidationError("交货编号无效", field="settlement_ids")
+    return set(ids)
 
 
 def pay_row(
