@@ -46,6 +46,8 @@ class LotAvailability:
     frozen_reason: str | None
     #: What ship_goods could take from this lot now (zero when frozen or QC failed).
     available: Decimal
+    #: The freeze that holds it (what lifting it takes), if any.
+    freeze_id: int | None = None
 
     @property
     def qc_failed(self) -> bool:
@@ -113,7 +115,8 @@ def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
             site_id=bal.site_id, lot_id=lot.id, lot_code=lot.code, on_hand=bal.on_hand, reserved=bal.reserved,
             expires_on=lot.expires_on, qc_status=lot.qc_status.value,
             frozen_reason=hit.reason if hit is not None else None,
-            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO)))
+            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO),
+            freeze_id=hit.id if hit is not None else None))
     return out
 
 
