@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import cast
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -88,7 +89,7 @@ def near_expiry_lots(session: Session, actor: Actor, now: datetime,
             .order_by(Lot.expires_on, Lot.id).limit(LIMIT * 4))
     skip = set(skip_lots)
     out = []
-    for site_id, on_hand, lot_id, code, expires_on, item in session.execute(stmt).tuples():
+    for site_id, on_hand, lot_id, code, expires_on, item in session.execute(stmt):
         if expires_on is None:  # excluded in SQL; narrows the type
             continue
         days_left = (expires_on - today).days
@@ -171,7 +172,7 @@ def proposed_suggestions(session: Session, actor: Actor) -> list[ProposedSuggest
                ReplenishmentSuggestion.site_id.in_(list(sites)))
         .order_by(ReplenishmentSuggestion.id).limit(LIMIT))
     # a transfer's source may be a site the member does not plan for: name every site of the org
-    names = dict(session.execute(select(Site.id, Site.name).where(Site.org_id == actor.org_id)).tuples().all())
+    names = dict(session.execute(select(Site.id, Site.name).where(Site.org_id == actor.org_id)).all())
     return [ProposedSuggestion(s.id, s.kind.value, s.site_id, names[s.site_id],
                                names.get(s.from_site_id) if s.from_site_id is not None else None, s.item_id,
                                item_name, unit, s.quantity, party_name, s.reason)
@@ -227,7 +228,8 @@ def stale_devices(session: Session, actor: Actor, now: datetime) -> list[StaleDe
     if allowed is not None:
         stmt = stmt.where(Device.site_id.in_(allowed))
     out = []
-    for device, site_name, at in session.execute(stmt).tuples():
+    for row in session.execute(stmt):
+        device, site_name, at = cast(Device, row[0]), cast(str, row[1]), cast(datetime | None, row[2])
         interval = _interval_minutes(device)
         since = at or device.created_at
         if interval is None or since is None or now - since <= timedelta(minutes=interval):
