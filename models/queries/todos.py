@@ -36,6 +36,7 @@ from models.approval_queries import KIND_LABELS, approvals_awaiting
 from models.base import utcnow
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
+from models.operations.rules import TRIGGERS
 from models.org import Member, Site
 from models.queries import decisions
 from models.queries.stock_availability import held_lots
@@ -214,7 +215,8 @@ def _decisions(session: Session, actor: Actor, now: datetime, held: list[Todo]) 
                         urgent=False, site_id=s.site_id, item_id=s.item_id, suggestion_id=s.suggestion_id))
     for d in decisions.dead_letter_rows(session, actor):
         out.append(Todo(kind="dead_letter", title="自动处理失败，待重放",
-                        detail=f"{d.event_kind} → {d.handler}，已尝试 {d.attempts} 次：{d.error[:120]}",
+                        detail=(f"事件「{TRIGGERS.get(d.event_kind, d.event_kind)}」的处理（{d.handler}）"
+                                f"已尝试 {d.attempts} 次：{d.error[:120]}"),
                         urgent=False, dead_letter_id=d.run_id))
     for v in decisions.stale_devices(session, actor, now):
         kind = "传感器" if v.kind == "sensor" else "秤"
