@@ -14,9 +14,14 @@ from models.demo import seed_demo
 from models.documents import DocStatus, Document
 from models.stock import Freeze
 from models.uow import run
+from tests.console import conftest as console_fixtures
 from tests.console import today_setup as ts
-from tests.console.conftest import console_app, console_as, post  # noqa: F401  (fixtures)
+from tests.console.conftest import post
 from tests.security.conftest import rows
+
+# the console's fixtures, for this module (tests/security has its own conftest)
+console_app = console_fixtures.console_app
+console_as = console_fixtures.console_as
 
 
 def _request(session_factory, document_id):
