@@ -34,6 +34,8 @@ from models.queries.todos import Todo, todos_for
 #: Ids are bigints: anything larger cannot exist (and must not reach the database as an overflow).
 MAX_ID = 2**63 - 1
 MAX_REASON = 200
+#: Cards shown per group; the rest of a group is one "更多" click away (the query caps each kind).
+PAGE = 50
 _KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
@@ -76,7 +78,14 @@ def new_key() -> str:
 @member_page()
 def today() -> ResponseReturnValue:
     todos = todos_for(read_db(), actor())
-    return render("console/today.html", groups=group(todos), total=len(todos), new_key=new_key)
+    groups = group(todos)
+    only = request.args.get("group", "")
+    if only not in {slug for slug, _label, _match in GROUPS}:
+        only = ""  # junk in the address: show everything
+    if only:  # "更多": one group in full
+        groups = [g for g in groups if g.slug == only]
+    return render("console/today.html", groups=groups, total=len(todos), new_key=new_key,
+                  page=None if only else PAGE, only=only)
 
 
 # --- form parsing --------------------------------------------------------------------------------

@@ -220,16 +220,16 @@ def stale_devices(session: Session, actor: Actor, now: datetime) -> list[StaleDe
     allowed = actor.site_ids(Permission.FREEZE)
     if allowed is not None and not allowed:
         return []
-    last = (select(DeviceReading.device_id, func.max(DeviceReading.measured_at).label("at"))
-            .where(DeviceReading.org_id == actor.org_id).group_by(DeviceReading.device_id).subquery())
-    stmt = (select(Device, Site.name, last.c.at).join(Site, Site.id == Device.site_id)
-            .outerjoin(last, last.c.device_id == Device.id)
+    # per device, the newest reading through ix_device_readings_recent (never a scan of all readings)
+    last = (select(func.max(DeviceReading.measured_at)).where(DeviceReading.device_id == Device.id)
+            .correlate(Device).scalar_subquery())
+    stmt = (select(Device, Site.name, last).join(Site, Site.id == Device.site_id)
             .where(Device.org_id == actor.org_id, Device.active.is_(True)).order_by(Device.id).limit(LIMIT * 4))
     if allowed is not None:
         stmt = stmt.where(Device.site_id.in_(allowed))
     out = []
-    for row in session.execute(stmt):
-        device, site_name, at = cast(Device, row[0]), cast(str, row[1]), cast(datetime | None, row[2])
+    for device, site_name, raw_at in session.execute(stmt):
+        at = cast(datetime | None, raw_at)
         interval = _interval_minutes(device)
         since = at or device.created_at
         if interval is None or since is None or now - since <= timedelta(minutes=interval):

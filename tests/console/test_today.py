@@ -157,3 +157,15 @@ def test_replay_a_dead_letter(console_as, session_factory, demo):
     with session_factory() as s:
         run_ = s.get_one(HandlerRun, dead)
         assert run_.status == RunStatus.RETRY and run_.attempts == 0
+
+
+def test_a_long_group_shows_fifty_cards_and_a_more_link(console_as, session_factory, demo):
+    for n in range(53):
+        ts.escalated_task(session_factory, demo, overdue=True, title=f"第{n}件")
+    client = console_as("赵经理")
+    page = _page(client)
+    assert page.count('data-kind="escalation"') == 50 and "更多（共 53 条）" in page
+    full = client.get("/console/?group=overdue").get_data(as_text=True)
+    assert full.count('data-kind="escalation"') == 53 and "返回全部分组" in full
+    junk = client.get("/console/?group=nonsense").get_data(as_text=True)  # junk: everything, no error
+    assert junk.count('data-kind="escalation"') == 50

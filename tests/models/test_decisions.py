@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from models.base import utcnow
+from models.devices import DeviceReading
 from models.queries import decisions
 from models.queries.todos import todos_for
 from tests.console import today_setup as ts
@@ -51,6 +53,13 @@ def test_a_sensor_is_stale_after_its_interval(session_factory, demo, actors):
         # within its 10-minute interval of being registered nothing is stale
         assert decisions.stale_devices(s, actors["赵经理"], utcnow() - timedelta(hours=2) + timedelta(minutes=5)) == []
     assert "stale_device" not in _kinds(session_factory, actors["吴会计"])  # finance cannot freeze
+    with session_factory.begin() as s:  # a reading five minutes ago: on time again
+        s.add(DeviceReading(org_id=demo.org_id, device_id=device, metric="temperature", value=Decimal(4),
+                            measured_at=utcnow() - timedelta(minutes=5)))
+    with session_factory() as s:
+        assert decisions.stale_devices(s, actors["赵经理"], utcnow()) == []
+        [late] = decisions.stale_devices(s, actors["赵经理"], utcnow() + timedelta(minutes=30))
+        assert late.last_reading_at is not None and late.device_id == device
 
 
 def test_suggestions_for_planners_only(session_factory, demo, actors):
