@@ -21,7 +21,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Float, and_, func, select, true, type_coerce
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -29,10 +30,16 @@ from models.catalog import Item
 from models.devices import Device, DeviceReading
 from models.org import Party, Site
 from models.planning import ReplenishmentSuggestion, SafetyStock, SuggestionStatus
-from models.queries.stock_availability import lot_rows, visible_stock_sites
+from models.queries.stock_availability import (
+    lot_rows,
+    outbound_frozen_items,
+    unfrozen_free_stock,
+    visible_stock_sites,
+)
 from models.queries.workflow_config import dead_letters
 from models.stock import Balance, Lot
 from models.timeutil import SHANGHAI
+from models.types import Qty
 
 #: Per kind; more than this many of one kind is a backlog for its own page, not a to-do list.
 LIMIT = 200
@@ -82,21 +89,22 @@ def near_expiry_lots(session: Session, actor: Actor, now: datetime,
     if not sites:
         return []
     today = local_today(now)
-    stmt = (select(Balance.site_id, Balance.on_hand, Lot.id, Lot.code, Lot.expires_on, Item)
+    stmt = (select(Balance.site_id, Balance.on_hand, Lot.id, Lot.code, Lot.expires_on, Item.id, Item.name,
+                   Item.base_unit, Item.shelf_life_days)
             .join(Lot, Lot.id == Balance.lot_id).join(Item, Item.id == Balance.item_id)
             .where(Balance.org_id == actor.org_id, Balance.on_hand > 0, Balance.site_id.in_(list(sites)),
                    Lot.expires_on.is_not(None), Lot.expires_on <= today + timedelta(days=MAX_EXPIRY_DAYS))
             .order_by(Lot.expires_on, Lot.id).limit(LIMIT * 4))
     skip = set(skip_lots)
     out = []
-    for site_id, on_hand, lot_id, code, expires_on, item in session.execute(stmt):
+    for site_id, on_hand, lot_id, code, expires_on, item_id, name, unit, shelf_life in session.execute(stmt):
         if expires_on is None:  # excluded in SQL; narrows the type
             continue
         days_left = (expires_on - today).days
-        if (site_id, lot_id) in skip or days_left > expiry_window_days(item.shelf_life_days):
+        if (site_id, lot_id) in skip or days_left > expiry_window_days(shelf_life):
             continue
-        out.append(NearExpiry(site_id, sites[site_id].name, item.id, item.name, item.base_unit, lot_id, code,
-                              on_hand, expires_on, days_left))
+        out.append(NearExpiry(site_id, sites[site_id].name, item_id, name, unit, lot_id, code, on_hand, expires_on,
+                              days_left))
     return out[:LIMIT]
 
 
@@ -123,24 +131,37 @@ def _plan_sites(session: Session, actor: Actor) -> dict[int, Site]:
 
 
 def below_safety_stock(session: Session, actor: Actor) -> list[BelowSafety]:
-    """(item, site) pairs whose available stock (the stock-availability rule) is under the safety stock."""
+    """(item, site) pairs whose available stock (the stock-availability rule) is under the safety stock,
+    emptiest first. Compared in SQL: only the short pairs are read (items with an outbound freeze are
+    summed lot by lot, as the rule needs)."""
     sites = _plan_sites(session, actor)
     if not sites:
         return []
-    safety = list(session.scalars(select(SafetyStock).where(
-        SafetyStock.org_id == actor.org_id, SafetyStock.value > 0, SafetyStock.site_id.in_(list(sites)))))
-    if not safety:
-        return []
-    lots = lot_rows(session, actor.org_id, {s.item_id for s in safety}, list(sites))
-    short = [(s, sum((lot.available for lot in lots.get((s.site_id, s.item_id), ())), Decimal(0)))
-             for s in safety]
-    short = [(s, avail) for s, avail in short if avail < s.value]
+    frozen = outbound_frozen_items(session, actor.org_id)
+    free = unfrozen_free_stock(actor.org_id, list(sites))
+    avail = type_coerce(func.coalesce(free.c.free, 0), Qty())
+    base = (select(SafetyStock.site_id, SafetyStock.item_id, SafetyStock.value, SafetyStock.reorder_point, avail)
+            .outerjoin(free, and_(free.c.site_id == SafetyStock.site_id, free.c.item_id == SafetyStock.item_id))
+            .where(SafetyStock.org_id == actor.org_id, SafetyStock.value > 0, SafetyStock.site_id.in_(list(sites))))
+    short: list[tuple[int, int, Decimal, Decimal, Decimal]] = [
+        (r[0], r[1], r[2], r[3], r[4]) for r in session.execute(
+            base.where(avail < SafetyStock.value, SafetyStock.item_id.not_in(frozen) if frozen else true())
+            .order_by(cast_(avail, Float) / cast_(SafetyStock.value, Float), SafetyStock.site_id, SafetyStock.item_id)
+            .limit(LIMIT))]
+    if frozen:  # few items: their lots decide, one by one
+        lots = lot_rows(session, actor.org_id, frozen, list(sites))
+        for site_id, item_id, value, reorder, _sql in session.execute(base.where(SafetyStock.item_id.in_(frozen))):
+            available = sum((lot.available for lot in lots.get((site_id, item_id), ())), Decimal(0))
+            if available < value:
+                short.append((site_id, item_id, value, reorder, available))
+        short.sort(key=lambda r: (r[4] / r[2], r[0], r[1]))
+    short = short[:LIMIT]
     if not short:
         return []
-    items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_({s.item_id for s, _ in short})))}
-    short.sort(key=lambda pair: (pair[1] / pair[0].value, pair[0].site_id, pair[0].item_id))  # emptiest first
-    return [BelowSafety(s.site_id, sites[s.site_id].name, s.item_id, items[s.item_id].name, items[s.item_id].base_unit,
-                        avail, s.value, s.reorder_point) for s, avail in short[:LIMIT]]
+    items = {i: (name, unit) for i, name, unit in session.execute(
+        select(Item.id, Item.name, Item.base_unit).where(Item.id.in_({r[1] for r in short})))}
+    return [BelowSafety(site_id, sites[site_id].name, item_id, *items[item_id], available, value, reorder)
+            for site_id, item_id, value, reorder, available in short]
 
 
 @dataclass(frozen=True)

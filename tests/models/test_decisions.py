@@ -7,8 +7,12 @@ from decimal import Decimal
 
 from models.base import utcnow
 from models.devices import DeviceReading
+from models.operations import FreezeStock, ReceiveGoods, freeze_stock, receive_goods
 from models.queries import decisions
+from models.queries.stock_availability import stock_availability
 from models.queries.todos import todos_for
+from models.stock import FreezeDirection
+from models.uow import run
 from tests.console import today_setup as ts
 
 
@@ -69,3 +73,22 @@ def test_suggestions_for_planners_only(session_factory, demo, actors):
             ids["suggestion_id"]]
     assert "suggestion" not in _kinds(session_factory, actors["小周"])
     assert "below_safety" not in _kinds(session_factory, actors["赵经理"])  # answered by the suggestion
+
+
+def test_below_safety_stock_counts_available_stock_as_the_stock_query_does(session_factory, demo, actors):
+    ts.planning(session_factory, demo, safety="30", suggest=False)
+    with session_factory() as s:
+        [short] = decisions.below_safety_stock(s, actors["赵经理"])
+        assert (short.site_id, short.item_id, short.available) == (demo.sites["MD"], demo.items["龙井"], Decimal(0))
+    tins = run(session_factory, receive_goods, actors["赵经理"], ReceiveGoods(
+        site_id=demo.sites["MD"], item_id=demo.items["龙井"], quantity=Decimal(40), party_id=demo.parties["包装厂"],
+        unit_price=Decimal(50), price_reason="测试"))
+    with session_factory() as s:
+        assert decisions.below_safety_stock(s, actors["赵经理"]) == []  # 40 available ≥ 30
+    run(session_factory, freeze_stock, actors["赵经理"], FreezeStock(
+        demo.items["龙井"], FreezeDirection.OUTBOUND, "包装破损", site_id=demo.sites["MD"], lot_id=tins.lot_id))
+    with session_factory() as s:  # 40 on hand, none of it can leave: short again, as /stock says
+        [short] = decisions.below_safety_stock(s, actors["赵经理"])
+        assert short.available == Decimal(0)
+        [row] = stock_availability(s, actors["赵经理"], site_ids=[demo.sites["MD"]], item_ids=[demo.items["龙井"]])
+        assert row.available == short.available and row.on_hand == Decimal(40)
