@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
 from console.web import actor, call, done, member_page, read_db, render
+from models.actor import Permission
 from models.errors import NotFound, ValidationError
 from models.operations.approvals import DecideApproval, decide_approval
 from models.operations.dead_letters import ReplayDeadLetters, replay_dead_letters
@@ -84,8 +85,9 @@ def today() -> ResponseReturnValue:
         only = ""  # junk in the address: show everything
     if only:  # "更多": one group in full
         groups = [g for g in groups if g.slug == only]
+    # a dead letter is shown to whoever reads the automation; its replay button only where the operation allows it
     return render("console/today.html", groups=groups, total=len(todos), new_key=new_key,
-                  page=None if only else PAGE, only=only)
+                  page=None if only else PAGE, only=only, may_replay=actor().can(Permission.ROLES))
 
 
 # --- form parsing --------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def list_dead(ctx: Ctx) -> Any:
              "attempts": r.attempts, "error": r.last_error} for r in dead_letters(ctx.session, ctx.actor)]
 
 
-@endpoint(api.post, "/dead-letters/replay", permission=Permission.RULES,
+@endpoint(api.post, "/dead-letters/replay", permission=Permission.ROLES,
           response={"description": "OK", "content": {"application/json": {"schema": {
               "type": "object", "properties": {"replayed": {"type": "integer"}}}}}})
 def replay(ctx: Ctx, body: ReplayIn) -> Any:

@@ -36,10 +36,11 @@ class ReplayResult:
 def replay_dead_letters(session: Session, actor: Actor, cmd: ReplayDeadLetters) -> ReplayResult:
     """Put the organisation's dead runs back in line (due now, attempts reset).
 
-    Requires Permission.RULES. An id of another organisation (or none at all) is NotFound; a run that
+    Requires Permission.ROLES (directors, admins): members with Permission.RULES read dead letters,
+    but putting work back in line stays with those who may change the automation. An id of another organisation (or none at all) is NotFound; a run that
     is no longer dead (already replayed) is refused, so a double submit changes nothing twice.
     """
-    actor.require(Permission.RULES)
+    actor.require(Permission.ROLES)
     ids = sorted(set(cmd.run_ids))
     if not ids or len(ids) > MAX_RUNS:
         raise ValidationError(f"请选择 1 到 {MAX_RUNS} 条失败记录", field="run_ids")

@@ -1,4 +1,4 @@
-"""Replaying dead letters: the organisation's own, by a member who reads the automation, once."""
+"""Replaying dead letters: the organisation's own, by a director or admin (Permission.ROLES), once."""
 
 from __future__ import annotations
 
@@ -21,24 +21,24 @@ def _status(session_factory, run_id):
         return r.status, r.attempts
 
 
-def test_a_manager_replays_a_dead_letter_once(session_factory, demo, actors):
+def test_a_director_replays_a_dead_letter_once(session_factory, demo, actors):
     dead = ts.dead_letter(session_factory, demo)
-    result = run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters((dead,)))
+    result = run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters((dead,)))
     assert result.replayed == 1 and _status(session_factory, dead) == (RunStatus.RETRY, 0)
     with pytest.raises(InvalidState):  # no longer dead: a second replay is refused
-        run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters((dead,)))
+        run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters((dead,)))
 
 
 def test_the_same_key_replays_the_first_answer(session_factory, demo, actors):
     dead = ts.dead_letter(session_factory, demo)
     key = uuid.uuid4().hex
-    first = run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters((dead,)), idempotency_key=key)
-    again = run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters((dead,)), idempotency_key=key)
+    first = run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters((dead,)), idempotency_key=key)
+    again = run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters((dead,)), idempotency_key=key)
     assert first == again and first.replayed == 1
 
 
-@pytest.mark.parametrize("name", ["小周", "老孙", "吴会计"])
-def test_members_without_rules_are_refused(session_factory, engine, demo, actors, name):
+@pytest.mark.parametrize("name", ["小周", "老孙", "吴会计", "赵经理"])
+def test_members_without_roles_are_refused(session_factory, engine, demo, actors, name):
     dead = ts.dead_letter(session_factory, demo)
     before = rows(engine)
     with pytest.raises(PermissionDenied):
@@ -52,11 +52,11 @@ def test_another_orgs_dead_letter_is_not_found(session_factory, engine, demo, ac
     mine = ts.dead_letter(session_factory, demo)
     before = rows(engine)
     with pytest.raises(NotFound):  # all or nothing: the own one is not replayed either
-        run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters((mine, foreign)))
+        run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters((mine, foreign)))
     assert rows(engine) == before and _status(session_factory, foreign)[0] == RunStatus.DEAD
     assert _status(session_factory, mine)[0] == RunStatus.DEAD
 
 
 def test_an_empty_request_is_refused(session_factory, demo, actors):
     with pytest.raises(ValidationError):
-        run(session_factory, replay_dead_letters, actors["赵经理"], ReplayDeadLetters(()))
+        run(session_factory, replay_dead_letters, actors["钱总监"], ReplayDeadLetters(()))

@@ -59,7 +59,8 @@ def test_another_orgs_approval_freeze_suggestion_and_dead_letter_are_not_found(
     _refused(client, f"/console/today/freezes/{freeze.freeze_id}/lift", {"reason": "x"}, engine, "NOT_FOUND")
     _refused(client, f"/console/today/suggestions/{sug}/accept", {}, engine, "NOT_FOUND")
     _refused(client, f"/console/today/suggestions/{sug}/dismiss", {}, engine, "NOT_FOUND")
-    _refused(client, f"/console/today/dead-letters/{dead}/replay", {}, engine, "NOT_FOUND")
+    # replaying needs roles: the director, who may replay his own org's, gets NOT_FOUND for another's
+    _refused(console_as("钱总监"), f"/console/today/dead-letters/{dead}/replay", {}, engine, "NOT_FOUND")
     with session_factory() as s:
         assert s.get_one(Document, transfer.document_id).status == DocStatus.REQUESTED
         assert s.get_one(Freeze, freeze.freeze_id).active
@@ -82,6 +83,8 @@ def test_a_clerk_cannot_approve_lift_accept_or_replay(console_as, session_factor
              "PERMISSION_DENIED")
     _refused(clerk, f"/console/today/suggestions/{sug}/accept", {}, engine, "PERMISSION_DENIED")
     _refused(clerk, f"/console/today/dead-letters/{dead}/replay", {}, engine, "PERMISSION_DENIED")
+    # a manager reads dead letters, but replaying them stays with directors and admins (issue 10)
+    _refused(console_as("赵经理"), f"/console/today/dead-letters/{dead}/replay", {}, engine, "PERMISSION_DENIED")
 
 
 def test_a_manager_cannot_decide_the_directors_level(console_as, session_factory, engine, demo, actors):
