@@ -37,8 +37,9 @@ def replay_dead_letters(session: Session, actor: Actor, cmd: ReplayDeadLetters) 
     """Put the organisation's dead runs back in line (due now, attempts reset).
 
     Requires Permission.ROLES (directors, admins): members with Permission.RULES read dead letters,
-    but putting work back in line stays with those who may change the automation. An id of another organisation (or none at all) is NotFound; a run that
-    is no longer dead (already replayed) is refused, so a double submit changes nothing twice.
+    but putting work back in line stays with those who may change the automation (issue 10). An id
+    of another organisation (or none at all) is NotFound; a run that is no longer dead (already
+    replayed) is refused, so a double submit changes nothing twice.
     """
     actor.require(Permission.ROLES)
     ids = sorted(set(cmd.run_ids))
