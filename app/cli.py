@@ -38,7 +38,7 @@ def migrate(database_url: str) -> None:
 
 
 def demo_activity(session_factory: sessionmaker[Session], demo: DemoOrg) -> None:
-    """Post two deliveries, a QC pass and opening stock of 龙井 so the overview shows a living ledger."""
+    """Post two deliveries, a QC pass and opening stock of 龙井 so the console shows a living ledger."""
     with session_factory() as session:
         clerk = load_actor(session, demo.members["小周"])
         manager = load_actor(session, demo.members["赵经理"])

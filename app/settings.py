@@ -247,7 +247,7 @@ class Settings(BaseSettings):
 
     @property
     def production(self) -> bool:
-        """Production hides the read-only overview page and insists on a real secret key."""
+        """Production serves no page at `/` (development: the console) and insists on a real secret key."""
         return self.environment == "production"
 
     @property

@@ -1,26 +1,14 @@
-"""Health check and a read-only overview of the books, for operators and newcomers."""
+"""Health check, and ``/`` sending a developer to the manager console (production: 404)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, jsonify, render_template
-from sqlalchemy import select, text
+from flask import Blueprint, abort, current_app, g, jsonify, redirect
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from models.actor import Actor
-from models.ledger import fmt_qty
-from models.org import Org
-from models.queries.overview import org_overview
-
 web = Blueprint("web", __name__)
-
-
-@web.app_template_filter("qty")
-def qty(value: Decimal) -> str:
-    """23.5, 30: a quantity as the bot and /stock print it (str(Decimal.normalize()) says 3E+1)."""
-    return fmt_qty(value)
 
 
 def db() -> Session:
@@ -38,10 +26,7 @@ def healthz() -> Any:
 
 @web.get("/")
 def index() -> Any:
+    # The manager console (/console) is the place to look at the books; production serves no page at /.
     if current_app.extensions["liuzhuan"]["settings"].production:
         abort(404)
-    session = db()
-    orgs = list(session.scalars(select(Org.id).order_by(Org.id)))
-    # No signed-in member here (a non-production operators' page): each org's system actor reads it.
-    return render_template("overview.html", views=[org_overview(session, Actor.system_actor(org_id, "总览页"))
-                                                   for org_id in orgs])
+    return redirect("/console/")

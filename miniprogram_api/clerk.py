@@ -38,4 +38,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import finance_desk  # issue 13: settlements, vouchers, mapping rules (console 资金)
 
     app.register_api(finance_desk.api)
+    from miniprogram_api import freezes  # issue 13: lift a freeze from 首页 (and here)
+
+    app.register_api(freezes.api)
     app.teardown_appcontext(close_read_db)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from miniprogram_api.skeleton import Ctx, StrictId, api_blueprint, endpoint
-from models.actor import Actor, Permission
+from models.actor import Permission
+from models.operations.dead_letters import ReplayDeadLetters, replay_dead_letters
 from models.queries.workflow_config import dead_letters
 from workflows.health import event_health
-from workflows.relay import replay_dead
 
 api = api_blueprint("workflows", __name__, "/api/v1/workflows", "事件与健康")
 OBJECT = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -36,13 +35,9 @@ def list_dead(ctx: Ctx) -> Any:
              "attempts": r.attempts, "error": r.last_error} for r in dead_letters(ctx.session, ctx.actor)]
 
 
-@endpoint(api.post, "/dead-letters/replay", permission=Permission.ROLES, write=False,
+@endpoint(api.post, "/dead-letters/replay", permission=Permission.ROLES,
           response={"description": "OK", "content": {"application/json": {"schema": {
               "type": "object", "properties": {"replayed": {"type": "integer"}}}}}})
 def replay(ctx: Ctx, body: ReplayIn) -> Any:
-    """Put dead letters back in line (relay bookkeeping, not business state: no operation needed)."""
-    def put_back(session: Session, actor: Actor) -> int:
-        actor.require(Permission.ROLES)
-        return replay_dead(session, list(body.ids), org_id=actor.org_id)
-
-    return {"replayed": ctx.transact(put_back)}
+    """Put dead letters back in line (the operation 首页 calls; a run no longer dead is refused)."""
+    return {"replayed": ctx.call(replay_dead_letters, ReplayDeadLetters(tuple(body.ids))).replayed}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import Subquery, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -28,7 +28,8 @@ from models.errors import PermissionDenied
 from models.ledger import blocking_freeze
 from models.lookup import get_owned
 from models.org import Site, SiteKind
-from models.stock import Balance, Freeze, Lot, QcStatus
+from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus
+from models.types import Qty
 
 ZERO = Decimal(0)
 
@@ -46,6 +47,8 @@ class LotAvailability:
     frozen_reason: str | None
     #: What ship_goods could take from this lot now (zero when frozen or QC failed).
     available: Decimal
+    #: The freeze that holds it (what lifting it takes), if any.
+    freeze_id: int | None = None
 
     @property
     def qc_failed(self) -> bool:
@@ -113,7 +116,8 @@ def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
             site_id=bal.site_id, lot_id=lot.id, lot_code=lot.code, on_hand=bal.on_hand, reserved=bal.reserved,
             expires_on=lot.expires_on, qc_status=lot.qc_status.value,
             frozen_reason=hit.reason if hit is not None else None,
-            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO)))
+            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO),
+            freeze_id=hit.id if hit is not None else None))
     return out
 
 
@@ -191,16 +195,48 @@ def lot_availability(session: Session, actor: Actor, item_id: int,
     return item, [(sites[sid], lot) for sid, _iid in sorted(by_key) for lot in by_key[(sid, _iid)]]
 
 
+def outbound_frozen_items(session: Session, org_id: int, item_ids: Collection[int] | None = None) -> set[int]:
+    """Items with an active freeze that stops stock leaving (somewhere): only their lots can be frozen."""
+    stmt = select(Freeze.item_id).where(Freeze.org_id == org_id, Freeze.active.is_(True),
+                                        Freeze.direction.in_([FreezeDirection.OUTBOUND, FreezeDirection.BOTH]))
+    if item_ids is not None:
+        stmt = stmt.where(Freeze.item_id.in_(list(item_ids)))
+    return set(session.scalars(stmt.distinct()))
+
+
 def held_lots(session: Session, actor: Actor) -> list[tuple[Site, Item, LotAvailability]]:
     """Lots with stock that cannot be shipped (QC failed or frozen) at the sites the actor sees.
 
-    Empty (not refused) for a member who sees no stock: to-dos list what is there for them."""
+    Empty (not refused) for a member who sees no stock: to-dos list what is there for them. Only the
+    items that can have a held lot (an active outbound freeze, or a QC-failed lot with stock) are read
+    lot by lot: at 2,000 items the rest of the stock is never loaded."""
     allowed = actor.site_ids(Permission.VIEW_STOCK)
     if allowed is not None and not allowed:
         return []
     sites = {s.id: s for s in visible_stock_sites(session, actor)}
-    by_key = lot_rows(session, actor.org_id, None, list(sites))
+    if not sites:
+        return []
+    candidates = outbound_frozen_items(session, actor.org_id) | set(session.scalars(
+        select(Balance.item_id).join(Lot, Lot.id == Balance.lot_id)
+        .where(Balance.org_id == actor.org_id, Balance.on_hand > 0, Balance.site_id.in_(list(sites)),
+               Lot.qc_status == QcStatus.FAILED).distinct()))
+    if not candidates:
+        return []
+    by_key = lot_rows(session, actor.org_id, candidates, list(sites))
     item_ids = {k[1] for k in by_key}
     items = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(item_ids)))} if item_ids else {}
     return [(sites[sid], items[iid], lot) for sid, iid in sorted(by_key) for lot in by_key[(sid, iid)]
             if lot.held and lot.on_hand > 0]
+
+
+
+def unfrozen_free_stock(org_id: int, site_ids: Collection[int]) -> Subquery:
+    """Per (site_id, item_id): ``free`` = Σ unreserved stock of lots not QC failed, in SQL.
+
+    For an item without an active outbound freeze (:func:`outbound_frozen_items`) this is its
+    available stock by the rule of :func:`lot_rows`; a frozen item's needs :func:`lot_rows`."""
+    free = func.sum(case((Balance.on_hand > Balance.reserved, Balance.on_hand - Balance.reserved), else_=0))
+    return (select(Balance.site_id, Balance.item_id, type_coerce(free, Qty()).label("free"))
+            .join(Lot, Lot.id == Balance.lot_id)
+            .where(Balance.org_id == org_id, Balance.site_id.in_(list(site_ids)), Lot.qc_status != QcStatus.FAILED)
+            .group_by(Balance.site_id, Balance.item_id).subquery())

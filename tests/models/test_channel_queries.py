@@ -1,5 +1,5 @@
 """The queries that replaced the channels' inline statements (issue 11 item 1): a farmer's own
-documents, document lookups by number and by card, the planning lists and the overview page.
+documents, document lookups by number and by card and the planning lists.
 
 Each is asked directly with an Actor: the rows it answers, its permission and its org scope.
 """
@@ -29,7 +29,6 @@ from models.operations.replenishment import RecomputeReplenishment, recompute_re
 from models.queries import planning_lists
 from models.queries.documents import card_target, transfer_by_number
 from models.queries.my_documents import my_deliveries, my_payments, my_settlements
-from models.queries.overview import org_overview
 from models.uow import run
 from tests.models.planning_fakes import fake_engine, monday, weekly_history  # noqa: F401
 
@@ -155,16 +154,3 @@ def test_planning_lists_need_plan_and_stay_in_the_org(session_factory, demo, act
             planning_lists.forecast_lines(s, other_root, result.run_id)
 
 
-def test_overview_counts_frozen_stock_and_needs_finance(session_factory, demo, actors):
-    sf = session_factory
-    got = _deliver(sf, demo, actors, "10", "王阿姨")
-    with sf() as s:
-        v = org_overview(s, Actor.system_actor(demo.org_id))
-        [tea] = [r for r in v.stock if r.site == "绍兴收购点" and r.item == "茶青"]
-        assert (tea.level.on_hand, tea.level.available, tea.value, [lot.on_hand for lot in tea.lots]) == (
-            D(10), D(10), D(800), [D(10)])
-        assert [(d.number, d.party, d.status_label) for d in v.documents] == [(got.number, "王阿姨", "已过账")]
-        assert [(x.party, x.total) for x in v.settlements] == [("王阿姨", D(800))] and v.checks.ok
-        with pytest.raises(PermissionDenied) as err:
-            org_overview(s, actors["小周"])
-        assert err.value.details["permission"] == "view.finance"

@@ -1,10 +1,9 @@
 """One query per use case, the remaining ones: every channel that shows the fact names the same numbers.
 
 The emergency-transfer suggestion (mini-program POST /transfers/emergency, the bot's 库存 and its urgent
-调拨 echo, the operators' overview page), the changes feed (mini-program GET /changes and what the bot
+调拨 echo), the changes feed (mini-program GET /changes and what the bot
 offers to choose from: grades with their prices, sites, items), the planning lists (planning API and the
-low-stock push that quotes the safety stock), the overview (the operators' page, /stock, the bot, a
-farmer's /my/settlements) and event health (/workflows/health, /dead-letters). Each test builds a
+low-stock push that quotes the safety stock) and event health (/workflows/health, /dead-letters). Each test builds a
 situation in which a channel counting on its own (the raw balance, a cached price, a stale list) would
 show a different number.
 """
@@ -18,7 +17,6 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from flask import render_template
 
 from bot import handlers
 from bot.engine import BotServices, Context, Inbound, handlers_error_text
@@ -60,7 +58,6 @@ from models.queries import planning_lists
 from models.queries.changes import changes_since
 from models.queries.emergency_transfer import Need, suggest_emergency
 from models.queries.event_health import org_event_health
-from models.queries.overview import org_overview
 from models.queries.stock_availability import stock_availability
 from models.rule_plan import plan
 from models.stock import FreezeDirection
@@ -70,7 +67,6 @@ from tests.models.planning_fakes import fake_engine, monday, weekly_history  # n
 from workflows.rules import SEEDED_RULES
 
 _NUM = r"(-?[0-9]+(?:\.[0-9]+)?)"
-_PAGE_NUM = _NUM
 
 
 class _NoPlatform:
@@ -108,21 +104,6 @@ def _bot_available(reply: str) -> dict[str, D]:
     return out
 
 
-def _page_rows(html: str, item: str) -> dict[str, tuple[D, D, D, D]]:
-    """Site → (on hand, reserved, available, frozen or QC held) of one item, from the overview page."""
-    n = _PAGE_NUM
-    row = rf"<tr><td>([^<]+)</td><td>([^<]+)</td><td>{n} [^<]*</td>\s*<td>{n}</td><td>{n}</td><td>{n}</td>"
-    cells = re.findall(row, html)
-    return {site: (D(on), D(res), D(av), D(held)) for site, name, on, res, av, held in cells if name == item}
-
-
-def _overview_page(app, session, org_id: int) -> str:
-    """The operators' page (app.web's ``/``) for one organisation: the same template and query; the
-    route itself renders every organisation of the database, which the shared test database has many of."""
-    with app.test_request_context("/"):
-        return render_template("overview.html", views=[org_overview(session, Actor.system_actor(org_id, "总览页"))])
-
-
 def _receive(sf, demo, actors, qty, site, grade="一级", farmer="王阿姨"):
     return run(sf, receive_goods, actors["赵经理"], ReceiveGoods(
         site_id=demo.sites[site], item_id=demo.items["茶青"], quantity=D(qty), party_id=demo.parties[farmer],
@@ -155,7 +136,6 @@ def test_emergency_suggestion_agrees_with_every_channel(app, client, as_, sessio
         found = suggest_emergency(s, boss, sites["MD"], [Need(tea, D(12))])
         levels = {a.site_name: a.available for a in stock_availability(s, boss, item_ids=[tea])}
         bot_stock = _bot_available(_say(s, boss, "茶青库存", tmp_path, "u-stock"))
-        page = _page_rows(_overview_page(app, s, demo.org_id), "茶青")
     [sug] = found.suggestions
     assert (found.source.id, found.destination.id) == (sites["ZC"], sites["MD"])
     assert (sug.source_available, sug.destination_available, sug.shortfall, sug.suggested) == (D(7), D(2), D(10), D(7))
@@ -164,11 +144,9 @@ def test_emergency_suggestion_agrees_with_every_channel(app, client, as_, sessio
     assert [(x["item_id"], D(x["source_available"]), D(x["destination_available"]), D(x["shortfall"]),
              D(x["suggested"])) for x in got["suggestions"]] == [
         (tea, sug.source_available, sug.destination_available, sug.shortfall, sug.suggested)]
-    # /stock, the bot's 库存 and the overview page count the same available stock at each site.
+    # /stock and the bot's 库存 count the same available stock at each site.
     expected = {"总仓": D(7), "门店": D(2), "绍兴收购点": D(0)}
     assert levels == expected and bot_stock == expected
-    assert {site: row[2] for site, row in page.items()} == expected
-    assert page["总仓"] == (D(18), D(3), D(7), D(8)) and page["绍兴收购点"] == (D(30), D(0), D(0), D(30))
     rows = client.get(f"/api/v1/stock?item_id={tea}", headers=as_("赵经理")).get_json()["items"]
     assert {r["site_name"]: D(r["available"]) for r in rows} == expected
 
@@ -292,34 +270,6 @@ def test_planning_lists_agree_with_the_api_and_the_low_stock_push(client, as_, s
     m = re.search(rf"只剩 {_NUM}，低于安全库存 {_NUM}$", push.params["text"])
     assert m is not None, push.params["text"]
     assert (D(m.group(1)), D(m.group(2))) == (D(0), level.safety_stock)
-
-
-def test_overview_settlements_agree_with_the_farmers_own_view(app, client, as_, session_factory, demo, actors):
-    """The operators' page's 农户结算 for 王阿姨 are her /my/settlements rows; its documents are the
-    receipts her /my/deliveries lists (another farmer's appear on the page, not in hers)."""
-    first = _receive(session_factory, demo, actors, "11.75", "SX")
-    second = _receive(session_factory, demo, actors, "5", "SX")
-    _receive(session_factory, demo, actors, "30", "SX", farmer="李大伯")
-    with session_factory() as s:
-        view = org_overview(s, Actor.system_actor(demo.org_id))
-        html = _overview_page(app, s, demo.org_id)
-    mine = client.get("/api/v1/my/settlements", headers=as_("王阿姨")).get_json()["items"]
-    deliveries = client.get("/api/v1/my/deliveries", headers=as_("王阿姨")).get_json()["items"]
-    page = [(party, D(total), D(pre), D(bal)) for party, total, pre, bal in re.findall(
-        rf"<tr><td>([^<]+)</td><td>{_NUM}</td><td>{_NUM}</td><td>{_NUM}</td><td>\w+</td></tr>", html)]
-    assert page == [(x.party, x.total, x.prepayment, x.balance) for x in view.settlements]
-    assert [(D(x["total"]), D(x["prepayment"]), D(x["balance"])) for x in mine] == [
-        (t, p, b) for party, t, p, b in page if party == "王阿姨"] == [
-        (D(400), D(280), D(120)), (D(940), D(658), D(282))]
-    assert [x["number"] for x in deliveries] == [
-        d.number for d in view.documents if d.party == "王阿姨"] == [second.number, first.number]
-
-
-def test_overview_page_prints_whole_numbers_as_the_other_channels_do(app, session_factory, demo, actors):
-    _receive(session_factory, demo, actors, "30", "SX")
-    with session_factory() as s:
-        html = _overview_page(app, s, demo.org_id)
-    assert "<td>绍兴收购点</td><td>茶青</td><td>30 公斤</td>" in html, "30 公斤 on the page, as /stock and the bot say"
 
 
 def test_event_health_agrees_in_the_api_and_the_query(app, client, as_, session_factory, demo, actors):
