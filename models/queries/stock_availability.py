@@ -46,6 +46,8 @@ class LotAvailability:
     frozen_reason: str | None
     #: What ship_goods could take from this lot now (zero when frozen or QC failed).
     available: Decimal
+    #: Its inventory value at cost (the balance's value: Σ of its moves' values).
+    value: Decimal = ZERO
 
     @property
     def qc_failed(self) -> bool:
@@ -84,11 +86,16 @@ class Availability:
     #: Lots with stock that cannot be shipped (frozen or QC failed).
     held_lots: int
     lots: tuple[LotAvailability, ...]
+    #: Inventory value at cost of the lots here (Σ of their balances' values).
+    value: Decimal = ZERO
 
 
 def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
-              site_ids: Collection[int] | None) -> dict[tuple[int, int], list[LotAvailability]]:
-    """{(site, item): lots with stock, first expiry first}, freezes applied (two statements)."""
+              site_ids: Collection[int] | None, *,
+              lot_ids: Collection[int] | None = None) -> dict[tuple[int, int], list[LotAvailability]]:
+    """{(site, item): lots with stock, first expiry first}, freezes applied (two statements).
+
+    ``lot_ids``: only these lots (one lot's stock per site, for its trace)."""
     stmt = (select(Balance, Lot).join(Lot, Lot.id == Balance.lot_id)
             .where(Balance.org_id == org_id, or_(Balance.on_hand != 0, Balance.reserved != 0))
             .order_by(Balance.site_id, Balance.item_id, Lot.expires_on.is_(None), Lot.expires_on, Lot.id))
@@ -96,6 +103,8 @@ def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
         stmt = stmt.where(Balance.item_id.in_(list(item_ids)))
     if site_ids is not None:
         stmt = stmt.where(Balance.site_id.in_(list(site_ids)))
+    if lot_ids is not None:
+        stmt = stmt.where(Balance.lot_id.in_(list(lot_ids)))
     found = list(session.execute(stmt))
     if not found:
         return {}
@@ -113,7 +122,7 @@ def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
             site_id=bal.site_id, lot_id=lot.id, lot_code=lot.code, on_hand=bal.on_hand, reserved=bal.reserved,
             expires_on=lot.expires_on, qc_status=lot.qc_status.value,
             frozen_reason=hit.reason if hit is not None else None,
-            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO)))
+            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO), value=bal.value))
     return out
 
 
@@ -127,7 +136,22 @@ def _sum(lots: Iterable[LotAvailability], site: Site, item: Item) -> Availabilit
         qc_held=sum((lot.free for lot in lots if lot.qc_failed), ZERO),
         available=sum((lot.available for lot in lots), ZERO),
         nearest_expiry=min(expiries) if expiries else None,
-        held_lots=sum(1 for lot in lots if lot.held and lot.on_hand > 0), lots=lots)
+        held_lots=sum(1 for lot in lots if lot.held and lot.on_hand > 0), lots=lots,
+        value=sum((lot.value for lot in lots), ZERO))
+
+
+def availability_of(session: Session, org_id: int, sites: dict[int, Site],
+                    keys: Collection[tuple[int, int]]) -> list[Availability]:
+    """Availability of named (site, item) pairs, in the order given (three statements for a page of them).
+
+    No permission check: ``sites`` are the caller's already-checked visible sites (each key's site among them).
+    """
+    if not keys:
+        return []
+    by_key = lot_rows(session, org_id, {k[1] for k in keys}, {k[0] for k in keys})
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.org_id == org_id,
+                                                                 Item.id.in_({k[1] for k in keys})))}
+    return [_sum(by_key.get(key, []), sites[key[0]], items[key[1]]) for key in keys]
 
 
 def availability_at(session: Session, org_id: int, item_id: int, site_id: int) -> Availability:
