@@ -35,4 +35,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
 
     app.register_api(exports.api)
+    from miniprogram_api import lots  # issue 13: stock value, slow movers, a lot's trace, QC and freezes
+
+    app.register_api(lots.api)
     app.teardown_appcontext(close_read_db)
