@@ -20,7 +20,7 @@ from console.blueprint import bp
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
 from exports.xlsx import XLSX_MIME, Column, Kind, Sheet, workbook
 from models.actor import Permission
-from models.errors import ValidationError
+from models.errors import NotFound, ValidationError
 from models.operations.quality import (
     FreezeStock,
     RecordQc,
@@ -38,6 +38,8 @@ from models.stock import FreezeDirection
 _ID = re.compile(r"[1-9][0-9]{0,15}")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MAX_TEXT = 200
+#: Ids are 64-bit in the database; JSON clients keep them below 2**53 (the API's bound too).
+MAX_ID = 2**53
 DIRECTION_CHOICES = (("outbound", "禁止出库"), ("both", "禁止出入库"), ("inbound", "禁止入库"))
 
 
@@ -47,7 +49,7 @@ def _id(raw: str | None, field: str, label: str) -> int | None:
     """An optional positive id ("" → None); anything else is a Chinese ValidationError."""
     if raw is None or raw.strip() == "":
         return None
-    if not _ID.fullmatch(raw.strip()):
+    if not _ID.fullmatch(raw.strip()) or int(raw.strip()) > MAX_ID:
         raise ValidationError(f"{label}无效", field=field)
     return int(raw.strip())
 
@@ -76,6 +78,13 @@ def _request_key() -> str:
     if not _REQUEST_ID.fullmatch(key):
         raise ValidationError("表单已失效，请刷新页面后重试", field="request_id")
     return key
+
+
+def _path_id(value: int, label: str) -> int:
+    """An id from the URL within what the database holds (a 30-digit id is simply not found, never a 500)."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"找不到{label}（编号 {value}）", id=value)
+    return value
 
 
 def _new_key() -> str:
@@ -164,7 +173,7 @@ def stock_value() -> ResponseReturnValue:
 def lot(lot_id: int) -> ResponseReturnValue:
     """A lot's trace from farmer to shelf, with its QC and freeze actions."""
     who = actor()
-    trace = lot_trace(read_db(), who, lot_id, after=request.args.get("after"))
+    trace = lot_trace(read_db(), who, _path_id(lot_id, "批次"), after=request.args.get("after"))
     return render("console/stock/lot.html", trace=trace, request_key=_new_key,
                   can_qc=who.can(Permission.QC), can_freeze=can_anywhere(who, Permission.FREEZE),
                   directions=DIRECTION_CHOICES,
@@ -181,7 +190,7 @@ def lot_qc(lot_id: int) -> ResponseReturnValue:
     if verdict not in ("pass", "fail"):
         raise ValidationError("请选择质检结果：合格或不合格", field="result")
     note = _text("note", "质检说明", required=verdict == "fail")
-    result = call(record_qc, RecordQc(lot_id=lot_id, passed=verdict == "pass", note=note), key=_request_key())
+    result = call(record_qc, RecordQc(lot_id=_path_id(lot_id, "批次"), passed=verdict == "pass", note=note), key=_request_key())
     label = "合格" if result.qc_status == "passed" else "不合格，批次已冻结"
     return done(f"批次 {result.lot_code} 质检已记录：{label}", url_for("console.lot", lot_id=lot_id))
 
@@ -197,7 +206,7 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
     if direction not in {d for d, _label in DIRECTION_CHOICES}:
         raise ValidationError("请选择冻结方向", field="direction")
     command = FreezeStock(item_id=item_id, direction=FreezeDirection(direction), reason=_text("reason", "冻结原因", True),
-                          site_id=_id(request.form.get("site_id"), "site_id", "地点"), lot_id=lot_id)
+                          site_id=_id(request.form.get("site_id"), "site_id", "地点"), lot_id=_path_id(lot_id, "批次"))
     call(freeze_stock, command, key=_request_key())
     return done("已冻结", url_for("console.lot", lot_id=lot_id))
 
@@ -207,6 +216,6 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
 def lift_freeze(freeze_id: int) -> ResponseReturnValue:
     """Lift a freeze with a reason (a QC freeze lifts only by a passing QC: the operation says so)."""
     reason = _text("reason", "解冻原因", required=True)
-    call(unfreeze_stock, UnfreezeStock(freeze_id=freeze_id, reason=reason), key=_request_key())
+    call(unfreeze_stock, UnfreezeStock(freeze_id=_path_id(freeze_id, "冻结记录"), reason=reason), key=_request_key())
     return done("已解除冻结")
 
