@@ -190,7 +190,8 @@ def lot_qc(lot_id: int) -> ResponseReturnValue:
     if verdict not in ("pass", "fail"):
         raise ValidationError("请选择质检结果：合格或不合格", field="result")
     note = _text("note", "质检说明", required=verdict == "fail")
-    result = call(record_qc, RecordQc(lot_id=_path_id(lot_id, "批次"), passed=verdict == "pass", note=note), key=_request_key())
+    command = RecordQc(lot_id=_path_id(lot_id, "批次"), passed=verdict == "pass", note=note)
+    result = call(record_qc, command, key=_request_key())
     label = "合格" if result.qc_status == "passed" else "不合格，批次已冻结"
     return done(f"批次 {result.lot_code} 质检已记录：{label}", url_for("console.lot", lot_id=lot_id))
 
@@ -205,7 +206,8 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
     direction = request.form.get("direction", "")
     if direction not in {d for d, _label in DIRECTION_CHOICES}:
         raise ValidationError("请选择冻结方向", field="direction")
-    command = FreezeStock(item_id=item_id, direction=FreezeDirection(direction), reason=_text("reason", "冻结原因", True),
+    command = FreezeStock(item_id=item_id, direction=FreezeDirection(direction),
+                          reason=_text("reason", "冻结原因", required=True),
                           site_id=_id(request.form.get("site_id"), "site_id", "地点"), lot_id=_path_id(lot_id, "批次"))
     call(freeze_stock, command, key=_request_key())
     return done("已冻结", url_for("console.lot", lot_id=lot_id))

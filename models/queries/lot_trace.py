@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from models.actor import Actor, Permission
 from models.catalog import Grade, Item
-from models.documents import DocKind, Document, DocStatus
+from models.documents import DocKind, DocStatus, Document
 from models.errors import PermissionDenied, ValidationError
 from models.infra import AuditEntry
 from models.lookup import get_owned

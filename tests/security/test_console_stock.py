@@ -14,9 +14,14 @@ from models.demo import seed_demo
 from models.operations import FreezeStock, ReceiveGoods, freeze_stock, receive_goods
 from models.stock import Freeze, FreezeDirection, Lot, QcStatus
 from models.uow import run
-from tests.console.conftest import console_app, console_as, post  # noqa: F401  (console fixtures)
+from tests.console import conftest as console_fixtures
+from tests.console.conftest import post
 from tests.console.stock_fixtures import stock_demo
 from tests.security.conftest import rows
+
+# The console's fixtures, for this module outside tests/console.
+console_app = console_fixtures.console_app
+console_as = console_fixtures.console_as
 
 
 @pytest.fixture
