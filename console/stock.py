@@ -38,6 +38,8 @@ from models.stock import FreezeDirection
 _ID = re.compile(r"[1-9][0-9]{0,15}")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MAX_TEXT = 200
+#: Lots listed under a row of the stock list (a pair can hold hundreds; its own page lists them all).
+LOTS_SHOWN = 10
 #: Ids are 64-bit in the database; JSON clients keep them below 2**53 (the API's bound too).
 MAX_ID = 2**53
 DIRECTION_CHOICES = (("outbound", "禁止出库"), ("both", "禁止出入库"), ("inbound", "禁止入库"))
@@ -121,7 +123,9 @@ def stock() -> ResponseReturnValue:
     """The stock list: filter by site, item, held only, expiring within N days; lots expand under each row."""
     flt = _stock_filter()
     db, who = read_db(), actor()
-    page = stock_page(db, who, flt, after=request.args.get("after"))
+    # Under each row its first lots; the row's own page (one site and item) lists them all.
+    one_pair = flt.item_id is not None and flt.site_id is not None
+    page = stock_page(db, who, flt, after=request.args.get("after"), lots_per_row=None if one_pair else LOTS_SHOWN)
     return render("console/stock/list.html", page=page, flt=flt, sites=visible_stock_sites(db, who),
                   page_value=total_value(page.rows), qc_labels=QC_LABELS,
                   more_url=url_for("console.stock", **_query_args(after=page.next_after)) if page.next_after else None,

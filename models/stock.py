@@ -83,6 +83,8 @@ class Balance(IdMixin, OrgMixin, Base):
     __table_args__ = (
         UniqueConstraint("item_id", "site_id", "lot_id"),
         Index("ix_balances_item_site", "item_id", "site_id"),
+        # The console's stock list pages through one org's (site, item) pairs in this order.
+        Index("ix_balances_org_site_item", "org_id", "site_id", "item_id"),
     )
 
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"))

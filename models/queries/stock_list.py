@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from models.actor import Actor
@@ -63,7 +63,13 @@ class LotLine:
 @dataclass(frozen=True)
 class StockRow:
     stock: Availability
+    #: Its lots, first expiry first (the first ``lots_per_row`` if the page asked for fewer).
     lots: tuple[LotLine, ...]
+
+    @property
+    def lots_cut(self) -> bool:
+        """Some of its lots are not listed (the figures still count them all)."""
+        return len(self.lots) < len(self.stock.lots)
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,10 @@ def parse_cursor(after: str | None) -> tuple[int, int] | None:
 
 
 def stock_page(session: Session, actor: Actor, flt: StockFilter, *, after: str | None = None,
-               limit: int | None = None) -> StockPage:
+               limit: int | None = None, lots_per_row: int | None = None) -> StockPage:
     """One page of the stock list at the sites the actor may see (VIEW_STOCK), by site then item.
+
+    ``lots_per_row``: list at most this many lots under each row (a screen; an export wants them all).
 
     A named site must be the org's (NotFound) and visible (PermissionDenied); a named item the org's.
     """
@@ -109,9 +117,10 @@ def stock_page(session: Session, actor: Actor, flt: StockFilter, *, after: str |
     levels = availability_of(session, actor.org_id, sites, keys)
     if flt.held_only:  # the SQL narrowed to candidates; availability decides (the one freeze rule)
         levels = [a for a in levels if a.held_lots > 0]
-    details = _lot_details(session, actor.org_id, {lot.lot_id for a in levels for lot in a.lots})
-    rows = tuple(StockRow(a, tuple(LotLine(lot, *details.get(lot.lot_id, (None, None, None))) for lot in a.lots))
-                 for a in levels)
+    shown = [(a, a.lots[:lots_per_row] if lots_per_row else a.lots) for a in levels]
+    details = _lot_details(session, actor.org_id, {lot.lot_id for _a, lots in shown for lot in lots})
+    rows = tuple(StockRow(a, tuple(LotLine(lot, *details.get(lot.lot_id, (None, None, None))) for lot in lots))
+                 for a, lots in shown)
     return StockPage(rows, f"{keys[-1][0]}-{keys[-1][1]}" if more else None, today)
 
 
@@ -134,11 +143,21 @@ def _page_keys(session: Session, org_id: int, site_ids: list[int], flt: StockFil
     if flt.held_only or flt.expiring_within_days is not None:
         stmt = stmt.join(Lot, Lot.id == Balance.lot_id).where(Balance.on_hand > 0)
     if flt.held_only:
-        freezing = (select(Freeze.id).where(
-            Freeze.org_id == org_id, Freeze.active.is_(True), Freeze.item_id == Balance.item_id,
-            Freeze.direction != FreezeDirection.INBOUND,
-            or_(Freeze.site_id.is_(None), Freeze.site_id == Balance.site_id)).exists())
-        stmt = stmt.where(or_(Lot.qc_status == QcStatus.FAILED, freezing))
+        # Active freezes that stop stock leaving are few: read them, then test each pair against them.
+        everywhere: set[int] = set()
+        at_site: set[tuple[int, int]] = set()
+        for item_id, site_id in session.execute(select(Freeze.item_id, Freeze.site_id).where(
+                Freeze.org_id == org_id, Freeze.active.is_(True), Freeze.direction != FreezeDirection.INBOUND)):
+            if site_id is None:
+                everywhere.add(item_id)
+            else:
+                at_site.add((site_id, item_id))
+        held = [Lot.qc_status == QcStatus.FAILED]
+        if everywhere:
+            held.append(Balance.item_id.in_(everywhere))
+        if at_site:
+            held.append(tuple_(Balance.site_id, Balance.item_id).in_(sorted(at_site)))
+        stmt = stmt.where(or_(*held))
     if flt.expiring_within_days is not None:
         stmt = stmt.where(Lot.expires_on <= today + timedelta(days=flt.expiring_within_days))
     return [(site_id, item_id) for site_id, item_id in session.execute(stmt)]

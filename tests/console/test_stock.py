@@ -202,3 +202,14 @@ def test_refused_actions_write_nothing(console_as, engine, demo, stocked):
     assert rows(engine) == before
     flashed = _text(clerk.get(path))
     assert "没有权限" in flashed
+
+
+def test_a_row_lists_its_first_lots_and_links_to_all(console_as, demo, stocked, monkeypatch):
+    from console import stock as stock_pages
+
+    monkeypatch.setattr(stock_pages, "LOTS_SHOWN", 1)
+    client = console_as("赵经理")
+    page = _text(client.get(f"/console/stock?site_id={demo.sites['SX']}"))
+    assert "全部 2 个批次" in page and (stocked.wang_code in page) != (stocked.li_code in page)
+    full = _text(client.get(f"/console/stock?site_id={demo.sites['SX']}&item_id={demo.items['茶青']}"))
+    assert stocked.wang_code in full and stocked.li_code in full and "全部 2 个批次" not in full

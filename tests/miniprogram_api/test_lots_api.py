@@ -69,3 +69,14 @@ def test_refusals_write_nothing(client, as_, engine, session_factory, demo, acto
     assert_refused(client.post(f"/api/v1/lots/{s.wang_lot}/qc", json={"passed": "maybe"},
                                headers=as_("赵经理")), 422, "VALIDATION_ERROR")
     assert rows(engine) == before
+
+
+def test_fuzzing_these_routes_finds_no_5xx_and_answers_conform(app, as_, session_factory, demo, actors):
+    from tests.fuzzing import fuzz_spec
+
+    stock_demo(session_factory, demo, actors)
+    ours = ("/api/v1/lots", "/api/v1/freezes", "/api/v1/stock/value", "/api/v1/stock/slow-movers")
+    for member in ("赵经理", "小周"):
+        seen, failures = fuzz_spec(app, as_(member), 8, include=lambda path: path.startswith(ours))
+        assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
+        assert len(seen) == 6
