@@ -39,7 +39,7 @@ _ID = re.compile(r"[1-9][0-9]{0,15}")
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MAX_TEXT = 200
 #: Lots listed under a row of the stock list (a pair can hold hundreds; its own page lists them all).
-LOTS_SHOWN = 10
+LOTS_SHOWN = 5
 #: Ids are 64-bit in the database; JSON clients keep them below 2**53 (the API's bound too).
 MAX_ID = 2**53
 DIRECTION_CHOICES = (("outbound", "禁止出库"), ("both", "禁止出入库"), ("inbound", "禁止入库"))
