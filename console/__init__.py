@@ -12,18 +12,16 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
-    import console.money
-    import console.signin  # noqa: F401  (the sign-in ways: QR codes and the chat code)
-    from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
-    from console import settings as settings_pages  # noqa: F401  (设置 and 导入导出)
+    # Each page module adds its routes to the blueprint when imported.
+    from console import login, money, settings, signin, stock, today  # noqa: F401
     from console.blueprint import bp
     from console.filters import install as install_filters
 
-    settings = app.extensions["liuzhuan"]["settings"]
+    config = app.extensions["liuzhuan"]["settings"]
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.production,
+        SESSION_COOKIE_SECURE=config.production,
         SESSION_COOKIE_NAME="lz_console",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=12 * 3600,

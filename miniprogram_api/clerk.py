@@ -38,7 +38,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import finance_desk  # issue 13: settlements, vouchers, mapping rules (console 资金)
 
     app.register_api(finance_desk.api)
-    from miniprogram_api import freezes  # issue 13: lift a freeze from 首页 (and here)
+    from miniprogram_api import lots  # issue 13: stock value, slow movers, a lot's trace, QC, freeze and lift
 
-    app.register_api(freezes.api)
+    app.register_api(lots.api)
     app.teardown_appcontext(close_read_db)

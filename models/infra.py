@@ -47,6 +47,8 @@ class AuditEntry(IdMixin, OrgMixin, CreatedMixin, Base):
     """Who changed which rule, price, mapping or role, with before and after."""
 
     __tablename__ = "audit_log"
+    #: One entity's history (a lot's QC results, a freeze's lifting) without reading the org's whole log.
+    __table_args__ = (Index("ix_audit_log_org_entity", "org_id", "entity", "entity_id"),)
 
     actor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     action: Mapped[str] = mapped_column(String(48))

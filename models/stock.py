@@ -53,7 +53,11 @@ class StockMove(OrgMixin, Base):
     """
 
     __tablename__ = "stock_moves"
-    __table_args__ = (Index("ix_stock_moves_item_site_lot", "item_id", "site_id", "lot_id"),)
+    __table_args__ = (
+        Index("ix_stock_moves_item_site_lot", "item_id", "site_id", "lot_id"),
+        # A lot's ledger in time order (the lot's trace from farmer to shelf).
+        Index("ix_stock_moves_lot_time", "lot_id", "business_time"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"))
@@ -79,6 +83,8 @@ class Balance(IdMixin, OrgMixin, Base):
     __table_args__ = (
         UniqueConstraint("item_id", "site_id", "lot_id"),
         Index("ix_balances_item_site", "item_id", "site_id"),
+        # The console's stock list pages through one org's (site, item) pairs in this order.
+        Index("ix_balances_org_site_item", "org_id", "site_id", "item_id"),
     )
 
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"))

@@ -1,4 +1,8 @@
-"""Quality checks on lots and freezes: a failed check freezes the lot everywhere."""
+"""Quality checks on lots and freezes: a failed check freezes the lot everywhere.
+
+Each QC result, freeze and lifted freeze leaves an audit row (who, when, the note or reason): the lot's
+trace (``queries.lot_trace``) shows them, and a lifted freeze's reason is kept nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
+from models.audit import record_audit
 from models.base import utcnow
 from models.catalog import Item
 from models.errors import InvalidState, PermissionDenied, ValidationError
@@ -19,6 +24,13 @@ from models.outbox import emit
 from models.stock import Freeze, FreezeDirection, Lot, QcStatus
 
 QC_FREEZE_PREFIX = "质检不合格"
+#: Longest note or reason a person may write: it is stored in a 256-character column with the prefix.
+MAX_REASON = 200
+
+
+def _check_length(text: str, field: str) -> None:
+    if len(text) > MAX_REASON:
+        raise ValidationError(f"说明最多 {MAX_REASON} 个字", field=field)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ def record_qc(session: Session, actor: Actor, cmd: RecordQc) -> QcResult:
     lot = get_owned(session, Lot, cmd.lot_id, actor.org_id, lock=True)
     if not cmd.passed and not cmd.note.strip():
         raise ValidationError("不合格须写明原因", field="note")
+    _check_length(cmd.note, "note")
+    before = lot.qc_status.value
     freeze_id = None
     settlements = list(session.scalars(
         select(FarmerSettlement).where(FarmerSettlement.lot_id == lot.id).with_for_update()
@@ -71,6 +85,9 @@ def record_qc(session: Session, actor: Actor, cmd: RecordQc) -> QcResult:
         for s in settlements:
             if s.status in (SettlementStatus.PREPAID, SettlementStatus.BALANCE_DUE):
                 s.status = SettlementStatus.WITHHELD
+    record_audit(session, actor, "lot.qc", "lot", lot.id, before={"qc_status": before},
+                 after={"qc_status": lot.qc_status.value, "passed": cmd.passed, "freeze_id": freeze_id},
+                 reason=cmd.note)
     emit(session, actor.org_id, "lot.qc_passed" if cmd.passed else "lot.qc_failed", {
         "lot_id": lot.id, "lot_code": lot.code, "item_id": lot.item_id, "note": cmd.note,
         "freeze_id": freeze_id, "origin_party_id": lot.origin_party_id,
@@ -111,10 +128,14 @@ def freeze_stock(session: Session, actor: Actor, cmd: FreezeStock) -> FreezeResu
         raise ValidationError("批次不属于该商品", field="lot_id")
     if not cmd.reason.strip():
         raise ValidationError("冻结须写明原因", field="reason")
+    _check_length(cmd.reason, "reason")
     freeze = Freeze(org_id=actor.org_id, item_id=item.id, site_id=cmd.site_id, lot_id=cmd.lot_id,
                     direction=cmd.direction, reason=cmd.reason, created_by=actor.member_id)
     session.add(freeze)
     session.flush()
+    record_audit(session, actor, "freeze.create", "freeze", freeze.id, before=None, after={
+        "item_id": item.id, "site_id": cmd.site_id, "lot_id": cmd.lot_id, "direction": cmd.direction.value},
+        reason=cmd.reason)
     emit(session, actor.org_id, "stock.frozen", {"freeze_id": freeze.id, "item_id": item.id,
                                                  "site_id": cmd.site_id, "lot_id": cmd.lot_id,
                                                  "direction": cmd.direction.value, "reason": cmd.reason})
@@ -132,10 +153,13 @@ def unfreeze_stock(session: Session, actor: Actor, cmd: UnfreezeStock) -> Freeze
     """Lift a freeze (a QC freeze lifts only by a passing QC result)."""
     freeze = get_owned(session, Freeze, cmd.freeze_id, actor.org_id, lock=True)
     _require_freeze(actor, freeze.site_id)
+    _check_length(cmd.reason, "reason")
     if not freeze.active:
         raise InvalidState("该冻结已解除", freeze_id=freeze.id)
     if freeze.reason.startswith(QC_FREEZE_PREFIX):
         raise InvalidState("质检冻结须通过复检解除", freeze_id=freeze.id)
     freeze.active, freeze.released_at, freeze.released_by = False, utcnow(), actor.member_id
+    record_audit(session, actor, "freeze.lift", "freeze", freeze.id, before={"active": True},
+                 after={"active": False}, reason=cmd.reason)
     emit(session, actor.org_id, "stock.unfrozen", {"freeze_id": freeze.id, "reason": cmd.reason})
     return FreezeResult(freeze.id, False)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Subquery, case, func, or_, select, type_coerce
+from sqlalchemy import Subquery, case, func, or_, select, tuple_, type_coerce
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -49,6 +49,8 @@ class LotAvailability:
     available: Decimal
     #: The freeze that holds it (what lifting it takes), if any.
     freeze_id: int | None = None
+    #: Its inventory value at cost (the balance's value: Σ of its moves' values).
+    value: Decimal = ZERO
 
     @property
     def qc_failed(self) -> bool:
@@ -87,36 +89,50 @@ class Availability:
     #: Lots with stock that cannot be shipped (frozen or QC failed).
     held_lots: int
     lots: tuple[LotAvailability, ...]
+    #: Inventory value at cost of the lots here (Σ of their balances' values).
+    value: Decimal = ZERO
 
 
 def lot_rows(session: Session, org_id: int, item_ids: Collection[int] | None,
-              site_ids: Collection[int] | None) -> dict[tuple[int, int], list[LotAvailability]]:
-    """{(site, item): lots with stock, first expiry first}, freezes applied (two statements)."""
-    stmt = (select(Balance, Lot).join(Lot, Lot.id == Balance.lot_id)
+              site_ids: Collection[int] | None, *,
+              lot_ids: Collection[int] | None = None,
+              pairs: Collection[tuple[int, int]] | None = None) -> dict[tuple[int, int], list[LotAvailability]]:
+    """{(site, item): lots with stock, first expiry first}, freezes applied (two statements).
+
+    ``lot_ids``: only these lots (one lot's stock per site, for its trace); ``pairs``: only these
+    (site, item) pairs (a page of the stock list, not every named item at every named site)."""
+    # Plain columns, not ORM rows: a page of the console's stock list reads a few thousand lots.
+    stmt = (select(Balance.site_id, Balance.item_id, Balance.on_hand, Balance.reserved, Balance.value,
+                   Lot.id, Lot.code, Lot.expires_on, Lot.qc_status)
+            .join(Lot, Lot.id == Balance.lot_id)
             .where(Balance.org_id == org_id, or_(Balance.on_hand != 0, Balance.reserved != 0))
             .order_by(Balance.site_id, Balance.item_id, Lot.expires_on.is_(None), Lot.expires_on, Lot.id))
     if item_ids is not None:
         stmt = stmt.where(Balance.item_id.in_(list(item_ids)))
     if site_ids is not None:
         stmt = stmt.where(Balance.site_id.in_(list(site_ids)))
+    if lot_ids is not None:
+        stmt = stmt.where(Balance.lot_id.in_(list(lot_ids)))
+    if pairs is not None:
+        stmt = stmt.where(tuple_(Balance.site_id, Balance.item_id).in_(sorted(pairs)))
     found = list(session.execute(stmt))
     if not found:
         return {}
     freezes: dict[int, list[Freeze]] = defaultdict(list)
     for freeze in session.scalars(select(Freeze).where(
             Freeze.org_id == org_id, Freeze.active.is_(True),
-            Freeze.item_id.in_({bal.item_id for bal, _lot in found})).order_by(Freeze.id)):
+            Freeze.item_id.in_({row.item_id for row in found})).order_by(Freeze.id)):
         freezes[freeze.item_id].append(freeze)
     out: dict[tuple[int, int], list[LotAvailability]] = defaultdict(list)
-    for bal, lot in found:
-        here = [f for f in freezes.get(bal.item_id, ()) if f.site_id in (None, bal.site_id)]
-        hit = blocking_freeze(here, lot.id, outbound=True)  # the rule pick_fefo applies
-        held = hit is not None or lot.qc_status == QcStatus.FAILED
-        out[(bal.site_id, bal.item_id)].append(LotAvailability(
-            site_id=bal.site_id, lot_id=lot.id, lot_code=lot.code, on_hand=bal.on_hand, reserved=bal.reserved,
-            expires_on=lot.expires_on, qc_status=lot.qc_status.value,
+    for site_id, item_id, on_hand, reserved, value, lot_id, code, expires_on, qc_status in found:
+        here = [f for f in freezes.get(item_id, ()) if f.site_id in (None, site_id)]
+        hit = blocking_freeze(here, lot_id, outbound=True)  # the rule pick_fefo applies
+        held = hit is not None or qc_status == QcStatus.FAILED
+        out[(site_id, item_id)].append(LotAvailability(
+            site_id=site_id, lot_id=lot_id, lot_code=code, on_hand=on_hand, reserved=reserved,
+            expires_on=expires_on, qc_status=qc_status.value,
             frozen_reason=hit.reason if hit is not None else None,
-            available=ZERO if held else max(bal.on_hand - bal.reserved, ZERO),
+            available=ZERO if held else max(on_hand - reserved, ZERO), value=value,
             freeze_id=hit.id if hit is not None else None))
     return out
 
@@ -131,7 +147,22 @@ def _sum(lots: Iterable[LotAvailability], site: Site, item: Item) -> Availabilit
         qc_held=sum((lot.free for lot in lots if lot.qc_failed), ZERO),
         available=sum((lot.available for lot in lots), ZERO),
         nearest_expiry=min(expiries) if expiries else None,
-        held_lots=sum(1 for lot in lots if lot.held and lot.on_hand > 0), lots=lots)
+        held_lots=sum(1 for lot in lots if lot.held and lot.on_hand > 0), lots=lots,
+        value=sum((lot.value for lot in lots), ZERO))
+
+
+def availability_of(session: Session, org_id: int, sites: dict[int, Site],
+                    keys: Collection[tuple[int, int]]) -> list[Availability]:
+    """Availability of named (site, item) pairs, in the order given (three statements for a page of them).
+
+    No permission check: ``sites`` are the caller's already-checked visible sites (each key's site among them).
+    """
+    if not keys:
+        return []
+    by_key = lot_rows(session, org_id, {k[1] for k in keys}, {k[0] for k in keys}, pairs=keys)
+    items = {i.id: i for i in session.scalars(select(Item).where(Item.org_id == org_id,
+                                                                 Item.id.in_({k[1] for k in keys})))}
+    return [_sum(by_key.get(key, []), sites[key[0]], items[key[1]]) for key in keys]
 
 
 def availability_at(session: Session, org_id: int, item_id: int, site_id: int) -> Availability:
