@@ -35,4 +35,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import exports  # Excel/CSV exports and PDFs to print (issue 12, part 9)
 
     app.register_api(exports.api)
+    from miniprogram_api import documents  # issue 13: the document list and detail, orders, reversal
+
+    app.register_api(documents.api)
     app.teardown_appcontext(close_read_db)
