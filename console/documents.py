@@ -6,9 +6,10 @@ and every change an operation called through ``call``; this module parses forms 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +38,8 @@ from models.queries.document_list import KIND_LABELS, DocumentFilter, document_e
 from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
 
+_ASCII_INT = re.compile(r"[0-9]{1,18}")
+_ASCII_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 #: Lines a desk form offers (blank ones are skipped).
 FORM_LINES = 3
 MAX_TEXT = 200
@@ -53,7 +56,7 @@ def _int(form: MultiDict[str, str], name: str, label: str, *, required: bool = T
         if required:
             raise ValidationError(f"请选择{label}", field=name)
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not _ASCII_INT.fullmatch(raw):
         raise ValidationError(f"{label}无效", field=name)
     return int(raw)
 
@@ -64,14 +67,11 @@ def _decimal(form: MultiDict[str, str], name: str, label: str, *, required: bool
         if required:
             raise ValidationError(f"请填写{label}", field=name)
         return None
-    try:
-        value = Decimal(raw) if len(raw) <= 24 else Decimal("NaN")
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise ValidationError(f"{label}必须是数字", field=name)
-    if value < 0:
+    if raw.startswith("-") and _ASCII_DECIMAL.fullmatch(raw[1:]):
         raise ValidationError(f"{label}不能为负", field=name)
+    if not _ASCII_DECIMAL.fullmatch(raw):  # no exponents, NaN, or digits of other scripts
+        raise ValidationError(f"{label}必须是数字", field=name)
+    value = Decimal(raw)
     if value > Decimal(100_000_000):
         raise ValidationError(f"{label}过大，请核对", field=name)
     if value != value.quantize(Decimal("0.000001")):
