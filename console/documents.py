@@ -140,10 +140,9 @@ def documents() -> ResponseReturnValue:
         page = document_list(read_db(), actor(), flt, after=after)
     except ValidationError as exc:
         return render("console/documents/list.html", status=422, error=exc.message, page=None, **_list_context())
-    more = None
-    if page.next_after is not None:
-        more = url_for("console.documents", **{**request.args.to_dict(), "after": page.next_after})
-    export = url_for("console.documents_export", **{k: v for k, v in request.args.items() if k != "after"})
+    kept: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after"}
+    more = url_for("console.documents", **kept, after=page.next_after) if page.next_after is not None else None
+    export = url_for("console.documents_export", **kept)
     return render("console/documents/list.html", page=page, more=more, export=export, error=None,
                   **_list_context())
 

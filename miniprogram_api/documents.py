@@ -17,7 +17,7 @@ from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.actor import Permission
 from models.documents import DocKind, DocStatus
 from models.operations.orders import CreateOrder, Order, OrderLineIn, create_order
-from models.operations.reversal import ReverseDocument, Reversal, reverse_document
+from models.operations.reversal import Reversal, ReverseDocument, reverse_document
 from models.queries.document_detail import DocumentDetail, document_detail
 from models.queries.document_list import DocumentFilter, DocumentPage, document_list
 

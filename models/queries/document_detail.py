@@ -261,9 +261,10 @@ def _trail(session: Session, org: int, doc: Document) -> list[TrailEntry]:
     """Every recorded event of the document and every audited change to it, oldest first."""
     entries: list[TrailEntry] = []
     members: dict[int, str] = {}
-    events = session.execute(select(OutboxEvent.kind, OutboxEvent.created_at, OutboxEvent.payload).where(
-        OutboxEvent.org_id == org, OutboxEvent.document_id == doc.id)
-        .order_by(OutboxEvent.created_at).limit(MAX_TRAIL)).all()
+    events: list[Any] = list(session.execute(
+        select(OutboxEvent.kind, OutboxEvent.created_at, OutboxEvent.payload)
+        .where(OutboxEvent.org_id == org, OutboxEvent.document_id == doc.id)
+        .order_by(OutboxEvent.created_at).limit(MAX_TRAIL)).all())
     audits = list(session.scalars(select(AuditEntry).where(
         AuditEntry.org_id == org, AuditEntry.entity.in_(("document", "Document")),
         AuditEntry.entity_id == str(doc.id)).order_by(AuditEntry.id).limit(MAX_TRAIL)))

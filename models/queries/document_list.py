@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session, aliased, raiseload
@@ -112,7 +113,7 @@ def check_filter(flt: DocumentFilter) -> None:
         raise ValidationError("单号过长", field="number")
 
 
-def _statement(actor: Actor, flt: DocumentFilter) -> Select[tuple[Document, str | None, str | None, str | None]]:
+def _statement(actor: Actor, flt: DocumentFilter) -> Select[Document, str | None, str | None, str | None]:
     check_filter(flt)
     source, dest = aliased(Site), aliased(Site)
     conditions: list[ColumnElement[bool]] = [Document.org_id == actor.org_id]
@@ -142,7 +143,8 @@ def _statement(actor: Actor, flt: DocumentFilter) -> Select[tuple[Document, str 
             .where(*conditions))
 
 
-def _row(doc: Document, site: str | None, to_site: str | None, party: str | None) -> DocumentRow:
+def _row(row: Any) -> DocumentRow:
+    doc, site, to_site, party = row
     return DocumentRow(
         id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=KIND_LABELS[doc.kind],
         status=doc.status.value, status_label=STATUS_LABELS[doc.status], business_time=doc.business_time,
@@ -158,7 +160,7 @@ def document_list(session: Session, actor: Actor, flt: DocumentFilter, *, after:
         stmt = stmt.where(Document.id < after)
     # raiseload: the list shows no lines (the relationship would select them all in).
     rows = session.execute(stmt.options(raiseload(Document.lines)).order_by(Document.id.desc()).limit(limit + 1)).all()
-    page = [_row(*row) for row in rows[:limit]]
+    page = [_row(row) for row in rows[:limit]]
     return DocumentPage(page, page[-1].id if len(rows) > limit and page else None)
 
 
@@ -168,5 +170,5 @@ def document_export(session: Session, actor: Actor, flt: DocumentFilter) -> list
                            .order_by(Document.id.desc()).limit(MAX_EXPORT_ROWS + 1)).all()
     if len(rows) > MAX_EXPORT_ROWS:
         raise ValidationError(f"符合条件的单据超过 {MAX_EXPORT_ROWS} 张，请缩小筛选范围", field="date_from")
-    return [_row(*row) for row in rows]
+    return [_row(row) for row in rows]
 

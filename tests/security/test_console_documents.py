@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the console fixtures are imported by name and requested as arguments)
 """Attacks on the console's 单据 section: another org's documents and photos, reversing without the
 permission, a missing CSRF token, double submits, absurd and negative numbers. Every refusal writes
 nothing (``rows(engine)`` before == after)."""
@@ -14,7 +15,7 @@ from models.demo import seed_demo
 from models.documents import DocKind, Document
 from models.intake import EvidencePhoto
 from models.uow import run
-from tests.console.conftest import console_app, console_as, post  # noqa: F401  (console fixtures)
+from tests.console.conftest import console_app, console_as, post  # noqa: F401  (the console's fixtures)
 from tests.miniprogram_api.fixtures_3b import receive
 from tests.security.conftest import rows
 
@@ -43,7 +44,8 @@ def stranger(session_factory):
 def test_another_orgs_document_and_photo_are_not_found(console_as, console_app, stranger, session_factory):
     other, receipt = stranger
     key = f"evidence/{uuid.uuid4().hex}.jpg"
-    LocalMediaStorage(console_app.extensions["liuzhuan"]["settings"].media_root).put(key, b"\xff\xd8secret", "image/jpeg")
+    store = LocalMediaStorage(console_app.extensions["liuzhuan"]["settings"].media_root)
+    store.put(key, b"\xff\xd8secret", "image/jpeg")
     photo = _photo(session_factory, other.org_id, receipt.document_id, key)
     client = console_as("钱总监")
     for path in (f"/console/documents/{receipt.document_id}", f"/console/documents/photos/{photo}",
