@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
-from models.catalog import Grade, Item
+from models.catalog import Item
 from models.documents import DocStatus, Document, DocumentLine
 from models.errors import NotFound
 from models.finance import Voucher
@@ -31,6 +31,7 @@ from models.org import ROLE_LABELS, Member, Party, Site
 from models.queries.document_list import KIND_LABELS, may_see
 from models.queries.print_documents import PrintedVoucher, voucher_document
 from models.stock import Lot, StockMove
+from models.unit_of_work import catalog_of
 
 APPROVAL_LABELS = {ApprovalStatus.PENDING.value: "审批中", ApprovalStatus.APPROVED.value: "已同意",
                    ApprovalStatus.REJECTED.value: "已驳回"}
@@ -157,7 +158,7 @@ class DocumentDetail:
     reversible: bool
 
 
-def _link(doc: Document | None) -> DocumentLink | None:
+def _link(doc: Any) -> DocumentLink | None:
     return DocumentLink(doc.id, doc.number, KIND_LABELS[doc.kind]) if doc is not None else None
 
 
@@ -181,18 +182,21 @@ def document_detail(session: Session, actor: Actor, document_id: int) -> Documen
                         StockMove.value, StockMove.business_time)
                  .join(Site, Site.id == StockMove.site_id).join(Item, Item.id == StockMove.item_id)
                  .join(Lot, Lot.id == StockMove.lot_id)
-                 .where(StockMove.org_id == org, StockMove.document_id == doc.id)
+                 .where(StockMove.document_id == doc.id)  # the org's document (checked): its moves are the org's
                  .order_by(StockMove.recorded_at, Item.name, Site.name)).all()]
-    voucher_rows = session.execute(select(Voucher.id, Voucher.number).where(
-        Voucher.org_id == org, Voucher.document_id == doc.id).order_by(Voucher.id)).all()
+    voucher_rows = session.execute(select(Voucher.id, Voucher.number).where(Voucher.document_id == doc.id)
+                                   .order_by(Voucher.id)).all()
     finance = actor.can(Permission.VIEW_FINANCE)
     vouchers = [voucher_document(session, org, vid) for vid, _n in voucher_rows] if finance else []
     photos = [DetailPhoto(p.id, p.width, p.height, p.created_at) for p in session.scalars(
-        select(EvidencePhoto).where(EvidencePhoto.org_id == org, EvidencePhoto.document_id == doc.id)
+        select(EvidencePhoto).where(EvidencePhoto.document_id == doc.id)
         .order_by(EvidencePhoto.position, EvidencePhoto.id))]
-    related = list(session.scalars(select(Document).where(Document.org_id == org, or_(
-        Document.reverses_document_id == doc.id,
-        Document.id.in_([i for i in (doc.source_document_id, doc.reverses_document_id) if i is not None])))))
+    # Two indexed lookups (an OR across them would scan the documents), columns only (no lines).
+    linked_ids = [i for i in (doc.source_document_id, doc.reverses_document_id) if i is not None]
+    columns = select(Document.id, Document.number, Document.kind, Document.reverses_document_id)
+    related = list(session.execute(columns.where(Document.reverses_document_id == doc.id)))
+    if linked_ids:
+        related += list(session.execute(columns.where(Document.org_id == org, Document.id.in_(linked_ids))))
     by_id = {d.id: d for d in related}
     return DocumentDetail(
         id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=KIND_LABELS[doc.kind], status=doc.status.value,
@@ -222,21 +226,29 @@ def _names(session: Session, org: int, doc: Document) -> dict[str, str | None]:
 
 
 def _lines(session: Session, org: int, doc: Document) -> list[DetailLine]:
-    rows = session.execute(
-        select(DocumentLine, Item.name, Item.base_unit, Lot.code, Grade.name)
-        .join(Item, Item.id == DocumentLine.item_id)
-        .outerjoin(Lot, Lot.id == DocumentLine.lot_id)
-        .outerjoin(Grade, Grade.id == DocumentLine.grade_id)
-        .where(DocumentLine.org_id == org, DocumentLine.document_id == doc.id)
-        .order_by(DocumentLine.line_no)).all()
-    return [DetailLine(ln.line_no, ln.item_id, name, unit, ln.quantity, ln.entered_quantity, ln.entered_unit, lot,
-                       grade, ln.unit_price, ln.amount, ln.done_quantity, ln.expected_quantity)
-            for ln, name, unit, lot, grade in rows]
+    # Names from the catalog snapshot and one lot lookup: a join from the lines to the (tiny) items
+    # table lets SQLite drive the join from items and scan every line of the org.
+    # By document only: the document is the org's (checked above), so are its lines; an org_id term
+    # would let SQLite (without statistics) pick the org index and scan every line of the org.
+    lines = list(session.scalars(select(DocumentLine).where(DocumentLine.document_id == doc.id)
+                                 .order_by(DocumentLine.line_no)))
+    catalog = catalog_of(session, org)
+    lot_ids = {ln.lot_id for ln in lines if ln.lot_id is not None}
+    lots = dict(session.execute(select(Lot.id, Lot.code).where(Lot.org_id == org, Lot.id.in_(lot_ids))).all()) \
+        if lot_ids else {}
+    out = []
+    for ln in lines:
+        item = catalog.items.get(ln.item_id)
+        grade = catalog.grades.get(ln.grade_id) if ln.grade_id is not None else None
+        out.append(DetailLine(ln.line_no, ln.item_id, item.name if item else "", item.base_unit if item else "",
+                              ln.quantity, ln.entered_quantity, ln.entered_unit, lots.get(ln.lot_id or 0),
+                              grade.name if grade else None, ln.unit_price, ln.amount, ln.done_quantity,
+                              ln.expected_quantity))
+    return out
 
 
 def _approval(session: Session, org: int, doc: Document) -> ApprovalView | None:
-    req = session.scalar(select(ApprovalRequest).where(ApprovalRequest.org_id == org,
-                                                       ApprovalRequest.document_id == doc.id)
+    req = session.scalar(select(ApprovalRequest).where(ApprovalRequest.document_id == doc.id)
                          .order_by(ApprovalRequest.id.desc()).limit(1))
     if req is None:
         return None
@@ -263,7 +275,7 @@ def _trail(session: Session, org: int, doc: Document) -> list[TrailEntry]:
     members: dict[int, str] = {}
     events: list[Any] = list(session.execute(
         select(OutboxEvent.kind, OutboxEvent.created_at, OutboxEvent.payload)
-        .where(OutboxEvent.org_id == org, OutboxEvent.document_id == doc.id)
+        .where(OutboxEvent.document_id == doc.id)
         .order_by(OutboxEvent.created_at).limit(MAX_TRAIL)).all())
     audits = list(session.scalars(select(AuditEntry).where(
         AuditEntry.org_id == org, AuditEntry.entity.in_(("document", "Document")),

@@ -10,6 +10,7 @@ organisation; a member who may see stock at some sites sees the documents from o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -35,6 +36,8 @@ PAGE_SIZE = 50
 #: One export is a file a person opens: bounded (narrow the filter for more).
 MAX_EXPORT_ROWS = 20_000
 MAX_NUMBER_QUERY = 48
+#: What a number begins with: its kind's two letters and a dash (RK-, DB-ZC-20261205…).
+_PREFIX = re.compile(r"^[A-Z]{2}-")
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,14 @@ def _statement(actor: Actor, flt: DocumentFilter) -> Select[Document, str | None
     if flt.date_to is not None:
         conditions.append(Document.business_time < _local_start(flt.date_to + timedelta(days=1)))
     needle = flt.number.strip().upper()
-    if needle:
-        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if _PREFIX.match(needle):
+        # A number's beginning (DB-ZC-2026…): a range on the (org, number) index instead of a scan
+        # (code-point order: SQLite's BINARY, PostgreSQL's C / C.UTF-8 as our databases are created);
+        # the LIKE keeps the answer exact whatever the collation.
+        conditions += [Document.number >= needle, Document.number < needle + "\U0010ffff",
+                       Document.number.like(f"{escaped}%", escape="\\")]
+    elif needle:
         conditions.append(Document.number.like(f"%{escaped}%", escape="\\"))
     return (select(Document, source.name, dest.name, Party.name)
             .outerjoin(source, source.id == Document.site_id)
