@@ -61,3 +61,21 @@ def test_reverse_a_receipt_with_a_reason_on_a_phone(console_browser, demo, actor
     assert "-20 公斤" in page.locator("section[aria-labelledby=h-moves]").text_content()
     assert no_sideways_scroll(page)
     shoot(page, "documents-reversal-phone")
+
+
+def test_new_sales_order_form_previews_margin_on_a_phone(console_browser, demo, actors, session_factory):
+    receive(session_factory, demo, actors, qty="30")
+    page = console_browser("赵经理")
+    page.goto(f"{page.base_url}/console/documents/new/sales_order")
+    page.select_option("#d-site", str(demo.sites["SX"]))
+    page.select_option("#d-party", str(demo.parties["杭州茶城"]))
+    page.select_option("#d-item-0", str(demo.items["茶青"]))
+    page.fill("#d-qty-0", "10")
+    page.fill("#d-unit-0", "斤")
+    page.fill("#d-price-0", "150")
+    page.click("button:has-text('预览毛利')")
+    page.wait_for_selector("#h-preview")
+    assert "¥750.00" in page.locator("section[aria-labelledby=h-preview]").text_content()
+    assert no_sideways_scroll(page)
+    shoot(page, "documents-new-sales-order-phone")
+    assert axe_violations(page) == []
