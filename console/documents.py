@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 from console.blueprint import bp
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
-from exports.xlsx import XLSX_MIME, Column, Kind, Sheet, title_rows, workbook
+from exports.xlsx import XLSX_MIME, document_list_xlsx
 from media.storage import LocalMediaStorage, MediaNotFound
 from models.actor import Permission
 from models.documents import DocKind, DocStatus
@@ -151,12 +151,8 @@ def documents() -> ResponseReturnValue:
 @member_page()
 def documents_export() -> ResponseReturnValue:
     rows = document_export(read_db(), actor(), _filter(request.args))
-    columns = [Column("单号"), Column("类型"), Column("状态"), Column("业务时间", Kind.DATETIME), Column("地点"),
-               Column("调入地点"), Column("往来单位"), Column("金额", Kind.MONEY)]
-    sheet = Sheet("单据", columns, [(r.number, r.kind_label, r.status_label, r.business_time, r.site_name or "",
-                                    r.to_site_name or "", r.party_name or "", r.total_amount) for r in rows],
-                  title=title_rows(org_name(read_db(), actor().org_id), "单据列表", f"共 {len(rows)} 张"))
-    return _file(workbook([sheet]), XLSX_MIME, "单据列表.xlsx", inline=False)
+    return _file(document_list_xlsx(rows, org_name(read_db(), actor().org_id)), XLSX_MIME, "单据列表.xlsx",
+                 inline=False)
 
 
 def _file(data: bytes, mime: str, filename: str, *, inline: bool) -> Response:

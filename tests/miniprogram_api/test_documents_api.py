@@ -44,3 +44,15 @@ def test_refusals_write_nothing(client, as_, demo, actors, session_factory, engi
         "kind": "purchase_order", "site_id": demo.sites["SX"], "party_id": demo.parties["包装厂"],
         "lines": [{"item_id": demo.items["龙井"], "quantity": "1", "unit_price": "1"}]}), 403, "PERMISSION_DENIED")
     assert rows(engine) == before
+
+
+def test_export_is_the_filtered_list(client, as_, demo, actors, session_factory):
+    import io
+
+    from openpyxl import load_workbook
+
+    receipt = receive(session_factory, demo, actors, qty="12")
+    response = client.get("/api/v1/documents.xlsx?kind=receipt", headers=as_("赵经理"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    values = [c for row in load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True) for c in row]
+    assert receipt.number in values and "入库单" in values
