@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client, receive  # noqa: F401
 from tests.security.conftest import assert_refused, rows
 
@@ -56,3 +58,14 @@ def test_export_is_the_filtered_list(client, as_, demo, actors, session_factory)
     assert response.status_code == 200, response.get_data(as_text=True)
     values = [c for row in load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True) for c in row]
     assert receipt.number in values and "入库单" in values
+
+
+@pytest.mark.parametrize("member", ["赵经理", "王阿姨", "小周"])
+def test_fuzzing_the_documents_routes_finds_no_5xx(member, app, demo, actors, session_factory, as_):
+    from tests.fuzzing import fuzz_spec
+
+    receive(session_factory, demo, actors, "20")
+    seen, failures = fuzz_spec(app, as_(member), 10, include=lambda p: p.startswith("/api/v1/documents")
+                               or p == "/api/v1/orders")
+    assert len(seen) == 5, seen
+    assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
