@@ -193,11 +193,13 @@ def document_detail(session: Session, actor: Actor, document_id: int) -> Documen
         .order_by(EvidencePhoto.position, EvidencePhoto.id))]
     # Two indexed lookups (an OR across them would scan the documents), columns only (no lines).
     linked_ids = [i for i in (doc.source_document_id, doc.reverses_document_id) if i is not None]
-    columns = select(Document.id, Document.number, Document.kind, Document.reverses_document_id)
+    columns = select(Document.id, Document.number, Document.kind, Document.reverses_document_id,
+                     Document.created_at, Document.created_by, Document.note)
     related = list(session.execute(columns.where(Document.reverses_document_id == doc.id)))
     if linked_ids:
         related += list(session.execute(columns.where(Document.org_id == org, Document.id.in_(linked_ids))))
     by_id = {d.id: d for d in related}
+    reversals = [d for d in related if d.reverses_document_id == doc.id]
     return DocumentDetail(
         id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=KIND_LABELS[doc.kind], status=doc.status.value,
         status_label=STATUS_LABELS[doc.status], business_time=doc.business_time, created_at=doc.created_at,
@@ -206,9 +208,9 @@ def document_detail(session: Session, actor: Actor, document_id: int) -> Documen
         total_amount=doc.total_amount, tax_amount=doc.tax_amount, invoice_number=doc.invoice_number,
         lines=lines, moves=moves, vouchers=vouchers, voucher_numbers=[n for _i, n in voucher_rows],
         vouchers_visible=finance, photos=photos, approval=_approval(session, org, doc),
-        trail=_trail(session, org, doc), source=_link(by_id.get(doc.source_document_id or 0)),
+        trail=_trail(session, org, doc, reversals), source=_link(by_id.get(doc.source_document_id or 0)),
         reverses=_link(by_id.get(doc.reverses_document_id or 0)),
-        reversed_by=[link for d in related if d.reverses_document_id == doc.id if (link := _link(d))],
+        reversed_by=[link for d in reversals if (link := _link(d))],
         reversible=(doc.kind in REVERSIBLE and doc.status == DocStatus.POSTED and doc.reverses_document_id is None))
 
 
@@ -269,8 +271,10 @@ def _approval(session: Session, org: int, doc: Document) -> ApprovalView | None:
     return ApprovalView(req.id, req.status.value, APPROVAL_LABELS[req.status.value], steps)
 
 
-def _trail(session: Session, org: int, doc: Document) -> list[TrailEntry]:
-    """Every recorded event of the document and every audited change to it, oldest first."""
+def _trail(session: Session, org: int, doc: Document, reversals: list[Any]) -> list[TrailEntry]:
+    """Every recorded event of the document, every audited change to it and its reversal, oldest first.
+
+    The reversal's event belongs to the reversing document, so the original's trail names it here."""
     entries: list[TrailEntry] = []
     members: dict[int, str] = {}
     events: list[Any] = list(session.execute(
@@ -280,7 +284,7 @@ def _trail(session: Session, org: int, doc: Document) -> list[TrailEntry]:
     audits = list(session.scalars(select(AuditEntry).where(
         AuditEntry.org_id == org, AuditEntry.entity.in_(("document", "Document")),
         AuditEntry.entity_id == str(doc.id)).order_by(AuditEntry.id).limit(MAX_TRAIL)))
-    who_ids = {a.actor_id for a in audits if a.actor_id} | {
+    who_ids = {a.actor_id for a in audits if a.actor_id} | {r.created_by for r in reversals if r.created_by} | {
         int(p[k]) for _k, _t, p in events if isinstance(p, dict)
         for k in ("requested_by", "decided_by", "member_id") if isinstance(p.get(k), int)}
     if who_ids:
@@ -298,6 +302,9 @@ def _trail(session: Session, org: int, doc: Document) -> list[TrailEntry]:
     for a in audits:
         entries.append(TrailEntry(a.created_at, EVENT_LABELS.get(a.action, "修改记录"),
                                   members.get(a.actor_id or 0), a.reason or ""))
+    for r in reversals:
+        entries.append(TrailEntry(r.created_at, f"被冲销（冲销单 {r.number}）", members.get(r.created_by or 0),
+                                  r.note.split("：", 1)[-1] if r.note else ""))
     entries.sort(key=lambda e: e.at)
     return entries
 

@@ -179,6 +179,7 @@ def test_reverse_a_receipt_with_a_reason(console_as, demo, actors, session_facto
     assert f"冲销 {receipt.number}：重量录错" in page and "-20 公斤" in page
     original = client.get(path).get_data(as_text=True)
     assert "已冲销" in original and "冲销此单" not in original
+    assert "被冲销（冲销单" in original and "赵经理 · 重量录错" in original  # the original's trail names it
     with session_factory() as s:
         assert s.get(Document, receipt.document_id).status == DocStatus.REVERSED
 
