@@ -31,7 +31,15 @@ from models.operations.counting import CountStock, count_stock
 from models.operations.orders import CreateOrder, OrderLineIn, create_order
 from models.operations.reversal import ReverseDocument, reverse_document
 from models.operations.shipping import ShipGoods, ship_goods
-from models.operations.transfers import RequestTransfer, TransferLineIn, request_transfer
+from models.operations.transfers import (
+    RequestTransfer,
+    TransferLineIn,
+    TransferRef,
+    cancel_transfer,
+    dispatch_transfer,
+    receive_transfer,
+    request_transfer,
+)
 from models.queries.desk_pickers import desk_pickers, open_sales_orders
 from models.queries.document_detail import document_detail, photo_key, visible_document
 from models.queries.document_list import KIND_LABELS, DocumentFilter, document_export, document_list
@@ -194,6 +202,22 @@ def document_reverse(document_id: int) -> ResponseReturnValue:
     result = call(reverse_document, ReverseDocument(document_id, _text(request.form, "reason")), key=key)
     return done(f"已冲销 {result.reversed_number}，冲销单 {result.number}",
                 url_for("console.document", document_id=result.document_id))
+
+
+#: A transfer's next steps from its page: the operation checks the permission at the site and the state.
+TRANSFER_STEPS = {"dispatch": (dispatch_transfer, "已发货"), "receive": (receive_transfer, "已收货"),
+                  "cancel": (cancel_transfer, "已取消")}
+
+
+@bp.post("/documents/<int:document_id>/transfer/<step>")
+@member_page()
+def document_transfer_step(document_id: int, step: str) -> ResponseReturnValue:
+    if step not in TRANSFER_STEPS:
+        raise NotFound("没有这个调拨步骤", step=step)
+    operation, said = TRANSFER_STEPS[step]
+    # The state machine refuses a second dispatch/receive/cancel; the key makes a double click a replay.
+    result = call(operation, TransferRef(document_id, _text(request.form, "reason")), key=_request_key(request.form))
+    return done(f"{result.number} {said}", url_for("console.document", document_id=document_id))
 
 
 @bp.get("/documents/<int:document_id>/vouchers/<int:voucher_id>.pdf")

@@ -192,3 +192,32 @@ def test_export_is_the_filtered_list(console_as, demo, actors, session_factory):
     sheet = load_workbook(io.BytesIO(response.data)).active
     values = [c for row in sheet.iter_rows(values_only=True) for c in row if c]
     assert receipt.number in values and "入库单" in values and "调拨单" not in values
+
+
+def test_transfer_steps_from_its_page(console_as, demo, actors, session_factory, engine):
+    from models.operations import ReceiveGoods, receive_goods
+    from models.operations.transfers import DecideTransfer, decide_transfer
+    from tests.security.conftest import rows
+
+    run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
+        site_id=demo.sites["ZC"], item_id=demo.items["龙井"], quantity=Decimal(50), party_id=demo.parties["包装厂"]))
+    transfer = _transfer(session_factory, demo, actors)
+    path = f"/console/documents/{transfer}"
+    clerk = console_as("小周")  # no transfer permission at ZC or MD
+    before = rows(engine)
+    post(clerk, path + "/transfer/cancel", {"request_id": str(uuid.uuid4())}, page="/console/documents")
+    assert rows(engine) == before
+    run(session_factory, decide_transfer, actors["赵经理"], DecideTransfer(transfer, True))
+    keeper = console_as("老孙")
+    page = keeper.get(path).get_data(as_text=True)
+    assert "确认发货" in page
+    request_id = re.search(r'name="request_id" value="([^"]+)"', page).group(1)
+    first = post(keeper, path + "/transfer/dispatch", {"request_id": request_id}, page=path)
+    after = rows(engine)
+    post(keeper, path + "/transfer/dispatch", {"request_id": request_id}, page=path)  # a double click
+    assert rows(engine) == after
+    page = keeper.get(first.headers["Location"]).get_data(as_text=True)
+    assert "在途" in page and "确认收货" in page
+    post(keeper, path + "/transfer/receive", {"request_id": str(uuid.uuid4())}, page=path)
+    assert "已收货" in keeper.get(path).get_data(as_text=True)
+    assert keeper.post(path + "/transfer/explode", data={}).status_code == 400  # no CSRF token
