@@ -24,7 +24,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from exports.shapes import AgingLike, OpenItemsLike, StatementLike, VoucherListLike
+from exports.shapes import AgingLike, DocumentRowLike, OpenItemsLike, StatementLike, VoucherListLike
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MONEY_FORMAT = "#,##0.00"
@@ -277,3 +277,13 @@ def voucher_list_xlsx(vouchers: VoucherListLike, org_name: str) -> bytes:
     from exports.voucher_layout import DEFAULT_MAP, mapped_xlsx
 
     return mapped_xlsx(vouchers, DEFAULT_MAP, org_name=org_name)
+
+
+def document_list_xlsx(rows: Sequence[DocumentRowLike], org_name: str) -> bytes:
+    """单据列表: the filtered list as the console and the API show it (one row per document)."""
+    columns = [Column("单号"), Column("类型"), Column("状态"), Column("业务时间", Kind.DATETIME), Column("地点"),
+               Column("调入地点"), Column("往来单位"), Column("金额", Kind.MONEY)]
+    return workbook([Sheet("单据", columns, [
+        (r.number, r.kind_label, r.status_label, r.business_time, r.site_name or "", r.to_site_name or "",
+         r.party_name or "", r.total_amount) for r in rows],
+        title=title_rows(org_name, "单据列表", f"共 {len(rows)} 张"))])

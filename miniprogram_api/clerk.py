@@ -41,4 +41,7 @@ def register(app: OpenAPI) -> None:
     from miniprogram_api import lots  # issue 13: stock value, slow movers, a lot's trace, QC, freeze and lift
 
     app.register_api(lots.api)
+    from miniprogram_api import documents  # issue 13: the document list and detail, orders, reversal
+
+    app.register_api(documents.api)
     app.teardown_appcontext(close_read_db)

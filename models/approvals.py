@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -41,7 +41,8 @@ class ApprovalRequest(IdMixin, OrgMixin, CreatedMixin, Base):
     """One document going through one chain; ``step`` is the level now deciding."""
 
     __tablename__ = "approval_requests"
-    __table_args__ = (UniqueConstraint("doc_kind", "document_id"),)
+    __table_args__ = (UniqueConstraint("doc_kind", "document_id"),
+                      Index("ix_approval_requests_document_id", "document_id"))
 
     doc_kind: Mapped[str] = mapped_column(String(32))
     document_id: Mapped[int] = mapped_column(BigId, ForeignKey("documents.id"))

@@ -87,6 +87,8 @@ class Document(IdMixin, OrgMixin, CreatedMixin, Base):
         # The margin report reads one org's shipments of a date range (the VAT summary its month's
         # receipts and shipments: the same index, created by whichever migration runs first).
         Index("ix_documents_org_kind_time", "org_id", "kind", "business_time"),
+        # The console's document list filtered by business date alone.
+        Index("ix_documents_org_time", "org_id", "business_time"),
     )
 
     kind: Mapped[DocKind] = mapped_column(Enum(DocKind, native_enum=False, length=16), index=True)

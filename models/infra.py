@@ -17,7 +17,9 @@ class OutboxEvent(OrgMixin, CreatedMixin, Base):
     """An event written in the transaction that caused it; relayed to workers after commit."""
 
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_pending", "dispatched_at", "created_at"),)
+    __table_args__ = (Index("ix_outbox_events_pending", "dispatched_at", "created_at"),
+                      # A document's trail (the console's document page).
+                      Index("ix_outbox_events_document_id", "document_id"))
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(48), index=True)
@@ -47,7 +49,7 @@ class AuditEntry(IdMixin, OrgMixin, CreatedMixin, Base):
     """Who changed which rule, price, mapping or role, with before and after."""
 
     __tablename__ = "audit_log"
-    #: One entity's history (a lot's QC results, a freeze's lifting) without reading the org's whole log.
+    #: One entity's history (a lot's QC results, a freeze's lifting, a document's trail) without the whole log.
     __table_args__ = (Index("ix_audit_log_org_entity", "org_id", "entity", "entity_id"),)
 
     actor_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))

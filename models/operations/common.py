@@ -225,6 +225,23 @@ def active_item(session: Session, actor: Actor, item_id: int) -> Item:
     return item
 
 
+#: No price per base unit is this high: a bigger one is a typing error (and would overflow the amount columns).
+MAX_UNIT_PRICE = Decimal(10_000_000)
+
+
+def check_unit_price(value: Decimal, field: str = "unit_price") -> Decimal:
+    """A price per base unit as the ledger can store it: a finite number, 0 … MAX_UNIT_PRICE, six decimals."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValidationError("单价必须是数字", field=field)
+    if value < 0:
+        raise ValidationError("单价不能为负", field=field)
+    if value > MAX_UNIT_PRICE:
+        raise ValidationError("单价过大，请核对", field=field)
+    if value != value.quantize(Decimal("0.000001")):
+        raise ValidationError("单价最多六位小数", field=field)
+    return value
+
+
 def dec(value: Decimal) -> str:
     """Render a Decimal for event payloads."""
     return format(value.normalize(), "f")

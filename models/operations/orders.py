@@ -21,6 +21,7 @@ from models.operations.common import (
     STATUS_LABELS,
     active_item,
     business_time_or_now,
+    check_unit_price,
     open_document,
     stock_site,
     transition,
@@ -93,8 +94,7 @@ def create_order(session: Session, actor: Actor, cmd: CreateOrder) -> Order:
     for n, line in enumerate(sorted(cmd.lines, key=lambda ln: ln.item_id), start=1):
         item = active_item(session, actor, line.item_id)
         qty = to_base(session, item, line.quantity, line.unit)
-        if line.unit_price < 0:
-            raise ValidationError("单价不能为负", field="unit_price")
+        check_unit_price(line.unit_price)
         doc.lines.append(DocumentLine(org_id=actor.org_id, line_no=n, item_id=item.id, quantity=qty,
                                       entered_quantity=line.quantity, entered_unit=line.unit or item.base_unit,
                                       unit_price=line.unit_price, amount=money(qty * line.unit_price)))

@@ -40,6 +40,7 @@ from models.operations.approvals import approval_status
 from models.operations.common import (
     DOC_SEQ_WIDTH,
     business_time_or_now,
+    check_unit_price,
     dec,
     document_number,
     document_series,
@@ -148,8 +149,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     if party is not None and party.kind != PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 不是客户", field="party_id")
     price = cmd.unit_price if cmd.unit_price is not None else (item.sale_price or Decimal(0))
-    if price < 0:
-        raise ValidationError("单价不正确", field="unit_price")
+    check_unit_price(price)
     invoice_number = check_invoice_number(cmd.invoice_number)
 
     # Read under the balance lock taken above: a count may have cut the reservations before it.
