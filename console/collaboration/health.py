@@ -27,12 +27,12 @@ def _chart(series: HealthSeries, key: str, title: str, unit: str, threshold: flo
     labels = [local_time(b.start, fmt) for b in series.buckets]
     values = [None if getattr(b, key) is None else round(getattr(b, key) * scale, 2) for b in series.buckets]
     return {
-        "title": {"text": title, "textStyle": {"fontSize": 14}},
+        "title": {"text": title, "left": 0, "top": 0, "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
         "legend": {"bottom": 0},
-        "grid": {"left": 48, "right": 16, "top": 36, "bottom": 48},
+        "grid": {"left": 56, "right": 16, "top": 64, "bottom": 48},
         "xAxis": {"type": "category", "data": labels},
-        "yAxis": {"type": "value", "name": unit},
+        "yAxis": {"type": "value", "name": unit, "nameGap": 12},
         "series": [
             {"name": title, "type": "line", "data": values, "connectNulls": False, "symbolSize": 6},
             {"name": "阈值", "type": "line", "data": [round(threshold * scale, 2)] * len(labels),
