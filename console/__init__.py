@@ -12,8 +12,11 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
-    from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
-    from console import collaboration  # noqa: F401
+    from console import (  # noqa: F401  (each page module adds its routes to the blueprint)
+        collaboration,
+        login,
+        today,
+    )
     from console.blueprint import bp
     from console.filters import install as install_filters
 

@@ -23,7 +23,8 @@ from models.queries.workflow_config import list_webhooks, rules_last_fired
 
 api = api_blueprint("workflows_collaboration", __name__, "/api/v1/workflows", "规则与集成")
 OBJECT = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-ARRAY = {"description": "OK", "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
+ARRAY = {"description": "OK",
+         "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
 JsonObject = Annotated[dict[Annotated[str, Field(max_length=64)], Any], Field(max_length=64)]
 
 

@@ -88,4 +88,5 @@ def collaboration_chain_save() -> ResponseReturnValue:
 def collaboration_chain_switch(chain_id: int) -> ResponseReturnValue:
     active = request.form.get("enabled") == "1"
     call(switch_chain, SwitchChain(chain_id, active))  # idempotent by state
-    return done("审批链已启用" if active else "审批链已停用，新单据改走其他审批链或默认审批", url_for("console.collaboration_chains"))
+    message = "审批链已启用" if active else "审批链已停用，新单据改走其他审批链或默认审批"
+    return done(message, url_for("console.collaboration_chains"))

@@ -57,9 +57,10 @@ _TEXT_FIELDS = ("code", "name", "trigger", "field", "op", "value", "action", "ro
 
 def from_form(form: MultiDict[str, str]) -> Sentence:
     """Read the builder's fields (strings, trimmed and cut at MAX_FIELD characters)."""
-    values = {name: form.get(name, "").strip()[:MAX_FIELD] for name in _TEXT_FIELDS}
+    values: dict[str, Any] = {name: form.get(name, "").strip()[:MAX_FIELD] for name in _TEXT_FIELDS}
     raw_id = form.get("rule_id", "").strip()
-    return Sentence(**values, rule_id=int(raw_id) if raw_id.isdigit() and len(raw_id) < 16 else None)
+    values["rule_id"] = int(raw_id) if raw_id.isdigit() and len(raw_id) < 16 else None
+    return Sentence(**values)
 
 
 def _number_or_text(raw: str) -> int | str:
@@ -90,10 +91,11 @@ def from_rule(rule_id: int, code: str, name: str, trigger: str, condition: dict[
     s = Sentence(code=code, name=name, trigger=trigger, rule_id=rule_id, field="", value="")
     if condition:
         op, args = next(iter(condition.items())) if len(condition) == 1 else (None, None)
-        var = args[0].get("var") if isinstance(args, list) and len(args) == 2 and isinstance(args[0], dict) else None
+        pair: list[Any] = args if isinstance(args, list) and len(args) == 2 else [None, None]
+        var = pair[0].get("var") if isinstance(pair[0], dict) else None
         if op in COMPARISONS and isinstance(var, str) and var.startswith("event.") and var[6:] in FIELDS \
-                and isinstance(args[1], str | int | float):
-            s.field, s.op, s.value = var[6:], op, str(args[1])
+                and isinstance(pair[1], str | int | float):
+            s.field, s.op, s.value = var[6:], str(op), str(pair[1])
         else:
             s.complex = True
     if len(actions) != 1 or actions[0].get("type") not in ACTION_LABELS:

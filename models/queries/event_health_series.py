@@ -2,8 +2,9 @@
 retry rate, consistency-check pass rate), bucketed per hour over the last 24 hours or per day over the
 last 14 days, with the organisation's thresholds. One query for the console's charts and the API.
 
-The consistency checks are not recorded over time: they run now, once, and their pass rate is the
-value of the newest bucket. Requires Permission.RULES. Writes nothing.
+The consistency checks' pass rate per bucket comes from their recorded hourly runs
+(``consistency_check_runs``, written by the beat); the newest bucket is checked now. Requires
+Permission.RULES. Writes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.base import utcnow
-from models.event_log import HandlerRun, RunStatus
+from models.event_log import ConsistencyCheckRun, HandlerRun, RunStatus
 from models.invariants import check_all
 from models.operations.health_thresholds import HealthThresholds, thresholds_of
 from models.org import Org
@@ -79,16 +80,23 @@ def health_series(session: Session, actor: Actor, span: str = "24h", *, now: dat
             retried[n] += 1
         if status == RunStatus.DONE and handled is not None and attempts == 1:
             latencies[n].append((handled - created).total_seconds() * 1000)
-    pass_rate: float | None = None
-    if checks:
+    passed, checked = [0] * count, [0] * count
+    recorded: Iterable[tuple[int, int, datetime]] = session.execute(
+        select(ConsistencyCheckRun.checks_passed, ConsistencyCheckRun.checks_total, ConsistencyCheckRun.created_at)
+        .where(ConsistencyCheckRun.org_id == actor.org_id, ConsistencyCheckRun.created_at >= first))
+    for ok, total, at in recorded:
+        n = min(count - 1, max(0, int((at - first) / step)))
+        passed[n], checked[n] = passed[n] + ok, checked[n] + total
+    rates: list[float | None] = [round(passed[n] / checked[n], 4) if checked[n] else None for n in range(count)]
+    if checks:  # the newest bucket: as the books are now
         results = check_all(session, actor.org_id).checks
-        pass_rate = round(sum(1 for p in results.values() if not p) / len(results), 4) if results else 1.0
+        rates[-1] = round(sum(1 for p in results.values() if not p) / len(results), 4) if results else 1.0
     buckets = []
     for n in range(count):
         p95 = _p95(latencies[n])
         buckets.append(HealthBucket(
             first + step * n, totals[n], round(p95, 2) if p95 is not None else None,
             round(retried[n] / totals[n], 4) if totals[n] else None,
-            pass_rate if n == count - 1 else None))
+            rates[n]))
     settings = session.scalar(select(Org.settings).where(Org.id == actor.org_id))
     return HealthSeries(span if span in SPANS else "24h", buckets, thresholds_of(settings))

@@ -41,10 +41,12 @@ def rules_last_fired(session: Session, actor: Actor) -> dict[int, datetime]:
     """Return {rule id: when it last fired} for the organisation's rules (from ``rule.fired`` events)."""
     actor.require(Permission.RULES)
     rule_id = OutboxEvent.payload["rule_id"].as_integer()
-    return {rid: at for rid, at in session.execute(
+    # Annotated: mypy reads the fields of an unpacked Row as object.
+    rows: Sequence[tuple[int | None, datetime]] = session.execute(
         select(rule_id, func.max(OutboxEvent.created_at))
         .where(OutboxEvent.org_id == actor.org_id, OutboxEvent.kind == "rule.fired")
-        .group_by(rule_id)) if rid is not None}
+        .group_by(rule_id)).all()
+    return {rid: at for rid, at in rows if rid is not None}
 
 
 def rule_of(session: Session, actor: Actor, rule_id: int) -> Rule:

@@ -56,8 +56,8 @@ def _request_id(html: str) -> str:
     return found.group(1)
 
 
-def test_rules_list_shows_this_orgs_rules_as_sentences_and_not_another_orgs(console_as, session_factory, actors,
-                                                                             other):
+def test_rules_list_shows_this_orgs_rules_as_sentences_and_not_another_orgs(console_as, session_factory,
+                                                                             actors, other):
     run(session_factory, save_rule, actors["钱总监"], SaveRule(RuleSpec(
         "big-leaf", "大额鲜叶提醒", "receipt.posted", {">": [{"var": "event.quantity"}, "10"]},
         ({"type": "create_task", "role": "qa", "title": "复核", "due_in_hours": 4},))))
@@ -77,7 +77,8 @@ def test_sandbox_replays_the_draft_over_last_week_and_writes_nothing(console_as,
     resp = post(client, "/console/collaboration/rules/sandbox", SENTENCE, page=NEW)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert re.search(r"有 <strong>3</strong> 个「收货入库」事件，这条规则会触发 <strong class=\"hits\">2</strong> 次", html)
+    assert re.search(r"有 <strong>3</strong> 个「收货入库」事件，这条规则会触发 <strong class=\"hits\">2</strong> 次",
+                     html)
     assert "通知 主管：RK-SX-" in html
     assert 'value="大额鲜叶提醒"' in html  # the sentence stays filled in
     assert "formaction" not in html and "保存规则需要总监或管理员权限" in html  # a manager may try it, not save it
@@ -202,9 +203,24 @@ def test_health_page_draws_three_charts_with_thresholds_and_saves_them(console_a
 
 
 def test_another_orgs_ids_are_not_found(console_as, other, session_factory):
-    org, boss = other
+    org, _boss = other
     with session_factory() as s:
         (rule,) = [r for r in s.scalars(__import__("sqlalchemy").select(Rule).where(Rule.org_id == org.org_id))]
     client = console_as("钱总监")
     assert client.get(f"/console/collaboration/rules/{rule.id}").status_code == 404
     assert client.get("/console/collaboration/chains?edit=999999").status_code == 404
+
+
+def test_the_list_says_when_a_rule_last_fired(console_as, session_factory, demo, actors):
+    import workflows.handlers  # noqa: F401  (register the relay's handlers)
+    from workflows.relay import relay_pending
+
+    run(session_factory, save_rule, actors["钱总监"], SaveRule(RuleSpec(
+        "big-leaf", "大额鲜叶提醒", "receipt.posted", {">": [{"var": "event.quantity"}, "10"]},
+        ({"type": "notify", "role": "manager", "text": "{number} 到货"},))))
+    _receive(session_factory, demo, actors, "12")
+    relay_pending(session_factory)
+    relay_pending(session_factory)  # the rule's own rule.fired event
+    html = console_as("赵经理").get("/console/collaboration/").get_data(as_text=True)
+    row = html.split("大额鲜叶提醒", 1)[1].split("</tr>", 1)[0]
+    assert "从未" not in row and re.search(r"\d\d-\d\d \d\d:\d\d", row)

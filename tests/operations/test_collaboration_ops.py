@@ -127,16 +127,15 @@ def test_thresholds_saved_show_in_the_series_and_runs_are_bucketed(session_facto
     assert day.buckets[-1].handled >= 1 and day.buckets[-1].retry_rate == 0
     assert sum(b.handled for b in day.buckets) == sum(b.handled for b in fortnight.buckets)
     assert day.buckets[-1].check_pass_rate == 1.0 and fortnight.buckets[-1].check_pass_rate is None
-    with pytest.raises(PermissionDenied):
-        with session_factory() as s:
-            health_series(s, actors["小周"])
+    with pytest.raises(PermissionDenied), session_factory() as s:
+        health_series(s, actors["小周"])
 
 
 def test_device_status_flags_a_quiet_sensor_not_a_scale(session_factory, demo, actors):
     director = actors["钱总监"]
-    sensor, _ = run(session_factory, register_device, director, RegisterDevice(
+    run(session_factory, register_device, director, RegisterDevice(
         "T-01", "sensor", demo.sites["ZC"], demo.items["茶青"], {"expected_interval_minutes": 30}))
-    scale, _ = run(session_factory, register_device, director, RegisterDevice("S-01", "scale", demo.sites["SX"]))
+    run(session_factory, register_device, director, RegisterDevice("S-01", "scale", demo.sites["SX"]))
     with session_factory() as s:
         now = device_status(s, actors["赵经理"])
         later = device_status(s, actors["赵经理"], now=utcnow() + timedelta(minutes=45))
@@ -144,6 +143,22 @@ def test_device_status_flags_a_quiet_sensor_not_a_scale(session_factory, demo, a
     assert [(d.code, d.stale) for d in now] == [("T-01", False), ("S-01", False)]
     assert [(d.code, d.stale, d.expected_minutes) for d in later] == [("T-01", True, 30), ("S-01", False, None)]
     assert [d.code for d in page2] == ["S-01"]
-    with pytest.raises(PermissionDenied):
-        with session_factory() as s:
-            device_status(s, actors["小周"])
+    with pytest.raises(PermissionDenied), session_factory() as s:
+        device_status(s, actors["小周"])
+
+
+def test_recorded_consistency_checks_give_the_pass_rate_over_time(session_factory, demo, actors):
+    from models.event_log import ConsistencyCheckRun
+    from models.operations.health_checks import record_consistency_checks
+
+    now = utcnow()
+    checked = run(session_factory, record_consistency_checks, demo.org_id, now - timedelta(hours=3))
+    assert checked.checks_total > 0 and checked.checks_passed == checked.checks_total
+    with session_factory() as s:  # a failing run two hours ago, as the beat would have recorded it
+        s.add(ConsistencyCheckRun(org_id=demo.org_id, checks_total=4, checks_passed=3, problems={"x": 1},
+                                  created_at=now - timedelta(hours=2)))
+        s.commit()
+        series = health_series(s, actors["赵经理"], "24h", now=now, checks=False)
+    rates = [b.check_pass_rate for b in series.buckets]
+    assert rates[-4] == 1.0 and rates[-3] == 0.75 and rates[-1] is None
+    assert all(r is None for r in rates[:-4])

@@ -18,9 +18,12 @@ from models.operations.webhooks import SubscribeWebhook, subscribe_webhook
 from models.rules import Rule
 from models.uow import run
 from models.webhooks import WebhookSubscription
-from tests.console.conftest import console_app, console_as, csrf_of, post  # noqa: F401  (fixtures)
+from tests.console import conftest as console_fixtures
+from tests.console.conftest import csrf_of, post
 from tests.security.conftest import rows
 
+# The console's fixtures, for these attack replays beside the other security tests.
+console_app, console_as = console_fixtures.console_app, console_fixtures.console_as
 C = "/console/collaboration"
 SENTENCE = {"code": "big-leaf", "name": "大额鲜叶提醒", "trigger": "receipt.posted", "field": "quantity", "op": ">",
             "value": "10", "action": "notify", "role": "manager", "text": "到货"}

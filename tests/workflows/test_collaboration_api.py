@@ -24,7 +24,8 @@ def public_dns(monkeypatch):
 
 
 def test_webhooks_listed_without_secrets_and_paused(client, as_, session_factory, actors, public_dns, engine):
-    sub = run(session_factory, subscribe_webhook, actors["钱总监"], SubscribeWebhook("https://erp.example.com/", ("*",)))
+    sub = run(session_factory, subscribe_webhook, actors["钱总监"],
+              SubscribeWebhook("https://erp.example.com/", ("*",)))
     listed = client.get(f"{BASE}/webhooks", headers=as_("赵经理")).get_json()
     assert [(w["id"], w["active"]) for w in listed] == [(sub.subscription_id, True)]
     assert "secret" not in listed[0] and sub.secret not in str(listed)
@@ -68,5 +69,6 @@ def test_chains_edited_and_retired(client, as_, session_factory, actors):
     chains = client.get(f"{BASE}/chains", headers=as_("钱总监")).get_json()
     assert [(c["name"], len(c["steps"])) for c in chains] == [("调拨两级", 2)]
     assert client.post(f"{BASE}/chains/{saved.chain_id}/disable", headers=as_("钱总监")).get_json()["active"] is False
-    assert_refused(client.put(f"{BASE}/chains/{saved.chain_id}", headers=as_("赵经理"), json=body), 403, "PERMISSION_DENIED")
+    assert_refused(client.put(f"{BASE}/chains/{saved.chain_id}", headers=as_("赵经理"), json=body), 403,
+                   "PERMISSION_DENIED")
     assert client.get(f"{BASE}/rules/fired", headers=as_("赵经理")).get_json() == {}
