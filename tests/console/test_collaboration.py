@@ -185,9 +185,15 @@ def test_devices_page_lists_devices_with_last_reading(console_as, session_factor
 
 
 def test_health_page_draws_three_charts_with_thresholds_and_saves_them(console_as, session_factory, demo, actors):
+    from models.base import utcnow
+    from models.operations.health_checks import record_consistency_checks
+
     client = console_as("钱总监")
     page = "/console/collaboration/health"
+    assert "一致性检查通过率（最近一次检查）</td><td class=\"num\">无数据" in client.get(page).get_data(as_text=True)
+    run(session_factory, record_consistency_checks, demo.org_id, utcnow())
     html = client.get(page).get_data(as_text=True)
+    assert "一致性检查通过率（最近一次检查）</td><td class=\"num\">100.0%" in html
     assert html.count('type="application/json"') == 3 and html.count("阈值") >= 3
     assert "vendor/echarts.min.js" in html and "最近 24 小时" in html
     assert client.get(f"{page}?span=14d").status_code == 200

@@ -120,8 +120,8 @@ def test_thresholds_saved_show_in_the_series_and_runs_are_bucketed(session_facto
         party_id=demo.parties["王阿姨"], grade_id=demo.grades["二级"]))
     relay_pending(session_factory)
     with session_factory() as s:
-        day = health_series(s, actors["赵经理"], "24h")
-        fortnight = health_series(s, actors["赵经理"], "14d", checks=False)
+        day = health_series(s, actors["赵经理"], "24h", checks=True)
+        fortnight = health_series(s, actors["赵经理"], "14d")
     assert (day.thresholds.latency_p95_ms, day.thresholds.retry_rate) == (Decimal(800), Decimal("0.1"))
     assert len(day.buckets) == 24 and len(fortnight.buckets) == 14
     assert day.buckets[-1].handled >= 1 and day.buckets[-1].retry_rate == 0
@@ -158,7 +158,7 @@ def test_recorded_consistency_checks_give_the_pass_rate_over_time(session_factor
         s.add(ConsistencyCheckRun(org_id=demo.org_id, checks_total=4, checks_passed=3, problems={"x": 1},
                                   created_at=now - timedelta(hours=2)))
         s.commit()
-        series = health_series(s, actors["赵经理"], "24h", now=now, checks=False)
+        series = health_series(s, actors["赵经理"], "24h", now=now)
     rates = [b.check_pass_rate for b in series.buckets]
     assert rates[-4] == 1.0 and rates[-3] == 0.75 and rates[-1] is None
     assert all(r is None for r in rates[:-4])
