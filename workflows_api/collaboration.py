@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
 
-from miniprogram_api.skeleton import Ctx, Number, QueryId, api_blueprint, endpoint
+from miniprogram_api.skeleton import Ctx, Number, QueryId, endpoint
 from models.actor import Permission
 from models.operations.approval_chains import SaveChain, SwitchChain, save_chain, switch_chain
 from models.operations.approvals import ChainSpec
@@ -20,8 +20,11 @@ from models.operations.webhooks import SwitchWebhook, switch_webhook
 from models.queries.device_status import PAGE, device_status
 from models.queries.event_health_series import health_series
 from models.queries.workflow_config import list_webhooks, rules_last_fired
+from workflows_api import config
 
-api = api_blueprint("workflows_collaboration", __name__, "/api/v1/workflows", "规则与集成")
+# The config blueprint's own: GET /webhooks and GET /devices share their paths with its POSTs, and the
+# spec holds one path item per path (a second blueprint would replace the first's).
+api = config.api
 OBJECT = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
 ARRAY = {"description": "OK",
          "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
