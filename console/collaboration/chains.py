@@ -30,7 +30,9 @@ def _hours(raw: str) -> Any:
         value = Decimal(raw)
     except InvalidOperation:
         return raw
-    return int(value) if value == value.to_integral_value() and value.is_finite() else float(value)
+    if not value.is_finite() or not -30 <= value.adjusted() <= 30:  # never int(1e999999999): a billion digits
+        return raw
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _form_values(form: Any) -> dict[str, Any]:

@@ -25,8 +25,9 @@ def decimal_field(raw: str | None, label: str, name: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise ValidationError(f"{label}须是数字", field=name) from None
-    if not value.is_finite() or len(text) > 30:
-        raise ValidationError(f"{label}须是有限的数字", field=name)
+    # Bounded before any arithmetic: 1e999999999 / 100 would overflow the decimal context (a 500).
+    if not value.is_finite() or len(text) > 30 or not -30 <= value.adjusted() <= 30:
+        raise ValidationError(f"{label}须是有限的、合理大小的数字", field=name)
     return value
 
 
