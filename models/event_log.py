@@ -26,6 +26,8 @@ class HandlerRun(IdMixin, OrgMixin, CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("event_id", "handler"),
         Index("ix_handler_runs_due", "status", "next_attempt_at"),
+        #: Event health reads one organisation's runs of the last day or two weeks.
+        Index("ix_handler_runs_org_created", "org_id", "created_at"),
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outbox_events.id"))

@@ -1,4 +1,5 @@
-"""consistency check runs: the hourly pass rate, for the event-health board over time
+"""consistency check runs: the hourly pass rate, for the event-health board over time; handler runs
+by organisation and time (the board's series)
 
 Revision ID: c0a1b2c3d4e5
 Revises: bfd80fd8df7a
@@ -32,9 +33,11 @@ def upgrade() -> None:
     )
     op.create_index('ix_consistency_check_runs_org_id', 'consistency_check_runs', ['org_id'])
     op.create_index('ix_consistency_check_runs_org_created', 'consistency_check_runs', ['org_id', 'created_at'])
+    op.create_index('ix_handler_runs_org_created', 'handler_runs', ['org_id', 'created_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_handler_runs_org_created', table_name='handler_runs')
     op.drop_index('ix_consistency_check_runs_org_created', table_name='consistency_check_runs')
     op.drop_index('ix_consistency_check_runs_org_id', table_name='consistency_check_runs')
     op.drop_table('consistency_check_runs')

@@ -162,3 +162,24 @@ def test_recorded_consistency_checks_give_the_pass_rate_over_time(session_factor
     rates = [b.check_pass_rate for b in series.buckets]
     assert rates[-4] == 1.0 and rates[-3] == 0.75 and rates[-1] is None
     assert all(r is None for r in rates[:-4])
+
+
+def test_latency_and_retries_are_measured_per_bucket(session_factory, demo, actors):
+    from models.event_log import HandlerRun, RunStatus
+    from models.infra import OutboxEvent
+
+    now = utcnow()
+    at = now - timedelta(hours=2)
+    with session_factory() as s:
+        for n, (status, attempts, took) in enumerate([(RunStatus.DONE, 1, 250), (RunStatus.DONE, 1, 1250),
+                                                       (RunStatus.RETRY, 2, None), (RunStatus.DONE, 3, 90_000)]):
+            event = OutboxEvent(org_id=demo.org_id, kind="receipt.posted", payload={}, created_at=at)
+            s.add(event)
+            s.flush()
+            s.add(HandlerRun(org_id=demo.org_id, event_id=event.id, handler=f"h{n}", kind="receipt.posted",
+                             status=status, attempts=attempts, event_created_at=at, created_at=at,
+                             handled_at=at + timedelta(milliseconds=took) if took else None))
+        s.commit()
+        bucket = health_series(s, actors["赵经理"], "24h", now=now).buckets[-3]
+    assert (bucket.handled, bucket.retry_rate) == (4, 0.5)
+    assert bucket.latency_p95_ms is not None and abs(bucket.latency_p95_ms - 1250) < 1  # retried runs not counted
