@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -26,6 +26,8 @@ class HandlerRun(IdMixin, OrgMixin, CreatedMixin, Base):
     __table_args__ = (
         UniqueConstraint("event_id", "handler"),
         Index("ix_handler_runs_due", "status", "next_attempt_at"),
+        #: Event health reads one organisation's runs of the last day or two weeks.
+        Index("ix_handler_runs_org_created", "org_id", "created_at"),
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("outbox_events.id"))
@@ -55,3 +57,15 @@ class Notification(IdMixin, OrgMixin, CreatedMixin, Base):
     #: "<event id>:<handler>:<recipient>" so a re-run never notifies twice.
     dedupe_key: Mapped[str] = mapped_column(String(160))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConsistencyCheckRun(IdMixin, OrgMixin, CreatedMixin, Base):
+    """One run of an organisation's consistency checks (hourly, by the beat): the pass rate over time."""
+
+    __tablename__ = "consistency_check_runs"
+    __table_args__ = (Index("ix_consistency_check_runs_org_created", "org_id", "created_at"),)
+
+    checks_total: Mapped[int] = mapped_column(Integer)
+    checks_passed: Mapped[int] = mapped_column(Integer)
+    #: {check name: problems found}; only the failing checks.
+    problems: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from models.jsonlogic import matches
+from models.org import ROLE_LABELS
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
@@ -46,7 +47,8 @@ def plan(rule: RuleLike, event_kind: str, payload: dict[str, Any]) -> list[Plann
         kind = action["type"]
         params = {**action, "text": render(str(action.get("text", "")), payload),
                   "reason": render(str(action.get("reason", rule.name)), payload)}
-        who = action.get("role") or f"成员 {action.get('member_id')}"
+        role = action.get("role")
+        who = ROLE_LABELS.get(role, role) if isinstance(role, str) and role else f"成员 {action.get('member_id')}"
         description = {
             "notify": f"通知 {who}：{params['text']}",
             "create_task": f"给 {who} 建待办「{render(str(action.get('title')), payload)}」，"

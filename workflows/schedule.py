@@ -17,6 +17,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "stock-alerts": {"task": "workflows.tasks.scan_stock_alerts", "schedule": 3600.0},
         # The 72-hour cash projection against each organisation's threshold (alerts once per crossing).
         "cash-threshold": {"task": "workflows.tasks.scan_cash_threshold", "schedule": 900.0},
+        # Consistency checks of every organisation, kept per run: the event-health board's pass rate over time.
+        "consistency-checks": {"task": "workflows.tasks.scan_consistency_checks", "schedule": 3600.0},
         # Demand planning: forecasts every Monday 02:00 (the app's timezone is Asia/Shanghai), then
         # safety stock, reorder points and suggestions again every 4 hours as stock moves.
         "forecast-weekly": {"task": "workflows.planning.forecast_all_orgs",

@@ -12,6 +12,7 @@ from app.settings import current
 from models.db import make_engine, make_session_factory
 from models.operations.alerts import scan_all_orgs
 from models.operations.cash import check_cash_threshold, orgs_with_threshold
+from models.operations.health_checks import org_ids, record_consistency_checks
 from models.operations.todos import scan_todos
 from models.uow import run
 from workflows.clock import clock
@@ -65,3 +66,18 @@ def check_org_cash(org_id: int) -> bool:
     failing organisation holds up no other's alert. True when it emitted an event."""
     checked = run(session_factory(), check_cash_threshold, org_id, clock.now())
     return checked is not None and checked.event is not None
+
+
+@shared_task(acks_late=True)
+def scan_consistency_checks() -> int:
+    """Queue each organisation's consistency checks (their pass rate over time feeds the health board)."""
+    ids = run(session_factory(), org_ids)
+    for org_id in ids:
+        check_org_consistency.delay(org_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def check_org_consistency(org_id: int) -> int:
+    """One organisation's checks in its own transaction; returns how many passed."""
+    return run(session_factory(), record_consistency_checks, org_id, clock.now()).checks_passed

@@ -41,7 +41,7 @@ def metrics() -> Response:
 
 def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
     """Register the workflows blueprints and kick the relay after commits that wrote events."""
-    from workflows_api import config, events  # health, dead letters; rules, chains, webhooks, devices
+    from workflows_api import collaboration, config, events  # noqa: F401  (collaboration adds routes to config.api)
 
     app.register_api(events.api)  # type: ignore[attr-defined]  # the app is a flask_openapi3.OpenAPI
     app.register_api(config.api)  # type: ignore[attr-defined]

@@ -291,6 +291,19 @@ class ChainSpec:
 def create_chain(session: Session, actor: Actor, spec: ChainSpec) -> ApprovalChain:
     """Add an approval chain for a document kind (audited); more specific chains win."""
     actor.require(Permission.ROLES)
+    steps = check_chain(spec)
+    chain = ApprovalChain(org_id=actor.org_id, doc_kind=spec.doc_kind, name=spec.name.strip(),
+                          min_value=spec.min_value, urgent=spec.urgent, steps=steps, active=True)
+    session.add(chain)
+    session.flush()
+    record_audit(session, actor, "approval_chain.create", "approval_chain", chain.id, before=None,
+                 after={"doc_kind": spec.doc_kind, "min_value": str(spec.min_value), "urgent": spec.urgent,
+                        "steps": chain.steps})
+    return chain
+
+
+def check_chain(spec: ChainSpec) -> list[dict[str, Any]]:
+    """Raise ValidationError naming the first problem of a chain; return its steps normalised."""
     if spec.doc_kind not in DOC_KINDS:
         raise ValidationError("单据类型无效", field="doc_kind")
     if not isinstance(spec.name, str) or not spec.name.strip() or len(spec.name) > 64:
@@ -300,12 +313,4 @@ def create_chain(session: Session, actor: Actor, spec: ChainSpec) -> ApprovalCha
         raise ValidationError("门槛须为不小于 0 的有限金额", field="min_value")
     if spec.urgent is not None and not isinstance(spec.urgent, bool):
         raise ValidationError("加急标志须为 true、false 或不填", field="urgent")
-    chain = ApprovalChain(org_id=actor.org_id, doc_kind=spec.doc_kind, name=spec.name.strip(),
-                          min_value=spec.min_value, urgent=spec.urgent, steps=validate_steps(spec.steps),
-                          active=True)
-    session.add(chain)
-    session.flush()
-    record_audit(session, actor, "approval_chain.create", "approval_chain", chain.id, before=None,
-                 after={"doc_kind": spec.doc_kind, "min_value": str(spec.min_value), "urgent": spec.urgent,
-                        "steps": chain.steps})
-    return chain
+    return validate_steps(spec.steps)

@@ -14,6 +14,7 @@ from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.catalog import Item
 from models.errors import NotFound, ValidationError
+from models.idempotency import idempotent
 from models.jsonlogic import LogicError, validate
 from models.lookup import get_owned
 from models.org import Member, Role, Site
@@ -229,3 +230,46 @@ def set_rule_enabled(session: Session, actor: Actor, rule_id: int, enabled: bool
     record_audit(session, actor, "rule.enable" if enabled else "rule.disable", "rule", rule.id, before=before,
                  after=_body(rule), reason=reason)
     return rule
+
+
+# --- command form (the console and other form channels: one command, idempotent by key) ----------
+
+
+@dataclass(frozen=True)
+class SaveRule:
+    """Create a rule (``rule_id`` None) or replace one as its next version."""
+
+    spec: RuleSpec
+    rule_id: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RuleSaved:
+    rule_id: int
+    version: int
+    created: bool
+
+
+@idempotent("rule.save")
+def save_rule(session: Session, actor: Actor, cmd: SaveRule) -> RuleSaved:
+    """Create or update a rule through :func:`create_rule` / :func:`update_rule` (a replayed key saves once)."""
+    if cmd.rule_id is None:
+        rule = create_rule(session, actor, cmd.spec)
+    else:
+        rule = update_rule(session, actor, cmd.rule_id, cmd.spec, cmd.reason)
+    return RuleSaved(rule.id, rule.version, cmd.rule_id is None)
+
+
+@dataclass(frozen=True)
+class SwitchRule:
+    rule_id: int
+    enabled: bool
+    reason: str = ""
+
+
+@idempotent("rule.switch")
+def switch_rule(session: Session, actor: Actor, cmd: SwitchRule) -> RuleSaved:
+    """Enable or disable a rule through :func:`set_rule_enabled`."""
+    rule = set_rule_enabled(session, actor, cmd.rule_id, cmd.enabled, cmd.reason)
+    return RuleSaved(rule.id, rule.version, False)

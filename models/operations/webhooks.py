@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.errors import ValidationError
+from models.idempotency import idempotent
+from models.lookup import get_owned
 from models.netguard import check_url
 from models.operations.rules import TRIGGERS
 from models.webhooks import WebhookSubscription
@@ -50,3 +52,29 @@ def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> 
     record_audit(session, actor, "webhook.subscribe", "webhook", sub.id, before=None,
                  after={"url": cmd.url, "kinds": list(cmd.kinds)})
     return Subscription(sub.id, secret)
+
+
+@dataclass(frozen=True)
+class SwitchWebhook:
+    subscription_id: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class WebhookSwitched:
+    subscription_id: int
+    active: bool
+
+
+@idempotent("webhook.switch")
+def switch_webhook(session: Session, actor: Actor, cmd: SwitchWebhook) -> WebhookSwitched:
+    """Pause or resume a subscription (audited). Resuming checks its URL again: DNS may have moved."""
+    actor.require(Permission.ROLES)
+    sub = get_owned(session, WebhookSubscription, cmd.subscription_id, actor.org_id, lock=True)
+    if sub.active != cmd.active:
+        if cmd.active:
+            check_url(sub.url)
+        sub.active = cmd.active
+        record_audit(session, actor, "webhook.enable" if cmd.active else "webhook.disable", "webhook", sub.id,
+                     before={"active": not cmd.active}, after={"active": cmd.active})
+    return WebhookSwitched(sub.id, sub.active)

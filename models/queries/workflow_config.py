@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
@@ -35,6 +35,24 @@ def list_rules(session: Session, actor: Actor) -> list[Rule]:
     """Return the organisation's rules, oldest first. Requires Permission.RULES."""
     actor.require(Permission.RULES)
     return list(session.scalars(select(Rule).where(Rule.org_id == actor.org_id).order_by(Rule.id)))
+
+
+def rules_last_fired(session: Session, actor: Actor) -> dict[int, datetime]:
+    """Return {rule id: when it last fired} for the organisation's rules (from ``rule.fired`` events)."""
+    actor.require(Permission.RULES)
+    rule_id = OutboxEvent.payload["rule_id"].as_integer()
+    # Annotated: mypy reads the fields of an unpacked Row as object.
+    rows: Sequence[tuple[int | None, datetime]] = session.execute(
+        select(rule_id, func.max(OutboxEvent.created_at))
+        .where(OutboxEvent.org_id == actor.org_id, OutboxEvent.kind == "rule.fired")
+        .group_by(rule_id)).all()
+    return {rid: at for rid, at in rows if rid is not None}
+
+
+def rule_of(session: Session, actor: Actor, rule_id: int) -> Rule:
+    """Return one rule of the organisation (NotFound for another org's id). Requires Permission.RULES."""
+    actor.require(Permission.RULES)
+    return get_owned(session, Rule, rule_id, actor.org_id)
 
 
 def rule_versions(session: Session, actor: Actor, rule_id: int) -> list[RuleVersion]:
@@ -132,3 +150,33 @@ def rule_sandbox(session: Session, actor: Actor, draft: RuleSpec, *, days: int =
     validate_rule(draft, session, actor.org_id)
     days = min(max(int(days), 1), MAX_SANDBOX_DAYS)
     return replay_draft(session, actor.org_id, draft, days=days, now=now, limit=limit)
+
+
+@dataclass(frozen=True)
+class WebhookLine:
+    id: int
+    url: str
+    kinds: list[str]
+    active: bool
+    created_at: datetime
+    deliveries: int
+    delivered: int
+    last_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Render as JSON (times as ISO strings; the signing secret is never part of it)."""
+        return {**self.__dict__, "created_at": self.created_at.isoformat(),
+                "last_at": self.last_at.isoformat() if self.last_at else None}
+
+
+def list_webhooks(session: Session, actor: Actor) -> list[WebhookLine]:
+    """The organisation's webhook subscriptions with delivery counts (no secrets). Requires Permission.RULES."""
+    actor.require(Permission.RULES)
+    counts = {sid: (n, ok, last) for sid, n, ok, last in session.execute(
+        select(WebhookDelivery.subscription_id, func.count(),
+               func.count().filter(WebhookDelivery.status == "delivered"), func.max(WebhookDelivery.created_at))
+        .where(WebhookDelivery.org_id == actor.org_id).group_by(WebhookDelivery.subscription_id))}
+    subs = session.scalars(select(WebhookSubscription).where(WebhookSubscription.org_id == actor.org_id)
+                           .order_by(WebhookSubscription.id))
+    return [WebhookLine(s.id, s.url, list(s.kinds or []), s.active, s.created_at,
+                        *counts.get(s.id, (0, 0, None))) for s in subs]

@@ -91,7 +91,7 @@ def test_managers_read_their_own_organisation(session_factory, demo, actors, con
     with session_factory() as session:
         assert [r.code for r in list_rules(session, actors["赵经理"])] == ["seen"]
         seen, hits = rule_sandbox(session, actors["赵经理"], DRAFT, days=7)
-        assert (seen, len(hits)) == (1, 1) and hits[0].actions[0].startswith("通知 manager：RK-SX-")
+        assert (seen, len(hits)) == (1, 1) and hits[0].actions[0].startswith("通知 主管：RK-SX-")
         assert webhook_deliveries(session, actors["赵经理"], config[1]) == []
         assert org_event_health(session, actors["钱总监"], checks=False).dead_letters == 0
 

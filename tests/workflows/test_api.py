@@ -58,7 +58,7 @@ def test_rules_crud_validation_versions_and_sandbox(app, session_factory, demo, 
             party_id=demo.parties["王阿姨"], grade_id=demo.grades["二级"]))
     result = client.post("/api/v1/workflows/rules/sandbox", headers=director, json={**rule, "days": 3}).get_json()
     assert result["events_seen"] == 2 and result["would_fire"] == 2
-    assert result["hits"][0]["actions"][0].startswith("通知 manager：RK-SX-")
+    assert result["hits"][0]["actions"][0].startswith("通知 主管：RK-SX-")
 
 
 def test_chains_and_webhooks_api(app, session_factory, demo):

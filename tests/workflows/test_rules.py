@@ -118,6 +118,6 @@ def test_sandbox_lists_what_a_draft_would_do_and_changes_nothing(session_factory
         assert not session.new and not session.dirty
         session.rollback()
     assert seen == 3 and len(hits) == 2
-    assert hits[0].actions[0].startswith("给 qa 建待办「复核大额收货 ")
+    assert hits[0].actions[0].startswith("给 质检 建待办「复核大额收货 ")
     assert hits[1].actions[2].startswith("冻结 商品 ")
     assert counts() == before
