@@ -6,7 +6,7 @@
   replenishment suggestion already answers it: then the suggestion is listed instead);
 - proposed replenishment suggestions at the sites the member plans for (accept / dismiss);
 - dead letters (handler runs that gave up) for members who read the automation (Permission.RULES);
-- stale devices: an active sensor (or a scale with an ``interval_minutes``) whose last reading is
+- stale devices: an active sensor (or a scale with an ``expected_interval_minutes``) whose last reading is
   older than its expected interval, at the sites where the member may freeze stock (who acts on it).
 
 Each function returns rows with the ids their one-step action needs. Writes nothing.
@@ -30,6 +30,7 @@ from models.catalog import Item
 from models.devices import Device, DeviceReading
 from models.org import Party, Site
 from models.planning import ReplenishmentSuggestion, SafetyStock, SuggestionStatus
+from models.queries.device_status import expected_interval
 from models.queries.stock_availability import (
     lot_rows,
     outbound_frozen_items,
@@ -47,8 +48,6 @@ LIMIT = 200
 DEFAULT_EXPIRY_DAYS = 7
 #: The longest look-ahead, whatever the shelf life (a two-year tin is not urgent in March).
 MAX_EXPIRY_DAYS = 30
-#: A sensor without an ``interval_minutes`` in its config is expected to report this often.
-DEFAULT_SENSOR_INTERVAL_MIN = 30
 
 
 def expiry_window_days(shelf_life_days: int | None) -> int:
@@ -230,10 +229,9 @@ class StaleDevice:
 
 
 def _interval_minutes(device: Device) -> int | None:
-    raw = (device.config or {}).get("interval_minutes")
-    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > 0:
-        return int(raw)
-    return DEFAULT_SENSOR_INTERVAL_MIN if device.kind == "sensor" else None  # a scale reports when used
+    """The one rule for "how often should it report" (models.queries.device_status, the 协同 devices page)."""
+    interval = expected_interval(device.kind, device.config)
+    return None if interval is None else max(1, int(interval.total_seconds() // 60))
 
 
 def stale_devices(session: Session, actor: Actor, now: datetime) -> list[StaleDevice]:

@@ -89,7 +89,7 @@ def stale_sensor(session_factory: Any, demo: DemoOrg, actors: dict) -> int:
     """A cold-store sensor at 绍兴 registered two hours ago that never reported."""
     device, _secret = run(session_factory, register_device, actors["钱总监"], RegisterDevice(
         code="T-1", kind="sensor", site_id=demo.sites["SX"], item_id=demo.items["茶青"],
-        config={"temperature": {"min": 0, "max": 8}, "interval_minutes": 10}))
+        config={"temperature": {"min": 0, "max": 8}, "expected_interval_minutes": 10}))
     with session_factory.begin() as s:
         s.execute(update(Device).where(Device.id == device.id).values(created_at=utcnow() - timedelta(hours=2)))
     return device.id
