@@ -13,7 +13,7 @@ from flask_openapi3 import OpenAPI
 def register(app: OpenAPI) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
     from console import login, today  # noqa: F401  (each page module adds its routes to the blueprint)
-    from console import planning  # noqa: F401
+    from console import planning  # noqa: F401  # isort: skip  (one line per section: several helpers add theirs)
     from console.blueprint import bp
     from console.filters import install as install_filters
 

@@ -188,7 +188,7 @@ def planning_suggestions() -> ResponseReturnValue:
     before = request.args.get("before_id", "")
     before_id = int(before) if before.isascii() and before.isdecimal() and len(before) < 19 else None
     page = suggestion_page(read_db(), actor(), status=status, before_id=before_id)
-    return render("console/planning/suggestions.html", page=page, status=status, statuses=SUGGESTION_STATUSES,
+    return render("console/planning/suggestions.html", page=page, current=status, statuses=SUGGESTION_STATUSES,
                   request_id=_request_id())
 
 

@@ -14,36 +14,58 @@ from exports.xlsx import Column, Kind, Sheet, title_rows, workbook
 
 
 class LineLike(Protocol):
-    item_id: int
-    site_id: int
-    week: date
-    mean: Decimal
-    lo80: Decimal
-    hi80: Decimal
-    lo95: Decimal
-    hi95: Decimal
-    final: Decimal
-    override_id: int | None
-    method_label: str
+    @property
+    def item_id(self) -> int: ...
+    @property
+    def site_id(self) -> int: ...
+    @property
+    def week(self) -> date: ...
+    @property
+    def mean(self) -> Decimal: ...
+    @property
+    def lo80(self) -> Decimal: ...
+    @property
+    def hi80(self) -> Decimal: ...
+    @property
+    def lo95(self) -> Decimal: ...
+    @property
+    def hi95(self) -> Decimal: ...
+    @property
+    def final(self) -> Decimal: ...
+    @property
+    def override_id(self) -> int | None: ...
+    @property
+    def method_label(self) -> str: ...
 
 
 class SuggestionLike(Protocol):
-    suggestion_id: int
-    kind_label: str
-    quantity: Decimal
-    unit_price: Decimal
-    reason: str
-    status_label: str
+    @property
+    def suggestion_id(self) -> int: ...
+    @property
+    def kind_label(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def unit_price(self) -> Decimal: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def status_label(self) -> str: ...
 
 
 class SuggestionRowLike(Protocol):
     @property
     def suggestion(self) -> SuggestionLike: ...
-    item_name: str
-    unit: str
-    site_name: str
-    from_site_name: str | None
-    party_name: str | None
+    @property
+    def item_name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def site_name(self) -> str: ...
+    @property
+    def from_site_name(self) -> str | None: ...
+    @property
+    def party_name(self) -> str | None: ...
 
 
 LINE_COLUMNS = (Column("商品编码"), Column("商品"), Column("单位"), Column("地点"), Column("周（周一）", Kind.DATE),

@@ -36,13 +36,13 @@ def plan_demo(session_factory, demo, actors) -> Planned:
     return Planned(result.run_id, demo.items["龙井"], demo.sites["MD"], demo.sites["ZC"])
 
 
-@pytest.fixture
-def planned(fake_engine, session_factory, demo, actors) -> Planned:  # noqa: F811
+@pytest.fixture(name="planned")
+def planned_fixture(fake_engine, session_factory, demo, actors) -> Planned:  # noqa: F811
     return plan_demo(session_factory, demo, actors)
 
 
-@pytest.fixture
-def other_org(fake_engine, session_factory):  # noqa: F811
+@pytest.fixture(name="other_org")
+def other_org_fixture(fake_engine, session_factory):  # noqa: F811
     """A second co-operative with its own forecast (its ids must never show or work in ours)."""
     from models.actor import load_actor
 

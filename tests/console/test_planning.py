@@ -12,7 +12,13 @@ from sqlalchemy import select
 
 from models.planning import ForecastLine, ForecastOverride, ReplenishmentSuggestion, SuggestionStatus
 from tests.console.conftest import post
-from tests.console.planning_fixtures import fake_engine, monday, other_org, planned, request_id_of  # noqa: F401
+from tests.console.planning_fixtures import (  # noqa: F401  (fixtures)
+    fake_engine,
+    monday,
+    other_org_fixture,
+    planned_fixture,
+    request_id_of,
+)
 
 HOME = "/console/planning"
 
