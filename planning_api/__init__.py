@@ -12,8 +12,7 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register the planning blueprints (and their operations in the OpenAPI spec)."""
-    from planning_api import demand, forecasts, promotions, replenishment
-    from planning_api import board  # the planning board (also the console's 计划 pages)
+    from planning_api import board, demand, forecasts, promotions, replenishment
 
     for module in (demand, promotions, forecasts, replenishment, board):
         app.register_api(module.api)
