@@ -20,6 +20,7 @@ from werkzeug.wrappers import Response
 
 from console.blueprint import bp
 from console.planning_view import (
+    MAX_ID,
     MAX_QUANTITY,
     RUN_STATUS_LABELS,
     SUGGESTION_STATUSES,
@@ -27,6 +28,7 @@ from console.planning_view import (
     decimal_field,
     forecast_chart,
     int_field,
+    path_ids,
     projection_chart,
     reason_field,
     request_key,
@@ -76,6 +78,7 @@ def _labels() -> dict[str, Any]:
 @bp.get("/planning")
 @member_page(Permission.PLAN)
 def planning() -> ResponseReturnValue:
+    """计划 home: the latest forecast run and its item × site list, 50 a page."""
     board = planning_board(read_db(), actor(), after=request.args.get("after"))
     return render("console/planning/home.html", board=board, request_id=_request_id(), **_labels())
 
@@ -83,6 +86,8 @@ def planning() -> ResponseReturnValue:
 @bp.get("/planning/<int:item_id>/<int:site_id>")
 @member_page(Permission.PLAN)
 def planning_item(item_id: int, site_id: int) -> ResponseReturnValue:
+    """One item × site: the chart, the explanation, the override form and the overrides."""
+    path_ids(item_id=item_id, site_id=site_id)
     plan = item_site_plan(read_db(), actor(), item_id, site_id)
     return render("console/planning/item.html", plan=plan, chart=forecast_chart(plan), request_id=_request_id(),
                   explanation=plan.lines[0].explanation if plan.lines else None, **_labels())
@@ -91,6 +96,8 @@ def planning_item(item_id: int, site_id: int) -> ResponseReturnValue:
 @bp.post("/planning/<int:item_id>/<int:site_id>/override")
 @member_page(Permission.PLAN)
 def planning_override(item_id: int, site_id: int) -> ResponseReturnValue:
+    """Override the forecast of an item × site from a week, for some weeks, with a reason."""
+    path_ids(item_id=item_id, site_id=site_id)
     form = request.form
     key = request_key(form.get("request_id"), "forecast.override")
     plan = item_site_plan(read_db(), actor(), item_id, site_id)  # NotFound for another org's item or site
@@ -107,6 +114,8 @@ def planning_override(item_id: int, site_id: int) -> ResponseReturnValue:
 @bp.post("/planning/overrides/<int:override_id>/cancel")
 @member_page(Permission.PLAN)
 def planning_override_cancel(override_id: int) -> ResponseReturnValue:
+    """Withdraw an override (with a reason): its weeks go back to the model."""
+    path_ids(override_id=override_id)
     reason = reason_field(request.form.get("reason"), "撤销原因")
     result = call(cancel_override, CancelOverride(override_id, reason),
                   key=request_key(request.form.get("request_id"), f"forecast.override_cancel.{override_id}"))
@@ -116,11 +125,12 @@ def planning_override_cancel(override_id: int) -> ResponseReturnValue:
 @bp.get("/planning/sandbox")
 @member_page(Permission.PLAN)
 def planning_sandbox() -> ResponseReturnValue:
+    """The sandbox: other parameters, stock-out weeks and stock value before/after; writes nothing."""
     args = request.args
     scope: dict[str, int] = {}
     for name in ("item_id", "site_id"):
         if args.get(name):
-            scope[name] = int_field(args.get(name), name, "编号", low=1, high=2**53)
+            scope[name] = int_field(args.get(name), name, "编号", low=1, high=MAX_ID)
     form = {k: args.get(k, "") for k in ("service_level", "lead_time_weeks", "horizon")}
     if not args.get("run"):
         return render("console/planning/sandbox.html", form=form, scope=scope, result=None, error=None,
@@ -182,6 +192,7 @@ def _sandbox_chart(result: SandboxResult) -> dict[str, Any] | None:
 @bp.get("/planning/suggestions")
 @member_page(Permission.PLAN)
 def planning_suggestions() -> ResponseReturnValue:
+    """Replenishment suggestions in one status, newest first, 50 a page."""
     status = request.args.get("status", "proposed")
     if status not in SUGGESTION_STATUSES:
         status = "proposed"
@@ -195,6 +206,8 @@ def planning_suggestions() -> ResponseReturnValue:
 @bp.post("/planning/suggestions/<int:suggestion_id>/accept")
 @member_page(Permission.PLAN)
 def planning_accept(suggestion_id: int) -> ResponseReturnValue:
+    """Accept a suggestion: a purchase order or a transfer request, each through its approval."""
+    path_ids(suggestion_id=suggestion_id)
     key = request_key(request.form.get("request_id"), f"replenishment.accept.{suggestion_id}")
     quantity = decimal_field(request.form.get("quantity"), "quantity", "数量", low=Decimal("0.001"),
                              high=MAX_QUANTITY, required=False)
@@ -206,6 +219,8 @@ def planning_accept(suggestion_id: int) -> ResponseReturnValue:
 @bp.post("/planning/suggestions/<int:suggestion_id>/dismiss")
 @member_page(Permission.PLAN)
 def planning_dismiss(suggestion_id: int) -> ResponseReturnValue:
+    """Dismiss a suggestion with a reason."""
+    path_ids(suggestion_id=suggestion_id)
     reason = reason_field(request.form.get("reason"), "忽略原因")
     call(dismiss_suggestion, DismissSuggestion(suggestion_id, reason),
          key=request_key(request.form.get("request_id"), f"replenishment.dismiss.{suggestion_id}"))
@@ -215,6 +230,7 @@ def planning_dismiss(suggestion_id: int) -> ResponseReturnValue:
 @bp.post("/planning/recompute")
 @member_page(Permission.PLAN)
 def planning_recompute() -> ResponseReturnValue:
+    """Recompute safety stock and suggestions from the latest forecast."""
     result = call(recompute_replenishment, RecomputeReplenishment(),
                   key=request_key(request.form.get("request_id"), "replenishment.recompute"))
     if result.run_id is None:
@@ -225,6 +241,7 @@ def planning_recompute() -> ResponseReturnValue:
 @bp.post("/planning/forecast")
 @member_page(Permission.PLAN)
 def planning_forecast() -> ResponseReturnValue:
+    """Run a forecast now (synchronously; overrides stay applied)."""
     raw = request.form.get("horizon", "").strip()
     horizon = int_field(raw, "horizon", "预测周数", low=1, high=52) if raw else None
     result = call(run_forecast, RunForecast(horizon=horizon),
@@ -237,6 +254,7 @@ def planning_forecast() -> ResponseReturnValue:
 @bp.get("/planning/export.xlsx")
 @member_page(Permission.PLAN)
 def planning_export() -> ResponseReturnValue:
+    """The latest forecast's lines and the proposed suggestions as .xlsx."""
     session, who = read_db(), actor()
     run, lines, items, sites = export_lines(session, who)
     rows = suggestion_page(session, who, limit=EXPORT_SUGGESTIONS).rows

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.errors import ValidationError
+from models.errors import NotFound, ValidationError
 from models.queries.planning_board import HistoryWeek, ItemSitePlan
 from models.queries.planning_lists import ForecastLineRow
 
@@ -29,6 +29,17 @@ SUGGESTION_STATUSES = {"proposed": "待处理", "accepted": "已采纳", "dismis
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 #: No co-op forecasts or orders more than this in one week of one item (a typo, not a plan).
 MAX_QUANTITY = Decimal(10) ** 9
+
+
+#: Ids beyond this are nobody's (and would overflow SQLite's INTEGER): not found, never a 500.
+MAX_ID = 2**53
+
+
+def path_ids(**ids: int) -> None:
+    """Refuse an absurd id in a URL as not found (the same answer as another organisation's id)."""
+    for name, value in ids.items():
+        if not 0 < value <= MAX_ID:
+            raise NotFound(f"找不到（编号 {value}）", entity=name, id=value)
 
 
 def warning_label(code: str) -> str:
@@ -59,7 +70,7 @@ def decimal_field(raw: str | None, field: str, label: str, *, low: Decimal, high
 
 def int_field(raw: str | None, field: str, label: str, *, low: int, high: int) -> int:
     text = (raw or "").strip()
-    if not (text.isascii() and text.isdecimal() and len(text) <= 6):
+    if not (text.isascii() and text.isdecimal() and len(text) <= 16):
         raise ValidationError(f"{label}须是整数", field=field)
     value = int(text)
     if not low <= value <= high:

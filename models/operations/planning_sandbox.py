@@ -191,9 +191,12 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
         if mine is None:
             continue
         lp = live.plans.get(key)
+        # Both projections cover the same weeks (the live run may have forecast fewer), so their
+        # stock-out weeks and stock values compare like with like.
+        weeks = min(len(planned[key].mean), len(live_fc[key].mean)) if lp is not None else len(planned[key].mean)
         live_fig = None
         if lp is not None:
-            live_fig = _figures(lp, live_drafted.get(key, ZERO), live_fc[key].mean, _cost(costs, key))
+            live_fig = _figures(lp, live_drafted.get(key, ZERO), live_fc[key].mean[:weeks], _cost(costs, key))
             kept = stored.get(key)
             live_fig["stored"] = {
                 "suggested": float(proposed.get(key, ZERO)),
@@ -201,7 +204,7 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
                 "reorder_point": float(kept.reorder_point) if kept else None,
                 "computed_at": kept.computed_at.isoformat() if kept else None,
             }
-        fig = _figures(mine, drafted.get(key, ZERO), planned[key].mean, _cost(costs, key))
+        fig = _figures(mine, drafted.get(key, ZERO), planned[key].mean[:weeks], _cost(costs, key))
         delta = {f: fig[f] - (live_fig[f] if live_fig else 0.0) for f in fields}
         for f in fields:
             totals["sandbox"][f] += fig[f]

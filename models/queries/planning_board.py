@@ -66,7 +66,7 @@ def _key(after: str | None) -> tuple[int, int] | None:
     if not after:
         return None
     item, _, site = after.partition(":")
-    if item.isdecimal() and site.isdecimal() and item.isascii() and site.isascii() and len(after) < 40:
+    if all(part.isascii() and part.isdecimal() and len(part) <= 15 for part in (item, site)):
         return int(item), int(site)
     return None
 
