@@ -53,6 +53,7 @@ from models.operations.replenishment import (
     recompute_replenishment,
 )
 from models.queries.planning_board import (
+    Names,
     export_lines,
     item_site_plan,
     names,
@@ -144,9 +145,9 @@ def planning_sandbox() -> ResponseReturnValue:
                       form=form, scope=scope, result=None, error=exc.message, **_names_of(scope, safe=True))
     finally:
         read_db().rollback()  # the sandbox writes nothing; nothing of it may linger either
+    found = names(read_db(), actor(), {r.item_id for r in result.rows}, {r.site_id for r in result.rows})
     return render("console/planning/sandbox.html", form=form, scope=scope, result=result, error=None,
-                  chart=_sandbox_chart(result), **_names_of(scope),
-                  names=names(read_db(), actor(), {r.item_id for r in result.rows}, {r.site_id for r in result.rows}))
+                  chart=_sandbox_chart(result, found), names=found, **_names_of(scope))
 
 
 def _sandbox_command(form: dict[str, str], scope: dict[str, int]) -> PlanningSandbox:
@@ -181,12 +182,14 @@ def _names_of(scope: dict[str, int], *, safe: bool = False) -> dict[str, Any]:
     return {"scope_item": item[0] if item else None, "scope_site": found.sites.get(scope.get("site_id", 0))}
 
 
-def _sandbox_chart(result: SandboxResult) -> dict[str, Any] | None:
+def _sandbox_chart(result: SandboxResult, found: Names) -> dict[str, Any] | None:
+    """The projected stock of the one item × site the sandbox was limited to (many: the table says it)."""
     if len(result.rows) != 1:
         return None
     row = result.rows[0]
     live = row.live["projection"] if row.live else None
-    return projection_chart(len(row.sandbox["projection"]), live, row.sandbox["projection"], "")
+    unit = found.items.get(row.item_id, ("", ""))[1]
+    return projection_chart(len(row.sandbox["projection"]), live, row.sandbox["projection"], unit)
 
 
 @bp.get("/planning/suggestions")

@@ -140,19 +140,20 @@ def forecast_chart(plan: ItemSitePlan) -> dict[str, Any]:
     return {
         "animation": False,
         "tooltip": {"trigger": "axis"},
-        "legend": {"data": ["实际需求", "模型预测", "计划值", "人工调整", "80% 区间", "95% 区间"], "type": "scroll"},
-        "grid": {"left": 44, "right": 12, "top": 48, "bottom": 28},
+        "legend": {"data": ["实际需求", "模型预测", "计划值", "人工调整", "80% 区间", "95% 区间"], "type": "scroll",
+                   "top": 0},
+        "grid": {"left": 44, "right": 12, "top": 56, "bottom": 28},
         "xAxis": {"type": "category", "data": [w.strftime("%m-%d") for w in weeks]},
         "yAxis": {"type": "value", "name": plan.unit},
         "series": [
             {"name": "95% 下限", "type": "line", "stack": "b95", "data": lo95, "symbol": "none",
              "lineStyle": hidden, "tooltip": {"show": False}},
             {"name": "95% 区间", "type": "line", "stack": "b95", "data": band95, "symbol": "none",
-             "lineStyle": hidden, "areaStyle": {"color": "#c6dbef", "opacity": 0.6}},
+             "lineStyle": hidden, "color": "#c6dbef", "areaStyle": {"color": "#c6dbef", "opacity": 0.6}},
             {"name": "80% 下限", "type": "line", "stack": "b80", "data": lo80, "symbol": "none",
              "lineStyle": hidden, "tooltip": {"show": False}},
             {"name": "80% 区间", "type": "line", "stack": "b80", "data": band80, "symbol": "none",
-             "lineStyle": hidden, "areaStyle": {"color": "#6baed6", "opacity": 0.5}},
+             "lineStyle": hidden, "color": "#6baed6", "areaStyle": {"color": "#6baed6", "opacity": 0.5}},
             {"name": "实际需求", "type": "line", "data": actual, "color": "#1f2328"},
             {"name": "模型预测", "type": "line", "data": mean, "color": "#0b5cad", "lineStyle": {"type": "dashed"}},
             {"name": "计划值", "type": "line", "data": final, "color": "#b3261e"},
@@ -168,7 +169,7 @@ def projection_chart(weeks: int, live: Sequence[float] | None, sandbox: Sequence
     if live is not None:
         series.insert(0, {"name": "当前方案", "type": "line", "data": list(live), "color": "#0b5cad"})
     return {
-        "animation": False, "tooltip": {"trigger": "axis"}, "legend": {},
+        "animation": False, "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
         "grid": {"left": 44, "right": 12, "top": 40, "bottom": 28},
         "xAxis": {"type": "category", "data": [f"第{n + 1}周" for n in range(weeks)]},
         "yAxis": {"type": "value", "name": f"周末库存（{unit}）"},

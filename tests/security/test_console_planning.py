@@ -77,7 +77,8 @@ def test_another_orgs_item_site_override_and_suggestion_are_not_found(console_me
         assert session.get(ReplenishmentSuggestion, their_suggestion).status == SuggestionStatus.PROPOSED
 
 
-def test_their_override_cannot_be_cancelled_from_our_console(console_member, planned, other_org, engine, session_factory):
+def test_their_override_cannot_be_cancelled_from_our_console(console_member, planned, other_org, engine,
+                                                             session_factory):
     other, theirs = other_org
     their_client = console_member("赵经理", other)
     made = post(their_client, f"{HOME}/{theirs.item_id}/{theirs.site_id}/override",
