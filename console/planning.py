@@ -259,10 +259,10 @@ def planning_forecast() -> ResponseReturnValue:
 def planning_export() -> ResponseReturnValue:
     """The latest forecast's lines and the proposed suggestions as .xlsx."""
     session, who = read_db(), actor()
-    run, lines, items, sites = export_lines(session, who)
+    found = export_lines(session, who)
     rows = suggestion_page(session, who, limit=EXPORT_SUGGESTIONS).rows
-    data = planning_xlsx(org_name(session, who.org_id), run, lines, items, sites, rows)
-    filename = f"需求计划_{run['first_week']}.xlsx" if run else "需求计划.xlsx"
+    data = planning_xlsx(org_name(session, who.org_id), found.run, found.lines, found.items, found.sites, rows)
+    filename = f"需求计划_{found.run['first_week']}.xlsx" if found.run else "需求计划.xlsx"
     response = Response(data, content_type=XLSX_MIME)
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"planning.xlsx\"; filename*=UTF-8''{quote(filename, safe='')}")

@@ -75,10 +75,11 @@ def export_planning(ctx: Ctx) -> Response:
 
 
 def planning_workbook(ctx: Ctx) -> tuple[bytes, str]:
-    run, lines, items, sites = export_lines(ctx.session, ctx.actor)
+    found = export_lines(ctx.session, ctx.actor)
     suggestions = suggestion_page(ctx.session, ctx.actor, limit=EXPORT_SUGGESTIONS).rows
-    name = f"需求计划_{run['first_week']}.xlsx" if run else "需求计划.xlsx"
-    return planning_xlsx(org_name(ctx.session, ctx.actor.org_id), run, lines, items, sites, suggestions), name
+    name = f"需求计划_{found.run['first_week']}.xlsx" if found.run else "需求计划.xlsx"
+    return planning_xlsx(org_name(ctx.session, ctx.actor.org_id), found.run, found.lines, found.items, found.sites,
+                         suggestions), name
 
 
 def planning_workbook_response(data: bytes, filename: str) -> Response:

@@ -168,9 +168,12 @@ def test_the_export_has_the_lines_and_the_suggestions(console_as, planned, other
     answer = console_as("赵经理").get(f"{HOME}/export.xlsx")
     assert answer.status_code == 200 and answer.mimetype.endswith("spreadsheetml.sheet")
     book = load_workbook(io.BytesIO(answer.data), read_only=True)
-    lines = list(book["预测"].iter_rows(values_only=True))
-    data = [r for r in lines[3:] if r[0]]
-    assert len(data) == 4 and all(r[1].startswith("龙井") for r in data)  # ours only: theirs has a 龙井 too
-    assert all(r[3] == "门店" for r in data) and data[0][5] == 5.75
+    plan = [r for r in list(book["计划"].iter_rows(values_only=True))[3:] if r[0]]
+    assert len(plan) == 1  # ours only (theirs has a 龙井 too)
+    code, name, unit, site, *weeks, total, overridden = plan[0]
+    assert (code, name, unit, site) == ("LJ250", "龙井 250g 罐", "罐", "门店")
+    assert weeks == [5.75] * 4 and total == 23 and overridden == 0
+    lines = [r for r in list(book["预测区间"].iter_rows(values_only=True))[3:] if r[0]]
+    assert len(lines) == 4 and lines[0][5] == 5.75 and lines[0][6] < 5.75 < lines[0][7]
     suggestions = list(book["补货建议"].iter_rows(values_only=True))[3:]
     assert any(r[1] == "调拨" for r in suggestions)

@@ -48,7 +48,7 @@ def test_board_item_site_suggestions_and_export(app, demo, planned, other_org):
 
     book = client.get(f"{API}/export.xlsx", headers=h)
     assert book.status_code == 200 and "filename*=UTF-8''" in book.headers["Content-Disposition"]
-    sheet = load_workbook(io.BytesIO(book.data), read_only=True)["预测"]
+    sheet = load_workbook(io.BytesIO(book.data), read_only=True)["预测区间"]
     assert sum(1 for r in sheet.iter_rows(min_row=4, values_only=True) if r[0]) == 4
 
     # another organisation's item and site are not found; a clerk is refused before anything is read
