@@ -7,6 +7,7 @@ import io
 import re
 from decimal import Decimal
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -177,3 +178,19 @@ def test_the_export_has_the_lines_and_the_suggestions(console_as, planned, other
     assert len(lines) == 4 and lines[0][5] == 5.75 and lines[0][6] < 5.75 < lines[0][7]
     suggestions = list(book["补货建议"].iter_rows(values_only=True))[3:]
     assert any(r[1] == "调拨" for r in suggestions)
+
+
+@pytest.mark.usefixtures("fake_engine")
+def test_without_a_forecast_the_board_says_so_and_offers_to_run_one(console_as, session_factory, demo, actors):
+    from tests.models.planning_fakes import weekly_history
+
+    client = console_as("赵经理")
+    html = client.get(HOME).get_data(as_text=True)
+    assert "还没有完成的预测" in html and "运行预测" in html
+    sandbox = client.get(f"{HOME}/sandbox", query_string={"run": "1"})
+    assert sandbox.status_code == 200 and "没有可试算的商品" in sandbox.get_data(as_text=True)
+    weekly_history(session_factory, demo, actors, "MD", [4, 4, 4, 4], stock_first=20)
+    ran = post(client, f"{HOME}/forecast", {"horizon": "", "request_id": request_id_of(html)}, page=HOME)
+    assert ran.status_code == 303
+    html = client.get(HOME).get_data(as_text=True)
+    assert "预测完成：1 个商品 × 地点" in html and "32 罐" in html  # 8 weeks (the default) × 4
