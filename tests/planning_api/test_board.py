@@ -67,3 +67,23 @@ def test_board_pages_by_keyset(app, demo, planned):
     assert client.get(f"{API}/board", headers=h, query_string={"after": after}).get_json()["rows"] == []
     junk = client.get(f"{API}/board", headers=h, query_string={"after": "9" * 30 + ":1"}).get_json()
     assert len(junk["rows"]) == 1  # a cursor that is no position starts at the top, never a 500
+
+
+def test_the_board_query_pages_without_gaps_or_repeats(fake_engine, session_factory, demo, actors):  # noqa: F811
+    from models.operations.planning import RunForecast, run_forecast
+    from models.queries.planning_board import planning_board
+    from models.uow import run
+    from tests.models.planning_fakes import weekly_history
+
+    weekly_history(session_factory, demo, actors, "MD", [5, 6, 5, 7], stock_first=25)
+    weekly_history(session_factory, demo, actors, "ZC", [2, 2, 3, 2], stock_first=20)
+    run(session_factory, run_forecast, actors["赵经理"], RunForecast(horizon=2))
+    seen, after = [], None
+    with session_factory() as session:
+        for _ in range(3):
+            page = planning_board(session, actors["赵经理"], after=after, limit=1)
+            seen += [(r.site_name, r.forecast_total) for r in page.rows]
+            after = page.next_after
+            if after is None:
+                break
+    assert sorted(seen) == [("总仓", 4.5), ("门店", 11.5)] and after is None
