@@ -13,7 +13,17 @@ from flask_openapi3 import OpenAPI
 def register(app: OpenAPI) -> None:
     """Register the console's blueprint (its page modules add their routes on import)."""
     # Each page module adds its routes to the blueprint when imported.
-    from console import collaboration, documents, login, money, settings, signin, stock, today  # noqa: F401
+    from console import (  # noqa: F401
+        collaboration,
+        documents,
+        login,
+        money,
+        planning,
+        settings,
+        signin,
+        stock,
+        today,
+    )
     from console.blueprint import bp
     from console.filters import install as install_filters
 

@@ -124,6 +124,40 @@ def plan_replenishment(
     )
 
 
+@dataclass(frozen=True)
+class Projection:
+    """Stock week by week if a plan is followed (what the sandbox shows beside its figures)."""
+
+    stock: tuple[float, ...]  #: end-of-week stock on hand per horizon week
+    stockout_weeks: int  #: weeks whose forecast demand is not fully met from stock
+    arrival_week: int  #: horizon week (0 = this week) the order placed now arrives; ≥ horizon: not in view
+    average_stock: float  #: mean end-of-week stock over the horizon
+
+
+def project_stock(mean: Sequence[float], *, on_hand: float, on_order: float, order_quantity: float,
+                  lead_time_weeks: float) -> Projection:
+    """Project end-of-week stock over the forecast horizon if the plan is followed.
+
+    What is already on order arrives this week (its date is not known; this is the optimistic
+    reading, so a stock-out shown is a real one); the order placed now arrives after the lead time
+    (lead 0 → this week, 1 → next week, 1.5 → the week after). Demand the stock cannot meet is lost,
+    so stock never goes below 0, and that week counts as a stock-out.
+    """
+    arrival = max(0, math.ceil(float(lead_time_weeks) - 1e-9))
+    stock, level, short = [], max(0.0, float(on_hand)), 0
+    for n, demand in enumerate(mean):
+        if n == 0:
+            level += max(0.0, float(on_order))
+        if n == arrival:
+            level += max(0.0, float(order_quantity))
+        if float(demand) - level > 1e-9:
+            short += 1
+        level = max(0.0, level - float(demand))
+        stock.append(level)
+    average = sum(stock) / len(stock) if stock else 0.0
+    return Projection(tuple(stock), short, arrival, average)
+
+
 @dataclass
 class PolicyResult:
     """Outcome of one policy over all simulated item × site weeks."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forecast.types import Forecast, Plan, Series
+
+if TYPE_CHECKING:
+    from forecast.replenish import Projection
 from models.errors import DomainError
 
 #: Used for labels when the engine cannot be imported.
@@ -69,3 +72,10 @@ def plan_replenishment(forecast: Forecast, *, on_hand: float, on_order: float, l
 def round_order(quantity: float, pack_size: float, min_order: float) -> float:
     """Raise an order to the minimum and round it up to whole packs (see forecast.replenish.round_order)."""
     return _module("forecast.replenish").round_order(quantity, pack_size, min_order)
+
+
+def project_stock(mean: Sequence[float], *, on_hand: float, on_order: float, order_quantity: float,
+                  lead_time_weeks: float) -> Projection:
+    """Project end-of-week stock if the plan is followed (see forecast.replenish.project_stock)."""
+    return _module("forecast.replenish").project_stock(mean, on_hand=on_hand, on_order=on_order,
+                                                       order_quantity=order_quantity, lead_time_weeks=lead_time_weeks)

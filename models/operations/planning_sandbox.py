@@ -6,12 +6,13 @@ Nothing is written: no operation is called, nothing is added to the session.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecast.types import Forecast
@@ -28,6 +29,7 @@ from models.planning import (
     SuggestionKind,
     SuggestionStatus,
 )
+from models.stock import Balance
 from models.timeutil import week_start
 
 
@@ -69,11 +71,52 @@ class SandboxResult:
     totals: dict[str, dict[str, float]]
 
 
-def _figures(p: KeyPlan, suggested: Decimal) -> dict[str, Any]:
-    return {"forecast_total": float(p.forecast_total), "safety_stock": float(p.safety_stock),
-            "reorder_point": float(p.reorder_point), "suggested": float(suggested), "on_hand": float(p.on_hand),
-            "on_order": float(p.on_order), "service_level": p.service_level, "lead_time_weeks": p.lead_time_weeks,
-            "reason": p.reason}
+def _figures(p: KeyPlan, suggested: Decimal, mean: Sequence[float], unit_cost: Decimal) -> dict[str, Any]:
+    fig: dict[str, Any] = {
+        "forecast_total": float(p.forecast_total), "safety_stock": float(p.safety_stock),
+        "reorder_point": float(p.reorder_point), "suggested": float(suggested), "on_hand": float(p.on_hand),
+        "on_order": float(p.on_order), "service_level": p.service_level, "lead_time_weeks": p.lead_time_weeks,
+        "reason": p.reason}
+    return fig | _projection(p, suggested, mean, unit_cost)
+
+
+def _projection(p: KeyPlan, suggested: Decimal, mean: Sequence[float], unit_cost: Decimal) -> dict[str, Any]:
+    """Stock week by week if the plan is followed: stock-out weeks and the value of the stock held.
+
+    The figures are rounded once (stock to 0.1, money to the fen) and the text is written from the
+    rounded figures, so what a planner reads in the sentence is what the columns show.
+    """
+    proj = forecasting.project_stock(mean, on_hand=float(max(p.on_hand, ZERO)), on_order=float(p.on_order),
+                                     order_quantity=float(suggested), lead_time_weeks=p.lead_time_weeks)
+    average = round(proj.average_stock, 1)
+    value = float((Decimal(str(average)) * unit_cost).quantize(Decimal("0.01")))
+    weeks = len(proj.stock)
+    if suggested > 0:
+        arrives = (f"第 {proj.arrival_week + 1} 周到货" if proj.arrival_week < weeks
+                   else f"到货晚于这 {weeks} 周")
+        order = f"订货 {float(suggested):g}，{arrives}"
+    else:
+        order = "不订货"
+    text = (f"按此方案{order}：{weeks} 周中 {proj.stockout_weeks} 周缺货，"
+            f"周末平均库存 {average:g}，库存金额约 ¥{value:,.2f}。")
+    return {"stockout_weeks": proj.stockout_weeks, "average_stock": average, "stock_value": value,
+            "unit_cost": float(unit_cost), "projection": [round(v, 1) for v in proj.stock],
+            "arrival_week": proj.arrival_week, "projection_text": text}
+
+
+def unit_costs(session: Session, org_id: int) -> dict[Key, Decimal]:
+    """Return the moving-average unit cost per item × site (Σ value ÷ Σ on hand), in one statement."""
+    rows = session.execute(select(Balance.item_id, Balance.site_id, func.sum(Balance.value), func.sum(Balance.on_hand))
+                           .where(Balance.org_id == org_id, Balance.on_hand > 0)
+                           .group_by(Balance.item_id, Balance.site_id))
+    return {(i, s): (Decimal(v or 0) / Decimal(q)).quantize(Decimal("0.0001")) for i, s, v, q in rows if q}
+
+
+def _cost(costs: dict[Key, Decimal], key: Key) -> Decimal:
+    """A key's own cost, else the item's cost at another site (no stock here now), else 0."""
+    if key in costs:
+        return costs[key]
+    return next((c for (item, _site), c in sorted(costs.items()) if item == key[0]), ZERO)
 
 
 def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -> SandboxResult:
@@ -139,16 +182,21 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
     for d in live.drafts:
         if d.kind != SuggestionKind.CLEARANCE:
             live_drafted[(d.item_id, d.site_id)] += d.quantity
-    rows, fields = [], ("forecast_total", "safety_stock", "reorder_point", "suggested")
+    costs = unit_costs(session, actor.org_id)
+    rows, fields = [], ("forecast_total", "safety_stock", "reorder_point", "suggested", "stockout_weeks",
+                        "stock_value")
     totals = {side: dict.fromkeys(fields, 0.0) for side in ("live", "sandbox")}
     for key in sorted(set(sandbox.plans) | set(live.plans)):
         mine = sandbox.plans.get(key)
         if mine is None:
             continue
         lp = live.plans.get(key)
+        # Both projections cover the same weeks (the live run may have forecast fewer), so their
+        # stock-out weeks and stock values compare like with like.
+        weeks = min(len(planned[key].mean), len(live_fc[key].mean)) if lp is not None else len(planned[key].mean)
         live_fig = None
         if lp is not None:
-            live_fig = _figures(lp, live_drafted.get(key, ZERO))
+            live_fig = _figures(lp, live_drafted.get(key, ZERO), live_fc[key].mean[:weeks], _cost(costs, key))
             kept = stored.get(key)
             live_fig["stored"] = {
                 "suggested": float(proposed.get(key, ZERO)),
@@ -156,7 +204,7 @@ def run_planning_sandbox(session: Session, actor: Actor, cmd: PlanningSandbox) -
                 "reorder_point": float(kept.reorder_point) if kept else None,
                 "computed_at": kept.computed_at.isoformat() if kept else None,
             }
-        fig = _figures(mine, drafted.get(key, ZERO))
+        fig = _figures(mine, drafted.get(key, ZERO), planned[key].mean[:weeks], _cost(costs, key))
         delta = {f: fig[f] - (live_fig[f] if live_fig else 0.0) for f in fields}
         for f in fields:
             totals["sandbox"][f] += fig[f]

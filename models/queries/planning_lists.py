@@ -142,10 +142,16 @@ def _override(ov: ForecastOverride) -> OverrideRow:
                        scored_at=ov.scored_at)
 
 
-def overrides(session: Session, actor: Actor, *, scored_only: bool = False, limit: int = 500) -> list[OverrideRow]:
-    """Planners' overrides, newest first; ``scored_only``: the scored ones, last scored first."""
+def overrides(session: Session, actor: Actor, *, scored_only: bool = False, limit: int = 500,
+              item_id: int | None = None, site_id: int | None = None) -> list[OverrideRow]:
+    """Planners' overrides, newest first (optionally of one item and/or site); ``scored_only``: the
+    scored ones, last scored first."""
     actor.require(Permission.PLAN)
     stmt = select(ForecastOverride).where(ForecastOverride.org_id == actor.org_id)
+    if item_id:
+        stmt = stmt.where(ForecastOverride.item_id == item_id)
+    if site_id:
+        stmt = stmt.where(ForecastOverride.site_id == site_id)
     if scored_only:
         stmt = stmt.where(ForecastOverride.scored_at.is_not(None)).order_by(ForecastOverride.scored_at.desc())
     else:
@@ -186,10 +192,14 @@ def demand_imports(session: Session, actor: Actor, *, limit: int = 100) -> list[
                       created_by=r.created_by, created_at=r.created_at, report=r.report) for r in rows]
 
 
-def suggestions(session: Session, actor: Actor, *, status: str = "proposed", limit: int = 1000) -> list[SuggestionView]:
-    """Replenishment suggestions in one status (``"all"``: every status), newest first."""
+def suggestions(session: Session, actor: Actor, *, status: str = "proposed", limit: int = 1000,
+                before_id: int | None = None) -> list[SuggestionView]:
+    """Replenishment suggestions in one status (``"all"``: every status), newest first; ``before_id``:
+    the page after the one that ended with that suggestion (keyset on id)."""
     actor.require(Permission.PLAN)
     stmt = select(ReplenishmentSuggestion).where(ReplenishmentSuggestion.org_id == actor.org_id)
+    if before_id:
+        stmt = stmt.where(ReplenishmentSuggestion.id < before_id)
     if status != "all":
         stmt = stmt.where(ReplenishmentSuggestion.status == SuggestionStatus(status))
     return [suggestion_view(s) for s in session.scalars(stmt.order_by(ReplenishmentSuggestion.id.desc())

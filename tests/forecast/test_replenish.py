@@ -74,3 +74,17 @@ def test_forecast_policy_beats_minmax_stockout_rate_on_demo_set() -> None:
     assert sim.minmax_same_stock.average_stock == pytest.approx(sim.forecast.average_stock, rel=0.02)
     assert sim.forecast.stockout_rate < sim.minmax_same_stock.stockout_rate
     assert sim.forecast.average_stock > 0
+
+
+def test_project_stock_counts_stockouts_and_brings_the_order_after_the_lead_time():
+    from forecast.replenish import project_stock
+
+    # 10 on hand, 4 on order (this week), 30 ordered now arriving after 2 weeks, demand 6 a week
+    p = project_stock([6, 6, 6, 6, 6], on_hand=10, on_order=4, order_quantity=30, lead_time_weeks=2)
+    assert p.arrival_week == 2
+    assert p.stock == (8.0, 2.0, 26.0, 20.0, 14.0) and p.stockout_weeks == 0
+    assert p.average_stock == sum(p.stock) / 5
+    # a longer lead time: week 3 (index 2) runs dry before the order arrives in week 4 (index 3)
+    late = project_stock([6, 6, 6, 6, 6], on_hand=10, on_order=4, order_quantity=30, lead_time_weeks=2.5)
+    assert late.arrival_week == 3 and late.stock[:3] == (8.0, 2.0, 0.0) and late.stockout_weeks == 1
+    assert project_stock([], on_hand=1, on_order=0, order_quantity=0, lead_time_weeks=1).average_stock == 0.0

@@ -168,3 +168,23 @@ def test_the_sandbox_live_column_agrees_with_its_own_reason_after_stock_moved(se
         assert f"订货 {live['suggested']:g}" in live["reason"]
     else:
         assert "暂不订货" in live["reason"]
+
+
+def test_the_sandbox_projects_stockouts_and_stock_value_and_says_the_same(session_factory, demo, actors):
+    # 5 a week, 2 left (bought at 60): a longer lead time leaves the shop empty longer (more stock-out
+    # weeks); a higher service level orders more (more stock, worth more). The sentence shows the columns.
+    weekly_history(session_factory, demo, actors, "MD", [5, 5, 5, 5], stock_first=22)
+    _plan(session_factory, actors)
+    with session_factory() as session:
+        (slow,) = run_planning_sandbox(session, actors["赵经理"], PlanningSandbox(lead_time_weeks=3)).rows
+        (safe,) = run_planning_sandbox(session, actors["赵经理"], PlanningSandbox(service_level=0.99)).rows
+    live = slow.live
+    assert live is not None and live["unit_cost"] == 60.0
+    assert slow.sandbox["stockout_weeks"] > live["stockout_weeks"] and slow.delta["stockout_weeks"] > 0
+    assert safe.sandbox["stock_value"] > live["stock_value"] and safe.delta["stock_value"] > 0
+    for fig in (live, slow.sandbox, safe.sandbox):
+        assert fig["stock_value"] == round(fig["average_stock"] * 60, 2)
+        assert f"中 {fig['stockout_weeks']} 周缺货" in fig["projection_text"]
+        assert f"周末平均库存 {fig['average_stock']:g}" in fig["projection_text"]
+        assert f"库存金额约 ¥{fig['stock_value']:,.2f}" in fig["projection_text"]
+        assert len(fig["projection"]) == 4 and min(fig["projection"]) >= 0  # the live run's 4 weeks
