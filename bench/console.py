@@ -21,6 +21,7 @@ Targets (issue 13): every page p95 ≤ 200 ms; page weight ≤ 300 KB compressed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import random
 import re
@@ -48,7 +49,11 @@ from models.base import utcnow
 from models.catalog import Dimension
 from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, seed_demo
+from models.errors import DomainError
 from models.operations.masterdata import CreateItem, CreateParty, GradeSpec, create_item, create_party
+from models.operations.planning import RunForecast, run_forecast
+from models.operations.replenishment import RecomputeReplenishment, recompute_replenishment
+from models.operations.settlement import SettleFarmer, settle_farmer
 from models.org import PartyKind
 from models.uow import run
 
@@ -143,12 +148,23 @@ def _scale(url: str, tmp: Path, documents: int, items: int) -> tuple[Any, DemoOr
                  f"{time.perf_counter() - began:.0f} s")
     figure("console_scale_documents_applied", applied, "documents", 0)
     figure("console_scale_load_s", time.perf_counter() - began, "s")
+    # Settlements to open (the money pages list and show them): a tenth of the farmers are paid.
+    for farmer in made["farmers"][::10]:
+        with contextlib.suppress(DomainError):  # nothing due for that farmer
+            run(factory, settle_farmer, Actor.system_actor(demo.org_id, "bench"), SettleFarmer(farmer))
+    # The planning pages read a forecast run and its suggestions: make them as the beat would.
+    began = time.perf_counter()
+    planner = Actor.system_actor(demo.org_id, "bench")
+    result = run(factory, run_forecast, planner, RunForecast(horizon=8))
+    run(factory, recompute_replenishment, planner, RecomputeReplenishment())
+    note(f"forecast run {result.run_id}: {time.perf_counter() - began:.0f} s")
     return app, demo
 
 
 # --- the pages ---------------------------------------------------------------------------------------
 
-#: How to fill a path parameter of a console route: an SQL returning candidate ids for the org.
+#: How to fill a path parameter of a console route: SQL returning candidate ids in the org, by parameter
+#: name, or by (endpoint, parameter) where a name means something narrower on that page.
 SAMPLES: dict[str, str] = {
     "document_id": "SELECT id FROM documents WHERE org_id = :org ORDER BY id",
     "lot_id": "SELECT id FROM lots WHERE org_id = :org ORDER BY id",
@@ -157,36 +173,64 @@ SAMPLES: dict[str, str] = {
     "party_id": "SELECT id FROM parties WHERE org_id = :org ORDER BY id",
     "voucher_id": "SELECT id FROM vouchers WHERE org_id = :org ORDER BY id",
     "member_id": "SELECT id FROM members WHERE org_id = :org ORDER BY id",
-    "rule_id": "SELECT id FROM mapping_rules WHERE org_id = :org ORDER BY id",
 }
+BY_PAGE: dict[tuple[str, str], str] = {
+    ("console.money_margin_document", "document_id"):
+        "SELECT id FROM documents WHERE org_id = :org AND kind IN ('SHIPMENT', 'SALES_ORDER') ORDER BY id",
+    ("console.money_settlement", "document_id"):
+        "SELECT id FROM documents WHERE org_id = :org AND kind = 'SETTLEMENT' ORDER BY id",
+    ("console.money_farmer", "party_id"): "SELECT id FROM parties WHERE org_id = :org AND kind = 'FARMER' ORDER BY id",
+    ("console.money_rule", "rule_id"): "SELECT id FROM mapping_rules WHERE org_id = :org ORDER BY id",
+    ("console.collaboration_rule_edit", "rule_id"): "SELECT id FROM rules WHERE org_id = :org ORDER BY id",
+    ("console.collaboration_webhook_log", "sub_id"):
+        "SELECT id FROM webhook_subscriptions WHERE org_id = :org ORDER BY id",
+}
+#: Pages whose (item, site) must be planned: both drawn from one forecast line.
+PLANNED = "SELECT DISTINCT item_id, site_id FROM forecast_lines WHERE org_id = :org ORDER BY 1, 2"
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+#: Sign-in, downloads (.xlsx, .pdf: files, not pages) and forms of one kind are not pages here.
+SKIP = ("console.static", "console.login", "console.login_qr", "console.login_qr_callback",
+        "console.money_margin_find")  # a lookup by number that answers with a redirect, not a page
+
+
+def _candidates(url: str, sql: str, org_id: int) -> list[Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) if len(r) > 1 else r[0] for r in conn.execute(text(sql), {"org": org_id})]
+    except Exception as exc:  # a table this org never wrote (the page is then skipped)
+        note(f"no samples ({type(exc).__name__}): {sql[:60]}")
+        return []
+    finally:
+        engine.dispose()
 
 
 def _pages(app: Any, org_id: int, url: str, rng: random.Random) -> dict[str, Callable[[], str]]:
     """Page name → a function returning a URL to fetch (a fresh id each time for routes that take one)."""
-    engine = make_engine(url)
-    candidates: dict[str, list[int]] = {}
-    with engine.connect() as conn:
-        for name, sql in SAMPLES.items():
-            try:
-                candidates[name] = [int(v) for v in conn.execute(text(sql), {"org": org_id}).scalars()]
-            except Exception:  # a table a page module does not use here
-                conn.rollback()
-    engine.dispose()
     pages: dict[str, Callable[[], str]] = {}
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/console") or "GET" not in (rule.methods or ()) or rule.endpoint in (
-                "console.static", "console.login"):
+        if (not rule.rule.startswith("/console") or "GET" not in (rule.methods or ()) or rule.endpoint in SKIP
+                or rule.rule.endswith((".xlsx", ".pdf", ".<fmt>")) or "<kind>" in rule.rule):
             continue
-        params = _PARAM.findall(rule.rule)
-        if any(not candidates.get(p) for p in params):
-            note(f"skipped {rule.rule}: no sample for {params}")
+        params = tuple(_PARAM.findall(rule.rule))
+        if params == ("item_id", "site_id"):
+            pairs = _candidates(url, PLANNED, org_id)
+            choose: dict[str, list[Any]] = {"pair": pairs}
+        else:
+            choose = {p: _candidates(url, BY_PAGE.get((rule.endpoint, p), SAMPLES.get(p, "")), org_id)
+                      if (rule.endpoint, p) in BY_PAGE or p in SAMPLES else [] for p in params}
+        if any(not ids for ids in choose.values()):
+            note(f"skipped {rule.rule}: nothing of that kind in the scaled org")
             continue
 
-        def make(rule_text: str = rule.rule, names: tuple[str, ...] = tuple(params)) -> str:
+        def make(rule_text: str = rule.rule, names: tuple[str, ...] = params,
+                 pools: dict[str, list[Any]] = choose) -> str:
+            if "pair" in pools:
+                item, site = rng.choice(pools["pair"])
+                return rule_text.replace("<int:item_id>", str(item)).replace("<int:site_id>", str(site))
             filled = rule_text
             for name in names:
-                filled = re.sub(r"<(?:[^:<>]+:)?" + name + ">", str(rng.choice(candidates[name])), filled)
+                filled = re.sub(r"<(?:[^:<>]+:)?" + name + ">", str(rng.choice(pools[name])), filled)
             return filled
 
         pages[rule.endpoint.removeprefix("console.")] = make
@@ -222,6 +266,7 @@ def _measure(app: Any, demo: DemoOrg, url: str, rounds: int) -> None:
     rng = random.Random(5)
     worst, heaviest, chart_kb = 0.0, 0.0, 0.0
     over = []
+    failed = []
     for name, make in sorted(_pages(app, demo.org_id, url, rng).items()):
         times: list[float] = []
         for n in range(rounds + 2):
@@ -229,10 +274,14 @@ def _measure(app: Any, demo: DemoOrg, url: str, rounds: int) -> None:
             began = time.perf_counter()
             resp = client.get(target)
             elapsed = (time.perf_counter() - began) * 1000
-            if resp.status_code != 200:
-                raise SystemExit(f"{target} answered {resp.status_code}: {resp.get_data(as_text=True)[:300]}")
+            if resp.status_code != 200:  # a page that does not answer is reported, never timed
+                note(f"{target} answered {resp.status_code}: {resp.get_data(as_text=True)[:200]}")
+                failed.append(name)
+                break
             if n >= 2:
                 times.append(elapsed)
+        if not times:
+            continue
         p95 = percentile(times, 95)
         figure(f"console_{name}_p50", percentile(times, 50), "ms")
         figure(f"console_{name}_p95", p95, "ms")
@@ -242,6 +291,7 @@ def _measure(app: Any, demo: DemoOrg, url: str, rounds: int) -> None:
         chart_kb = max(chart_kb, chart / 1024)
         if p95 > 200:
             over.append(name)
+    figure("console_pages_not_200", len(failed), "pages", 0)
     figure("console_pages_worst_p95", worst, "ms")
     figure("console_pages_over_200ms", len(over), "pages", 0)
     figure("console_heaviest_page_weight", heaviest, "KB")
