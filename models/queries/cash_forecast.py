@@ -39,7 +39,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import Date, Select, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from models.approvals import ApprovalRequest, ApprovalStatus
@@ -352,7 +352,9 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime)
         .where(FarmerSettlement.org_id == org_id,
                FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE]))
         .order_by(FarmerSettlement.id)).all()
-    still_owed = _open_payable_by_receipt(session, org_id, [r[0] for r in rows])
+    still_owed = _open_payable_by_receipt(session, org_id, select(FarmerSettlement.receipt_id).where(
+        FarmerSettlement.org_id == org_id,
+        FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE])))
     out = []
     for receipt_id, number, when, party_id, name, credit_days, status, due_value in rows:
         # Never more than the delivery's payable still open: a farmer may have been paid with a
@@ -369,27 +371,25 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime)
     return out
 
 
-def _open_payable_by_receipt(session: Session, org_id: int, receipt_ids: list[int]) -> dict[int, Decimal]:
-    """What is still open of each receipt's payable lines (the sub-ledger: line less its matches)."""
-    found: dict[int, Decimal] = {}
+def _open_payable_by_receipt(session: Session, org_id: int, receipts: Select[int]) -> dict[int, Decimal]:
+    """What is still open of each receipt's payable lines (the sub-ledger: line less its matches), for the
+    receipts ``receipts`` selects: one statement, however many deliveries wait (no id lists sent)."""
     amount = signed_amount(Side.PAYABLE)
-    for start in range(0, len(receipt_ids), 5000):  # bounded IN lists
-        chunk = receipt_ids[start:start + 5000]
-        matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
-                   .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
-                   .join(Voucher, Voucher.id == VoucherLine.voucher_id)
-                   .where(OpenItemMatch.org_id == org_id, Voucher.document_id.in_(chunk))
-                   .group_by(OpenItemMatch.charge_line_id).subquery())
-        rows = session.execute(
-            select(Voucher.document_id,
-                   type_coerce(func.sum(amount - func.coalesce(matched.c.m, 0)), Money()))
-            .join(Voucher, Voucher.id == VoucherLine.voucher_id)
-            .outerjoin(matched, matched.c.line_id == VoucherLine.id)
-            .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-                   Voucher.document_id.in_(chunk), VoucherLine.closed_on == STILL_OPEN)
-            .group_by(Voucher.document_id)).all()
-        found.update({doc: value for doc, value in cast(list[tuple[int, Decimal]], rows)})
-    return found
+    open_lines = (select(VoucherLine.id, Voucher.document_id, amount.label("amount"))
+                  .join(Voucher, Voucher.id == VoucherLine.voucher_id)
+                  .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+                         VoucherLine.closed_on == STILL_OPEN, Voucher.document_id.in_(receipts))
+                  .subquery())
+    matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
+               .join(open_lines, open_lines.c.id == OpenItemMatch.charge_line_id)
+               .where(OpenItemMatch.org_id == org_id)
+               .group_by(OpenItemMatch.charge_line_id).subquery())
+    rows = session.execute(
+        select(open_lines.c.document_id,
+               type_coerce(func.sum(open_lines.c.amount - func.coalesce(matched.c.m, 0)), Money()))
+        .outerjoin(matched, matched.c.line_id == open_lines.c.id)
+        .group_by(open_lines.c.document_id)).all()
+    return {doc: value for doc, value in cast(list[tuple[int, Decimal]], rows)}
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
