@@ -6,16 +6,14 @@ from typing import Any
 
 from flask import request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
 from console.blueprint import bp
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
-from models.actor import Actor, Permission
+from models.actor import Permission
 from models.errors import DomainError
 from models.operations.rules import TRIGGERS
 from models.operations.webhooks import (
     SubscribeWebhook,
-    Subscription,
     SwitchWebhook,
     subscribe_webhook,
     switch_webhook,
@@ -24,12 +22,6 @@ from models.queries.workflow_config import list_webhooks, webhook_deliveries
 
 DELIVERY_STATUS = {"delivered": "已送达", "pending": "待发送", "failed": "失败"}
 RUN_STATUS = {"done": "完成", "retry": "等待重试", "dead": "已放弃（死信）", "queued": "排队中", "running": "发送中"}
-
-
-def _subscribe(session: Session, who: Actor, cmd: SubscribeWebhook, idempotency_key: str | None = None) -> Subscription:
-    # subscribe_webhook is not idempotent by key on purpose: its answer carries the secret, which must
-    # never be stored in an idempotency record. A double submit makes a second subscription, shown in the list.
-    return subscribe_webhook(session, who, cmd)
 
 
 def _page(*, status: int = 200, error: str | None = None, url: str = "", kinds: list[str] | None = None,
@@ -52,7 +44,9 @@ def collaboration_webhook_add() -> ResponseReturnValue:
     url = request.form.get("url", "").strip()[:2000]
     kinds = [k[:64] for k in request.form.getlist("kinds")][:60]
     try:
-        sub = call(_subscribe, SubscribeWebhook(url=url, kinds=tuple(kinds)))
+        # No idempotency key on purpose: the answer carries the secret, which must never be stored in an
+        # idempotency record. A double submit makes a second subscription, shown in the list.
+        sub = call(subscribe_webhook, SubscribeWebhook(url=url, kinds=tuple(kinds)))
     except DomainError as exc:
         return _page(status=exc.http_status, error=f"{exc.message}（{exc.code}）", url=url, kinds=kinds)
     # The secret is shown on this one answer (not a redirect: it must not sit in a flash cookie).
