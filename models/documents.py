@@ -24,6 +24,7 @@ class DocKind(enum.StrEnum):
     SETTLEMENT = "settlement"  # 付款单 (farmer settlement)
     MONEY_IN = "money_in"  # 收款单: money received from a customer (or any party)
     MONEY_OUT = "money_out"  # 付款单: money paid to a supplier or farmer
+    OPENING = "opening"  # 期初入库: stock on hand when the books start (models.operations.opening_stock)
 
 
 #: Human number prefixes: RK-SX-20261123-0007.
@@ -37,6 +38,7 @@ DOC_PREFIX: dict[DocKind, str] = {
     DocKind.SETTLEMENT: "FK",
     DocKind.MONEY_IN: "SK",
     DocKind.MONEY_OUT: "FK",  # one 付款单 series with farmer settlements (one counter: numbers stay unique)
+    DocKind.OPENING: "QC",  # 期初
 }
 
 
@@ -74,7 +76,7 @@ TRANSITIONS: dict[DocKind, dict[DocStatus, set[DocStatus]]] = {
     },
 }
 for _kind in (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.MONEY_IN,
-              DocKind.MONEY_OUT):
+              DocKind.MONEY_OUT, DocKind.OPENING):
     TRANSITIONS[_kind] = {DocStatus.POSTED: {DocStatus.REVERSED}}
 #: A receipt above its plausibility limit waits as a draft until a second person confirms it.
 TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CANCELLED}

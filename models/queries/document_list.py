@@ -30,7 +30,7 @@ from models.timeutil import SHANGHAI
 KIND_LABELS: dict[DocKind, str] = {
     DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
     DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "结算付款单",
-    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单",
+    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
 }
 PAGE_SIZE = 50
 #: One export is a file a person opens: bounded (narrow the filter for more).

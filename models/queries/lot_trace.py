@@ -38,7 +38,7 @@ QC_LIMIT = 50
 DOC_KIND_LABELS = {
     DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
     DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "付款单",
-    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单",
+    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
 }
 DIRECTION_LABELS = {FreezeDirection.INBOUND: "禁止入库", FreezeDirection.OUTBOUND: "禁止出库",
                     FreezeDirection.BOTH: "禁止出入库"}
