@@ -74,8 +74,10 @@ _BY_KIND = Anyone("按往来单位类型在操作中检查：客户需销售下�
 #: Adding a member: a farmer needs 发放绑定码, staff 分配角色 (checked in register_member).
 _BY_ROLE = Anyone("农户成员需发放绑定码权限，员工需分配角色权限，均在 register_member 中检查")
 
-#: An import runs the same checks as adding each row (items: 修改价格; parties: by kind).
-_IMPORT_CHECKS = Anyone("与逐行新增相同：商品需修改价格，往来单位按类型需采购/销售下单，在导入操作中检查")
+#: An import runs the same checks as adding each row (items: 修改价格; parties: by kind; opening
+#: stock: 修改价格 and 收货入库 at each row's site).
+_IMPORT_CHECKS = Anyone("与逐行新增相同：商品需修改价格，往来单位按类型需采购/销售下单，"
+                        "期初库存需在该站点有修改价格和收货入库权限，在导入操作中检查")
 
 SavedOut = out_model(Saved)
 Text = Field(min_length=1, max_length=128)
@@ -329,7 +331,7 @@ def get_audit(ctx: Ctx, query: AuditQuery) -> Any:
 # --- imports --------------------------------------------------------------------------------------
 
 class ImportPath(BaseModel):
-    kind: Literal["items", "parties"]
+    kind: Literal["items", "parties", "opening_stock"] = Field(description="商品、往来单位或期初库存")
 
 
 class ImportForm(BaseModel):
@@ -339,8 +341,9 @@ class ImportForm(BaseModel):
 
 @endpoint(api.post, "/imports/<kind>", permission=_IMPORT_CHECKS, response=out_model(MasterDataReport), status=201)
 def post_import(ctx: Ctx, path: ImportPath, form: ImportForm) -> Any:
-    """Upload items or parties as .xlsx: every row is checked; all are written or none (422 with a
-    report naming each bad row and column). ``dry_run`` only checks."""
+    """Upload items, parties or opening stock (期初库存: one 期初入库 document per site) as .xlsx: every
+    row is checked; all are written or none (422 with a report naming each bad row and column).
+    ``dry_run`` only checks."""
     content = form.file.read(MAX_BYTES + 1)
     if len(content) > MAX_BYTES:
         raise ValidationError(f"文件不能超过 {MAX_BYTES // (1024 * 1024)}MB", field="file")

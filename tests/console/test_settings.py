@@ -153,3 +153,35 @@ def test_audit_export_keeps_the_pages_filter(console_as, demo):
     data = client.get(f"/console/settings/export/audit.xlsx?action=grade.&actor_id={demo.members['钱总监']}").data
     values = [r for r in openpyxl.load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True)]
     assert [r[3] for r in values[1:]] == ["grade.price_changed"]
+
+
+def test_opening_stock_import_on_the_imports_page(console_as, demo, engine, session_factory):
+    from models.documents import DocKind, Document
+
+    client = console_as("赵经理")
+    page = client.get("/console/imports").get_data(as_text=True)
+    assert "导入期初库存" in page and "/console/imports/opening_stock/template.xlsx" in page
+    template = client.get("/console/imports/opening_stock/template.xlsx")
+    head = [c.value for c in openpyxl.load_workbook(io.BytesIO(template.data)).worksheets[0][1]]
+    assert head == ["站点编码", "商品编码", "数量", "单位", "批次号", "等级", "单位成本", "生产日期", "到期日"]
+    bad = workbook(head, ["ZC", "CQ", 10, "斤", None, "特级", 120, None, None],
+                   ["ZC", "CQ", 5, None, None, None, "很贵", None, None])
+    before = rows(engine)
+    response = client.post("/console/imports/opening_stock", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(bad), "opening.xlsx")}, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "第 3 行" in html and "单位成本" in html and "不是数字" in html
+    assert rows(engine) == before
+    good = workbook(head, ["ZC", "CQ", 10, "斤", None, "特级", 120, None, None],
+                    ["ZC", "CQ", 5, None, None, None, 100, None, None])
+    response = client.post("/console/imports/opening_stock", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(good), "opening.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 200 and "已导入 2 行期初库存" in response.get_data(as_text=True)
+    with session_factory() as s:
+        doc = s.scalars(select(Document).where(Document.org_id == demo.org_id,
+                                               Document.kind == DocKind.OPENING)).one()
+        assert doc.total_amount == Decimal("1100.00")  # 5 kg × 120 + 5 kg × 100
+    listed = client.get("/console/documents?kind=opening").get_data(as_text=True)
+    assert doc.number in listed and "期初入库" in listed
+    detail = client.get(f"/console/documents/{doc.id}")
+    assert detail.status_code == 200 and "期初入库" in detail.get_data(as_text=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from collections.abc import Callable
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -170,3 +172,52 @@ def test_settings_api_fuzzed_no_5xx_and_conforming(member, app, demo, as_):
     seen, failures = fuzz_spec(app, as_(member), 6, include=lambda path: path.startswith("/api/v1/settings"))
     assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
     assert len(seen) >= 17
+
+
+OPENING_HEAD = ["站点编码", "商品编码", "数量", "单位成本"]
+
+
+def test_clerk_and_storekeeper_cannot_post_opening_stock(console_as, demo, engine, client, as_):
+    """Opening stock puts value on the books: it needs the price permission, not just receiving."""
+    from models.documents import DocKind, Document
+
+    before = rows(engine)
+    sheet = workbook(OPENING_HEAD, ["ZC", "CQ", 100, 50])
+    for name in ("小周", "老孙"):
+        html = _upload(console_as(name), sheet, "opening_stock").get_data(as_text=True)
+        assert "期初库存导入未完成" in html and "PERMISSION_DENIED" in html
+        assert_refused(client.post("/api/v1/settings/imports/opening_stock", headers=as_(name),
+                                   data={"file": (io.BytesIO(sheet), "x.xlsx")}, content_type="multipart/form-data"),
+                       403, "PERMISSION_DENIED")
+    assert rows(engine) == before
+    with engine.connect() as conn:
+        assert conn.scalar(select(Document.id).where(Document.kind == DocKind.OPENING,
+                                                     Document.org_id == demo.org_id)) is None
+
+
+def test_another_org_cannot_post_opening_stock_at_our_site(session_factory, demo, engine):
+    """By id, our site is not found for them; by code, their sheet's ZC is their own 总仓, never ours."""
+    from models.actor import load_actor
+    from models.errors import NotFound
+    from models.operations.masterdata_import import ImportKind, ImportMasterData, import_master_data
+    from models.operations.opening_stock import OpeningLine, PostOpeningStock, post_opening_stock
+    from models.stock import Balance
+    from models.uow import run
+
+    other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:12]}", "外社")
+    with session_factory() as s:
+        boss = load_actor(s, other.members["钱总监"])
+    before = rows(engine)
+    with pytest.raises(NotFound):
+        run(session_factory, post_opening_stock, boss, PostOpeningStock(
+            demo.sites["ZC"], (OpeningLine(other.items["茶青"], Decimal(5), Decimal(80)),)))
+    with pytest.raises(NotFound):
+        run(session_factory, post_opening_stock, boss, PostOpeningStock(
+            other.sites["ZC"], (OpeningLine(demo.items["茶青"], Decimal(5), Decimal(80)),)))
+    assert rows(engine) == before
+    run(session_factory, import_master_data, boss, ImportMasterData(
+        ImportKind.OPENING_STOCK, workbook(OPENING_HEAD, ["ZC", "CQ", 5, 80])))
+    with session_factory() as s:
+        assert s.scalar(select(Balance.id).where(Balance.site_id == demo.sites["ZC"],
+                                                 Balance.org_id == other.org_id)) is None
+        assert s.scalar(select(Balance.on_hand).where(Balance.site_id == other.sites["ZC"])) == Decimal(5)
