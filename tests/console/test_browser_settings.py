@@ -40,6 +40,12 @@ def test_import_a_sheet_with_an_error_row(console_browser, demo, engine, session
     assert page.locator("td:has-text('白茶')").count() == 1
     with session_factory() as s:
         assert {"BC", "HC"} <= set(s.scalars(select(Item.code).where(Item.org_id == demo.org_id)))
+    opening = ARTIFACTS / "opening-stock.xlsx"
+    opening.write_bytes(workbook(["站点编码", "商品编码", "数量", "单位成本"], ["ZC", "BC", 12, 180]))
+    page.goto(f"{page.base_url}/console/imports")
+    page.set_input_files("#file-opening_stock", str(opening))
+    page.click("form[action$='/imports/opening_stock'] button[type=submit]")
+    page.wait_for_selector("text=已导入 1 行期初库存")
     desk = console_browser("赵经理", desktop=True)
     desk.goto(f"{desk.base_url}/console/imports")
     desk.set_input_files("#file-items", str(bad))
