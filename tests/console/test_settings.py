@@ -184,4 +184,4 @@ def test_opening_stock_import_on_the_imports_page(console_as, demo, engine, sess
     listed = client.get("/console/documents?kind=opening").get_data(as_text=True)
     assert doc.number in listed and "期初入库" in listed
     detail = client.get(f"/console/documents/{doc.id}")
-    assert detail.status_code == 200 and "期初入库" in detail.get_data(as_text=True)
+    assert detail.status_code == 200 and "期初入库过账" in detail.get_data(as_text=True)  # its trail, in words
