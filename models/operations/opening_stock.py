@@ -12,6 +12,7 @@ receive goods at that site; both checked for the site, so a manager of one site 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -147,6 +148,7 @@ def post_opening_stock(session: Session, actor: Actor, cmd: PostOpeningStock) ->
 
     doc = open_document(session, actor, DocKind.OPENING, DocStatus.POSTED, when, site=site,
                         note=cmd.note.strip()[:500], total_amount=total)
+    lot_codes = _lot_codes(session, actor.org_id, doc.number, [line for line, *_ in planned])
     results = []
     freezes: dict[int, list[Freeze]] = {}
     for no, (line, quantity, cost, value) in enumerate(planned, start=1):
@@ -154,9 +156,8 @@ def post_opening_stock(session: Session, actor: Actor, cmd: PostOpeningStock) ->
         expires = line.expires_on
         if expires is None and item.shelf_life_days:
             expires = (line.produced_on or today) + timedelta(days=item.shelf_life_days)
-        lot = Lot(org_id=actor.org_id, item_id=item.id, code=line.lot_code.strip() if line.lot_code and
-                  line.lot_code.strip() else f"{doc.number.removeprefix('QC-')}-{no}",
-                  received_on=today, produced_on=line.produced_on, expires_on=expires, grade_id=line.grade_id)
+        lot = Lot(org_id=actor.org_id, item_id=item.id, code=lot_codes[no - 1], received_on=today,
+                  produced_on=line.produced_on, expires_on=expires, grade_id=line.grade_id)
         session.add(lot)
         session.flush()
         if item.id not in freezes:
@@ -186,6 +187,22 @@ def post_opening_stock(session: Session, actor: Actor, cmd: PostOpeningStock) ->
         "total_value": dec(total),
     }, document_id=doc.id)
     return OpeningStock(doc.id, doc.number, site.id, total, voucher_number, results)
+
+
+def _lot_codes(session: Session, org_id: int, number: str, lines: list[OpeningLine]) -> list[str]:
+    """Each line's lot number: as given, else the document's number and the line's (QC-ZC-20261205-0001,
+    line 2 → ZC-20261205-0001-2), with a random tail in the unlikely case the item already has that one."""
+    given = [(line.lot_code or "").strip() for line in lines]
+    codes = [code or f"{number.removeprefix('QC-')}-{no}" for no, code in enumerate(given, start=1)]
+    generated = {(line.item_id, code) for line, code, own in zip(lines, codes, given, strict=True) if not own}
+    if not generated:
+        return codes
+    taken = {(line.item_id, own) for line, own in zip(lines, given, strict=True) if own}
+    taken |= {(item_id, code) for item_id, code in session.execute(select(Lot.item_id, Lot.code).where(
+        Lot.org_id == org_id, Lot.item_id.in_({i for i, _ in generated}),
+        Lot.code.in_({c for _, c in generated})))}
+    return [f"{code}-{uuid.uuid4().hex[:6]}" if not own and (line.item_id, code) in taken else code
+            for line, code, own in zip(lines, codes, given, strict=True)]
 
 
 def _refuse_existing_lots(session: Session, org_id: int, codes: dict[tuple[int, str], int]) -> None:

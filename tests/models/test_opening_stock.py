@@ -157,3 +157,15 @@ def test_the_voucher_debit_is_the_sum_of_the_lines_values(session_factory, demo,
     assert result.total_value == total
     debit = sum((d for _code, d, _c in voucher_lines(session_factory, result.document_id)), D(0))
     assert debit == total
+
+
+def test_a_generated_lot_number_never_takes_one_already_used(session_factory, demo, actors):
+    first = _post(session_factory, demo, actors["赵经理"], _leaf(demo, 1, 10))
+    series, seq = first.number.rsplit("-", 1)
+    following = f"{series}-{int(seq) + 1:04d}".removeprefix("QC-")  # the next opening document's number
+    second = _post(session_factory, demo, actors["赵经理"], _leaf(demo, 1, 10, lot_code=f"{following}-2"),
+                   _leaf(demo, 1, 10))
+    assert second.number.removeprefix("QC-") == following
+    own, made = second.lines
+    assert own.lot_code == f"{following}-2"
+    assert made.lot_code.startswith(f"{following}-2-") and len(made.lot_code) == len(own.lot_code) + 7
