@@ -16,7 +16,7 @@ _LABELS = {
     "FarmerSettlement": "结算记录", "Voucher": "凭证", "ApprovalRequest": "审批", "Todo": "待办",
     "Rule": "规则", "Device": "设备", "WebhookSubscription": "Webhook 订阅",
     "ReplenishmentSuggestion": "补货建议", "ForecastRun": "预测批次", "ForecastOverride": "预测调整",
-    "Promotion": "促销", "DemandImport": "需求导入",
+    "Promotion": "促销", "DemandImport": "需求导入", "Unit": "计量单位", "ItemUnit": "包装",
 }
 
 
