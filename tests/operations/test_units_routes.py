@@ -44,6 +44,7 @@ from models.operations.units import (
     rename_unit,
     set_pack,
 )
+from models.queries.emergency_transfer import Need, suggest_emergency
 from models.queries.settings_lists import items, routes, units
 from models.stock import StockMove
 from models.uow import run
@@ -252,3 +253,16 @@ def test_route_refusals(session_factory, demo, actors, engine):
     with pytest.raises(ValidationError):  # a stock site is not a route
         run(sf, update_route, actors["钱总监"], UpdateRoute(demo.sites["SX"], None, False))
     assert rows(engine) == before
+
+
+def test_emergency_suggestion_skips_a_deactivated_route_and_prefers_the_shorter_transit(
+        session_factory, demo, actors):
+    sf, boss = session_factory, actors["钱总监"]
+    run(sf, declare_route, boss, DeclareRoute(demo.sites["SX"], demo.sites["MD"], 10))
+    fast = run(sf, declare_route, boss, DeclareRoute(demo.sites["ZC"], demo.sites["MD"], 2))
+    needs = [Need(demo.items["茶青"])]
+    with sf() as s:  # no stock anywhere: both spare 0, the 2-hour route wins
+        assert suggest_emergency(s, boss, demo.sites["MD"], needs).source.id == demo.sites["ZC"]
+    run(sf, update_route, boss, UpdateRoute(fast, 2, False))
+    with sf() as s:
+        assert suggest_emergency(s, boss, demo.sites["MD"], needs).source.id == demo.sites["SX"]
