@@ -188,6 +188,8 @@ def test_units_page_adds_a_unit_and_the_item_page_edits_packs(console_as, demo, 
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.org_id == demo.org_id,
                                                             AuditEntry.action.like("pack.%"))).all()
     assert sorted(actions) == ["pack.created", "pack.removed", "pack.updated"]
+    log = client.get("/console/settings/audit?action=pack.").get_data(as_text=True)
+    assert "新增包装" in log and "删除包装" in log and "包装的全部修改" in log
 
 
 def test_routes_are_declared_and_deactivated_on_the_sites_page(console_as, demo, session_factory):
