@@ -269,3 +269,17 @@ def test_api_adds_a_unit_a_pack_and_a_route_then_a_deactivated_route_refuses(dem
     assert_refused(client.post("/api/v1/transfers", json={
         "from_site_id": demo.sites["SX"], "to_site_id": demo.sites["ZC"],
         "lines": [{"item_id": demo.items["茶青"], "quantity": "1"}]}, headers=as_("小周")), 409, "ROUTE_INACTIVE")
+
+
+def test_an_id_beyond_bigint_is_not_found_not_a_crash(console_as, demo, engine, client, as_):
+    """A form with no other field reaches the lookup with the path's id as is (found by the fuzzer)."""
+    huge = 2**64
+    before = rows(engine)
+    console = console_as("钱总监")
+    jar = demo.items["龙井"]
+    response = post(console, f"/console/settings/items/{jar}/packs/{huge}/remove", {})
+    assert response.status_code == 303
+    assert "找不到包装" in console.get(response.headers["Location"]).get_data(as_text=True)
+    assert_refused(client.post(f"/api/v1/settings/items/{jar}/packs/{huge}/remove", json={},
+                               headers=as_("钱总监")), 422, "VALIDATION_ERROR")  # the API's id type bounds it
+    assert rows(engine) == before
