@@ -81,6 +81,11 @@ def add_unit(session: Session, actor: Actor, cmd: AddUnit) -> int:
     factor = parse_factor(cmd.factor) if cmd.dimension == Dimension.MASS else Decimal(1)
     if session.scalar(select(Unit.id).where(Unit.org_id == actor.org_id, Unit.name == name)) is not None:
         raise DataConflict(f"已有单位“{name}”", field="name")
+    if cmd.dimension == Dimension.MASS:  # a pack of that name would silently win over it for that item
+        packed = session.scalar(select(Item.name).join(ItemUnit, ItemUnit.item_id == Item.id).where(
+            ItemUnit.org_id == actor.org_id, ItemUnit.name == name, Item.dimension == Dimension.MASS).limit(1))
+        if packed is not None:
+            raise DataConflict(f"{packed} 已有包装“{name}”，重量单位请另取名称", field="name")
     unit = Unit(org_id=actor.org_id, name=name, dimension=cmd.dimension, factor=factor)
     session.add(unit)
     session.flush()

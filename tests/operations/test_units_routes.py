@@ -197,6 +197,9 @@ def test_pack_named_as_base_unit_mass_unit_or_twice_is_refused(session_factory, 
     run(sf, set_pack, actors["赵经理"], SetPack(demo.items["龙井"], "提", "6"))
     with pytest.raises(DataConflict):
         run(sf, set_pack, actors["赵经理"], SetPack(demo.items["龙井"], "提", "8"))
+    run(sf, set_pack, actors["赵经理"], SetPack(demo.items["茶青"], "篓", "15"))
+    with pytest.raises(DataConflict):  # as a mass unit it would be shadowed by 茶青's pack
+        run(sf, add_unit, actors["赵经理"], AddUnit("篓", Dimension.MASS, "20"))
 
 
 # --- routes --------------------------------------------------------------------------------------
