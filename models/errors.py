@@ -212,3 +212,17 @@ class PeriodNotReady(InvalidState):
 
     code = "PERIOD_CHECKS_FAILED"
     default_message = "结账检查未通过"
+
+
+class UnitInUse(DataConflict):
+    """Renaming a unit that documents or items already name: their quantities would lose their unit."""
+
+    code = "UNIT_IN_USE"
+    default_message = "这个单位已经用过，不能改名"
+
+
+class RouteInactive(InvalidState):
+    """A transfer along a route (调拨路线) that was deactivated: refused; ones in transit still arrive."""
+
+    code = "ROUTE_INACTIVE"
+    default_message = "这条调拨路线已停用"
