@@ -14,8 +14,10 @@ from console.collaboration.sentence import (
     COMPARISONS,
     DIRECTIONS,
     FIELDS,
+    JOINS,
     Sentence,
     describe,
+    edit,
     from_form,
     from_rule,
     to_spec,
@@ -50,7 +52,7 @@ def _builder(sentence: Sentence, *, status: int = 200, error: str | None = None,
     who = actor()
     webhooks = [w for w in list_webhooks(read_db(), who) if w.active]
     return render("console/collaboration/rule_form.html", status=status, s=sentence, error=error, sandbox=sandbox,
-                  triggers=TRIGGERS, fields=FIELDS, comparisons=COMPARISONS, actions=ACTION_LABELS,
+                  triggers=TRIGGERS, fields=FIELDS, comparisons=COMPARISONS, joins=JOINS, actions=ACTION_LABELS,
                   roles=NOTIFY_ROLES, directions=DIRECTIONS, webhooks=webhooks, days=SANDBOX_DAYS,
                   may_change=can_anywhere(who, Permission.ROLES), request_id=new_request_id())
 
@@ -72,6 +74,8 @@ def collaboration_rule_edit(rule_id: int) -> ResponseReturnValue:
 @member_page(Permission.RULES)
 def collaboration_rule_sandbox() -> ResponseReturnValue:
     sentence = from_form(request.form)
+    if edit(sentence, request.form):  # an add/remove row button: the same form back, one row more or less
+        return _builder(sentence)
     spec = to_spec(sentence)
     db = read_db()
     try:
