@@ -1,5 +1,5 @@
-"""Build and sandbox a rule in a real browser: fill the sentence (two conditions), try it on last week's events, see the hits,
-save it, find it in the list — at phone size; the event-health charts at desktop size."""
+"""Build and sandbox a rule in a real browser: fill the sentence (two conditions), try it on last week's events,
+see the hits, save it, find it in the list — at phone size; the event-health charts at desktop size."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_build_sandbox_and_save_a_rule(console_browser, session_factory, demo, a
     page.wait_for_url("**/console/collaboration/")
     assert "规则「大额鲜叶提醒」已创建" in page.locator(".flashes").text_content()
     row = page.locator("tbody tr", has_text="大额鲜叶提醒")
-    assert f"当收货入库且数量大于 10 且地点编号等于 {demo.sites['SX']} 时，通知主管" in row.text_content() and "启用中" in row.text_content()
+    said = f"当收货入库且数量大于 10 且地点编号等于 {demo.sites['SX']} 时，通知主管"
+    assert said in row.text_content() and "启用中" in row.text_content()
     assert no_sideways_scroll(page)
     assert axe_violations(page) == []
     shoot(page, "collaboration-rules-phone")
