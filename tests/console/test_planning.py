@@ -194,3 +194,30 @@ def test_without_a_forecast_the_board_says_so_and_offers_to_run_one(console_as, 
     assert ran.status_code == 303
     html = client.get(HOME).get_data(as_text=True)
     assert "预测完成：1 个商品 × 地点" in html and "32 罐" in html  # 8 weeks (the default) × 4
+
+
+def test_a_purchase_with_no_usual_supplier_is_accepted_with_the_supplier_picked(console_as, planned,
+                                                                               session_factory, demo):
+    from models.documents import Document
+    from tests.models.test_planning_replenishment import _supplierless_purchase
+
+    suggestion_id = _supplierless_purchase(session_factory, demo)
+    client = console_as("赵经理")
+    html = client.get(f"{HOME}/suggestions").get_data(as_text=True)
+    picker = re.search(rf'<label for="party-{suggestion_id}">供应商</label>\s*<select id="party-{suggestion_id}" '
+                       rf'name="party_id" required>(.*?)</select>', html, re.S)
+    assert picker, html
+    options = picker.group(1)
+    assert "（请选择供应商）" in options and "新昌包装厂" in options and "王阿姨" in options
+    assert "杭州茶城" not in options  # a customer is no supplier
+    form = {"quantity": "", "request_id": request_id_of(html)}
+    refused = post(client, f"{HOME}/suggestions/{suggestion_id}/accept", form, page=f"{HOME}/suggestions")
+    assert refused.status_code == 303 and "没有常用供应商，请选择供应商" in client.get(
+        f"{HOME}/suggestions").get_data(as_text=True)
+    picked = {**form, "party_id": str(demo.parties["包装厂"]), "request_id": request_id_of(html)[::-1]}
+    assert post(client, f"{HOME}/suggestions/{suggestion_id}/accept", picked,
+                page=f"{HOME}/suggestions").status_code == 303
+    with session_factory() as session:
+        done = session.get(ReplenishmentSuggestion, suggestion_id)
+        assert done.status == SuggestionStatus.ACCEPTED and done.party_id == demo.parties["包装厂"]
+        assert session.get(Document, done.document_id).party_id == demo.parties["包装厂"]
