@@ -219,9 +219,9 @@ def test_without_a_forecast_the_board_says_so_and_offers_to_run_one(console_as, 
 def test_a_purchase_with_no_usual_supplier_is_accepted_with_the_supplier_picked(console_as, planned,
                                                                                session_factory, demo):
     from models.documents import Document
-    from tests.models.test_planning_replenishment import _supplierless_purchase
+    from tests.models.planning_fakes import supplierless_purchase
 
-    suggestion_id = _supplierless_purchase(session_factory, demo)
+    suggestion_id = supplierless_purchase(session_factory, demo)
     client = console_as("赵经理")
     html = client.get(f"{HOME}/suggestions").get_data(as_text=True)
     picker = re.search(rf'<label for="party-{suggestion_id}">供应商</label>\s*<select id="party-{suggestion_id}" '

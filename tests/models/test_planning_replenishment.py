@@ -31,7 +31,14 @@ from models.org import Party, PartyKind
 from models.stock import StockMove
 from models.uow import run
 from tests.factories import drain
-from tests.models.planning_fakes import at, fake_engine, monday, receive, weekly_history  # noqa: F401
+from tests.models.planning_fakes import (  # noqa: F401
+    at,
+    fake_engine,
+    monday,
+    receive,
+    supplierless_purchase,
+    weekly_history,
+)
 
 pytestmark = pytest.mark.usefixtures("fake_engine")
 
@@ -193,20 +200,8 @@ def test_the_sandbox_projects_stockouts_and_stock_value_and_says_the_same(sessio
         assert len(fig["projection"]) == 4 and min(fig["projection"]) >= 0  # the live run's 4 weeks
 
 
-def _supplierless_purchase(session_factory, demo) -> int:
-    """A purchase suggestion for an item nobody has supplied yet (recompute leaves party_id empty then)."""
-    with session_factory() as session:
-        row = planning.ReplenishmentSuggestion(
-            org_id=demo.org_id, kind=planning.SuggestionKind.PURCHASE, item_id=demo.items["龙井"],
-            site_id=demo.sites["MD"], party_id=None, quantity=Decimal(20), unit_price=Decimal(55),
-            reason="低于再订货点", status=planning.SuggestionStatus.PROPOSED)
-        session.add(row)
-        session.commit()
-        return row.id
-
-
 def test_a_purchase_without_a_usual_supplier_needs_an_active_supplier_of_the_org(session_factory, demo, actors):
-    suggestion_id = _supplierless_purchase(session_factory, demo)
+    suggestion_id = supplierless_purchase(session_factory, demo)
     other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:10]}")
     with session_factory() as session:
         retired = Party(org_id=demo.org_id, code="S-OLD", name="停用的供应商", kind=PartyKind.SUPPLIER, active=False)

@@ -162,10 +162,10 @@ def test_accepting_a_purchase_through_the_api_refuses_another_orgs_supplier(app,
     from models.demo import seed_demo
     from models.planning import ReplenishmentSuggestion, SuggestionStatus
     from models.uow import run
-    from tests.models.test_planning_replenishment import _supplierless_purchase
+    from tests.models.planning_fakes import supplierless_purchase
 
     other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:10]}")
-    suggestion_id = _supplierless_purchase(session_factory, demo)
+    suggestion_id = supplierless_purchase(session_factory, demo)
     client, h = app.test_client(), _auth(app, demo, "赵经理")
     url = f"{API}/replenishment/suggestions/{suggestion_id}/accept"
     none = client.post(url, headers=h, json={})

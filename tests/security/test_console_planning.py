@@ -189,10 +189,10 @@ def test_a_replayed_override_or_accept_posts_once(console_member, planned, engin
 
 def test_another_orgs_supplier_cannot_be_picked_for_our_purchase(console_member, planned, other_org, engine,
                                                                   session_factory, demo):
-    from tests.models.test_planning_replenishment import _supplierless_purchase
+    from tests.models.planning_fakes import supplierless_purchase
 
     other, _theirs = other_org
-    suggestion_id = _supplierless_purchase(session_factory, demo)
+    suggestion_id = supplierless_purchase(session_factory, demo)
     client = console_member("赵经理")
     html = client.get(f"{HOME}/suggestions").get_data(as_text=True)
     assert f'value="{other.parties["包装厂"]}"' not in html  # their supplier is not offered
