@@ -216,14 +216,27 @@ def from_rule(rule_id: int, code: str, name: str, trigger: str, condition: dict[
     return s
 
 
+#: Id fields a reader knows by name: what the thing is called when the sentence names it.
+NAMED_FIELDS: dict[str, str] = {"site_id": "地点", "item_id": "商品", "party_id": "交售方"}
+_IS = {"==": "是", "!=": "不是"}
+
+
+def _term(c: Condition, names: dict[str, dict[str, str]]) -> str:
+    """One condition in words: 数量大于 10; 地点是 绍兴收购点 (an id named when the organisation has it)."""
+    name = names.get(c.field, {}).get(c.value)
+    if name and c.op in _IS:
+        return f"{NAMED_FIELDS[c.field]}{_IS[c.op]} {name}"
+    return f"{FIELDS.get(c.field, c.field)}{COMPARISONS.get(c.op, c.op)} {c.value}"
+
+
 def describe(trigger_label: str, condition: dict[str, Any], actions: list[dict[str, Any]],
-             role_labels: dict[str, str]) -> str:
-    """A stored rule read back as one Chinese sentence, for the list."""
+             role_labels: dict[str, str], names: dict[str, dict[str, str]] | None = None) -> str:
+    """A stored rule read back as one Chinese sentence, for the list (``names``: field → id → name)."""
     when = f"当{trigger_label}"
     rows = _condition_rows(condition) if condition else None
     if rows:
         join, conditions = rows
-        terms = [f"{FIELDS.get(c.field, c.field)}{COMPARISONS.get(c.op, c.op)} {c.value}" for c in conditions]
+        terms = [_term(c, names or {}) for c in conditions]
         said = f" {JOIN_WORDS[join]}".join(terms)
         when += f"且{said} " if join == "and" or len(terms) == 1 else f"且（{said}）"
     elif condition:

@@ -131,6 +131,19 @@ def test_saving_creates_the_rule_once_even_when_submitted_twice_then_edit_and_sw
     assert (rule.version, rule.enabled, rule.condition[">"][1]) == (3, False, "20")
 
 
+def test_the_list_names_a_site_the_rule_compares_by_id(console_as, session_factory, demo, actors):
+    run(session_factory, save_rule, actors["钱总监"], SaveRule(RuleSpec(
+        "sx-big", "绍兴大额", "receipt.posted", {"and": [{">": [{"var": "event.quantity"}, "500"]},
+                                                     {"==": [{"var": "event.site_id"}, str(demo.sites["SX"])]}]},
+        ({"type": "notify", "role": "manager", "text": "大额"}, {"type": "freeze", "direction": "both",
+                                                                "reason": "待查"}))))
+    client = console_as("赵经理")
+    html = client.get("/console/collaboration/").get_data(as_text=True)
+    assert "当收货入库且数量大于 500 且地点是 绍兴收购点 时，通知主管，并冻结库存" in html
+    form = client.get(NEW).get_data(as_text=True)
+    assert f'<option value="{demo.sites["SX"]}">地点 绍兴收购点</option>' in form and 'list="rule-named-ids"' in form
+
+
 def test_rows_are_added_and_removed_by_plain_buttons_without_running_the_sandbox(console_as, engine):
     client = console_as("钱总监")
     before = rows(engine)
