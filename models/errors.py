@@ -137,6 +137,20 @@ class PurchaseOrderNotApproved(DomainError):
     default_message = "采购单尚未审批通过"
 
 
+class SupplierRequired(ValidationError):
+    """A purchase suggestion with no usual supplier accepted without one being picked."""
+
+    code = "SUPPLIER_REQUIRED"
+    default_message = "请选择供应商"
+
+
+class NotASupplier(ValidationError):
+    """The party picked is not an active supplier (or farmer) of the organisation — or is another org's."""
+
+    code = "NOT_A_SUPPLIER"
+    default_message = "所选单位不是本组织在用的供应商"
+
+
 class SalesOrderNotApproved(DomainError):
     code = "APPROVAL_PENDING"
     http_status = 409
