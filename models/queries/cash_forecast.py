@@ -363,38 +363,68 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
                FarmerSettlement.status.in_([SettlementStatus.PREPAYMENT_DUE, SettlementStatus.BALANCE_DUE])]
     due = case((FarmerSettlement.status == SettlementStatus.BALANCE_DUE, FarmerSettlement.balance),
                (Lot.qc_status == QcStatus.PASSED, FarmerSettlement.total), else_=FarmerSettlement.prepayment)
-    # Never more than the delivery's payable still open: a farmer may have been paid with a 付款单
-    # (matched against the delivery) instead of through her settlement. No open payable: nothing owed.
-    owed = _open_payable_by_receipt(org_id, select(FarmerSettlement.receipt_id).where(*waiting))
-    value = type_coerce(case((due < owed.c.owed, due), else_=owed.c.owed), Money()).label("value")
     credit_days = func.coalesce(Party.credit_days, 0)
-    rows = (select(FarmerSettlement.receipt_id, Document.number, Document.business_time, FarmerSettlement.party_id,
-                   Party.name, credit_days, FarmerSettlement.status, value)
-            .join(Document, Document.id == FarmerSettlement.receipt_id)
-            .join(Party, Party.id == FarmerSettlement.party_id)
-            .join(Lot, Lot.id == FarmerSettlement.lot_id)
-            .join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
-            .where(*waiting, due > 0, owed.c.owed > 0))
+
+    def rows(owed: Any) -> Any:
+        # Never more than the delivery's payable still open: a farmer may have been paid with a 付款单
+        # (matched against the delivery) instead of through her settlement. No open payable: nothing owed.
+        value = type_coerce(case((due < owed, due), else_=owed), Money()).label("value")
+        return (select(FarmerSettlement.receipt_id, Document.number, Document.business_time,
+                       FarmerSettlement.party_id, Party.name, credit_days, FarmerSettlement.status, value)
+                .join(Document, Document.id == FarmerSettlement.receipt_id)
+                .join(Party, Party.id == FarmerSettlement.party_id)
+                .join(Lot, Lot.id == FarmerSettlement.lot_id)
+                .where(*waiting, due > 0, owed > 0))
+
+    def every_row() -> Any:  # all of them: what each is owed from one join over the sub-ledger
+        owed = _open_payable_by_receipt(org_id, select(FarmerSettlement.receipt_id).where(*waiting))
+        return rows(owed.c.owed).join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
+
     if limit is None:
-        return _farmer_rows(session.execute(rows.order_by(FarmerSettlement.id)), first, end), [], ZERO
+        return _farmer_rows(session.execute(every_row().order_by(FarmerSettlement.id)), first, end), [], ZERO
     # Delivered before this, a delivery is overdue whatever the farmer's credit days: hour 0.
     longest = session.scalar(select(func.max(Party.credit_days)).where(
         Party.org_id == org_id, Party.kind == PartyKind.FARMER)) or 0
-    old = Document.business_time < literal(first - timedelta(days=longest), UTCDateTime())
-    # One pass: the old ones' sum, and their first ``limit`` by due time (by delivery time among farmers
-    # of the same credit days), next to every recent one.
-    ranked = rows.add_columns(
-        old.label("old"),
-        type_coerce(func.sum(case((old, value), else_=None)).over(), Money()).label("lump"),
-        func.row_number().over(partition_by=(old, credit_days),
-                               order_by=(Document.business_time, Document.number, FarmerSettlement.receipt_id))
-        .label("rank")).subquery()
-    # At least one old row each: it carries the lump (a limit of 0 lists none; the caller trims the list).
-    found = session.execute(select(ranked).where(or_(~ranked.c.old, ranked.c.rank <= max(limit, 1)))
-                            .order_by(ranked.c.receipt_id)).all()
-    counted = _farmer_rows((r[:8] for r in found if not r.old), first, end)
-    listed = _farmer_rows((r[:8] for r in found if r.old), first, end)
-    return counted, listed, next((r.lump for r in found if r.lump is not None), ZERO)
+    cutoff = literal(first - timedelta(days=longest), UTCDateTime())
+    # The lump: only the joins it needs (no names), what is owed per receipt of every open payable line.
+    owed = _open_payable_by_receipt(org_id, None)
+    value = case((due < owed.c.owed, due), else_=owed.c.owed)
+    lump = session.scalar(
+        select(type_coerce(func.sum(value), Money()))
+        .select_from(FarmerSettlement)
+        .join(Document, Document.id == FarmerSettlement.receipt_id)
+        .join(Lot, Lot.id == FarmerSettlement.lot_id)
+        .join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
+        .where(*waiting, due > 0, owed.c.owed > 0, Document.business_time < cutoff)) or ZERO
+    # The few read one by one: what each is owed looked up per row (index on the voucher's document).
+    one_by_one = rows(_open_payable_of_receipt(org_id))
+    counted = _farmer_rows(session.execute(one_by_one.where(Document.business_time >= cutoff)
+                                           .order_by(FarmerSettlement.id)), first, end)
+    listed: list[CashItem] = []
+    # The old ones' first ``limit`` by due time: by delivery time among farmers of the same credit days.
+    # (One value, the usual case: no filter, so the planner walks the deliveries in time order and stops.)
+    terms = list(session.scalars(select(Party.credit_days).where(
+        Party.org_id == org_id, Party.kind == PartyKind.FARMER).distinct()))
+    for days in terms:
+        some = one_by_one.where(Document.business_time < cutoff)
+        if len(terms) > 1:
+            some = some.where(Party.credit_days == days)
+        listed += _farmer_rows(session.execute(
+            some.order_by(Document.business_time, Document.number, FarmerSettlement.receipt_id).limit(limit)),
+            first, end)
+    return counted, listed, lump
+
+
+def _open_payable_of_receipt(org_id: int) -> Any:
+    """What is still open of the payable lines of the settlement's receipt (line less its matches), as a
+    scalar subquery correlated to FarmerSettlement (None: no open payable line)."""
+    matched = (select(func.sum(OpenItemMatch.amount)).where(OpenItemMatch.charge_line_id == VoucherLine.id)
+               .correlate(VoucherLine).scalar_subquery())
+    return (select(type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched, 0)), Money()))
+            .select_from(VoucherLine).join(Voucher, Voucher.id == VoucherLine.voucher_id)
+            .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+                   VoucherLine.closed_on == STILL_OPEN, Voucher.document_id == FarmerSettlement.receipt_id)
+            .correlate(FarmerSettlement).scalar_subquery())
 
 
 def _farmer_rows(rows: Any, first: datetime, end: datetime) -> list[CashItem]:
@@ -409,16 +439,17 @@ def _farmer_rows(rows: Any, first: datetime, end: datetime) -> list[CashItem]:
     return out
 
 
-def _open_payable_by_receipt(org_id: int, receipts: Select[int]) -> Any:
+def _open_payable_by_receipt(org_id: int, receipts: Select[int] | None) -> Any:
     """Subquery (document_id, owed): what is still open of each receipt's payable lines (the sub-ledger:
-    line less its matches), for the receipts ``receipts`` selects: one statement, however many deliveries
-    wait (no id lists sent)."""
+    line less its matches), for the receipts ``receipts`` selects (None: every document's, for a caller
+    joining it to its own receipts): one statement, however many deliveries wait (no id lists sent)."""
     amount = signed_amount(Side.PAYABLE)
+    where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+             VoucherLine.closed_on == STILL_OPEN]
+    if receipts is not None:
+        where.append(Voucher.document_id.in_(receipts))
     open_lines = (select(VoucherLine.id, Voucher.document_id, amount.label("amount"))
-                  .join(Voucher, Voucher.id == VoucherLine.voucher_id)
-                  .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-                         VoucherLine.closed_on == STILL_OPEN, Voucher.document_id.in_(receipts))
-                  .subquery())
+                  .join(Voucher, Voucher.id == VoucherLine.voucher_id).where(*where).subquery())
     matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
                .join(open_lines, open_lines.c.id == OpenItemMatch.charge_line_id)
                .where(OpenItemMatch.org_id == org_id)
