@@ -14,6 +14,12 @@ every same-origin stylesheet and script it loads, gzip-compressed as the app sen
 library (vendor/echarts.min.js, loaded once and cached for a year) excepted and printed on its own.
 
     .venv/bin/python -m bench.console [--db postgres|sqlite] [-n 20] [--documents 100000] [--items 2000]
+        [--keep-db NAME] [--pages today,money_cash,stock_value]
+
+Building the 100,000-document org takes the better part of an hour: ``--keep-db NAME`` (PostgreSQL) builds it
+into database NAME and keeps it, or — when NAME already holds a finished build — migrates it to the newest
+schema and times its pages without rebuilding. ``--pages`` times only the pages named (endpoint names without
+``console.``, as printed).
 
 Targets (issue 13): every page p95 ≤ 200 ms; page weight ≤ 300 KB compressed.
 """
@@ -36,6 +42,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from app.cli import migrate
 from bench.common import (
     drop_postgres_database,
     figure,
@@ -43,12 +50,13 @@ from bench.common import (
     fresh_migrated_sqlite,
     note,
     percentile,
+    pg_url,
 )
 from models.actor import Actor
 from models.base import utcnow
 from models.catalog import Dimension
 from models.db import make_engine, make_session_factory
-from models.demo import DemoOrg, seed_demo
+from models.demo import DEMO_CODE, DemoOrg, seed_demo
 from models.errors import DomainError
 from models.operations.masterdata import CreateItem, CreateParty, GradeSpec, create_item, create_party
 from models.operations.planning import RunForecast, run_forecast
@@ -122,7 +130,6 @@ def _operations(demo: DemoOrg, made: dict[str, list[int]], grades: dict[int, int
 
 
 def _scale(url: str, tmp: Path, documents: int, items: int) -> tuple[Any, DemoOrg]:
-    from app.factory import create_app
     from miniprogram_api.auth import issue_token
 
     factory = make_session_factory(make_engine(url))
@@ -131,7 +138,7 @@ def _scale(url: str, tmp: Path, documents: int, items: int) -> tuple[Any, DemoOr
     made = run(factory, lambda s: _masterdata(s, demo, items, 300, 100))
     with factory() as session:
         grades = _grades(session, made["items"])
-    app = create_app({"DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "LIUZHUAN_VAR_DIR": str(tmp)})
+    app = _app(url, tmp)
     client = app.test_client()
     with app.app_context():
         headers = {"Authorization": f"Bearer {issue_token(demo.members['钱总监'], demo.org_id)}"}
@@ -254,20 +261,26 @@ def _weight(client: Any, page_url: str) -> tuple[int, int]:
     return total, chart
 
 
-def _measure(app: Any, demo: DemoOrg, url: str, rounds: int) -> None:
+def _measure(app: Any, org_id: int, url: str, rounds: int, only: set[str] | None = None) -> None:
     client = app.test_client()
     login = client.get("/console/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', login)
     assert token is not None
     resp = client.post("/console/login/dev", data={"csrf_token": token.group(1), "phone": DIRECTOR_PHONE,
-                                                   "org_id": demo.org_id, "next": "/console/"})
+                                                   "org_id": org_id, "next": "/console/"})
     if resp.status_code != 303:
         raise SystemExit(f"sign-in failed: {resp.status_code}")
     rng = random.Random(5)
     worst, heaviest, chart_kb = 0.0, 0.0, 0.0
     over = []
     failed = []
-    for name, make in sorted(_pages(app, demo.org_id, url, rng).items()):
+    pages = _pages(app, org_id, url, rng)
+    if only is not None:
+        unknown = only - pages.keys()
+        if unknown:
+            raise SystemExit(f"no such page: {', '.join(sorted(unknown))}")
+        pages = {name: make for name, make in pages.items() if name in only}
+    for name, make in sorted(pages.items()):
         times: list[float] = []
         for n in range(rounds + 2):
             target = make()
@@ -300,26 +313,79 @@ def _measure(app: Any, demo: DemoOrg, url: str, rounds: int) -> None:
         note(f"over 200 ms: {', '.join(over)}")
 
 
+#: Written last into a kept database: a build that was interrupted is never reused.
+BUILT = "bench_console_built"
+
+
+def _kept_org(url: str) -> int | None:
+    """The demo org of a finished build kept in ``url``'s database, or None when the database does not
+    exist; an unfinished build stops the benchmark (drop it and build again)."""
+    try:
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            finished = conn.execute(text("SELECT to_regclass(:t)"), {"t": BUILT}).scalar()
+            if finished is None:
+                raise SystemExit(f"{url}: an unfinished build (no {BUILT} table); drop the database and build again")
+            org_id = conn.execute(text("SELECT id FROM orgs WHERE code = :code"), {"code": DEMO_CODE}).scalar_one()
+            shape = conn.execute(text(f"SELECT documents, items FROM {BUILT}")).one()
+        engine.dispose()
+    except SystemExit:
+        raise
+    except Exception as exc:  # the database does not exist
+        if "does not exist" not in str(exc):
+            raise
+        return None
+    note(f"reusing the kept database ({shape[0]:,} documents, {shape[1]:,} items)")
+    return int(org_id)
+
+
+def _app(url: str, tmp: Path) -> Any:
+    from app.factory import create_app
+
+    return create_app({"DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "LIUZHUAN_VAR_DIR": str(tmp)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument("-n", type=int, default=20, help="requests per page after two warm-ups")
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=2_000)
+    parser.add_argument("--keep-db", metavar="NAME", help="PostgreSQL: build into database NAME and keep it, "
+                        "or reuse it if it holds a finished build")
+    parser.add_argument("--pages", help="comma-separated page names to time (default: every page)")
     args = parser.parse_args()
+    if args.keep_db and args.db != "postgres":
+        parser.error("--keep-db needs --db postgres")
+    only = {p.strip() for p in args.pages.split(",") if p.strip()} if args.pages else None
     tmp = Path(tempfile.mkdtemp(prefix="bench-console-"))
-    url = fresh_migrated_postgres("liuzhuan_bench_console") if args.db == "postgres" else \
-        fresh_migrated_sqlite(tmp, "console.db")
+    name = args.keep_db or "liuzhuan_bench_console"
+    org_id = _kept_org(pg_url(name)) if args.keep_db else None
+    if org_id is not None:
+        url = pg_url(name)
+        migrate(url)  # indexes or columns added since the build
+        app = _app(url, tmp)
+    else:
+        url = fresh_migrated_postgres(name) if args.db == "postgres" else fresh_migrated_sqlite(tmp, "console.db")
     try:
-        note(f"scaling the demo co-operative to {args.documents:,} documents on {args.db}")
-        app, demo = _scale(url, tmp, args.documents, args.items)
+        if org_id is None:
+            note(f"scaling the demo co-operative to {args.documents:,} documents on {args.db}")
+            began = time.perf_counter()
+            app, demo = _scale(url, tmp, args.documents, args.items)
+            org_id = demo.org_id
+            figure("console_scale_build_s", time.perf_counter() - began, "s")
+            if args.keep_db:
+                with make_engine(url).begin() as conn:
+                    conn.execute(text(f"CREATE TABLE {BUILT} (documents integer, items integer)"))
+                    conn.execute(text(f"INSERT INTO {BUILT} VALUES (:d, :i)"),
+                                 {"d": args.documents, "i": args.items})
         if args.db == "postgres":
             with make_engine(url).connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-        _measure(app, demo, url, args.n)
+        _measure(app, org_id, url, args.n, only)
     finally:
-        if args.db == "postgres":
-            drop_postgres_database("liuzhuan_bench_console")
+        if args.db == "postgres" and not args.keep_db:
+            drop_postgres_database(name)
 
 
 if __name__ == "__main__":

@@ -62,9 +62,9 @@ def money_cash() -> ResponseReturnValue:
     text = request.args.get("hours") or "72"
     if not text.isdigit() or not 1 <= int(text) <= MAX_HOURS:
         raise ValidationError(f"小时数应在 1 到 {MAX_HOURS} 之间", field="hours")
-    report = cash_forecast(read_db(), actor().org_id, utcnow(), int(text))
+    report = cash_forecast(read_db(), actor().org_id, utcnow(), int(text), items_limit=ITEMS_SHOWN)
     return render("console/money/cash.html", report=report, chart=cash_chart(report),
-                  kinds={k.value: v for k, v in KIND_LABELS.items()}, items=report.items[:ITEMS_SHOWN])
+                  kinds={k.value: v for k, v in KIND_LABELS.items()}, items=report.items)
 
 
 @bp.get("/money/margin")

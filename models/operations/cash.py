@@ -117,7 +117,7 @@ def check_cash_threshold(session: Session, org_id: int, now: datetime) -> CashCh
     if threshold is None:
         return None
     state = _state(session, org_id)
-    forecast = cash_forecast(session, org_id, now, CHECK_HOURS)
+    forecast = cash_forecast(session, org_id, now, CHECK_HOURS, items_limit=0)  # the figures, not the items
     below = forecast.first_below_at is not None
     event: str | None = None
     if below and not state.below:

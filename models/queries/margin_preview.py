@@ -52,7 +52,7 @@ CashPosition = Callable[[Session, int], Decimal | None]
 def cash_position_72h(session: Session, org_id: int) -> Decimal:
     """Cash and bank projected 72 hours from now (models.queries.cash_forecast, the same figure as
     /api/v1/finance/cash-forecast and 现金 三天)."""
-    return cash_forecast(session, org_id, utcnow(), hours=72).closing
+    return cash_forecast(session, org_id, utcnow(), hours=72, items_limit=0).closing
 
 
 def no_cash_position(_session: Session, _org_id: int) -> Decimal | None:

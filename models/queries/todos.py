@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from models.actor import Actor, Permission
 from models.approval_queries import KIND_LABELS, approvals_awaiting
@@ -85,7 +85,7 @@ def _approvals(session: Session, actor: Actor, names: dict[int, str], people: di
     awaiting = approvals_awaiting(session, actor)
     if not awaiting:
         return []
-    docs = {d.id: d for d in session.scalars(select(Document).where(
+    docs = {d.id: d for d in session.scalars(select(Document).options(lazyload(Document.lines)).where(
         Document.id.in_([a.document_id for a in awaiting])))}
     out = []
     for a in awaiting:

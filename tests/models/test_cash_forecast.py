@@ -246,3 +246,35 @@ def test_the_projection_adds_up_and_lists_each_item_once(session_factory, steps,
         assert item.amount > 0 and 0 <= item.hour < hours
         if item.kind == "receivable":
             assert open_[item.document_id] == item.amount and not item.overdue
+
+
+def test_a_page_of_items_has_the_same_figures_as_every_item(session_factory, demo):
+    """``items_limit`` (the console's page): old farmer deliveries are summed in SQL, not read one by one;
+    the figures must not move and the items listed must be the first of the full list. 王阿姨 has three
+    deliveries (two old, one paid in part with a 付款单), 李大伯 one old and one still within his credit
+    days, 陈小芳 one settled (nothing owed)."""
+    _book(session_factory, demo)
+    system = Actor.system_actor(demo.org_id)
+    receive(session_factory, demo, 5, business_time=noon(9))  # 王阿姨, 400: the payment below matches it first
+    receive(session_factory, demo, 3, business_time=noon(6))
+    run(session_factory, pay_money, system, RecordMoney(demo.parties["王阿姨"], D(150)))
+    _terms(session_factory, demo, demo.parties["李大伯"], 2)
+    receive(session_factory, demo, 4, party="李大伯", business_time=noon(7))
+    receive(session_factory, demo, 2, party="李大伯", business_time=START - timedelta(days=1, hours=1))
+    receive(session_factory, demo, 6, party="陈小芳", business_time=noon(8))
+    run(session_factory, settle_farmer, system, SettleFarmer(demo.parties["陈小芳"]))
+    full = forecast(session_factory, demo)
+    farmer = [i for i in full.items if i.kind == "farmer"]
+    assert len(farmer) == 5 and any(not i.overdue for i in farmer)  # 李大伯's recent one: due tomorrow
+    for limit in (0, 1, 3, len(full.items), 100):
+        with session_factory() as s:
+            page = cash_forecast(s, demo.org_id, START, 72, items_limit=limit)
+        assert page.items == full.items[:limit]
+        assert replace(page, items=full.items) == full
+    # Ten days on every delivery is old: the lump still reaches the figures when no item is listed.
+    later = START + timedelta(days=10)
+    with session_factory() as s:
+        every = cash_forecast(s, demo.org_id, later, 24)
+        none_listed = cash_forecast(s, demo.org_id, later, 24, items_limit=0)
+    assert every.totals["farmer"] > 0 and none_listed.items == []
+    assert replace(none_listed, items=every.items) == every

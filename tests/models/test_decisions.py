@@ -11,7 +11,7 @@ from models.operations import FreezeStock, ReceiveGoods, freeze_stock, receive_g
 from models.queries import decisions
 from models.queries.stock_availability import stock_availability
 from models.queries.todos import todos_for
-from models.stock import FreezeDirection
+from models.stock import FreezeDirection, Lot, QcStatus
 from models.uow import run
 from tests.console import today_setup as ts
 
@@ -92,3 +92,30 @@ def test_below_safety_stock_counts_available_stock_as_the_stock_query_does(sessi
         assert short.available == Decimal(0)
         [row] = stock_availability(s, actors["赵经理"], site_ids=[demo.sites["MD"]], item_ids=[demo.items["龙井"]])
         assert row.available == short.available and row.on_hand == Decimal(40)
+
+
+def test_a_qc_failed_lot_without_a_freeze_is_not_available(session_factory, demo, actors):
+    """A lot marked QC failed with no freeze holding it (record_qc always freezes; older data need not):
+    its 40 tins count for nothing in the SQL sum below safety stock (failed lots left out by id), as in
+    the stock query, and it is a held to-do."""
+    ts.planning(session_factory, demo, safety="30", suggest=False)
+    boss = actors["赵经理"]
+
+    def tins(quantity: int) -> int:
+        return run(session_factory, receive_goods, boss, ReceiveGoods(
+            site_id=demo.sites["MD"], item_id=demo.items["龙井"], quantity=Decimal(quantity),
+            party_id=demo.parties["包装厂"], unit_price=Decimal(50), price_reason="测试")).lot_id
+
+    failed = tins(40)
+    with session_factory.begin() as s:
+        s.get_one(Lot, failed).qc_status = QcStatus.FAILED
+    with session_factory() as s:
+        [short] = decisions.below_safety_stock(s, boss)
+        assert (short.item_id, short.available) == (demo.items["龙井"], Decimal(0))
+        [row] = stock_availability(s, boss, site_ids=[demo.sites["MD"]], item_ids=[demo.items["龙井"]])
+        assert (row.available, row.qc_held) == (Decimal(0), Decimal(40))
+        assert [(t.kind, t.lot_id) for t in todos_for(s, boss) if t.kind in ("qc_failed", "frozen")] == [
+            ("qc_failed", failed)]
+    tins(35)
+    with session_factory() as s:
+        assert decisions.below_safety_stock(s, boss) == []  # 35 good tins ≥ 30

@@ -48,6 +48,22 @@ def test_value_by_site_is_the_balances_sum(session_factory, demo, actors, stocke
     assert [v.site_name for v in clerk.sites] == ["绍兴收购点"]
 
 
+def test_value_by_site_counts_items_and_lots_with_stock(session_factory, demo, actors, stocked):
+    """Per site: items with stock (two lots of one item count once), lots with stock, their value."""
+    run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
+        site_id=demo.sites["ZC"], item_id=demo.items["龙井"], quantity=D(40), unit="罐",
+        party_id=demo.parties["包装厂"], unit_price=D(50), price_reason="采购合同价"))
+    with session_factory() as s:
+        value = stock_value_by_site(s, actors["赵经理"])
+        balances = s.scalars(select(Balance).where(Balance.org_id == demo.org_id, Balance.on_hand != 0)).all()
+    expected = {site: (sum((b.value for b in balances if b.site_id == site), D(0)),
+                       len({b.item_id for b in balances if b.site_id == site}),
+                       sum(1 for b in balances if b.site_id == site)) for site in demo.sites.values()}
+    assert {v.site_id: (v.value, v.items, v.lots) for v in value.sites} == {
+        site: got for site, got in expected.items() if site in {v.site_id for v in value.sites}}
+    assert any(lots > items > 0 for _v, items, lots in expected.values())  # a site with two lots of one item
+
+
 def test_slow_movers_are_old_stock_without_outbound_moves(session_factory, demo, actors):
     old = utcnow() - timedelta(days=60)
     run(session_factory, receive_goods, actors["钱总监"], ReceiveGoods(
