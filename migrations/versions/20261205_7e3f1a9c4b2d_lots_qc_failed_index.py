@@ -2,7 +2,7 @@
 them without scanning every lot)
 
 Revision ID: 7e3f1a9c4b2d
-Revises: c0a1b2c3d4e5
+Revises: 7a3e5c1d9b42
 Create Date: 2026-12-05 15:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '7e3f1a9c4b2d'
-down_revision: str | Sequence[str] | None = 'c0a1b2c3d4e5'
+down_revision: str | Sequence[str] | None = '7a3e5c1d9b42'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
