@@ -7,7 +7,6 @@ and every change an operation called through ``call``; this module parses forms 
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
+from console.forms import REQUEST_FIELD, new_request_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
 from exports.xlsx import XLSX_MIME, document_list_xlsx
@@ -108,15 +108,6 @@ def _unit(form: MultiDict[str, str], name: str) -> str | None:
     return raw or None
 
 
-def _request_key(form: MultiDict[str, str]) -> str:
-    """The form's one-time id (minted when it was rendered): a double submit replays, never posts twice."""
-    raw = (form.get("request_id") or "").strip()
-    try:
-        return f"console-doc-{uuid.UUID(raw)}"
-    except ValueError:
-        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id") from None
-
-
 # --- list ------------------------------------------------------------------------------------------
 
 def _filter(args: MultiDict[str, str]) -> DocumentFilter:
@@ -178,7 +169,7 @@ def _file(data: bytes, mime: str, filename: str, *, inline: bool) -> Response:
 @member_page()
 def document(document_id: int) -> ResponseReturnValue:
     detail = document_detail(read_db(), actor(), document_id)
-    return render("console/documents/detail.html", doc=detail, request_id=uuid.uuid4(),
+    return render("console/documents/detail.html", doc=detail, request_id=new_request_id(),
                   may_reverse=actor().can(Permission.REVERSE))
 
 
@@ -198,7 +189,7 @@ def document_photo(photo_id: int) -> ResponseReturnValue:
 @bp.post("/documents/<int:document_id>/reverse")
 @member_page()
 def document_reverse(document_id: int) -> ResponseReturnValue:
-    key = _request_key(request.form)
+    key = request_key(required=True)
     result = call(reverse_document, ReverseDocument(document_id, _text(request.form, "reason")), key=key)
     return done(f"已冲销 {result.reversed_number}，冲销单 {result.number}",
                 url_for("console.document", document_id=result.document_id))
@@ -216,7 +207,7 @@ def document_transfer_step(document_id: int, step: str) -> ResponseReturnValue:
         raise NotFound("没有这个调拨步骤", step=step)
     operation, said = TRANSFER_STEPS[step]
     # The state machine refuses a second dispatch/receive/cancel; the key makes a double click a replay.
-    result = call(operation, TransferRef(document_id, _text(request.form, "reason")), key=_request_key(request.form))
+    result = call(operation, TransferRef(document_id, _text(request.form, "reason")), key=request_key(required=True))
     return done(f"{result.number} {said}", url_for("console.document", document_id=document_id))
 
 
@@ -269,7 +260,8 @@ def _form_page(kind: str, status: int = 200, **context: Any) -> Response:
     return render("console/documents/new.html", status=status, kind=kind, title=NEW_KINDS[kind],
                   pickers=desk_pickers(read_db(), who),
                   orders=open_sales_orders(read_db(), who) if shows_orders else [],
-                  lines=range(FORM_LINES), form=request.form, request_id=request.form.get("request_id") or uuid.uuid4(),
+                  lines=range(FORM_LINES), form=request.form,
+                  request_id=request.form.get(REQUEST_FIELD) or new_request_id(),
                   new_kinds=NEW_KINDS, **context)
 
 
@@ -290,7 +282,7 @@ def document_create(kind: str) -> ResponseReturnValue:
     try:
         if kind == "sales_order" and form.get("action") == "preview":
             return _form_page(kind, error=None, preview=_preview(form))
-        key = _request_key(form)
+        key = request_key(required=True)
         number, document_id = _create(kind, form, key)
     except ValidationError as exc:
         return _form_page(kind, status=422, error=exc.message, preview=None)

@@ -10,6 +10,7 @@ import re
 import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Literal, overload
 
 from flask import request
 
@@ -78,18 +79,36 @@ def query_date(name: str, label: str) -> date | None:
     return day
 
 
-def request_key() -> str | None:
-    """The form's one-time ``request_id`` (minted when the form was rendered): a double submit of
-    the same form replays the first answer instead of acting twice."""
-    raw = (request.form.get("request_id") or "").strip()
-    if not raw:
-        return None
-    try:
-        return f"console:{uuid.UUID(raw)}"
-    except ValueError:
-        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id") from None
+#: The hidden field every console form carries its one-time id in.
+REQUEST_FIELD = "request_id"
+#: What a form whose one-time id is missing or mangled says (an old page, or a hand-made post).
+STALE_FORM = "表单已失效，请刷新页面后重试"
+_REQUEST_ID = re.compile(r"^[0-9a-fA-F]{32}$|^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
 
 
 def new_request_id() -> str:
-    """A fresh ``request_id`` for a form being rendered."""
-    return str(uuid.uuid4())
+    """A fresh one-time id for a form being rendered (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+@overload
+def request_key(action: str = "", *, required: Literal[True]) -> str: ...
+@overload
+def request_key(action: str = "", *, required: bool = False) -> str | None: ...
+def request_key(action: str = "", *, required: bool = False) -> str | None:
+    """The idempotency key of the posted form, from its one-time ``request_id`` (minted when the form
+    was rendered): a double submit of the same form replays the first answer instead of acting twice.
+
+    ``action`` scopes the key when one page hands the same id to several forms (accept and dismiss of
+    one suggestion must not replay each other). Without an id: None, or the stale-form error when the
+    form must carry one. A mangled id is always the stale-form error, never silently no key.
+    """
+    raw = (request.form.get(REQUEST_FIELD) or "").strip()
+    if not raw:
+        if required:
+            raise ValidationError(STALE_FORM, field=REQUEST_FIELD)
+        return None
+    if not _REQUEST_ID.match(raw):
+        raise ValidationError(STALE_FORM, field=REQUEST_FIELD)
+    value = uuid.UUID(raw).hex
+    return f"console.{action}:{value}" if action else f"console:{value}"

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, request_key
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
 from exports.xlsx import XLSX_MIME, Column, Kind, Sheet, workbook
 from models.actor import Permission
@@ -36,7 +36,6 @@ from models.queries.stock_value import slow_movers, stock_value_by_site
 from models.stock import FreezeDirection
 
 _ID = re.compile(r"[1-9][0-9]{0,15}")
-_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MAX_TEXT = 200
 #: Lots listed under a row of the stock list (a pair can hold hundreds; its own page lists them all).
 LOTS_SHOWN = 5
@@ -74,24 +73,11 @@ def _text(field: str, label: str, required: bool = False) -> str:
     return value
 
 
-def _request_key() -> str:
-    """The form's request id: the idempotency key of the action (a double submit replays it)."""
-    key = request.form.get("request_id", "")
-    if not _REQUEST_ID.fullmatch(key):
-        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id")
-    return key
-
-
 def _path_id(value: int, label: str) -> int:
     """An id from the URL within what the database holds (a 30-digit id is simply not found, never a 500)."""
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"找不到{label}（编号 {value}）", id=value)
     return value
-
-
-def _new_key() -> str:
-    """A fresh request id for one form (each form its own: keys are shared by every operation)."""
-    return uuid.uuid4().hex
 
 
 def _stock_filter() -> StockFilter:
@@ -178,7 +164,7 @@ def lot(lot_id: int) -> ResponseReturnValue:
     """A lot's trace from farmer to shelf, with its QC and freeze actions."""
     who = actor()
     trace = lot_trace(read_db(), who, _path_id(lot_id, "批次"), after=request.args.get("after"))
-    return render("console/stock/lot.html", trace=trace, request_key=_new_key,
+    return render("console/stock/lot.html", trace=trace, request_key=new_request_id,
                   can_qc=who.can(Permission.QC), can_freeze=can_anywhere(who, Permission.FREEZE),
                   directions=DIRECTION_CHOICES,
                   more_url=url_for("console.lot", lot_id=lot_id, after=trace.next_after) if trace.next_after else None)
@@ -195,7 +181,7 @@ def lot_qc(lot_id: int) -> ResponseReturnValue:
         raise ValidationError("请选择质检结果：合格或不合格", field="result")
     note = _text("note", "质检说明", required=verdict == "fail")
     command = RecordQc(lot_id=_path_id(lot_id, "批次"), passed=verdict == "pass", note=note)
-    result = call(record_qc, command, key=_request_key())
+    result = call(record_qc, command, key=request_key(required=True))
     label = "合格" if result.qc_status == "passed" else "不合格，批次已冻结"
     return done(f"批次 {result.lot_code} 质检已记录：{label}", url_for("console.lot", lot_id=lot_id))
 
@@ -213,7 +199,7 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
     command = FreezeStock(item_id=item_id, direction=FreezeDirection(direction),
                           reason=_text("reason", "冻结原因", required=True),
                           site_id=_id(request.form.get("site_id"), "site_id", "地点"), lot_id=_path_id(lot_id, "批次"))
-    call(freeze_stock, command, key=_request_key())
+    call(freeze_stock, command, key=request_key(required=True))
     return done("已冻结", url_for("console.lot", lot_id=lot_id))
 
 
@@ -222,6 +208,7 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
 def stock_lift_freeze(freeze_id: int) -> ResponseReturnValue:
     """Lift a freeze with a reason (a QC freeze lifts only by a passing QC: the operation says so)."""
     reason = _text("reason", "解冻原因", required=True)
-    call(unfreeze_stock, UnfreezeStock(freeze_id=_path_id(freeze_id, "冻结记录"), reason=reason), key=_request_key())
+    call(unfreeze_stock, UnfreezeStock(freeze_id=_path_id(freeze_id, "冻结记录"), reason=reason),
+         key=request_key(required=True))
     return done("已解除冻结")
 

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from flask import request
 
 from console.blueprint import bp
 from models.base import utcnow
@@ -21,21 +18,7 @@ from models.timeutil import local_date, period_of
 MAX_ID = 2**53
 _INT = re.compile(r"^[0-9]{1,16}$")
 _AMOUNT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 SIDE_NAMES = {"receivable": Side.RECEIVABLE, "payable": Side.PAYABLE}
-
-
-def new_request_id() -> str:
-    """A fresh idempotency key for a money form (a double submit of that form posts once)."""
-    return uuid.uuid4().hex
-
-
-def request_id() -> str:
-    """The form's idempotency key, as the page rendered it."""
-    value = request.form.get("request_id", "")
-    if not _KEY.match(value):
-        raise ValidationError("页面已过期，请刷新后重试", field="request_id")
-    return value
 
 
 def int_id(value: str | None, field: str, label: str = "编号") -> int:

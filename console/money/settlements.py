@@ -7,6 +7,7 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, request_key
 from console.money import forms
 from console.web import actor, call, done, member_page, read_db, render
 from models.actor import Permission
@@ -28,7 +29,7 @@ def money_settlements() -> ResponseReturnValue:
 def money_farmer(party_id: int) -> ResponseReturnValue:
     """One farmer's deliveries to pay, each with what paying it now pays; tick and settle."""
     return render("console/money/farmer.html", due=farmer_due(read_db(), actor().org_id, party_id),
-                  stages=STAGE_LABELS, qc=QC_LABELS, request_id=forms.new_request_id(),
+                  stages=STAGE_LABELS, qc=QC_LABELS, request_id=new_request_id(),
                   can_settle=actor().can(Permission.SETTLE))
 
 
@@ -36,7 +37,7 @@ def money_farmer(party_id: int) -> ResponseReturnValue:
 @member_page(Permission.VIEW_FINANCE)
 def money_settle(party_id: int) -> ResponseReturnValue:
     """Pay the ticked deliveries (one 付款单 and its voucher)."""
-    key = forms.request_id()
+    key = request_key(required=True)
     picked = request.form.getlist("settlement_id")
     if not picked:
         raise ValidationError("请至少选择一笔交货", field="settlement_id")
