@@ -29,6 +29,7 @@ from models.operations.quality import (
     unfreeze_stock,
 )
 from models.operations.webhooks import SubscribeWebhook, subscribe_webhook
+from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview, no_cash_position
 from models.stock import Freeze, FreezeDirection, Lot, QcStatus
 from models.uow import run
 from models.webhooks import WebhookSubscription
@@ -158,3 +159,18 @@ def test_two_parallel_code_requests_for_one_phone_send_one_code(session_factory,
         assert s.scalar(select(func.count()).select_from(ConsoleLoginCode).where(
             ConsoleLoginCode.phone == phone)) == 1
 
+
+# -- the margin preview's site gate lives in the query (console and API alike) ------------------------------------
+
+def test_the_margin_preview_is_refused_outside_the_actors_sites(session_factory, demo, actors):
+    draft = DraftOrder(demo.parties["杭州茶城"], demo.sites["ZC"],
+                       (DraftLine(demo.items["茶青"], Decimal(1), unit_price=Decimal(100)),))
+    with session_factory() as s:
+        with pytest.raises(PermissionDenied):  # 小周 sells at 绍兴 only: 总仓's costs are not his to see
+            margin_preview(s, actors["小周"], draft, cash_position=no_cash_position)
+        with pytest.raises(PermissionDenied):  # 老孙 may not sell at all
+            margin_preview(s, actors["老孙"], draft, cash_position=no_cash_position)
+        assert margin_preview(s, actors["赵经理"], draft, cash_position=no_cash_position).lines
+        assert margin_preview(s, actors["吴会计"], draft, cash_position=no_cash_position).lines
+        at_home = DraftOrder(draft.party_id, demo.sites["SX"], draft.lines)
+        assert margin_preview(s, actors["小周"], at_home, cash_position=no_cash_position).lines
