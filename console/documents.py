@@ -22,7 +22,6 @@ from console.forms import REQUEST_FIELD, new_request_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
 from exports.xlsx import XLSX_MIME, document_list_xlsx
-from media.storage import LocalMediaStorage, MediaNotFound
 from models.actor import Permission
 from models.documents import DocKind, DocStatus
 from models.errors import NotFound, ValidationError
@@ -41,9 +40,10 @@ from models.operations.transfers import (
     request_transfer,
 )
 from models.queries.desk_pickers import desk_pickers, open_sales_orders
-from models.queries.document_detail import document_detail, photo_key, visible_document
+from models.queries.document_detail import document_detail, visible_document
 from models.queries.document_list import KIND_LABELS, DocumentFilter, document_export, document_list
 from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
+from models.queries.photos import read_document_photo
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
 
 _ASCII_INT = re.compile(r"[0-9]{1,18}")
@@ -176,12 +176,8 @@ def document(document_id: int) -> ResponseReturnValue:
 @bp.get("/documents/photos/<int:photo_id>")
 @member_page()
 def document_photo(photo_id: int) -> ResponseReturnValue:
-    key = photo_key(read_db(), actor(), photo_id, thumb=request.args.get("size") != "full")
-    store = LocalMediaStorage(current_app.extensions["liuzhuan"]["settings"].media_root)
-    try:
-        data = store.get(key)
-    except MediaNotFound:
-        raise NotFound("照片文件不存在", id=photo_id) from None
+    data = read_document_photo(read_db(), actor(), current_app.extensions["liuzhuan"]["media"], photo_id,
+                               thumb=request.args.get("size") != "full")
     return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=86400",
                                                           "X-Content-Type-Options": "nosniff"})
 
