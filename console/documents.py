@@ -23,7 +23,7 @@ from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
 from exports.xlsx import XLSX_MIME, document_list_xlsx
 from models.actor import Permission
-from models.documents import DocKind, DocStatus
+from models.documents import DOC_KIND_LABELS, DocKind, DocStatus
 from models.errors import NotFound, ValidationError
 from models.operations.common import STATUS_LABELS
 from models.operations.counting import CountStock, count_stock
@@ -41,7 +41,7 @@ from models.operations.transfers import (
 )
 from models.queries.desk_pickers import desk_pickers, open_sales_orders
 from models.queries.document_detail import document_detail, visible_document
-from models.queries.document_list import KIND_LABELS, DocumentFilter, document_export, document_list
+from models.queries.document_list import DocumentFilter, document_export, document_list
 from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
 from models.queries.photos import read_document_photo
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
@@ -125,7 +125,7 @@ def _filter(args: MultiDict[str, str]) -> DocumentFilter:
 
 def _list_context() -> dict[str, Any]:
     pickers = desk_pickers(read_db(), actor())
-    return {"kinds": KIND_LABELS, "statuses": STATUS_LABELS, "pickers": pickers,
+    return {"kinds": DOC_KIND_LABELS, "statuses": STATUS_LABELS, "pickers": pickers,
             "parties": sorted([*pickers.customers, *pickers.suppliers], key=lambda c: c.label),
             "new_kinds": NEW_KINDS, "args": request.args}
 
