@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
-from console.forms import REQUEST_FIELD, new_request_id, request_key
+from console.forms import REQUEST_FIELD, new_request_id, parse_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
 from exports.xlsx import XLSX_MIME, document_list_xlsx
@@ -46,7 +46,6 @@ from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
 from models.queries.photos import read_document_photo
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
 
-_ASCII_INT = re.compile(r"[0-9]{1,18}")
 _ASCII_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 #: Lines a desk form offers (blank ones are skipped).
 FORM_LINES = 3
@@ -59,14 +58,7 @@ NEW_KINDS = {"purchase_order": "采购订单", "sales_order": "销售订单", "t
 # --- strict form parsing: junk is a Chinese ValidationError, never a 500 ---------------------------
 
 def _int(form: MultiDict[str, str], name: str, label: str, *, required: bool = True) -> int | None:
-    raw = (form.get(name) or "").strip()
-    if not raw:
-        if required:
-            raise ValidationError(f"请选择{label}", field=name)
-        return None
-    if not _ASCII_INT.fullmatch(raw):
-        raise ValidationError(f"{label}无效", field=name)
-    return int(raw)
+    return parse_id(form.get(name), name, label, required=required)
 
 
 def _decimal(form: MultiDict[str, str], name: str, label: str, *, required: bool = True) -> Decimal | None:

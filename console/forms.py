@@ -14,11 +14,14 @@ from typing import Literal, overload
 
 from flask import request
 
-from models.errors import ValidationError
+from models.errors import NotFound, ValidationError
 
 _INT = re.compile(r"^-?\d{1,12}$")
 _DECIMAL = re.compile(r"^-?\d{1,13}(\.\d{1,6})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ID = re.compile(r"^[0-9]{1,16}$")
+#: Ids are positive and fit a JavaScript number (as the API's); a bigger one is nobody's.
+MAX_ID = 2**53
 
 
 def text(name: str, label: str, *, max_len: int = 128, required: bool = False) -> str:
@@ -56,6 +59,31 @@ def decimal(name: str, label: str, *, required: bool = False) -> Decimal | None:
         return Decimal(raw)
     except InvalidOperation:
         raise ValidationError(f"{label}应为数字", field=name) from None
+
+
+@overload
+def parse_id(raw: str | None, field: str, label: str, *, required: Literal[True]) -> int: ...
+@overload
+def parse_id(raw: str | None, field: str, label: str, *, required: bool = False) -> int | None: ...
+def parse_id(raw: str | None, field: str, label: str, *, required: bool = False) -> int | None:
+    """A positive id picked or typed in a form or query ("" is None, or 请选择 when required); ASCII digits
+    only, at most MAX_ID; anything else is ``{label}无效``."""
+    text = (raw or "").strip()
+    if not text:
+        if required:
+            raise ValidationError(f"请选择{label}", field=field)
+        return None
+    if not (_ID.match(text) and 1 <= int(text) <= MAX_ID):
+        raise ValidationError(f"{label}无效", field=field)
+    return int(text)
+
+
+def path_id(value: int, label: str = "") -> int:
+    """An id from the URL (``<int:…>`` takes any digits): one beyond what an id can be is not found, the
+    same answer as another organisation's id, never a database overflow."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound(f"找不到{label or '该对象'}（编号 {value}）", id=value)
+    return value
 
 
 def checked(name: str) -> bool:

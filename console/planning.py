@@ -18,9 +18,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
-from console.forms import new_request_id, request_key
+from console.forms import MAX_ID, new_request_id, request_key
 from console.planning_view import (
-    MAX_ID,
     MAX_QUANTITY,
     RUN_STATUS_LABELS,
     SUGGESTION_STATUSES,

@@ -10,7 +10,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.errors import NotFound, ValidationError
+from console.forms import path_id
+from models.errors import ValidationError
 from models.queries.planning_board import HistoryWeek, ItemSitePlan
 from models.queries.planning_lists import ForecastLineRow
 
@@ -29,15 +30,10 @@ SUGGESTION_STATUSES = {"proposed": "待处理", "accepted": "已采纳", "dismis
 MAX_QUANTITY = Decimal(10) ** 9
 
 
-#: Ids beyond this are nobody's (and would overflow SQLite's INTEGER): not found, never a 500.
-MAX_ID = 2**53
-
-
 def path_ids(**ids: int) -> None:
     """Refuse an absurd id in a URL as not found (the same answer as another organisation's id)."""
-    for name, value in ids.items():
-        if not 0 < value <= MAX_ID:
-            raise NotFound(f"找不到（编号 {value}）", entity=name, id=value)
+    for value in ids.values():
+        path_id(value)
 
 
 def warning_label(code: str) -> str:

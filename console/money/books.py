@@ -9,7 +9,7 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
-from console.forms import new_request_id, request_key
+from console.forms import new_request_id, parse_id, request_key
 from console.money import forms
 from console.money.receivables import download
 from console.web import actor, call, done, member_page, read_db, render
@@ -103,7 +103,7 @@ def money_vouchers() -> ResponseReturnValue:
     today = forms.today()
     date_from = forms.day(request.args.get("date_from"), "date_from", today.replace(day=1))
     date_to = forms.day(request.args.get("date_to"), "date_to", today)
-    before = forms.optional_id(request.args.get("before"), "before")
+    before = parse_id(request.args.get("before"), "before", "编号")
     page = voucher_page(read_db(), actor().org_id, date_from, date_to, before)
     return render("console/money/vouchers.html", page=page, statuses=STATUS_LABELS,
                   last_month=(today.replace(day=1) - timedelta(days=1)).replace(day=1))

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
-from console.forms import new_request_id, request_key
+from console.forms import new_request_id, parse_id, request_key
 from console.money import forms
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import PDF_MIME, statement_pdf
@@ -44,7 +44,7 @@ def money() -> ResponseReturnValue:
     side = forms.side(request.args.get("side"))
     as_of = forms.day(request.args.get("as_of"), "as_of", forms.today())
     basis = forms.choice(request.args.get("basis"), ("due", "document"), "basis")
-    start = int(forms.optional_id(request.args.get("start"), "start") or 0)
+    start = int(parse_id(request.args.get("start"), "start", "编号") or 0)
     report = aging(read_db(), actor().org_id, side, as_of, basis)
     rows = report.rows[start:start + AGING_PAGE]
     more = start + AGING_PAGE if len(report.rows) > start + AGING_PAGE else None
@@ -117,7 +117,7 @@ def _picks() -> tuple[MatchTo, ...] | None:
     for name, value in request.form.items():
         if not name.startswith("match-") or not value.strip():
             continue
-        line_id = forms.int_id(name.removeprefix("match-"), "matches", "单据")
+        line_id = parse_id(name.removeprefix("match-"), "matches", "单据", required=True)
         picks.append(MatchTo(line_id, forms.amount(value, "matches", "核销金额")))
     if len(picks) > MAX_PICKS:
         raise ValidationError(f"一次最多核销 {MAX_PICKS} 笔", field="matches")
