@@ -50,6 +50,7 @@ from models.operations.replenishment import (
     dismiss_suggestion,
     recompute_replenishment,
 )
+from models.queries.desk_pickers import desk_pickers
 from models.queries.planning_board import (
     Names,
     export_lines,
@@ -194,9 +195,12 @@ def planning_suggestions() -> ResponseReturnValue:
         status = "proposed"
     before = request.args.get("before_id", "")
     before_id = int(before) if before.isascii() and before.isdecimal() and len(before) < 19 else None
-    page = suggestion_page(read_db(), actor(), status=status, before_id=before_id)
+    who, db = actor(), read_db()
+    page = suggestion_page(db, who, status=status, before_id=before_id)
+    # The desk pickers' suppliers: exactly the parties accept_suggestion takes for a purchase.
+    suppliers = desk_pickers(db, who).suppliers if status == "proposed" else []
     return render("console/planning/suggestions.html", page=page, current=status, statuses=SUGGESTION_STATUSES,
-                  request_id=new_request_id())
+                  suppliers=suppliers, request_id=new_request_id())
 
 
 @bp.post("/planning/suggestions/<int:suggestion_id>/accept")
@@ -207,7 +211,10 @@ def planning_accept(suggestion_id: int) -> ResponseReturnValue:
     key = request_key(f"replenishment.accept.{suggestion_id}", required=True)
     quantity = decimal_field(request.form.get("quantity"), "quantity", "数量", low=Decimal("0.001"),
                              high=MAX_QUANTITY, required=False)
-    result = call(accept_suggestion, AcceptSuggestion(suggestion_id, quantity=quantity), key=key)
+    raw_party = request.form.get("party_id", "").strip()
+    # Empty: the suggestion's own supplier (the operation refuses a purchase that has none).
+    party_id = int_field(raw_party, "party_id", "供应商", low=1, high=MAX_ID) if raw_party else None
+    result = call(accept_suggestion, AcceptSuggestion(suggestion_id, quantity=quantity, party_id=party_id), key=key)
     made = {"purchase": "，已生成采购订单（待审批）", "transfer": "，已生成调拨申请（待审批）"}
     return done(f"已采纳建议{made.get(result.kind, '')}")
 

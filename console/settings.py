@@ -27,6 +27,7 @@ from models.operations.masterdata import (
     SetGradePrice,
     set_grade_price,
 )
+from models.operations.routes import DeclareRoute, UpdateRoute, declare_route, update_route
 from models.operations.settings_admin import (
     ORG_SETTINGS,
     UpdateItem,
@@ -41,11 +42,22 @@ from models.operations.settings_admin import (
     update_party,
     update_site,
 )
+from models.operations.units import (
+    AddUnit,
+    RemovePack,
+    RenameUnit,
+    SetPack,
+    add_unit,
+    remove_pack,
+    rename_unit,
+    set_pack,
+)
 from models.org import PartyKind, SiteKind
 from models.queries import settings_lists as lists
 
 #: Where each settings page is, in the section's own menu.
-SUBNAV = (("console.settings", "单位与地点"), ("console.settings_items", "商品与价格"),
+SUBNAV = (("console.settings", "单位与地点"), ("console.settings_units", "计量单位"),
+          ("console.settings_items", "商品与价格"),
           ("console.settings_parties", "农户与客户"), ("console.settings_members", "成员与角色"),
           ("console.settings_audit", "审计日志"))
 _SITE_KINDS = {k: v for k, v in lists.SITE_KIND_LABELS.items() if k != SiteKind.IN_TRANSIT.value}
@@ -65,9 +77,11 @@ def settings() -> ResponseReturnValue:
     who, db = actor(), read_db()
     org = lists.organisation(db, who) if any(who.can(p) for p in (Permission.ROLES, Permission.MEMBERS,
                                                                    Permission.PRICES)) else None
-    sites = lists.sites(db, who) if can_anywhere(who, Permission.VIEW_STOCK) or who.can(Permission.ROLES) else []
+    see_sites = can_anywhere(who, Permission.VIEW_STOCK) or who.can(Permission.ROLES)
+    sites = lists.sites(db, who) if see_sites else []
+    routes = lists.routes(db, who) if see_sites else []
     return render("console/settings/index.html", **_context(
-        org=org, sites=sites, site_kinds=_SITE_KINDS, org_settings=ORG_SETTINGS))
+        org=org, sites=sites, routes=routes, site_kinds=_SITE_KINDS, org_settings=ORG_SETTINGS))
 
 
 @bp.post("/settings/org")
@@ -100,6 +114,90 @@ def settings_site_update(site_id: int) -> ResponseReturnValue:
                                  forms.checked("active"), forms.text("reason", "原因", max_len=200)),
          key=forms.request_key())
     return done("地点已保存", url_for("console.settings"))
+
+
+@bp.post("/settings/routes")
+@member_page(Permission.ROLES)
+def settings_route_create() -> ResponseReturnValue:
+    """Declare a transfer route between two of the org's sites."""
+    from_id = forms.integer("from_site_id", "起点", required=True)
+    to_id = forms.integer("to_site_id", "终点", required=True)
+    assert from_id is not None and to_id is not None
+    call(declare_route, DeclareRoute(from_id, to_id, forms.integer("transit_hours", "在途时间（小时）"),
+                                     forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done("调拨路线已添加", url_for("console.settings"))
+
+
+@bp.post("/settings/routes/<int:route_id>")
+@member_page(Permission.ROLES)
+def settings_route_update(route_id: int) -> ResponseReturnValue:
+    """Change a route's usual transit time, or (de)activate it."""
+    hours = forms.integer("transit_hours", "在途时间（小时）")
+    saved = call(update_route, UpdateRoute(route_id, hours, forms.checked("active"),
+                                           forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done("调拨路线已保存" if saved.changed else "没有改动", url_for("console.settings"))
+
+
+# --- units of measure and packs ----------------------------------------------------------------------
+
+@bp.get("/settings/units")
+@member_page()
+def settings_units() -> ResponseReturnValue:
+    """The org's units of measure, and a form to add one."""
+    return render("console/settings/units.html", **_context(units=lists.units(read_db(), actor()),
+                                                            dimensions=lists.DIMENSION_LABELS))
+
+
+@bp.post("/settings/units")
+@member_page(Permission.PRICES)
+def settings_unit_create() -> ResponseReturnValue:
+    """Add a unit (mass: kilograms per unit; count: 1)."""
+    dimension = request.form.get("dimension", "")
+    if dimension not in lists.DIMENSION_LABELS:
+        raise ValidationError("请选择重量单位或件数单位", field="dimension")
+    name = forms.text("name", "单位名称", max_len=16, required=True)
+    factor = forms.text("factor", "换算系数", max_len=32) or "1"  # the operation reads and bounds it
+    call(add_unit, AddUnit(name, Dimension(dimension), factor, forms.text("reason", "原因", max_len=200)),
+         key=forms.request_key())
+    return done(f"单位“{name}”已添加", url_for("console.settings_units"))
+
+
+@bp.post("/settings/units/<int:unit_id>")
+@member_page(Permission.PRICES)
+def settings_unit_rename(unit_id: int) -> ResponseReturnValue:
+    """Rename a unit nobody has used yet."""
+    saved = call(rename_unit, RenameUnit(unit_id, forms.text("name", "单位名称", max_len=16, required=True),
+                                         forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done("单位已改名" if saved.changed else "没有改动", url_for("console.settings_units"))
+
+
+@bp.post("/settings/items/<int:item_id>/packs")
+@member_page(Permission.PRICES)
+def settings_pack_create(item_id: int) -> ResponseReturnValue:
+    """Add a pack to an item (箱 = 20 罐)."""
+    name = forms.text("name", "包装名称", max_len=16, required=True)
+    call(set_pack, SetPack(item_id, name, forms.text("factor", "每包装数量", max_len=32, required=True),
+                           reason=forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done(f"包装“{name}”已添加", url_for("console.settings_item", item_id=item_id))
+
+
+@bp.post("/settings/items/<int:item_id>/packs/<int:pack_id>")
+@member_page(Permission.PRICES)
+def settings_pack_update(item_id: int, pack_id: int) -> ResponseReturnValue:
+    """Rename a pack or change how many base units it holds (posted moves stay as they are)."""
+    saved = call(set_pack, SetPack(item_id, forms.text("name", "包装名称", max_len=16, required=True),
+                                   forms.text("factor", "每包装数量", max_len=32, required=True), pack_id,
+                                   forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done("包装已保存" if saved.changed else "没有改动", url_for("console.settings_item", item_id=item_id))
+
+
+@bp.post("/settings/items/<int:item_id>/packs/<int:pack_id>/remove")
+@member_page(Permission.PRICES)
+def settings_pack_remove(item_id: int, pack_id: int) -> ResponseReturnValue:
+    """Remove a pack from an item."""
+    call(remove_pack, RemovePack(pack_id, forms.text("reason", "原因", max_len=200), item_id=item_id),
+         key=forms.request_key())
+    return done("包装已删除", url_for("console.settings_item", item_id=item_id))
 
 
 # --- items and grade prices --------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from models.operations.masterdata_import import (
     MasterDataReport,
     import_master_data,
 )
+from models.operations.routes import TRANSIT_HOURS_MAX, DeclareRoute, UpdateRoute, declare_route, update_route
 from models.operations.settings_admin import (
     ORG_SETTINGS,
     RegisterMember,
@@ -61,6 +62,16 @@ from models.operations.settings_admin import (
     update_party,
     update_site,
 )
+from models.operations.units import (
+    AddUnit,
+    RemovePack,
+    RenameUnit,
+    SetPack,
+    add_unit,
+    remove_pack,
+    rename_unit,
+    set_pack,
+)
 from models.org import PartyKind, Role, SiteKind
 from models.queries import settings_lists as lists
 from models.queries.audit_log import audit_entries
@@ -74,8 +85,10 @@ _BY_KIND = Anyone("按往来单位类型在操作中检查：客户需销售下�
 #: Adding a member: a farmer needs 发放绑定码, staff 分配角色 (checked in register_member).
 _BY_ROLE = Anyone("农户成员需发放绑定码权限，员工需分配角色权限，均在 register_member 中检查")
 
-#: An import runs the same checks as adding each row (items: 修改价格; parties: by kind).
-_IMPORT_CHECKS = Anyone("与逐行新增相同：商品需修改价格，往来单位按类型需采购/销售下单，在导入操作中检查")
+#: An import runs the same checks as adding each row (items: 修改价格; parties: by kind; opening
+#: stock: 修改价格 and 收货入库 at each row's site).
+_IMPORT_CHECKS = Anyone("与逐行新增相同：商品需修改价格，往来单位按类型需采购/销售下单，"
+                        "期初库存需在该站点有修改价格和收货入库权限，在导入操作中检查")
 
 SavedOut = out_model(Saved)
 Text = Field(min_length=1, max_length=128)
@@ -193,6 +206,110 @@ def put_item(ctx: Ctx, path: IdPath, body: ItemEdit) -> Any:
 def put_grade_price(ctx: Ctx, path: IdPath, body: PriceIn) -> Any:
     """Change a grade's purchase price (audited with the reason); answers the old price."""
     return {"previous": ctx.call(set_grade_price, SetGradePrice(path.id, body.purchase_price, body.reason))}
+
+
+# --- units and packs -------------------------------------------------------------------------------
+
+class UnitIn(BaseModel):
+    name: str = Field(min_length=1, max_length=16)
+    dimension: Literal["mass", "count"] = "mass"
+    #: As typed: the operation reads and bounds it (> 0, six decimals), so every channel refuses alike.
+    factor: str = Field("1", max_length=32, description="重量单位：每单位多少公斤（如 20）；件数单位不填")
+    reason: str = Reason
+
+
+class UnitRename(BaseModel):
+    name: str = Field(min_length=1, max_length=16)
+    reason: str = Reason
+
+
+class PackIn(BaseModel):
+    name: str = Field(min_length=1, max_length=16)
+    factor: str = Field(max_length=32, description="一个包装装多少基本单位（如 20）")
+    reason: str = Reason
+
+
+class PackPath(BaseModel):
+    item_id: StrictId
+    pack_id: StrictId
+
+
+class PackRemove(BaseModel):
+    reason: str = Reason
+
+
+@endpoint(api.get, "/units", permission=_QUERY_CHECKS)
+def get_units(ctx: Ctx) -> Any:
+    """The organisation's units of measure (mass units with kilograms per unit)."""
+    return {"rows": lists.units(ctx.session, ctx.actor), "next_after": None}
+
+
+@endpoint(api.post, "/units", permission=Permission.PRICES, status=201)
+def post_unit(ctx: Ctx, body: UnitIn) -> Any:
+    """Add a unit (筐 = 20 公斤): quantities in it are then accepted for every mass item (audited)."""
+    return {"id": ctx.call(add_unit, AddUnit(body.name, Dimension(body.dimension), body.factor, body.reason))}
+
+
+@endpoint(api.put, "/units/<int:id>", permission=Permission.PRICES, response=SavedOut)
+def put_unit(ctx: Ctx, path: IdPath, body: UnitRename) -> Any:
+    """Rename a unit nobody has used yet (UNIT_IN_USE otherwise; audited)."""
+    return ctx.call(rename_unit, RenameUnit(path.id, body.name, body.reason))
+
+
+@endpoint(api.post, "/items/<int:id>/packs", permission=Permission.PRICES, status=201, response=SavedOut)
+def post_pack(ctx: Ctx, path: IdPath, body: PackIn) -> Any:
+    """Add a pack to an item (箱 = 20 罐; audited)."""
+    return ctx.call(set_pack, SetPack(path.id, body.name, body.factor, reason=body.reason))
+
+
+@endpoint(api.put, "/items/<int:item_id>/packs/<int:pack_id>", permission=Permission.PRICES, response=SavedOut)
+def put_pack(ctx: Ctx, path: PackPath, body: PackIn) -> Any:
+    """Rename a pack or change its factor; posted stock moves (in base units) stay as they are."""
+    return ctx.call(set_pack, SetPack(path.item_id, body.name, body.factor, path.pack_id, body.reason))
+
+
+@endpoint(api.post, "/items/<int:item_id>/packs/<int:pack_id>/remove", permission=Permission.PRICES,
+          response=SavedOut)
+def remove_item_pack(ctx: Ctx, path: PackPath, body: PackRemove) -> Any:
+    """Remove a pack: new entries can no longer use it (audited)."""
+    return ctx.call(remove_pack, RemovePack(path.pack_id, body.reason, item_id=path.item_id))
+
+
+# --- transfer routes -------------------------------------------------------------------------------
+
+TransitHours = Field(None, ge=1, le=TRANSIT_HOURS_MAX, description="通常在途时间（小时）")
+
+
+class RouteIn(BaseModel):
+    from_site_id: StrictId
+    to_site_id: StrictId
+    transit_hours: int | None = TransitHours
+    reason: str = Reason
+
+
+class RouteEdit(BaseModel):
+    transit_hours: int | None = TransitHours
+    active: bool = True
+    reason: str = Reason
+
+
+@endpoint(api.get, "/routes", permission=_QUERY_CHECKS)
+def get_routes(ctx: Ctx) -> Any:
+    """The organisation's transfer routes with their transit time and state."""
+    return {"rows": lists.routes(ctx.session, ctx.actor), "next_after": None}
+
+
+@endpoint(api.post, "/routes", permission=Permission.ROLES, status=201)
+def post_route(ctx: Ctx, body: RouteIn) -> Any:
+    """Declare a transfer route between two of the organisation's sites (audited)."""
+    return {"id": ctx.call(declare_route, DeclareRoute(body.from_site_id, body.to_site_id, body.transit_hours,
+                                                       body.reason))}
+
+
+@endpoint(api.put, "/routes/<int:id>", permission=Permission.ROLES, response=SavedOut)
+def put_route(ctx: Ctx, path: IdPath, body: RouteEdit) -> Any:
+    """Change a route's transit time or (de)activate it; a deactivated route refuses new transfers."""
+    return ctx.call(update_route, UpdateRoute(path.id, body.transit_hours, body.active, body.reason))
 
 
 # --- parties --------------------------------------------------------------------------------------
@@ -329,7 +446,7 @@ def get_audit(ctx: Ctx, query: AuditQuery) -> Any:
 # --- imports --------------------------------------------------------------------------------------
 
 class ImportPath(BaseModel):
-    kind: Literal["items", "parties"]
+    kind: Literal["items", "parties", "opening_stock"] = Field(description="商品、往来单位或期初库存")
 
 
 class ImportForm(BaseModel):
@@ -339,8 +456,9 @@ class ImportForm(BaseModel):
 
 @endpoint(api.post, "/imports/<kind>", permission=_IMPORT_CHECKS, response=out_model(MasterDataReport), status=201)
 def post_import(ctx: Ctx, path: ImportPath, form: ImportForm) -> Any:
-    """Upload items or parties as .xlsx: every row is checked; all are written or none (422 with a
-    report naming each bad row and column). ``dry_run`` only checks."""
+    """Upload items, parties or opening stock (期初库存: one 期初入库 document per site) as .xlsx: every
+    row is checked; all are written or none (422 with a report naming each bad row and column).
+    ``dry_run`` only checks."""
     content = form.file.read(MAX_BYTES + 1)
     if len(content) > MAX_BYTES:
         raise ValidationError(f"文件不能超过 {MAX_BYTES // (1024 * 1024)}MB", field="file")

@@ -47,6 +47,9 @@ class SiteInfo:
     kind: SiteKind
     allow_negative: bool
     active: bool
+    #: In-transit sites: the route they stand for (a deactivated route refuses new transfers).
+    route_from_id: int | None = None
+    route_to_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ def load_snapshot(session: Session, org_id: int, version: str) -> CatalogSnapsho
         for g in item.grades:
             grades[g.id] = GradeInfo(id=g.id, item_id=g.item_id, name=g.name, purchase_price=g.purchase_price)
     sites = {s.id: SiteInfo(id=s.id, code=s.code, name=s.name, kind=s.kind, allow_negative=s.allow_negative,
-                            active=s.active)
+                            active=s.active, route_from_id=s.route_from_id, route_to_id=s.route_to_id)
              for s in session.scalars(select(Site).where(Site.org_id == org_id))}
     parties = {p.id: PartyInfo(id=p.id, name=p.name, kind=p.kind, active=p.active, vat_rate=p.vat_rate)
                for p in session.scalars(select(Party).where(Party.org_id == org_id))}

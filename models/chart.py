@@ -35,6 +35,8 @@ ACCOUNTS: list[tuple[str, str, AccountCategory, str]] = [
     ("222102", "应交增值税(销项税额)", _L, "credit"),
     ("3001", "实收资本", _E, "credit"),
     ("3103", "本年利润", _E, "credit"),
+    # 期初库存 is credited here (a migration adds it to organisations created before).
+    ("3104", "利润分配", _E, "credit"),
     ("5001", "生产成本", _C, "debit"),
     ("6001", "主营业务收入", _P, "credit"),
     ("6051", "其他业务收入", _P, "credit"),
@@ -60,6 +62,7 @@ EVENT_AMOUNTS: dict[str, set[str]] = {
     "transfer.dispatched": {"cost"},
     "transfer.received": {"cost"},
     "count.posted": {"gain", "loss"},
+    "opening.posted": {"value"},
     "settlement.paid": {"amount"},
     "money.received": {"amount"},
     "money.paid": {"amount"},
@@ -105,6 +108,9 @@ DEFAULT_RULES: list[tuple[str, str, dict[str, str], int, list[dict[str, str]]]] 
     ("count.posted", "盘点调整", {}, 0, [
         _l("1405", "debit", "gain", "盘盈"), _l("1901", "credit", "gain", "盘盈"),
         _l("1901", "debit", "loss", "盘亏"), _l("1405", "credit", "loss", "盘亏"),
+    ]),
+    ("opening.posted", "期初库存", {}, 0, [
+        _l("1405", "debit", "value", "期初库存"), _l("3104", "credit", "value", "期初库存"),
     ]),
     ("settlement.paid", "农户结算付款", {}, 0, [
         _l("2202", "debit", "amount", "应付农户款"), _l("1002", "credit", "amount", "银行存款"),

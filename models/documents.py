@@ -24,6 +24,7 @@ class DocKind(enum.StrEnum):
     SETTLEMENT = "settlement"  # 付款单 (farmer settlement)
     MONEY_IN = "money_in"  # 收款单: money received from a customer (or any party)
     MONEY_OUT = "money_out"  # 付款单: money paid to a supplier or farmer
+    OPENING = "opening"  # 期初入库: stock on hand when the books start (models.operations.opening_stock)
 
 
 #: Chinese names of the document kinds: what a user filters by and reads on every screen and export
@@ -31,7 +32,7 @@ class DocKind(enum.StrEnum):
 DOC_KIND_LABELS: dict[DocKind, str] = {
     DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
     DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "结算付款单",
-    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单",
+    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
 }
 
 #: Human number prefixes: RK-SX-20261123-0007.
@@ -45,6 +46,7 @@ DOC_PREFIX: dict[DocKind, str] = {
     DocKind.SETTLEMENT: "FK",
     DocKind.MONEY_IN: "SK",
     DocKind.MONEY_OUT: "FK",  # one 付款单 series with farmer settlements (one counter: numbers stay unique)
+    DocKind.OPENING: "QC",  # 期初
 }
 
 
@@ -82,7 +84,7 @@ TRANSITIONS: dict[DocKind, dict[DocStatus, set[DocStatus]]] = {
     },
 }
 for _kind in (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.MONEY_IN,
-              DocKind.MONEY_OUT):
+              DocKind.MONEY_OUT, DocKind.OPENING):
     TRANSITIONS[_kind] = {DocStatus.POSTED: {DocStatus.REVERSED}}
 #: A receipt above its plausibility limit waits as a draft until a second person confirms it.
 TRANSITIONS[DocKind.RECEIPT][DocStatus.DRAFT] = {DocStatus.POSTED, DocStatus.CANCELLED}

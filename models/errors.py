@@ -143,6 +143,20 @@ class PurchaseOrderNotApproved(DomainError):
     default_message = "采购单尚未审批通过"
 
 
+class SupplierRequired(ValidationError):
+    """A purchase suggestion with no usual supplier accepted without one being picked."""
+
+    code = "SUPPLIER_REQUIRED"
+    default_message = "请选择供应商"
+
+
+class NotASupplier(ValidationError):
+    """The party picked is not an active supplier (or farmer) of the organisation — or is another org's."""
+
+    code = "NOT_A_SUPPLIER"
+    default_message = "所选单位不是本组织在用的供应商"
+
+
 class SalesOrderNotApproved(DomainError):
     code = "APPROVAL_PENDING"
     http_status = 409
@@ -218,3 +232,17 @@ class PeriodNotReady(InvalidState):
 
     code = "PERIOD_CHECKS_FAILED"
     default_message = "结账检查未通过"
+
+
+class UnitInUse(DataConflict):
+    """Renaming a unit that documents or items already name: their quantities would lose their unit."""
+
+    code = "UNIT_IN_USE"
+    default_message = "这个单位已经用过，不能改名"
+
+
+class RouteInactive(InvalidState):
+    """A transfer along a route (调拨路线) that was deactivated: refused; ones in transit still arrive."""
+
+    code = "ROUTE_INACTIVE"
+    default_message = "这条调拨路线已停用"

@@ -14,7 +14,8 @@ from models.org import Site
 from models.stock import Balance, StockMove
 
 #: Kinds whose posting always produces a voucher when it moves value or money.
-POSTING_KINDS = (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.TRANSFER)
+POSTING_KINDS = (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.TRANSFER,
+                 DocKind.OPENING)
 
 
 @dataclass

@@ -50,6 +50,8 @@ class Site(IdMixin, OrgMixin, CreatedMixin, Base):
     #: For in-transit sites: the route they stand for.
     route_from_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id"))
     route_to_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sites.id"))
+    #: For in-transit sites: the route's usual time on the road, in hours (None: not set).
+    transit_hours: Mapped[int | None] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

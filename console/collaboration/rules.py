@@ -13,8 +13,11 @@ from console.collaboration.sentence import (
     COMPARISONS,
     DIRECTIONS,
     FIELDS,
+    JOINS,
+    NAMED_FIELDS,
     Sentence,
     describe,
+    edit,
     from_form,
     from_rule,
     to_spec,
@@ -25,6 +28,7 @@ from models.actor import Permission
 from models.errors import DomainError
 from models.operations.rules import TRIGGERS, SaveRule, SwitchRule, save_rule, switch_rule
 from models.org import ROLE_LABELS
+from models.queries.desk_pickers import desk_pickers
 from models.queries.workflow_config import list_rules, list_webhooks, rule_of, rule_sandbox, rules_last_fired
 
 #: How far back the console's sandbox replays a draft.
@@ -33,15 +37,25 @@ SANDBOX_DAYS = 7
 NOTIFY_ROLES = {k: v for k, v in ROLE_LABELS.items() if k != "farmer"}
 
 
+def _named_ids() -> dict[str, dict[str, str]]:
+    """field → id (as the form types it) → name: the organisation's active sites, items and parties."""
+    pickers = desk_pickers(read_db(), actor())
+    parties = pickers.suppliers + pickers.customers
+    return {"site_id": {str(c.id): c.label for c in pickers.sites},
+            "item_id": {str(c.id): c.label for c in pickers.items},
+            "party_id": {str(c.id): c.label for c in parties}}
+
+
 @bp.get("/collaboration/")
 @member_page(Permission.RULES)
 def collaboration() -> ResponseReturnValue:
     who, db = actor(), read_db()
     rules = list_rules(db, who)
     fired = rules_last_fired(db, who)
+    names = _named_ids()
     lines = [{"rule": r, "fired": fired.get(r.id), "trigger": TRIGGERS.get(r.trigger, r.trigger),
               "sentence": describe(TRIGGERS.get(r.trigger, r.trigger), r.condition or {}, r.actions or [],
-                                   ROLE_LABELS)} for r in rules]
+                                   ROLE_LABELS, names)} for r in rules]
     return render("console/collaboration/rules.html", lines=lines, may_change=can_anywhere(who, Permission.ROLES))
 
 
@@ -50,8 +64,9 @@ def _builder(sentence: Sentence, *, status: int = 200, error: str | None = None,
     who = actor()
     webhooks = [w for w in list_webhooks(read_db(), who) if w.active]
     return render("console/collaboration/rule_form.html", status=status, s=sentence, error=error, sandbox=sandbox,
-                  triggers=TRIGGERS, fields=FIELDS, comparisons=COMPARISONS, actions=ACTION_LABELS,
+                  triggers=TRIGGERS, fields=FIELDS, comparisons=COMPARISONS, joins=JOINS, actions=ACTION_LABELS,
                   roles=NOTIFY_ROLES, directions=DIRECTIONS, webhooks=webhooks, days=SANDBOX_DAYS,
+                  named=_named_ids(), named_fields=NAMED_FIELDS,
                   may_change=can_anywhere(who, Permission.ROLES), request_id=new_request_id())
 
 
@@ -72,6 +87,8 @@ def collaboration_rule_edit(rule_id: int) -> ResponseReturnValue:
 @member_page(Permission.RULES)
 def collaboration_rule_sandbox() -> ResponseReturnValue:
     sentence = from_form(request.form)
+    if edit(sentence, request.form):  # an add/remove row button: the same form back, one row more or less
+        return _builder(sentence)
     spec = to_spec(sentence)
     db = read_db()
     try:

@@ -1,9 +1,10 @@
-"""Import items and parties from an .xlsx workbook: every row checked first, then all
-rows written or none.
+"""Import items, parties and opening stock (期初库存) from an .xlsx workbook: every row checked
+first, then all rows written or none.
 
 The shape follows ``demand_import``: parse → a report of every bad row (row number, column, a
 Chinese reason) → ``ImportRejected`` with the report and nothing written, or every row written
-through the ordinary operations (``create_item``, ``create_party``), so each row
+through the ordinary operations (``create_item``, ``create_party``; opening stock: one
+``post_opening_stock`` per site, its lines in sheet order), so each row
 gets the same checks, events and audit as one typed into a form. A dry run is the same path that
 stops before writing.
 
@@ -19,6 +20,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -29,14 +31,20 @@ from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
+from models.base import utcnow
 from models.catalog import Dimension, Item
 from models.chart import MASS_UNITS
 from models.errors import ValidationError
 from models.idempotency import idempotent
+from models.operations.common import MAX_UNIT_PRICE
 from models.operations.demand_import import ImportRejected
 from models.operations.masterdata import CreateItem, CreateParty, GradeSpec, create_item, create_party
-from models.org import Party, PartyKind
+from models.operations.opening_stock import LOT_CODE_MAX, OpeningLine, PostOpeningStock, post_opening_stock
+from models.org import Party, PartyKind, SiteKind
 from models.outbox import emit
+from models.stock import Lot
+from models.timeutil import local_date
+from models.unit_of_work import catalog_of
 
 MAX_BYTES = 5 * 1024 * 1024
 #: What the workbook's parts may unpack to, all together (a real 5,000-row sheet is ~1 MB).
@@ -49,9 +57,10 @@ MAX_REPORTED = 200
 class ImportKind(StrEnum):
     ITEMS = "items"
     PARTIES = "parties"
+    OPENING_STOCK = "opening_stock"
 
 
-KIND_LABELS = {ImportKind.ITEMS: "商品", ImportKind.PARTIES: "往来单位"}
+KIND_LABELS = {ImportKind.ITEMS: "商品", ImportKind.PARTIES: "往来单位", ImportKind.OPENING_STOCK: "期初库存"}
 
 #: Each kind's columns in template order: (header, required, note shown in the template's 2nd sheet).
 COLUMNS: dict[ImportKind, tuple[tuple[str, bool, str], ...]] = {
@@ -70,6 +79,17 @@ COLUMNS: dict[ImportKind, tuple[tuple[str, bool, str], ...]] = {
         ("名称", True, "最多 128 个字"),
         ("类型", True, "农户、供货商 或 客户"),
         ("手机号", False, "数字"),
+    ),
+    ImportKind.OPENING_STOCK: (
+        ("站点编码", True, "如 ZC；每个站点写成一张期初入库单"),
+        ("商品编码", True, "如 CQ"),
+        ("数量", True, "大于 0"),
+        ("单位", False, "不填按商品的基本单位；可填 斤、箱 等商品认得的单位"),
+        ("批次号", False, f"最多 {LOT_CODE_MAX} 个字符，该商品内不能与已有批次重复；不填自动编号"),
+        ("等级", False, "该商品已有的等级，如 特级"),
+        ("单位成本", True, "每基本单位，元，不小于 0"),
+        ("生产日期", False, "年-月-日，不晚于今天"),
+        ("到期日", False, "年-月-日，不早于生产日期；不填按保质期推算"),
     ),
 }
 PARTY_KINDS = {"农户": PartyKind.FARMER, "供货商": PartyKind.SUPPLIER, "供应商": PartyKind.SUPPLIER,
@@ -199,6 +219,21 @@ class _Row:
             return None
         return value
 
+    def day(self, column: str) -> date | None:
+        raw = self.cells.get(column)
+        if isinstance(raw, datetime):
+            return raw.date()
+        if isinstance(raw, date):
+            return raw
+        text = _text(raw)
+        if not text:
+            return None
+        try:
+            return date.fromisoformat(text.replace("/", "-").replace(".", "-"))
+        except ValueError:
+            self.fail(column, f"“{text[:20]}”不是日期（年-月-日）")
+            return None
+
     def fail(self, column: str, message: str) -> None:
         self.errors.append(RowError(self.line, column, message))
 
@@ -305,6 +340,85 @@ def _plan_parties(session: Session, actor: Actor, rows: list[_Row]) -> list[Writ
     return [_writer(create_party, c) for c in commands if c is not None]
 
 
+def _plan_opening_stock(session: Session, actor: Actor, rows: list[_Row]) -> list[Writer]:
+    """Opening stock: rows checked as post_opening_stock checks them, then one document per site."""
+    actor.require(Permission.PRICES)
+    catalog = catalog_of(session, actor.org_id)
+    sites = {s.code: s for s in catalog.sites.values()}
+    items = {i.code: i for i in catalog.items.values()}
+    grades = {(g.item_id, g.name): g.id for g in catalog.grades.values()}
+    today = local_date(utcnow())
+    by_site: dict[int, list[tuple[int, OpeningLine]]] = {}
+    lot_rows: dict[tuple[int, str], _Row] = {}
+    for row in rows:
+        before = len(row.errors)
+        site_code = row.text("站点编码", required=True, max_len=32)
+        item_code = row.text("商品编码", required=True, max_len=32)
+        site, item = sites.get(site_code), items.get(item_code)
+        if site_code and site is None:
+            row.fail("站点编码", f"没有编码为 {site_code} 的站点")
+        elif site is not None and (site.kind == SiteKind.IN_TRANSIT or not site.active):
+            row.fail("站点编码", f"{site.name} 不能直接收发货")
+        elif site is not None and not (actor.can(Permission.PRICES, site.id)
+                                       and actor.can(Permission.RECEIVE, site.id)):
+            row.fail("站点编码", f"没有权限登记 {site.name} 的期初库存")
+        if item_code and item is None:
+            row.fail("商品编码", f"没有编码为 {item_code} 的商品")
+        elif item is not None and not item.active:
+            row.fail("商品编码", f"{item.name} 已停用")
+        quantity = row.number("数量", required=True)
+        if quantity is not None and quantity <= 0:
+            row.fail("数量", "必须大于 0")
+        unit = row.text("单位", max_len=16) or None
+        if item is not None and unit and unit != item.base_unit and unit not in item.unit_factors:
+            row.fail("单位", f"{item.name} 不认识单位“{unit}”，可用：{'、'.join(sorted(item.unit_factors))}")
+        lot_code = row.text("批次号", max_len=LOT_CODE_MAX) or None
+        grade_name = row.text("等级", max_len=16)
+        grade_id = grades.get((item.id, grade_name)) if item is not None and grade_name else None
+        if item is not None and grade_name and grade_id is None:
+            row.fail("等级", f"{item.name} 没有等级“{grade_name}”")
+        cost = row.number("单位成本", required=True)
+        if cost is not None and cost > MAX_UNIT_PRICE:
+            row.fail("单位成本", "单位成本过大，请核对")
+        elif cost is not None and cost != cost.quantize(Decimal("0.000001")):
+            row.fail("单位成本", "最多六位小数")
+        produced, expires = row.day("生产日期"), row.day("到期日")
+        if produced is not None and produced > today:
+            row.fail("生产日期", "不能晚于今天")
+        if produced is not None and expires is not None and expires < produced:
+            row.fail("到期日", "不能早于生产日期")
+        if item is not None and lot_code:
+            if (item.id, lot_code) in lot_rows:
+                row.fail("批次号", f"批次号 {lot_code} 与第 {lot_rows[item.id, lot_code].line} 行重复")
+            else:
+                lot_rows[item.id, lot_code] = row
+        if len(row.errors) == before and site is not None and item is not None and quantity and cost is not None:
+            by_site.setdefault(site.id, []).append((row.line, OpeningLine(
+                item.id, quantity, cost, unit=unit, lot_code=lot_code, grade_id=grade_id, produced_on=produced,
+                expires_on=expires)))
+    if lot_rows:
+        for item_id, code in session.execute(select(Lot.item_id, Lot.code).where(
+                Lot.org_id == actor.org_id, Lot.item_id.in_({i for i, _ in lot_rows}),
+                Lot.code.in_({c for _, c in lot_rows}))):
+            if (item_id, code) in lot_rows:
+                lot_rows[item_id, code].fail("批次号", f"批次号 {code} 已存在，请用新的批次号")
+    return [_opening_writer(site_id, lines) for site_id, lines in by_site.items()]
+
+
+def _opening_writer(site_id: int, lines: list[tuple[int, OpeningLine]]) -> Writer:
+    """One site's rows as one opening document; a line the operation refuses is named by its sheet row."""
+    def write(session: Session, actor: Actor) -> None:
+        try:
+            post_opening_stock(session, actor, PostOpeningStock(site_id, tuple(line for _, line in lines),
+                                                                note="期初库存导入"))
+        except ValidationError as exc:
+            line = exc.details.get("line")
+            row = lines[line - 1][0] if isinstance(line, int) and 0 < line <= len(lines) else 0
+            message = exc.message.removeprefix(f"第 {line} 行：")
+            raise ValidationError(message, **{**exc.details, "row": row}) from None
+    return write
+
+
 def _writer(operation: Callable[[Session, Actor, Any], int], command: object) -> Writer:
     """One planned row: the operation that adds it, run when every row has passed."""
     def write(session: Session, actor: Actor) -> None:
@@ -313,13 +427,13 @@ def _writer(operation: Callable[[Session, Actor, Any], int], command: object) ->
 
 
 _PLANNERS: dict[ImportKind, Callable[[Session, Actor, list[_Row]], list[Writer]]] = {
-    ImportKind.ITEMS: _plan_items, ImportKind.PARTIES: _plan_parties,
+    ImportKind.ITEMS: _plan_items, ImportKind.PARTIES: _plan_parties, ImportKind.OPENING_STOCK: _plan_opening_stock,
 }
 
 
 @idempotent("masterdata.import")
 def import_master_data(session: Session, actor: Actor, cmd: ImportMasterData) -> MasterDataReport:
-    """Check every row of an items or parties workbook; write them all, or raise
+    """Check every row of an items, parties or opening-stock workbook; write them all, or raise
     ImportRejected with the report of every bad row and write nothing."""
     kind = ImportKind(cmd.kind)
     sheet = read_sheet(cmd.content)
@@ -328,7 +442,7 @@ def import_master_data(session: Session, actor: Actor, cmd: ImportMasterData) ->
     writers = _PLANNERS[kind](session, actor, rows)
     errors.sort(key=lambda e: e.row)
     report = MasterDataReport(kind.value, cmd.filename[:200], cmd.dry_run, False, len(rows),
-                              0 if errors else len(writers), errors[:MAX_REPORTED],
+                              0 if errors else len(rows), errors[:MAX_REPORTED],
                               max(0, len(errors) - MAX_REPORTED))
     if errors:
         bad_rows = len({e.row for e in errors})
@@ -341,13 +455,13 @@ def import_master_data(session: Session, actor: Actor, cmd: ImportMasterData) ->
         try:
             write(session, actor)
         except ValidationError as exc:
-            row = rows[writers.index(write)].line if len(writers) == len(rows) else 0
+            row = exc.details.get("row") or (rows[writers.index(write)].line if len(writers) == len(rows) else 0)
             raise ImportRejected(f"第 {row} 行：{exc.message}，未写入任何数据", report={
                 **report.to_dict(), "errors": [asdict(RowError(row, "", exc.message))]}) from None
     record_audit(session, actor, "masterdata.imported", "import", kind.value, before=None,
                  after={"rows": len(writers), "filename": cmd.filename[:200]})
     emit(session, actor.org_id, "masterdata.imported", {"kind": kind.value, "rows": len(writers)})
-    return MasterDataReport(kind.value, cmd.filename[:200], False, True, len(rows), len(writers))
+    return MasterDataReport(kind.value, cmd.filename[:200], False, True, len(rows), len(rows))
 
 
 def template(kind: ImportKind) -> tuple[list[str], list[tuple[str, str, str]]]:

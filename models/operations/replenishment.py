@@ -23,7 +23,7 @@ from models.base import utcnow
 from models.catalog import Item
 from models.demand import DemandWeek, local_date_today, weekly_demand
 from models.documents import DocKind, DocStatus, Document, DocumentLine
-from models.errors import InvalidState, ValidationError
+from models.errors import InvalidState, NotASupplier, SupplierRequired, ValidationError
 from models.idempotency import idempotent
 from models.ledger import moving_average_cost
 from models.lookup import get_owned
@@ -389,7 +389,8 @@ def accept_suggestion(session: Session, actor: Actor, cmd: AcceptSuggestion) -> 
     if s.kind == SuggestionKind.PURCHASE:
         party = cmd.party_id or s.party_id
         if party is None:
-            raise ValidationError(f"{item.name} 没有常用供应商，请指定供应商", field="party_id")
+            raise SupplierRequired(f"{item.name} 没有常用供应商，请选择供应商", field="party_id")
+        _require_supplier(session, actor.org_id, party)
         price = cmd.unit_price if cmd.unit_price is not None else s.unit_price
         order = create_order(session, actor, CreateOrder(
             kind=DocKind.PURCHASE_ORDER, site_id=s.site_id, party_id=party,
@@ -409,6 +410,16 @@ def accept_suggestion(session: Session, actor: Actor, cmd: AcceptSuggestion) -> 
         "suggestion_id": s.id, "kind": s.kind.value, "item_id": s.item_id, "site_id": s.site_id,
         "quantity": format(quantity.normalize(), "f"), **payload}, document_id=s.document_id)
     return suggestion_view(s)
+
+
+def _require_supplier(session: Session, org_id: int, party_id: int) -> None:
+    """Refuse a party that is not an active supplier or farmer of ``org_id`` (the desk pickers' suppliers).
+
+    Another organisation's id gets the same answer as an inactive one: the error says nothing of what exists.
+    """
+    party = session.scalar(select(Party).where(Party.id == party_id, Party.org_id == org_id))
+    if party is None or not party.active or party.kind not in (PartyKind.SUPPLIER, PartyKind.FARMER):
+        raise NotASupplier(field="party_id", party_id=party_id)
 
 
 @idempotent("replenishment.dismiss")

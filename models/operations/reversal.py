@@ -27,7 +27,7 @@ from models.stock import StockMove
 #: A reversed 收款单/付款单 puts the money back on the party as a new open item (its red-ink line on
 #: the control account is a charge again); the payment's matches stay, as the history of what it paid.
 REVERSIBLE = {DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.MONEY_IN,
-              DocKind.MONEY_OUT}
+              DocKind.MONEY_OUT, DocKind.OPENING}
 
 
 @dataclass(frozen=True)

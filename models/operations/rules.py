@@ -38,6 +38,14 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "create_transfer": ("from_site_id", "to_site_id", "quantity"), "webhook": ("subscription_id",),
 }
 CHANNELS = {"dingtalk", "wechat", "wecom"}
+#: Event payload fields a condition may read, with what a reader calls them (the console's builder lists these).
+CONDITION_FIELDS: dict[str, str] = {
+    "quantity": "数量", "amount": "金额", "prepayment": "预付款", "cost": "成本", "on_hand": "现有库存",
+    "safety": "安全库存", "days_left": "剩余天数", "value": "读数", "readings": "连续超限次数",
+    "site_id": "地点编号", "item_id": "商品编号", "party_id": "交售方编号", "lot_code": "批次号",
+}
+#: Operators that compare (each one counts as a condition against MAX_CONDITIONS).
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in", "!", "!!", "missing"})
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class RuleSpec:
 
 #: Size bounds, checked when a rule is saved: a rule is configuration, not a payload.
 MAX_CODE, MAX_NAME, MAX_TEXT = 48, 128, 500
-MAX_CONDITION_CHARS, MAX_ACTIONS, MAX_ACTION_CHARS, MAX_CHAIN = 4000, 10, 2000, 5
+MAX_CONDITION_CHARS, MAX_CONDITIONS, MAX_ACTIONS, MAX_ACTION_CHARS, MAX_CHAIN = 4000, 10, 10, 2000, 5
 MAX_DUE_HOURS = 24 * 366
 #: The keys an action may carry (anything else is junk, refused).
 ACTION_KEYS = frozenset({"type", "role", "member_id", "channel", "text", "title", "due_in_hours", "chain",
@@ -121,6 +129,28 @@ def _validate_action(n: int, action: dict[str, Any]) -> None:
         raise ValidationError(f"第 {n} 个动作的升级链无效（最多 {MAX_CHAIN} 级，角色须有效）", field="actions")
 
 
+def _check_condition_terms(expr: Any, counted: list[int]) -> None:
+    """Refuse a variable that is not a known event field and count the comparisons (a rule is read by people)."""
+    if isinstance(expr, list):
+        for item in expr:
+            _check_condition_terms(item, counted)
+        return
+    if not isinstance(expr, dict) or len(expr) != 1:
+        return
+    [(op, args)] = expr.items()
+    if op == "var":
+        path = args[0] if isinstance(args, list) and args else args
+        name = path[6:] if isinstance(path, str) and path.startswith("event.") else None
+        if path != "kind" and name not in CONDITION_FIELDS:
+            raise ValidationError(f"条件里有不认识的字段：{str(path)[:48]}", field="condition")
+        return
+    if op in _COMPARISONS:
+        counted[0] += 1
+        if counted[0] > MAX_CONDITIONS:
+            raise ValidationError(f"规则最多 {MAX_CONDITIONS} 个条件", field="condition")
+    _check_condition_terms(args, counted)
+
+
 def validate_rule(spec: RuleSpec, session: Session | None = None, org_id: int | None = None) -> None:
     """Raise ValidationError naming the first problem in a rule (NotFound for another org's ids).
 
@@ -143,6 +173,7 @@ def validate_rule(spec: RuleSpec, session: Session | None = None, org_id: int | 
             validate(spec.condition)
     except LogicError as exc:
         raise ValidationError(f"条件无效：{exc}", field="condition") from None
+    _check_condition_terms(spec.condition, [0])
     if not spec.actions:
         raise ValidationError("规则至少要有一个动作", field="actions")
     if len(spec.actions) > MAX_ACTIONS:

@@ -188,7 +188,7 @@ def update_site(session: Session, actor: Actor, cmd: UpdateSite) -> Saved:
     actor.require(Permission.ROLES)
     site = get_owned(session, Site, cmd.site_id, actor.org_id, lock=True)
     if site.kind == SiteKind.IN_TRANSIT:
-        raise ValidationError("在途地点由调拨自动维护，不能修改", field="site_id")
+        raise ValidationError("在途地点是调拨路线，请在“调拨路线”中修改", field="site_id")
     before, after = _changes(site, {"name": _text(cmd.name, "name", "名称"),
                                     "allow_negative": cmd.allow_negative, "active": cmd.active})
     if after:

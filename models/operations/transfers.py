@@ -14,7 +14,7 @@ from models.approvals import ApprovalRequest
 from models.base import utcnow
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
-from models.errors import ValidationError
+from models.errors import RouteInactive, ValidationError
 from models.idempotency import idempotent
 from models.infra import OutboxEvent
 from models.ledger import (
@@ -119,11 +119,24 @@ def _transit_site(session: Session, org_id: int, source: Site, dest: Site) -> Si
         Site.route_from_id == source.id, Site.route_to_id == dest.id,
     ))
     if site is None:
-        site = Site(org_id=org_id, code=f"ZT-{source.code}-{dest.code}", name=f"在途 {source.name}→{dest.name}",
-                    kind=SiteKind.IN_TRANSIT, route_from_id=source.id, route_to_id=dest.id)
+        site = new_route_site(org_id, source, dest)
         session.add(site)
         session.flush()
+    elif not site.active:
+        raise route_inactive(source.name, dest.name, site.id)
     return site
+
+
+def new_route_site(org_id: int, source: Site, dest: Site) -> Site:
+    """The in-transit site that stands for the route ``source`` → ``dest`` (declared, or made by a first transfer)."""
+    return Site(org_id=org_id, code=f"ZT-{source.code}-{dest.code}", name=f"在途 {source.name}→{dest.name}",
+                kind=SiteKind.IN_TRANSIT, route_from_id=source.id, route_to_id=dest.id)
+
+
+def route_inactive(source_name: str, dest_name: str, route_id: int) -> RouteInactive:
+    """The refusal of a transfer along a deactivated route: the same words at request and dispatch."""
+    return RouteInactive(f"调拨路线 {source_name}→{dest_name} 已停用，不能新发调拨；请在设置中重新启用",
+                         route_id=route_id)
 
 
 def _load(session: Session, actor: Actor, document_id: int) -> Document:
@@ -151,6 +164,10 @@ def request_transfer(session: Session, actor: Actor, cmd: RequestTransfer) -> Tr
     dest = site_in(catalog, cmd.to_site_id)
     if source.id == dest.id:
         raise ValidationError("调出和调入地点不能相同", field="to_site_id")
+    route = next((s for s in catalog.sites.values() if s.kind == SiteKind.IN_TRANSIT
+                  and s.route_from_id == source.id and s.route_to_id == dest.id), None)
+    if route is not None and not route.active:
+        raise route_inactive(source.name, dest.name, route.id)
     if not (actor.can(Permission.TRANSFER_REQUEST, source.id) or actor.can(Permission.TRANSFER_REQUEST, dest.id)):
         actor.require(Permission.TRANSFER_REQUEST, dest.id)
     if not cmd.lines:

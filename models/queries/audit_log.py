@@ -27,11 +27,15 @@ ACTION_LABELS: dict[str, str] = {
     "member.updated": "成员资料", "member.binding_code_issued": "发放绑定码", "member.identity_bound": "绑定账号",
     "member.identity_revoked": "解除绑定", "item.updated": "商品资料", "party.updated": "往来单位资料",
     "site.updated": "地点资料", "org.updated": "单位设置", "org.vat_rate": "默认税率", "item.vat_rate": "商品税率",
-    "party.vat_rate": "往来单位税率", "masterdata.imported": "导入资料",
+    "party.vat_rate": "往来单位税率", "masterdata.imported": "导入资料", "opening_stock.posted": "期初库存",
+    "unit.created": "新增计量单位", "unit.renamed": "计量单位改名", "pack.created": "新增包装",
+    "pack.updated": "修改包装", "pack.removed": "删除包装", "route.declared": "登记调拨路线",
+    "route.updated": "调拨路线",
 }
 ENTITY_LABELS: dict[str, str] = {
     "grade": "等级", "member": "成员", "item": "商品", "party": "往来单位", "site": "地点", "org": "单位",
     "mapping_rule": "记账规则", "rule": "规则", "document": "单据",
+    "unit": "计量单位", "pack": "包装", "route": "调拨路线",  # the last two: the audit page's kinds (pack., route.)
 }
 
 

@@ -47,6 +47,7 @@ EVENT_LABELS = {
     "order_charge.added": "登记费用", "order_charge.reversed": "冲销费用",
     "document.invoice_number": "登记发票号码", "receipt.confirm_draft": "复核通过入库",
     "receipt.cancel_draft": "复核取消入库", "delivery_note.revoke_links": "收回交货单链接",
+    "opening.posted": "期初入库过账", "opening_stock.posted": "登记期初库存",
 }
 MAX_TRAIL = 200
 

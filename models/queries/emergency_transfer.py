@@ -47,6 +47,10 @@ class EmergencyPlan:
     suggestions: list[Suggestion]
 
 
+#: Transit time assumed for a route without a declared one: longer than any declared (routes.TRANSIT_HOURS_MAX).
+_NO_HOURS = 10**6
+
+
 def usable(session: Session, org_id: int, item_id: int, site_id: int) -> Decimal:
     """Return what can leave a site now: what ship_goods could ship (the stock-availability query)."""
     return availability_at(session, org_id, item_id, site_id).available
@@ -62,9 +66,21 @@ def _source(session: Session, actor: Actor, to_site_id: int, from_site_id: int |
     visible = actor.site_ids(Permission.VIEW_STOCK)
     if visible is not None:  # only sites whose stock the member may see
         stmt = stmt.where(Site.id.in_(visible))
-    candidates = list(session.scalars(stmt))
-    best = max(candidates, default=None,
-               key=lambda s: sum((usable(session, actor.org_id, n.item_id, s.id) for n in needs), Decimal(0)))
+    # Routes into the destination: a deactivated one would refuse the transfer, so its source is no
+    # candidate; between sources that can spare as much, the one with the shorter declared transit wins.
+    routes = {r.route_from_id: r for r in session.execute(select(Site.route_from_id, Site.active, Site.transit_hours)
+                                                          .where(Site.org_id == actor.org_id,
+                                                                 Site.kind == SiteKind.IN_TRANSIT,
+                                                                 Site.route_to_id == to_site_id))}
+    candidates = [s for s in session.scalars(stmt) if s.id not in routes or routes[s.id].active]
+
+    def rank(site: Site) -> tuple[Decimal, int]:
+        spare = sum((usable(session, actor.org_id, n.item_id, site.id) for n in needs), Decimal(0))
+        route = routes.get(site.id)
+        hours = route.transit_hours if route is not None and route.transit_hours is not None else _NO_HOURS
+        return spare, -hours
+
+    best = max(candidates, default=None, key=rank)
     if best is None:
         raise ValidationError("没有可调出的地点（只考虑你有权查看库存的地点）", field="from_site_id")
     return best

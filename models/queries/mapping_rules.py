@@ -27,11 +27,12 @@ ZERO = Decimal("0.00")
 EVENT_LABELS = {
     "receipt.posted": "入库", "shipment.posted": "出库", "transfer.dispatched": "调拨发出",
     "transfer.received": "调拨收货", "count.posted": "盘点", "settlement.paid": "农户结算付款",
-    "money.received": "收款", "money.paid": "付款",
+    "money.received": "收款", "money.paid": "付款", "opening.posted": "期初库存",
 }
 #: The figures an event supplies, in Chinese.
 AMOUNT_LABELS = {"goods": "货款", "tax": "税额", "total": "价税合计", "revenue": "收入", "cost": "成本",
-                 "gain": "盘盈", "loss": "盘亏", "amount": "金额"}
+                 "gain": "盘盈", "loss": "盘亏", "amount": "金额",
+                 "value": "金额"}
 SIDE_LABELS = {"debit": "借", "credit": "贷"}
 #: A rule's condition in Chinese: the posting's facts and their values (an unknown one shows as is).
 CONDITION_LABELS = {"party_kind": "往来类型", "via": "收付方式", "site_kind": "地点类型", "item_code": "商品编码",

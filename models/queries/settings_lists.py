@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.actor import Actor, Permission
-from models.catalog import Grade, Item, ItemUnit
+from models.catalog import Dimension, Grade, Item, ItemUnit, Unit
 from models.errors import PermissionDenied
 from models.org import Member, MemberIdentity, MemberRole, Org, Party, PartyKind, Site, SiteKind
 
@@ -85,6 +85,52 @@ def sites(session: Session, actor: Actor, *, include_routes: bool = False) -> li
             for s in session.scalars(stmt.order_by(Site.code))]
 
 
+@dataclass(frozen=True)
+class RouteRow:
+    """A transfer route (its in-transit site) with both ends."""
+
+    id: int
+    from_code: str
+    from_name: str
+    to_code: str
+    to_name: str
+    transit_hours: int | None
+    active: bool
+
+
+def routes(session: Session, actor: Actor) -> list[RouteRow]:
+    """The org's transfer routes (declared, or made by a first transfer), by their ends' codes."""
+    require_any(actor, Permission.VIEW_STOCK, Permission.ROLES)
+    source, dest = aliased(Site), aliased(Site)
+    stmt = (select(Site.id, source.code, source.name, dest.code, dest.name, Site.transit_hours, Site.active)
+            .join(source, source.id == Site.route_from_id).join(dest, dest.id == Site.route_to_id)
+            .where(Site.org_id == actor.org_id, Site.kind == SiteKind.IN_TRANSIT)
+            .order_by(source.code, dest.code))
+    return [RouteRow(*r) for r in session.execute(stmt)]
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnitRow:
+    id: int
+    name: str
+    dimension: str
+    #: Mass: kilograms per unit; count: 1.
+    factor: Decimal
+
+
+DIMENSION_LABELS = {Dimension.MASS.value: "重量", Dimension.COUNT.value: "件数"}
+
+
+def units(session: Session, actor: Actor) -> list[UnitRow]:
+    """The org's units of measure (mass units by size, then count units by name)."""
+    require_any(actor, Permission.VIEW_STOCK, Permission.PRICES)
+    stmt = select(Unit.id, Unit.name, Unit.dimension, Unit.factor).where(Unit.org_id == actor.org_id)
+    return [UnitRow(r.id, r.name, r.dimension.value, r.factor.normalize()) for r in session.execute(
+        stmt.order_by(Unit.dimension, Unit.factor, Unit.id))]
+
+
 # --- items ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -93,6 +139,14 @@ class GradeRow:
     name: str
     purchase_price: Decimal
     rank: int
+
+
+@dataclass(frozen=True)
+class PackRow:
+    id: int
+    name: str
+    #: Base units in one pack.
+    factor: Decimal
 
 
 @dataclass(frozen=True)
@@ -110,6 +164,8 @@ class ItemRow:
     grades: list[GradeRow]
     #: "箱=20" …
     packs: list[str]
+    #: The same packs with their ids, for the item page's edit forms.
+    pack_rows: list[PackRow] = field(default_factory=list)
 
 
 def items(session: Session, actor: Actor, *, q: str = "", after_id: int | None = None,
@@ -128,15 +184,17 @@ def items(session: Session, actor: Actor, *, q: str = "", after_id: int | None =
     ids = [r.id for r in found[:limit]]
     grades: dict[int, list[GradeRow]] = defaultdict(list)
     packs: dict[int, list[str]] = defaultdict(list)
+    pack_rows: dict[int, list[PackRow]] = defaultdict(list)
     if ids:
         for g in session.execute(select(Grade.id, Grade.item_id, Grade.name, Grade.purchase_price, Grade.rank)
                                  .where(Grade.item_id.in_(ids)).order_by(Grade.rank, Grade.id)):
             grades[g.item_id].append(GradeRow(g.id, g.name, g.purchase_price, g.rank))
-        for p in session.execute(select(ItemUnit.item_id, ItemUnit.name, ItemUnit.factor)
+        for p in session.execute(select(ItemUnit.id, ItemUnit.item_id, ItemUnit.name, ItemUnit.factor)
                                  .where(ItemUnit.item_id.in_(ids)).order_by(ItemUnit.id)):
             packs[p.item_id].append(f"{p.name}={p.factor.normalize():f}")
+            pack_rows[p.item_id].append(PackRow(p.id, p.name, p.factor.normalize()))
     rows = [ItemRow(r.id, r.code, r.name, r.base_unit, r.dimension.value, r.shelf_life_days, r.aliases,
-                    r.sale_price, r.vat_rate, r.active, grades[r.id], packs[r.id]) for r in found]
+                    r.sale_price, r.vat_rate, r.active, grades[r.id], packs[r.id], pack_rows[r.id]) for r in found]
     return _page(rows, limit)
 
 

@@ -1,5 +1,9 @@
-"""A demo org with demand history, a forecast run and replenishment suggestions (the fake engine:
-figures a test can compute by hand, see tests/models/planning_fakes.py)."""
+"""A demo org with demand history, a forecast run and replenishment suggestions.
+
+The run uses the real forecast engine (forecast/): on this four-week history it costs about 3 s once per
+process (the engine's first call) and milliseconds after, so tests check real forecasts — bands around the
+mean, the stored figures on every page — rather than a stand-in's. ``fake_engine`` is still exported for
+tests that need figures computed by hand (tests/models/planning_fakes.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ class Planned:
 
 def plan_demo(session_factory, demo, actors) -> Planned:
     """龙井 at 门店 sold 5, 6, 5, 7 a week (stock 25 first: 2 left), 50 more at 总仓: a 4-week forecast
-    (mean 5.75 a week) and suggestions (a transfer from 总仓)."""
+    (the real engine's) and suggestions (a transfer from 总仓)."""
     weekly_history(session_factory, demo, actors, "MD", [5, 6, 5, 7], stock_first=25)
     receive(session_factory, demo, actors, "ZC", 50, at(monday(5)))
     result = run(session_factory, run_forecast, actors["赵经理"], RunForecast(horizon=4))
@@ -37,12 +41,12 @@ def plan_demo(session_factory, demo, actors) -> Planned:
 
 
 @pytest.fixture(name="planned")
-def planned_fixture(fake_engine, session_factory, demo, actors) -> Planned:  # noqa: F811
+def planned_fixture(session_factory, demo, actors) -> Planned:
     return plan_demo(session_factory, demo, actors)
 
 
 @pytest.fixture(name="other_org")
-def other_org_fixture(fake_engine, session_factory):  # noqa: F811
+def other_org_fixture(session_factory):
     """A second co-operative with its own forecast (its ids must never show or work in ours)."""
     from models.actor import load_actor
 

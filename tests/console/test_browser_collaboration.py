@@ -1,5 +1,5 @@
-"""Build and sandbox a rule in a real browser: fill the sentence, try it on last week's events, see the hits,
-save it, find it in the list — at phone size; the event-health charts at desktop size."""
+"""Build and sandbox a rule in a real browser: fill the sentence (two conditions), try it on last week's events,
+see the hits, save it, find it in the list — at phone size; the event-health charts at desktop size."""
 
 from __future__ import annotations
 
@@ -25,18 +25,28 @@ def test_build_sandbox_and_save_a_rule(console_browser, session_factory, demo, a
     page.fill("#rule-name", "大额鲜叶提醒")
     page.fill("#rule-code", "big-leaf")
     page.select_option("#rule-trigger", "receipt.posted")
-    page.select_option("#rule-field", "quantity")
-    page.select_option("#rule-op", ">")
-    page.fill("#rule-value", "10")
-    page.select_option("#rule-action", "notify")
-    page.select_option("#rule-role", "manager")
-    page.fill("#rule-text", "{number} 到货 {quantity} 公斤，请安排质检")
-    page.get_by_role("button", name="试运行（最近 7 天）").click()
+    page.select_option("#cond-0-field", "quantity")
+    page.select_option("#cond-0-op", ">")
+    page.fill("#cond-0-value", "10")
+    # A second condition: a plain submit button brings the same form back with one row more.
+    page.get_by_role("button", name="＋ 加一个条件").click()
+    page.wait_for_selector("#cond-1-field")
+    assert page.input_value("#cond-0-value") == "10" and page.input_value("#rule-name") == "大额鲜叶提醒"
+    page.select_option("#cond-1-field", "site_id")
+    page.select_option("#cond-1-op", "==")
+    page.get_by_label("条件 2 的值").fill(str(demo.sites["SX"]))
+    page.select_option("#rule-join", "and")
+    page.select_option("#act-0-type", "notify")
+    page.select_option("#act-0-role", "manager")
+    page.fill("#act-0-text", "{number} 到货 {quantity} 公斤，请安排质检")
+    assert page.get_by_role("button", name="试运行（最近 7 天）").is_visible()
+    page.press("#act-0-text", "Enter")  # Enter in a field runs the sandbox, not the first "add a row" button
     page.wait_for_selector(".sandbox")
     assert page.locator(".sandbox .hits").text_content() == "2"
     assert page.locator(".sandbox tbody tr").count() == 2
     assert "通知 主管：RK-SX-" in page.locator(".sandbox").text_content()
-    assert page.input_value("#rule-value") == "10"  # the sentence survived the round trip
+    assert page.input_value("#cond-0-value") == "10"  # the sentence survived the round trip
+    assert page.input_value("#cond-1-value") == str(demo.sites["SX"])
     assert no_sideways_scroll(page)
     assert axe_violations(page) == []
     shoot(page, "collaboration-sandbox-phone")
@@ -44,13 +54,15 @@ def test_build_sandbox_and_save_a_rule(console_browser, session_factory, demo, a
     page.wait_for_url("**/console/collaboration/")
     assert "规则「大额鲜叶提醒」已创建" in page.locator(".flashes").text_content()
     row = page.locator("tbody tr", has_text="大额鲜叶提醒")
-    assert "当收货入库且数量大于 10 时，通知主管" in row.text_content() and "启用中" in row.text_content()
+    said = "当收货入库且数量大于 10 且地点是 绍兴收购点 时，通知主管"  # the site's id said by its name
+    assert said in row.text_content() and "启用中" in row.text_content()
     assert no_sideways_scroll(page)
     assert axe_violations(page) == []
     shoot(page, "collaboration-rules-phone")
     with session_factory() as s:
         (rule,) = list_rules(s, actors["钱总监"])
-    assert (rule.code, rule.enabled, rule.condition) == ("big-leaf", True, {">": [{"var": "event.quantity"}, "10"]})
+    assert (rule.code, rule.enabled, rule.condition) == ("big-leaf", True, {"and": [
+        {">": [{"var": "event.quantity"}, "10"]}, {"==": [{"var": "event.site_id"}, str(demo.sites["SX"])]}]})
 
     desk = console_browser("赵经理", desktop=True)
     desk.goto(f"{desk.base_url}/console/collaboration/health")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from models.catalog import Item
+from models.catalog import Item, ItemUnit
 from tests.console.browser import ARTIFACTS, axe_violations, no_sideways_scroll, shoot
 from tests.operations.test_settings_admin import ITEM_HEAD, workbook
 from tests.security.conftest import rows
@@ -40,6 +40,12 @@ def test_import_a_sheet_with_an_error_row(console_browser, demo, engine, session
     assert page.locator("td:has-text('白茶')").count() == 1
     with session_factory() as s:
         assert {"BC", "HC"} <= set(s.scalars(select(Item.code).where(Item.org_id == demo.org_id)))
+    opening = ARTIFACTS / "opening-stock.xlsx"
+    opening.write_bytes(workbook(["站点编码", "商品编码", "数量", "单位成本"], ["ZC", "BC", 12, 180]))
+    page.goto(f"{page.base_url}/console/imports")
+    page.set_input_files("#file-opening_stock", str(opening))
+    page.click("form[action$='/imports/opening_stock'] button[type=submit]")
+    page.wait_for_selector("text=已导入 1 行期初库存")
     desk = console_browser("赵经理", desktop=True)
     desk.goto(f"{desk.base_url}/console/imports")
     desk.set_input_files("#file-items", str(bad))
@@ -80,3 +86,23 @@ def test_add_a_farmer_and_issue_a_binding_code(console_browser, demo):
     desk.goto(f"{desk.base_url}/console/settings")
     shoot(desk, "settings-desktop")
     assert axe_violations(desk) == []
+
+
+def test_add_a_pack_on_an_item_page(console_browser, demo, session_factory):
+    page = console_browser("赵经理")
+    page.goto(f"{page.base_url}/console/settings/items/{demo.items['龙井']}")
+    page.wait_for_selector("h2:has-text('包装')")
+    page.fill("#pack-name", "提")
+    page.fill("#pack-factor", "6")
+    page.click("button:has-text('添加包装')")
+    page.wait_for_selector("text=1 提 = 6 罐")
+    with session_factory() as s:
+        assert s.scalar(select(ItemUnit.factor).where(ItemUnit.item_id == demo.items["龙井"],
+                                                      ItemUnit.name == "提")) == 6
+    assert no_sideways_scroll(page)
+    shoot(page, "item-packs-phone")
+    assert axe_violations(page) == []
+    page.goto(f"{page.base_url}/console/settings/units")
+    page.wait_for_selector("h1:has-text('计量单位')")
+    assert no_sideways_scroll(page)
+    assert axe_violations(page) == []

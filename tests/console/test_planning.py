@@ -1,5 +1,9 @@
 """计划 pages through the Flask client: the board, one item × site, overrides, the sandbox,
-suggestions and the export — and nothing of another organisation."""
+suggestions and the export — and nothing of another organisation.
+
+The ``planned`` fixture runs the real forecast engine (a few seconds once per process, then
+milliseconds), so the figures a page shows are checked against the forecast lines it stored, and the
+shape of a real forecast (bands around the mean, 80 % inside 95 %), not against hand-computed values."""
 
 from __future__ import annotations
 
@@ -28,14 +32,24 @@ def _item_page(p) -> str:
     return f"{HOME}/{p.item_id}/{p.site_id}"
 
 
-def test_the_board_lists_the_latest_run_and_nothing_of_another_org(console_as, planned, other_org):
+def _lines(session_factory, p) -> list[ForecastLine]:
+    """The stored forecast lines of the fixture's item × site, by week."""
+    with session_factory() as session:
+        return list(session.scalars(select(ForecastLine).where(
+            ForecastLine.run_id == p.run_id, ForecastLine.item_id == p.item_id, ForecastLine.site_id == p.site_id)
+            .order_by(ForecastLine.week)))
+
+
+def test_the_board_lists_the_latest_run_and_nothing_of_another_org(console_as, planned, other_org,
+                                                                   session_factory):
     _other, theirs = other_org
+    total = sum(line.final for line in _lines(session_factory, planned))
     page = console_as("赵经理").get(HOME)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f"最新预测 #{planned.run_id}" in html and f"#{theirs.run_id}" not in html
     assert "龙井" in html and "门店" in html
-    assert "23 罐" in html  # 4 weeks × 5.75 (the fake engine's mean of the last four weeks)
+    assert f"{format(total.normalize(), 'f')} 罐" in html  # the four weeks' planned demand
     assert f"/console/planning/{planned.item_id}/{planned.site_id}" in html
     assert f"/console/planning/{theirs.item_id}/{theirs.site_id}" not in html
     assert "completed" not in html and "已完成" in html
@@ -48,7 +62,8 @@ def test_a_member_without_plan_does_not_see_the_section(console_as, planned):
     assert 'href="/console/planning"' in console_as("赵经理").get("/console/").get_data(as_text=True)
 
 
-def test_the_item_page_draws_history_forecast_bands_and_explains(console_as, planned):
+def test_the_item_page_draws_history_forecast_bands_and_explains(console_as, planned, session_factory):
+    lines = _lines(session_factory, planned)
     html = console_as("赵经理").get(_item_page(planned)).get_data(as_text=True)
     chart = re.search(r'<script type="application/json" id="plan-chart">(.*?)</script>', html, re.S)
     assert chart, html
@@ -56,11 +71,14 @@ def test_the_item_page_draws_history_forecast_bands_and_explains(console_as, pla
     option = json.loads(chart.group(1))
     by_name = {s["name"]: s["data"] for s in option["series"]}
     assert [v for v in by_name["实际需求"] if v is not None][-4:] == [5.0, 6.0, 5.0, 7.0]
-    assert [v for v in by_name["模型预测"] if v is not None] == [5.75] * 4
+    assert [v for v in by_name["模型预测"] if v is not None] == [float(line.mean) for line in lines]
     band = [v for v in by_name["95% 区间"] if v is not None]
     assert len(band) == 4 and all(b > 0 for b in band)
     assert {"80% 区间", "95% 区间", "计划值", "人工调整"} <= set(by_name)
-    assert "近四周平均 5.8" in html  # the line's explanation summary
+    for line in lines:  # a real forecast's bands: around the mean, the 80 % one inside the 95 % one
+        assert line.lo95 <= line.lo80 <= line.mean <= line.hi80 <= line.hi95 and line.lo95 < line.hi95
+    summary = lines[0].explanation["summary"]
+    assert summary in html and "方法：" in summary  # the explanation names what the forecast rests on
     assert "历史数据偏少" in html and "SHORT_HISTORY" not in html
 
 
@@ -77,7 +95,8 @@ def test_an_override_changes_the_plan_and_is_listed_with_its_reason(console_as, 
         assert len(session.scalars(select(ForecastOverride).where(ForecastOverride.org_id == demo.org_id)).all()) == 1
         finals = session.scalars(select(ForecastLine.final).where(ForecastLine.run_id == planned.run_id)
                                  .order_by(ForecastLine.week)).all()
-    assert finals == [Decimal("9"), Decimal("9"), Decimal("5.75"), Decimal("5.75")]
+    means = [line.mean for line in _lines(session_factory, planned)]
+    assert finals == [Decimal("9"), Decimal("9"), *means[2:]]
     html = client.get(_item_page(planned)).get_data(as_text=True)
     assert "已调整 2 周的预测" in html and "团购订单" in html and "已调整</span>" in html
     ov_id = re.search(r'/console/planning/overrides/(\d+)/cancel', html).group(1)
@@ -165,7 +184,8 @@ def test_recompute_and_run_a_forecast_from_the_board(console_as, planned, sessio
     assert f"最新预测 #{latest.id}" in client.get(HOME).get_data(as_text=True)
 
 
-def test_the_export_has_the_lines_and_the_suggestions(console_as, planned, other_org):
+def test_the_export_has_the_lines_and_the_suggestions(console_as, planned, other_org, session_factory):
+    means = [float(line.final) for line in _lines(session_factory, planned)]
     answer = console_as("赵经理").get(f"{HOME}/export.xlsx")
     assert answer.status_code == 200 and answer.mimetype.endswith("spreadsheetml.sheet")
     book = load_workbook(io.BytesIO(answer.data), read_only=True)
@@ -173,9 +193,9 @@ def test_the_export_has_the_lines_and_the_suggestions(console_as, planned, other
     assert len(plan) == 1  # ours only (theirs has a 龙井 too)
     code, name, unit, site, *weeks, total, overridden = plan[0]
     assert (code, name, unit, site) == ("LJ250", "龙井 250g 罐", "罐", "门店")
-    assert weeks == [5.75] * 4 and total == 23 and overridden == 0
+    assert weeks == means and total == pytest.approx(sum(means)) and overridden == 0
     lines = [r for r in list(book["预测区间"].iter_rows(values_only=True))[3:] if r[0]]
-    assert len(lines) == 4 and lines[0][5] == 5.75 and lines[0][6] < 5.75 < lines[0][7]
+    assert len(lines) == 4 and lines[0][5] == means[0] and lines[0][6] < means[0] < lines[0][7]
     suggestions = list(book["补货建议"].iter_rows(values_only=True))[3:]
     assert any(r[1] == "调拨" for r in suggestions)
 
@@ -194,3 +214,30 @@ def test_without_a_forecast_the_board_says_so_and_offers_to_run_one(console_as, 
     assert ran.status_code == 303
     html = client.get(HOME).get_data(as_text=True)
     assert "预测完成：1 个商品 × 地点" in html and "32 罐" in html  # 8 weeks (the default) × 4
+
+
+def test_a_purchase_with_no_usual_supplier_is_accepted_with_the_supplier_picked(console_as, planned,
+                                                                               session_factory, demo):
+    from models.documents import Document
+    from tests.models.planning_fakes import supplierless_purchase
+
+    suggestion_id = supplierless_purchase(session_factory, demo)
+    client = console_as("赵经理")
+    html = client.get(f"{HOME}/suggestions").get_data(as_text=True)
+    picker = re.search(rf'<label for="party-{suggestion_id}">供应商</label>\s*<select id="party-{suggestion_id}" '
+                       rf'name="party_id" required>(.*?)</select>', html, re.S)
+    assert picker, html
+    options = picker.group(1)
+    assert "（请选择供应商）" in options and "新昌包装厂" in options and "王阿姨" in options
+    assert "杭州茶城" not in options  # a customer is no supplier
+    form = {"quantity": "", "request_id": request_id_of(html)}
+    refused = post(client, f"{HOME}/suggestions/{suggestion_id}/accept", form, page=f"{HOME}/suggestions")
+    assert refused.status_code == 303 and "没有常用供应商，请选择供应商" in client.get(
+        f"{HOME}/suggestions").get_data(as_text=True)
+    picked = {**form, "party_id": str(demo.parties["包装厂"]), "request_id": request_id_of(html)[::-1]}
+    assert post(client, f"{HOME}/suggestions/{suggestion_id}/accept", picked,
+                page=f"{HOME}/suggestions").status_code == 303
+    with session_factory() as session:
+        done = session.get(ReplenishmentSuggestion, suggestion_id)
+        assert done.status == SuggestionStatus.ACCEPTED and done.party_id == demo.parties["包装厂"]
+        assert session.get(Document, done.document_id).party_id == demo.parties["包装厂"]

@@ -9,10 +9,10 @@ from decimal import Decimal
 import openpyxl
 from sqlalchemy import select
 
-from models.catalog import Grade, Item
+from models.catalog import Grade, Item, ItemUnit, Unit
 from models.demo import seed_demo
 from models.infra import AuditEntry
-from models.org import Member, Party
+from models.org import Member, Party, Site
 from tests.console.conftest import post
 from tests.operations.test_settings_admin import ITEM_HEAD, workbook
 from tests.security.conftest import rows
@@ -153,3 +153,93 @@ def test_audit_export_keeps_the_pages_filter(console_as, demo):
     data = client.get(f"/console/settings/export/audit.xlsx?action=grade.&actor_id={demo.members['钱总监']}").data
     values = [r for r in openpyxl.load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True)]
     assert [r[3] for r in values[1:]] == ["grade.price_changed"]
+
+
+def test_opening_stock_import_on_the_imports_page(console_as, demo, engine, session_factory):
+    from models.documents import DocKind, Document
+
+    client = console_as("赵经理")
+    page = client.get("/console/imports").get_data(as_text=True)
+    assert "导入期初库存" in page and "/console/imports/opening_stock/template.xlsx" in page
+    template = client.get("/console/imports/opening_stock/template.xlsx")
+    head = [c.value for c in openpyxl.load_workbook(io.BytesIO(template.data)).worksheets[0][1]]
+    assert head == ["站点编码", "商品编码", "数量", "单位", "批次号", "等级", "单位成本", "生产日期", "到期日"]
+    bad = workbook(head, ["ZC", "CQ", 10, "斤", None, "特级", 120, None, None],
+                   ["ZC", "CQ", 5, None, None, None, "很贵", None, None])
+    before = rows(engine)
+    response = client.post("/console/imports/opening_stock", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(bad), "opening.xlsx")}, content_type="multipart/form-data")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "第 3 行" in html and "单位成本" in html and "不是数字" in html
+    assert rows(engine) == before
+    good = workbook(head, ["ZC", "CQ", 10, "斤", None, "特级", 120, None, None],
+                    ["ZC", "CQ", 5, None, None, None, 100, None, None])
+    response = client.post("/console/imports/opening_stock", data={
+        "csrf_token": _csrf(client), "file": (io.BytesIO(good), "opening.xlsx")}, content_type="multipart/form-data")
+    assert response.status_code == 200 and "已导入 2 行期初库存" in response.get_data(as_text=True)
+    with session_factory() as s:
+        doc = s.scalars(select(Document).where(Document.org_id == demo.org_id,
+                                               Document.kind == DocKind.OPENING)).one()
+        assert doc.total_amount == Decimal("1100.00")  # 5 kg × 120 + 5 kg × 100
+    listed = client.get("/console/documents?kind=opening").get_data(as_text=True)
+    assert doc.number in listed and "期初入库" in listed
+    detail = client.get(f"/console/documents/{doc.id}")
+    assert detail.status_code == 200 and "期初入库过账" in detail.get_data(as_text=True)  # its trail, in words
+
+
+# --- units, packs and routes -------------------------------------------------------------------------
+
+def test_units_page_adds_a_unit_and_the_item_page_edits_packs(console_as, demo, session_factory):
+    client = console_as("赵经理")
+    page = client.get("/console/settings/units").get_data(as_text=True)
+    assert "计量单位" in page and "1 斤 = 0.5 公斤" in page
+    response = post(client, "/console/settings/units", {"name": "筐", "dimension": "mass", "factor": "20"},
+                    page="/console/settings/units")
+    assert response.status_code == 303
+    assert "1 筐 = 20 公斤" in client.get("/console/settings/units").get_data(as_text=True)
+    bad = post(client, "/console/settings/units", {"name": "篓", "dimension": "mass", "factor": "abc"},
+               page="/console/settings/units")
+    assert bad.status_code == 303  # back to the form, with the operation's message
+    assert "换算系数应为数字" in client.get(bad.headers["Location"]).get_data(as_text=True)
+    with session_factory() as s:
+        assert s.scalar(select(Unit.id).where(Unit.org_id == demo.org_id, Unit.name == "篓")) is None
+
+    jar = demo.items["龙井"]
+    item_page = f"/console/settings/items/{jar}"
+    assert post(client, f"{item_page}/packs", {"name": "提", "factor": "6"}, page=item_page).status_code == 303
+    html = client.get(item_page).get_data(as_text=True)
+    assert "1 提 = 6 罐" in html
+    with session_factory() as s:
+        pack_id = s.scalar(select(ItemUnit.id).where(ItemUnit.item_id == jar, ItemUnit.name == "提"))
+    assert post(client, f"{item_page}/packs/{pack_id}", {"name": "提", "factor": "8"},
+                page=item_page).status_code == 303
+    assert "1 提 = 8 罐" in client.get(item_page).get_data(as_text=True)
+    assert post(client, f"{item_page}/packs/{pack_id}/remove", {}, page=item_page).status_code == 303
+    with session_factory() as s:
+        assert s.get(ItemUnit, pack_id) is None
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.org_id == demo.org_id,
+                                                            AuditEntry.action.like("pack.%"))).all()
+    assert sorted(actions) == ["pack.created", "pack.removed", "pack.updated"]
+    log = client.get("/console/settings/audit?action=pack.").get_data(as_text=True)
+    assert "新增包装" in log and "删除包装" in log and "包装的全部修改" in log
+
+
+def test_routes_are_declared_and_deactivated_on_the_sites_page(console_as, demo, session_factory):
+    client = console_as("钱总监")
+    response = post(client, "/console/settings/routes", {
+        "from_site_id": demo.sites["SX"], "to_site_id": demo.sites["ZC"], "transit_hours": "6"},
+        page="/console/settings")
+    assert response.status_code == 303
+    html = client.get("/console/settings").get_data(as_text=True)
+    assert "调拨路线" in html and "6 小时" in html
+    with session_factory() as s:
+        route = s.scalars(select(Site).where(Site.org_id == demo.org_id, Site.route_from_id == demo.sites["SX"],
+                                             Site.route_to_id == demo.sites["ZC"])).one()
+    assert post(client, f"/console/settings/routes/{route.id}", {"transit_hours": "8"},
+                page="/console/settings").status_code == 303
+    with session_factory() as s:
+        saved = s.get_one(Site, route.id)
+        assert (saved.transit_hours, saved.active) == (8, False)
+    same = post(client, "/console/settings/routes", {
+        "from_site_id": demo.sites["SX"], "to_site_id": demo.sites["SX"]}, page="/console/settings")
+    assert same.status_code == 303 and "不能是同一个地点" in client.get(same.headers["Location"]).get_data(as_text=True)

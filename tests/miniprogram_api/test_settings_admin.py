@@ -41,3 +41,24 @@ def test_import_reports_each_bad_row_and_writes_nothing(client, as_, demo, engin
     errors = response.get_json()["error"]["details"]["report"]["errors"]
     assert [(e["row"], e["column"]) for e in errors] == [(3, "名称"), (4, "编码")]
     assert rows(engine) == before
+
+
+def test_opening_stock_imports_through_the_same_route(client, as_, demo, engine):
+    head = ["站点编码", "商品编码", "数量", "单位", "批次号", "等级", "单位成本"]
+    bad = workbook(head, ["ZC", "CQ", 5, None, None, None, 80], ["ZC", "CQ", 5, "桶", None, None, 80])
+    before = rows(engine)
+    refused = client.post("/api/v1/settings/imports/opening_stock", data={"file": (io.BytesIO(bad), "a.xlsx")},
+                          headers=as_("赵经理"), content_type="multipart/form-data")
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    errors = refused.get_json()["error"]["details"]["report"]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(3, "单位")]
+    assert rows(engine) == before
+    clerk = client.post("/api/v1/settings/imports/opening_stock", headers=as_("小周"),
+                        data={"file": (io.BytesIO(workbook(head, ["SX", "CQ", 5, None, None, None, 80])), "a.xlsx")},
+                        content_type="multipart/form-data")
+    assert clerk.status_code == 403 and rows(engine) == before
+    good = workbook(head, ["ZC", "CQ", 5, None, None, None, 80])
+    done = client.post("/api/v1/settings/imports/opening_stock", data={"file": (io.BytesIO(good), "a.xlsx")},
+                       headers=as_("赵经理"), content_type="multipart/form-data")
+    assert done.status_code == 201, done.get_data(as_text=True)
+    assert (done.get_json()["rows_valid"], done.get_json()["written"]) == (1, True)

@@ -11,6 +11,7 @@ import pytest
 from forecast.types import Explanation, Forecast, Series
 from models import forecasting
 from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
+from models.planning import ReplenishmentSuggestion, SuggestionKind, SuggestionStatus
 from models.timeutil import SHANGHAI
 from models.uow import run
 
@@ -86,4 +87,16 @@ def weekly_history(session_factory, demo, actors, site, sales, *, stock_first=No
             ship(session_factory, demo, actors, site, q, at(first + timedelta(days=7 * i + 1)), item=item)
 
 
-__all__ = ["Series", "at", "fake_engine", "monday", "receive", "ship", "weekly_history"]
+def supplierless_purchase(session_factory, demo) -> int:
+    """A purchase suggestion for an item nobody has supplied yet (recompute leaves party_id empty then)."""
+    with session_factory() as session:
+        row = ReplenishmentSuggestion(
+            org_id=demo.org_id, kind=SuggestionKind.PURCHASE, item_id=demo.items["龙井"],
+            site_id=demo.sites["MD"], party_id=None, quantity=Decimal(20), unit_price=Decimal(55),
+            reason="低于再订货点", status=SuggestionStatus.PROPOSED)
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+__all__ = ["Series", "at", "fake_engine", "monday", "receive", "ship", "supplierless_purchase", "weekly_history"]

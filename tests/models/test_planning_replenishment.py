@@ -3,6 +3,7 @@ and their approvals; the sandbox writes nothing."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,8 +13,9 @@ from sqlalchemy import func, select
 import models.planning as planning
 import workflows.handlers  # noqa: F401  (register relay handlers)
 from models.approvals import ApprovalRequest
+from models.demo import seed_demo
 from models.documents import DocKind, DocStatus, Document
-from models.errors import InvalidState, PermissionDenied
+from models.errors import InvalidState, NotASupplier, PermissionDenied, SupplierRequired
 from models.infra import AuditEntry, IdempotencyRecord, OutboxEvent
 from models.operations.planning import RunForecast, SetPlanningSettings, run_forecast, set_planning_settings
 from models.operations.planning_sandbox import PlanningSandbox, SandboxPromotion, run_planning_sandbox
@@ -25,10 +27,18 @@ from models.operations.replenishment import (
     dismiss_suggestion,
     recompute_replenishment,
 )
+from models.org import Party, PartyKind
 from models.stock import StockMove
 from models.uow import run
 from tests.factories import drain
-from tests.models.planning_fakes import at, fake_engine, monday, receive, weekly_history  # noqa: F401
+from tests.models.planning_fakes import (  # noqa: F401
+    at,
+    fake_engine,
+    monday,
+    receive,
+    supplierless_purchase,
+    weekly_history,
+)
 
 pytestmark = pytest.mark.usefixtures("fake_engine")
 
@@ -188,3 +198,30 @@ def test_the_sandbox_projects_stockouts_and_stock_value_and_says_the_same(sessio
         assert f"周末平均库存 {fig['average_stock']:g}" in fig["projection_text"]
         assert f"库存金额约 ¥{fig['stock_value']:,.2f}" in fig["projection_text"]
         assert len(fig["projection"]) == 4 and min(fig["projection"]) >= 0  # the live run's 4 weeks
+
+
+def test_a_purchase_without_a_usual_supplier_needs_an_active_supplier_of_the_org(session_factory, demo, actors):
+    suggestion_id = supplierless_purchase(session_factory, demo)
+    other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:10]}")
+    with session_factory() as session:
+        retired = Party(org_id=demo.org_id, code="S-OLD", name="停用的供应商", kind=PartyKind.SUPPLIER, active=False)
+        session.add(retired)
+        session.commit()
+        retired_id = retired.id
+    manager = actors["赵经理"]
+    with pytest.raises(SupplierRequired, match="请选择供应商") as no_one:
+        run(session_factory, accept_suggestion, manager, AcceptSuggestion(suggestion_id))
+    assert no_one.value.code == "SUPPLIER_REQUIRED"
+    for party_id in (demo.parties["杭州茶城"], retired_id, other.parties["包装厂"], 2**40):
+        with pytest.raises(NotASupplier, match="不是本组织在用的供应商") as refused:
+            run(session_factory, accept_suggestion, manager, AcceptSuggestion(suggestion_id, party_id=party_id))
+        assert refused.value.code == "NOT_A_SUPPLIER"
+    with session_factory() as session:
+        still = session.get(planning.ReplenishmentSuggestion, suggestion_id)
+        assert (still.status, still.document_id, still.party_id) == (planning.SuggestionStatus.PROPOSED, None, None)
+    accepted = run(session_factory, accept_suggestion, manager,
+                   AcceptSuggestion(suggestion_id, party_id=demo.parties["包装厂"]))
+    with session_factory() as session:
+        order = session.get(Document, accepted.document_id)
+        assert order.kind == DocKind.PURCHASE_ORDER and order.party_id == demo.parties["包装厂"]
+    assert accepted.party_id == demo.parties["包装厂"] and accepted.status == "accepted"

@@ -66,6 +66,31 @@ def test_save_rule_refuses_a_manager_and_another_orgs_rule(session_factory, acto
         run(session_factory, switch_rule, actors["钱总监"], SwitchRule(theirs.rule_id, False))
 
 
+def test_a_rule_with_several_conditions_and_actions_is_saved_within_the_caps(session_factory, actors, engine):
+    director = actors["钱总监"]
+    term = {">": [{"var": "event.quantity"}, "10"]}
+    notify = {"type": "notify", "role": "manager", "text": "到货"}
+    ok = run(session_factory, save_rule, director, SaveRule(RuleSpec(
+        "ten", "十个条件", "receipt.posted", {"or": [term] * 9 + [{"==": [{"var": "kind"}, "receipt.posted"]}]},
+        (notify,) * 10)))
+    assert ok.created
+    from tests.security.conftest import rows
+    before = rows(engine)
+    for condition, actions, message in [
+        ({"and": [term] * 11}, (notify,), "规则最多 10 个条件"),
+        ({"and": [term, {"or": [term] * 10}]}, (notify,), "规则最多 10 个条件"),  # nested ones count too
+        ({"and": [term]}, (notify,) * 11, "规则最多 10 个动作"),
+        ({">": [{"var": "event.password"}, 1]}, (notify,), "不认识的字段：event.password"),
+        ({">": [{"var": "org.secret"}, 1]}, (notify,), "不认识的字段"),
+        ({">": [{"var": [{"var": "kind"}]}, 1]}, (notify,), "不认识的字段"),  # a computed path is no field
+        ({"like": [{"var": "event.quantity"}, 1]}, (notify,), "不支持的运算符：like"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            run(session_factory, save_rule, director, SaveRule(RuleSpec("bad", "坏规则", "receipt.posted", condition,
+                                                                        actions)))
+    assert rows(engine) == before
+
+
 def test_chains_are_changed_and_retired_and_new_documents_follow(session_factory, demo, actors):
     director = actors["钱总监"]
     spec = ChainSpec("transfer", "大额调拨", ({"role": "manager", "timeout_hours": 4},), Decimal(100))

@@ -27,14 +27,22 @@ def _auth(app, org, name):
         return {"Authorization": f"Bearer {issue_token(org.members[name], org.org_id)}"}
 
 
-def test_board_item_site_suggestions_and_export(app, demo, planned, other_org):
+def test_board_item_site_suggestions_and_export(app, demo, planned, other_org, session_factory):
+    from sqlalchemy import func, select
+
+    from models.planning import ForecastLine
+
     other, theirs = other_org
+    with session_factory() as session:  # the fixture's forecast is the real engine's: read what it stored
+        total = session.scalar(select(func.sum(ForecastLine.final)).where(
+            ForecastLine.run_id == planned.run_id, ForecastLine.item_id == planned.item_id,
+            ForecastLine.site_id == planned.site_id))
     client, h = app.test_client(), _auth(app, demo, "赵经理")
     board = client.get(f"{API}/board", headers=h).get_json()
     assert board["run"]["id"] == planned.run_id and board["next_after"] is None
     (row,) = board["rows"]
     assert (row["item_id"], row["site_id"], row["forecast_total"], row["unit"]) == (
-        planned.item_id, planned.site_id, "23", "罐")
+        planned.item_id, planned.site_id, format(total.normalize(), "f"), "罐")
     assert row["proposed"] >= 1
 
     one = client.get(f"{API}/board/{planned.item_id}/{planned.site_id}", headers=h).get_json()

@@ -154,3 +154,26 @@ def test_a_rejected_dry_run_says_it_was_a_dry_run(app, session_factory, demo):
     with session_factory() as session:
         for model in (DemandImport, DemandRow):
             assert session.scalar(select(func.count()).select_from(model).where(model.org_id == demo.org_id)) == 0
+
+
+def test_accepting_a_purchase_through_the_api_refuses_another_orgs_supplier(app, session_factory, demo):
+    import uuid
+
+    from models.demo import seed_demo
+    from models.planning import ReplenishmentSuggestion, SuggestionStatus
+    from models.uow import run
+    from tests.models.planning_fakes import supplierless_purchase
+
+    other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:10]}")
+    suggestion_id = supplierless_purchase(session_factory, demo)
+    client, h = app.test_client(), _auth(app, demo, "赵经理")
+    url = f"{API}/replenishment/suggestions/{suggestion_id}/accept"
+    none = client.post(url, headers=h, json={})
+    assert none.status_code == 422 and none.get_json()["error"]["code"] == "SUPPLIER_REQUIRED"
+    for party_id in (other.parties["包装厂"], demo.parties["杭州茶城"]):
+        theirs = client.post(url, headers=h, json={"party_id": party_id})
+        assert theirs.status_code == 422 and theirs.get_json()["error"]["code"] == "NOT_A_SUPPLIER"
+    with session_factory() as session:
+        assert session.get(ReplenishmentSuggestion, suggestion_id).status == SuggestionStatus.PROPOSED
+    ok = client.post(url, headers=h, json={"party_id": demo.parties["包装厂"]})
+    assert ok.status_code == 200 and ok.get_json()["party_id"] == demo.parties["包装厂"]

@@ -25,8 +25,9 @@ from tests.security.conftest import rows
 # The console's fixtures, for these attack replays beside the other security tests.
 console_app, console_as = console_fixtures.console_app, console_fixtures.console_as
 C = "/console/collaboration"
-SENTENCE = {"code": "big-leaf", "name": "大额鲜叶提醒", "trigger": "receipt.posted", "field": "quantity", "op": ">",
-            "value": "10", "action": "notify", "role": "manager", "text": "到货"}
+SENTENCE = {"code": "big-leaf", "name": "大额鲜叶提醒", "trigger": "receipt.posted", "cond-0-field": "quantity",
+            "cond-0-op": ">", "cond-0-value": "10", "act-0-type": "notify", "act-0-role": "manager",
+            "act-0-text": "到货"}
 
 
 def _dns(monkeypatch, table: dict[str, list[str]]) -> None:
@@ -94,8 +95,8 @@ def test_another_orgs_rule_chain_and_webhook_are_not_found(console_as, engine, s
     edit = post(director, f"{C}/rules/save", {**SENTENCE, "code": "theirs", "rule_id": theirs["rule"]},
                 page=f"{C}/rules/new")
     assert edit.status_code == 404
-    push = post(director, f"{C}/rules/save", {**SENTENCE, "action": "webhook", "subscription_id": theirs["sub"]},
-                page=f"{C}/rules/new")
+    push = post(director, f"{C}/rules/save",
+                {**SENTENCE, "act-0-type": "webhook", "act-0-subscription_id": theirs["sub"]}, page=f"{C}/rules/new")
     assert push.status_code == 404 and "找不到" in push.get_data(as_text=True)
     chain = post(director, f"{C}/chains", {"chain_id": theirs["chain"], "doc_kind": "transfer", "name": "抢来的",
                                            "role0": "manager", "hours0": "1"}, page=f"{C}/chains")
@@ -138,8 +139,10 @@ def test_absurd_thresholds_are_refused_and_nothing_changes(console_as, engine, l
 def test_absurd_rule_and_chain_numbers_are_refused(console_as, engine):
     director = console_as("钱总监")
     before = rows(engine)
-    for changes in ({"action": "create_task", "due_in_hours": "99999999"}, {"action": "create_task",
-                    "due_in_hours": "-3"}, {"value": "x" * 5000, "text": "y" * 5000}, {"code": "c" * 500}):
+    for changes in ({"act-0-type": "create_task", "act-0-due_in_hours": "99999999"}, {"act-0-type": "create_task",
+                    "act-0-due_in_hours": "-3"}, {"cond-0-value": "x" * 5000, "act-0-text": "y" * 5000},
+                    {"code": "c" * 500}, {f"act-{n}-type": "notify" for n in range(1000)},
+                    {"raw_condition": '{"var": "event.password"}'}, {"act-0-raw": '{"type": "drop"}'}):
         assert post(director, f"{C}/rules/save", {**SENTENCE, **changes}, page=f"{C}/rules/new").status_code == 422
     for hours, minimum in (("1e9", "0"), ("NaN", "0"), ("0", "0"), ("4", "1e13"), ("4", "-1"), ("4", "abc"),
                            ("1e999999999", "0"), ("-1e999999999", "0"), ("4", "1e999999999")):

@@ -185,3 +185,25 @@ def test_a_replayed_override_or_accept_posts_once(console_member, planned, engin
                 page=HOME).status_code == 303  # a new form for a decided suggestion: refused by its state
     assert rows(engine) == accepted
     assert "不能再处理" in _flash(client, f"{HOME}/suggestions")
+
+
+def test_another_orgs_supplier_cannot_be_picked_for_our_purchase(console_member, planned, other_org, engine,
+                                                                  session_factory, demo):
+    from tests.models.planning_fakes import supplierless_purchase
+
+    other, _theirs = other_org
+    suggestion_id = supplierless_purchase(session_factory, demo)
+    client = console_member("赵经理")
+    html = client.get(f"{HOME}/suggestions").get_data(as_text=True)
+    assert f'value="{other.parties["包装厂"]}"' not in html  # their supplier is not offered
+    before = rows(engine)
+    for party_id in (str(other.parties["包装厂"]), str(demo.parties["杭州茶城"]), "-1", "1e3", "９"):
+        answer = post(client, f"{HOME}/suggestions/{suggestion_id}/accept",
+                      {"party_id": party_id, "request_id": request_id_of(html)}, page=f"{HOME}/suggestions")
+        assert answer.status_code in (303, 422), party_id
+        flashed = _flash(client, f"{HOME}/suggestions") if answer.status_code == 303 else answer.get_data(as_text=True)
+        assert "不是本组织在用的供应商" in flashed or "供应商须是整数" in flashed, party_id
+    assert rows(engine) == before
+    with session_factory() as session:
+        still = session.get(ReplenishmentSuggestion, suggestion_id)
+        assert (still.status, still.party_id) == (SuggestionStatus.PROPOSED, None)

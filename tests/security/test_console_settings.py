@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from collections.abc import Callable
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -12,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from models.catalog import Grade
+from models.catalog import Grade, ItemUnit, Unit
 from models.demo import DemoOrg, seed_demo
 from models.operations.identity import BindIdentity, BindingCodeInvalid, BindingLocked, bind_with_code
 from models.org import IdentityProvider, Party
@@ -170,3 +172,163 @@ def test_settings_api_fuzzed_no_5xx_and_conforming(member, app, demo, as_):
     seen, failures = fuzz_spec(app, as_(member), 6, include=lambda path: path.startswith("/api/v1/settings"))
     assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
     assert len(seen) >= 17
+
+
+OPENING_HEAD = ["站点编码", "商品编码", "数量", "单位成本"]
+
+
+def test_clerk_and_storekeeper_cannot_post_opening_stock(console_as, demo, engine, client, as_):
+    """Opening stock puts value on the books: it needs the price permission, not just receiving."""
+    from models.documents import DocKind, Document
+
+    before = rows(engine)
+    sheet = workbook(OPENING_HEAD, ["ZC", "CQ", 100, 50])
+    for name in ("小周", "老孙"):
+        html = _upload(console_as(name), sheet, "opening_stock").get_data(as_text=True)
+        assert "期初库存导入未完成" in html and "PERMISSION_DENIED" in html
+        assert_refused(client.post("/api/v1/settings/imports/opening_stock", headers=as_(name),
+                                   data={"file": (io.BytesIO(sheet), "x.xlsx")}, content_type="multipart/form-data"),
+                       403, "PERMISSION_DENIED")
+    assert rows(engine) == before
+    with engine.connect() as conn:
+        assert conn.scalar(select(Document.id).where(Document.kind == DocKind.OPENING,
+                                                     Document.org_id == demo.org_id)) is None
+
+
+def test_another_org_cannot_post_opening_stock_at_our_site(session_factory, demo, engine):
+    """By id, our site is not found for them; by code, their sheet's ZC is their own 总仓, never ours."""
+    from models.actor import load_actor
+    from models.errors import NotFound
+    from models.operations.masterdata_import import ImportKind, ImportMasterData, import_master_data
+    from models.operations.opening_stock import OpeningLine, PostOpeningStock, post_opening_stock
+    from models.stock import Balance
+    from models.uow import run
+
+    other = run(session_factory, seed_demo, f"o-{uuid.uuid4().hex[:12]}", "外社")
+    with session_factory() as s:
+        boss = load_actor(s, other.members["钱总监"])
+    before = rows(engine)
+    with pytest.raises(NotFound):
+        run(session_factory, post_opening_stock, boss, PostOpeningStock(
+            demo.sites["ZC"], (OpeningLine(other.items["茶青"], Decimal(5), Decimal(80)),)))
+    with pytest.raises(NotFound):
+        run(session_factory, post_opening_stock, boss, PostOpeningStock(
+            other.sites["ZC"], (OpeningLine(demo.items["茶青"], Decimal(5), Decimal(80)),)))
+    assert rows(engine) == before
+    run(session_factory, import_master_data, boss, ImportMasterData(
+        ImportKind.OPENING_STOCK, workbook(OPENING_HEAD, ["ZC", "CQ", 5, 80])))
+    with session_factory() as s:
+        assert s.scalar(select(Balance.id).where(Balance.site_id == demo.sites["ZC"],
+                                                 Balance.org_id == other.org_id)) is None
+        assert s.scalar(select(Balance.on_hand).where(Balance.site_id == other.sites["ZC"])) == Decimal(5)
+# --- units, packs and routes -------------------------------------------------------------------------
+
+def test_clerk_cannot_change_units_packs_or_routes(console_as, demo, engine, client, as_, session_factory):
+    with session_factory() as s:
+        pack_id = s.scalar(select(ItemUnit.id).where(ItemUnit.item_id == demo.items["龙井"]))
+        unit_id = s.scalar(select(Unit.id).where(Unit.org_id == demo.org_id, Unit.name == "斤"))
+    before = rows(engine)
+    clerk = console_as("小周")
+    jar = demo.items["龙井"]
+    for path, data in (("/console/settings/units", {"name": "筐", "dimension": "mass", "factor": "20"}),
+                       (f"/console/settings/units/{unit_id}", {"name": "x"}),
+                       (f"/console/settings/items/{jar}/packs", {"name": "提", "factor": "6"}),
+                       (f"/console/settings/items/{jar}/packs/{pack_id}", {"name": "箱", "factor": "1"}),
+                       (f"/console/settings/items/{jar}/packs/{pack_id}/remove", {}),
+                       ("/console/settings/routes",
+                        {"from_site_id": demo.sites["SX"], "to_site_id": demo.sites["ZC"]})):
+        assert post(clerk, path, data).status_code == 403, path
+    headers = as_("小周")
+    assert_refused(client.post("/api/v1/settings/units", json={"name": "筐", "factor": "20"}, headers=headers),
+                   403, "PERMISSION_DENIED")
+    assert_refused(client.post(f"/api/v1/settings/items/{jar}/packs", json={"name": "提", "factor": "6"},
+                               headers=headers), 403, "PERMISSION_DENIED")
+    assert_refused(client.post(f"/api/v1/settings/items/{jar}/packs/{pack_id}/remove", json={}, headers=headers),
+                   403, "PERMISSION_DENIED")
+    assert_refused(client.post("/api/v1/settings/routes", json={"from_site_id": demo.sites["SX"],
+                                                                "to_site_id": demo.sites["ZC"]}, headers=headers),
+                   403, "PERMISSION_DENIED")
+    # 赵经理 may edit items (修改价格) but not routes (分配角色, like sites)
+    assert_refused(client.post("/api/v1/settings/routes", json={"from_site_id": demo.sites["SX"],
+                                                                "to_site_id": demo.sites["ZC"]},
+                               headers=as_("赵经理")), 403, "PERMISSION_DENIED")
+    assert rows(engine) == before
+
+
+def test_another_orgs_units_packs_and_sites_are_not_found(demo, engine, session_factory, client, as_, console_as):
+    with session_factory.begin() as s:
+        other = seed_demo(s, code="OTHER3", name="别家")
+        other_pack = s.scalar(select(ItemUnit.id).where(ItemUnit.item_id == other.items["龙井"]))
+        other_unit = s.scalar(select(Unit.id).where(Unit.org_id == other.org_id, Unit.name == "斤"))
+    before = rows(engine)
+    director = as_("钱总监")
+    jar = demo.items["龙井"]
+    assert_refused(client.put(f"/api/v1/settings/units/{other_unit}", json={"name": "x"}, headers=director),
+                   404, "NOT_FOUND")
+    assert_refused(client.post(f"/api/v1/settings/items/{other.items['龙井']}/packs",
+                               json={"name": "提", "factor": "6"}, headers=director), 404, "NOT_FOUND")
+    assert_refused(client.put(f"/api/v1/settings/items/{jar}/packs/{other_pack}",
+                              json={"name": "箱", "factor": "1"}, headers=director), 404, "NOT_FOUND")
+    assert_refused(client.post(f"/api/v1/settings/items/{jar}/packs/{other_pack}/remove", json={},
+                               headers=director), 404, "NOT_FOUND")
+    assert_refused(client.post("/api/v1/settings/routes", json={"from_site_id": demo.sites["SX"],
+                                                                "to_site_id": other.sites["ZC"]}, headers=director),
+                   404, "NOT_FOUND")
+    assert_refused(client.put(f"/api/v1/settings/routes/{other.sites['SX']}", json={"active": False},
+                              headers=director), 404, "NOT_FOUND")
+    console = console_as("钱总监")
+    response = post(console, f"/console/settings/items/{jar}/packs/{other_pack}/remove", {})
+    assert response.status_code == 303
+    assert "找不到包装" in console.get(f"/console/settings/items/{jar}").get_data(as_text=True)
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.get(ItemUnit, other_pack) is not None
+
+
+@pytest.mark.parametrize("factor", ["0", "-1", "abc", "1e400", "NaN"])
+def test_bad_factors_are_refused_over_the_api(demo, engine, client, as_, factor):
+    before = rows(engine)
+    assert_refused(client.post("/api/v1/settings/units", json={"name": "筐", "factor": factor},
+                               headers=as_("赵经理")), 422, "VALIDATION_ERROR", "换算系数")
+    assert_refused(client.post(f"/api/v1/settings/items/{demo.items['龙井']}/packs",
+                               json={"name": "提", "factor": factor}, headers=as_("赵经理")), 422, "VALIDATION_ERROR")
+    assert rows(engine) == before
+
+
+def test_api_adds_a_unit_a_pack_and_a_route_then_a_deactivated_route_refuses(demo, client, as_, session_factory):
+    manager, director = as_("赵经理"), as_("钱总监")
+    created = client.post("/api/v1/settings/units", json={"name": "筐", "factor": "20"}, headers=manager)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    listed = client.get("/api/v1/settings/units", headers=manager).get_json()
+    assert any(u["name"] == "筐" and u["factor"] in ("20", 20) for u in listed["rows"]), listed
+    pack = client.post(f"/api/v1/settings/items/{demo.items['龙井']}/packs", json={"name": "提", "factor": "6"},
+                       headers=manager)
+    assert pack.status_code == 201, pack.get_data(as_text=True)
+    route = client.post("/api/v1/settings/routes", json={"from_site_id": demo.sites["SX"],
+                                                         "to_site_id": demo.sites["ZC"], "transit_hours": 6},
+                        headers=director)
+    assert route.status_code == 201, route.get_data(as_text=True)
+    route_id = route.get_json()["id"]
+    off = client.put(f"/api/v1/settings/routes/{route_id}", json={"transit_hours": 6, "active": False},
+                     headers=director)
+    assert off.status_code == 200 and off.get_json()["changed"] == ["active"]
+    [row] = [r for r in client.get("/api/v1/settings/routes", headers=director).get_json()["rows"]
+             if r["id"] == route_id]
+    assert (row["from_code"], row["to_code"], row["transit_hours"], row["active"]) == ("SX", "ZC", 6, False)
+    assert_refused(client.post("/api/v1/transfers", json={
+        "from_site_id": demo.sites["SX"], "to_site_id": demo.sites["ZC"],
+        "lines": [{"item_id": demo.items["茶青"], "quantity": "1"}]}, headers=as_("小周")), 409, "ROUTE_INACTIVE")
+
+
+def test_an_id_beyond_bigint_is_not_found_not_a_crash(console_as, demo, engine, client, as_):
+    """A form with no other field reaches the lookup with the path's id as is (found by the fuzzer)."""
+    huge = 2**64
+    before = rows(engine)
+    console = console_as("钱总监")
+    jar = demo.items["龙井"]
+    response = post(console, f"/console/settings/items/{jar}/packs/{huge}/remove", {})
+    assert response.status_code == 303
+    assert "找不到包装" in console.get(response.headers["Location"]).get_data(as_text=True)
+    assert_refused(client.post(f"/api/v1/settings/items/{jar}/packs/{huge}/remove", json={},
+                               headers=as_("钱总监")), 422, "VALIDATION_ERROR")  # the API's id type bounds it
+    assert rows(engine) == before
