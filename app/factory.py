@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.hardening import install as install_hardening
 from app.settings import Settings
+from media.storage import LocalMediaStorage
 from miniprogram_api.errors import ErrorBody, validation_error_response
 from models.db import make_engine, make_session_factory
 from models.errors import DomainError
@@ -31,8 +32,10 @@ def create_app(overrides: dict[str, str] | None = None) -> Flask:
     app.config["SECRET_KEY"] = settings.secret_key
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     engine = make_engine(settings.database_url)
+    # "media": the one media storage every channel reads photos through (models.queries.photos).
     app.extensions["liuzhuan"] = {"settings": settings, "engine": engine,
-                                  "session_factory": make_session_factory(engine)}
+                                  "session_factory": make_session_factory(engine),
+                                  "media": LocalMediaStorage(settings.media_root)}
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Any:

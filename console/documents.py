@@ -7,7 +7,6 @@ and every change an operation called through ``call``; this module parses forms 
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,13 +18,13 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
+from console.forms import REQUEST_FIELD, new_request_id, parse_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import delivery_note_pdf, shipment_pdf, voucher_pdf
 from exports.xlsx import XLSX_MIME, document_list_xlsx
-from media.storage import LocalMediaStorage, MediaNotFound
 from models.actor import Permission
-from models.documents import DocKind, DocStatus
-from models.errors import NotFound, PermissionDenied, ValidationError
+from models.documents import DOC_KIND_LABELS, DocKind, DocStatus
+from models.errors import NotFound, ValidationError
 from models.operations.common import STATUS_LABELS
 from models.operations.counting import CountStock, count_stock
 from models.operations.orders import CreateOrder, OrderLineIn, create_order
@@ -41,12 +40,12 @@ from models.operations.transfers import (
     request_transfer,
 )
 from models.queries.desk_pickers import desk_pickers, open_sales_orders
-from models.queries.document_detail import document_detail, photo_key, visible_document
-from models.queries.document_list import KIND_LABELS, DocumentFilter, document_export, document_list
+from models.queries.document_detail import document_detail, visible_document
+from models.queries.document_list import DocumentFilter, document_export, document_list
 from models.queries.margin_preview import DraftLine, DraftOrder, margin_preview
+from models.queries.photos import read_document_photo
 from models.queries.print_documents import org_name, printable_delivery_note, shipment_note, voucher_document
 
-_ASCII_INT = re.compile(r"[0-9]{1,18}")
 _ASCII_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,12})?")
 #: Lines a desk form offers (blank ones are skipped).
 FORM_LINES = 3
@@ -59,14 +58,7 @@ NEW_KINDS = {"purchase_order": "采购订单", "sales_order": "销售订单", "t
 # --- strict form parsing: junk is a Chinese ValidationError, never a 500 ---------------------------
 
 def _int(form: MultiDict[str, str], name: str, label: str, *, required: bool = True) -> int | None:
-    raw = (form.get(name) or "").strip()
-    if not raw:
-        if required:
-            raise ValidationError(f"请选择{label}", field=name)
-        return None
-    if not _ASCII_INT.fullmatch(raw):
-        raise ValidationError(f"{label}无效", field=name)
-    return int(raw)
+    return parse_id(form.get(name), name, label, required=required)
 
 
 def _decimal(form: MultiDict[str, str], name: str, label: str, *, required: bool = True) -> Decimal | None:
@@ -108,15 +100,6 @@ def _unit(form: MultiDict[str, str], name: str) -> str | None:
     return raw or None
 
 
-def _request_key(form: MultiDict[str, str]) -> str:
-    """The form's one-time id (minted when it was rendered): a double submit replays, never posts twice."""
-    raw = (form.get("request_id") or "").strip()
-    try:
-        return f"console-doc-{uuid.UUID(raw)}"
-    except ValueError:
-        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id") from None
-
-
 # --- list ------------------------------------------------------------------------------------------
 
 def _filter(args: MultiDict[str, str]) -> DocumentFilter:
@@ -134,7 +117,7 @@ def _filter(args: MultiDict[str, str]) -> DocumentFilter:
 
 def _list_context() -> dict[str, Any]:
     pickers = desk_pickers(read_db(), actor())
-    return {"kinds": KIND_LABELS, "statuses": STATUS_LABELS, "pickers": pickers,
+    return {"kinds": DOC_KIND_LABELS, "statuses": STATUS_LABELS, "pickers": pickers,
             "parties": sorted([*pickers.customers, *pickers.suppliers], key=lambda c: c.label),
             "new_kinds": NEW_KINDS, "args": request.args}
 
@@ -178,19 +161,15 @@ def _file(data: bytes, mime: str, filename: str, *, inline: bool) -> Response:
 @member_page()
 def document(document_id: int) -> ResponseReturnValue:
     detail = document_detail(read_db(), actor(), document_id)
-    return render("console/documents/detail.html", doc=detail, request_id=uuid.uuid4(),
+    return render("console/documents/detail.html", doc=detail, request_id=new_request_id(),
                   may_reverse=actor().can(Permission.REVERSE))
 
 
 @bp.get("/documents/photos/<int:photo_id>")
 @member_page()
 def document_photo(photo_id: int) -> ResponseReturnValue:
-    key = photo_key(read_db(), actor(), photo_id, thumb=request.args.get("size") != "full")
-    store = LocalMediaStorage(current_app.extensions["liuzhuan"]["settings"].media_root)
-    try:
-        data = store.get(key)
-    except MediaNotFound:
-        raise NotFound("照片文件不存在", id=photo_id) from None
+    data = read_document_photo(read_db(), actor(), current_app.extensions["liuzhuan"]["media"], photo_id,
+                               thumb=request.args.get("size") != "full")
     return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=86400",
                                                           "X-Content-Type-Options": "nosniff"})
 
@@ -198,7 +177,7 @@ def document_photo(photo_id: int) -> ResponseReturnValue:
 @bp.post("/documents/<int:document_id>/reverse")
 @member_page()
 def document_reverse(document_id: int) -> ResponseReturnValue:
-    key = _request_key(request.form)
+    key = request_key(required=True)
     result = call(reverse_document, ReverseDocument(document_id, _text(request.form, "reason")), key=key)
     return done(f"已冲销 {result.reversed_number}，冲销单 {result.number}",
                 url_for("console.document", document_id=result.document_id))
@@ -216,7 +195,7 @@ def document_transfer_step(document_id: int, step: str) -> ResponseReturnValue:
         raise NotFound("没有这个调拨步骤", step=step)
     operation, said = TRANSFER_STEPS[step]
     # The state machine refuses a second dispatch/receive/cancel; the key makes a double click a replay.
-    result = call(operation, TransferRef(document_id, _text(request.form, "reason")), key=_request_key(request.form))
+    result = call(operation, TransferRef(document_id, _text(request.form, "reason")), key=request_key(required=True))
     return done(f"{result.number} {said}", url_for("console.document", document_id=document_id))
 
 
@@ -269,7 +248,8 @@ def _form_page(kind: str, status: int = 200, **context: Any) -> Response:
     return render("console/documents/new.html", status=status, kind=kind, title=NEW_KINDS[kind],
                   pickers=desk_pickers(read_db(), who),
                   orders=open_sales_orders(read_db(), who) if shows_orders else [],
-                  lines=range(FORM_LINES), form=request.form, request_id=request.form.get("request_id") or uuid.uuid4(),
+                  lines=range(FORM_LINES), form=request.form,
+                  request_id=request.form.get(REQUEST_FIELD) or new_request_id(),
                   new_kinds=NEW_KINDS, **context)
 
 
@@ -290,7 +270,7 @@ def document_create(kind: str) -> ResponseReturnValue:
     try:
         if kind == "sales_order" and form.get("action") == "preview":
             return _form_page(kind, error=None, preview=_preview(form))
-        key = _request_key(form)
+        key = request_key(required=True)
         number, document_id = _create(kind, form, key)
     except ValidationError as exc:
         return _form_page(kind, status=422, error=exc.message, preview=None)
@@ -301,10 +281,8 @@ def _preview(form: MultiDict[str, str]) -> Any:
     site = _int(form, "site", "地点")
     party = _int(form, "party", "客户")
     assert site is not None and party is not None
-    if not actor().can(Permission.ORDER_SALES, site):  # the preview shows costs: only to who may sell there
-        raise PermissionDenied("没有权限：销售下单")
     lines = tuple(DraftLine(item, qty, unit, price) for item, qty, unit, price in _order_lines(form, priced=True))
-    return margin_preview(read_db(), actor().org_id, DraftOrder(party, site, lines))
+    return margin_preview(read_db(), actor(), DraftOrder(party, site, lines))  # the query checks the site
 
 
 def _create(kind: str, form: MultiDict[str, str], key: str) -> tuple[str, int]:

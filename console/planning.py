@@ -9,7 +9,6 @@ request id as its idempotency key.
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -19,8 +18,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
+from console.forms import MAX_ID, new_request_id, request_key
 from console.planning_view import (
-    MAX_ID,
     MAX_QUANTITY,
     RUN_STATUS_LABELS,
     SUGGESTION_STATUSES,
@@ -31,7 +30,6 @@ from console.planning_view import (
     path_ids,
     projection_chart,
     reason_field,
-    request_key,
     warning_label,
     week_field,
 )
@@ -67,11 +65,6 @@ from models.queries.print_documents import org_name
 EXPORT_SUGGESTIONS = 5000
 
 
-def _request_id() -> str:
-    """A fresh one-time id for a form (its idempotency key: a double submit posts once)."""
-    return uuid.uuid4().hex
-
-
 def _labels() -> dict[str, Any]:
     return {"run_status": RUN_STATUS_LABELS, "methods": forecasting.methods(), "warning_label": warning_label,
             "verdicts": VERDICT_LABELS}
@@ -82,7 +75,7 @@ def _labels() -> dict[str, Any]:
 def planning() -> ResponseReturnValue:
     """计划 home: the latest forecast run and its item × site list, 50 a page."""
     board = planning_board(read_db(), actor(), after=request.args.get("after"))
-    return render("console/planning/home.html", board=board, request_id=_request_id(), **_labels())
+    return render("console/planning/home.html", board=board, request_id=new_request_id(), **_labels())
 
 
 @bp.get("/planning/<int:item_id>/<int:site_id>")
@@ -91,7 +84,7 @@ def planning_item(item_id: int, site_id: int) -> ResponseReturnValue:
     """One item × site: the chart, the explanation, the override form and the overrides."""
     path_ids(item_id=item_id, site_id=site_id)
     plan = item_site_plan(read_db(), actor(), item_id, site_id)
-    return render("console/planning/item.html", plan=plan, chart=forecast_chart(plan), request_id=_request_id(),
+    return render("console/planning/item.html", plan=plan, chart=forecast_chart(plan), request_id=new_request_id(),
                   explanation=plan.lines[0].explanation if plan.lines else None, **_labels())
 
 
@@ -101,7 +94,7 @@ def planning_override(item_id: int, site_id: int) -> ResponseReturnValue:
     """Override the forecast of an item × site from a week, for some weeks, with a reason."""
     path_ids(item_id=item_id, site_id=site_id)
     form = request.form
-    key = request_key(form.get("request_id"), "forecast.override")
+    key = request_key("forecast.override", required=True)
     plan = item_site_plan(read_db(), actor(), item_id, site_id)  # NotFound for another org's item or site
     week = week_field(form.get("week"), [ln.week for ln in plan.lines])
     weeks = int_field(form.get("weeks") or "1", "weeks", "调整周数", low=1, high=52)
@@ -120,7 +113,7 @@ def planning_override_cancel(override_id: int) -> ResponseReturnValue:
     path_ids(override_id=override_id)
     reason = reason_field(request.form.get("reason"), "撤销原因")
     result = call(cancel_override, CancelOverride(override_id, reason),
-                  key=request_key(request.form.get("request_id"), f"forecast.override_cancel.{override_id}"))
+                  key=request_key(f"forecast.override_cancel.{override_id}", required=True))
     return done(f"已撤销调整，{result.lines_changed} 周恢复为模型预测")
 
 
@@ -207,7 +200,7 @@ def planning_suggestions() -> ResponseReturnValue:
     # The desk pickers' suppliers: exactly the parties accept_suggestion takes for a purchase.
     suppliers = desk_pickers(db, who).suppliers if status == "proposed" else []
     return render("console/planning/suggestions.html", page=page, current=status, statuses=SUGGESTION_STATUSES,
-                  suppliers=suppliers, request_id=_request_id())
+                  suppliers=suppliers, request_id=new_request_id())
 
 
 @bp.post("/planning/suggestions/<int:suggestion_id>/accept")
@@ -215,7 +208,7 @@ def planning_suggestions() -> ResponseReturnValue:
 def planning_accept(suggestion_id: int) -> ResponseReturnValue:
     """Accept a suggestion: a purchase order or a transfer request, each through its approval."""
     path_ids(suggestion_id=suggestion_id)
-    key = request_key(request.form.get("request_id"), f"replenishment.accept.{suggestion_id}")
+    key = request_key(f"replenishment.accept.{suggestion_id}", required=True)
     quantity = decimal_field(request.form.get("quantity"), "quantity", "数量", low=Decimal("0.001"),
                              high=MAX_QUANTITY, required=False)
     raw_party = request.form.get("party_id", "").strip()
@@ -233,7 +226,7 @@ def planning_dismiss(suggestion_id: int) -> ResponseReturnValue:
     path_ids(suggestion_id=suggestion_id)
     reason = reason_field(request.form.get("reason"), "忽略原因")
     call(dismiss_suggestion, DismissSuggestion(suggestion_id, reason),
-         key=request_key(request.form.get("request_id"), f"replenishment.dismiss.{suggestion_id}"))
+         key=request_key(f"replenishment.dismiss.{suggestion_id}", required=True))
     return done("已忽略该建议")
 
 
@@ -242,7 +235,7 @@ def planning_dismiss(suggestion_id: int) -> ResponseReturnValue:
 def planning_recompute() -> ResponseReturnValue:
     """Recompute safety stock and suggestions from the latest forecast."""
     result = call(recompute_replenishment, RecomputeReplenishment(),
-                  key=request_key(request.form.get("request_id"), "replenishment.recompute"))
+                  key=request_key("replenishment.recompute", required=True))
     if result.run_id is None:
         return done("还没有完成的预测：没有补货建议")
     return done(f"已重新计算：{result.safety_stocks} 个商品 × 地点，{len(result.suggestions)} 条建议")
@@ -255,7 +248,7 @@ def planning_forecast() -> ResponseReturnValue:
     raw = request.form.get("horizon", "").strip()
     horizon = int_field(raw, "horizon", "预测周数", low=1, high=52) if raw else None
     result = call(run_forecast, RunForecast(horizon=horizon),
-                  key=request_key(request.form.get("request_id"), "forecast.run"))
+                  key=request_key("forecast.run", required=True))
     if result.status != "completed":
         return done(f"预测失败：{result.error or '未知原因'}")
     return done(f"预测完成：{result.series} 个商品 × 地点，共 {result.lines} 行")

@@ -5,13 +5,13 @@ Pure helpers (no database): the pages in console/planning.py call them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.errors import NotFound, ValidationError
+from console.forms import path_id
+from models.errors import ValidationError
 from models.queries.planning_board import HistoryWeek, ItemSitePlan
 from models.queries.planning_lists import ForecastLineRow
 
@@ -26,20 +26,14 @@ RUN_STATUS_LABELS = {"completed": "已完成", "failed": "失败", "running": "�
 VERDICT_LABELS = {"helped": "调整有益", "hurt": "调整有害", "neutral": "调整无影响", "unscored": "无法评分"}
 SUGGESTION_STATUSES = {"proposed": "待处理", "accepted": "已采纳", "dismissed": "已忽略", "superseded": "已被取代",
                        "all": "全部"}
-_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 #: No co-op forecasts or orders more than this in one week of one item (a typo, not a plan).
 MAX_QUANTITY = Decimal(10) ** 9
 
 
-#: Ids beyond this are nobody's (and would overflow SQLite's INTEGER): not found, never a 500.
-MAX_ID = 2**53
-
-
 def path_ids(**ids: int) -> None:
     """Refuse an absurd id in a URL as not found (the same answer as another organisation's id)."""
-    for name, value in ids.items():
-        if not 0 < value <= MAX_ID:
-            raise NotFound(f"找不到（编号 {value}）", entity=name, id=value)
+    for value in ids.values():
+        path_id(value)
 
 
 def warning_label(code: str) -> str:
@@ -87,14 +81,6 @@ def week_field(raw: str | None, allowed: Sequence[date]) -> date:
     if week not in allowed:
         raise ValidationError("只能调整本次预测中的周", field="week")
     return week
-
-
-def request_key(raw: str | None, action: str) -> str:
-    """The idempotency key of a form: its one-time request id (a resent form replays the first answer)."""
-    text = (raw or "").strip()
-    if not _REQUEST_ID.fullmatch(text):
-        raise ValidationError("页面已过期，请刷新页面后重试", field="request_id")
-    return f"console.{action}:{text}"
 
 
 def reason_field(raw: str | None, label: str = "原因") -> str:

@@ -9,18 +9,17 @@ a ``request_id`` made when the page is rendered: a double submit replays the fir
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from typing import Any
 
 from flask import Response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, parse_id, path_id, request_key
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
 from exports.xlsx import XLSX_MIME, Column, Kind, Sheet, workbook
 from models.actor import Permission
-from models.errors import NotFound, ValidationError
+from models.errors import ValidationError
 from models.operations.quality import (
     FreezeStock,
     RecordQc,
@@ -35,26 +34,13 @@ from models.queries.stock_list import QC_LABELS, StockFilter, stock_page, stock_
 from models.queries.stock_value import slow_movers, stock_value_by_site
 from models.stock import FreezeDirection
 
-_ID = re.compile(r"[1-9][0-9]{0,15}")
-_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 MAX_TEXT = 200
 #: Lots listed under a row of the stock list (a pair can hold hundreds; its own page lists them all).
 LOTS_SHOWN = 5
-#: Ids are 64-bit in the database; JSON clients keep them below 2**53 (the API's bound too).
-MAX_ID = 2**53
 DIRECTION_CHOICES = (("outbound", "禁止出库"), ("both", "禁止出入库"), ("inbound", "禁止入库"))
 
 
 # --- strict form and query parsing ---------------------------------------------------------------
-
-def _id(raw: str | None, field: str, label: str) -> int | None:
-    """An optional positive id ("" → None); anything else is a Chinese ValidationError."""
-    if raw is None or raw.strip() == "":
-        return None
-    if not _ID.fullmatch(raw.strip()) or int(raw.strip()) > MAX_ID:
-        raise ValidationError(f"{label}无效", field=field)
-    return int(raw.strip())
-
 
 def _int(raw: str | None, field: str, label: str, low: int, high: int) -> int | None:
     if raw is None or raw.strip() == "":
@@ -74,30 +60,11 @@ def _text(field: str, label: str, required: bool = False) -> str:
     return value
 
 
-def _request_key() -> str:
-    """The form's request id: the idempotency key of the action (a double submit replays it)."""
-    key = request.form.get("request_id", "")
-    if not _REQUEST_ID.fullmatch(key):
-        raise ValidationError("表单已失效，请刷新页面后重试", field="request_id")
-    return key
-
-
-def _path_id(value: int, label: str) -> int:
-    """An id from the URL within what the database holds (a 30-digit id is simply not found, never a 500)."""
-    if not 1 <= value <= MAX_ID:
-        raise NotFound(f"找不到{label}（编号 {value}）", id=value)
-    return value
-
-
-def _new_key() -> str:
-    """A fresh request id for one form (each form its own: keys are shared by every operation)."""
-    return uuid.uuid4().hex
-
-
 def _stock_filter() -> StockFilter:
     args = request.args
     return StockFilter(
-        site_id=_id(args.get("site_id"), "site_id", "地点"), item_id=_id(args.get("item_id"), "item_id", "商品"),
+        site_id=parse_id(args.get("site_id"), "site_id", "地点"),
+        item_id=parse_id(args.get("item_id"), "item_id", "商品"),
         item_text=args.get("q", "").strip()[:200], held_only=args.get("held") == "1",
         expiring_within_days=_int(args.get("expiring"), "expiring", "到期天数", 0, 3650))
 
@@ -157,7 +124,7 @@ def stock_value() -> ResponseReturnValue:
     """Stock value by site (chart and table) and slow movers (no outbound movement for N days)."""
     days = _int(request.args.get("days"), "days", "天数", 1, 730) or 30
     db, who = read_db(), actor()
-    site_id = _id(request.args.get("site_id"), "site_id", "地点")
+    site_id = parse_id(request.args.get("site_id"), "site_id", "地点")
     value = stock_value_by_site(db, who)
     slow = slow_movers(db, who, days, site_id)
     chart = {
@@ -177,8 +144,8 @@ def stock_value() -> ResponseReturnValue:
 def lot(lot_id: int) -> ResponseReturnValue:
     """A lot's trace from farmer to shelf, with its QC and freeze actions."""
     who = actor()
-    trace = lot_trace(read_db(), who, _path_id(lot_id, "批次"), after=request.args.get("after"))
-    return render("console/stock/lot.html", trace=trace, request_key=_new_key,
+    trace = lot_trace(read_db(), who, path_id(lot_id, "批次"), after=request.args.get("after"))
+    return render("console/stock/lot.html", trace=trace, request_key=new_request_id,
                   can_qc=who.can(Permission.QC), can_freeze=can_anywhere(who, Permission.FREEZE),
                   directions=DIRECTION_CHOICES,
                   more_url=url_for("console.lot", lot_id=lot_id, after=trace.next_after) if trace.next_after else None)
@@ -194,8 +161,8 @@ def lot_qc(lot_id: int) -> ResponseReturnValue:
     if verdict not in ("pass", "fail"):
         raise ValidationError("请选择质检结果：合格或不合格", field="result")
     note = _text("note", "质检说明", required=verdict == "fail")
-    command = RecordQc(lot_id=_path_id(lot_id, "批次"), passed=verdict == "pass", note=note)
-    result = call(record_qc, command, key=_request_key())
+    command = RecordQc(lot_id=path_id(lot_id, "批次"), passed=verdict == "pass", note=note)
+    result = call(record_qc, command, key=request_key(required=True))
     label = "合格" if result.qc_status == "passed" else "不合格，批次已冻结"
     return done(f"批次 {result.lot_code} 质检已记录：{label}", url_for("console.lot", lot_id=lot_id))
 
@@ -204,7 +171,7 @@ def lot_qc(lot_id: int) -> ResponseReturnValue:
 @member_page(Permission.VIEW_STOCK)
 def lot_freeze(lot_id: int) -> ResponseReturnValue:
     """Freeze this lot at one site (or every site) with a reason."""
-    item_id = _id(request.form.get("item_id"), "item_id", "商品")
+    item_id = parse_id(request.form.get("item_id"), "item_id", "商品")
     if item_id is None:
         raise ValidationError("缺少商品", field="item_id")
     direction = request.form.get("direction", "")
@@ -212,8 +179,9 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
         raise ValidationError("请选择冻结方向", field="direction")
     command = FreezeStock(item_id=item_id, direction=FreezeDirection(direction),
                           reason=_text("reason", "冻结原因", required=True),
-                          site_id=_id(request.form.get("site_id"), "site_id", "地点"), lot_id=_path_id(lot_id, "批次"))
-    call(freeze_stock, command, key=_request_key())
+                          site_id=parse_id(request.form.get("site_id"), "site_id", "地点"),
+                          lot_id=path_id(lot_id, "批次"))
+    call(freeze_stock, command, key=request_key(required=True))
     return done("已冻结", url_for("console.lot", lot_id=lot_id))
 
 
@@ -222,6 +190,7 @@ def lot_freeze(lot_id: int) -> ResponseReturnValue:
 def stock_lift_freeze(freeze_id: int) -> ResponseReturnValue:
     """Lift a freeze with a reason (a QC freeze lifts only by a passing QC: the operation says so)."""
     reason = _text("reason", "解冻原因", required=True)
-    call(unfreeze_stock, UnfreezeStock(freeze_id=_path_id(freeze_id, "冻结记录"), reason=reason), key=_request_key())
+    call(unfreeze_stock, UnfreezeStock(freeze_id=path_id(freeze_id, "冻结记录"), reason=reason),
+         key=request_key(required=True))
     return done("已解除冻结")
 

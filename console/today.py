@@ -9,8 +9,6 @@ was rendered: a double submit replays the first answer instead of deciding twice
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,9 +16,10 @@ from flask import request
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, path_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from models.actor import Permission
-from models.errors import NotFound, ValidationError
+from models.errors import ValidationError
 from models.operations.approvals import DecideApproval, decide_approval
 from models.operations.dead_letters import ReplayDeadLetters, replay_dead_letters
 from models.operations.quality import UnfreezeStock, unfreeze_stock
@@ -32,12 +31,9 @@ from models.operations.replenishment import (
 )
 from models.queries.todos import Todo, todos_for
 
-#: Ids are bigints: anything larger cannot exist (and must not reach the database as an overflow).
-MAX_ID = 2**63 - 1
 MAX_REASON = 200
 #: Cards shown per group; the rest of a group is one "更多" click away (the query caps each kind).
 PAGE = 50
-_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 
 
 @dataclass(frozen=True)
@@ -70,11 +66,6 @@ def group(todos: Sequence[Todo]) -> list[Group]:
     return [Group(slug, label, buckets[slug]) for slug, label, _match in GROUPS if buckets[slug]]
 
 
-def new_key() -> str:
-    """A fresh request id for one rendered form (its idempotency key)."""
-    return uuid.uuid4().hex
-
-
 @bp.get("/")
 @member_page()
 def today() -> ResponseReturnValue:
@@ -87,26 +78,11 @@ def today() -> ResponseReturnValue:
     if only:  # "更多": one group in full
         groups = [g for g in groups if g.slug == only]
     # a dead letter is shown to whoever reads the automation; its replay button only where the operation allows it
-    return render("console/today.html", groups=groups, total=len(todos), new_key=new_key,
+    return render("console/today.html", groups=groups, total=len(todos), new_key=new_request_id,
                   page=None if only else PAGE, only=only, may_replay=actor().can(Permission.ROLES))
 
 
 # --- form parsing --------------------------------------------------------------------------------
-
-
-def _id(value: int) -> int:
-    if not 0 < value <= MAX_ID:
-        raise NotFound("找不到该对象")
-    return value
-
-
-def _key() -> str | None:
-    raw = request.form.get("request_id", "")
-    if not raw:
-        return None
-    if not _KEY.fullmatch(raw):
-        raise ValidationError("请求编号无效，请刷新页面后重试", field="request_id")
-    return raw
 
 
 def _reason(required: bool, what: str) -> str:
@@ -129,7 +105,7 @@ def decide(request_id: int) -> ResponseReturnValue:
         raise ValidationError("请选择同意或驳回", field="decision")
     approve = decision == "approve"
     reason = _reason(not approve, "驳回")
-    view = call(decide_approval, DecideApproval(_id(request_id), approve, reason), key=_key())
+    view = call(decide_approval, DecideApproval(path_id(request_id), approve, reason), key=request_key())
     if not approve:
         return done("已驳回")
     return done("已同意，审批完成" if view.final else "已同意本级，等待下一级审批")
@@ -138,26 +114,26 @@ def decide(request_id: int) -> ResponseReturnValue:
 @bp.post("/today/freezes/<int:freeze_id>/lift")
 @member_page()
 def lift_freeze(freeze_id: int) -> ResponseReturnValue:
-    call(unfreeze_stock, UnfreezeStock(_id(freeze_id), _reason(True, "解冻")), key=_key())
+    call(unfreeze_stock, UnfreezeStock(path_id(freeze_id), _reason(True, "解冻")), key=request_key())
     return done("已解冻，库存可以发货")
 
 
 @bp.post("/today/suggestions/<int:suggestion_id>/accept")
 @member_page()
 def accept(suggestion_id: int) -> ResponseReturnValue:
-    call(accept_suggestion, AcceptSuggestion(_id(suggestion_id)), key=_key())
+    call(accept_suggestion, AcceptSuggestion(path_id(suggestion_id)), key=request_key())
     return done("已采纳补货建议，单据已提交审批")
 
 
 @bp.post("/today/suggestions/<int:suggestion_id>/dismiss")
 @member_page()
 def dismiss(suggestion_id: int) -> ResponseReturnValue:
-    call(dismiss_suggestion, DismissSuggestion(_id(suggestion_id), _reason(False, "忽略")), key=_key())
+    call(dismiss_suggestion, DismissSuggestion(path_id(suggestion_id), _reason(False, "忽略")), key=request_key())
     return done("已忽略该补货建议")
 
 
 @bp.post("/today/dead-letters/<int:run_id>/replay")
 @member_page()
 def replay(run_id: int) -> ResponseReturnValue:
-    call(replay_dead_letters, ReplayDeadLetters((_id(run_id),)), key=_key())
+    call(replay_dead_letters, ReplayDeadLetters((path_id(run_id),)), key=request_key())
     return done("已重新排队处理")

@@ -34,7 +34,7 @@ from miniprogram_api.intake_media import (
 )
 from miniprogram_api.skeleton import Anyone, Ctx, endpoint
 from models.catalog import Grade
-from models.errors import NotFound, ValidationError
+from models.errors import ValidationError
 from models.operations.intake import (
     ConfirmIntake,
     CreateIntake,
@@ -44,8 +44,8 @@ from models.operations.intake import (
     create_intake,
     draft_view,
     load_draft,
-    photo_visible,
 )
+from models.queries.photos import read_photo
 from models.uow import run
 
 api = APIBlueprint("intake", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="快速录入")],
@@ -243,8 +243,5 @@ def confirm(ctx: Ctx, path: DraftPath, body: ConfirmIn) -> Any:
           response={"description": "照片（JPEG，已去除 EXIF/GPS）", "content": {"image/jpeg": {}}})
 def media(ctx: Ctx, path: MediaPath) -> Any:
     """Serve a stored photo (stripped of EXIF and GPS) to members who may see it."""
-    session, actor = ctx.session, ctx.actor
-    if not photo_visible(session, actor, path.key):
-        raise NotFound("找不到该照片", key=path.key)
-    data = storage(current_app).get(path.key)
+    data = read_photo(ctx.session, ctx.actor, storage(current_app), path.key)
     return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})

@@ -14,7 +14,7 @@ from media.audio import decode_to_pcm16k
 from media.evidence import STORED_SIDE, store_photo
 from media.photos import ProcessedPhoto, check_photo, process_photo
 from media.speech import SpeechUnavailable, Transcript, chinese_quantity_grammar, load_recognizer
-from media.storage import LocalMediaStorage, MediaStorage, key_for
+from media.storage import MediaStorage, key_for
 from models.errors import ValidationError
 from models.operations.intake import PhotoEvidence
 
@@ -49,10 +49,8 @@ class PhotosTooLarge(ValidationError):
 
 def storage(app: Flask) -> MediaStorage:
     """The app's media storage (local disk under MEDIA_ROOT; object storage can replace it)."""
-    ext = app.extensions.setdefault("liuzhuan_media", {})
-    if "storage" not in ext:
-        ext["storage"] = LocalMediaStorage(settings_of(app).media_root)
-    return ext["storage"]
+    store: MediaStorage = app.extensions["liuzhuan"]["media"]
+    return store
 
 
 def read_photos(uploads: list[Any]) -> list[bytes]:

@@ -96,7 +96,7 @@ def preview(ctx: Ctx, body: PreviewIn) -> dict:
     draft = DraftOrder(body.party_id, body.site_id,
                        tuple(DraftLine(ln.item_id, ln.quantity, ln.unit, ln.unit_price) for ln in body.lines),
                        tuple(body.price_changes))
-    return dump(margin_preview(ctx.session, ctx.actor.org_id, draft))
+    return dump(margin_preview(ctx.session, ctx.actor, draft))
 
 
 class ChargeIn(BaseModel):

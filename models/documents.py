@@ -27,6 +27,14 @@ class DocKind(enum.StrEnum):
     OPENING = "opening"  # 期初入库: stock on hand when the books start (models.operations.opening_stock)
 
 
+#: Chinese names of the document kinds: what a user filters by and reads on every screen and export
+#: (the document list, a document's page, a lot's trace). One map, so two screens never name a kind apart.
+DOC_KIND_LABELS: dict[DocKind, str] = {
+    DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
+    DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "结算付款单",
+    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
+}
+
 #: Human number prefixes: RK-SX-20261123-0007.
 DOC_PREFIX: dict[DocKind, str] = {
     DocKind.RECEIPT: "RK",

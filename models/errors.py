@@ -110,6 +110,12 @@ class WebhookUrlForbidden(ValidationError):
     default_message = "不允许的 Webhook 网址"
 
 
+class WebhookDuplicate(DomainError):
+    code = "WEBHOOK_DUPLICATE"
+    http_status = 409
+    default_message = "该网址已订阅这些事件"
+
+
 class ReplayedRequest(DomainError):
     code = "REPLAYED_REQUEST"
     http_status = 403

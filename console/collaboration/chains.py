@@ -9,7 +9,8 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
-from console.collaboration.common import decimal_field, new_request_id, page_after, request_key
+from console.collaboration.common import decimal_field, page_after
+from console.forms import new_request_id, request_key
 from console.web import actor, call, can_anywhere, done, error_page, member_page, read_db, render
 from models.actor import Permission
 from models.errors import DomainError
@@ -79,7 +80,7 @@ def collaboration_chain_save() -> ResponseReturnValue:
         urgent = {"": None, "1": True, "0": False}.get(values["urgent"])
         spec = ChainSpec(values["doc_kind"], values["name"], steps,
                          decimal_field(values["min_value"] or "0", "起用金额", "min_value"), urgent)
-        call(save_chain, SaveChain(spec, values["chain_id"]), key=request_key(request.form.get("request_id")))
+        call(save_chain, SaveChain(spec, values["chain_id"]), key=request_key())
     except DomainError as exc:
         return _page(values, status=exc.http_status, error=f"{exc.message}（{exc.code}）")
     return done(f"审批链「{values['name']}」已保存", url_for("console.collaboration_chains"))

@@ -1,21 +1,10 @@
-"""Pieces the collaboration pages share: form parsing that never raises, and the request id of a form."""
+"""Pieces the collaboration pages share: form parsing that never raises (a form's request id: console.forms)."""
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal, InvalidOperation
 
 from models.errors import ValidationError
-
-
-def new_request_id() -> str:
-    """An idempotency key for one rendered form: a double submit of that form is done once."""
-    return uuid.uuid4().hex
-
-
-def request_key(raw: str | None) -> str | None:
-    """The form's request id if it looks like one we handed out (anything else: no key)."""
-    return raw if raw and len(raw) == 32 and all(c in "0123456789abcdef" for c in raw) else None
 
 
 def decimal_field(raw: str | None, label: str, name: str) -> Decimal:

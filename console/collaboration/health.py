@@ -10,8 +10,9 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
-from console.collaboration.common import decimal_field, new_request_id, request_key
+from console.collaboration.common import decimal_field
 from console.filters import local_time
+from console.forms import new_request_id, request_key
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
 from models.actor import Permission
 from models.errors import DomainError
@@ -72,7 +73,7 @@ def collaboration_health_thresholds() -> ResponseReturnValue:
             latency_p95_ms=decimal_field(form.get("latency_p95_ms"), "处理时间阈值", "latency_p95_ms"),
             retry_rate=decimal_field(form.get("retry_rate"), "重试率阈值", "retry_rate") / 100,
             check_pass_rate=decimal_field(form.get("check_pass_rate"), "通过率阈值", "check_pass_rate") / 100)
-        call(set_health_thresholds, command, key=request_key(form.get("request_id")))
+        call(set_health_thresholds, command, key=request_key())
     except DomainError as exc:
         return _page("24h", status=exc.http_status, error=f"{exc.message}（{exc.code}）")
     return done("事件健康阈值已保存", url_for("console.collaboration_health"))

@@ -8,7 +8,6 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
-from console.collaboration.common import new_request_id, request_key
 from console.collaboration.sentence import (
     ACTION_LABELS,
     COMPARISONS,
@@ -23,6 +22,7 @@ from console.collaboration.sentence import (
     from_rule,
     to_spec,
 )
+from console.forms import new_request_id, request_key
 from console.web import actor, call, can_anywhere, done, member_page, read_db, render
 from models.actor import Permission
 from models.errors import DomainError
@@ -106,7 +106,7 @@ def collaboration_rule_save() -> ResponseReturnValue:
     sentence = from_form(request.form)
     command = SaveRule(to_spec(sentence), sentence.rule_id, sentence.reason)
     try:
-        saved = call(save_rule, command, key=request_key(request.form.get("request_id")))
+        saved = call(save_rule, command, key=request_key())
     except DomainError as exc:  # back to the filled-in sentence with the operation's reason
         return _builder(sentence, status=exc.http_status, error=f"{exc.message}（{exc.code}）")
     word = "已创建" if saved.created else f"已保存为第 {saved.version} 版"

@@ -9,6 +9,7 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, parse_id, request_key
 from console.money import forms
 from console.money.receivables import download
 from console.web import actor, call, done, member_page, read_db, render
@@ -72,7 +73,7 @@ def money_report_file(kind: str, fmt: str) -> ResponseReturnValue:
 def money_periods() -> ResponseReturnValue:
     """The periods with their status, and close / reopen."""
     return render("console/money/periods.html", periods=periods(read_db(), actor().org_id),
-                  current=forms.this_period(), request_id=forms.new_request_id(),
+                  current=forms.this_period(), request_id=new_request_id(),
                   can_close=actor().can(Permission.CLOSE_PERIOD), can_reopen=actor().can(Permission.REOPEN_PERIOD))
 
 
@@ -81,7 +82,7 @@ def money_periods() -> ResponseReturnValue:
 def money_close() -> ResponseReturnValue:
     """结账 (the operation runs the checks and refuses with the list of what fails)."""
     period = checked_period(request.form.get("period", ""))
-    state = call(close_period, ClosePeriod(period), key=forms.request_id())
+    state = call(close_period, ClosePeriod(period), key=request_key(required=True))
     return done(f"{period_label(state.period)}已结账：凭证 {state.voucher_count} 张", url_for("console.money_periods"))
 
 
@@ -91,7 +92,7 @@ def money_reopen() -> ResponseReturnValue:
     """反结账 with a reason (director; the operation checks it and the order)."""
     period = checked_period(request.form.get("period", ""))
     reason = (request.form.get("reason") or "").strip()
-    state = call(reopen_period, ReopenPeriod(period, reason), key=forms.request_id())
+    state = call(reopen_period, ReopenPeriod(period, reason), key=request_key(required=True))
     return done(f"{period_label(state.period)}已反结账", url_for("console.money_periods"))
 
 
@@ -102,7 +103,7 @@ def money_vouchers() -> ResponseReturnValue:
     today = forms.today()
     date_from = forms.day(request.args.get("date_from"), "date_from", today.replace(day=1))
     date_to = forms.day(request.args.get("date_to"), "date_to", today)
-    before = forms.optional_id(request.args.get("before"), "before")
+    before = parse_id(request.args.get("before"), "before", "编号")
     page = voucher_page(read_db(), actor().org_id, date_from, date_to, before)
     return render("console/money/vouchers.html", page=page, statuses=STATUS_LABELS,
                   last_month=(today.replace(day=1) - timedelta(days=1)).replace(day=1))

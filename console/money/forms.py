@@ -4,50 +4,19 @@
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import request
-
 from console.blueprint import bp
+from console.forms import MAX_ID
 from models.base import utcnow
 from models.errors import NotFound, ValidationError
 from models.subledger import Side
 from models.timeutil import local_date, period_of
 
-#: Ids are positive and fit a JavaScript number (as the API's).
-MAX_ID = 2**53
-_INT = re.compile(r"^[0-9]{1,16}$")
 _AMOUNT = re.compile(r"^[0-9]{1,13}(\.[0-9]{1,2})?$")
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 SIDE_NAMES = {"receivable": Side.RECEIVABLE, "payable": Side.PAYABLE}
-
-
-def new_request_id() -> str:
-    """A fresh idempotency key for a money form (a double submit of that form posts once)."""
-    return uuid.uuid4().hex
-
-
-def request_id() -> str:
-    """The form's idempotency key, as the page rendered it."""
-    value = request.form.get("request_id", "")
-    if not _KEY.match(value):
-        raise ValidationError("页面已过期，请刷新后重试", field="request_id")
-    return value
-
-
-def int_id(value: str | None, field: str, label: str = "编号") -> int:
-    """A positive id, or ValidationError."""
-    text = (value or "").strip()
-    if not _INT.match(text) or not 1 <= int(text) <= MAX_ID:
-        raise ValidationError(f"{label}无效", field=field)
-    return int(text)
-
-
-def optional_id(value: str | None, field: str) -> int | None:
-    return None if not (value or "").strip() else int_id(value, field)
 
 
 def amount(value: str | None, field: str = "amount", label: str = "金额") -> Decimal:

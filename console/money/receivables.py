@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
+from console.forms import new_request_id, parse_id, request_key
 from console.money import forms
 from console.web import actor, call, done, member_page, read_db, render
 from exports.pdf import PDF_MIME, statement_pdf
@@ -43,7 +44,7 @@ def money() -> ResponseReturnValue:
     side = forms.side(request.args.get("side"))
     as_of = forms.day(request.args.get("as_of"), "as_of", forms.today())
     basis = forms.choice(request.args.get("basis"), ("due", "document"), "basis")
-    start = int(forms.optional_id(request.args.get("start"), "start") or 0)
+    start = int(parse_id(request.args.get("start"), "start", "编号") or 0)
     report = aging(read_db(), actor().org_id, side, as_of, basis)
     rows = report.rows[start:start + AGING_PAGE]
     more = start + AGING_PAGE if len(report.rows) > start + AGING_PAGE else None
@@ -59,7 +60,7 @@ def money_party(party_id: int) -> ResponseReturnValue:
     found = party_open_items(read_db(), actor().org_id, party_id, side)
     today = forms.today()
     return render("console/money/party.html", party=found, side=side, side_label=SIDE_LABELS[side],
-                  vias=VIA_LABELS, request_id=forms.new_request_id(),
+                  vias=VIA_LABELS, request_id=new_request_id(),
                   date_from=today.replace(day=1), date_to=today)
 
 
@@ -116,7 +117,7 @@ def _picks() -> tuple[MatchTo, ...] | None:
     for name, value in request.form.items():
         if not name.startswith("match-") or not value.strip():
             continue
-        line_id = forms.int_id(name.removeprefix("match-"), "matches", "单据")
+        line_id = parse_id(name.removeprefix("match-"), "matches", "单据", required=True)
         picks.append(MatchTo(line_id, forms.amount(value, "matches", "核销金额")))
     if len(picks) > MAX_PICKS:
         raise ValidationError(f"一次最多核销 {MAX_PICKS} 笔", field="matches")
@@ -130,7 +131,7 @@ def _picks() -> tuple[MatchTo, ...] | None:
 def money_record(party_id: int) -> ResponseReturnValue:
     """收款 (a customer) or 付款 (a supplier or farmer), set against the picked items or oldest first."""
     side = forms.side(request.form.get("side"))
-    key = forms.request_id()
+    key = request_key(required=True)
     via = forms.choice(request.form.get("via"), tuple(VIA_LABELS), "via")
     cmd = RecordMoney(party_id=party_id, amount=forms.amount(request.form.get("amount")), via=via,
                       matches=_picks(), note=(request.form.get("note") or "").strip()[:200])
@@ -146,6 +147,6 @@ def money_record(party_id: int) -> ResponseReturnValue:
 def money_match(party_id: int) -> ResponseReturnValue:
     """核销: set the party's unapplied credits against its open charges, oldest due first."""
     side = forms.side(request.form.get("side"))
-    result = call(match_open_items, MatchOpenItems(party_id, side), key=forms.request_id())
+    result = call(match_open_items, MatchOpenItems(party_id, side), key=request_key(required=True))
     return done(f"已核销 {len(result.matched)} 笔；仍未收/付 ¥{result.open_charges:,.2f}",
                 url_for("console.money_party", party_id=party_id, side=side.value))

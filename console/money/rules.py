@@ -10,6 +10,7 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
+from console.forms import new_request_id, request_key
 from console.money import forms
 from console.web import actor, call, done, member_page, read_db, render
 from models.actor import Permission
@@ -99,14 +100,14 @@ def money_rule_preview(rule_id: int) -> ResponseReturnValue:
         return _form(detail, rows=rows, repost_from=request.form.get("repost_from", ""), preview=None,
                      reason=reason, error=exc.message, status=422)
     return _form(detail, rows=rows, repost_from=since, preview=preview, reason=reason,
-                 request_id=forms.new_request_id())
+                 request_id=new_request_id())
 
 
 @bp.post("/money/rules/<int:rule_id>")
 @member_page(Permission.VIEW_FINANCE)
 def money_rule_change(rule_id: int) -> ResponseReturnValue:
     """Confirm the previewed change: a new rule version, the vouchers reversed and re-posted."""
-    key = forms.request_id()
+    key = request_key(required=True)
     detail = mapping_rule(read_db(), actor().org_id, rule_id)
     cmd = ChangeMappingRule(rule_id=rule_id, lines=_lines(detail), repost_from=_repost_from(),
                             reason=(request.form.get("reason") or "").strip()[:200])

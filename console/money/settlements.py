@@ -7,7 +7,7 @@ from flask import request, url_for
 from flask.typing import ResponseReturnValue
 
 from console.blueprint import bp
-from console.money import forms
+from console.forms import new_request_id, parse_id, request_key
 from console.web import actor, call, done, member_page, read_db, render
 from models.actor import Permission
 from models.errors import ValidationError
@@ -19,7 +19,7 @@ from models.queries.farmer_settlements import QC_LABELS, STAGE_LABELS, farmer_du
 @member_page(Permission.VIEW_FINANCE)
 def money_settlements() -> ResponseReturnValue:
     """Farmers with money due now, 50 a page."""
-    after = forms.optional_id(request.args.get("after"), "after")
+    after = parse_id(request.args.get("after"), "after", "编号")
     return render("console/money/settlements.html", page=farmers_due(read_db(), actor().org_id, after))
 
 
@@ -28,7 +28,7 @@ def money_settlements() -> ResponseReturnValue:
 def money_farmer(party_id: int) -> ResponseReturnValue:
     """One farmer's deliveries to pay, each with what paying it now pays; tick and settle."""
     return render("console/money/farmer.html", due=farmer_due(read_db(), actor().org_id, party_id),
-                  stages=STAGE_LABELS, qc=QC_LABELS, request_id=forms.new_request_id(),
+                  stages=STAGE_LABELS, qc=QC_LABELS, request_id=new_request_id(),
                   can_settle=actor().can(Permission.SETTLE))
 
 
@@ -36,13 +36,13 @@ def money_farmer(party_id: int) -> ResponseReturnValue:
 @member_page(Permission.VIEW_FINANCE)
 def money_settle(party_id: int) -> ResponseReturnValue:
     """Pay the ticked deliveries (one 付款单 and its voucher)."""
-    key = forms.request_id()
+    key = request_key(required=True)
     picked = request.form.getlist("settlement_id")
     if not picked:
         raise ValidationError("请至少选择一笔交货", field="settlement_id")
     if len(picked) > MAX_PICKED:
         raise ValidationError(f"一次最多结算 {MAX_PICKED} 笔交货", field="settlement_id")
-    ids = tuple(sorted({forms.int_id(v, "settlement_id", "交货") for v in picked}))
+    ids = tuple(sorted({parse_id(v, "settlement_id", "交货", required=True) for v in picked}))
     result = call(settle_farmer, SettleFarmer(party_id, settlement_ids=ids), key=key)
     return done(f"已结算 {result.number}：¥{result.amount:,.2f}（凭证 {result.voucher_number}）",
                 url_for("console.money_settlement", document_id=result.document_id))

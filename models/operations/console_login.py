@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
@@ -106,9 +106,23 @@ def _chat_of(session: Session, phone: str) -> tuple[int, str, str] | None:
     return None
 
 
+def _serialise_phone(session: Session, phone: str) -> None:
+    """Hold the phone's lock until the commit, so the rate check and the new row are one step.
+
+    Without it two parallel requests on PostgreSQL both read "no code in the last minute" and both
+    send. The phone may be nobody's (every request writes a row), so there is no member row to lock:
+    a transaction-scoped advisory lock keyed by the phone instead. SQLite needs none: its writers
+    already run one at a time (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"console_login:{phone}".encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
 def issue_login_code(session: Session, cmd: IssueLoginCode, *, now: datetime | None = None) -> None:
     """Issue a code for the phone and send it to the member's chat (if there is one); answer nothing."""
     phone = normalise_phone(cmd.phone)
+    _serialise_phone(session, phone)
     now = now or utcnow()
     latest = session.scalar(select(ConsoleLoginCode.created_at).where(ConsoleLoginCode.phone == phone)
                             .order_by(ConsoleLoginCode.created_at.desc()).limit(1))

@@ -21,7 +21,7 @@ from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.org import Site
 from models.outbox import emit
-from models.stock import Freeze, FreezeDirection, Lot, QcStatus
+from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 
 QC_FREEZE_PREFIX = "质检不合格"
 #: Longest note or reason a person may write: it is stored in a 256-character column with the prefix.
@@ -49,11 +49,30 @@ class QcResult:
     settlements_released: int
 
 
+def _lot_sites(session: Session, lot: Lot) -> set[int]:
+    """Where the lot is: the sites holding some of it, or (used up) every site it ever moved through."""
+    holding = set(session.scalars(select(Balance.site_id).where(
+        Balance.item_id == lot.item_id, Balance.lot_id == lot.id, Balance.on_hand != 0)))
+    return holding or set(session.scalars(select(StockMove.site_id).where(StockMove.lot_id == lot.id).distinct()))
+
+
+def _require_qc_at_lot_sites(session: Session, actor: Actor, lot: Lot) -> None:
+    """A QC result (a fail freezes the lot everywhere, a pass releases farmers' money) is recorded only by
+    someone with QC at every site holding the lot: a site-bound clerk never judges another site's stock."""
+    allowed = actor.site_ids(Permission.QC)
+    if allowed is None:
+        return
+    outside = sorted(_lot_sites(session, lot) - allowed)
+    if outside:
+        raise PermissionDenied("没有权限：质检其他地点的批次", permission=Permission.QC.value, site_id=outside[0])
+
+
 @idempotent("qc")
 def record_qc(session: Session, actor: Actor, cmd: RecordQc) -> QcResult:
     """Record a QC result: a fail freezes the lot and withholds farmers' balances; a pass releases them."""
     actor.require(Permission.QC)
     lot = get_owned(session, Lot, cmd.lot_id, actor.org_id, lock=True)
+    _require_qc_at_lot_sites(session, actor, lot)
     if not cmd.passed and not cmd.note.strip():
         raise ValidationError("不合格须写明原因", field="note")
     _check_length(cmd.note, "note")
@@ -153,6 +172,9 @@ def unfreeze_stock(session: Session, actor: Actor, cmd: UnfreezeStock) -> Freeze
     """Lift a freeze (a QC freeze lifts only by a passing QC result)."""
     freeze = get_owned(session, Freeze, cmd.freeze_id, actor.org_id, lock=True)
     _require_freeze(actor, freeze.site_id)
+    # The reason is the only record of why stock became sellable again (like a rejection's reason).
+    if not cmd.reason.strip():
+        raise ValidationError("解冻须写明原因", field="reason")
     _check_length(cmd.reason, "reason")
     if not freeze.active:
         raise InvalidState("该冻结已解除", freeze_id=freeze.id)

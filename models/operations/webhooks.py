@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.actor import Actor, Permission
 from models.audit import record_audit
-from models.errors import ValidationError
+from models.errors import ValidationError, WebhookDuplicate
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.netguard import check_url
 from models.operations.rules import TRIGGERS
+from models.org import Org
 from models.webhooks import WebhookSubscription
 
 MAX_KINDS = 50
@@ -36,7 +38,10 @@ class Subscription:
 def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> Subscription:
     """Subscribe a public https URL to event kinds (audited); return its signing secret.
 
-    Refuses WEBHOOK_URL_FORBIDDEN for loopback, private, link-local, metadata or unresolvable hosts.
+    Refuses WEBHOOK_URL_FORBIDDEN for loopback, private, link-local, metadata or unresolvable hosts,
+    and WEBHOOK_DUPLICATE when the organisation already sends one of these kinds to this URL (paused
+    or not): a second subscription would POST every such event twice. Refused rather than returning the
+    existing one, because its secret is shown only once and an answer without a secret is no use.
     """
     actor.require(Permission.ROLES)
     # SSRF: the worker must never be pointed at our own network (checked again before every POST).
@@ -45,6 +50,7 @@ def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> 
             or not all(isinstance(k, str) and len(k) <= 48 and (k == "*" or k in TRIGGERS or "." in k)
                        for k in cmd.kinds)):
         raise ValidationError(f"须订阅 1 到 {MAX_KINDS} 种事件", field="kinds")
+    _refuse_duplicate(session, actor.org_id, cmd.url, cmd.kinds)
     secret = secrets.token_urlsafe(32)
     sub = WebhookSubscription(org_id=actor.org_id, url=cmd.url, secret=secret, kinds=list(cmd.kinds))
     session.add(sub)
@@ -52,6 +58,20 @@ def subscribe_webhook(session: Session, actor: Actor, cmd: SubscribeWebhook) -> 
     record_audit(session, actor, "webhook.subscribe", "webhook", sub.id, before=None,
                  after={"url": cmd.url, "kinds": list(cmd.kinds)})
     return Subscription(sub.id, secret)
+
+
+def _refuse_duplicate(session: Session, org_id: int, url: str, kinds: tuple[str, ...]) -> None:
+    """WebhookDuplicate when a subscription of this org already covers one of ``kinds`` at ``url``."""
+    wanted = set(kinds)
+    # The organisation's row is the lock: two parallel subscriptions (no row to lock yet) run one at a time.
+    session.get(Org, org_id, with_for_update=True)
+    existing = session.scalars(select(WebhookSubscription).where(
+        WebhookSubscription.org_id == org_id, WebhookSubscription.url == url)).all()
+    for sub in existing:
+        held = set(sub.kinds or ())
+        if "*" in held or "*" in wanted or held & wanted:
+            raise WebhookDuplicate(f"该网址已订阅这些事件（编号 {sub.id}），请直接启用那一条",
+                                   field="url", subscription_id=sub.id)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from models.actor import Actor, Permission
 from models.approvals import ApprovalRequest, ApprovalStatus
 from models.catalog import Item
-from models.documents import DocStatus, Document, DocumentLine
+from models.documents import DOC_KIND_LABELS, DocStatus, Document, DocumentLine
 from models.errors import NotFound
 from models.finance import Voucher
 from models.infra import AuditEntry, OutboxEvent
@@ -28,7 +28,7 @@ from models.intake import EvidencePhoto
 from models.operations.common import STATUS_LABELS
 from models.operations.reversal import REVERSIBLE
 from models.org import ROLE_LABELS, Member, Party, Site
-from models.queries.document_list import KIND_LABELS, may_see
+from models.queries.document_list import may_see
 from models.queries.print_documents import PrintedVoucher, voucher_document
 from models.stock import Lot, StockMove
 from models.unit_of_work import catalog_of
@@ -160,7 +160,7 @@ class DocumentDetail:
 
 
 def _link(doc: Any) -> DocumentLink | None:
-    return DocumentLink(doc.id, doc.number, KIND_LABELS[doc.kind]) if doc is not None else None
+    return DocumentLink(doc.id, doc.number, DOC_KIND_LABELS[doc.kind]) if doc is not None else None
 
 
 def visible_document(session: Session, actor: Actor, document_id: int) -> Document:
@@ -202,7 +202,8 @@ def document_detail(session: Session, actor: Actor, document_id: int) -> Documen
     by_id = {d.id: d for d in related}
     reversals = [d for d in related if d.reverses_document_id == doc.id]
     return DocumentDetail(
-        id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=KIND_LABELS[doc.kind], status=doc.status.value,
+        id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=DOC_KIND_LABELS[doc.kind],
+        status=doc.status.value,
         status_label=STATUS_LABELS[doc.status], business_time=doc.business_time, created_at=doc.created_at,
         site_name=names["site"], to_site_name=names["to_site"], party_name=names["party"],
         created_by=names["created_by"], decided_by=names["decided_by"], note=doc.note or "", urgent=doc.urgent,

@@ -20,18 +20,12 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session, aliased, raiseload
 
 from models.actor import Actor, Permission
-from models.documents import DocKind, DocStatus, Document
+from models.documents import DOC_KIND_LABELS, DocKind, DocStatus, Document
 from models.errors import PermissionDenied, ValidationError
 from models.operations.common import STATUS_LABELS
 from models.org import Party, Site
 from models.timeutil import SHANGHAI
 
-#: Chinese names of the document kinds (what a user filters by and reads).
-KIND_LABELS: dict[DocKind, str] = {
-    DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
-    DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "结算付款单",
-    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
-}
 PAGE_SIZE = 50
 #: One export is a file a person opens: bounded (narrow the filter for more).
 MAX_EXPORT_ROWS = 20_000
@@ -155,7 +149,7 @@ def _statement(actor: Actor, flt: DocumentFilter) -> Select[Document, str | None
 def _row(row: Any) -> DocumentRow:
     doc, site, to_site, party = row
     return DocumentRow(
-        id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=KIND_LABELS[doc.kind],
+        id=doc.id, number=doc.number, kind=doc.kind.value, kind_label=DOC_KIND_LABELS[doc.kind],
         status=doc.status.value, status_label=STATUS_LABELS[doc.status], business_time=doc.business_time,
         site_name=site, to_site_name=to_site, party_name=party, total_amount=doc.total_amount, urgent=doc.urgent,
         reverses_document_id=doc.reverses_document_id)

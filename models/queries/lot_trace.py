@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from models.actor import Actor, Permission
 from models.catalog import Grade, Item
-from models.documents import DocKind, DocStatus, Document
+from models.documents import DOC_KIND_LABELS, DocKind, DocStatus, Document
 from models.errors import PermissionDenied, ValidationError
 from models.infra import AuditEntry
 from models.lookup import get_owned
@@ -35,11 +35,6 @@ PAGE_SIZE = 50
 FREEZE_LIMIT = 50
 QC_LIMIT = 50
 
-DOC_KIND_LABELS = {
-    DocKind.RECEIPT: "入库单", DocKind.SHIPMENT: "出库单", DocKind.TRANSFER: "调拨单", DocKind.COUNT: "盘点单",
-    DocKind.PURCHASE_ORDER: "采购订单", DocKind.SALES_ORDER: "销售订单", DocKind.SETTLEMENT: "付款单",
-    DocKind.MONEY_IN: "收款单", DocKind.MONEY_OUT: "付款单", DocKind.OPENING: "期初入库",
-}
 DIRECTION_LABELS = {FreezeDirection.INBOUND: "禁止入库", FreezeDirection.OUTBOUND: "禁止出库",
                     FreezeDirection.BOTH: "禁止出入库"}
 

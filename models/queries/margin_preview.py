@@ -25,10 +25,11 @@ from typing import cast
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from models.actor import Actor, Permission
 from models.base import utcnow
 from models.catalog import Item
 from models.documents import DocKind, DocStatus, Document, DocumentLine
-from models.errors import ValidationError
+from models.errors import PermissionDenied, ValidationError
 from models.finance import VoucherLine
 from models.ledger import COST_QUANTUM, money
 from models.lookup import get_owned
@@ -144,9 +145,17 @@ class MarginPreview:
         return self.scenarios[0]
 
 
-def margin_preview(session: Session, org_id: int, draft: DraftOrder,
+def margin_preview(session: Session, actor: Actor, draft: DraftOrder,
                    cash_position: CashPosition = cash_position_72h) -> MarginPreview:
-    """Preview a draft sales order (nothing is saved)."""
+    """Preview a draft sales order (nothing is saved).
+
+    The preview shows the site's costs, so it is for who may sell at that site or who reads the finances
+    there: every channel (console, API) gets the same gate from here. PermissionDenied otherwise.
+    """
+    if not (actor.can(Permission.ORDER_SALES, draft.site_id) or actor.can(Permission.VIEW_FINANCE, draft.site_id)):
+        raise PermissionDenied("没有权限：查看该地点的经营推演", permission=Permission.ORDER_SALES.value,
+                               site_id=draft.site_id)
+    org_id = actor.org_id
     party = get_owned(session, Party, draft.party_id, org_id)
     if party.kind != PartyKind.CUSTOMER:
         raise ValidationError(f"{party.name} 不是客户", field="party_id")

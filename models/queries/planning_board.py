@@ -26,7 +26,7 @@ from models.lookup import get_owned, not_found
 from models.operations.planning import latest_run, run_summary
 from models.operations.replenishment import SuggestionView
 from models.org import Party, Site
-from models.planning import ForecastLine, ReplenishmentSuggestion, SafetyStock, SuggestionStatus
+from models.planning import ForecastLine, ReplenishmentSuggestion, SuggestionStatus
 from models.queries import planning_lists
 from models.queries.planning_lists import ForecastLineRow, OverrideRow, SafetyStockRow
 from models.timeutil import week_start
@@ -158,12 +158,7 @@ def item_site_plan(session: Session, actor: Actor, item_id: int, site_id: int) -
     weeks = weekly_demand(session, actor.org_id, item_ids=[item.id], site_ids=[site.id], end=end)
     history = [HistoryWeek(w.week, w.sale, w.censored, w.promo)
                for w in weeks.get((item.id, site.id), [])[-HISTORY_WEEKS:]]
-    ss = session.scalar(select(SafetyStock).where(SafetyStock.org_id == actor.org_id,
-                                                  SafetyStock.item_id == item.id, SafetyStock.site_id == site.id))
-    safety = SafetyStockRow(item_id=ss.item_id, site_id=ss.site_id, safety_stock=ss.value,
-                            reorder_point=ss.reorder_point, service_level=ss.service_level,
-                            lead_time_weeks=ss.lead_time_weeks, computed_at=ss.computed_at,
-                            run_id=ss.run_id) if ss else None
+    safety = next(iter(planning_lists.safety_stock(session, actor, item_id=item.id, site_id=site.id)), None)
     return ItemSitePlan(item_id=item.id, item_code=item.code, item_name=item.name, unit=item.base_unit,
                         site_id=site.id, site_name=site.name, run=summary, history=history, lines=lines,
                         overrides=planning_lists.overrides(session, actor, item_id=item.id, site_id=site.id,

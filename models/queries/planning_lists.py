@@ -206,11 +206,17 @@ def suggestions(session: Session, actor: Actor, *, status: str = "proposed", lim
                                                         .limit(limit))]
 
 
-def safety_stock(session: Session, actor: Actor) -> list[SafetyStockRow]:
-    """Safety stock and reorder point per item and site, from the last recompute."""
+def safety_stock(session: Session, actor: Actor, *, item_id: int | None = None,
+                 site_id: int | None = None) -> list[SafetyStockRow]:
+    """Safety stock and reorder point per item and site (optionally of one item and/or site), from the
+    last recompute."""
     actor.require(Permission.PLAN)
-    rows = session.scalars(select(SafetyStock).where(SafetyStock.org_id == actor.org_id)
-                           .order_by(SafetyStock.item_id, SafetyStock.site_id))
+    stmt = select(SafetyStock).where(SafetyStock.org_id == actor.org_id)
+    if item_id:
+        stmt = stmt.where(SafetyStock.item_id == item_id)
+    if site_id:
+        stmt = stmt.where(SafetyStock.site_id == site_id)
+    rows = session.scalars(stmt.order_by(SafetyStock.item_id, SafetyStock.site_id))
     return [SafetyStockRow(item_id=r.item_id, site_id=r.site_id, safety_stock=r.value, reorder_point=r.reorder_point,
                            service_level=r.service_level, lead_time_weeks=r.lead_time_weeks,
                            computed_at=r.computed_at, run_id=r.run_id) for r in rows]

@@ -153,7 +153,7 @@ CROSS_ORG = {
         _leaf(a), FreezeDirection.BOTH, "查", site_id=b.org.sites["SX"])),
     "freeze their lot": ("赵经理", freeze_stock, lambda a, b: FreezeStock(
         _leaf(a), FreezeDirection.BOTH, "查", lot_id=b.lot_id)),
-    "unfreeze their freeze": ("赵经理", unfreeze_stock, lambda a, b: UnfreezeStock(b.freeze_id)),
+    "unfreeze their freeze": ("赵经理", unfreeze_stock, lambda a, b: UnfreezeStock(b.freeze_id, "查清了")),
     "settle their farmer": ("吴会计", settle_farmer, lambda a, b: SettleFarmer(b.org.parties["王阿姨"])),
     "reverse their receipt": ("钱总监", reverse_document, lambda a, b: ReverseDocument(b.receipt_id, "冲")),
     "change their mapping": ("吴会计", change_mapping_rule, lambda a, b: ChangeMappingRule(b.rule_id, (

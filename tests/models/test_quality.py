@@ -114,11 +114,11 @@ def test_qc_pass_after_fail_releases_freeze_and_balance(session_factory, demo, a
     run(sf, settle_farmer, actors["吴会计"], SettleFarmer(demo.parties["王阿姨"]))
     failed = run(sf, record_qc, actors["赵经理"], RecordQc(receipt.lot_id, False, "水分偏高"))
 
-    passed = run(sf, record_qc, actors["老孙"], RecordQc(receipt.lot_id, True, "复检合格"))
+    passed = run(sf, record_qc, actors["钱总监"], RecordQc(receipt.lot_id, True, "复检合格"))
     assert passed.qc_status == "passed" and passed.freeze_id is None and passed.settlements_released == 1
     with sf() as s:
         freeze = s.get_one(Freeze, failed.freeze_id)
-        assert not freeze.active and freeze.released_by == demo.members["老孙"] and freeze.released_at
+        assert not freeze.active and freeze.released_by == demo.members["钱总监"] and freeze.released_at
         assert s.get_one(Lot, receipt.lot_id).qc_status == QcStatus.PASSED
     assert _settlement(sf, receipt.document_id) == SettlementStatus.BALANCE_DUE
 
@@ -176,7 +176,7 @@ def test_outbound_freeze_at_a_site_blocks_shipping_not_receiving(session_factory
     released = run(sf, unfreeze_stock, actors["赵经理"], UnfreezeStock(frozen.freeze_id, "查清了"))
     assert not released.active
     with pytest.raises(InvalidState):
-        run(sf, unfreeze_stock, actors["赵经理"], UnfreezeStock(frozen.freeze_id))
+        run(sf, unfreeze_stock, actors["赵经理"], UnfreezeStock(frozen.freeze_id, "再解一次"))
     assert _ship(sf, demo, actors["小周"], 1).quantity == D(1)
     with sf() as s:
         kinds = list(s.scalars(select(OutboxEvent.kind).where(
@@ -214,10 +214,10 @@ def test_freeze_validation_and_permissions(session_factory, demo, actors):
     ok = run(sf, freeze_stock, actors["老孙"], FreezeStock(leaf, FreezeDirection.BOTH, "查", site_id=demo.sites["ZC"]))
     everywhere = run(sf, freeze_stock, actors["赵经理"], FreezeStock(leaf, FreezeDirection.OUTBOUND, "全面排查"))
     with pytest.raises(PermissionDenied):  # a site-bound storekeeper cannot lift an org-wide freeze
-        run(sf, unfreeze_stock, actors["老孙"], UnfreezeStock(everywhere.freeze_id))
+        run(sf, unfreeze_stock, actors["老孙"], UnfreezeStock(everywhere.freeze_id, "查清了"))
     with pytest.raises(StockFrozen):
         _ship(sf, demo, actors["小周"], 1)
-    run(sf, unfreeze_stock, actors["老孙"], UnfreezeStock(ok.freeze_id))
+    run(sf, unfreeze_stock, actors["老孙"], UnfreezeStock(ok.freeze_id, "查清了"))
     with sf() as s:
         active = s.scalar(select(func.count()).select_from(Freeze).where(
             Freeze.org_id == demo.org_id, Freeze.active.is_(True)))

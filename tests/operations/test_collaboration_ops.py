@@ -8,11 +8,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 
 from models import netguard
 from models.base import utcnow
 from models.demo import seed_demo
 from models.errors import NotFound, PermissionDenied, ValidationError, WebhookUrlForbidden
+from models.event_log import HandlerRun
 from models.operations import ReceiveGoods, receive_goods
 from models.operations.approval_chains import SaveChain, SwitchChain, save_chain, switch_chain
 from models.operations.approvals import ChainSpec, choose_steps
@@ -146,8 +148,12 @@ def test_thresholds_saved_show_in_the_series_and_runs_are_bucketed(session_facto
     while relay_pending(session_factory):  # other tests' events may be queued ahead of this org's
         pass
     with session_factory() as s:
-        day = health_series(s, actors["赵经理"], "24h", checks=True)
-        fortnight = health_series(s, actors["赵经理"], "14d")
+        # Asked as of this org's newest run, not the wall clock: a run made at 10:59:59 and a series read at
+        # 11:00:01 would put the run in the bucket before the newest one.
+        now = s.scalar(select(func.max(HandlerRun.created_at)).where(HandlerRun.org_id == demo.org_id))
+        assert now is not None
+        day = health_series(s, actors["赵经理"], "24h", now=now, checks=True)
+        fortnight = health_series(s, actors["赵经理"], "14d", now=now)
     assert (day.thresholds.latency_p95_ms, day.thresholds.retry_rate) == (Decimal(800), Decimal("0.1"))
     assert len(day.buckets) == 24 and len(fortnight.buckets) == 14
     assert day.buckets[-1].handled >= 1 and day.buckets[-1].retry_rate == 0

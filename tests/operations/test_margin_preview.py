@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import pytest
 from sqlalchemy import select
 
+from models.actor import Actor
 from models.approvals import ApprovalRequest
 from models.documents import DocKind
 from models.errors import NotFound, SalesOrderNotApproved, ValidationError
@@ -28,7 +29,7 @@ def _draft(demo, price, qty=10, changes=()):
 
 def _preview(session_factory, demo, draft, **kw):
     with session_factory() as s:
-        return margin_preview(s, demo.org_id, draft, **kw)
+        return margin_preview(s, Actor.system_actor(demo.org_id), draft, **kw)
 
 
 def test_preview_costs_at_the_moving_average_and_prices_the_alternatives(session_factory, demo):

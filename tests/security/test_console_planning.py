@@ -147,7 +147,7 @@ def test_a_post_without_csrf_is_refused(console_member, planned, engine):
     ({"weeks": "0"}, "调整周数须在 1 到 52 之间"),
     ({"week": "9999-01-01"}, "只能调整本次预测中的周"),
     ({"week": "yesterday"}, "请选择要调整的周"),
-    ({"request_id": ""}, "页面已过期"),
+    ({"request_id": ""}, "表单已失效"),
 ])
 def test_absurd_or_missing_override_fields_are_refused_in_chinese(console_member, planned, engine, changes, words):
     client = console_member("赵经理")
