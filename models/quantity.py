@@ -78,6 +78,10 @@ _NEAR = set("多来余把几")  # 二十多斤, 二十来斤, 十余斤, 斤把,
 _RANGE = set("-~到至")
 _MONEY = set("块元毛角")
 _NOT_UNITS = set("级号等次年月日第位")  # 一级, 3号: a number inside a name, not an unknown unit
+#: Container and pack words: after a number they are a unit even with a space between ("3 袋"), so an
+#: unknown one is refused rather than read as a bare number in the default unit. Other words after a
+#: space stay names ("茶青 20 特级").
+_PACK_WORDS = set("袋箱筐包桶件盒瓶罐篮篓担捆把提盘板托车框只个条斗瓮坛听扎")
 _CUT, _PAUSE, _STOP = "\0", "\1", "\2"  # correction, filler, punctuation: in the cleaned text
 _SEPARATORS = (".", "-", "~", _PAUSE, _STOP)  # between a bare number and a quantity: still next to it
 
@@ -472,7 +476,7 @@ def _unknown_unit(toks: list[_Tok], text: str) -> str | None:
         if t.kind != "num" or nxt.kind != "other" or not isinstance(nxt.val, str):
             continue
         glued = nxt.start == t.end and nxt.val.isalpha() and nxt.val not in _NOT_UNITS
-        spaced = _LATIN.fullmatch(nxt.val) and not text[t.end:nxt.start].strip()
+        spaced = (_LATIN.fullmatch(nxt.val) or nxt.val[:1] in _PACK_WORDS) and not text[t.end:nxt.start].strip()
         if glued or spaced:
             return nxt.val
     return None
