@@ -261,6 +261,11 @@ def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None
         where.append(VoucherLine.voucher_date >= literal(since, Date))
     if until is not None:
         where.append(VoucherLine.voucher_date <= until)
+    if side == Side.PAYABLE:
+        # Farmers' lines are most of the payables (a delivery each) and are not read here (below): only
+        # the other parties' lines, from the (org, party, account) index, not every payable line.
+        where.append(VoucherLine.party_id.in_(select(Party.id).where(Party.org_id == org_id,
+                                                                     Party.kind != PartyKind.FARMER)))
     # The side's lines first, from the (org, account, date) index: materialised, so the planner does
     # not walk every line of the org in party order to merge-join the parties.
     lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.voucher_id,
@@ -386,20 +391,23 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
     longest = session.scalar(select(func.max(Party.credit_days)).where(
         Party.org_id == org_id, Party.kind == PartyKind.FARMER)) or 0
     cutoff = literal(first - timedelta(days=longest), UTCDateTime())
-    # The lump: only the joins it needs (no names), what is owed per receipt of every open payable line.
+    # The few recent ones read one by one: what each is owed looked up per row (index on the voucher's
+    # document).
+    one_by_one = rows(_open_payable_of_receipt(org_id))
+    recent = session.execute(one_by_one.where(Document.business_time >= cutoff).order_by(FarmerSettlement.id)).all()
+    counted = _farmer_rows(recent, first, end)
+    # The lump: every waiting delivery's min(due, open) less the recent ones' (the same figures, read
+    # above), so the deliveries are not joined to their documents for the time. From the sub-ledger
+    # per receipt of every open payable line; only the joins it needs (no names).
     owed = _open_payable_by_receipt(org_id, None)
     value = case((due < owed.c.owed, due), else_=owed.c.owed)
-    lump = session.scalar(
+    every = session.scalar(
         select(type_coerce(func.sum(value), Money()))
         .select_from(FarmerSettlement)
-        .join(Document, Document.id == FarmerSettlement.receipt_id)
         .join(Lot, Lot.id == FarmerSettlement.lot_id)
         .join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
-        .where(*waiting, due > 0, owed.c.owed > 0, Document.business_time < cutoff)) or ZERO
-    # The few read one by one: what each is owed looked up per row (index on the voucher's document).
-    one_by_one = rows(_open_payable_of_receipt(org_id))
-    counted = _farmer_rows(session.execute(one_by_one.where(Document.business_time >= cutoff)
-                                           .order_by(FarmerSettlement.id)), first, end)
+        .where(*waiting, due > 0, owed.c.owed > 0)) or ZERO
+    lump = every - sum((row[-1] for row in recent), ZERO)
     listed: list[CashItem] = []
     # The old ones' first ``limit`` by due time: by delivery time among farmers of the same credit days.
     # (One value, the usual case: no filter, so the planner walks the deliveries in time order and stops.)
@@ -444,20 +452,21 @@ def _open_payable_by_receipt(org_id: int, receipts: Select[int] | None) -> Any:
     line less its matches), for the receipts ``receipts`` selects (None: every document's, for a caller
     joining it to its own receipts): one statement, however many deliveries wait (no id lists sent)."""
     amount = signed_amount(Side.PAYABLE)
+    # The line's own copy of its document: from the open-lines index alone on PostgreSQL, no vouchers.
     where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
              VoucherLine.closed_on == STILL_OPEN]
     if receipts is not None:
-        where.append(Voucher.document_id.in_(receipts))
-    open_lines = (select(VoucherLine.id, Voucher.document_id, amount.label("amount"))
-                  .join(Voucher, Voucher.id == VoucherLine.voucher_id).where(*where).subquery())
-    matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
-               .join(open_lines, open_lines.c.id == OpenItemMatch.charge_line_id)
-               .where(OpenItemMatch.org_id == org_id)
-               .group_by(OpenItemMatch.charge_line_id).subquery())
+        where.append(VoucherLine.document_id.in_(receipts))
+    open_lines = (select(VoucherLine.document_id, func.sum(amount).label("amount")).where(*where)
+                  .group_by(VoucherLine.document_id).subquery())
+    # Matches are few (part payments): summed per document over the open lines they are against.
+    matched = (select(VoucherLine.document_id, func.sum(OpenItemMatch.amount).label("m"))
+               .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
+               .where(OpenItemMatch.org_id == org_id, *where)
+               .group_by(VoucherLine.document_id).subquery())
     return (select(open_lines.c.document_id,
-                   type_coerce(func.sum(open_lines.c.amount - func.coalesce(matched.c.m, 0)), Money()).label("owed"))
-            .outerjoin(matched, matched.c.line_id == open_lines.c.id)
-            .group_by(open_lines.c.document_id).subquery())
+                   type_coerce(open_lines.c.amount - func.coalesce(matched.c.m, 0), Money()).label("owed"))
+            .outerjoin(matched, matched.c.document_id == open_lines.c.document_id).subquery())
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
