@@ -103,10 +103,10 @@ class VoucherLine(IdMixin, OrgMixin, Base):
         # from whichever end is narrower: dated up to the day, or closed after it.
         Index("ix_voucher_lines_org_account_date", "org_id", "account_code", "voucher_date",
               postgresql_include=["party_id", "debit", "credit", "closed_on"]),
-        # ... and carries the document, so what is open per document (the cash forecast's farmer
-        # deliveries) is summed from the index alone, without joining the vouchers.
+        # It carries the document and the id too: the cash forecast reads open charges and what is
+        # open per document (the farmer deliveries) from the index alone, without the vouchers.
         Index("ix_voucher_lines_org_account_closed", "org_id", "account_code", "closed_on",
-              postgresql_include=["party_id", "voucher_date", "debit", "credit", "document_id"]),
+              postgresql_include=["party_id", "voucher_date", "debit", "credit", "document_id", "id"]),
         Index("ix_voucher_lines_org_party_account", "org_id", "party_id", "account_code"),
     )
 

@@ -24,7 +24,7 @@ def upgrade() -> None:
                "WHERE vouchers.id = voucher_lines.voucher_id)")
     op.drop_index('ix_voucher_lines_org_account_closed', table_name='voucher_lines')
     op.create_index('ix_voucher_lines_org_account_closed', 'voucher_lines', ['org_id', 'account_code', 'closed_on'],
-                    postgresql_include=['party_id', 'voucher_date', 'debit', 'credit', 'document_id'])
+                    postgresql_include=['party_id', 'voucher_date', 'debit', 'credit', 'document_id', 'id'])
     if op.get_bind().dialect.name == "postgresql":
         # The new column's statistics now, or the planner guesses 200 documents until autovacuum runs
         # (and every line was rewritten: until it runs, the index-only scans still visit the heap).

@@ -255,8 +255,10 @@ def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None
     # A charge is a line on the side's normal side; said without a literal zero (Money scaling on SQLite).
     is_charge = (VoucherLine.debit > VoucherLine.credit) if side == Side.RECEIVABLE else (
         VoucherLine.credit > VoucherLine.debit)
+    # Still open (closed_on): a closed line's matches reach its amount, so it is not open either way;
+    # said, so the lines come from the open-lines index alone (it carries every column read here).
     where: list[Any] = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts), is_charge,
-                        VoucherLine.party_id.is_not(None)]
+                        VoucherLine.party_id.is_not(None), VoucherLine.closed_on == STILL_OPEN]
     if since is not None:
         where.append(VoucherLine.voucher_date >= literal(since, Date))
     if until is not None:
@@ -268,15 +270,14 @@ def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None
                                                                      Party.kind != PartyKind.FARMER)))
     # The side's lines first, from the (org, account, date) index: materialised, so the planner does
     # not walk every line of the org in party order to merge-join the parties.
-    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.voucher_id,
+    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.document_id,
                     type_coerce(signed_amount(side), Money()).label("amount"))
              .where(*where).cte(f"{side.value}_lines").prefix_with("MATERIALIZED"))
     open_ = type_coerce(lines.c.amount - func.coalesce(matched.c.matched, 0), Money())
     stmt = (select(lines.c.id, lines.c.party_id, Party.name, Party.credit_days, lines.c.voucher_date,
-                   Voucher.document_id, Document.number, open_.label("open_amount"))
+                   lines.c.document_id, Document.number, open_.label("open_amount"))
             .select_from(lines)
-            .join(Voucher, Voucher.id == lines.c.voucher_id)
-            .outerjoin(Document, Document.id == Voucher.document_id)
+            .outerjoin(Document, Document.id == lines.c.document_id)
             .join(Party, Party.id == lines.c.party_id)
             .outerjoin(matched, matched.c.line_id == lines.c.id)
             .where(open_ > 0))
@@ -379,7 +380,8 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
                 .join(Document, Document.id == FarmerSettlement.receipt_id)
                 .join(Party, Party.id == FarmerSettlement.party_id)
                 .join(Lot, Lot.id == FarmerSettlement.lot_id)
-                .where(*waiting, due > 0, owed > 0))
+                # The org's documents said outright: walked in time order on the (org, time) index.
+                .where(*waiting, Document.org_id == org_id, due > 0, owed > 0))
 
     def every_row() -> Any:  # all of them: what each is owed from one join over the sub-ledger
         owed = _open_payable_by_receipt(org_id, select(FarmerSettlement.receipt_id).where(*waiting))
