@@ -399,16 +399,25 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
     recent = session.execute(one_by_one.where(Document.business_time >= cutoff).order_by(FarmerSettlement.id)).all()
     counted = _farmer_rows(recent, first, end)
     # The lump: every waiting delivery's min(due, open) less the recent ones' (the same figures, read
-    # above), so the deliveries are not joined to their documents for the time. From the sub-ledger
-    # per receipt of every open payable line; only the joins it needs (no names).
-    owed = _open_payable_by_receipt(org_id, None)
-    value = case((due < owed.c.owed, due), else_=owed.c.owed)
+    # above), so the deliveries are not joined to their documents for the time. Each settlement's
+    # open payable lines (their own copy of the receipt: the open-lines index alone), summed per
+    # settlement (its other columns depend on its id), less the few matches; the lot's QC looked up
+    # in the org's passed lots (a hashed list) rather than joining every lot.
+    of_lines = _open_payable_lines(org_id)
+    per = (select(FarmerSettlement.receipt_id, FarmerSettlement.status, FarmerSettlement.lot_id,
+                  FarmerSettlement.total, FarmerSettlement.prepayment, FarmerSettlement.balance,
+                  type_coerce(func.sum(signed_amount(Side.PAYABLE)), Money()).label("lines"))
+           .join(VoucherLine, and_(VoucherLine.document_id == FarmerSettlement.receipt_id, *of_lines))
+           .where(*waiting).group_by(FarmerSettlement.id).subquery())
+    matched = _matched_by_document(org_id, of_lines)
+    passed = select(Lot.id).where(Lot.org_id == org_id, Lot.qc_status == QcStatus.PASSED)
+    due_of = case((per.c.status == SettlementStatus.BALANCE_DUE, per.c.balance),
+                  (per.c.lot_id.in_(passed), per.c.total), else_=per.c.prepayment)
+    open_of = type_coerce(per.c.lines - func.coalesce(matched.c.m, 0), Money())
     every = session.scalar(
-        select(type_coerce(func.sum(value), Money()))
-        .select_from(FarmerSettlement)
-        .join(Lot, Lot.id == FarmerSettlement.lot_id)
-        .join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
-        .where(*waiting, due > 0, owed.c.owed > 0)) or ZERO
+        select(type_coerce(func.sum(case((due_of < open_of, due_of), else_=open_of)), Money()))
+        .select_from(per).outerjoin(matched, matched.c.document_id == per.c.receipt_id)
+        .where(due_of > 0, open_of > 0)) or ZERO
     lump = every - sum((row[-1] for row in recent), ZERO)
     listed: list[CashItem] = []
     # The old ones' first ``limit`` by due time: by delivery time among farmers of the same credit days.
@@ -453,22 +462,31 @@ def _open_payable_by_receipt(org_id: int, receipts: Select[int] | None) -> Any:
     """Subquery (document_id, owed): what is still open of each receipt's payable lines (the sub-ledger:
     line less its matches), for the receipts ``receipts`` selects (None: every document's, for a caller
     joining it to its own receipts): one statement, however many deliveries wait (no id lists sent)."""
-    amount = signed_amount(Side.PAYABLE)
-    # The line's own copy of its document: from the open-lines index alone on PostgreSQL, no vouchers.
-    where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-             VoucherLine.closed_on == STILL_OPEN]
+    where = _open_payable_lines(org_id)
     if receipts is not None:
         where.append(VoucherLine.document_id.in_(receipts))
-    open_lines = (select(VoucherLine.document_id, func.sum(amount).label("amount")).where(*where)
+    open_lines = (select(VoucherLine.document_id, func.sum(signed_amount(Side.PAYABLE)).label("amount")).where(*where)
                   .group_by(VoucherLine.document_id).subquery())
-    # Matches are few (part payments): summed per document over the open lines they are against.
-    matched = (select(VoucherLine.document_id, func.sum(OpenItemMatch.amount).label("m"))
-               .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
-               .where(OpenItemMatch.org_id == org_id, *where)
-               .group_by(VoucherLine.document_id).subquery())
+    matched = _matched_by_document(org_id, where)
     return (select(open_lines.c.document_id,
                    type_coerce(open_lines.c.amount - func.coalesce(matched.c.m, 0), Money()).label("owed"))
             .outerjoin(matched, matched.c.document_id == open_lines.c.document_id).subquery())
+
+
+def _open_payable_lines(org_id: int) -> list[Any]:
+    """The conditions of the org's open payable lines (the line's own copy of its document: from the
+    open-lines index alone on PostgreSQL, no vouchers)."""
+    return [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+            VoucherLine.closed_on == STILL_OPEN]
+
+
+def _matched_by_document(org_id: int, lines: list[Any]) -> Any:
+    """Subquery (document_id, m): what was matched against the open lines ``lines`` selects, per
+    document. Matches are few (part payments)."""
+    return (select(VoucherLine.document_id, func.sum(OpenItemMatch.amount).label("m"))
+            .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
+            .where(OpenItemMatch.org_id == org_id, *lines)
+            .group_by(VoucherLine.document_id).subquery())
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:
