@@ -103,8 +103,10 @@ class VoucherLine(IdMixin, OrgMixin, Base):
         # from whichever end is narrower: dated up to the day, or closed after it.
         Index("ix_voucher_lines_org_account_date", "org_id", "account_code", "voucher_date",
               postgresql_include=["party_id", "debit", "credit", "closed_on"]),
+        # It carries the document and the id too: the cash forecast reads open charges and what is
+        # open per document (the farmer deliveries) from the index alone, without the vouchers.
         Index("ix_voucher_lines_org_account_closed", "org_id", "account_code", "closed_on",
-              postgresql_include=["party_id", "voucher_date", "debit", "credit"]),
+              postgresql_include=["party_id", "voucher_date", "debit", "credit", "document_id", "id"]),
         Index("ix_voucher_lines_org_party_account", "org_id", "party_id", "account_code"),
     )
 
@@ -117,6 +119,9 @@ class VoucherLine(IdMixin, OrgMixin, Base):
     memo: Mapped[str] = mapped_column(String(128), default="")
     #: The voucher's date, copied onto its lines when posted (reports by day need no join).
     voucher_date: Mapped[date | None] = mapped_column(Date)
+    #: The voucher's document, copied onto its lines when posted (per-document sums need no join);
+    #: None for a voucher of no document (结转损益). A copy, like voucher_date: no foreign key.
+    document_id: Mapped[int | None] = mapped_column(BigId)
     #: The day its matches (核销) reached its whole amount; STILL_OPEN (9999-12-31) until then. The
     #: one column set after posting: a cache of the matches, which only ever grow, so once set it
     #: never changes. Aging as of a day reads only lines with closed_on after that day.

@@ -119,6 +119,7 @@ def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -
     number = voucher_number(period, allocate(session, org_id, "voucher", period))
     for line in fields.get("lines", ()):
         line.voucher_date = local_date(when)
+        line.document_id = fields.get("document_id")  # a reversal may name another document than the original
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
     return voucher
@@ -153,7 +154,7 @@ def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime,
         reverses_voucher_id=None, summary=summary)
     for values in lines:
         uow.writer.insert(_voucher_lines, org_id=org_id, voucher_id=voucher_id, voucher_date=local_date(when),
-                          **values)
+                          document_id=document_id, **values)
     return number
 
 

@@ -39,7 +39,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Date, Select, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import Date, Select, and_, case, func, literal, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from models.approvals import ApprovalRequest, ApprovalStatus
@@ -255,23 +255,29 @@ def _open_charges(org_id: int, side: Side, since: date | None, until: Any = None
     # A charge is a line on the side's normal side; said without a literal zero (Money scaling on SQLite).
     is_charge = (VoucherLine.debit > VoucherLine.credit) if side == Side.RECEIVABLE else (
         VoucherLine.credit > VoucherLine.debit)
+    # Still open (closed_on): a closed line's matches reach its amount, so it is not open either way;
+    # said, so the lines come from the open-lines index alone (it carries every column read here).
     where: list[Any] = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(accounts), is_charge,
-                        VoucherLine.party_id.is_not(None)]
+                        VoucherLine.party_id.is_not(None), VoucherLine.closed_on == STILL_OPEN]
     if since is not None:
         where.append(VoucherLine.voucher_date >= literal(since, Date))
     if until is not None:
         where.append(VoucherLine.voucher_date <= until)
-    # The side's lines first, from the (org, account, date) index: materialised, so the planner does
+    if side == Side.PAYABLE:
+        # Farmers' lines are most of the payables (a delivery each) and are not read here (below): only
+        # the other parties' lines are kept (the few parties hashed), before they are materialised.
+        where.append(VoucherLine.party_id.in_(select(Party.id).where(Party.org_id == org_id,
+                                                                     Party.kind != PartyKind.FARMER)))
+    # The side's lines first, from an (org, account, ...) index: materialised, so the planner does
     # not walk every line of the org in party order to merge-join the parties.
-    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.voucher_id,
+    lines = (select(VoucherLine.id, VoucherLine.party_id, VoucherLine.voucher_date, VoucherLine.document_id,
                     type_coerce(signed_amount(side), Money()).label("amount"))
              .where(*where).cte(f"{side.value}_lines").prefix_with("MATERIALIZED"))
     open_ = type_coerce(lines.c.amount - func.coalesce(matched.c.matched, 0), Money())
     stmt = (select(lines.c.id, lines.c.party_id, Party.name, Party.credit_days, lines.c.voucher_date,
-                   Voucher.document_id, Document.number, open_.label("open_amount"))
+                   lines.c.document_id, Document.number, open_.label("open_amount"))
             .select_from(lines)
-            .join(Voucher, Voucher.id == lines.c.voucher_id)
-            .outerjoin(Document, Document.id == Voucher.document_id)
+            .outerjoin(Document, Document.id == lines.c.document_id)
             .join(Party, Party.id == lines.c.party_id)
             .outerjoin(matched, matched.c.line_id == lines.c.id)
             .where(open_ > 0))
@@ -374,7 +380,8 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
                 .join(Document, Document.id == FarmerSettlement.receipt_id)
                 .join(Party, Party.id == FarmerSettlement.party_id)
                 .join(Lot, Lot.id == FarmerSettlement.lot_id)
-                .where(*waiting, due > 0, owed > 0))
+                # The org's documents said outright: walked in time order on the (org, time) index.
+                .where(*waiting, Document.org_id == org_id, due > 0, owed > 0))
 
     def every_row() -> Any:  # all of them: what each is owed from one join over the sub-ledger
         owed = _open_payable_by_receipt(org_id, select(FarmerSettlement.receipt_id).where(*waiting))
@@ -386,20 +393,37 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
     longest = session.scalar(select(func.max(Party.credit_days)).where(
         Party.org_id == org_id, Party.kind == PartyKind.FARMER)) or 0
     cutoff = literal(first - timedelta(days=longest), UTCDateTime())
-    # The lump: only the joins it needs (no names), what is owed per receipt of every open payable line.
-    owed = _open_payable_by_receipt(org_id, None)
-    value = case((due < owed.c.owed, due), else_=owed.c.owed)
-    lump = session.scalar(
-        select(type_coerce(func.sum(value), Money()))
-        .select_from(FarmerSettlement)
-        .join(Document, Document.id == FarmerSettlement.receipt_id)
-        .join(Lot, Lot.id == FarmerSettlement.lot_id)
-        .join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
-        .where(*waiting, due > 0, owed.c.owed > 0, Document.business_time < cutoff)) or ZERO
-    # The few read one by one: what each is owed looked up per row (index on the voucher's document).
+    # The few recent ones read one by one: what each is owed looked up per row (index on the voucher's
+    # document).
     one_by_one = rows(_open_payable_of_receipt(org_id))
-    counted = _farmer_rows(session.execute(one_by_one.where(Document.business_time >= cutoff)
-                                           .order_by(FarmerSettlement.id)), first, end)
+    recent = session.execute(one_by_one.where(Document.business_time >= cutoff).order_by(FarmerSettlement.id)).all()
+    counted = _farmer_rows(recent, first, end)
+    # The lump: every waiting delivery's min(due, open) less the recent ones' (the same figures, read
+    # above), so the deliveries are not joined to their documents for the time. Each settlement's
+    # open payable lines (their own copy of the receipt: the open-lines index alone), summed per
+    # settlement (its other columns depend on its id), less the few matches; the lot's QC looked up
+    # in the org's passed lots (a hashed list) rather than joining every lot.
+    of_lines = _open_payable_lines(org_id)
+    per = (select(FarmerSettlement.receipt_id, FarmerSettlement.status, FarmerSettlement.lot_id,
+                  FarmerSettlement.total, FarmerSettlement.prepayment, FarmerSettlement.balance,
+                  type_coerce(func.sum(signed_amount(Side.PAYABLE)), Money()).label("lines"))
+           .join(VoucherLine, and_(VoucherLine.document_id == FarmerSettlement.receipt_id, *of_lines))
+           .where(*waiting).group_by(FarmerSettlement.id).subquery())
+    matched = _matched_by_document(org_id, of_lines)
+    passed = select(Lot.id).where(Lot.org_id == org_id, Lot.qc_status == QcStatus.PASSED)
+    due_of = case((per.c.status == SettlementStatus.BALANCE_DUE, per.c.balance),
+                  (per.c.lot_id.in_(passed), per.c.total), else_=per.c.prepayment)
+    open_of = type_coerce(per.c.lines - func.coalesce(matched.c.m, 0), Money())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # grouped sorted, not hashed: a numeric sum per settlement hashed takes ~30 MB and a third more time
+        session.execute(text("SET LOCAL enable_hashagg = off"))
+    every = session.scalar(
+        select(type_coerce(func.sum(case((due_of < open_of, due_of), else_=open_of)), Money()))
+        .select_from(per).outerjoin(matched, matched.c.document_id == per.c.receipt_id)
+        .where(due_of > 0, open_of > 0)) or ZERO
+    if postgres:
+        session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
+    lump = every - sum((row[-1] for row in recent), ZERO)
     listed: list[CashItem] = []
     # The old ones' first ``limit`` by due time: by delivery time among farmers of the same credit days.
     # (One value, the usual case: no filter, so the planner walks the deliveries in time order and stops.)
@@ -443,21 +467,31 @@ def _open_payable_by_receipt(org_id: int, receipts: Select[int] | None) -> Any:
     """Subquery (document_id, owed): what is still open of each receipt's payable lines (the sub-ledger:
     line less its matches), for the receipts ``receipts`` selects (None: every document's, for a caller
     joining it to its own receipts): one statement, however many deliveries wait (no id lists sent)."""
-    amount = signed_amount(Side.PAYABLE)
-    where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-             VoucherLine.closed_on == STILL_OPEN]
+    where = _open_payable_lines(org_id)
     if receipts is not None:
-        where.append(Voucher.document_id.in_(receipts))
-    open_lines = (select(VoucherLine.id, Voucher.document_id, amount.label("amount"))
-                  .join(Voucher, Voucher.id == VoucherLine.voucher_id).where(*where).subquery())
-    matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
-               .join(open_lines, open_lines.c.id == OpenItemMatch.charge_line_id)
-               .where(OpenItemMatch.org_id == org_id)
-               .group_by(OpenItemMatch.charge_line_id).subquery())
+        where.append(VoucherLine.document_id.in_(receipts))
+    open_lines = (select(VoucherLine.document_id, func.sum(signed_amount(Side.PAYABLE)).label("amount")).where(*where)
+                  .group_by(VoucherLine.document_id).subquery())
+    matched = _matched_by_document(org_id, where)
     return (select(open_lines.c.document_id,
-                   type_coerce(func.sum(open_lines.c.amount - func.coalesce(matched.c.m, 0)), Money()).label("owed"))
-            .outerjoin(matched, matched.c.line_id == open_lines.c.id)
-            .group_by(open_lines.c.document_id).subquery())
+                   type_coerce(open_lines.c.amount - func.coalesce(matched.c.m, 0), Money()).label("owed"))
+            .outerjoin(matched, matched.c.document_id == open_lines.c.document_id).subquery())
+
+
+def _open_payable_lines(org_id: int) -> list[Any]:
+    """The conditions of the org's open payable lines (the line's own copy of its document: from the
+    open-lines index alone on PostgreSQL, no vouchers)."""
+    return [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+            VoucherLine.closed_on == STILL_OPEN]
+
+
+def _matched_by_document(org_id: int, lines: list[Any]) -> Any:
+    """Subquery (document_id, m): what was matched against the open lines ``lines`` selects, per
+    document. Matches are few (part payments)."""
+    return (select(VoucherLine.document_id, func.sum(OpenItemMatch.amount).label("m"))
+            .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
+            .where(OpenItemMatch.org_id == org_id, *lines)
+            .group_by(VoucherLine.document_id).subquery())
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:

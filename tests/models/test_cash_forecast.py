@@ -19,6 +19,7 @@ from models.operations import CreateOrder, OrderLineIn, create_order
 from models.operations.masterdata import CreateParty, create_party
 from models.operations.money import MatchTo, RecordMoney, SetCreditTerms, pay_money, receive_money, set_credit_terms
 from models.operations.orders import CancelOrder, cancel_order
+from models.operations.quality import RecordQc, record_qc
 from models.operations.settlement import SettleFarmer, settle_farmer
 from models.org import PartyKind
 from models.queries.cash_forecast import cash_forecast
@@ -278,3 +279,19 @@ def test_a_page_of_items_has_the_same_figures_as_every_item(session_factory, dem
         none_listed = cash_forecast(s, demo.org_id, later, 24, items_limit=0)
     assert every.totals["farmer"] > 0 and none_listed.items == []
     assert replace(none_listed, items=every.items) == every
+
+
+def test_a_passed_lot_owes_the_whole_delivery_on_a_page_too(session_factory, demo):
+    """A delivery whose lot passed QC before its prepayment: all of it is due (as settlement pays it),
+    in the sum of the old deliveries as in the full list."""
+    _book(session_factory, demo)
+    system = Actor.system_actor(demo.org_id)
+    passed = receive(session_factory, demo, 5, business_time=noon(9))  # 王阿姨, 400 (prepayment 280)
+    receive(session_factory, demo, 3, business_time=noon(6))  # 240, lot pending: its prepayment
+    run(session_factory, record_qc, system, RecordQc(passed.lot_id, True))
+    full = forecast(session_factory, demo)
+    assert [i.amount for i in full.items if i.document_id == passed.document_id] == [D("400.00")]
+    for limit in (0, 1, 100):
+        with session_factory() as s:
+            page = cash_forecast(s, demo.org_id, START, 72, items_limit=limit)
+        assert replace(page, items=full.items) == full
