@@ -68,10 +68,10 @@ def _book(org_id: int, item_id: int, first_party: int, parties: int, per_month: 
             if tax:
                 lid += 1
                 lines.append((lid, org_id, vid, tax_account, Decimal(0) if sale else tax, tax if sale else Decimal(0),
-                               None, when.date()))
+                               None, when.date(), did))
             lid += 1
             lines.append((lid, org_id, vid, counter, tax if sale else Decimal(0), Decimal(0) if sale else tax, party,
-                          when.date()))
+                          when.date(), did))  # a line carries its voucher's document, as the writers set it
     return docs, doc_lines, vouchers, lines
 
 
@@ -101,7 +101,7 @@ def _fill_postgres(engine, org_id: int, parties: int, per_month: int) -> None:
             for v in vouchers:
                 copy.write_row((*v, "{}", "{}", "POSTED", "", "2025-01-01 00:00:00+00"))
         with cur.copy("COPY voucher_lines (id, org_id, voucher_id, account_code, debit, credit, party_id, "
-                      "voucher_date, line_no, memo) FROM STDIN") as copy:
+                      "voucher_date, document_id, line_no, memo) FROM STDIN") as copy:
             for row in lines:
                 copy.write_row((*row, 1, ""))
         for table in ("documents", "vouchers", "voucher_lines"):
@@ -136,8 +136,8 @@ def _fill_sqlite(engine, org_id: int, parties: int, per_month: int) -> None:
             [(a, b, n, p, d.isoformat(), e, doc) for a, b, n, p, d, e, doc in vouchers])
         cur.executemany(
             "INSERT INTO voucher_lines (id, org_id, voucher_id, account_code, debit, credit, party_id, voucher_date, "
-            "line_no, memo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, '')",
-            [(a, b, v, code, fen(d), fen(cr), p, day.isoformat()) for a, b, v, code, d, cr, p, day in lines])
+            "document_id, line_no, memo) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, '')",
+            [(a, b, v, code, fen(d), fen(cr), p, day.isoformat(), doc) for a, b, v, code, d, cr, p, day, doc in lines])
         cur.execute("ANALYZE")
 
 
