@@ -19,6 +19,7 @@ from models import (  # noqa: F401  (register tables)
     infra,
     intake,
     miniprogram,
+    nodes,
     org,
     periods,
     planning,

@@ -122,6 +122,44 @@ class ReplayedRequest(DomainError):
     default_message = "该请求的签名已经用过，拒绝重复提交"
 
 
+class NodeDuplicate(DomainError):
+    code = "NODE_DUPLICATE"
+    http_status = 409
+    default_message = "该节点编号已存在"
+
+
+class BodyTooLarge(DomainError):
+    code = "BODY_TOO_LARGE"
+    http_status = 413
+    default_message = "请求体解压后超过 10 MB"
+
+
+class NodeUnknown(DomainError):
+    """A signed node request names no active node of ours (unknown, or deactivated)."""
+
+    code = "NODE_UNKNOWN"
+    http_status = 401
+    default_message = "未登记或已停用的站点节点"
+
+
+class NodeSignatureInvalid(DomainError):
+    code = "NODE_SIGNATURE_INVALID"
+    http_status = 401
+    default_message = "节点请求签名无效"
+
+
+class NodeClockSkew(DomainError):
+    code = "NODE_CLOCK_SKEW"
+    http_status = 401
+    default_message = "节点时钟与总部相差过大（超过 5 分钟），请校准时间后重试"
+
+
+class NodeReplayed(DomainError):
+    code = "NODE_REPLAYED"
+    http_status = 409
+    default_message = "该节点请求已经收到过，拒绝重复提交"
+
+
 class BusinessTimeOutOfWindow(ValidationError):
     code = "BUSINESS_TIME_OUT_OF_WINDOW"
     default_message = "业务时间超出允许的范围"
