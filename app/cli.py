@@ -14,16 +14,19 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.node_sync import sync_once
 from app.settings import Settings
-from models.actor import load_actor
+from models.actor import Actor, load_actor
 from models.base import utcnow
 from models.db import make_engine, make_session_factory
 from models.demo import DemoOrg, demo_exists, seed_demo
 from models.errors import DomainError
 from models.operations import ReceiveGoods, RecordQc, receive_goods, record_qc
 from models.operations.demand_import import ImportDemand, import_demand
+from models.operations.nodes import RegisterNode, register_node
 from models.operations.planning import RunForecast, run_forecast
 from models.operations.replenishment import RecomputeReplenishment, recompute_replenishment
+from models.queries.nodes import org_by_code, site_ids_by_code
 from models.timeutil import local_date, week_start
 from models.uow import run
 
@@ -115,12 +118,42 @@ def setup(settings: Settings, demo: bool | None = None) -> None:
     engine.dispose()
 
 
+def node_register(settings: Settings, code: str, sites: str, org: str | None, name: str) -> int:
+    """Register an edge node as the organisation's system actor; print its key and environment once."""
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        with factory() as session:
+            org_id, org_code = org_by_code(session, org)
+            site_ids = site_ids_by_code(session, org_id, [c.strip() for c in sites.split(",") if c.strip()])
+        actor = Actor.system_actor(org_id, "命令行")
+        issued = run(factory, register_node, actor, RegisterNode(code=code, site_ids=site_ids, name=name))
+    except DomainError as exc:
+        print(f"登记失败：{exc.message}（{exc.code}）", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"已登记站点节点 {issued.code}（组织 {org_code}）。密钥只显示这一次，请现在写进节点的环境：")
+    print(f"LIUZHUAN_NODE={issued.code}")
+    print(f"LIUZHUAN_HQ_URL={settings.public_base_url}")
+    print(f"LIUZHUAN_NODE_KEY={issued.key}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app.cli")
     sub = parser.add_subparsers(dest="cmd", required=True)
     setup_cmd = sub.add_parser("setup", help="migrate and load the demo organisation (not in production)")
     setup_cmd.add_argument("--no-demo", action="store_true", help="migrate only, whatever LIUZHUAN_ENV says")
     sub.add_parser("migrate", help="upgrade the database schema")
+    node_cmd = sub.add_parser("node", help="edge nodes at headquarters").add_subparsers(dest="node_cmd", required=True)
+    register_cmd = node_cmd.add_parser("register", help="register an edge node and print its key (once)")
+    register_cmd.add_argument("code", help="node code: 1-8 capital letters or digits")
+    register_cmd.add_argument("--sites", required=True, help="site codes it serves, comma-separated (SX,ZC)")
+    register_cmd.add_argument("--org", help="organisation code (needed when the database holds several)")
+    register_cmd.add_argument("--name", default="", help="a readable name (绍兴收购点节点)")
+    sync_cmd = sub.add_parser("sync", help="on an edge node: exchange with headquarters")
+    sync_cmd.add_argument("--once", action="store_true", required=True, help="one exchange, then exit")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -129,6 +162,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     if args.cmd == "setup":
         setup(settings, demo=False if args.no_demo else None)
+    elif args.cmd == "node":
+        raise SystemExit(node_register(settings, args.code, args.sites, args.org, args.name))
+    elif args.cmd == "sync":
+        engine = make_engine(settings.database_url)
+        try:
+            status = sync_once(settings, make_session_factory(engine))
+        finally:
+            engine.dispose()
+        raise SystemExit(status)
     else:
         migrate(settings.database_url)
 

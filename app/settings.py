@@ -151,6 +151,10 @@ class Settings(BaseSettings):
     vosk_model_path: str | None = Field(None, validation_alias="VOSK_MODEL_PATH")
     #: Name of this node in stock moves (server, or an edge box's id).
     node_name: str = Field("server", validation_alias="LIUZHUAN_NODE")
+    #: On an edge node: headquarters' base URL (https://hq.example.cn) and this node's key, both from
+    #: `python -m app.cli node register` at headquarters. Unset at headquarters itself.
+    hq_url: str | None = Field(None, validation_alias="LIUZHUAN_HQ_URL")
+    node_key: str | None = Field(None, validation_alias="LIUZHUAN_NODE_KEY", repr=False)
     debug: Flag = Field(False, validation_alias="LIUZHUAN_DEBUG")
     #: development | test | production (LIUZHUAN_ENV; unset means development).
     environment: str = Field("development", validation_alias="LIUZHUAN_ENV")

@@ -41,10 +41,12 @@ def metrics() -> Response:
 
 def init_workflows(app: Flask, overrides: dict[str, str] | None = None) -> None:
     """Register the workflows blueprints and kick the relay after commits that wrote events."""
-    from workflows_api import collaboration, config, events  # noqa: F401  (collaboration adds routes to config.api)
+    from workflows_api import collaboration, config, events, nodes  # noqa: F401  (collaboration adds routes to config.api)
 
     app.register_api(events.api)  # type: ignore[attr-defined]  # the app is a flask_openapi3.OpenAPI
     app.register_api(config.api)  # type: ignore[attr-defined]
+    app.register_api(nodes.api)  # type: ignore[attr-defined]
+    app.register_api(nodes.hello_api)  # type: ignore[attr-defined]
     app.register_blueprint(metrics_bp)
     if app.extensions["liuzhuan"]["settings"].relay_kick:
         from workflows.celery_app import create_celery

@@ -112,6 +112,8 @@ NOT_SKELETON = {
     "POST /api/v1/auth/dev": "登录：仅开发环境",
     "POST /api/v1/auth/code": "登录：把验证码发到已绑定的聊天（回答不透露手机号是否登记）",
     "POST /api/v1/auth/code/verify": "登录：用聊天里收到的验证码换令牌",
+    # Edge nodes are not members: the hello is signed with the node's key (models.operations.node_auth).
+    "POST /api/v1/nodes/hello": "站点节点：HMAC 签名校验，不用令牌",
 }
 
 
