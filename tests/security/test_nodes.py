@@ -145,3 +145,22 @@ def test_a_gzip_body_is_accepted_and_a_gzip_bomb_refused(client, engine, session
     # Unsigned, the bomb is not even unpacked: the signature is checked on the bytes as sent.
     assert_refused(_post(client, "y" * 43, bomb, **{"Content-Encoding": "gzip"}), 401, "NODE_SIGNATURE_INVALID")
     assert rows(engine) == before and _contact(session_factory, node.node_id) == contact
+
+
+def test_the_node_routes_never_5xx_and_answer_as_the_spec_says(app, as_, demo, node):
+    """schemathesis on the nodes' API routes and console pages only (the whole-spec runs cover them too)."""
+    from tests.console.conftest import csrf_of, sign_in
+    from tests.fuzzing import fuzz_spec
+
+    seen, failures = fuzz_spec(app, as_("赵经理"), 20, include=lambda path: path.startswith("/api/v1/nodes"))
+    assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
+    assert {"GET /api/v1/nodes", "POST /api/v1/nodes/hello"} <= set(seen)
+    client = app.test_client()
+    sign_in(client, demo, "钱总监")
+    cookie = client.get_cookie("lz_console")
+    assert cookie is not None
+    seen, failures = fuzz_spec(app, {"X-CSRFToken": csrf_of(client, "/console/")}, 10,
+                               include=lambda path: path.startswith("/console/collaboration/nodes"),
+                               cookies={"lz_console": cookie.value})
+    assert not failures, "\n\n".join(f"{op}\n{msg}" for op, msg in failures.items())
+    assert len(seen) == 4
