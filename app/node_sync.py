@@ -15,6 +15,7 @@ import requests
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
+from models.base import utcnow
 from models.operations.node_auth import signed_headers
 from models.operations.nodes import RecordSync, record_sync
 from models.uow import run
@@ -26,8 +27,6 @@ TIMEOUT = (5, 30)  # connect, read (seconds): a weak uplink, but never hang a sy
 
 def hello_request(settings: Settings) -> tuple[str, bytes, dict[str, str]]:
     """The URL, body and signed headers of a hello from this node."""
-    from models.base import utcnow
-
     body = json.dumps({"node": settings.node_name, "version": VERSION, "sent_at": utcnow().isoformat()}).encode()
     headers = signed_headers(settings.node_name, settings.node_key or "", "POST", HELLO_PATH, body)
     headers["Content-Type"] = "application/json"

@@ -2,10 +2,12 @@
 
 The node signs ``METHOD\\nPATH\\nTIMESTAMP\\nNONCE\\nSHA256(body) hex`` with HMAC-SHA256 under its key
 and sends it in four headers (X-Liuzhuan-Node, X-Liuzhuan-Timestamp, X-Liuzhuan-Nonce,
-X-Liuzhuan-Signature, the signature as hex). Headquarters refuses, changing nothing:
+X-Liuzhuan-Signature, the signature as hex); PATH is the URL path without the query string.
+Headquarters refuses, changing nothing:
 
-- NODE_UNKNOWN (401): no such node in the org, or deactivated;
-- NODE_SIGNATURE_INVALID (401): the signature does not match (wrong key, body, path or method);
+- NODE_UNKNOWN (401): no node of that code, or the node that signed is deactivated;
+- NODE_SIGNATURE_INVALID (401): the signature does not match (wrong key, body, path or method), or the
+  body names another node;
 - NODE_CLOCK_SKEW (401): the timestamp is more than 300 s from headquarters' clock;
 - NODE_REPLAYED (409): the nonce was already used by this node within the window.
 
@@ -19,6 +21,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,8 +67,6 @@ def sign(key: str, method: str, path: str, timestamp: str, nonce: str, body: byt
 def signed_headers(node: str, key: str, method: str, path: str, body: bytes,
                    now: datetime | None = None, nonce: str | None = None) -> dict[str, str]:
     """The headers a node sends with a request (the node side of the scheme)."""
-    import secrets
-
     timestamp = str(int((now or utcnow()).timestamp()))
     nonce = nonce or secrets.token_urlsafe(24)
     return {H_NODE: node, H_TIMESTAMP: timestamp, H_NONCE: nonce,
