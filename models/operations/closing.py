@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
@@ -90,7 +91,7 @@ def lock_voucher_counter(session: Session, org_id: int, period: str) -> None:
     (a refill of a block of numbers) to commit."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(NumberSequence).values(org_id=org_id, series="voucher", period=period, last=0)
+    stmt = insert(NumberSequence).values(org_id=org_id, series=node.voucher_series(), period=period, last=0)
     stmt = stmt.on_conflict_do_update(index_elements=["org_id", "series", "period"],
                                       set_={"last": stmt.excluded.last + NumberSequence.last})
     session.execute(stmt)
@@ -199,7 +200,8 @@ def renumber(session: Session, org_id: int, period: str) -> int:
     # in blocks (models.number_blocks) stay spent, so after a 反结账 new numbers start above them.
     high = case((NumberSequence.last < count, count), else_=NumberSequence.last)
     session.execute(update(NumberSequence).where(
-        NumberSequence.org_id == org_id, NumberSequence.series == "voucher", NumberSequence.period == period,
+        NumberSequence.org_id == org_id, NumberSequence.series == node.voucher_series(),
+        NumberSequence.period == period,
     ).values(last=high, locked_through=high).execution_options(synchronize_session=False))
     return count
 
@@ -264,7 +266,8 @@ def reopen_period(session: Session, actor: Actor, cmd: ReopenPeriod) -> PeriodSt
         raise InvalidState(f"请先反结账{period_label(later[-1])}（从最后结账的期间起逐月反结账）", period=period,
                            later=later)
     session.execute(update(NumberSequence).where(
-        NumberSequence.org_id == actor.org_id, NumberSequence.series == "voucher", NumberSequence.period == period,
+        NumberSequence.org_id == actor.org_id, NumberSequence.series == node.voucher_series(),
+        NumberSequence.period == period,
     ).values(locked_through=None).execution_options(synchronize_session=False))
     row.status, row.reopened_at, row.reopened_by, row.reason = (
         PeriodStatus.OPEN, utcnow(), actor.member_id, reason)
