@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, text, type_coerce, update
+from sqlalchemy import and_, case, func, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -175,10 +175,15 @@ def _closing_voucher(session: Session, org_id: int, period: str) -> tuple[Vouche
     return voucher, -loss
 
 
+# Not another edge node's vouchers (记-N2-YYYYMM-…, models.node): merged in at headquarters, they keep
+# the numbers they were issued with. Every other voucher of the period is renumbered (books brought in
+# with numbers of their own too).
+_NOT_ANOTHER_NODES = "NOT (number LIKE :node_numbered AND number NOT LIKE :mine)"
 _TEMP_NUMBERS = ("UPDATE vouchers SET number = :prefix || 'T' || CAST(id AS TEXT) "
-                 "WHERE org_id = :org AND period = :period")
+                 f"WHERE org_id = :org AND period = :period AND {_NOT_ANOTHER_NODES}")
 _RANKED = ("(SELECT id, row_number() OVER (ORDER BY CASE WHEN event = :closing THEN 1 ELSE 0 END, "
-           "voucher_date, id) AS rn FROM vouchers WHERE org_id = :org AND period = :period) AS r")
+           "voucher_date, id) AS rn FROM vouchers WHERE org_id = :org AND period = :period "
+           f"AND {_NOT_ANOTHER_NODES}) AS r")
 _FINAL_NUMBERS = {
     "postgresql": ("UPDATE vouchers SET number = :prefix || CASE WHEN r.rn >= 100000 THEN CAST(r.rn AS TEXT) "
                    f"ELSE lpad(CAST(r.rn AS TEXT), 5, '0') END FROM {_RANKED} WHERE vouchers.id = r.id"),
@@ -188,14 +193,18 @@ _FINAL_NUMBERS = {
 
 def renumber(session: Session, org_id: int, period: str) -> int:
     """Number the period's vouchers 记-YYYYMM-00001… gap-free in (date, id) order, closing vouchers
-    last; return how many there are. Two passes: the unique (org, number) holds at every row."""
+    last (at node N1: 记-N1-YYYYMM-…; never another node's); return how many there are. Two passes: the
+    unique (org, number) holds at every row."""
     session.flush()
-    params = {"org": org_id, "period": period, "prefix": voucher_number(period, ""), "closing": CLOSING_EVENT}
+    prefix = voucher_number(period, "")
+    params = {"org": org_id, "period": period, "prefix": prefix, "mine": prefix + "%",
+              "node_numbered": f"记-%-{period}-%", "closing": CLOSING_EVENT}
     session.execute(text(_TEMP_NUMBERS), params)
     dialect = session.get_bind().dialect.name
     session.execute(text(_FINAL_NUMBERS["postgresql" if dialect == "postgresql" else "sqlite"]), params)
     count = session.scalar(select(func.count()).select_from(Voucher).where(
-        Voucher.org_id == org_id, Voucher.period == period)) or 0
+        Voucher.org_id == org_id, Voucher.period == period,
+        ~and_(Voucher.number.like(params["node_numbered"]), Voucher.number.not_like(params["mine"])))) or 0
     # Locked at its high-water mark, not at the count: numbers above the count that processes took
     # in blocks (models.number_blocks) stay spent, so after a 反结账 new numbers start above them.
     high = case((NumberSequence.last < count, count), else_=NumberSequence.last)

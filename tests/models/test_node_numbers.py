@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -40,8 +41,11 @@ from models.operations import (
     settle_farmer,
     ship_goods,
 )
+from models.operations.closing import ClosePeriod, close_period
 from models.stock import StockMove
+from models.timeutil import SHANGHAI
 from models.uow import run
+from tests.factories import receive, ship
 
 
 @pytest.fixture
@@ -158,3 +162,25 @@ def test_configure_refuses_a_bad_code():
     with pytest.raises(ValueError):
         node.configure("n1")
     assert node.current() == node.SERVER
+
+
+def test_a_close_at_headquarters_renumbers_its_own_vouchers_and_leaves_a_nodes_alone(session_factory, demo, actors):
+    """A node's vouchers merged into headquarters' books keep their numbers through the month's close."""
+    november = datetime(2026, 11, 3, 10, tzinfo=SHANGHAI)
+    node.configure("N1")
+    try:
+        receive(session_factory, demo, 10, business_time=november)
+    finally:
+        node.configure(node.SERVER)
+    receive(session_factory, demo, 20, business_time=november + timedelta(days=1))
+    ship(session_factory, demo, 5, unit_price=100, business_time=november + timedelta(days=2))
+    with session_factory() as s:
+        before = set(s.scalars(select(Voucher.number).where(Voucher.org_id == demo.org_id)))
+    from_node = {n for n in before if n.startswith("记-N1-")}
+    assert len(from_node) == 1
+    state = run(session_factory, close_period, actors["吴会计"], ClosePeriod("202611"))
+    with session_factory() as s:
+        after = set(s.scalars(select(Voucher.number).where(Voucher.org_id == demo.org_id)))
+    assert from_node <= after
+    own = sorted(after - from_node)
+    assert own == [f"记-202611-{i:05d}" for i in range(1, len(own) + 1)] and state.voucher_count == len(own)
