@@ -184,3 +184,22 @@ def test_a_close_at_headquarters_renumbers_its_own_vouchers_and_leaves_a_nodes_a
     assert from_node <= after
     own = sorted(after - from_node)
     assert own == [f"记-202611-{i:05d}" for i in range(1, len(own) + 1)] and state.voucher_count == len(own)
+
+
+def test_the_web_app_and_the_worker_set_the_node_code_from_the_setting(database_url, tmp_path: Path):
+    from app.factory import create_app
+    from workflows.celery_app import create_celery
+
+    env = {"DATABASE_URL": database_url, "LIUZHUAN_VAR_DIR": str(tmp_path)}
+    try:
+        create_app({**env, "LIUZHUAN_NODE": "N7"})
+        assert node.current() == "N7" and node.tagged("RK-SX") == "RK-SX-N7"
+        create_celery(Settings.from_env({**env, "LIUZHUAN_NODE": "N8"}))
+        assert node.current() == "N8" and node.voucher_series() == "voucher-N8"
+        with pytest.raises(ValidationError):
+            create_app({**env, "LIUZHUAN_NODE": "n9"})
+        assert node.current() == "N8"  # a refused setting changes nothing
+        create_app(env)
+        assert node.current() == node.SERVER and node.tagged("RK-SX") == "RK-SX"
+    finally:
+        node.configure(node.SERVER)
