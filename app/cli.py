@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.node_sync import sync_once
 from app.settings import Settings
+from models import node
 from models.actor import Actor, load_actor
 from models.base import utcnow
 from models.db import make_engine, make_session_factory
@@ -160,6 +161,17 @@ def main(argv: list[str] | None = None) -> None:
     except DomainError as exc:  # a wrong setting: say which, in one line, not a traceback
         print(f"设置有误：{exc.message}", file=sys.stderr)
         raise SystemExit(2) from None
+    # What the CLI posts (the demo's receipts) is numbered as this node; restored after, since tests
+    # call main() in their own process.
+    previous = node.current()
+    node.configure(settings.node_name)
+    try:
+        _run(args, settings)
+    finally:
+        node.configure(previous)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.cmd == "setup":
         setup(settings, demo=False if args.no_demo else None)
     elif args.cmd == "node":
@@ -173,7 +185,6 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(status)
     else:
         migrate(settings.database_url)
-
 
 if __name__ == "__main__":
     main()

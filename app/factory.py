@@ -14,6 +14,7 @@ from app.hardening import install as install_hardening
 from app.settings import Settings
 from media.storage import LocalMediaStorage
 from miniprogram_api.errors import ErrorBody, validation_error_response
+from models import node
 from models.db import make_engine, make_session_factory
 from models.errors import DomainError
 
@@ -21,6 +22,7 @@ from models.errors import DomainError
 def create_app(overrides: dict[str, str] | None = None) -> Flask:
     """Create the web app; ``overrides`` replace environment settings (tests)."""
     settings = Settings.from_env({**os.environ, **(overrides or {})})
+    node.configure(settings.node_name)  # the numbers and moves this process makes carry its node code
     app = OpenAPI(
         __name__,
         info=Info(title="流转 Liuzhuan API", version="1"),

@@ -19,7 +19,7 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from models import netguard
+from models import netguard, node
 from models.errors import DomainError, ValidationError
 from models.operations.retention import RetentionPolicy
 
@@ -149,8 +149,9 @@ class Settings(BaseSettings):
     var_dir: Path = Field(VAR_DIR, validation_alias="LIUZHUAN_VAR_DIR")
     #: Where an operator installed the Chinese vosk model; None disables speech input.
     vosk_model_path: str | None = Field(None, validation_alias="VOSK_MODEL_PATH")
-    #: Name of this node in stock moves (server, or an edge box's id).
-    node_name: str = Field("server", validation_alias="LIUZHUAN_NODE")
+    #: This node: "server" (headquarters) or an edge node's code ([A-Z0-9]{1,8}), carried by the
+    #: numbers it issues and the stock moves it writes (models.node).
+    node_name: str = Field(node.SERVER, validation_alias="LIUZHUAN_NODE")
     #: On an edge node: headquarters' base URL (https://hq.example.cn) and this node's key, both from
     #: `python -m app.cli node register` at headquarters. Unset at headquarters itself.
     hq_url: str | None = Field(None, validation_alias="LIUZHUAN_HQ_URL")
@@ -246,6 +247,9 @@ class Settings(BaseSettings):
                                   field="SECRET_KEY")
         if self.production and self.metrics_token is not None and weak_secret(self.metrics_token):
             raise ValidationError("METRICS_TOKEN 至少 32 位，且不能用示例值", field="METRICS_TOKEN")
+        if not node.valid_code(self.node_name):
+            raise ValidationError("LIUZHUAN_NODE 只能是 server（总部）或 1–8 位大写字母和数字（如 N1）",
+                                  field="LIUZHUAN_NODE")
         if self.metrics_cache_seconds < 0:
             raise ValidationError("METRICS_CACHE_SECONDS 不能为负数", field="METRICS_CACHE_SECONDS")
 

@@ -152,7 +152,8 @@ CONFIRM_WORDS = {"确认", "确定", "是", "是的", "对", "对的", "好", "�
 CANCEL_WORDS = {"取消", "算了", "不要了", "不要", "不", "否", "no", "n", "撤销", "放弃", "不对"}
 HELP_WORDS = {"帮助", "help", "?", "菜单", "怎么用", "你好", "您好", "hi", "hello", "使用说明", "说明"}
 _CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
-_DOC_NO = re.compile(r"DB-\d{8}-\d{1,6}|DB-[A-Z0-9]+-\d{8}-\d{1,6}", re.IGNORECASE)
+# DB-20261123-0003, DB-ZC-20261123-0003, and an edge node's DB-ZC-N1-20261123-0003 (models.node).
+_DOC_NO = re.compile(r"DB-(?:[A-Z0-9]+-){0,2}\d{8}-\d{1,6}", re.IGNORECASE)
 RECEIVE_WORDS = ("入库", "收货", "进货", "收购", "收茶", "进仓")
 SHIP_WORDS = ("出库", "发货", "出货", "卖出", "销售出库")
 COUNT_WORDS = ("盘点", "盘库", "实盘", "盘存")

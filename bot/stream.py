@@ -47,10 +47,12 @@ class BotStreamHandler(dingtalk_stream.ChatbotHandler):
 def main() -> None:
     """Connect to DingTalk with the app's key and secret and serve robot messages forever."""
     from app.settings import Settings
+    from models import node
     from models.db import make_engine, make_session_factory
 
     logging.basicConfig(level=logging.INFO)
     settings = Settings.from_env()
+    node.configure(settings.node_name)  # receipts typed in DingTalk are numbered as this node's
     config = BotConfig.from_settings(settings)
     if not (config.dingtalk_app_key and config.dingtalk_app_secret):
         # Idle instead of exiting: under honcho (make run) one exiting process stops them all.

@@ -34,6 +34,7 @@ from models.operations.settings_admin import (
     UpdateOrg,
     UpdateParty,
     UpdateSite,
+    UpdateSitePolicy,
     add_item,
     add_party,
     add_site,
@@ -41,6 +42,7 @@ from models.operations.settings_admin import (
     update_org,
     update_party,
     update_site,
+    update_site_policy,
 )
 from models.operations.units import (
     AddUnit,
@@ -52,7 +54,8 @@ from models.operations.units import (
     rename_unit,
     set_pack,
 )
-from models.org import PartyKind, SiteKind
+from models.org import OfflineKind, PartyKind, SiteKind
+from models.queries import offline_policy
 from models.queries import settings_lists as lists
 
 #: Where each settings page is, in the section's own menu.
@@ -80,8 +83,10 @@ def settings() -> ResponseReturnValue:
     see_sites = can_anywhere(who, Permission.VIEW_STOCK) or who.can(Permission.ROLES)
     sites = lists.sites(db, who) if see_sites else []
     routes = lists.routes(db, who) if see_sites else []
+    policies = offline_policy.site_policies(db, who) if who.can(Permission.ROLES) else {}
     return render("console/settings/index.html", **_context(
-        org=org, sites=sites, routes=routes, site_kinds=_SITE_KINDS, org_settings=ORG_SETTINGS))
+        org=org, sites=sites, routes=routes, site_kinds=_SITE_KINDS, org_settings=ORG_SETTINGS,
+        policies=policies, offline_kinds=offline_policy.OFFLINE_KIND_LABELS))
 
 
 @bp.post("/settings/org")
@@ -114,6 +119,20 @@ def settings_site_update(site_id: int) -> ResponseReturnValue:
                                  forms.checked("active"), forms.text("reason", "原因", max_len=200)),
          key=forms.request_key())
     return done("地点已保存", url_for("console.settings"))
+
+
+@bp.post("/settings/sites/<int:site_id>/policy")
+@member_page(Permission.ROLES)
+def settings_site_policy(site_id: int) -> ResponseReturnValue:
+    """A site's offline autonomy policy (what its edge node may do while it cannot reach headquarters)."""
+    kinds = tuple(k.value for k in OfflineKind if forms.checked(f"offline_{k.value}"))
+    warn = forms.integer("warn_after_hours", "离线提醒（小时）", required=True)
+    refuse = forms.integer("refuse_money_after_hours", "停办金额业务（小时）", required=True)
+    assert warn is not None and refuse is not None
+    saved = call(update_site_policy, UpdateSitePolicy(
+        site_id, kinds, forms.decimal("ship_credit_per_day", "离线出库额度（元/天）"), warn, refuse,
+        forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done("离线策略已保存" if saved.changed else "没有改动", url_for("console.settings"))
 
 
 @bp.post("/settings/routes")

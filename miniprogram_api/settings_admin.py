@@ -52,6 +52,7 @@ from models.operations.settings_admin import (
     UpdateOrg,
     UpdateParty,
     UpdateSite,
+    UpdateSitePolicy,
     add_item,
     add_party,
     add_site,
@@ -61,6 +62,7 @@ from models.operations.settings_admin import (
     update_org,
     update_party,
     update_site,
+    update_site_policy,
 )
 from models.operations.units import (
     AddUnit,
@@ -73,6 +75,7 @@ from models.operations.units import (
     set_pack,
 )
 from models.org import PartyKind, Role, SiteKind
+from models.queries import offline_policy
 from models.queries import settings_lists as lists
 from models.queries.audit_log import audit_entries
 
@@ -146,6 +149,37 @@ def post_site(ctx: Ctx, body: SiteIn) -> Any:
 def put_site(ctx: Ctx, path: IdPath, body: SiteEdit) -> Any:
     """Rename a site, change its negative-stock policy or deactivate it (audited)."""
     return ctx.call(update_site, UpdateSite(path.id, body.name, body.allow_negative, body.active, body.reason))
+
+
+class SitePolicyIn(BaseModel):
+    offline_kinds: list[Literal["receive", "ship", "count", "freeze", "transfer_out"]] = Field(
+        max_length=5, description="节点离线时允许办理的业务：收货、出库、盘点、传感器冻结、调出")
+    ship_credit_per_day: Number | None = Field(None, ge=0, le=Decimal(10) ** 10,
+                                               description="离线出库每天的金额上限（元），不填为不限")
+    warn_after_hours: int = Field(24, ge=1, le=720, description="离线超过多少小时提醒")
+    refuse_money_after_hours: int = Field(72, ge=1, le=720,
+                                          description="离线超过多少小时停办收货、出库等涉及金额的业务")
+    reason: str = Reason
+
+
+def _policy_out(policy: offline_policy.Policy) -> dict[str, Any]:
+    return {"site_id": policy.site_id, "offline_kinds": [k.value for k in policy.offline_kinds],
+            "ship_credit_per_day": policy.ship_credit_per_day, "warn_after_hours": policy.warn_after_hours,
+            "refuse_money_after_hours": policy.refuse_money_after_hours, "default": not policy.own}
+
+
+@endpoint(api.get, "/sites/<int:id>/policy", permission=Permission.ROLES)
+def get_site_policy(ctx: Ctx, path: IdPath) -> Any:
+    """A site's offline autonomy policy (the defaults when it has none of its own)."""
+    return _policy_out(offline_policy.policy_for(ctx.session, ctx.actor, path.id))
+
+
+@endpoint(api.put, "/sites/<int:id>/policy", permission=Permission.ROLES, response=SavedOut)
+def put_site_policy(ctx: Ctx, path: IdPath, body: SitePolicyIn) -> Any:
+    """Set what a site's edge node may do offline and for how long (audited)."""
+    return ctx.call(update_site_policy, UpdateSitePolicy(
+        path.id, tuple(body.offline_kinds), body.ship_credit_per_day, body.warn_after_hours,
+        body.refuse_money_after_hours, body.reason))
 
 
 # --- items ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models import node
 from models.catalog import Item
 from models.documents import Document
 from models.errors import InsufficientStock, StockFrozen
@@ -384,7 +385,7 @@ def append_move(
         value=value,
         document_id=document.id,
         business_time=business_time,
-        origin_node=origin_node,
+        origin_node=node.origin(origin_node),
         reverses_move_id=reverses_move_id,
     )
     session.add(move)
@@ -497,7 +498,7 @@ def queue_planned(writer: PostingWriter, org_id: int, item_id: int, site_id: int
         writer.insert(_moves, id=uuid.uuid4(), org_id=org_id, item_id=item_id, lot_id=line.balance.lot_id,
                       site_id=site_id, quantity=line.quantity,
                       unit_cost=line.unit_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP), value=line.value,
-                      document_id=document_id, business_time=business_time, origin_node=origin_node,
+                      document_id=document_id, business_time=business_time, origin_node=node.origin(origin_node),
                       reverses_move_id=None)
     for lot_id, (on_hand, reserved, value) in deltas.items():
         writer.bump_balance(org_id, item_id, site_id, lot_id, on_hand, value, reserved=reserved)

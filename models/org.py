@@ -55,6 +55,36 @@ class Site(IdMixin, OrgMixin, CreatedMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class OfflineKind(enum.StrEnum):
+    """What a site's edge node may do while it cannot reach headquarters (issue 14)."""
+
+    RECEIVE = "receive"
+    SHIP = "ship"
+    COUNT = "count"
+    FREEZE = "freeze"  # a sensor's alarm freezing stock
+    TRANSFER_OUT = "transfer_out"
+
+
+#: A site without a policy row: everything but shipping (a sale offline can sell stock twice).
+DEFAULT_OFFLINE_KINDS = (OfflineKind.RECEIVE, OfflineKind.COUNT, OfflineKind.FREEZE, OfflineKind.TRANSFER_OUT)
+DEFAULT_WARN_AFTER_HOURS = 24
+DEFAULT_REFUSE_MONEY_AFTER_HOURS = 72
+
+
+class SitePolicy(OrgMixin, Base):
+    """A site's autonomy policy while its edge node is offline; no row means the defaults above."""
+
+    __tablename__ = "site_policies"
+
+    site_id: Mapped[int] = mapped_column(BigId, ForeignKey("sites.id"), primary_key=True)
+    #: Comma-separated OfflineKind values, in their declared order ("" allows nothing offline).
+    offline_kinds: Mapped[str] = mapped_column(String(64))
+    #: Money value of shipments a day the node may make offline; None: no ceiling.
+    ship_credit_per_day: Mapped[Decimal | None] = mapped_column(Money())
+    warn_after_hours: Mapped[int] = mapped_column(Integer)
+    refuse_money_after_hours: Mapped[int] = mapped_column(Integer)
+
+
 class PartyKind(enum.StrEnum):
     FARMER = "farmer"
     SUPPLIER = "supplier"

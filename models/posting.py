@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models import node
 from models.catalog_snapshot import CatalogSnapshot
 from models.documents import Document
 from models.errors import MappingMissing, PeriodClosed, UnbalancedVoucher
@@ -94,8 +95,9 @@ VOUCHER_SEQ_WIDTH = 5
 
 def voucher_number(period: str, seq: int | str) -> str:
     """记-202611-00012: the voucher's human number (``seq`` a number, or text already padded: the
-    posting writer's padded text)."""
-    return f"记-{period}-{seq:0{VOUCHER_SEQ_WIDTH}d}" if isinstance(seq, int) else f"记-{period}-{seq}"
+    posting writer's padded text); 记-N1-202611-00012 at edge node N1 (models.node)."""
+    word = "记" if not node.is_edge() else f"记-{node.current()}"
+    return f"{word}-{period}-{seq:0{VOUCHER_SEQ_WIDTH}d}" if isinstance(seq, int) else f"{word}-{period}-{seq}"
 
 
 def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
@@ -116,7 +118,7 @@ def ensure_open(catalog: CatalogSnapshot, period: str) -> None:
 def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -> Voucher:
     period = period_of(when)
     ensure_open(posting_catalog(session, org_id), period)
-    number = voucher_number(period, allocate(session, org_id, "voucher", period))
+    number = voucher_number(period, allocate(session, org_id, node.voucher_series(), period))
     for line in fields.get("lines", ()):
         line.voucher_date = local_date(when)
         line.document_id = fields.get("document_id")  # a reversal may name another document than the original

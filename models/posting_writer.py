@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from models import number_blocks
+from models import node, number_blocks
 from models.base import Base
 from models.documents import NumberSequence
 from models.infra import OutboxEvent
@@ -270,7 +270,7 @@ class PostingWriter:
 
     def _epoch(self, series: str) -> str:
         """Voucher numbers: the config version of this transaction's snapshot (number_blocks.take)."""
-        if series != "voucher":
+        if series != node.voucher_series():
             return ""
         for key in ("unit_of_work", "catalog"):
             found = self.session.info.get(key)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from celery import Celery
 
 from app.settings import Settings
+from models import node
 from workflows.schedule import beat_schedule
 
 
 def create_celery(settings: Settings) -> Celery:
     """Create the Celery app for ``settings`` (no broker connection is made here)."""
+    node.configure(settings.node_name)  # the worker's postings number and write moves as this node
     app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning", "workflows.retention"])
     transport_options: dict[str, str | int | bool]
     if settings.redis_url:

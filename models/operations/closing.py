@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, text, type_coerce, update
+from sqlalchemy import and_, case, func, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
@@ -90,7 +91,7 @@ def lock_voucher_counter(session: Session, org_id: int, period: str) -> None:
     (a refill of a block of numbers) to commit."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(NumberSequence).values(org_id=org_id, series="voucher", period=period, last=0)
+    stmt = insert(NumberSequence).values(org_id=org_id, series=node.voucher_series(), period=period, last=0)
     stmt = stmt.on_conflict_do_update(index_elements=["org_id", "series", "period"],
                                       set_={"last": stmt.excluded.last + NumberSequence.last})
     session.execute(stmt)
@@ -174,10 +175,15 @@ def _closing_voucher(session: Session, org_id: int, period: str) -> tuple[Vouche
     return voucher, -loss
 
 
+# Not another edge node's vouchers (记-N2-YYYYMM-…, models.node): merged in at headquarters, they keep
+# the numbers they were issued with. Every other voucher of the period is renumbered (books brought in
+# with numbers of their own too).
+_NOT_ANOTHER_NODES = "NOT (number LIKE :node_numbered AND number NOT LIKE :mine)"
 _TEMP_NUMBERS = ("UPDATE vouchers SET number = :prefix || 'T' || CAST(id AS TEXT) "
-                 "WHERE org_id = :org AND period = :period")
+                 f"WHERE org_id = :org AND period = :period AND {_NOT_ANOTHER_NODES}")
 _RANKED = ("(SELECT id, row_number() OVER (ORDER BY CASE WHEN event = :closing THEN 1 ELSE 0 END, "
-           "voucher_date, id) AS rn FROM vouchers WHERE org_id = :org AND period = :period) AS r")
+           "voucher_date, id) AS rn FROM vouchers WHERE org_id = :org AND period = :period "
+           f"AND {_NOT_ANOTHER_NODES}) AS r")
 _FINAL_NUMBERS = {
     "postgresql": ("UPDATE vouchers SET number = :prefix || CASE WHEN r.rn >= 100000 THEN CAST(r.rn AS TEXT) "
                    f"ELSE lpad(CAST(r.rn AS TEXT), 5, '0') END FROM {_RANKED} WHERE vouchers.id = r.id"),
@@ -187,19 +193,24 @@ _FINAL_NUMBERS = {
 
 def renumber(session: Session, org_id: int, period: str) -> int:
     """Number the period's vouchers 记-YYYYMM-00001… gap-free in (date, id) order, closing vouchers
-    last; return how many there are. Two passes: the unique (org, number) holds at every row."""
+    last (at node N1: 记-N1-YYYYMM-…; never another node's); return how many there are. Two passes: the
+    unique (org, number) holds at every row."""
     session.flush()
-    params = {"org": org_id, "period": period, "prefix": voucher_number(period, ""), "closing": CLOSING_EVENT}
+    prefix = voucher_number(period, "")
+    params = {"org": org_id, "period": period, "prefix": prefix, "mine": prefix + "%",
+              "node_numbered": f"记-%-{period}-%", "closing": CLOSING_EVENT}
     session.execute(text(_TEMP_NUMBERS), params)
     dialect = session.get_bind().dialect.name
     session.execute(text(_FINAL_NUMBERS["postgresql" if dialect == "postgresql" else "sqlite"]), params)
     count = session.scalar(select(func.count()).select_from(Voucher).where(
-        Voucher.org_id == org_id, Voucher.period == period)) or 0
+        Voucher.org_id == org_id, Voucher.period == period,
+        ~and_(Voucher.number.like(params["node_numbered"]), Voucher.number.not_like(params["mine"])))) or 0
     # Locked at its high-water mark, not at the count: numbers above the count that processes took
     # in blocks (models.number_blocks) stay spent, so after a 反结账 new numbers start above them.
     high = case((NumberSequence.last < count, count), else_=NumberSequence.last)
     session.execute(update(NumberSequence).where(
-        NumberSequence.org_id == org_id, NumberSequence.series == "voucher", NumberSequence.period == period,
+        NumberSequence.org_id == org_id, NumberSequence.series == node.voucher_series(),
+        NumberSequence.period == period,
     ).values(last=high, locked_through=high).execution_options(synchronize_session=False))
     return count
 
@@ -264,7 +275,8 @@ def reopen_period(session: Session, actor: Actor, cmd: ReopenPeriod) -> PeriodSt
         raise InvalidState(f"请先反结账{period_label(later[-1])}（从最后结账的期间起逐月反结账）", period=period,
                            later=later)
     session.execute(update(NumberSequence).where(
-        NumberSequence.org_id == actor.org_id, NumberSequence.series == "voucher", NumberSequence.period == period,
+        NumberSequence.org_id == actor.org_id, NumberSequence.series == node.voucher_series(),
+        NumberSequence.period == period,
     ).values(locked_through=None).execution_options(synchronize_session=False))
     row.status, row.reopened_at, row.reopened_by, row.reason = (
         PeriodStatus.OPEN, utcnow(), actor.member_id, reason)

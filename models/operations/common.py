@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.base import utcnow
 from models.catalog import Item
@@ -166,9 +167,10 @@ DOC_SEQ_WIDTH = 4
 
 
 def document_series(kind: DocKind, site: SiteRef | None, business_time: datetime) -> tuple[str, str]:
-    """The counter a document's number comes from: (series "RK-SX", Shanghai day "20261123")."""
+    """The counter a document's number comes from: (series "RK-SX", Shanghai day "20261123"); at an
+    edge node the series carries its code ("RK-SX-N1"), so its numbers and counters are its own."""
     series = f"{DOC_PREFIX[kind]}-{site.code}" if site is not None else DOC_PREFIX[kind]
-    return series, business_time.astimezone(SHANGHAI).strftime("%Y%m%d")
+    return node.tagged(series), business_time.astimezone(SHANGHAI).strftime("%Y%m%d")
 
 
 def document_number(series: str, day: str, seq: int | str) -> str:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
@@ -128,7 +129,7 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     if gain or loss:
         ensure_open(uow.catalog, period_of(when))  # before the counters: a closed period's says so less kindly
     numbers = writer.numbers(org_id, [(series, day, DOC_SEQ_WIDTH)] + (
-        [("voucher", period_of(when), VOUCHER_SEQ_WIDTH)] if gain or loss else []))
+        [(node.voucher_series(), period_of(when), VOUCHER_SEQ_WIDTH)] if gain or loss else []))
     document_id, number = ids["documents"], document_number(series, day, numbers[0])
     writer.insert(_documents, id=document_id, org_id=org_id, kind=DocKind.COUNT, number=number,
                   status=DocStatus.POSTED, business_time=when, site_id=site.id, created_by=actor.member_id,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.approvals import ApprovalStatus
 from models.audit import AuditEntry, audit_values, record_audit
@@ -413,7 +414,7 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
     if plan.total:
         ensure_open(uow.catalog, period)  # before the counters: a closed period's says so less kindly
     wanted = ([] if draft is not None else [(series, day, DOC_SEQ_WIDTH)]) + (
-        [("voucher", period, VOUCHER_SEQ_WIDTH)] if plan.total else [])
+        [(node.voucher_series(), period, VOUCHER_SEQ_WIDTH)] if plan.total else [])
     numbers = writer.numbers(org_id, wanted)
     ids = plan.facts.new_ids
     if draft is None:
@@ -459,7 +460,7 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
                   site_id=site.id, quantity=plan.quantity, unit_cost=plan.price.quantize(COST_QUANTUM,
                                                                                          rounding=ROUND_HALF_UP),
                   value=plan.goods, document_id=document_id, business_time=plan.when,
-                  origin_node=cmd.origin_node, reverses_move_id=None)
+                  origin_node=node.origin(cmd.origin_node), reverses_move_id=None)
     if plan.order_line is not None and plan.order is not None:
         plan.order_line.done_quantity += plan.quantity
         _advance_order(plan.order)

@@ -32,8 +32,21 @@ from models.operations.masterdata import (
     create_party,
     create_site,
 )
-from models.org import Member, Org, Party, Role, Site, SiteKind
+from models.org import (
+    DEFAULT_OFFLINE_KINDS,
+    DEFAULT_REFUSE_MONEY_AFTER_HOURS,
+    DEFAULT_WARN_AFTER_HOURS,
+    Member,
+    OfflineKind,
+    Org,
+    Party,
+    Role,
+    Site,
+    SiteKind,
+    SitePolicy,
+)
 from models.outbox import emit
+from models.queries.offline_policy import join_kinds
 
 #: Bounds of what a person types into a settings form (the columns' own lengths).
 NAME_MAX = 128
@@ -194,6 +207,64 @@ def update_site(session: Session, actor: Actor, cmd: UpdateSite) -> Saved:
     if after:
         record_audit(session, actor, "site.updated", "site", site.id, before=before, after=after, reason=cmd.reason)
         emit(session, actor.org_id, "site.updated", {"site_id": site.id, "changed": sorted(after)})
+    return Saved(site.id, tuple(sorted(after)))
+
+
+@dataclass(frozen=True)
+class UpdateSitePolicy:
+    """A site's autonomy policy while its edge node is offline (models.queries.offline_policy)."""
+
+    site_id: int
+    offline_kinds: tuple[str, ...]
+    ship_credit_per_day: Decimal | None = None
+    warn_after_hours: int = DEFAULT_WARN_AFTER_HOURS
+    refuse_money_after_hours: int = DEFAULT_REFUSE_MONEY_AFTER_HOURS
+    reason: str = ""
+
+
+#: Longest a policy may let a node stay unsynced before it warns or refuses: 30 days.
+POLICY_HOURS_MAX = 720
+
+
+@idempotent("site.policy")
+def update_site_policy(session: Session, actor: Actor, cmd: UpdateSitePolicy) -> Saved:
+    """Set which operations a site's node may do offline, its daily offline ship credit, and after how
+    many hours unsynced it warns and then refuses money-bearing operations; audited."""
+    actor.require(Permission.ROLES)
+    site = get_owned(session, Site, cmd.site_id, actor.org_id, lock=True)
+    if site.kind == SiteKind.IN_TRANSIT:
+        raise ValidationError("在途地点没有离线策略", field="site_id")
+    unknown = sorted(set(cmd.offline_kinds) - {k.value for k in OfflineKind})
+    if unknown:
+        raise ValidationError(f"不认识的离线操作：{'、'.join(unknown)}", field="offline_kinds")
+    for field, hours, label in (("warn_after_hours", cmd.warn_after_hours, "离线提醒时长"),
+                                ("refuse_money_after_hours", cmd.refuse_money_after_hours, "离线停办金额业务时长")):
+        if not 1 <= hours <= POLICY_HOURS_MAX:
+            raise ValidationError(f"{label}须在 1 到 {POLICY_HOURS_MAX} 小时之间", field=field)
+    if cmd.warn_after_hours > cmd.refuse_money_after_hours:
+        raise ValidationError("离线提醒时长不能长于停办金额业务的时长", field="warn_after_hours")
+    credit = cmd.ship_credit_per_day
+    if credit is not None and not (credit.is_finite() and 0 <= credit < MONEY_MAX
+                                   and credit == credit.quantize(Decimal("0.01"))):
+        raise ValidationError("离线出库额度须是 0 到 100 亿之间、最多两位小数的金额", field="ship_credit_per_day")
+    row = session.get(SitePolicy, site.id, with_for_update=True)
+    new = row is None
+    if row is None:  # compared against the defaults, so the first save audits only what it changes
+        row = SitePolicy(org_id=actor.org_id, site_id=site.id, offline_kinds=join_kinds(DEFAULT_OFFLINE_KINDS),
+                         ship_credit_per_day=None, warn_after_hours=DEFAULT_WARN_AFTER_HOURS,
+                         refuse_money_after_hours=DEFAULT_REFUSE_MONEY_AFTER_HOURS)
+        session.add(row)
+    kinds = join_kinds(frozenset(OfflineKind(k) for k in cmd.offline_kinds))
+    before, after = _changes(row, {"offline_kinds": kinds, "ship_credit_per_day": credit,
+                                   "warn_after_hours": cmd.warn_after_hours,
+                                   "refuse_money_after_hours": cmd.refuse_money_after_hours})
+    if after:
+        session.flush()
+        record_audit(session, actor, "site.policy_updated", "site", site.id, before=before, after=after,
+                     reason=cmd.reason)
+        emit(session, actor.org_id, "site.policy_updated", {"site_id": site.id, "changed": sorted(after)})
+    elif new:  # the defaults again: nothing to store
+        session.expunge(row)
     return Saved(site.id, tuple(sorted(after)))
 
 

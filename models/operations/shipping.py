@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.approvals import ApprovalStatus
 from models.catalog_snapshot import PartyInfo
@@ -189,7 +190,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     series, day = document_series(DocKind.SHIPMENT, site, when)
     ensure_open(uow.catalog, period_of(when))  # before the counters: a closed period's says so less kindly
     numbers = writer.numbers(org_id, [(series, day, DOC_SEQ_WIDTH)] + (
-        [("voucher", period_of(when), VOUCHER_SEQ_WIDTH)] if total or cost else []))
+        [(node.voucher_series(), period_of(when), VOUCHER_SEQ_WIDTH)] if total or cost else []))
     document_id, number = facts.new_ids["documents"], document_number(series, day, numbers[0])
     writer.insert(
         _documents, id=document_id, org_id=org_id, kind=DocKind.SHIPMENT, number=number, status=DocStatus.POSTED,

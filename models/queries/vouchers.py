@@ -80,10 +80,12 @@ class VoucherList:
 
 
 def split_number(number: str) -> tuple[str, int | None]:
-    """记-202611-00012 → ("记", 12); a number of another shape → (its first part, None)."""
+    """记-202611-00012 → ("记", 12); a number of another shape → (its first part, None). An edge
+    node's 记-N1-202611-00012 is of another shape: its 12 alone would read as headquarters' 12."""
     word, _, rest = number.partition("-")
-    tail = rest.rsplit("-", 1)[-1]
-    return word or "记", int(tail) if tail.isdigit() else None
+    parts = rest.split("-")
+    tail = parts[-1]
+    return word or "记", int(tail) if len(parts) == 2 and tail.isdigit() else None
 
 
 def voucher_list(session: Session, org_id: int, date_from: date, date_to: date) -> VoucherList:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from models.catalog import Grade, Item, ItemUnit, Unit
 from models.demo import seed_demo
 from models.infra import AuditEntry
-from models.org import Member, Party, Site
+from models.org import Member, Party, Site, SitePolicy
 from tests.console.conftest import post
 from tests.operations.test_settings_admin import ITEM_HEAD, workbook
 from tests.security.conftest import rows
@@ -243,3 +243,33 @@ def test_routes_are_declared_and_deactivated_on_the_sites_page(console_as, demo,
     same = post(client, "/console/settings/routes", {
         "from_site_id": demo.sites["SX"], "to_site_id": demo.sites["SX"]}, page="/console/settings")
     assert same.status_code == 303 and "不能是同一个地点" in client.get(same.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_sites_offline_policy_is_shown_and_edited_on_the_sites_page(console_as, demo, session_factory, engine):
+    client = console_as("钱总监")
+    sx = demo.sites["SX"]
+    html = client.get("/console/settings").get_data(as_text=True)
+    assert "离线策略（默认）" in html and 'name="offline_ship"' in html
+    response = post(client, f"/console/settings/sites/{sx}/policy", {
+        "offline_receive": "1", "offline_ship": "1", "ship_credit_per_day": "1200",
+        "warn_after_hours": "12", "refuse_money_after_hours": "36", "reason": "山里"}, page="/console/settings")
+    assert response.status_code == 303
+    assert "离线策略已保存" in client.get(response.headers["Location"]).get_data(as_text=True)
+    with session_factory() as s:
+        policy = s.get_one(SitePolicy, sx)
+        assert (policy.offline_kinds, policy.ship_credit_per_day, policy.warn_after_hours,
+                policy.refuse_money_after_hours) == ("receive,ship", Decimal(1200), 12, 36)
+        assert s.scalars(select(AuditEntry.reason).where(
+            AuditEntry.org_id == demo.org_id, AuditEntry.action == "site.policy_updated")).one() == "山里"
+    html = client.get("/console/settings").get_data(as_text=True)
+    assert f'id="site-{sx}-warn" name="warn_after_hours" type="number" min="1" max="720" required value="12"' in html
+    before = rows(engine)
+    bad = post(client, f"/console/settings/sites/{sx}/policy", {
+        "warn_after_hours": "50", "refuse_money_after_hours": "36"}, page="/console/settings")
+    assert bad.status_code in (303, 422)
+    assert rows(engine) == before
+    manager = console_as("赵经理")
+    assert "离线策略" not in manager.get("/console/settings").get_data(as_text=True)
+    assert post(manager, f"/console/settings/sites/{sx}/policy", {
+        "warn_after_hours": "5", "refuse_money_after_hours": "6"}, page="/console/settings").status_code == 403
+    assert rows(engine) == before

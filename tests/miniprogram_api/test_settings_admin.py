@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401
 from tests.operations.test_settings_admin import ITEM_HEAD, workbook
@@ -62,3 +63,26 @@ def test_opening_stock_imports_through_the_same_route(client, as_, demo, engine)
                        headers=as_("赵经理"), content_type="multipart/form-data")
     assert done.status_code == 201, done.get_data(as_text=True)
     assert (done.get_json()["rows_valid"], done.get_json()["written"]) == (1, True)
+
+
+def test_a_sites_offline_policy_is_read_and_set_beside_the_site(client, as_, demo, engine):
+    director, sx = as_("钱总监"), demo.sites["SX"]
+    url = f"/api/v1/settings/sites/{sx}/policy"
+    first = client.get(url, headers=director).get_json()
+    assert first == {"site_id": sx, "offline_kinds": ["receive", "count", "freeze", "transfer_out"],
+                     "ship_credit_per_day": None, "warn_after_hours": 24, "refuse_money_after_hours": 72,
+                     "default": True}
+    body = {"offline_kinds": ["ship", "receive"], "ship_credit_per_day": "800", "warn_after_hours": 6,
+            "refuse_money_after_hours": 30, "reason": "断网多"}
+    saved = client.put(url, json=body, headers={**director, "Idempotency-Key": "policy-sx-1"})
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    assert "offline_kinds" in saved.get_json()["changed"]
+    now = client.get(url, headers=director).get_json()
+    assert (now["offline_kinds"], Decimal(now["ship_credit_per_day"]), now["default"]) == (
+        ["receive", "ship"], Decimal(800), False)
+    before = rows(engine)
+    bad = client.put(url, json={**body, "warn_after_hours": 40}, headers=director)
+    assert bad.status_code == 422 and bad.get_json()["error"]["details"]["field"] == "warn_after_hours"
+    manager = client.put(url, json=body, headers=as_("赵经理"))
+    assert manager.status_code == 403 and client.get(url, headers=as_("赵经理")).status_code == 403
+    assert rows(engine) == before

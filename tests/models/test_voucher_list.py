@@ -65,7 +65,8 @@ def test_a_range_too_long_or_too_big_is_refused(session_factory, demo, monkeypat
 
 
 @pytest.mark.parametrize("number, parts", [("记-202611-00012", ("记", 12)), ("收-202611-7", ("收", 7)),
-                                           ("202611", ("202611", None)), ("记-202611-A1", ("记", None))])
+                                           ("202611", ("202611", None)), ("记-202611-A1", ("记", None)),
+                                           ("记-N1-202611-00012", ("记", None))])
 def test_voucher_numbers_split_into_word_and_number(number, parts):
     assert split_number(number) == parts
 
