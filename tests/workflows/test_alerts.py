@@ -36,9 +36,11 @@ def test_stock_alerts_fire_once_a_day_through_seeded_rules(session_factory, demo
         org.settings = {**(org.settings or {}), "safety_stock": {str(demo.items["茶青"]): "10"}}
         session.commit()
     now = utcnow()
+    if local_date(now + timedelta(minutes=5)) != local_date(now):  # 23:55–24:00 in China: stay in one day
+        now -= timedelta(minutes=10)
     kinds = sorted(a["kind"] for a in run(session_factory, scan_stock_alerts, demo.org_id, now))
     assert kinds == ["lot.near_expiry", "stock.below_safety"]
-    assert run(session_factory, scan_stock_alerts, demo.org_id, now + timedelta(minutes=5)) == []
+    assert run(session_factory, scan_stock_alerts, demo.org_id, now + timedelta(minutes=5)) == []  # same day
     later = run(session_factory, scan_stock_alerts, demo.org_id, now + timedelta(days=40))
     assert "item.slow_moving" in [a["kind"] for a in later]
     drain(session_factory)
