@@ -3,9 +3,10 @@
 Issue 11 sets receipts/s at 16 clients ≥ 0.3 × pgbench TPC-B tps, quoting a prototype that wrote
 the same rows as a farmer receipt through SQLAlchemy Core in one psycopg pipeline. This rebuilds
 that prototype and measures it, the real path (``receive_goods`` through ``models.uow.run``) and
-pgbench against the same server in the same run, so the ratios share the same noise::
+pgbench (before and after the receipts; the ratios use the mean) against the same server in the
+same run, so the ratios share the same noise::
 
-    .venv/bin/python -m bench.receipt_prototype            # 2 s warm-up, 10 s windows (~2 minutes)
+    .venv/bin/python -m bench.receipt_prototype            # 2 s warm-up, 10 s windows (~2.5 minutes)
     .venv/bin/python -m bench.receipt_prototype --quick    # 1 s / 3 s windows
 
 The prototype writes what one real farmer receipt writes on PostgreSQL (listed from a real one:
@@ -304,6 +305,16 @@ def report(prefix: str, suffix: str, result: Throughput, *, server: bool = True)
     figure(f"{prefix}_receipts_failed_{suffix}", result.failed, "ops")
 
 
+def pgbench_run(plan: Plan) -> tuple[float, float]:
+    """bench.ledger's pgbench run: (TPC-B tps, server CPU ms per transaction); its figures kept off stdout."""
+    note("pgbench")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        tps = bench_pgbench(plan)
+    per_tx = re.search(r"^pgbench_server_cpu_per_tx: ([0-9.]+)", printed.getvalue(), re.MULTILINE)
+    return tps, float(per_tx.group(1)) if per_tx else float("nan")
+
+
 def fresh_org(session_factory: sessionmaker[Session], label: str) -> tuple[DemoOrg, Actor, ReceiveGoods]:
     demo, actors = new_demo(session_factory, label)
     return demo, actors["小周"], farmer_receipts(demo)[0]  # 王阿姨 23.5 斤 特级 at 绍兴
@@ -336,6 +347,8 @@ def main(argv: list[str] | None = None) -> None:
         figure("real_receipt_round_trips", probe["round_trips"], "round trips")
         figure("prototype_receipt_round_trips", prototype_round_trips(proto_for("probe")), "round trips")
 
+        tps_before, per_tx_before = pgbench_run(plan)
+
         steps: list[tuple[str, Callable[[], Throughput]]] = []
         for clients in plan.clients:
             suffix = f"{clients}client{'s' if clients > 1 else ''}"
@@ -361,12 +374,15 @@ def main(argv: list[str] | None = None) -> None:
         results["prototype 16clients_4procs"] = prototype_processes(proto4, plan)
         with contextlib.redirect_stdout(sys.stderr):  # bench.ledger's own figures: diagnostics here
             real4 = bench_receipts_processes(url, plan)
-        note("pgbench")
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):  # to read its server CPU per transaction back
-            tps = bench_pgbench(plan)
-        sys.stdout.write(printed.getvalue())
-        per_tx = re.search(r"^pgbench_server_cpu_per_tx: ([0-9.]+)", printed.getvalue(), re.MULTILINE)
+        tps_after, per_tx_after = pgbench_run(plan)
+        # pgbench brackets the receipts: the load of a shared host drifts within a run, and the
+        # ratios below take the mean of both, so neither end of the run weighs more.
+        tps = (tps_before + tps_after) / 2
+        figure("pgbench_tpcb_tps_16clients_before", tps_before, "tps")
+        figure("pgbench_tpcb_tps_16clients_after", tps_after, "tps")
+        figure("pgbench_tpcb_tps_16clients", tps, "tps")
+        per_tx = (per_tx_before + per_tx_after) / 2
+        figure("pgbench_server_cpu_per_tx", per_tx, "ms", 3)
 
         for name, result in results.items():
             who, suffix = name.split(" ", 1)
@@ -387,9 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         cores = os.cpu_count() or 1
         for who in ("prototype", "real"):
             result = results[f"{who} 16clients"]
-            if per_tx is not None:
-                figure(f"{who}_vs_pgbench_server_cpu_ceiling_16clients",
-                       float(per_tx.group(1)) / result.server_cpu_ms_per_op, "ratio", 3)
+            figure(f"{who}_vs_pgbench_server_cpu_ceiling_16clients", per_tx / result.server_cpu_ms_per_op,
+                   "ratio", 3)
             figure(f"{who}_vs_pgbench_machine_cpu_ceiling_16clients",
                    cores / (result.cpu_ms_per_op + result.server_cpu_ms_per_op) * 1000 / tps, "ratio", 3)
         for label, org_id in orgs.items():
