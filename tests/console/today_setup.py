@@ -19,6 +19,7 @@ from models.outbox import emit
 from models.planning import ForecastRun, ReplenishmentSuggestion, SafetyStock, SuggestionKind, SuggestionStatus
 from models.planning import RunStatus as ForecastStatus
 from models.stock import FreezeDirection
+from models.timeutil import local_date
 from models.tasks import TaskStatus, Todo
 from models.uow import run
 from tests.miniprogram_api.fixtures_3b import receive
@@ -43,7 +44,7 @@ def frozen_lot(session_factory: Any, demo: DemoOrg, actors: dict) -> tuple[Any, 
 
 def near_expiry_lot(session_factory: Any, demo: DemoOrg, actors: dict, days: int = 5) -> Any:
     """20 tins of 龙井 at 总仓 that expire in ``days`` days (shelf life 540 days: a 30-day window)."""
-    today = utcnow().date()
+    today = local_date(utcnow())  # the co-op's day (days left are counted in China's dates)
     return run(session_factory, receive_goods, actors["赵经理"], ReceiveGoods(
         site_id=demo.sites["ZC"], item_id=demo.items["龙井"], quantity=Decimal(20),
         party_id=demo.parties["包装厂"], unit_price=Decimal(50), price_reason="测试",

@@ -41,9 +41,18 @@ def noon(days_ago: int) -> datetime:
 START = datetime.combine(TODAY, time(8), SHANGHAI)
 
 
-def forecast(session_factory, demo: DemoOrg, hours: int = 72, start: datetime = START):
+@pytest.fixture(autouse=True)
+def _today_at_test_time():
+    """TODAY and START as of each test, not of collection: a run that crosses midnight in China
+    would otherwise post today's vouchers after a forecast that starts yesterday."""
+    global TODAY, START
+    TODAY = local_date(utcnow())
+    START = datetime.combine(TODAY, time(8), SHANGHAI)
+
+
+def forecast(session_factory, demo: DemoOrg, hours: int = 72, start: datetime | None = None):
     with session_factory() as s:
-        return cash_forecast(s, demo.org_id, start, hours)
+        return cash_forecast(s, demo.org_id, START if start is None else start, hours)
 
 
 def _terms(session_factory, demo, party: int, days: int) -> None:
