@@ -36,6 +36,7 @@ from models.db import read_only
 from models.errors import DomainError, NotFound
 from models.operations.console_sessions import StartConsoleSession, end_console_session, start_console_session
 from models.queries.console_session import LiveSession, live_console_session
+from models.queries.nodes import node_sync_status
 from models.uow import run
 
 R = TypeVar("R")
@@ -226,7 +227,9 @@ def _console_context() -> dict[str, Any]:
     if request.blueprint != "console":
         return {}
     who = signed_in_actor() if request.endpoint != "console.static" else None
-    return {"me": who, "nav": _nav(who), "csrf_token": generate_csrf}
+    # At headquarters node_sync_status is None without touching the database.
+    sync = node_sync_status(read_db(), who.org_id) if who is not None else None
+    return {"me": who, "nav": _nav(who), "csrf_token": generate_csrf, "node_sync": sync}
 
 
 def render(template: str, status: int = 200, **context: Any) -> Response:

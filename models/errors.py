@@ -284,3 +284,27 @@ class RouteInactive(InvalidState):
 
     code = "ROUTE_INACTIVE"
     default_message = "这条调拨路线已停用"
+
+
+class NodeOfflineNotAllowed(DomainError):
+    """At an edge node out of touch with headquarters: the site's policy forbids this kind offline."""
+
+    code = "NODE_OFFLINE_NOT_ALLOWED"
+    http_status = 409
+    default_message = "本节点未与总部同步，该地点不允许离线办理此业务"
+
+
+class NodeOfflineTooLong(DomainError):
+    """At an edge node: out of touch longer than the site allows for operations that carry money."""
+
+    code = "NODE_OFFLINE_TOO_LONG"
+    http_status = 409
+    default_message = "本节点与总部失联过久，暂停涉及金额的业务"
+
+
+class NodeOfflineCreditExceeded(DomainError):
+    """At an edge node: the site's daily offline shipment credit would be exceeded."""
+
+    code = "NODE_OFFLINE_CREDIT_EXCEEDED"
+    http_status = 409
+    default_message = "超出离线出库额度"

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.cli import migrate
+from models import node
 from models.actor import Actor, load_actor
 from models.db import make_engine, make_session_factory, recreate_postgres_database
 from models.demo import DemoOrg, seed_demo
+from models.nodes import NodeState
 from models.uow import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,3 +101,29 @@ def actors(session_factory: sessionmaker[Session], demo: DemoOrg) -> dict[str, A
         found = {name: load_actor(session, member_id) for name, member_id in demo.members.items()}
     found["系统"] = Actor.system_actor(demo.org_id)
     return found
+
+
+@pytest.fixture
+def at_node() -> Iterator[str]:
+    """This process runs as edge node N1 for the test (headquarters again afterwards)."""
+    node.configure("N1")
+    yield "N1"
+    node.configure(node.SERVER)
+
+
+@pytest.fixture
+def node_synced(session_factory: sessionmaker[Session], at_node: str) -> Iterator[Callable[[datetime | None], None]]:
+    """At node N1: set when it last synced with headquarters (None: never). The node's state row is
+    global (not per org), so it is removed again after the test."""
+    def clear(session: Session) -> None:
+        session.execute(delete(NodeState).where(NodeState.node_code == at_node))
+
+    def synced(at: datetime | None) -> None:
+        with session_factory.begin() as session:
+            clear(session)
+            if at is not None:
+                session.add(NodeState(node_code=at_node, last_synced_at=at, hq_time=at))
+
+    yield synced
+    with session_factory.begin() as session:
+        clear(session)

@@ -37,6 +37,8 @@ from models.operations.common import (
     quantity_in_base,
     site_in,
 )
+from models.operations.offline_guard import check_offline
+from models.org import OfflineKind
 from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import table_of, writer_for
 from models.stock import Reservation, StockMove
@@ -88,6 +90,7 @@ def _start(session: Session, actor: Actor, cmd: CountStock) -> tuple[UnitOfWork,
 def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
     """Post a count: losses leave the oldest lots first, gains go to the newest lot. A lean posting:
     the plan is worked out over plain balance rows, its rows go out on the posting writer."""
+    check_offline(session, cmd.site_id, OfflineKind.COUNT)
     uow, balances, ids = _start(session, actor, cmd)
     catalog = uow.catalog
     site = site_in(catalog, cmd.site_id)

@@ -19,7 +19,8 @@ from models.errors import InvalidState, PermissionDenied, ValidationError
 from models.finance import FarmerSettlement, SettlementStatus
 from models.idempotency import idempotent
 from models.lookup import get_owned
-from models.org import Site
+from models.operations.offline_guard import check_offline
+from models.org import OfflineKind, Site
 from models.outbox import emit
 from models.stock import Balance, Freeze, FreezeDirection, Lot, QcStatus, StockMove
 
@@ -140,6 +141,7 @@ def _require_freeze(actor: Actor, site_id: int | None) -> None:
 def freeze_stock(session: Session, actor: Actor, cmd: FreezeStock) -> FreezeResult:
     """Freeze an item or lot at a site (or everywhere) for inbound, outbound or both."""
     _require_freeze(actor, cmd.site_id)
+    check_offline(session, cmd.site_id, OfflineKind.FREEZE)
     item = get_owned(session, Item, cmd.item_id, actor.org_id)
     if cmd.site_id is not None:
         get_owned(session, Site, cmd.site_id, actor.org_id)

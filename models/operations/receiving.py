@@ -55,7 +55,8 @@ from models.operations.common import (
     transition,
     window_of,
 )
-from models.org import PartyKind
+from models.operations.offline_guard import check_offline
+from models.org import OfflineKind, PartyKind
 from models.outbox import emit
 from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
@@ -341,6 +342,7 @@ def _command_from_draft(data: dict[str, Any]) -> ReceiveGoods:
 def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
     """Post a receipt: lot, stock move, payable voucher, farmer settlement, outbox event. Above the
     item's plausibility limit it is stored as a draft that another member must confirm."""
+    check_offline(session, cmd.site_id, OfflineKind.RECEIVE)
     uow, facts = _start(session, actor, cmd)
     plan = _plan(uow, actor, cmd, facts)
     limit = review_limit_of(uow.catalog.org.settings, plan.item.code)
@@ -503,6 +505,7 @@ def confirm_draft_receipt(session: Session, actor: Actor, cmd: ConfirmDraftRecei
         raise SecondPersonRequired(f"入库单 {doc.number} 须由录入人以外的另一位收货员确认",
                                    number=doc.number)
     actor.require(Permission.RECEIVE, doc.site_id)
+    check_offline(session, doc.site_id, OfflineKind.RECEIVE)
     draft_cmd = _command_from_draft(data)
     uow, facts = _start(session, actor, draft_cmd)
     plan = _plan(uow, actor, draft_cmd, facts, confirming=True)

@@ -51,7 +51,8 @@ from models.operations.common import (
     site_in,
     transition,
 )
-from models.org import PartyKind
+from models.operations.offline_guard import check_offline
+from models.org import OfflineKind, PartyKind
 from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Reservation
@@ -185,6 +186,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
     taxes = [line_tax(amount, rate) for amount in amounts]
     tax = sum(taxes, Decimal(0)) if issues else line_tax(revenue, rate)
     total = revenue + tax
+    check_offline(session, site.id, OfflineKind.SHIP, total)
 
     writer, org_id = uow.writer, actor.org_id
     series, day = document_series(DocKind.SHIPMENT, site, when)

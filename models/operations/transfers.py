@@ -39,7 +39,8 @@ from models.operations.common import (
     site_in,
     transition,
 )
-from models.org import Site, SiteKind
+from models.operations.offline_guard import check_offline
+from models.org import OfflineKind, Site, SiteKind
 from models.outbox import emit
 from models.posting import post_voucher
 from models.posting_writer import table_of, writer_for
@@ -246,6 +247,7 @@ def dispatch_transfer(session: Session, actor: Actor, cmd: TransferRef) -> Trans
     source = get_owned(session, Site, doc.site_id, actor.org_id)
     dest = get_owned(session, Site, doc.to_site_id, actor.org_id)
     actor.require(Permission.TRANSFER_DISPATCH, source.id)
+    check_offline(session, source.id, OfflineKind.TRANSFER_OUT)
     transition(doc, DocStatus.IN_TRANSIT)
     when = business_time_or_now(session, actor, cmd.business_time)
     transit = _transit_site(session, actor.org_id, source, dest)

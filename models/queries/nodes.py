@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models import node
 from models.actor import Actor, Permission
 from models.base import utcnow
 from models.errors import NotFound
 from models.nodes import Node, NodeSite, NodeState
-from models.org import Org, Site, SiteKind
+from models.org import DEFAULT_WARN_AFTER_HOURS, Org, Site, SiteKind, SitePolicy
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,59 @@ def org_by_code(session: Session, code: str | None) -> tuple[int, str]:
 def node_state(session: Session, node_code: str) -> NodeState | None:
     """On a node: what its last exchange with headquarters said (None: never synced)."""
     return session.scalar(select(NodeState).where(NodeState.node_code == node_code))
+
+
+@dataclass(frozen=True)
+class NodeSyncStatus:
+    """On a node: how long since it last synced with headquarters, and whether that is too long."""
+
+    node_code: str
+    last_synced_at: datetime | None
+    #: Seconds since the last sync; None: never synced.
+    lag_seconds: int | None
+    #: "ok", or "warn" once the lag passes the strictest warn_after_hours of the org's sites.
+    level: str
+    warn_after_hours: int
+    #: "上次与总部同步：3 小时前" (Chinese, for the banner).
+    text: str
+    #: The warning line when level is "warn", else "".
+    warning: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node_code, "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at
+                else None, "lag_seconds": self.lag_seconds, "level": self.level,
+                "warn_after_hours": self.warn_after_hours, "text": self.text, "warning": self.warning}
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 60:
+        return "不到 1 分钟"
+    if seconds < 3600:
+        return f"{seconds // 60} 分钟"
+    if seconds < 86400:
+        return f"{seconds // 3600} 小时"
+    return f"{seconds // 86400} 天 {seconds % 86400 // 3600} 小时"
+
+
+def node_sync_status(session: Session, org_id: int, now: datetime | None = None) -> NodeSyncStatus | None:
+    """On a node, its sync status for the banner and GET /api/v1/node/status; None at headquarters
+    (never offline: no query at all). The warning uses the strictest warn_after_hours among the org's
+    sites' offline policies (the defaults for sites without one)."""
+    if not node.is_edge():
+        return None
+    now = now or utcnow()
+    code = node.current()
+    synced = session.scalar(select(NodeState.last_synced_at).where(NodeState.node_code == code))
+    strictest = session.scalar(
+        select(func.min(func.coalesce(SitePolicy.warn_after_hours, DEFAULT_WARN_AFTER_HOURS)))
+        .select_from(Site).outerjoin(SitePolicy, SitePolicy.site_id == Site.id)
+        .where(Site.org_id == org_id, Site.kind != SiteKind.IN_TRANSIT))
+    warn_hours = int(strictest) if strictest is not None else DEFAULT_WARN_AFTER_HOURS
+    if synced is None:
+        return NodeSyncStatus(code, None, None, "warn", warn_hours, "从未与总部同步",
+                              "本节点从未与总部同步：涉及金额的业务会被拒绝，请尽快连接总部")
+    lag = max(int((now - synced).total_seconds()), 0)
+    if lag > warn_hours * 3600:
+        return NodeSyncStatus(code, synced, lag, "warn", warn_hours, f"上次与总部同步：{_ago(lag)}前",
+                              f"已超过 {warn_hours} 小时未与总部同步，请尽快恢复网络；失联过久时涉及金额的业务会被拒绝")
+    return NodeSyncStatus(code, synced, lag, "ok", warn_hours, f"上次与总部同步：{_ago(lag)}前", "")

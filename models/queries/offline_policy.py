@@ -1,9 +1,9 @@
 """A site's autonomy policy while its edge node is offline, and the check an operation will make
 (issue 14 point 3): may this kind of operation run now, given when the node last synced?
 
-Not yet wired into the operations: the node's last-synced time comes from the sync work. The
-decision is a pure function of the policy and the lag (:func:`decide`), monotone in the lag: a
-node that synced later is never treated more strictly.
+Applied at an edge node by the operations (models.operations.offline_guard), with the node's
+last-synced time from node_state. The decision is a pure function of the policy and the lag
+(:func:`decide`), monotone in the lag: a node that synced later is never treated more strictly.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ own, so numbers never collide when the ledgers merge; its stock moves carry its 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from models.demo import seed_demo
 from models.documents import Document, NumberSequence
 from models.errors import ValidationError
 from models.finance import Voucher
+from models.nodes import NodeState
 from models.operations import (
     CountStock,
     DecideTransfer,
@@ -46,14 +46,6 @@ from models.stock import StockMove
 from models.timeutil import SHANGHAI
 from models.uow import run
 from tests.factories import receive, ship
-
-
-@pytest.fixture
-def at_node() -> Iterator[str]:
-    """This process runs as edge node N1 for the test (headquarters again afterwards)."""
-    node.configure("N1")
-    yield "N1"
-    node.configure(node.SERVER)
 
 
 def _lifecycle(session_factory, demo, actors) -> list[int]:
@@ -87,7 +79,8 @@ def _numbers(session_factory, org_id: int) -> tuple[dict[int, str], list[str], s
     return docs, vouchers, origins, series
 
 
-def test_a_node_numbers_every_document_and_voucher_with_its_code(session_factory, demo, actors, at_node):
+def test_a_node_numbers_every_document_and_voucher_with_its_code(session_factory, demo, actors, node_synced):
+    node_synced(datetime.now(UTC))  # in touch with headquarters: the offline policy restricts nothing
     ids = _lifecycle(session_factory, demo, actors)
     docs, vouchers, origins, series = _numbers(session_factory, demo.org_id)
     receipt, transfer, shipment, count, settlement = (docs[i] for i in ids)
@@ -130,6 +123,8 @@ def test_two_nodes_seeded_alike_never_issue_the_same_number(tmp_path: Path):
             factory = make_session_factory(engine)
             node.configure(code)
             demo = run(factory, seed_demo, "same-coop")
+            with factory.begin() as session:  # in touch with headquarters: no offline restriction
+                session.add(NodeState(node_code=code, last_synced_at=datetime.now(UTC)))
             with factory() as session:
                 actors = {name: load_actor(session, mid) for name, mid in demo.members.items()}
             _lifecycle(factory, demo, actors)
@@ -164,10 +159,11 @@ def test_configure_refuses_a_bad_code():
     assert node.current() == node.SERVER
 
 
-def test_a_close_at_headquarters_renumbers_its_own_vouchers_and_leaves_a_nodes_alone(session_factory, demo, actors):
+def test_a_close_at_headquarters_renumbers_its_own_vouchers_and_leaves_a_nodes_alone(session_factory, demo, actors,
+                                                                                    node_synced):
     """A node's vouchers merged into headquarters' books keep their numbers through the month's close."""
     november = datetime(2026, 11, 3, 10, tzinfo=SHANGHAI)
-    node.configure("N1")
+    node_synced(datetime.now(UTC))
     try:
         receive(session_factory, demo, 10, business_time=november)
     finally:
