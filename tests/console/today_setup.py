@@ -19,8 +19,8 @@ from models.outbox import emit
 from models.planning import ForecastRun, ReplenishmentSuggestion, SafetyStock, SuggestionKind, SuggestionStatus
 from models.planning import RunStatus as ForecastStatus
 from models.stock import FreezeDirection
-from models.timeutil import local_date
 from models.tasks import TaskStatus, Todo
+from models.timeutil import local_date
 from models.uow import run
 from tests.miniprogram_api.fixtures_3b import receive
 
