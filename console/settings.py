@@ -20,11 +20,13 @@ from models.catalog import Dimension
 from models.chart import MASS_UNITS
 from models.errors import NotFound, ValidationError
 from models.operations.masterdata import (
+    AddGrade,
     CreateItem,
     CreateParty,
     CreateSite,
     GradeSpec,
     SetGradePrice,
+    add_grade,
     set_grade_price,
 )
 from models.operations.routes import DeclareRoute, UpdateRoute, declare_route, update_route
@@ -281,6 +283,17 @@ def settings_item_update(item_id: int) -> ResponseReturnValue:
         forms.decimal("sale_price", "售价"), forms.checked("active"), forms.text("reason", "原因", max_len=200)),
         key=forms.request_key())
     return done("商品已保存" if saved.changed else "没有改动", url_for("console.settings_item", item_id=item_id))
+
+
+@bp.post("/settings/items/<int:item_id>/grades")
+@member_page(Permission.PRICES)
+def settings_grade_create(item_id: int) -> ResponseReturnValue:
+    """Give an item one more grade with its purchase price (三级 at 30 元/公斤)."""
+    name = forms.text("name", "等级名称", max_len=16, required=True)
+    price = forms.decimal("purchase_price", "收购价", required=True)
+    assert price is not None  # required
+    call(add_grade, AddGrade(item_id, name, price, forms.text("reason", "原因", max_len=200)), key=forms.request_key())
+    return done(f"等级“{name}”已添加", url_for("console.settings_item", item_id=item_id))
 
 
 @bp.post("/settings/grades/<int:grade_id>/price")

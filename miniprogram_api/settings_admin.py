@@ -26,12 +26,14 @@ from models.actor import Permission
 from models.catalog import Dimension
 from models.errors import ValidationError
 from models.operations.masterdata import (
+    AddGrade,
     AssignRole,
     CreateItem,
     CreateParty,
     CreateSite,
     GradeSpec,
     SetGradePrice,
+    add_grade,
     assign_role,
     set_grade_price,
 )
@@ -240,6 +242,18 @@ def put_item(ctx: Ctx, path: IdPath, body: ItemEdit) -> Any:
 def put_grade_price(ctx: Ctx, path: IdPath, body: PriceIn) -> Any:
     """Change a grade's purchase price (audited with the reason); answers the old price."""
     return {"previous": ctx.call(set_grade_price, SetGradePrice(path.id, body.purchase_price, body.reason))}
+
+
+class NewGradeIn(BaseModel):
+    name: str = Field(min_length=1, max_length=16)
+    purchase_price: Number = Price
+    reason: str = Field("", max_length=200)
+
+
+@endpoint(api.post, "/items/<int:id>/grades", permission=Permission.PRICES, status=201)
+def post_grade(ctx: Ctx, path: IdPath, body: NewGradeIn) -> Any:
+    """Give an item one more grade with its purchase price (audited); answers the grade's id."""
+    return {"id": ctx.call(add_grade, AddGrade(path.id, body.name, body.purchase_price, body.reason))}
 
 
 # --- units and packs -------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ PAGE = 50
 
 #: What an action is called on screen (the code stays in the export for programs).
 ACTION_LABELS: dict[str, str] = {
-    "grade.price_changed": "等级收购价", "member.created": "新增成员", "member.roles_changed": "成员角色",
+    "grade.price_changed": "等级收购价", "grade.created": "新增等级", "member.created": "新增成员",
+    "member.roles_changed": "成员角色",
     "member.updated": "成员资料", "member.binding_code_issued": "发放绑定码", "member.identity_bound": "绑定账号",
     "member.identity_revoked": "解除绑定", "item.updated": "商品资料", "party.updated": "往来单位资料",
     "site.updated": "地点资料", "org.updated": "单位设置", "org.vat_rate": "默认税率", "item.vat_rate": "商品税率",

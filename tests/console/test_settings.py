@@ -187,6 +187,48 @@ def test_opening_stock_import_on_the_imports_page(console_as, demo, engine, sess
     assert detail.status_code == 200 and "期初入库过账" in detail.get_data(as_text=True)  # its trail, in words
 
 
+def test_item_page_adds_a_grade_that_a_receipt_can_use_at_once(console_as, demo, session_factory, actors):
+    from models.operations import ReceiveGoods, receive_goods
+    from models.uow import run
+
+    leaf = demo.items["茶青"]
+    client = console_as("赵经理")
+    page = f"/console/settings/items/{leaf}"
+    assert post(client, f"{page}/grades", {"name": "三级", "purchase_price": "30", "reason": "新茶季"},
+                page=page).status_code == 303
+    assert "三级" in client.get(page).get_data(as_text=True)
+    for bad, message in (({"name": "一级", "purchase_price": "70"}, "已有等级"),
+                         ({"name": "四级", "purchase_price": "-1"}, "不能为负")):
+        response = post(client, f"{page}/grades", bad, page=page)
+        assert response.status_code == 303
+        assert message in client.get(response.headers["Location"]).get_data(as_text=True)
+    with session_factory() as s:
+        grades = s.execute(select(Grade.name, Grade.purchase_price, Grade.rank).where(Grade.item_id == leaf)
+                           .order_by(Grade.rank)).all()
+        audit = s.scalars(select(AuditEntry.action).where(AuditEntry.org_id == demo.org_id,
+                                                          AuditEntry.action == "grade.created")).all()
+    assert [g.name for g in grades] == ["特级", "一级", "二级", "三级"] and grades[-1].purchase_price == Decimal(30)
+    assert audit == ["grade.created"]  # the refused two wrote nothing
+    new_grade = next(gid for gid, name in _grade_ids(session_factory, leaf) if name == "三级")
+    receipt = run(session_factory, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=leaf, quantity=Decimal(10), unit="公斤",
+        party_id=demo.parties["王阿姨"], grade_id=new_grade))
+    assert receipt.amount == Decimal("300.00")  # 10 公斤 × 30: the new grade's price, no restart
+
+
+def _grade_ids(session_factory, item_id: int) -> list[tuple[int, str]]:
+    with session_factory() as s:
+        return [(g.id, g.name) for g in s.scalars(select(Grade).where(Grade.item_id == item_id))]
+
+
+def test_a_clerk_cannot_add_a_grade(console_as, demo, session_factory):
+    client = console_as("小周")
+    page = f"/console/settings/items/{demo.items['茶青']}"
+    response = post(client, f"{page}/grades", {"name": "三级", "purchase_price": "300"}, page="/console/")
+    assert response.status_code in (303, 403)
+    assert all(name != "三级" for _, name in _grade_ids(session_factory, demo.items["茶青"]))
+
+
 # --- units, packs and routes -------------------------------------------------------------------------
 
 def test_units_page_adds_a_unit_and_the_item_page_edits_packs(console_as, demo, session_factory):

@@ -86,3 +86,27 @@ def test_a_sites_offline_policy_is_read_and_set_beside_the_site(client, as_, dem
     manager = client.put(url, json=body, headers=as_("赵经理"))
     assert manager.status_code == 403 and client.get(url, headers=as_("赵经理")).status_code == 403
     assert rows(engine) == before
+
+
+def test_a_grade_is_added_to_an_item_once_and_only_by_whoever_sets_prices(client, as_, demo, engine):
+    from tests.security.conftest import assert_refused
+
+    leaf = demo.items["茶青"]
+    manager = {**as_("赵经理"), "Idempotency-Key": "grade-3-1"}
+    made = client.post(f"/api/v1/settings/items/{leaf}/grades", json={"name": "三级", "purchase_price": "30"},
+                       headers=manager)
+    assert made.status_code == 201, made.get_data(as_text=True)
+    again = client.post(f"/api/v1/settings/items/{leaf}/grades", json={"name": "三级", "purchase_price": "30"},
+                        headers=manager)
+    assert again.get_json() == made.get_json()  # replayed, not added twice
+    listed = client.get("/api/v1/settings/items?q=茶青", headers=as_("赵经理")).get_json()["rows"][0]
+    assert ("三级", "30") in [(g["name"], g["purchase_price"]) for g in listed["grades"]]
+    before = rows(engine)
+    assert_refused(client.post(f"/api/v1/settings/items/{leaf}/grades", json={"name": "四级", "purchase_price": "20"},
+                               headers=as_("小周")), 403, "PERMISSION_DENIED")
+    assert_refused(client.post(f"/api/v1/settings/items/{leaf}/grades", json={"name": "三级", "purchase_price": "31"},
+                               headers=as_("赵经理")), 422, "VALIDATION_ERROR", "已有等级")
+    other = client.post("/api/v1/settings/items/999999999/grades", json={"name": "四级", "purchase_price": "20"},
+                        headers=as_("赵经理"))
+    assert other.status_code == 404
+    assert rows(engine) == before
