@@ -221,6 +221,34 @@ def test_another_org_cannot_post_opening_stock_at_our_site(session_factory, demo
         assert s.scalar(select(Balance.id).where(Balance.site_id == demo.sites["ZC"],
                                                  Balance.org_id == other.org_id)) is None
         assert s.scalar(select(Balance.on_hand).where(Balance.site_id == other.sites["ZC"])) == Decimal(5)
+
+
+@pytest.mark.parametrize("price", ["-1", "1e400", "NaN", "10000001", "0.0000001"])
+def test_a_new_grade_with_an_absurd_price_is_refused(demo, engine, client, as_, price):
+    before = rows(engine)
+    response = client.post(f"/api/v1/settings/items/{demo.items['茶青']}/grades",
+                           json={"name": "三级", "purchase_price": price}, headers=as_("赵经理"))
+    assert response.status_code in (400, 422)
+    assert rows(engine) == before
+
+
+def test_another_org_cannot_add_a_grade_to_our_item(session_factory, demo, engine):
+    from models.actor import load_actor
+    from models.errors import NotFound
+    from models.operations.masterdata import AddGrade, add_grade
+    from models.uow import run
+
+    other = run(session_factory, seed_demo, f"g-{uuid.uuid4().hex[:12]}", "外社")
+    with session_factory() as s:
+        boss = load_actor(s, other.members["钱总监"])
+    before = rows(engine)
+    with pytest.raises(NotFound):
+        run(session_factory, add_grade, boss, AddGrade(demo.items["茶青"], "三级", Decimal(30)))
+    assert rows(engine) == before
+    with session_factory() as s:
+        assert s.scalar(select(Grade.id).where(Grade.item_id == demo.items["茶青"], Grade.name == "三级")) is None
+
+
 # --- units, packs and routes -------------------------------------------------------------------------
 
 def test_clerk_cannot_change_units_packs_or_routes(console_as, demo, engine, client, as_, session_factory):
