@@ -62,11 +62,15 @@ def console_browser(served_console: str, demo: DemoOrg) -> Iterator[Callable[...
             page.base_url = served_console  # type: ignore[attr-defined]
             page.goto(f"{served_console}/console/login")
             page.fill("#phone", PHONES[name])
-            page.click("button[type=submit]")
+            # Wait for the answer before looking for the org choice: counting on the old page raced
+            # the navigation and left a member of two orgs on the choice page.
+            with page.expect_navigation():
+                page.click("button[type=submit]")
             choice = page.locator(f"input[name=org_id][value='{demo.org_id}']")
             if choice.count():
                 choice.check()
-                page.click("button[type=submit]")
+                with page.expect_navigation():
+                    page.click("button[type=submit]")
             page.wait_for_url(lambda url: "/console/login" not in url)
             return page
 
