@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import number_blocks
+from models import id_blocks, number_blocks
 
 
 def make_engine(url: str, *, pool_size: int = 20, echo: bool = False) -> Engine:
     """Create an engine tuned for ledger postings on either backend."""
+    id_blocks.install()
     if url.startswith("sqlite"):
         engine = create_engine(
             url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}

@@ -20,6 +20,12 @@ SERVER = "server"
 NODE_CODE = re.compile(r"[A-Z0-9]{1,8}")
 
 _code = SERVER
+#: An edge node's id block (its id at headquarters), learnt at its first exchange: see id_range().
+_block: int | None = None
+
+#: Ids of the replicated tables are global: headquarters allocates below BLOCK, node k in
+#: [k * BLOCK, (k + 1) * BLOCK). 2**40 ids each, 2**23 nodes: neither runs out.
+BLOCK = 2**40
 
 
 def valid_code(code: str) -> bool:
@@ -27,12 +33,40 @@ def valid_code(code: str) -> bool:
     return code == SERVER or NODE_CODE.fullmatch(code) is not None
 
 
-def configure(code: str) -> None:
-    """Set this process's node code (app.factory and the worker, from LIUZHUAN_NODE)."""
-    global _code
+def configure(code: str, block: int | None = None) -> None:
+    """Set this process's node code (app.factory and the worker, from LIUZHUAN_NODE) and, when
+    known, its id block (models.operations.replication learns it at the first exchange)."""
+    global _code, _block
     if not valid_code(code):
         raise ValueError(f"invalid node code {code!r}: 'server' or [A-Z0-9]{{1,8}}")
     _code = code
+    _block = block
+
+
+def set_block(block: int) -> None:
+    """Remember this node's id block (its id at headquarters)."""
+    global _block
+    if block < 1 or block >= 2**23:
+        raise ValueError(f"invalid id block {block}")
+    _block = block
+
+
+def block() -> int | None:
+    """This node's id block, None at headquarters or before the node's first exchange."""
+    return _block if _code != SERVER else None
+
+
+def id_range() -> tuple[int, int]:
+    """The ids [low, high) this process may allocate in the replicated tables.
+
+    Raises LookupError at an edge node that has never exchanged with headquarters: it has no master
+    data yet either, so nothing can be posted there before the first sync anyway.
+    """
+    if _code == SERVER:
+        return 1, BLOCK
+    if _block is None:
+        raise LookupError("node id block unknown: sync with headquarters once first")
+    return _block * BLOCK, (_block + 1) * BLOCK
 
 
 def current() -> str:

@@ -7,9 +7,11 @@ HMAC verification needs it (a hash would not do). It is shown once, at registrat
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, CreatedMixin, IdMixin, OrgMixin
@@ -33,9 +35,16 @@ class Node(IdMixin, OrgMixin, CreatedMixin, Base):
     last_contact_ip: Mapped[str | None] = mapped_column(String(64))
     #: The node's software version, as its last hello said.
     last_version: Mapped[str | None] = mapped_column(String(32))
-    #: Rows received from / sent to the node (replication comes later: 0 until then).
+    #: Rows received from / sent to the node.
     rows_up: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_down: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The node's change-log sequence number headquarters has applied up to (gap-free: a batch is
+    #: applied only if it starts right after it).
+    up_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: What the node said, at its last exchange, it still had to send, and since when (its oldest
+    #: unsent change): the month close and the lag figures read these.
+    pending_up: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class NodeSite(IdMixin, Base):
@@ -71,3 +80,60 @@ class NodeState(IdMixin, Base):
     #: Headquarters' clock at that exchange.
     hq_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(String(200), default="")
+    #: The node's id block (its id at headquarters, models.node.id_range), from its first exchange.
+    id_block: Mapped[int | None] = mapped_column(BigInteger)
+    #: The last of its change-log sequence numbers headquarters has acknowledged.
+    up_acked: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: Down cursors: master-data table → content hash; "moves" → the last time headquarters sent up to.
+    down_cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+
+
+class SyncLog(Base):
+    """On a node: one change to a replicated row, in commit order — the node's up stream.
+
+    Written by SQLite triggers (models.replication.install_capture) so that every path — the ORM,
+    the posting writer, a raw statement — is caught in the transaction that made the change. The
+    sequence number is gap-free: SQLite has one writer and a rolled-back insert gives its rowid back.
+    """
+
+    __tablename__ = "sync_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tbl: Mapped[str] = mapped_column(String(32))
+    row_key: Mapped[str] = mapped_column(String(40))
+
+
+class SyncApplying(Base):
+    """On a node: holds a row while a batch from headquarters is applied, so the capture triggers
+    leave those rows out of the up stream (they came from headquarters)."""
+
+    __tablename__ = "sync_applying"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ConflictStatus(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class SyncConflict(IdMixin, OrgMixin, CreatedMixin, Base):
+    """At headquarters: a node's change that clashed with what headquarters already had.
+
+    History is never rewritten: the node's move stays applied; this row keeps both sides' facts and
+    the rule that flagged it, and the to-do a person works it off with (the compensating document
+    proposed in ``facts["proposal"]``).
+    """
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (UniqueConstraint("node_id", "rule", "row_key"),)
+
+    node_id: Mapped[int] = mapped_column(BigId, ForeignKey("nodes.id"), index=True)
+    #: oversold / lot_blocked / stale_price
+    rule: Mapped[str] = mapped_column(String(32))
+    #: The node's row that tripped it (a move id, a document id).
+    row_key: Mapped[str] = mapped_column(String(40))
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    todo_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("todos.id"))
+    status: Mapped[ConflictStatus] = mapped_column(Enum(ConflictStatus, native_enum=False, length=16),
+                                                   default=ConflictStatus.OPEN)

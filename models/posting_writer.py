@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Numeric, Table, bindparam, func, select
+from sqlalchemy import BigInteger, Numeric, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from models import node, number_blocks
+from models import id_blocks, node, number_blocks
 from models.base import Base
 from models.documents import NumberSequence
 from models.infra import OutboxEvent
@@ -173,6 +173,10 @@ class PostingWriter:
     def insert(self, table: Table, **values: Any) -> dict[str, Any]:
         """Queue one row of ``table`` (Python-side column defaults filled in now)."""
         row = _with_defaults(table, values)
+        if "id" not in row and table.name in id_blocks.INT_REPLICATED:
+            conn = self.session.connection()
+            if id_blocks.needed(conn, table.name):  # SQLite: the id comes from this node's block
+                row["id"] = id_blocks.next_id(conn, table.name)
         key = (table.name, tuple(row))
         self._rows.setdefault(key, (table, []))[1].append(row)
         return row
@@ -222,17 +226,21 @@ class PostingWriter:
     def ids_read(self, tables: Sequence[Table]) -> Read:
         """A read that allocates one new id per table (to run with the operation's first reads).
 
-        PostgreSQL: ``nextval`` (no lock; an unused id is a gap). SQLite: one past the largest id,
-        safe under the transaction's write lock as long as the rows are inserted before anything
-        else inserts into those tables in this transaction.
+        PostgreSQL: ``nextval`` (no lock; an unused id is a gap). SQLite: the next id of this
+        node's block (models.id_blocks), under the transaction's write lock.
         """
         names = tuple(t.name for t in tables)
         dialect = self.session.get_bind().dialect.name
+        if dialect != "postgresql":
+            # SQLite: from this node's id block (models.id_blocks), handed back by a trivial SELECT.
+            conn = self.session.connection()
+            params = {f"i{k}": id_blocks.next_id(conn, n) for k, n in enumerate(names)}
+            return Read(f"ids:{','.join(names)}",
+                        lambda: select(*[bindparam(p, type_=BigInteger()) for p in params]),
+                        params, {p: BigInteger() for p in params})
 
         def build() -> Any:  # compiled once per tables and dialect (see _compile)
-            if dialect == "postgresql":
-                return select(*[func.nextval(f"{n}_id_seq") for n in names])
-            return select(*[select(func.coalesce(func.max(t.c.id), 0) + 1).scalar_subquery() for t in tables])
+            return select(*[func.nextval(f"{n}_id_seq") for n in names])
 
         return Read(f"ids:{','.join(names)}", build, {}, {})
 

@@ -106,7 +106,7 @@ def actors(session_factory: sessionmaker[Session], demo: DemoOrg) -> dict[str, A
 @pytest.fixture
 def at_node() -> Iterator[str]:
     """This process runs as edge node N1 for the test (headquarters again afterwards)."""
-    node.configure("N1")
+    node.configure("N1", block=7)
     yield "N1"
     node.configure(node.SERVER)
 

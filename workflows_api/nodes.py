@@ -15,6 +15,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from miniprogram_api.skeleton import ERRORS, Ctx, api_blueprint, endpoint
 from models.actor import Permission
 from models.operations.node_auth import NodeHello, SignedRequest, node_hello
+from models.operations.node_exchange import NodeExchange, node_exchange
 from models.queries.nodes import list_nodes
 from models.uow import run
 
@@ -49,4 +50,29 @@ def hello() -> Response:
                            body=request.get_data(cache=False), ip=request.remote_addr or "")
     answer = run(current_app.extensions["liuzhuan"]["session_factory"], node_hello,
                  NodeHello(signed, request.headers.get("Content-Encoding", "")))
+    return jsonify(answer)
+
+
+SYNC_OUT = {"description": "OK", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {
+        "node": {"type": "string"}, "block": {"type": "integer"}, "server_time": {"type": "string"},
+        "up_seq": {"type": "integer"}, "applied": {"type": "integer"}, "conflicts": {"type": "integer"},
+        "sites": {"type": "array", "items": {"type": "integer"}}, "down": {"type": "object"}}}}}}
+
+
+@hello_api.post("/sync", responses={"200": SYNC_OUT, **{c: ERRORS[c] for c in ("401", "409", "413", "422")}})
+def sync() -> Response:
+    """One sync exchange (signed like the hello; gzip welcome): the node's next change-log batch up,
+    headquarters' cursor and the master data and moves the node lacks down.
+
+    Body {"node", "version", "up": {"entries": [[seq, table, key], …], "rows": {table: [row, …]}} | null,
+    "pending", "pending_since", "down": {"tables": {table: hash}, "moves_after"}}. A batch that does not
+    start right after headquarters' cursor (``up_seq`` in the answer) is not applied; one applied before
+    changes nothing. A row of another organisation, outside the node's id block or at a site it does not
+    serve refuses the whole batch (VALIDATION_FAILED, 422). Signature refusals as for the hello.
+    """
+    signed = SignedRequest(method=request.method, path=request.path, headers=dict(request.headers),
+                           body=request.get_data(cache=False), ip=request.remote_addr or "")
+    answer = run(current_app.extensions["liuzhuan"]["session_factory"], node_exchange,
+                 NodeExchange(signed, request.headers.get("Content-Encoding", "")))
     return jsonify(answer)

@@ -183,4 +183,4 @@ def node_hello(session: Session, hello: NodeHello) -> dict[str, Any]:
                             .where(NodeSite.node_id == node.id).order_by(Site.code)).all()
     return {"node": node.code, "name": node.name, "server_time": now.isoformat(),
             "sites": [{"id": s.id, "code": s.code, "name": s.name} for s in sites],
-            "cursors": {"up": 0, "down": 0}}
+            "cursors": {"up": node.up_seq, "down": 0}, "block": node.id}

@@ -81,7 +81,7 @@ def test_register_then_sync_once_against_a_live_headquarters(monkeypatch, capsys
     node_env = {"DATABASE_URL": node_db, "LIUZHUAN_VAR_DIR": str(tmp_path / "node"), **env}
     status, out, _ = _cli(monkeypatch, capsys, ["sync", "--once"], node_env)
     assert status == 0, out
-    assert "已连接总部" in out and "绍兴收购点（SX）" in out and "总仓（ZC）" in out
+    assert "同步完成：节点 SX1" in out and "下载" in out
     with session_factory() as s:
         node = s.scalar(select(Node).where(Node.org_id == demo.org_id, Node.code == "SX1"))
         assert node.last_contact_at is not None and node.last_contact_ip == "127.0.0.1"

@@ -15,7 +15,7 @@ def _page(console_as) -> str:
 
 def test_a_node_shows_its_last_sync_and_warns_past_the_sites_window(console_as, session_factory, demo, node_synced):
     client = console_as("赵经理")  # the app is created (as headquarters) before the node is set
-    node.configure("N1")
+    node.configure("N1", block=7)
     node_synced(datetime.now(UTC) - timedelta(hours=3))
     page = client.get("/console/").get_data(as_text=True)
     assert 'data-node-sync="ok"' in page and "上次与总部同步：3 小时前" in page
@@ -36,7 +36,7 @@ def test_headquarters_shows_no_banner(console_as):
 
 
 def test_the_api_reports_the_node_status(client, as_, node_synced):
-    node.configure("N1")  # after the app (created as headquarters)
+    node.configure("N1", block=7)  # after the app (created as headquarters)
     node_synced(datetime.now(UTC) - timedelta(hours=30))
     body = client.get("/api/v1/node/status", headers=as_("小周")).get_json()
     assert body["edge"] is True and body["node"] == "N1" and body["level"] == "warn"

@@ -121,7 +121,7 @@ def test_two_nodes_seeded_alike_never_issue_the_same_number(tmp_path: Path):
             migrate(url)
             engine = make_engine(url)
             factory = make_session_factory(engine)
-            node.configure(code)
+            node.configure(code, block=7)
             demo = run(factory, seed_demo, "same-coop")
             with factory.begin() as session:  # in touch with headquarters: no offline restriction
                 session.add(NodeState(node_code=code, last_synced_at=datetime.now(UTC)))

@@ -11,7 +11,7 @@ from tests.security.conftest import assert_refused, rows
 
 
 def test_a_refused_offline_shipment_writes_nothing(client, as_, engine, session_factory, demo, actors, node_synced):
-    node.configure("N1")  # after the app (created as headquarters)
+    node.configure("N1", block=7)  # after the app (created as headquarters)
     node_synced(datetime.now(UTC))
     receive(session_factory, demo, actors, "10")
     node_synced(datetime.now(UTC) - timedelta(hours=2))  # past the online window; 绍兴 has the defaults

@@ -114,6 +114,7 @@ NOT_SKELETON = {
     "POST /api/v1/auth/code/verify": "登录：用聊天里收到的验证码换令牌",
     # Edge nodes are not members: the hello is signed with the node's key (models.operations.node_auth).
     "POST /api/v1/nodes/hello": "站点节点：HMAC 签名校验，不用令牌",
+    "POST /api/v1/nodes/sync": "站点节点：HMAC 签名校验，不用令牌",
 }
 
 

@@ -1,0 +1,277 @@
+"""Headquarters' side of one sync exchange with an edge node: apply its changes, answer what it lacks.
+
+``POST /api/v1/nodes/sync`` carries, signed (models.operations.node_auth):
+
+    {"node": CODE, "version": "1",
+     "up": {"entries": [[seq, table, key], …], "rows": {table: [row, …]}} or null,
+     "pending": unsent changes after this batch, "pending_since": oldest unsent change's time or null,
+     "down": {"tables": {table: hash}, "moves_after": time or null}}
+
+Up: the entries are the node's change-log sequence numbers, consecutive. Headquarters keeps, per
+node, the last one it applied (``nodes.up_seq``): entries at or below it are skipped (a batch sent
+again changes nothing); a batch that does not start right after it is refused whole and answered
+with the cursor, so the node resends from there — nothing is lost in a gap. The rows are applied in
+one transaction with the cursor: a node killed mid-sync, or an answer lost on the way back, leaves
+headquarters either with all of the batch and the new cursor or with neither.
+
+Rules a node cannot break by sending rows: every row is of its organisation; a row it creates has
+an id in its own block; a move or a document is at one of its sites. A stock move that leaves its
+balance below zero here, or ships from a lot failed or frozen here, is applied anyway (the goods
+did move) and recorded as a conflict with both sides' facts and a to-do for a manager with the
+compensating document proposed (models.nodes.SyncConflict).
+
+Down: the master-data tables whose content hash differs from the node's, whole; and the moves at
+the node's sites that the node did not make, recorded after ``moves_after`` less an overlap (a
+PostgreSQL transaction may commit after a later one: the overlap re-sends, the node's apply skips).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import node as node_mod
+from models.actor import Actor
+from models.base import utcnow
+from models.errors import ValidationError
+from models.nodes import Node, NodeSite, SyncConflict
+from models.operations.node_auth import SignedRequest, unpack, verify_node_request
+from models.operations.nodes import RecordNodeContact, record_node_contact
+from models.operations.replica_apply import bump_balances, decode_batch, mark_dispatched, upsert
+from models.operations.todos import CreateTodo, create_todo
+from models.outbox import emit
+from models.replication import DOWN_MOVE_TABLES, DOWN_TABLES, UP_TABLES, content_hash, encode_row, table
+from models.stock import Balance, Freeze, Lot, QcStatus
+
+#: Moves sent down again from this far before the node's cursor (see the module docstring).
+OVERLAP = timedelta(minutes=5)
+#: Moves sent down per exchange; the node asks again while "more" is true.
+DOWN_MOVES = 2000
+#: Entries accepted per exchange (the node sends 500).
+MAX_ENTRIES = 5000
+#: Tables whose rows carry a site a node must serve.
+_SITE_COLUMN = {"documents": "site_id", "stock_moves": "site_id", "freezes": "site_id"}
+
+
+@dataclass(frozen=True)
+class NodeExchange:
+    request: SignedRequest
+    content_encoding: str = ""
+
+
+def _body(exchange: NodeExchange, node: Node) -> dict[str, Any]:
+    try:
+        data = json.loads(unpack(exchange.request.body, exchange.content_encoding) or b"{}")
+    except (ValueError, RecursionError):
+        raise ValidationError("请求体须是 JSON 对象", field="body") from None
+    if not isinstance(data, dict):
+        raise ValidationError("请求体须是 JSON 对象", field="body")
+    if data.get("node", node.code) != node.code:
+        from models.errors import NodeSignatureInvalid
+
+        raise NodeSignatureInvalid("请求体里的节点编号与签名的节点不一致")
+    return data
+
+
+def _entries(up: dict[str, Any]) -> list[tuple[int, str, str]]:
+    raw = up.get("entries")
+    if not isinstance(raw, list) or len(raw) > MAX_ENTRIES:
+        raise ValidationError("同步批次的条目格式不对", field="up.entries")
+    out = []
+    for e in raw:
+        if not (isinstance(e, list) and len(e) == 3 and isinstance(e[0], int) and e[1] in UP_TABLES
+                and isinstance(e[2], str) and len(e[2]) <= 40):
+            raise ValidationError("同步批次的条目格式不对", field="up.entries")
+        out.append((e[0], e[1], e[2]))
+    seqs = [e[0] for e in out]
+    if seqs and seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        raise ValidationError("同步批次的序号不连续", field="up.entries")
+    return out
+
+
+def _check_rows(session: Session, node: Node, sites: set[int], batch: dict[str, list[dict[str, Any]]]) -> None:
+    """Refuse (whole) a batch with a row the node may not write (see the module docstring)."""
+    low, high = node.id * node_mod.BLOCK, (node.id + 1) * node_mod.BLOCK
+    for name, rows in batch.items():
+        key = next(iter(table(name).primary_key.columns)).name
+        site_col = _SITE_COLUMN.get(name)
+        for r in rows:
+            if r.get("org_id") != node.org_id:
+                raise ValidationError("同步批次里有别的组织的数据", field="rows")
+            if site_col and r.get(site_col) is not None and r[site_col] not in sites and not (
+                    name == "documents" and r.get("to_site_id") in sites):
+                raise ValidationError(f"同步批次里有不属于本节点站点的{name}", field="rows")
+            if isinstance(r[key], int) and not low <= r[key] < high and name != "documents":
+                raise ValidationError(f"同步批次里 {name} 的编号不在本节点的号段内", field="rows")
+    # A document outside the block may only be one of headquarters' documents at the node's sites
+    # that the node moved on (a transfer it received): it must exist already.
+    docs = [r for r in batch.get("documents", []) if not low <= r["id"] < high]
+    if docs:
+        t = table("documents")
+        found: set[int] = set(session.scalars(select(t.c.id).where(t.c.id.in_([r["id"] for r in docs]),
+                                                         t.c.org_id == node.org_id)))
+        if any(r["id"] not in found for r in docs):
+            raise ValidationError("同步批次里有总部没有的单据编号", field="rows")
+
+
+def _conflicts(session: Session, node: Node, moves: list[dict[str, Any]]) -> int:
+    """Record the node's newly applied issues that clash with headquarters' view; returns how many."""
+    opened = 0
+    for m in moves:
+        if m["quantity"] >= 0:
+            continue
+        balance = session.scalar(select(Balance.on_hand).where(
+            Balance.item_id == m["item_id"], Balance.site_id == m["site_id"], Balance.lot_id == m["lot_id"]))
+        lot = session.get(Lot, m["lot_id"])
+        frozen = session.scalar(select(Freeze.reason).where(
+            Freeze.org_id == node.org_id, Freeze.lot_id == m["lot_id"], Freeze.active.is_(True)).limit(1))
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        if balance is not None and balance < 0:
+            found.append(("oversold", "余量不足：节点出库后总部账面为负",
+                          {"kind": "adjustment", "site_id": m["site_id"], "lot_id": m["lot_id"],
+                           "quantity": str(-balance), "text": f"盘点核实后补差 {-balance}（或从其他站点调拨补足）"}))
+        if lot is not None and (lot.qc_status == QcStatus.FAILED or frozen):
+            why = "质检不合格" if lot.qc_status == QcStatus.FAILED else f"已冻结（{frozen}）"
+            found.append(("lot_blocked", f"批次{why}，节点离线期间仍出库",
+                          {"kind": "recall", "lot_id": m["lot_id"], "quantity": str(-m["quantity"]),
+                           "text": f"召回批次 {lot.code} 已出库的 {-m['quantity']}"}))
+        for rule, title, proposal in found:
+            key = m["id"].hex
+            if session.scalar(select(SyncConflict.id).where(SyncConflict.node_id == node.id,
+                                                            SyncConflict.rule == rule,
+                                                            SyncConflict.row_key == key)) is not None:
+                continue
+            facts = {"node": {"code": node.code, "move_id": key, "quantity": str(m["quantity"]),
+                              "document_id": m["document_id"], "business_time": m["business_time"].isoformat()},
+                     "headquarters": {"on_hand_after": str(balance if balance is not None else Decimal(0)),
+                                      "qc_status": lot.qc_status.value if lot else None, "freeze": frozen},
+                     "proposal": proposal}
+            todo = create_todo(session, node.org_id, CreateTodo(
+                title=f"站点节点 {node.code} 同步冲突：{title}"[:128], due_in_hours=24, assignee_role="manager",
+                body=proposal["text"], kind="node_conflict", document_id=m["document_id"], lot_id=m["lot_id"],
+                chain=({"after_hours": 24, "role": "director"},)))
+            session.add(SyncConflict(org_id=node.org_id, node_id=node.id, rule=rule, row_key=key, facts=facts,
+                                     todo_id=todo.id))
+            emit(session, node.org_id, "node.conflict", {"node": node.code, "rule": rule, "move_id": key,
+                                                          "todo_id": todo.id}, document_id=m["document_id"])
+            opened += 1
+    return opened
+
+
+def apply_up(session: Session, node: Node, sites: set[int], up: dict[str, Any]) -> tuple[int, int]:
+    """Apply a node's batch (see the module docstring); returns (rows written, conflicts opened)."""
+    entries = _entries(up)
+    if not entries:
+        return 0, 0
+    first, last = entries[0][0], entries[-1][0]
+    if last <= node.up_seq:
+        return 0, 0  # all applied before: the answer carrying the cursor was lost
+    if first > node.up_seq + 1:
+        return 0, 0  # a gap: refused whole; the cursor in the answer says where to resend from
+    wanted = {(t, k) for s, t, k in entries if s > node.up_seq}
+    batch = decode_batch(up.get("rows") or {}, UP_TABLES)
+    keep: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in batch.items():
+        key = next(iter(table(name).primary_key.columns)).name
+        keep[name] = [r for r in rows if (name, r[key].hex if hasattr(r[key], "hex") else str(r[key])) in wanted]
+    _check_rows(session, node, sites, keep)
+    written = 0
+    new_moves: list[dict[str, Any]] = []
+    for name in UP_TABLES:
+        rows = keep.get(name, [])
+        if name == "outbox_events":
+            mark_dispatched(rows)
+        new = upsert(session, name, rows)
+        written += len(rows)
+        if name == "stock_moves":
+            new_moves = new
+    bump_balances(session, new_moves)
+    session.flush()
+    opened = _conflicts(session, node, new_moves)
+    node.up_seq = last
+    node.rows_up = (node.rows_up or 0) + written
+    return written, opened
+
+
+def _down_tables(session: Session, node: Node, hashes: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in DOWN_TABLES:
+        t = table(name)
+        where = t.c.id == node.org_id if name == "orgs" else t.c.org_id == node.org_id
+        key = next(iter(t.primary_key.columns))
+        rows = [encode_row(r) for r in session.execute(select(t).where(where).order_by(key)).mappings()]
+        digest = content_hash(rows)
+        if hashes.get(name) != digest:
+            out[name] = {"hash": digest, "rows": rows}
+    return out
+
+
+def _down_moves(session: Session, node: Node, sites: set[int], after: Any) -> dict[str, Any]:
+    moves = table("stock_moves")
+    q = select(moves).where(moves.c.org_id == node.org_id, moves.c.site_id.in_(sites),
+                            moves.c.origin_node != node.code)
+    if isinstance(after, str):
+        try:
+            since = datetime.fromisoformat(after) - OVERLAP
+        except ValueError:
+            raise ValidationError("moves_after 不是时间", field="down.moves_after") from None
+        q = q.where(moves.c.recorded_at > since)
+    rows = list(session.execute(q.order_by(moves.c.recorded_at, moves.c.id).limit(DOWN_MOVES + 1)).mappings())
+    more = len(rows) > DOWN_MOVES
+    rows = rows[:DOWN_MOVES]
+    if not rows:
+        return {"rows": {}, "until": after if isinstance(after, str) else None, "more": False}
+    doc_ids = sorted({r["document_id"] for r in rows})
+    lot_ids = sorted({r["lot_id"] for r in rows})
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in DOWN_MOVE_TABLES:
+        t = table(name)
+        if name == "stock_moves":
+            picked = rows
+        elif name == "lots":
+            picked = list(session.execute(select(t).where(t.c.id.in_(lot_ids))).mappings())
+        elif name == "documents":
+            picked = list(session.execute(select(t).where(t.c.id.in_(doc_ids))).mappings())
+        else:
+            picked = list(session.execute(select(t).where(t.c.document_id.in_(doc_ids))).mappings())
+        out[name] = [encode_row(r) for r in picked]
+    return {"rows": out, "until": rows[-1]["recorded_at"].isoformat(), "more": more}
+
+
+def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
+    """Verify, apply the node's batch, record its contact and backlog, and answer (module docstring)."""
+    node = verify_node_request(session, exchange.request)
+    data = _body(exchange, node)
+    sites = set(session.scalars(select(NodeSite.site_id).where(NodeSite.node_id == node.id)))
+    now = utcnow()
+    written = opened = 0
+    up = data.get("up")
+    if isinstance(up, dict):
+        written, opened = apply_up(session, node, sites, up)
+    pending = data.get("pending")
+    node.pending_up = pending if isinstance(pending, int) and 0 <= pending < 2**40 else 0
+    since = data.get("pending_since")
+    try:
+        node.pending_since = datetime.fromisoformat(since) if isinstance(since, str) and node.pending_up else None
+    except ValueError:
+        node.pending_since = None
+    version = data.get("version")
+    record_node_contact(session, Actor.system_actor(node.org_id, f"节点 {node.code}"),
+                        RecordNodeContact(node.id, exchange.request.ip, str(version)[:32] if version else "", at=now))
+    down_raw = data.get("down")
+    down: dict[str, Any] = down_raw if isinstance(down_raw, dict) else {}
+    hashes_raw = down.get("tables")
+    hashes: dict[str, Any] = hashes_raw if isinstance(hashes_raw, dict) else {}
+    tables = _down_tables(session, node, hashes)
+    moves = _down_moves(session, node, sites, down.get("moves_after"))
+    sent = sum(len(v["rows"]) for v in tables.values()) + sum(len(v) for v in moves["rows"].values())
+    node.rows_down = (node.rows_down or 0) + sent
+    return {"node": node.code, "block": node.id, "server_time": now.isoformat(), "up_seq": node.up_seq,
+            "applied": written, "conflicts": opened, "sites": sorted(sites),
+            "down": {"tables": tables, "moves": moves}}
