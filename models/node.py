@@ -24,7 +24,8 @@ _code = SERVER
 _block: int | None = None
 
 #: Ids of the replicated tables are global: headquarters allocates below BLOCK, node k in
-#: [k * BLOCK, (k + 1) * BLOCK). 2**40 ids each, 2**23 nodes: neither runs out.
+#: [k * BLOCK, (k + 1) * BLOCK). 2**40 ids each; at most 8191 nodes, so that every id stays below
+#: 2**53 and a JavaScript client (the mini-program, the console) reads it exactly.
 BLOCK = 2**40
 
 
@@ -46,7 +47,7 @@ def configure(code: str, block: int | None = None) -> None:
 def set_block(block: int) -> None:
     """Remember this node's id block (its id at headquarters)."""
     global _block
-    if block < 1 or block >= 2**23:
+    if block < 1 or block >= 2**13:
         raise ValueError(f"invalid id block {block}")
     _block = block
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -93,10 +93,13 @@ class SyncLog(Base):
 
     Written by SQLite triggers (models.replication.install_capture) so that every path — the ORM,
     the posting writer, a raw statement — is caught in the transaction that made the change. The
-    sequence number is gap-free: SQLite has one writer and a rolled-back insert gives its rowid back.
+    sequence number is gap-free and never reused: SQLite has one writer, a rolled-back insert gives its
+    number back, and AUTOINCREMENT never hands out a number again once its row is deleted.
     """
 
     __tablename__ = "sync_log"
+    #: AUTOINCREMENT: acknowledged entries are deleted, and a plain rowid would then start again at 1.
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tbl: Mapped[str] = mapped_column(String(32))

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column('tbl', sa.String(32), nullable=False),
         sa.Column('row_key', sa.String(40), nullable=False),
         sa.PrimaryKeyConstraint('seq', name='pk_sync_log'),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         'sync_applying',
