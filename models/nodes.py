@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -99,7 +99,7 @@ class SyncLog(Base):
 
     __tablename__ = "sync_log"
     #: AUTOINCREMENT: acknowledged entries are deleted, and a plain rowid would then start again at 1.
-    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tbl: Mapped[str] = mapped_column(String(32))
