@@ -13,6 +13,7 @@ import uuid
 from app.settings import Settings
 from bot.engine import BotServices, Inbound, handle_inbound
 from bot.platforms import BotConfig
+from models import node
 from models.db import make_engine, make_session_factory
 from models.org import IdentityProvider
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("user_id")
     args = parser.parse_args()
     settings = Settings.from_env()
+    node.configure(settings.node_name)  # at an edge node, receipts typed here carry the node's code
     config = BotConfig.from_settings(settings)
     factory = make_session_factory(make_engine(settings.database_url))
     platform, services = ConsolePlatform(args.channel), BotServices(None, config.media_root)
