@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     #: `python -m app.cli node register` at headquarters. Unset at headquarters itself.
     hq_url: str | None = Field(None, validation_alias="LIUZHUAN_HQ_URL")
     node_key: str | None = Field(None, validation_alias="LIUZHUAN_NODE_KEY", repr=False)
+    #: On an edge node: seconds between the worker's sync exchanges with headquarters (Celery beat,
+    #: workflows/sync.py). Headquarters schedules none.
+    sync_interval: int = Field(30, ge=5, le=86400, validation_alias="LIUZHUAN_SYNC_INTERVAL")
     debug: Flag = Field(False, validation_alias="LIUZHUAN_DEBUG")
     #: development | test | production (LIUZHUAN_ENV; unset means development).
     environment: str = Field("development", validation_alias="LIUZHUAN_ENV")

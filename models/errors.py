@@ -272,6 +272,14 @@ class PeriodNotReady(InvalidState):
     default_message = "结账检查未通过"
 
 
+class PeriodNodeBehind(InvalidState):
+    """结账 refused: an active edge node may still hold postings for the period it has not sent
+    (``details["nodes"]`` names them with their backlog and last contact)."""
+
+    code = "PERIOD_NODE_BEHIND"
+    default_message = "有站点节点的数据尚未同步到总部，暂不能结账"
+
+
 class UnitInUse(DataConflict):
     """Renaming a unit that documents or items already name: their quantities would lose their unit."""
 

@@ -12,7 +12,8 @@ from workflows.schedule import beat_schedule
 def create_celery(settings: Settings) -> Celery:
     """Create the Celery app for ``settings`` (no broker connection is made here)."""
     node.configure(settings.node_name)  # the worker's postings number and write moves as this node
-    app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning", "workflows.retention"])
+    app = Celery("liuzhuan", include=["workflows.tasks", "workflows.planning", "workflows.retention",
+                                        "workflows.sync"])
     transport_options: dict[str, str | int | bool]
     if settings.redis_url:
         broker, transport_options = settings.redis_url, {"visibility_timeout": 3600}
@@ -38,7 +39,7 @@ def create_celery(settings: Settings) -> Celery:
         task_ignore_result=True,
         timezone="Asia/Shanghai",
         enable_utc=True,
-        beat_schedule=beat_schedule(),
+        beat_schedule=beat_schedule(settings),
         broker_connection_retry_on_startup=True,
     )
     app.conf.liuzhuan_settings = settings

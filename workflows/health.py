@@ -30,4 +30,14 @@ def prometheus_text(health: EventHealth) -> str:
         metric("liuzhuan_consistency_problems", "gauge", "Problems found by a consistency check.", problems,
                f'{{check="{name}"}}')
     metric("liuzhuan_consistency_pass_rate", "gauge", "Share of consistency checks passing.", health.check_pass_rate)
+    for n in health.nodes:
+        if not n["active"]:
+            continue
+        labels = f'{{org="{n["org_id"]}",node="{n["code"]}"}}'  # codes are [A-Z0-9]: nothing to escape
+        metric("liuzhuan_node_lag_seconds", "gauge", "Seconds since the edge node last reached headquarters.",
+               n["lag_seconds"], labels)
+        metric("liuzhuan_node_lag_rows", "gauge", "Changes the edge node still had to send at its last exchange.",
+               n["lag_rows"], labels)
+        metric("liuzhuan_node_conflicts_open", "gauge", "Open sync conflicts of the edge node.",
+               n["conflicts_open"], labels)
     return "\n".join(lines) + "\n"

@@ -6,10 +6,16 @@ from typing import Any
 
 from celery.schedules import crontab
 
+from app.settings import Settings
+from models import node
 
-def beat_schedule() -> dict[str, dict[str, Any]]:
-    """Return Celery beat's schedule."""
-    return {
+#: The edge node's continuous sync (workflows/sync.py).
+NODE_SYNC = "node-sync"
+
+
+def beat_schedule(settings: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """Return Celery beat's schedule (for ``settings``' node: an edge node also syncs with headquarters)."""
+    schedule = {
         # The relay is kicked after each commit (workflows.kick); the sweep catches anything missed
         # and retries failed handlers whose backoff has elapsed.
         "outbox-sweep": {"task": "workflows.tasks.relay_outbox", "schedule": 5.0},
@@ -28,3 +34,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         # callback signatures past their RETENTION_* days, in bounded batches (hourly keeps each run small).
         "retention": {"task": "workflows.retention.purge_old_rows", "schedule": 3600.0},
     }
+    if settings is not None and settings.node_name != node.SERVER:
+        interval = float(settings.sync_interval)
+        # A tick not picked up within its interval (worker down, the previous run still going) is
+        # dropped rather than queued: the next one sends everything anyway.
+        schedule[NODE_SYNC] = {"task": "workflows.sync.sync_node", "schedule": interval,
+                               "options": {"expires": interval}}
+    return schedule

@@ -1,5 +1,6 @@
 """协同 · 事件健康: processing time p95, retry rate and consistency-check pass rate over time, each
-drawn against its threshold (ECharts); the thresholds are set here too."""
+drawn against its threshold (ECharts); the thresholds are set here too; and the edge nodes' sync
+figures (lag, rows waiting, rows up/down, open conflicts: the same query as 站点节点)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from models.actor import Permission
 from models.errors import DomainError
 from models.operations.health_thresholds import SetHealthThresholds, set_health_thresholds
 from models.queries.event_health_series import SPANS, HealthSeries, health_series
+from models.queries.nodes import list_nodes
 
 SPAN_LABELS = {"24h": "最近 24 小时（每小时）", "14d": "最近 14 天（每天）"}
 
@@ -53,7 +55,7 @@ def _page(span: str, *, status: int = 200, error: str | None = None) -> Response
         "health-checks": _chart(series, "check_pass_rate", "一致性检查通过率", "%", float(t.check_pass_rate), 100),
     }
     return render("console/collaboration/health.html", status=status, series=series, charts=charts, span=series.span,
-                  spans=SPAN_LABELS, error=error, t=t, hundred=Decimal(100),
+                  spans=SPAN_LABELS, error=error, t=t, hundred=Decimal(100), nodes=list_nodes(read_db(), who),
                   may_change=can_anywhere(who, Permission.ROLES), request_id=new_request_id())
 
 

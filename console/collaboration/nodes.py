@@ -1,6 +1,7 @@
-"""协同 · 站点节点: edge nodes with their sites, last contact and lag; register (key shown once), rotate
-the key (shown once), deactivate. Reading needs 查看规则 (RULES); changing needs 分配角色 (ROLES),
-checked again in each operation."""
+"""协同 · 站点节点: edge nodes with their sites, last contact, lag (seconds and rows), rows up/down and open
+conflicts, and the list of open sync conflicts (both sides' facts, rule, proposal, the to-do); register
+(key shown once), rotate the key (shown once), deactivate. Reading needs 查看规则 (RULES); changing
+needs 分配角色 (ROLES), checked again in each operation."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from models.operations.nodes import (
     register_node,
     rotate_node_key,
 )
-from models.queries.nodes import list_nodes, node_site_choices
+from models.queries.nodes import list_nodes, node_site_choices, open_conflicts
 
 
 def _page(*, status: int = 200, error: str | None = None, issued: NodeKey | None = None, code: str = "",
@@ -28,6 +29,7 @@ def _page(*, status: int = 200, error: str | None = None, issued: NodeKey | None
     who = actor()
     session = read_db()
     return render("console/collaboration/nodes.html", status=status, nodes=list_nodes(session, who),
+                  conflicts=open_conflicts(session, who),
                   sites=node_site_choices(session, who), error=error, issued=issued, code=code, name=name,
                   chosen=chosen or [], hq_url=current_app.extensions["liuzhuan"]["settings"].public_base_url,
                   may_change=can_anywhere(who, Permission.ROLES))

@@ -8,6 +8,9 @@ waits for the close and then reads a snapshot in which the period is closed
 (models.posting.ensure_open refuses it). Postings never wait for each other on it. Close also sets
 the voucher counter's ``locked_through`` at its high-water mark, so that no new block of numbers
 (models.number_blocks) can be taken for the period while it is closed.
+
+At headquarters, close is refused (PERIOD_NODE_BEHIND) while an active edge node may still hold
+postings for the period that it has not sent up (``nodes_behind``): the books would close without them.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from models.actor import Actor, Permission
 from models.audit import record_audit
 from models.base import utcnow
 from models.documents import DocStatus, Document, NumberSequence
-from models.errors import InvalidState, PeriodNotReady, ValidationError
+from models.errors import InvalidState, PeriodNodeBehind, PeriodNotReady, ValidationError
 from models.finance import Account, AccountCategory, Voucher, VoucherLine
 from models.idempotency import idempotent
 from models.invariants import ledger_matches_balances
+from models.nodes import Node
 from models.operations.common import dec
 from models.org import Org
 from models.outbox import emit
@@ -140,6 +144,32 @@ def close_problems(session: Session, org_id: int, period: str) -> list[str]:
     return problems
 
 
+def nodes_behind(session: Session, org_id: int, period: str) -> list[dict[str, object]]:
+    """The org's active edge nodes that may still hold postings for ``period`` they have not sent:
+    changes still pending at their last exchange, no contact since the period ended (what they did
+    in the month may not have come up yet), or no contact ever. Deactivated nodes no longer count."""
+    _start, end = period_moments(period)
+    behind: list[dict[str, object]] = []
+    for code, pending, contact in session.execute(
+            select(Node.code, Node.pending_up, Node.last_contact_at)
+            .where(Node.org_id == org_id, Node.active.is_(True)).order_by(Node.code)):
+        if contact is None:
+            text_ = f"站点节点 {code} 从未与总部同步"
+        elif pending:
+            text_ = f"站点节点 {code} 还有 {pending} 条变更未同步（最后联系 {_local(contact)}）"
+        elif contact < end:
+            text_ = f"站点节点 {code} 在{period_label(period)}结束后还没有联系过总部（最后联系 {_local(contact)}）"
+        else:
+            continue
+        behind.append({"code": code, "pending_up": int(pending or 0),
+                       "last_contact_at": contact.isoformat() if contact else None, "text": text_})
+    return behind
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
 def _profit_and_loss(session: Session, org_id: int, last_day: date) -> list[tuple[str, str, Decimal]]:
     """(code, name, debit − credit) of every income and expense account with a balance up to the day.
     Earlier periods are closed (or empty), so this is what the period itself left on them."""
@@ -227,6 +257,14 @@ def close_period(session: Session, actor: Actor, cmd: ClosePeriod) -> PeriodStat
     row = _period_row(session, actor.org_id, period)
     if row is not None and row.status == PeriodStatus.CLOSED:
         raise InvalidState(f"{period_label(period)}已结账", period=period)
+    # Before the other checks: what a node has not sent yet may change their outcome.
+    behind = nodes_behind(session, actor.org_id, period)
+    if behind:
+        raise PeriodNodeBehind(
+            f"{period_label(period)}不能结账：站点节点可能还有本期的单据没有同步到总部。\n"
+            + "\n".join(str(b["text"]) for b in behind)
+            + "\n请等这些节点同步完成后再结账（已不用的节点可在 协同 › 站点节点 停用）。",
+            period=period, nodes=behind)
     problems = close_problems(session, actor.org_id, period)
     if problems:
         raise PeriodNotReady(f"{period_label(period)}不能结账：\n" + "\n".join(

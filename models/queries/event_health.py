@@ -1,5 +1,6 @@
 """Event health of one organisation (or all, for the operator's metrics): relay latency, retry and
-failure rates, dead letters, consistency checks.
+failure rates, dead letters, consistency checks, and the edge nodes' sync figures (lag in seconds and
+rows, last contact, rows up/down, open conflicts: models.queries.nodes).
 
 ``org_event_health`` requires Permission.RULES; ``event_health`` is unchecked (the /metrics scrape and
 callers that already authorised). Writes nothing.
@@ -8,7 +9,7 @@ callers that already authorised). Writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from models.event_log import HandlerRun, RunStatus
 from models.infra import OutboxEvent
 from models.invariants import check_all
 from models.org import Org
+from models.queries.nodes import node_lines
 
 #: Any SELECT: scoped() narrows it to one organisation and hands back the same statement type.
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
@@ -41,6 +43,9 @@ class EventHealth:
     checks_passed: int
     checks_total: int
     check_pass_rate: float
+    #: One row per edge node (code, org_id, active, last_contact_at, lag_seconds, lag_rows, rows_up,
+    #: rows_down, conflicts_open); empty where there are none.
+    nodes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -87,6 +92,10 @@ def event_health(session: Session, org_id: int | None = None, *, window: timedel
             for name, problems in check_all(session, oid).checks.items():
                 results[name] = results.get(name, 0) + len(problems)
     passed = sum(1 for n in results.values() if n == 0)
+    nodes = [{"code": n.code, "org_id": n.org_id, "active": n.active,
+              "last_contact_at": n.last_contact_at.isoformat() if n.last_contact_at else None,
+              "lag_seconds": n.lag_seconds, "lag_rows": n.lag_rows, "rows_up": n.rows_up, "rows_down": n.rows_down,
+              "conflicts_open": n.conflicts_open} for n in node_lines(session, org_id, now)]
     return EventHealth(
         window_hours=window.total_seconds() / 3600, handled=total,
         latency_avg_ms=round(sum(latencies) / len(latencies), 2) if latencies else None,
@@ -94,7 +103,7 @@ def event_health(session: Session, org_id: int | None = None, *, window: timedel
         retry_rate=round(retried / total, 4) if total else 0.0, failure_rate=round(failed / total, 4) if total else 0.0,
         dead_letters=dead, pending_events=pending, pending_retries=pending_retries, checks=results,
         checks_passed=passed, checks_total=len(results),
-        check_pass_rate=round(passed / len(results), 4) if results else 1.0)
+        check_pass_rate=round(passed / len(results), 4) if results else 1.0, nodes=nodes)
 
 
 def org_event_health(session: Session, actor: Actor, *, window: timedelta = timedelta(hours=24),

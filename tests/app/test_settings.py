@@ -118,7 +118,7 @@ def _readme_table() -> dict[str, str]:
 
 def test_readme_settings_table_matches_the_defaults():
     table = _readme_table()
-    assert len(table) == 30
+    assert len(table) == 31
     s = Settings.from_env({})
     values = {**{a: getattr(s, f) for f, info in Settings.model_fields.items()
                  if isinstance(a := info.validation_alias, str)},
