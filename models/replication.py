@@ -117,11 +117,19 @@ def install_capture(conn: Connection) -> None:
 
     A row changed while a batch from headquarters is applied (a row in sync_applying) is not logged.
     UUID keys are logged as SQLite stores them (32 hex digits), matching :func:`row_key`.
+
+    The sequence number is taken past both the log and what headquarters acknowledged: a sync that
+    acknowledges everything empties the log, and SQLite would then hand out rowid 1 again — numbers
+    headquarters has passed, so it would skip those changes as "applied before" and the node would
+    delete them unsent. (The first triggers did exactly that; they are replaced here.)
     """
+    seq = ("(SELECT max(coalesce((SELECT max(seq) FROM sync_log), 0), "
+           "coalesce((SELECT max(up_acked) FROM node_state), 0)) + 1)")
     for name in UP_TABLES:
         key = key_column(name)
         for op in ("INSERT", "UPDATE"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS sync_capture_{name}_{op.lower()}"))
             conn.execute(text(
-                f"CREATE TRIGGER IF NOT EXISTS sync_capture_{name}_{op.lower()} AFTER {op} ON {name} "
+                f"CREATE TRIGGER IF NOT EXISTS sync_capture2_{name}_{op.lower()} AFTER {op} ON {name} "
                 "WHEN NOT EXISTS (SELECT 1 FROM sync_applying) "
-                f"BEGIN INSERT INTO sync_log (tbl, row_key) VALUES ('{name}', NEW.{key}); END"))
+                f"BEGIN INSERT INTO sync_log (seq, tbl, row_key) VALUES ({seq}, '{name}', NEW.{key}); END"))
