@@ -101,9 +101,13 @@ def setup(settings: Settings, demo: bool | None = None) -> None:
     settings.media_root.mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     if demo is None:
-        demo = not settings.production
+        # An edge node's organisation comes from headquarters at its first sync: a demo seeded here
+        # would collide with it.
+        demo = not settings.production and settings.node_name == "server"
     if not demo:
-        print("数据库已迁移到最新结构；未载入演示合作社" + ("（生产环境）。" if settings.production else "。"))
+        why = "（生产环境）" if settings.production else "（站点节点：主数据在首次同步时从总部下载）" \
+            if settings.node_name != "server" else ""
+        print(f"数据库已迁移到最新结构；未载入演示合作社{why}。")
         return
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)

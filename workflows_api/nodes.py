@@ -16,7 +16,7 @@ from miniprogram_api.skeleton import ERRORS, Ctx, api_blueprint, endpoint
 from models.actor import Permission
 from models.operations.node_auth import NodeHello, SignedRequest, node_hello
 from models.operations.node_exchange import NodeExchange, node_exchange
-from models.queries.nodes import list_nodes
+from models.queries.nodes import list_nodes, open_conflicts
 from models.uow import run
 
 api = api_blueprint("nodes", __name__, "/api/v1/nodes", "站点节点")
@@ -35,6 +35,13 @@ HELLO_OUT = {"description": "OK", "content": {"application/json": {"schema": {
 def nodes(ctx: Ctx) -> Any:
     """The organisation's edge nodes: sites served, last contact (time, IP, version) and lag in seconds."""
     return [n.to_dict() for n in list_nodes(ctx.session, ctx.actor)]
+
+
+@endpoint(api.get, "/conflicts", permission=Permission.RULES, response=ARRAY)
+def conflicts(ctx: Ctx) -> Any:
+    """Open sync conflicts, newest first: node, rule, both sides' facts, the proposed compensating
+    document and the to-do that works it off."""
+    return [c.to_dict() for c in open_conflicts(ctx.session, ctx.actor)]
 
 
 @hello_api.post("/hello", responses={"200": HELLO_OUT, **{c: ERRORS[c] for c in ("401", "409", "413", "422")}})

@@ -23,6 +23,7 @@ from models.operations.shipping import ShipGoods, ship_goods
 from models.stock import QcStatus, StockMove
 from models.tasks import Todo
 from models.uow import run
+from tests.miniprogram_api.fixtures_3b import fx_app, fx_as, fx_client  # noqa: F401  (the API fixtures)
 from tests.node_link import fx_link, hq_counts, on_hand, receive_at_node  # noqa: F401  (fx_link: the link fixture)
 
 
@@ -129,7 +130,7 @@ def test_a_node_shipping_from_a_lot_failed_at_headquarters_opens_a_conflict_task
     assert again["conflicts"] == 0
 
 
-def test_headquarters_overselling_with_the_node_opens_an_oversold_conflict(link, demo, actors):
+def test_headquarters_overselling_with_the_node_opens_an_oversold_conflict(link, demo, actors, client, as_):
     link.exchange()
     receive_at_node(link, demo, actors, 1, qty="20")
     link.exchange()
@@ -153,4 +154,10 @@ def test_headquarters_overselling_with_the_node_opens_an_oversold_conflict(link,
     # Once the answer is applied the node's own ledger has headquarters' shipment too: both agree.
     link.apply(answer)
     assert on_hand(link.local, demo.sites["SX"], lot_id) == -7
-
+    # The managers' API lists it with both sides' facts; a clerk may not.
+    resp = client.get("/api/v1/nodes/conflicts", headers=as_("赵经理"))
+    assert resp.status_code == 200
+    (line,) = resp.get_json()
+    assert line["node"] == "N1" and line["rule"] == "oversold" and line["todo_id"] == c.todo_id
+    assert Decimal(line["headquarters_facts"]["on_hand_after"]) == -7
+    assert client.get("/api/v1/nodes/conflicts", headers=as_("小周")).status_code == 403
