@@ -18,7 +18,8 @@ Rules a node cannot break by sending rows: every row is of its organisation; a r
 an id in its own block; a move or a document is at one of its sites. A stock move that leaves its
 balance below zero here, or ships from a lot failed or frozen here, is applied anyway (the goods
 did move) and recorded as a conflict with both sides' facts and a to-do for a manager with the
-compensating document proposed (models.nodes.SyncConflict).
+compensating document proposed (models.nodes.SyncConflict). So is a receipt line priced at a grade's
+old price when headquarters changed it after the node's previous contact (``stale_price``).
 
 Down: the master-data tables whose content hash differs from the node's, whole; and the moves at
 the node's sites that the node did not make, recorded after ``moves_after`` less an overlap (a
@@ -40,6 +41,7 @@ from models import node as node_mod
 from models.actor import Actor
 from models.base import utcnow
 from models.errors import ValidationError
+from models.infra import AuditEntry
 from models.nodes import Node, NodeSite, SyncConflict
 from models.operations.node_auth import SignedRequest, unpack, verify_node_request
 from models.operations.nodes import RecordNodeContact, record_node_contact
@@ -142,25 +144,64 @@ def _conflicts(session: Session, node: Node, moves: list[dict[str, Any]]) -> int
                           {"kind": "recall", "lot_id": m["lot_id"], "quantity": str(-m["quantity"]),
                            "text": f"召回批次 {lot.code} 已出库的 {-m['quantity']}"}))
         for rule, title, proposal in found:
-            key = m["id"].hex
-            if session.scalar(select(SyncConflict.id).where(SyncConflict.node_id == node.id,
-                                                            SyncConflict.rule == rule,
-                                                            SyncConflict.row_key == key)) is not None:
-                continue
-            facts = {"node": {"code": node.code, "move_id": key, "quantity": str(m["quantity"]),
+            facts = {"node": {"code": node.code, "move_id": m["id"].hex, "quantity": str(m["quantity"]),
                               "document_id": m["document_id"], "business_time": m["business_time"].isoformat()},
                      "headquarters": {"on_hand_after": str(balance if balance is not None else Decimal(0)),
                                       "qc_status": lot.qc_status.value if lot else None, "freeze": frozen},
                      "proposal": proposal}
-            todo = create_todo(session, node.org_id, CreateTodo(
-                title=f"站点节点 {node.code} 同步冲突：{title}"[:128], due_in_hours=24, assignee_role="manager",
-                body=proposal["text"], kind="node_conflict", document_id=m["document_id"], lot_id=m["lot_id"],
-                chain=({"after_hours": 24, "role": "director"},)))
-            session.add(SyncConflict(org_id=node.org_id, node_id=node.id, rule=rule, row_key=key, facts=facts,
-                                     todo_id=todo.id))
-            emit(session, node.org_id, "node.conflict", {"node": node.code, "rule": rule, "move_id": key,
-                                                          "todo_id": todo.id}, document_id=m["document_id"])
-            opened += 1
+            opened += _open(session, node, rule, m["id"].hex, title, facts, m["document_id"], m["lot_id"])
+    return opened
+
+
+def _open(session: Session, node: Node, rule: str, key: str, title: str, facts: dict[str, Any],
+          document_id: int | None, lot_id: int | None) -> int:
+    """Record one conflict with its to-do (for the manager, the director after a day) and notify;
+    0 when it was recorded before (the batch came again)."""
+    if session.scalar(select(SyncConflict.id).where(SyncConflict.node_id == node.id, SyncConflict.rule == rule,
+                                                    SyncConflict.row_key == key)) is not None:
+        return 0
+    todo = create_todo(session, node.org_id, CreateTodo(
+        title=f"站点节点 {node.code} 同步冲突：{title}"[:128], due_in_hours=24, assignee_role="manager",
+        body=facts["proposal"]["text"], kind="node_conflict", document_id=document_id, lot_id=lot_id,
+        chain=({"after_hours": 24, "role": "director"},)))
+    session.add(SyncConflict(org_id=node.org_id, node_id=node.id, rule=rule, row_key=key, facts=facts,
+                             todo_id=todo.id))
+    emit(session, node.org_id, "node.conflict", {"node": node.code, "rule": rule, "row": key, "todo_id": todo.id},
+         document_id=document_id)
+    return 1
+
+
+def _stale_prices(session: Session, node: Node, lines: list[dict[str, Any]]) -> int:
+    """A receipt line priced at a grade's old price though headquarters had changed it before the node
+    made the receipt (the node was away and could not know): the farmer is owed, or owes, the difference."""
+    opened = 0
+    docs = table("documents")
+    for line in lines:
+        if line.get("grade_id") is None:
+            continue
+        made = session.scalar(select(docs.c.created_at).where(docs.c.id == line["document_id"]))
+        if made is None:
+            continue
+        change = session.scalars(select(AuditEntry).where(
+            AuditEntry.org_id == node.org_id, AuditEntry.action == "grade.price_changed", AuditEntry.entity == "grade",
+            AuditEntry.entity_id == str(line["grade_id"]), AuditEntry.created_at < made)
+            .order_by(AuditEntry.created_at.desc()).limit(1)).first()
+        if change is None or not change.before or not change.after:
+            continue
+        old = Decimal(str(change.before.get("purchase_price")))
+        now_price = Decimal(str(change.after.get("purchase_price")))
+        if line["unit_price"] != old or old == now_price:
+            continue
+        difference = ((now_price - old) * line["quantity"]).quantize(Decimal("0.01"))
+        facts = {"node": {"code": node.code, "document_id": line["document_id"], "unit_price": str(old),
+                          "quantity": str(line["quantity"])},
+                 "headquarters": {"unit_price": str(now_price), "changed_at": change.created_at.isoformat(),
+                                  "changed_by": change.actor_id},
+                 "proposal": {"kind": "adjustment", "document_id": line["document_id"], "amount": str(difference),
+                              "text": f"按新价 {now_price} 元结算：与交货人{'补付' if difference > 0 else '扣回'}差价 "
+                                      f"{abs(difference)} 元"}}
+        opened += _open(session, node, "stale_price", f"L{line['id']}", "离线期间收购价已调整，节点按旧价收货",
+                        facts, line["document_id"], line.get("lot_id"))
     return opened
 
 
@@ -182,18 +223,17 @@ def apply_up(session: Session, node: Node, sites: set[int], up: dict[str, Any]) 
         keep[name] = [r for r in rows if (name, r[key].hex if hasattr(r[key], "hex") else str(r[key])) in wanted]
     _check_rows(session, node, sites, keep)
     written = 0
-    new_moves: list[dict[str, Any]] = []
+    new: dict[str, list[dict[str, Any]]] = {}
     for name in UP_TABLES:
         rows = keep.get(name, [])
         if name == "outbox_events":
             mark_dispatched(rows)
-        new = upsert(session, name, rows)
+        new[name] = upsert(session, name, rows)
         written += len(rows)
-        if name == "stock_moves":
-            new_moves = new
-    bump_balances(session, new_moves)
+    bump_balances(session, new["stock_moves"])
     session.flush()
-    opened = _conflicts(session, node, new_moves)
+    opened = _conflicts(session, node, new["stock_moves"])
+    opened += _stale_prices(session, node, new["document_lines"])
     node.up_seq = last
     node.rows_up = (node.rows_up or 0) + written
     return written, opened

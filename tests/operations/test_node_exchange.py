@@ -17,6 +17,7 @@ from models import node
 from models.documents import Document
 from models.finance import Voucher, VoucherLine
 from models.nodes import Node, SyncConflict, SyncLog
+from models.operations.masterdata import SetGradePrice, set_grade_price
 from models.operations.quality import RecordQc, record_qc
 from models.operations.receiving import ReceiveGoods, receive_goods
 from models.operations.shipping import ShipGoods, ship_goods
@@ -161,3 +162,20 @@ def test_headquarters_overselling_with_the_node_opens_an_oversold_conflict(link,
     assert line["node"] == "N1" and line["rule"] == "oversold" and line["todo_id"] == c.todo_id
     assert Decimal(line["headquarters_facts"]["on_hand_after"]) == -7
     assert client.get("/api/v1/nodes/conflicts", headers=as_("小周")).status_code == 403
+
+
+def test_a_receipt_at_the_old_price_after_headquarters_changed_it_opens_a_stale_price_conflict(link, demo, actors):
+    link.exchange()
+    run(link.hq, set_grade_price, actors["钱总监"],
+        SetGradePrice(demo.grades["特级"], Decimal("130"), reason="行情上涨"))
+    receive_at_node(link, demo, actors, 1, qty="10")  # the node still has 120
+    answer = link.send(link.body())
+    assert answer["conflicts"] == 1
+    with link.hq() as s:
+        c = s.scalar(select(SyncConflict).where(SyncConflict.org_id == demo.org_id))
+        assert c.rule == "stale_price" and c.facts["proposal"]["kind"] == "adjustment"
+        assert Decimal(c.facts["node"]["unit_price"]) == 120 and Decimal(c.facts["headquarters"]["unit_price"]) == 130
+        assert Decimal(c.facts["proposal"]["amount"]) == 100 and "补付" in s.get(Todo, c.todo_id).body
+    link.apply(answer)  # the new price comes down: the next receipt uses it, and nothing is flagged
+    receive_at_node(link, demo, actors, 1, qty="10")
+    assert link.send(link.body())["conflicts"] == 0
