@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,9 @@ UP_TABLES: tuple[str, ...] = ("lots", "documents", "document_lines", "approval_r
 DOWN_TABLES: tuple[str, ...] = ("orgs", "accounts", "units", "parties", "sites", "items", "grades", "item_units",
                                 "members", "member_identities", "member_roles", "approval_chains", "rules",
                                 "rule_versions", "mapping_rules", "site_policies", "accounting_periods")
+#: Moves recorded this long before a node's down cursor are counted again, and re-sent when the node
+#: holds fewer of them (a PostgreSQL transaction may commit after a later one).
+DOWN_OVERLAP = timedelta(minutes=5)
 #: The rows that come down with the moves at a node's sites.
 DOWN_MOVE_TABLES: tuple[str, ...] = ("lots", "documents", "document_lines", "stock_moves")
 

@@ -5,7 +5,8 @@
     {"node": CODE, "version": "1",
      "up": {"entries": [[seq, table, key], …], "rows": {table: [row, …]}} or null,
      "pending": unsent changes after this batch, "pending_since": oldest unsent change's time or null,
-     "down": {"tables": {table: hash}, "moves_after": time or null}}
+     "down": {"tables": {table: hash}, "moves_after": time or null, "moves_after_id": hex or null,
+              "window_count": the node's foreign moves recorded in the DOWN_OVERLAP before moves_after}}
 
 Up: the entries are the node's change-log sequence numbers, consecutive. Headquarters keeps, per
 node, the last one it applied (``nodes.up_seq``): entries at or below it are skipped (a batch sent
@@ -22,19 +23,21 @@ compensating document proposed (models.nodes.SyncConflict). So is a receipt line
 old price when headquarters changed it after the node's previous contact (``stale_price``).
 
 Down: the master-data tables whose content hash differs from the node's, whole; and the moves at
-the node's sites that the node did not make, recorded after ``moves_after`` less an overlap (a
-PostgreSQL transaction may commit after a later one: the overlap re-sends, the node's apply skips).
+the node's sites that the node did not make, after its keyset cursor (recorded_at, id); the window of
+DOWN_OVERLAP before the cursor is sent again only when the node holds fewer of its moves than headquarters
+(a PostgreSQL transaction may commit after a later one; the node's apply skips what it has).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from models import node as node_mod
@@ -48,13 +51,13 @@ from models.operations.nodes import RecordNodeContact, record_node_contact
 from models.operations.replica_apply import bump_balances, decode_batch, mark_dispatched, upsert
 from models.operations.todos import CreateTodo, create_todo
 from models.outbox import emit
-from models.replication import DOWN_MOVE_TABLES, DOWN_TABLES, UP_TABLES, content_hash, encode_row, table
+from models.replication import DOWN_MOVE_TABLES, DOWN_OVERLAP, DOWN_TABLES, UP_TABLES, content_hash, encode_row, table
 from models.stock import Balance, Freeze, Lot, QcStatus
 
-#: Moves sent down again from this far before the node's cursor (see the module docstring).
-OVERLAP = timedelta(minutes=5)
 #: Moves sent down per exchange; the node asks again while "more" is true.
 DOWN_MOVES = 2000
+#: Moves of the overlap window sent again when the node is missing some of them.
+WINDOW_MOVES = 20000
 #: Entries accepted per exchange (the node sends 500).
 MAX_ENTRIES = 5000
 #: Tables whose rows carry a site a node must serve.
@@ -252,21 +255,48 @@ def _down_tables(session: Session, node: Node, hashes: dict[str, Any]) -> dict[s
     return out
 
 
-def _down_moves(session: Session, node: Node, sites: set[int], after: Any) -> dict[str, Any]:
+def _cursor(down: dict[str, Any]) -> tuple[datetime | None, uuid.UUID | None, int | None]:
+    """The node's down cursor: the last move it has (recorded_at, id) and how many foreign moves it
+    holds in the overlap window before it."""
+    after, after_id, count = down.get("moves_after"), down.get("moves_after_id"), down.get("window_count")
+    if after is None:
+        return None, None, None
+    try:
+        when = datetime.fromisoformat(after) if isinstance(after, str) else None
+        key = uuid.UUID(hex=after_id) if isinstance(after_id, str) else None
+    except ValueError:
+        raise ValidationError("下行游标无法识别", field="down.moves_after") from None
+    if when is None or when.tzinfo is None:
+        raise ValidationError("下行游标无法识别", field="down.moves_after")
+    return when, key, count if isinstance(count, int) and count >= 0 else None
+
+
+def _down_moves(session: Session, node: Node, sites: set[int], down: dict[str, Any]) -> dict[str, Any]:
+    """The moves at the node's sites it did not make, after its cursor (keyset on recorded_at, id: a
+    busy minute cannot stall it), and the overlap window before the cursor again only when the node
+    holds fewer of its moves than headquarters does (moves are insert-only, so equal counts mean equal
+    sets): a PostgreSQL transaction that committed after a later one is caught there."""
     moves = table("stock_moves")
-    q = select(moves).where(moves.c.org_id == node.org_id, moves.c.site_id.in_(sites),
-                            moves.c.origin_node != node.code)
-    if isinstance(after, str):
-        try:
-            since = datetime.fromisoformat(after) - OVERLAP
-        except ValueError:
-            raise ValidationError("moves_after 不是时间", field="down.moves_after") from None
-        q = q.where(moves.c.recorded_at > since)
-    rows = list(session.execute(q.order_by(moves.c.recorded_at, moves.c.id).limit(DOWN_MOVES + 1)).mappings())
-    more = len(rows) > DOWN_MOVES
-    rows = rows[:DOWN_MOVES]
+    theirs = (moves.c.org_id == node.org_id, moves.c.site_id.in_(sites), moves.c.origin_node != node.code)
+    after, after_id, window_count = _cursor(down)
+    q = select(moves).where(*theirs)
+    rows: list[Any] = []
+    if after is not None:
+        window = (moves.c.recorded_at > after - DOWN_OVERLAP, moves.c.recorded_at <= after)
+        held = session.scalar(select(func.count()).select_from(moves).where(*theirs, *window)) or 0
+        if window_count is None or window_count < held:
+            rows.extend(session.execute(select(moves).where(*theirs, *window)
+                                        .order_by(moves.c.recorded_at, moves.c.id).limit(WINDOW_MOVES)).mappings())
+        key = after_id or uuid.UUID(int=0)
+        q = q.where(tuple_(moves.c.recorded_at, moves.c.id) > tuple_(after, key))
+    fresh = list(session.execute(q.order_by(moves.c.recorded_at, moves.c.id).limit(DOWN_MOVES + 1)).mappings())
+    more = len(fresh) > DOWN_MOVES
+    fresh = fresh[:DOWN_MOVES]
+    rows.extend(fresh)
+    last = fresh[-1] if fresh else None
+    until = {"moves_after": last["recorded_at"].isoformat(), "moves_after_id": last["id"].hex} if last else None
     if not rows:
-        return {"rows": {}, "until": after if isinstance(after, str) else None, "more": False}
+        return {"rows": {}, "until": until, "more": False}
     doc_ids = sorted({r["document_id"] for r in rows})
     lot_ids = sorted({r["lot_id"] for r in rows})
     out: dict[str, list[dict[str, Any]]] = {}
@@ -281,7 +311,7 @@ def _down_moves(session: Session, node: Node, sites: set[int], after: Any) -> di
         else:
             picked = list(session.execute(select(t).where(t.c.document_id.in_(doc_ids))).mappings())
         out[name] = [encode_row(r) for r in picked]
-    return {"rows": out, "until": rows[-1]["recorded_at"].isoformat(), "more": more}
+    return {"rows": out, "until": until, "more": more}
 
 
 def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
@@ -309,7 +339,7 @@ def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
     hashes_raw = down.get("tables")
     hashes: dict[str, Any] = hashes_raw if isinstance(hashes_raw, dict) else {}
     tables = _down_tables(session, node, hashes)
-    moves = _down_moves(session, node, sites, down.get("moves_after"))
+    moves = _down_moves(session, node, sites, down)
     sent = sum(len(v["rows"]) for v in tables.values()) + sum(len(v) for v in moves["rows"].values())
     node.rows_down = (node.rows_down or 0) + sent
     return {"node": node.code, "block": node.id, "server_time": now.isoformat(), "up_seq": node.up_seq,

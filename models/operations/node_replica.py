@@ -22,6 +22,7 @@ from models.nodes import NodeState, SyncApplying, SyncLog
 from models.operations.replica_apply import bump_balances, decode_batch, upsert
 from models.replication import (
     DOWN_MOVE_TABLES,
+    DOWN_OVERLAP,
     DOWN_TABLES,
     UP_TABLES,
     encode_row,
@@ -84,7 +85,16 @@ def down_request(session: Session) -> dict[str, Any]:
     """The down cursors this node sends: its master-data hashes and the last moves time it has."""
     state = _state(session, node.current())
     cursor = dict(state.down_cursor or {})
-    return {"tables": cursor.get("tables", {}), "moves_after": cursor.get("moves_after")}
+    after = cursor.get("moves_after")
+    window_count = None
+    if isinstance(after, str):  # how many of headquarters' moves this node holds just before its cursor
+        until = datetime.fromisoformat(after)
+        moves = table("stock_moves")
+        window_count = session.scalar(select(func.count()).select_from(moves).where(
+            moves.c.origin_node != node.current(), moves.c.recorded_at > until - DOWN_OVERLAP,
+            moves.c.recorded_at <= until)) or 0
+    return {"tables": cursor.get("tables", {}), "moves_after": after, "moves_after_id": cursor.get("moves_after_id"),
+            "window_count": window_count}
 
 
 def apply_answer(session: Session, answer: dict[str, Any]) -> dict[str, int]:
@@ -126,8 +136,9 @@ def apply_answer(session: Session, answer: dict[str, Any]) -> dict[str, int]:
     bump_balances(session, new_moves)
     session.execute(delete(SyncApplying))
     cursor["tables"] = hashes
-    if moves.get("until"):
-        cursor["moves_after"] = moves["until"]
+    until = moves.get("until")
+    if isinstance(until, dict) and isinstance(until.get("moves_after"), str):
+        cursor["moves_after"], cursor["moves_after_id"] = until["moves_after"], until.get("moves_after_id")
     state.down_cursor = cursor
     session.flush()
     return {"down_rows": written, "down_more": int(bool(moves.get("more")))}

@@ -9,14 +9,16 @@ down; a node's issue that clashes with headquarters becomes a conflict with a ta
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from models import node
 from models.documents import Document
 from models.finance import Voucher, VoucherLine
-from models.nodes import Node, SyncConflict, SyncLog
+from models.nodes import Node, NodeState, SyncConflict, SyncLog
+from models.operations import node_exchange
 from models.operations.masterdata import SetGradePrice, set_grade_price
 from models.operations.quality import RecordQc, record_qc
 from models.operations.receiving import ReceiveGoods, receive_goods
@@ -40,7 +42,7 @@ def test_receipts_at_a_node_reach_headquarters_once(link, demo, actors):
     assert answer["applied"] > 0 and answer["up_seq"] == body["up"]["entries"][-1][0]
     assert hq_counts(link, demo.org_id) == (3, 3, 3)
     with link.hq() as s:
-        docs = s.scalars(select(Document).where(Document.number.in_(numbers))).all()
+        docs = s.scalars(select(Document).where(Document.org_id == demo.org_id, Document.number.in_(numbers))).all()
         assert sorted(d.number for d in docs) == sorted(numbers)
         assert all(link.node_id * node.BLOCK <= d.id < (link.node_id + 1) * node.BLOCK for d in docs)
         for v in s.scalars(select(Voucher).where(Voucher.document_id.in_([d.id for d in docs]))):
@@ -179,3 +181,50 @@ def test_a_receipt_at_the_old_price_after_headquarters_changed_it_opens_a_stale_
     link.apply(answer)  # the new price comes down: the next receipt uses it, and nothing is flagged
     receive_at_node(link, demo, actors, 1, qty="10")
     assert link.send(link.body())["conflicts"] == 0
+
+
+def _hq_receipts_at_sx(link, demo, actors, n: int) -> list[int]:
+    return [run(link.hq, receive_goods, actors["小周"], ReceiveGoods(
+        site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=Decimal("1"),
+        party_id=demo.parties["王阿姨"], grade_id=demo.grades["特级"])).document_id for _ in range(n)]
+
+
+def _node_moves(link) -> set[str]:
+    with link.local() as s:
+        return {m.hex for m in s.scalars(select(StockMove.id).where(StockMove.origin_node != "N1"))}
+
+
+def test_a_burst_of_moves_comes_down_page_by_page_without_repeating(link, demo, actors, monkeypatch):
+    monkeypatch.setattr(node_exchange, "DOWN_MOVES", 3)
+    link.exchange()
+    before = _node_moves(link)
+    _hq_receipts_at_sx(link, demo, actors, 7)  # all within a second: one overlap window
+    pages = []
+    for _ in range(6):
+        answer = link.send(link.body())
+        pages.append(len(answer["down"]["moves"]["rows"].get("stock_moves", [])))
+        link.apply(answer)
+        if not answer["down"]["moves"]["more"]:
+            break
+    assert len(_node_moves(link) - before) == 7
+    assert pages == [3, 3, 1]  # each page new: the window is not re-sent while the node has all of it
+    assert link.send(link.body())["down"]["moves"]["rows"] == {}
+
+
+def test_a_move_that_commits_late_within_the_overlap_still_comes_down(link, demo, actors):
+    link.exchange()
+    _hq_receipts_at_sx(link, demo, actors, 1)
+    link.exchange()
+    with link.local() as s:
+        cursor = s.scalar(select(NodeState.down_cursor))
+    # A move recorded a minute before the node's cursor but committed only now (a slow transaction).
+    (late,) = _hq_receipts_at_sx(link, demo, actors, 1)
+    with link.hq.begin() as s:
+        s.execute(update(StockMove).where(StockMove.document_id == late).values(
+            recorded_at=datetime.fromisoformat(cursor["moves_after"]) - timedelta(minutes=1)))
+    answer = link.send(link.body())
+    assert any(r["document_id"] == late for r in answer["down"]["moves"]["rows"]["stock_moves"])
+    link.apply(answer)
+    with link.local() as s:
+        assert s.scalar(select(func.count()).select_from(StockMove).where(StockMove.document_id == late)) == 1
+    assert link.send(link.body())["down"]["moves"]["rows"] == {}  # counts agree again: nothing re-sent
