@@ -154,8 +154,8 @@ def put_site(ctx: Ctx, path: IdPath, body: SiteEdit) -> Any:
 
 
 class SitePolicyIn(BaseModel):
-    offline_kinds: list[Literal["receive", "ship", "count", "freeze", "transfer_out"]] = Field(
-        max_length=5, description="节点离线时允许办理的业务：收货、出库、盘点、传感器冻结、调出")
+    offline_kinds: list[Literal["receive", "ship", "count", "freeze", "transfer_out", "approve"]] = Field(
+        max_length=6, description="节点离线时允许办理的业务：收货、出库、盘点、传感器冻结、调出、本地审批")
     ship_credit_per_day: Number | None = Field(None, ge=0, le=Decimal(10) ** 10,
                                                description="离线出库每天的金额上限（元），不填为不限")
     warn_after_hours: int = Field(24, ge=1, le=720, description="离线超过多少小时提醒")

@@ -63,6 +63,9 @@ class OfflineKind(enum.StrEnum):
     COUNT = "count"
     FREEZE = "freeze"  # a sensor's alarm freezing stock
     TRANSFER_OUT = "transfer_out"
+    #: A local person deciding an approval level (a transfer, a purchase order) while offline: never by
+    #: default, since headquarters may decide the same request meanwhile.
+    APPROVE = "approve"
 
 
 #: A site without a policy row: everything but shipping (a sale offline can sell stock twice).

@@ -24,7 +24,8 @@ from models.errors import ApprovalNotOpened, InvalidState, PermissionDenied, Sel
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.operations.common import positive_setting
-from models.org import ROLE_LABELS, Org, Role
+from models.operations.offline_guard import check_offline
+from models.org import ROLE_LABELS, OfflineKind, Org, Role
 from models.outbox import emit
 from models.planning import ReplenishmentSuggestion
 from models.posting_writer import Read
@@ -228,6 +229,9 @@ def consult_chain(session: Session, actor: Actor, doc_kind: str, document_id: in
         ApprovalRequest.doc_kind == doc_kind, ApprovalRequest.document_id == document_id,
         ApprovalRequest.org_id == actor.org_id).with_for_update())
     label = KIND_LABELS.get(doc_kind, "单据")
+    if req is not None:  # at an edge node: only where the site's offline policy lets a local person decide
+        check_offline(session, session.scalar(select(Document.site_id).where(Document.id == document_id)),
+                      OfflineKind.APPROVE)
     if req is None:
         raise ApprovalNotOpened(f"该{label}的审批流程尚未开启，不能审批", doc_kind=doc_kind,
                                 document_id=document_id)

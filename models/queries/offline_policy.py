@@ -36,7 +36,7 @@ MONEY_KINDS = frozenset({OfflineKind.RECEIVE, OfflineKind.SHIP})
 
 OFFLINE_KIND_LABELS: dict[OfflineKind, str] = {
     OfflineKind.RECEIVE: "收货入库", OfflineKind.SHIP: "出库销售", OfflineKind.COUNT: "盘点",
-    OfflineKind.FREEZE: "传感器冻结", OfflineKind.TRANSFER_OUT: "调出",
+    OfflineKind.FREEZE: "传感器冻结", OfflineKind.TRANSFER_OUT: "调出", OfflineKind.APPROVE: "本地审批",
 }
 
 

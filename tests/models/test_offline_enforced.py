@@ -167,3 +167,23 @@ def test_confirming_a_draft_receipt_is_a_receipt_too(session_factory, demo, acto
     assert _counts(session_factory, demo.org_id) == before
     with session_factory() as s:
         assert s.get_one(Document, draft.document_id).status == DocStatus.DRAFT
+
+
+def test_an_approval_is_decided_offline_only_where_the_site_allows_it(session_factory, demo, actors, node_synced):
+    sx, zc, leaf = demo.sites["SX"], demo.sites["ZC"], demo.items["茶青"]
+    _policy(session_factory, demo, "SX", "receive,count,transfer_out")  # no local approvals offline
+    node_synced(datetime.now(UTC))
+    _receipt(session_factory, demo, actors)
+    transfer = run(session_factory, request_transfer, actors["小周"],
+                   RequestTransfer(sx, zc, (TransferLineIn(leaf, D(1)),), urgent=True))
+    node_synced(_ago(1))  # past the online grace: offline
+    _refused("NODE_OFFLINE_NOT_ALLOWED", run, session_factory, decide_transfer, actors["赵经理"],
+             DecideTransfer(transfer.document_id, True))
+    with session_factory() as s:
+        assert s.get_one(Document, transfer.document_id).status == DocStatus.REQUESTED
+    with session_factory.begin() as s:  # the director lets local people decide offline at SX
+        s.get_one(SitePolicy, sx).offline_kinds = "receive,count,transfer_out,approve"
+    run(session_factory, decide_transfer, actors["赵经理"], DecideTransfer(transfer.document_id, True))
+    run(session_factory, decide_transfer, actors["钱总监"], DecideTransfer(transfer.document_id, True))
+    with session_factory() as s:
+        assert s.get_one(Document, transfer.document_id).status == DocStatus.APPROVED
