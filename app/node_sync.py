@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.settings import Settings
 from models.base import utcnow
 from models.operations.node_auth import signed_headers
-from models.operations.node_replica import apply_answer, backlog, down_request, up_batch
+from models.operations.node_replica import apply_answer, backlog, down_request, identity, up_batch
 from models.operations.nodes import RecordSync, record_sync
 from models.uow import run
 
@@ -56,13 +56,14 @@ def exchange_once(settings: Settings, session_factory: sessionmaker[Session]) ->
     with session_factory() as session:
         batch = up_batch(session)
         down = down_request(session)
-        session.rollback()
+        me = identity(session)
+        session.commit()  # the state row (and its epoch) is made once, on the first exchange
     pending, since = 0, None
     if batch is not None:
         with session_factory() as session:
             count, oldest = backlog(session)
             pending, since = max(0, count - len(batch["entries"])), oldest
-    payload = {"node": settings.node_name, "version": VERSION, "sent_at": utcnow().isoformat(), "up": batch,
+    payload = {"node": settings.node_name, "version": VERSION, "sent_at": utcnow().isoformat(), **me, "up": batch,
                "pending": pending, "pending_since": since.isoformat() if since else None, "down": down}
     try:
         resp = _post(settings, SYNC_PATH, payload)

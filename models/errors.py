@@ -160,6 +160,13 @@ class NodeReplayed(DomainError):
     default_message = "该节点请求已经收到过，拒绝重复提交"
 
 
+class NodeRebuilt(DomainError):
+    code = "NODE_REBUILT"
+    http_status = 409
+    default_message = ("本机数据库与总部记录的不是同一个（可能重装过）：请在总部为该节点「更换密钥」，"
+                       "再用新密钥同步，以免本机的新变更被当作已收到而丢失")
+
+
 class BusinessTimeOutOfWindow(ValidationError):
     code = "BUSINESS_TIME_OUT_OF_WINDOW"
     default_message = "业务时间超出允许的范围"

@@ -45,6 +45,9 @@ class Node(IdMixin, OrgMixin, CreatedMixin, Base):
     #: unsent change): the month close and the lag figures read these.
     pending_up: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The node database's identity (node_state.epoch), adopted at its first exchange: a rebuilt
+    #: database restarts its sequence below up_seq, so another epoch is refused until the key is rotated.
+    epoch: Mapped[str | None] = mapped_column(String(32))
 
 
 class NodeSite(IdMixin, Base):
@@ -86,6 +89,8 @@ class NodeState(IdMixin, Base):
     up_acked: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: Down cursors: master-data table → content hash; "moves" → the last time headquarters sent up to.
     down_cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    #: Random, made with this row: tells headquarters this is the same database as before.
+    epoch: Mapped[str | None] = mapped_column(String(32))
 
 
 class SyncLog(Base):

@@ -57,9 +57,13 @@ def upgrade() -> None:
     op.add_column('node_state', sa.Column('id_block', sa.BigInteger(), nullable=True))
     op.add_column('node_state', sa.Column('up_acked', sa.BigInteger(), nullable=False, server_default='0'))
     op.add_column('node_state', sa.Column('down_cursor', sa.JSON(), nullable=True))
+    op.add_column('node_state', sa.Column('epoch', sa.String(32), nullable=True))
+    op.add_column('nodes', sa.Column('epoch', sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('nodes', 'epoch')
+    op.drop_column('node_state', 'epoch')
     op.drop_column('node_state', 'down_cursor')
     op.drop_column('node_state', 'up_acked')
     op.drop_column('node_state', 'id_block')

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from models import node as node_mod
 from models.actor import Actor
 from models.base import utcnow
-from models.errors import ValidationError
+from models.errors import NodeRebuilt, ValidationError
 from models.infra import AuditEntry
 from models.nodes import Node, NodeSite, SyncConflict
 from models.operations.node_auth import SignedRequest, unpack, verify_node_request
@@ -314,6 +314,21 @@ def _down_moves(session: Session, node: Node, sites: set[int], down: dict[str, A
     return {"rows": out, "until": until, "more": more}
 
 
+def _same_database(node: Node, data: dict[str, Any]) -> None:
+    """Adopt the node database's epoch at its first exchange (or the first after a key rotation),
+    taking its own acknowledged sequence as the cursor; refuse another epoch later (NODE_REBUILT): a
+    rebuilt database numbers its changes from 1 again, and they would be skipped as already applied."""
+    epoch, acked = data.get("epoch"), data.get("acked")
+    if not isinstance(epoch, str) or not 8 <= len(epoch) <= 32:
+        return  # a node of before epochs: nothing to compare
+    if node.epoch is None:
+        node.epoch = epoch
+        if isinstance(acked, int) and 0 <= acked < 2**62:
+            node.up_seq = acked
+    elif node.epoch != epoch:
+        raise NodeRebuilt()
+
+
 def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
     """Verify, apply the node's batch, record its contact and backlog, and answer (module docstring)."""
     node = verify_node_request(session, exchange.request)
@@ -321,6 +336,7 @@ def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
     sites = set(session.scalars(select(NodeSite.site_id).where(NodeSite.node_id == node.id)))
     now = utcnow()
     written = opened = 0
+    _same_database(node, data)
     up = data.get("up")
     if isinstance(up, dict):
         written, opened = apply_up(session, node, sites, up)

@@ -8,6 +8,7 @@ again next time. Down rows are applied under the sync_applying flag, so they are
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -40,8 +41,16 @@ def _state(session: Session, code: str) -> NodeState:
     if state is None:
         state = NodeState(node_code=code, last_error="", up_acked=0, down_cursor={})
         session.add(state)
-        session.flush()
+    if state.epoch is None:
+        state.epoch = secrets.token_hex(16)
+    session.flush()
     return state
+
+
+def identity(session: Session) -> dict[str, Any]:
+    """What tells headquarters which database this is and what it last acknowledged."""
+    state = _state(session, node.current())
+    return {"epoch": state.epoch, "acked": state.up_acked or 0}
 
 
 def up_batch(session: Session, limit: int = BATCH) -> dict[str, Any] | None:

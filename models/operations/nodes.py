@@ -106,6 +106,8 @@ def rotate_node_key(session: Session, actor: Actor, cmd: RotateNodeKey) -> NodeK
     actor.require(Permission.ROLES)
     node = get_owned(session, Node, cmd.node_id, actor.org_id, lock=True)
     node.key = new_key()
+    # A rebuilt node database is re-adopted at its next exchange (models.operations.node_exchange).
+    node.epoch = None
     # Which key is not recorded anywhere: only that it changed.
     record_audit(session, actor, "node.rotate_key", "node", node.id, before=None, after={"code": node.code},
                  reason=cmd.reason[:200])

@@ -12,14 +12,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select, update
 
 from models import node
 from models.documents import Document
+from models.errors import NodeRebuilt
 from models.finance import Voucher, VoucherLine
 from models.nodes import Node, NodeState, SyncConflict, SyncLog
 from models.operations import node_exchange
 from models.operations.masterdata import SetGradePrice, set_grade_price
+from models.operations.nodes import RotateNodeKey, rotate_node_key
 from models.operations.quality import RecordQc, record_qc
 from models.operations.receiving import ReceiveGoods, receive_goods
 from models.operations.shipping import ShipGoods, ship_goods
@@ -228,3 +231,24 @@ def test_a_move_that_commits_late_within_the_overlap_still_comes_down(link, demo
     with link.local() as s:
         assert s.scalar(select(func.count()).select_from(StockMove).where(StockMove.document_id == late)) == 1
     assert link.send(link.body())["down"]["moves"]["rows"] == {}  # counts agree again: nothing re-sent
+
+
+def test_a_rebuilt_node_database_is_refused_until_its_key_is_rotated(link, demo, actors):
+    first = link.send(link.body(epoch="a" * 32, acked=0))
+    link.apply(first)
+    receive_at_node(link, demo, actors, 2)
+    link.apply(link.send(link.body(epoch="a" * 32, acked=0)))
+    with link.hq() as s:
+        cursor = s.get(Node, link.node_id).up_seq
+    assert cursor > 0 and hq_counts(link, demo.org_id)[0] == 2
+    # The node's disk is replaced: a new database numbers its changes from 1 again.
+    with pytest.raises(NodeRebuilt):
+        link.send(link.body(epoch="b" * 32, acked=0))
+    with link.hq() as s:
+        assert s.get(Node, link.node_id).up_seq == cursor
+    # Rotating the key at headquarters lets the new database start over, from its own cursor.
+    link.key = run(link.hq, rotate_node_key, actors["钱总监"], RotateNodeKey(link.node_id, "换了硬盘")).key
+    answer = link.send(link.body(epoch="b" * 32, acked=0))
+    assert answer["up_seq"] == 0
+    with link.hq() as s:
+        assert s.get(Node, link.node_id).epoch == "b" * 32
