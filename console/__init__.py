@@ -19,6 +19,7 @@ def register(app: OpenAPI) -> None:
         login,
         money,
         planning,
+        planning_bias,
         settings,
         signin,
         stock,

@@ -12,7 +12,7 @@ from flask_openapi3 import OpenAPI
 
 def register(app: OpenAPI) -> None:
     """Register the planning blueprints (and their operations in the OpenAPI spec)."""
-    from planning_api import board, demand, forecasts, promotions, replenishment
+    from planning_api import bias, board, demand, forecasts, promotions, replenishment
 
-    for module in (demand, promotions, forecasts, replenishment, board):
+    for module in (demand, promotions, forecasts, replenishment, board, bias):
         app.register_api(module.api)
