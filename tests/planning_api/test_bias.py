@@ -127,3 +127,39 @@ def test_the_api_serves_the_board(app, demo, missed, other_org):
                         query_string={"week": missed.week.isoformat()}).get_json()
     assert theirs["misses"] == [] and theirs["overrides"]["rows"] == []
     assert "/api/v1/planning/bias" in app.api_doc["paths"]
+
+
+def test_a_transfer_that_arrived_late_is_a_cause(missed, demo, actors, session_factory):
+    """5 罐 from 总仓 dispatched the Sunday before, due after 24 h on the road, received Wednesday: 2 days late."""
+    from models.documents import Document
+    from models.operations.transfers import (
+        DecideTransfer,
+        RequestTransfer,
+        TransferLineIn,
+        TransferRef,
+        decide_transfer,
+        dispatch_transfer,
+        receive_transfer,
+        request_transfer,
+    )
+    from models.org import Site
+    from models.uow import run
+    from tests.models.planning_fakes import at
+
+    week, boss = missed.week, actors["钱总监"]
+    t = run(session_factory, request_transfer, boss, RequestTransfer(
+        from_site_id=missed.other_site_id, to_site_id=missed.site_id,
+        lines=(TransferLineIn(missed.item_id, Decimal(5)),), reason="补货", business_time=at(week - timedelta(days=2))))
+    run(session_factory, decide_transfer, actors["赵经理"], DecideTransfer(t.document_id, True))
+    sent = at(week - timedelta(days=1))
+    run(session_factory, dispatch_transfer, boss, TransferRef(t.document_id, business_time=sent))
+    with session_factory() as session:
+        doc = session.get_one(Document, t.document_id)
+        session.get_one(Site, doc.transit_site_id).transit_hours = 24
+        session.commit()
+    run(session_factory, receive_transfer, boss, TransferRef(t.document_id, business_time=at(week + timedelta(days=2))))
+    (miss,) = _board(session_factory, actors["赵经理"], week=week).misses
+    late = next(c for c in miss.causes if c.code == "transfer_late")
+    assert late.refs == {"document_id": t.document_id, "number": t.number}
+    assert late.explained == Decimal("4.286")  # 2 of 7 days of the planned 15 (under the 5 carried)
+    assert "晚 48 小时" in late.evidence and "本周缺这批货 2.0 天" in late.evidence
