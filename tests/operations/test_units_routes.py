@@ -53,7 +53,8 @@ from tests.security.conftest import rows
 
 def _audit(sf, org_id: int, action: str) -> list[AuditEntry]:
     with sf() as s:
-        return list(s.scalars(select(AuditEntry).where(AuditEntry.org_id == org_id, AuditEntry.action == action)))
+        return list(s.scalars(select(AuditEntry).where(AuditEntry.org_id == org_id, AuditEntry.action == action)
+                                .order_by(AuditEntry.id)))
 
 
 def _receipt(demo, quantity: str, unit: str | None) -> ReceiveGoods:
