@@ -79,7 +79,7 @@ def exchange_once(settings: Settings, session_factory: sessionmaker[Session]) ->
     return {"up": sent if acked_all else 0, "down": applied["down_rows"], "conflicts": int(answer.get("conflicts", 0)),
             "more": bool(applied["down_more"]) or (batch is not None and acked_all and pending > 0)
             or (batch is not None and not acked_all),
-            "server_time": answer["server_time"], "sites": answer.get("sites", []),
+            "server_time": answer["server_time"],
             "bytes": len(cast(bytes, resp.request.body or b""))}
 
 

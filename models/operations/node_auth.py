@@ -159,22 +159,29 @@ class NodeHello:
     content_encoding: str = ""
 
 
-def node_hello(session: Session, hello: NodeHello) -> dict[str, Any]:
-    """Verify a node's hello, record its contact, and answer the server time, its sites and cursors.
-
-    The body is {"node": CODE, "version": ..., "sent_at": ...}; it is unpacked only after the signature
-    holds, so an unsigned gzip bomb costs nothing. Cursors are placeholders ({"up": 0, "down": 0})
-    until replication is built (issue 14, a later slice).
-    """
-    node = verify_node_request(session, hello.request)
+def read_body(request: SignedRequest, content_encoding: str, node: Node) -> dict[str, Any]:
+    """A verified request's body as a JSON object (unpacked only now: an unsigned gzip bomb costs
+    nothing); a body naming another node than the one that signed is refused."""
     try:
-        data = json.loads(unpack(hello.request.body, hello.content_encoding) or b"{}")
+        data = json.loads(unpack(request.body, content_encoding) or b"{}")
     except (ValueError, RecursionError):
         raise ValidationError("请求体须是 JSON 对象", field="body") from None
     if not isinstance(data, dict):
         raise ValidationError("请求体须是 JSON 对象", field="body")
     if data.get("node", node.code) != node.code:
         raise NodeSignatureInvalid("请求体里的节点编号与签名的节点不一致")
+    return data
+
+
+def node_hello(session: Session, hello: NodeHello) -> dict[str, Any]:
+    """Verify a node's hello, record its contact, and answer the server time, its sites and cursors.
+
+    The body is {"node": CODE, "version": ..., "sent_at": ...}; it is unpacked only after the signature
+    holds, so an unsigned gzip bomb costs nothing. The up cursor is headquarters' ``nodes.up_seq``;
+    replication itself is ``POST /api/v1/nodes/sync`` (models.operations.node_exchange).
+    """
+    node = verify_node_request(session, hello.request)
+    data = read_body(hello.request, hello.content_encoding, node)
     version = data.get("version")
     now = utcnow()
     record_node_contact(session, Actor.system_actor(node.org_id, f"节点 {node.code}"),

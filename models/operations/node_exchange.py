@@ -30,7 +30,6 @@ DOWN_OVERLAP before the cursor is sent again only when the node holds fewer of i
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,12 +45,21 @@ from models.base import utcnow
 from models.errors import NodeRebuilt, ValidationError
 from models.infra import AuditEntry
 from models.nodes import Node, NodeSite, SyncConflict
-from models.operations.node_auth import SignedRequest, unpack, verify_node_request
+from models.operations.node_auth import SignedRequest, read_body, verify_node_request
 from models.operations.nodes import RecordNodeContact, record_node_contact
 from models.operations.replica_apply import bump_balances, decode_batch, mark_dispatched, upsert
 from models.operations.todos import CreateTodo, create_todo
 from models.outbox import emit
-from models.replication import DOWN_MOVE_TABLES, DOWN_OVERLAP, DOWN_TABLES, UP_TABLES, content_hash, encode_row, table
+from models.replication import (
+    DOWN_MOVE_TABLES,
+    DOWN_OVERLAP,
+    DOWN_TABLES,
+    UP_TABLES,
+    content_hash,
+    encode_row,
+    row_key,
+    table,
+)
 from models.stock import Balance, Freeze, Lot, QcStatus
 
 #: Moves sent down per exchange; the node asks again while "more" is true.
@@ -68,20 +76,6 @@ _SITE_COLUMN = {"documents": "site_id", "stock_moves": "site_id", "freezes": "si
 class NodeExchange:
     request: SignedRequest
     content_encoding: str = ""
-
-
-def _body(exchange: NodeExchange, node: Node) -> dict[str, Any]:
-    try:
-        data = json.loads(unpack(exchange.request.body, exchange.content_encoding) or b"{}")
-    except (ValueError, RecursionError):
-        raise ValidationError("请求体须是 JSON 对象", field="body") from None
-    if not isinstance(data, dict):
-        raise ValidationError("请求体须是 JSON 对象", field="body")
-    if data.get("node", node.code) != node.code:
-        from models.errors import NodeSignatureInvalid
-
-        raise NodeSignatureInvalid("请求体里的节点编号与签名的节点不一致")
-    return data
 
 
 def _entries(up: dict[str, Any]) -> list[tuple[int, str, str]]:
@@ -223,7 +217,7 @@ def apply_up(session: Session, node: Node, sites: set[int], up: dict[str, Any]) 
     keep: dict[str, list[dict[str, Any]]] = {}
     for name, rows in batch.items():
         key = next(iter(table(name).primary_key.columns)).name
-        keep[name] = [r for r in rows if (name, r[key].hex if hasattr(r[key], "hex") else str(r[key])) in wanted]
+        keep[name] = [r for r in rows if (name, row_key(r[key])) in wanted]
     _check_rows(session, node, sites, keep)
     written = 0
     new: dict[str, list[dict[str, Any]]] = {}
@@ -332,7 +326,7 @@ def _same_database(node: Node, data: dict[str, Any]) -> None:
 def node_exchange(session: Session, exchange: NodeExchange) -> dict[str, Any]:
     """Verify, apply the node's batch, record its contact and backlog, and answer (module docstring)."""
     node = verify_node_request(session, exchange.request)
-    data = _body(exchange, node)
+    data = read_body(exchange.request, exchange.content_encoding, node)
     sites = set(session.scalars(select(NodeSite.site_id).where(NodeSite.node_id == node.id)))
     now = utcnow()
     written = opened = 0
