@@ -37,6 +37,9 @@ class Lot(IdMixin, OrgMixin, CreatedMixin, Base):
         # The few QC-failed lots (held stock, the to-dos' availability): found without reading every lot.
         Index("ix_lots_org_qc_failed", "org_id", postgresql_where=text("qc_status = 'FAILED'"),
               sqlite_where=text("qc_status = 'FAILED'")),
+        # Lots near expiry (首页) walked soonest first, stopping at the page's limit.
+        Index("ix_lots_org_expiry", "org_id", "expires_on", "id", postgresql_where=text("expires_on IS NOT NULL"),
+              sqlite_where=text("expires_on IS NOT NULL")),
     )
 
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"), index=True)
@@ -91,6 +94,9 @@ class Balance(IdMixin, OrgMixin, Base):
         Index("ix_balances_item_site", "item_id", "site_id"),
         # The console's stock list pages through one org's (site, item) pairs in this order.
         Index("ix_balances_org_site_item", "org_id", "site_id", "item_id"),
+        # A lot's balances (near-expiry lots probe them lot by lot). No predicate on on_hand: an index
+        # reading on_hand would make every balance update non-HOT on PostgreSQL.
+        Index("ix_balances_lot", "lot_id"),
     )
 
     item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"))

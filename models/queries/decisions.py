@@ -91,8 +91,10 @@ def near_expiry_lots(session: Session, actor: Actor, now: datetime,
     stmt = (select(Balance.site_id, Balance.on_hand, Lot.id, Lot.code, Lot.expires_on, Item.id, Item.name,
                    Item.base_unit, Item.shelf_life_days)
             .join(Lot, Lot.id == Balance.lot_id).join(Item, Item.id == Balance.item_id)
+            # Lot.org_id lets the planner walk ix_lots_org_expiry in order and stop at the limit
             .where(Balance.org_id == actor.org_id, Balance.on_hand > 0, Balance.site_id.in_(list(sites)),
-                   Lot.expires_on.is_not(None), Lot.expires_on <= today + timedelta(days=MAX_EXPIRY_DAYS))
+                   Lot.org_id == actor.org_id, Lot.expires_on.is_not(None),
+                   Lot.expires_on <= today + timedelta(days=MAX_EXPIRY_DAYS))
             .order_by(Lot.expires_on, Lot.id).limit(LIMIT * 4))
     skip = set(skip_lots)
     out = []
