@@ -1,20 +1,24 @@
 """Issue 15: daily replenishment with the global model's forecasts against textbook min/max, at equal stock.
 
-Each dataset is split into history and a test period (the last TEST_DAYS days). Over the test
-period both policies serve the same daily demand (lost sales when short) with a LEAD-day lead time
-and a review every morning (forecast/replenish.py ``simulate_daily``):
+Each dataset is split into history and a test period (the last 84 days; ``--quick``: 56). Over the
+test period both policies serve the same daily demand (lost sales when short) with a 2-day lead
+time and a review every morning (forecast/replenish.py ``simulate_daily``):
 
-- textbook min/max: s = μ·P + k·σ·√P, S = s + μ (P = lead + review; μ, σ: mean and sd of daily
-  demand over the last WINDOW days), re-estimated on the same schedule as the forecasts: no
+- textbook min/max: s = μ·P + k·σ·√P, S = s + m·μ (P = lead + review = 3 days; μ, σ: mean and sd
+  of daily demand over the last 56 days), re-estimated on the same schedule as the forecasts: no
   weekday pattern, promotions or holidays;
-- forecast-driven: order up to the forecast demand over P days + z × its sd (from the 80 % band),
-  with ``forecast_global`` re-fitted on all series at once every REFIT days (28-day horizon) from
-  the history before that day, with the dataset's factors (promotions, prices, covariates).
+- forecast-driven: s = the forecast demand over P days + z × its sd (from the 80 % band),
+  S = s + m × the forecast's daily rate, with ``forecast_global`` re-fitted on all series at once
+  every 7 days (``--quick``: 14; 28-day horizon) from the history before that day, with the
+  dataset's factors (promotions, prices, covariates).
 
-Each policy's parameter (k, z) is swept; at the average stock the forecast policy holds at service
-levels 90/95/98 % (z), min/max's stock-out days are interpolated on its (stock, stock-out days)
-curve, so the two are compared on the same inventory. Stock is in days of each series' mean test
-demand, averaged over series; stock-out days and fill rates are means per series.
+Both share the gap rule m (1: the textbook min/max; 0: order up to s every morning), so only the
+estimate of demand and its spread differs. Each policy's factor (k, z) is swept over −6 … 8, which
+traces its curve of (average stock, stock-out days); both curves are interpolated at the same
+average stock: the stock the forecast policy holds when set to a 90, 95 or 98 % cycle service
+level (z = 1.28, 1.64, 2.05), i.e. how would min/max do with the new policy's inventory. Stock is in days of each
+series' mean test demand, averaged over series; stock-out days (days with unmet demand, out of
+the test period) and fill rates are means per series.
 
 The forecast policy sees true demand as its history (the shop records turned-away orders, or the
 data are sales of a shop that rarely ran out), so one set of forecasts serves every z.
@@ -41,6 +45,7 @@ from forecast.replenish import (
     at_stock,
     forecast_cover,
     forecast_levels,
+    interpolate_at,
     minmax_levels,
     service_z,
     trace_tradeoff,
@@ -62,11 +67,13 @@ LEAD = 2
 REVIEW = 1
 HORIZON = 28
 WINDOW = 56  #: days of history behind the textbook μ and σ
-SERVICE_LEVELS = (0.90, 0.95, 0.98)
-K_GRID = np.round(np.arange(-6.0, 8.01, 0.1), 2)
+K_GRID = np.round(np.arange(-6.0, 8.001, 0.05), 2)  #: min/max safety factors swept
+Z_GRID = K_GRID  #: forecast policy safety factors swept
 #: S − s = multiplier × a review period's demand, the same rule for both policies so that only the
 #: estimate differs: 1 is the textbook min/max, 0 the order-up-to-every-morning (base-stock) variant
 MULTIPLIERS = (1.0, 0.0)
+#: the curves are compared at the stock the forecast policy holds at these cycle service levels
+SERVICE_LEVELS = (0.90, 0.95, 0.98)
 
 
 def _history(start: date, values: np.ndarray, cut: date) -> np.ndarray:
@@ -138,7 +145,6 @@ def run_dataset(
         f"{name}_forecast_wape": 100 * float(np.abs(demand - path).sum()) / total,
         f"{name}_trailing_mean_wape": 100 * float(np.abs(demand - flat).sum()) / total,
     }
-    zs = [service_z(sl) for sl in SERVICE_LEVELS]
     for m in MULTIPLIERS:
         minmax = trace_tradeoff(
             "minmax",
@@ -153,26 +159,28 @@ def run_dataset(
             demand,
             [
                 forecast_levels(cover, sd, z, protection_days=protection, review_days=REVIEW, max_multiplier=m)
-                for z in zs
+                for z in Z_GRID
             ],
-            zs,
+            Z_GRID,
             lead_time_days=LEAD,
             review_days=REVIEW,
         )
-        for i, sl in enumerate(SERVICE_LEVELS):
-            tag = f"{name}_m{m:g}_sl{round(sl * 100)}"
-            stock = float(fcast.stock_days[i])
-            mm = at_stock(minmax, stock)
+        for sl in SERVICE_LEVELS:
+            # the stock the forecast policy holds when set to this cycle service level; min/max there
+            stock = interpolate_at(fcast.params, fcast.stock_days, service_z(sl))
+            tag = f"{name}_m{m:g}_sl{round(100 * sl)}"
+            fp, mm = at_stock(fcast, stock), at_stock(minmax, stock)
             figs[f"{tag}_matched_stock"] = stock
-            figs[f"{tag}_forecast_stockout_days"] = float(fcast.stockout_days[i])
+            figs[f"{tag}_forecast_stockout_days"] = fp["stockout_days"]
             figs[f"{tag}_minmax_stockout_days"] = mm["stockout_days"]
-            figs[f"{tag}_forecast_fill_rate"] = 100 * float(fcast.fill_rate[i])
+            figs[f"{tag}_forecast_fill_rate"] = 100 * fp["fill_rate"]
             figs[f"{tag}_minmax_fill_rate"] = 100 * mm["fill_rate"]
             figs[f"{tag}_minmax_k"] = mm["param"]
             base = mm["stockout_days"]
-            figs[f"{tag}_stockout_reduction"] = 100 * (1 - fcast.stockout_days[i] / base) if base > 0 else float("nan")
-        lo, hi = float(minmax.stock_days.min()), float(minmax.stock_days.max())
-        note(f"{name} m={m:g}: min/max stock spans {lo:.2f}–{hi:.2f} days over k {K_GRID[0]:g}…{K_GRID[-1]:g}")
+            figs[f"{tag}_stockout_reduction"] = 100 * (1 - fp["stockout_days"] / base) if base > 0 else float("nan")
+        for curve in (minmax, fcast):
+            lo, hi = float(curve.stock_days.min()), float(curve.stock_days.max())
+            note(f"{name} m={m:g}: {curve.policy} stock spans {lo:.2f}–{hi:.2f} days over its parameter grid")
     figs[f"{name}_seconds"] = time.perf_counter() - started
     return figs
 
