@@ -5,6 +5,11 @@ order) and, if it is below the reorder point, orders up to it. An order placed n
 demand until the *next* order arrives, so the protection period is lead time + review period;
 the forecast's one-week error sd (Forecast.error_sd) is scaled to that period by
 :func:`protection_sd`, which allows for errors that share one level estimate.
+
+Daily (issue 15): :func:`simulate_daily` runs an (s, S) policy with lost sales day by day, with
+levels from history alone (:func:`minmax_levels`) or from rolling forecasts and their bands
+(:func:`forecast_cover`, :func:`forecast_levels`); :func:`trace_tradeoff` and :func:`at_stock`
+compare two policies at the same average stock.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from forecast.replenish import (
     TradeOff,
     at_stock,
     forecast_cover,
+    forecast_levels,
     interpolate_at,
     minmax_levels,
     simulate_daily,
@@ -131,8 +132,6 @@ def test_interpolation_at_matched_stock() -> None:
 
 
 def test_forecast_levels_add_safety_and_cycle_stock() -> None:
-    from forecast.replenish import forecast_levels
-
     low, high = forecast_levels(
         np.array([[30.0, 60]]), np.array([[5.0, 10]]), 2.0, protection_days=3, max_multiplier=1.0
     )
