@@ -5,6 +5,11 @@ order) and, if it is below the reorder point, orders up to it. An order placed n
 demand until the *next* order arrives, so the protection period is lead time + review period;
 the forecast's one-week error sd (Forecast.error_sd) is scaled to that period by
 :func:`protection_sd`, which allows for errors that share one level estimate.
+
+Daily (issue 15): :func:`simulate_daily` runs an (s, S) policy with lost sales day by day, with
+levels from history alone (:func:`minmax_levels`) or from rolling forecasts and their bands
+(:func:`forecast_cover`, :func:`forecast_levels`); :func:`trace_tradeoff` and :func:`at_stock`
+compare two policies at the same average stock.
 """
 
 from __future__ import annotations
@@ -346,3 +351,242 @@ def simulate_policy(
         weeks=weeks,
         series=len(series),
     )
+
+
+# --- daily simulation: textbook min/max against forecast-driven order-up-to ----------------------
+#
+# One day, in this order: (1) on a review day the planner looks at the stock position (on hand +
+# everything on order) and, if it is at or below the reorder point, orders up to the order-up-to
+# level; the order is on the shelf ``lead`` days later, before that day's sales (lead 2: ordered on
+# Monday morning, sold from on Wednesday); (2) whatever is due today arrives; (3) the day's demand is
+# served from stock and what cannot be served is lost. A stock-out day is a day with unmet demand.
+# An order placed on day t must therefore cover days t … t+lead+review−1: the protection period
+# is lead + review days.
+#
+# Everything is vectorised over a batch of rows (series, or series × policy parameter), so a policy's
+# whole trade-off curve is one call.
+
+
+@dataclass(frozen=True)
+class DailySimulation:
+    """Day-by-day outcome of :func:`simulate_daily`; every array is (rows, days)."""
+
+    demand: np.ndarray
+    on_hand: np.ndarray  #: end-of-day stock on hand (never negative)
+    sold: np.ndarray
+    lost: np.ndarray  #: demand that stock could not meet (lost sales)
+    ordered: np.ndarray  #: quantity ordered at each day's review
+    arrived: np.ndarray  #: quantity put on the shelf each morning
+
+    @property
+    def stockout_days(self) -> np.ndarray:
+        """Days with unmet demand, per row."""
+        return (self.lost > 1e-9).sum(axis=-1)
+
+    @property
+    def average_stock(self) -> np.ndarray:
+        """Mean end-of-day stock on hand, per row (units)."""
+        return self.on_hand.mean(axis=-1)
+
+    @property
+    def fill_rate(self) -> np.ndarray:
+        """Share of demand served from stock, per row (1 where there was no demand)."""
+        demanded = self.demand.sum(axis=-1)
+        served = self.sold.sum(axis=-1)
+        return np.divide(served, demanded, out=np.ones_like(served), where=demanded > 0)
+
+
+def simulate_daily(
+    demand: np.ndarray,
+    reorder_point: np.ndarray | float,
+    order_up_to: np.ndarray | float,
+    *,
+    lead_time_days: int = 2,
+    review_days: int = 1,
+    initial_stock: np.ndarray | float | None = None,
+) -> DailySimulation:
+    """Simulate a periodic-review (s, S) policy with lost sales over ``demand`` (rows × days).
+
+    ``reorder_point`` (s) and ``order_up_to`` (S) broadcast to demand's shape, so they may change
+    day by day (a forecast-driven policy) or stay put (textbook min/max); on review days (every
+    ``review_days`` from day 0) a row whose position is ≤ s orders S − position. Stock starts at
+    ``initial_stock`` (default: day 0's S) with nothing on order.
+    """
+    d = np.atleast_2d(np.asarray(demand, dtype="float64"))
+    if not np.isfinite(d).all() or (d < 0).any():
+        raise ValueError("demand must be finite and non-negative")
+    lead, review = int(lead_time_days), int(review_days)
+    if lead < 0 or review < 1:
+        raise ValueError("lead_time_days must be ≥ 0 and review_days ≥ 1")
+    rows, days = d.shape
+    low = np.broadcast_to(np.asarray(reorder_point, dtype="float64"), d.shape)
+    high = np.broadcast_to(np.asarray(order_up_to, dtype="float64"), d.shape)
+    if initial_stock is None:
+        start = high[:, 0]
+    else:
+        start = np.broadcast_to(np.asarray(initial_stock, dtype="float64"), (rows,))
+    level = np.maximum(start, 0.0).copy()
+    due = np.zeros((rows, days + lead + 1))  # quantity arriving each morning (past the end: never)
+    on_order = np.zeros(rows)
+    out = {name: np.zeros((rows, days)) for name in ("on_hand", "sold", "lost", "ordered", "arrived")}
+    for t in range(days):
+        if t % review == 0:
+            position = level + on_order
+            qty = np.where(position <= low[:, t] + 1e-9, np.maximum(high[:, t] - position, 0.0), 0.0)
+            due[:, t + lead] += qty
+            on_order += qty
+            out["ordered"][:, t] = qty
+        came = due[:, t]
+        level += came
+        on_order -= came
+        sold = np.minimum(level, d[:, t])
+        level -= sold
+        out["arrived"][:, t] = came
+        out["sold"][:, t] = sold
+        out["lost"][:, t] = d[:, t] - sold
+        out["on_hand"][:, t] = level
+    return DailySimulation(demand=d, **out)
+
+
+def minmax_levels(
+    history: np.ndarray,
+    k: float,
+    *,
+    lead_time_days: int = 2,
+    review_days: int = 1,
+    max_multiplier: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Textbook min/max from history alone: (s, S) per row of ``history`` (rows × past days).
+
+    s = μ·P + k·σ·√P over the protection period P = lead + review days (μ, σ: mean and sd of
+    daily demand in the history), S = s + ``max_multiplier``·μ·review: no weekday pattern, no
+    promotions, no holidays, which is how such levels are set by hand.
+    """
+    h = np.atleast_2d(np.asarray(history, dtype="float64"))
+    mu = np.nanmean(h, axis=1)
+    sigma = np.nanstd(h, axis=1, ddof=1) if h.shape[1] > 1 else np.zeros(h.shape[0])
+    protection = lead_time_days + review_days
+    low = np.maximum(mu * protection + k * sigma * math.sqrt(protection), 0.0)
+    high = low + max(0.0, max_multiplier) * mu * review_days
+    return low, high
+
+
+#: Standard-normal quantile of the upper edge of an 80 % central band.
+Z80 = NormalDist().inv_cdf(0.9)
+
+
+def forecast_cover(
+    origins: Sequence[int],
+    means: Sequence[np.ndarray],
+    upper80: Sequence[np.ndarray],
+    *,
+    days: int,
+    protection_days: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast demand over the protection period from each day, and its sd: two (rows, days) arrays.
+
+    ``origins[j]`` is the first day forecast ``j`` covers (it was made from the history before it);
+    ``means[j]`` and ``upper80[j]`` are (rows, horizon): the mean path and the upper edge of its
+    80 % band. Day t uses the latest forecast with origin ≤ t, steps t−origin … t−origin+P−1 (past
+    the horizon: the last step). A step's sd is the upper half-width of its 80 % band ÷ z(0.9)
+    (the upper side is what runs a shelf empty), and steps add as independent errors.
+    """
+    if not origins or origins[0] > 0:
+        raise ValueError("the first forecast must start on or before day 0")
+    rows = means[0].shape[0]
+    cover = np.zeros((rows, days))
+    sd = np.zeros((rows, days))
+    for j, origin in enumerate(origins):
+        stop = origins[j + 1] if j + 1 < len(origins) else days
+        mean = np.asarray(means[j], dtype="float64")
+        step_sd = np.maximum(np.asarray(upper80[j], dtype="float64") - mean, 0.0) / Z80
+        horizon = mean.shape[1]
+        for t in range(max(origin, 0), min(stop, days)):
+            steps = np.minimum(np.arange(t - origin, t - origin + protection_days), horizon - 1)
+            cover[:, t] = mean[:, steps].sum(axis=1)
+            sd[:, t] = np.sqrt((step_sd[:, steps] ** 2).sum(axis=1))
+    return cover, sd
+
+
+@dataclass(frozen=True)
+class TradeOff:
+    """One policy's curve over its parameter: each array has one entry per parameter value."""
+
+    policy: str
+    params: np.ndarray
+    stock_days: np.ndarray  #: mean over series of average stock ÷ mean daily demand
+    stockout_days: np.ndarray  #: mean over series of stock-out days in the period
+    fill_rate: np.ndarray  #: mean over series of the share of demand served
+
+
+def trace_tradeoff(
+    policy: str,
+    demand: np.ndarray,
+    levels: Sequence[tuple[np.ndarray, np.ndarray]],
+    params: Sequence[float] | np.ndarray,
+    *,
+    lead_time_days: int = 2,
+    review_days: int = 1,
+) -> TradeOff:
+    """Simulate ``levels[p]`` = (s, S), each broadcastable to demand (series × days), in one batch.
+
+    Stock is put in days of each series' mean demand before averaging over series, so a big
+    series does not outweigh the rest (series with no demand are left out of the stock figure).
+    """
+    d = np.atleast_2d(np.asarray(demand, dtype="float64"))
+    n = d.shape[0]
+    lows = np.concatenate([np.broadcast_to(s, d.shape) for s, _ in levels])
+    highs = np.concatenate([np.broadcast_to(S, d.shape) for _, S in levels])
+    sim = simulate_daily(
+        np.tile(d, (len(levels), 1)), lows, highs, lead_time_days=lead_time_days, review_days=review_days
+    )
+    rate = d.mean(axis=1)
+    live = rate > 0
+    stock = (sim.average_stock.reshape(len(levels), n)[:, live] / rate[live]).mean(axis=1)
+    return TradeOff(
+        policy=policy,
+        params=np.asarray(params, dtype="float64"),
+        stock_days=stock,
+        stockout_days=sim.stockout_days.reshape(len(levels), n).mean(axis=1).astype("float64"),
+        fill_rate=sim.fill_rate.reshape(len(levels), n).mean(axis=1),
+    )
+
+
+def interpolate_at(x: np.ndarray, y: np.ndarray, target: float) -> float:
+    """Return y at x = ``target`` by linear interpolation along the curve sorted by x.
+
+    NaN outside the curve's range (no extrapolation: a figure must come from simulated points).
+    Points with equal x are averaged first.
+    """
+    xs, ys = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+    if xs.size == 0 or target < xs.min() - 1e-12 or target > xs.max() + 1e-12:
+        return float("nan")
+    ux, inverse = np.unique(xs, return_inverse=True)
+    uy = np.bincount(inverse, weights=ys) / np.bincount(inverse)
+    return float(np.interp(target, ux, uy))
+
+
+def at_stock(curve: TradeOff, stock_days: float) -> dict[str, float]:
+    """The curve's stock-out days, fill rate and parameter at the given average stock (interpolated)."""
+    return {
+        "stock_days": stock_days,
+        "stockout_days": interpolate_at(curve.stock_days, curve.stockout_days, stock_days),
+        "fill_rate": interpolate_at(curve.stock_days, curve.fill_rate, stock_days),
+        "param": interpolate_at(curve.stock_days, curve.params, stock_days),
+    }
+
+
+def forecast_levels(
+    cover: np.ndarray,
+    sd: np.ndarray,
+    z: float,
+    *,
+    protection_days: int,
+    review_days: int = 1,
+    max_multiplier: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forecast-driven (s, S) from :func:`forecast_cover`: s = cover + z·sd, S = s + multiplier × the
+    forecast's mean daily rate × review (0: order up to s at every review, a base-stock policy)."""
+    low = np.maximum(np.asarray(cover, dtype="float64") + z * np.asarray(sd, dtype="float64"), 0.0)
+    rate = np.asarray(cover, dtype="float64") / max(1, protection_days)
+    return low, low + max(0.0, max_multiplier) * rate * review_days
