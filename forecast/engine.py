@@ -27,7 +27,7 @@ from forecast import methods as M
 from forecast.backtest import Tally, mase_scale
 from forecast.explain import explain
 from forecast.prepare import Decomposition, Prepared, decompose, future_parts, prepare
-from forecast.types import Forecast, Series
+from forecast.types import BacktestWindows, Forecast, Series
 
 METHODS = M.METHODS
 #: Fewer weeks than this: no model is fitted, the forecast is the historic average.
@@ -81,10 +81,17 @@ def _n_jobs(rows: int, wanted: int | None) -> int:
     return min(DEFAULT_JOBS, os.cpu_count() or 1) if rows > 200_000 else 1
 
 
-def _frame(items: list[tuple[int, date, np.ndarray]]) -> pd.DataFrame:
+#: Days per period and the pandas frequency statsforecast runs at, per engine frequency.
+PERIOD_DAYS = {"W": 7, "D": 1}
+PD_FREQ = {"W": "W-MON", "D": "D"}
+#: Daily histories longer than this never try per-series ARIMA unless a previous run chose it.
+DAILY_ARIMA_MAX_LENGTH = 120
+
+
+def _frame(items: list[tuple[int, date, np.ndarray]], freq: str = "W") -> pd.DataFrame:
     lengths = np.array([len(y) for _, _, y in items])
     starts = np.array([np.datetime64(s, "D") for _, s, _ in items])
-    offsets = np.concatenate([np.arange(n) for n in lengths]) * 7
+    offsets = np.concatenate([np.arange(n) for n in lengths]) * PERIOD_DAYS[freq]
     return pd.DataFrame(
         {
             "unique_id": np.repeat([i for i, _, _ in items], lengths),
@@ -127,8 +134,8 @@ def _shift(job: _Job, method: str, dec: Decomposition, season: int, origin: int,
     return add + seas if method in M.SMOOTH_METHODS and not M.native_season(season) else add
 
 
-def _sf(models: list[Any], rows: int, jobs: int | None) -> StatsForecast:
-    return StatsForecast(models=models, freq="W-MON", n_jobs=_n_jobs(rows, jobs), fallback_model=Naive())
+def _sf(models: list[Any], rows: int, jobs: int | None, freq: str = "W") -> StatsForecast:
+    return StatsForecast(models=models, freq=PD_FREQ[freq], n_jobs=_n_jobs(rows, jobs), fallback_model=Naive())
 
 
 def _groups(jobs: list[_Job], method: str, season: int, length_of: Any) -> list[list[_Job]]:
@@ -141,7 +148,14 @@ def _groups(jobs: list[_Job], method: str, season: int, length_of: Any) -> list[
 
 
 def _backtest(
-    jobs: list[_Job], horizon: int, step: int, folds: int, season: int, levels: tuple[int, int], n_jobs: int | None
+    jobs: list[_Job],
+    horizon: int,
+    step: int,
+    folds: int,
+    season: int,
+    levels: tuple[int, int],
+    n_jobs: int | None,
+    freq: str = "W",
 ) -> None:
     """Score every candidate of every job on rolling origins (one batched call per method)."""
     by_method: dict[str, list[_Job]] = {}
@@ -153,14 +167,14 @@ def _backtest(
         for group in _groups(members, method, season, lambda j: j.cutoff0):
             group.sort(key=lambda j: j.prep.index)
             items = [(j.prep.index, j.prep.start, _input(j, method, j.backtested(), season)) for j in group]
-            df = _frame(items)
+            df = _frame(items, freq)
             model = _model_for(method, horizon, season, min(j.cutoff0 for j in group))
             # models with a forward pass are fitted once at the first origin and rolled forward
             refit = not hasattr(model, "forward")
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    sf = StatsForecast(models=[model], freq="W-MON", n_jobs=_n_jobs(len(df), n_jobs))
+                    sf = StatsForecast(models=[model], freq=PD_FREQ[freq], n_jobs=_n_jobs(len(df), n_jobs))
                     out = sf.cross_validation(
                         h=horizon, df=df, n_windows=folds, step_size=step, level=list(levels), refit=refit
                     )
@@ -213,7 +227,7 @@ def _fallback(job: _Job, wanted: str) -> str:
 
 
 def _forecast(
-    jobs: list[_Job], horizon: int, season: int, levels: tuple[int, int], n_jobs: int | None
+    jobs: list[_Job], horizon: int, season: int, levels: tuple[int, int], n_jobs: int | None, freq: str = "W"
 ) -> dict[int, list[np.ndarray]]:
     """Forecast each job with its chosen method, one batched call per method."""
     by_method: dict[str, list[_Job]] = {}
@@ -224,12 +238,12 @@ def _forecast(
         for group in _groups(members, method, season, lambda j: j.prep.length):
             group.sort(key=lambda j: j.prep.index)
             items = [(j.prep.index, j.prep.start, _input(j, method, j.fitted(), season)) for j in group]
-            df = _frame(items)
+            df = _frame(items, freq)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     model = _model_for(method, horizon, season, min(j.prep.length for j in group))
-                    out = _sf([model], len(df), n_jobs).forecast(h=horizon, df=df, level=list(levels))
+                    out = _sf([model], len(df), n_jobs, freq).forecast(h=horizon, df=df, level=list(levels))
                 out = out.sort_values(["unique_id", "ds"])
                 cols = [c.reshape(len(group), horizon) for c in _columns(out, method, levels)]
             except Exception:
@@ -274,7 +288,9 @@ def _average_band(group: list[_Job], horizon: int, levels: tuple[int, int]) -> l
     return out
 
 
-def _classify(prep: Prepared, method: str, horizon: int, n_series: int) -> tuple[str, list[str]]:
+def _classify(
+    prep: Prepared, method: str, horizon: int, n_series: int, prior: str | None = None
+) -> tuple[str, list[str]]:
     n = prep.length
     if n == 0:
         return "empty", []
@@ -287,32 +303,50 @@ def _classify(prep: Prepared, method: str, horizon: int, n_series: int) -> tuple
         return kind, [method] if method == M.BASELINE else [method, M.BASELINE]
     if kind == "intermittent":
         return kind, [*M.INTERMITTENT_METHODS, M.BASELINE]
-    smooth = list(M.AUTO_SMOOTH) + (["auto_arima"] if n_series <= M.AUTO_ARIMA_MAX_SERIES else [])
-    return kind, [*smooth, M.BASELINE]
+    return kind, [*M.AUTO_SMOOTH, *(["auto_arima"] if _try_arima(prep, n_series, prior) else []), M.BASELINE]
+
+
+def _try_arima(prep: Prepared, n_series: int, prior: str | None) -> bool:
+    """ARIMA costs ~30× ETS (far more on years of days): try it where a run has seen it win,
+    else only on small batches, and never on long daily histories."""
+    if prior == "auto_arima":
+        return True
+    if prep.freq == "D" and prep.length > DAILY_ARIMA_MAX_LENGTH:
+        return False
+    return n_series <= M.AUTO_ARIMA_MAX_SERIES
 
 
 def forecast_series(
     series: Sequence[Series],
     horizon: int,
     *,
+    freq: str = "W",
     method: str = "auto",
-    season_length: int = 52,
+    season_length: int | None = None,
     levels: tuple[int, int] = (80, 95),
     future_promo: Mapping[str, Sequence[float]] | None = None,
     covariates: Mapping[str, Mapping[date, float]] | None = None,
     use_holidays: bool = True,
     backtest_folds: int = 3,
     n_jobs: int | None = None,
+    prior_methods: Mapping[str, str] | None = None,
 ) -> list[Forecast]:
-    """Forecast each series ``horizon`` weeks ahead; return one Forecast per input, in order.
+    """Forecast each series ``horizon`` periods ahead; return one Forecast per input, in order.
 
-    ``levels`` fill lo80/hi80 and lo95/hi95 in that order. ``future_promo`` maps a series key to
-    promotion intensity per horizon week; ``covariates`` are named weekly series shared by all.
+    ``freq``: "W" (weeks, ``Series.start`` a Monday) or "D" (days); ``season_length`` defaults
+    to 52 for weeks and 7 for days. ``levels`` fill lo80/hi80 and lo95/hi95 in that order.
+    ``future_promo`` maps a series key to promotion intensity per horizon period; ``covariates``
+    are named series {date: value} shared by all (daily values are averaged into weeks).
+    ``prior_methods`` maps a key to the method a previous run chose: "auto_arima" there lets
+    "auto" try ARIMA where it is otherwise skipped for speed (long daily histories, big batches).
     Bad input (short, all-zero, gaps, negatives, stockouts) gives warning codes, never an error.
     ``n_jobs`` fixes the number of processes statsforecast may use (default: 2 for big batches).
     """
-    return _forecast_series(series, horizon, method, season_length, levels, future_promo, covariates,
-                            use_holidays, backtest_folds, n_jobs)
+    if freq not in PERIOD_DAYS:
+        raise ValueError(f"freq must be 'W' or 'D', not {freq!r}")
+    season = season_length if season_length is not None else (7 if freq == "D" else 52)
+    return _forecast_series(series, horizon, method, season, levels, future_promo, covariates,
+                            use_holidays, backtest_folds, n_jobs, freq, prior_methods or {})
 
 
 def _forecast_series(
@@ -326,9 +360,11 @@ def _forecast_series(
     use_holidays: bool,
     backtest_folds: int,
     n_jobs: int | None,
+    freq: str,
+    prior_methods: Mapping[str, str],
 ) -> list[Forecast]:
     if horizon < 1:
-        raise ValueError("horizon must be at least one week")
+        raise ValueError("horizon must be at least one period")
     if method != "auto" and method not in M.METHODS:
         raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {sorted(M.METHODS)}")
     levels = (int(min(levels)), int(max(levels)))
@@ -337,13 +373,14 @@ def _forecast_series(
     step = max(1, horizon // max(folds, 1))
     test_size = horizon + step * (folds - 1) if folds else 0
     min_train = max(2 * horizon + 1, 16)
+    period = timedelta(days=PERIOD_DAYS[freq])
     jobs: list[_Job] = []
     for i, s in enumerate(series):
         prep = prepare(
             i, s, horizon, future_promo=(future_promo or {}).get(s.key), covariates=covariates,
-            use_holidays=use_holidays,
+            use_holidays=use_holidays, freq=freq,
         )
-        kind, candidates = _classify(prep, method, horizon, len(series))
+        kind, candidates = _classify(prep, method, horizon, len(series), prior_methods.get(s.key))
         job = _Job(prep=prep, kind=kind, candidates=candidates, horizon=horizon, warnings=list(prep.warnings))
         jobs.append(job)
     fitted = [j for j in jobs if j.kind in ("tiny", "intermittent", "smooth")]
@@ -354,7 +391,7 @@ def _forecast_series(
         job.cutoff0 = job.prep.length - test_size
         job.cv = decompose(job.prep, season, fit_upto=job.cutoff0)
         job.scale = mase_scale(job.cv.clean[: job.cutoff0], season, job.prep.valid[: job.cutoff0])
-    _backtest(testable, horizon, step, folds, season, levels, n_jobs)
+    _backtest(testable, horizon, step, folds, season, levels, n_jobs, freq)
     for job in fitted:
         if method == "auto":
             job.chosen = _choose(job) if job.scores else _fallback(job, method)
@@ -364,13 +401,13 @@ def _forecast_series(
         job.chosen = method if ran is not None and ran.points else _fallback(job, method)
         if job.chosen != method:
             job.warnings.append("METHOD_FALLBACK")
-    raw = _forecast(fitted, horizon, season, levels, n_jobs)
+    raw = _forecast(fitted, horizon, season, levels, n_jobs, freq)
     weeks_of: dict[date, tuple[date, ...]] = {}
     out: list[Forecast] = []
     for job in jobs:
         n = job.prep.length
-        first = job.prep.start + timedelta(weeks=n)
-        weeks = weeks_of.setdefault(first, tuple(first + timedelta(weeks=k) for k in range(horizon)))
+        first = job.prep.start + n * period
+        weeks = weeks_of.setdefault(first, tuple(first + k * period for k in range(horizon)))
         if job.kind in ("empty", "zero"):
             job.chosen = M.BASELINE
             cols = [np.zeros(horizon)] * 5
@@ -380,9 +417,13 @@ def _forecast_series(
         if short and "SHORT_HISTORY" not in job.warnings and job.kind != "zero":
             job.warnings.append("SHORT_HISTORY")
         mean, lo1, hi1, lo2, hi2 = _ordered(cols)
-        accuracy = {m: t.result() for m, t in job.scores.items()}
+        accuracy = {m: {**t.result(), "points": float(t.points)} for m, t in job.scores.items()}
         sd = _error_sd(job, cols)
         explanation = explain(job.prep, job.full, job.chosen, season, horizon, mean, accuracy, short)
+        windows = None
+        if job.scores:
+            origins = tuple(job.prep.start + (n - test_size + w * step) * period for w in range(folds))
+            windows = BacktestWindows(origins=origins, horizon=horizon, step=step, freq=freq)
         out.append(
             Forecast(
                 key=job.prep.series.key,
@@ -399,6 +440,10 @@ def _forecast_series(
                 warnings=tuple(dict.fromkeys(job.warnings)),
                 error_sd=sd,
                 baseline_mean=_baseline_mean(job, season, horizon),
+                freq=freq,
+                backtest_windows=windows,
+                covariates_used={k: tuple(round(float(v), 6) for v in col)
+                                 for k, col in job.prep.covariates_used.items()},
             )
         )
     return out
