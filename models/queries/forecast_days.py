@@ -6,7 +6,7 @@ Requires ``Permission.PLAN``; another organisation's run is not found. Writes no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 
 from models import forecasting
 from models.actor import Actor, Permission
+from models.catalog import Item
+from models.demand import daily_demand
 from models.lookup import get_owned
 from models.operations.planning import run_summary
+from models.org import Site
 from models.planning import ForecastDayLine, ForecastRun
 
 #: Most day lines one answer carries (a 120-day run of 40 item × sites).
@@ -59,3 +62,38 @@ def forecast_day_lines(session: Session, actor: Actor, run_id: int, *, item_id: 
         item_id=ln.item_id, site_id=ln.site_id, day=ln.day, mean=ln.mean, lo80=ln.lo80, hi80=ln.hi80, lo95=ln.lo95,
         hi95=ln.hi95, final=ln.final, method=ln.method, method_label=labels.get(ln.method, ln.method),
         explanation=ln.explanation) for ln in lines]
+
+
+#: Days of history the console's day chart shows before the forecast.
+HISTORY_DAYS = 56
+
+
+@dataclass(frozen=True)
+class HistoryDay:
+    day: date
+    sale: Decimal
+    stockout: bool
+
+
+@dataclass(frozen=True)
+class ItemSiteDays:
+    """One item × site in a day run: the recent daily demand and the run's days."""
+
+    history: list[HistoryDay]
+    days: list[ForecastDayRow]
+
+
+def item_site_days(session: Session, actor: Actor, run_id: int, item_id: int, site_id: int,
+                   *, history_days: int = HISTORY_DAYS) -> ItemSiteDays:
+    """The daily history before a day run's first day and the run's days, of one item × site."""
+    actor.require(Permission.PLAN)
+    item = get_owned(session, Item, item_id, actor.org_id)
+    site = get_owned(session, Site, site_id, actor.org_id)
+    actor.require(Permission.PLAN, site.id)
+    _run, days = forecast_day_lines(session, actor, run_id, item_id=item.id, site_id=site.id)
+    if not days:
+        return ItemSiteDays([], [])
+    end = days[0].day - timedelta(days=1)
+    found = daily_demand(session, actor.org_id, item_ids=[item.id], site_ids=[site.id], end=end)
+    history = [HistoryDay(d.day, d.sale, d.stockout) for d in found.get((item.id, site.id), [])[-history_days:]]
+    return ItemSiteDays(history, days)
