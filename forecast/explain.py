@@ -67,7 +67,7 @@ def explain(
         factors.append(("趋势", round(trend * (horizon - 1) / 2, 3)))
     factors.sort(key=lambda f: -abs(f[1]))
     factors = factors[:TOP_FACTORS]
-    summary = _summary(method, horizon, m, accuracy, factors, short, n, unit)
+    summary = summary_text(method, horizon, m, accuracy, factors, short, n, unit)
     return Explanation(
         level=round(level, 4),
         trend=round(trend, 4),
@@ -80,7 +80,7 @@ def explain(
     )
 
 
-def _summary(
+def summary_text(
     method: str,
     horizon: int,
     mean: np.ndarray,
@@ -90,6 +90,7 @@ def _summary(
     n: int,
     unit: str = "周",
 ) -> str:
+    """Return the Chinese summary: total and average demand, method, backtest MASE, factors."""
     label = M.METHODS.get(method, method)
     avg = "日均" if unit == "天" else "周均"
     parts = [f"未来 {horizon} {unit}预计共需 {mean.sum():.0f}，{avg} {mean.mean():.1f}（方法：{label}）。"]

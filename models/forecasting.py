@@ -22,7 +22,8 @@ from models.errors import DomainError
 FALLBACK_METHODS = {
     "auto": "自动选择", "seasonal_naive": "季节性朴素法", "auto_ets": "指数平滑（自动）",
     "auto_theta": "Theta（自动）", "auto_arima": "ARIMA（自动）", "croston_sba": "Croston-SBA（间歇需求）",
-    "tsb": "TSB（间歇需求）", "adida": "ADIDA（间歇需求）",
+    "tsb": "TSB（间歇需求）", "adida": "ADIDA（间歇需求）", "global": "全局模型（LightGBM）",
+    "ensemble": "组合预测（全局模型与统计方法平均）",
 }
 
 
