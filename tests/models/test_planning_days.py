@@ -196,3 +196,28 @@ def test_a_replayed_day_run_returns_the_first_answer(session_factory, demo, acto
             ForecastRun.org_id == demo.org_id)) == 1
         assert session.scalar(select(func.count()).select_from(ForecastDayLine).where(
             ForecastDayLine.run_id == first.run_id)) == 10 == first.day_lines
+
+
+def test_the_bias_board_compares_a_day_runs_covariate_with_what_happened(session_factory, demo, actors):
+    from models.queries.forecast_bias import forecast_bias
+
+    as_of = monday(2) + timedelta(days=2)  # its first complete week is last week, closed now
+    first = as_of - timedelta(days=21)
+    receive(session_factory, demo, actors, "MD", 200, at(first - timedelta(days=1)))
+    for n in range(21):
+        ship(session_factory, demo, actors, "MD", 2, at(first + timedelta(days=n)))
+    run(session_factory, upload_covariate, actors["赵经理"], UploadCovariate(
+        "气温", tuple((first + timedelta(days=n), Decimal(10)) for n in range(21))))
+    result = run(session_factory, run_forecast, actors["赵经理"], RunForecast(frequency="day", horizon=14,
+                                                                            as_of=as_of))
+    assert result.first_week == monday(1)
+    for n in range(7):  # last week: a heat wave, and three times the usual sales
+        ship(session_factory, demo, actors, "MD", 6, at(monday(1) + timedelta(days=n)))
+    run(session_factory, upload_covariate, actors["赵经理"], UploadCovariate(
+        "气温", tuple((monday(1) + timedelta(days=n), Decimal(30)) for n in range(7))))
+    with session_factory() as session:
+        board = forecast_bias(session, actors["赵经理"], week=monday(1))
+    (miss,) = board.misses
+    assert miss.run_id == result.run_id and miss.actual == Decimal(42)
+    weather = next(c for c in miss.causes if c.code == "weather")
+    assert "预测时使用 10.0" in weather.evidence and weather.refs["forecast"] == 10.0
