@@ -60,35 +60,31 @@ def reconcile_week(days: Bands, week: Bands) -> tuple[Bands, Bands]:
     """
     if len(days.mean) != DAYS or len(week.mean) != 1:
         raise ValueError("reconcile_week needs 7 days and 1 week")
-    gap = float(week.mean[0]) - float(days.mean.sum())
-    new_days = days.shifted(gap / (DAYS + 1))
-    total = float(new_days.mean.sum())
-    # the week's own bands move by as much as its mean did, then centre on the sum exactly
-    new_week = week.shifted(total - float(week.mean[0]))
-    new_week = ordered(Bands(np.array([total]), new_week.lo80, new_week.hi80, new_week.lo95, new_week.hi95))
-    return new_days, new_week
+    return reconcile(days, week, [0])
 
 
 def reconcile(days: Bands, weeks: Bands, starts: Sequence[int]) -> tuple[Bands, Bands]:
-    """Reconcile every complete week of a day horizon.
+    """Reconcile every complete week of a day horizon (vectorised over the weeks).
 
     ``starts[k]`` is the index in ``days`` of the Monday of week ``k`` of ``weeks``; each must be
-    followed by 7 days. Days outside those weeks are returned ordered but otherwise unchanged.
+    followed by 7 days, and weeks must not overlap. Days outside those weeks are returned ordered
+    but otherwise unchanged.
     """
-    if len(starts) != len(weeks.mean):
+    n = len(days.mean)
+    first = np.asarray(starts, dtype=int).reshape(-1)
+    if len(first) != len(weeks.mean):
         raise ValueError("one start index per week")
-    out_days = {f: np.array(getattr(ordered(days), f), dtype=float) for f in FIELDS}
-    out_weeks = {f: np.zeros(len(starts)) for f in FIELDS}
-    for k, start in enumerate(starts):
-        if start < 0 or start + DAYS > len(days.mean):
-            raise ValueError(f"week {k} is not complete in the day horizon")
-        span = slice(start, start + DAYS)
-        d, w = reconcile_week(Bands(*(getattr(days, f)[span] for f in FIELDS)),
-                              Bands(*(getattr(weeks, f)[k : k + 1] for f in FIELDS)))
-        for f in FIELDS:
-            out_days[f][span] = getattr(d, f)
-            out_weeks[f][k] = getattr(w, f)[0]
-    return Bands(**out_days), Bands(**out_weeks)
+    if len(first) and (first.min() < 0 or first.max() + DAYS > n):
+        raise ValueError("a week is not complete in the day horizon")
+    members = first[:, None] + np.arange(DAYS)  # weeks × 7 day indexes
+    gap = weeks.mean - days.mean[members].sum(axis=1)
+    delta = np.zeros(n)
+    delta[members] = (gap / (DAYS + 1))[:, None]
+    new_days = days.shifted(delta)
+    total = new_days.mean[members].sum(axis=1)
+    # each week's own bands move by as much as its mean did, then centre on the sum exactly
+    moved = weeks.shifted(total - weeks.mean)
+    return new_days, ordered(Bands(total, moved.lo80, moved.hi80, moved.lo95, moved.hi95))
 
 
 def week_means(values: Sequence[float], starts: Sequence[int]) -> list[float]:

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import numpy as np
+
 from forecast.hierarchy import FIELDS, Bands, reconcile
 from models.timeutil import week_start
 
@@ -67,6 +69,15 @@ def qty(value: float | Decimal) -> Decimal:
     return max(Decimal(str(value)).quantize(QTY, rounding=ROUND_HALF_UP), ZERO) if value == value else ZERO
 
 
+def quantised(values: np.ndarray) -> list[Decimal]:
+    """Round many figures at once to storable quantities (half up to 0.001, never negative; NaN → 0).
+
+    What :func:`qty` does one at a time, without a str() per value (a day run stores 5 per day).
+    """
+    thousandths = np.floor(np.clip(np.nan_to_num(values, nan=0.0), 0.0, None) * 1000 + 0.5).astype(np.int64)
+    return [Decimal(int(t)) / 1000 for t in thousandths]
+
+
 Figures = dict[str, Decimal]
 
 
@@ -101,14 +112,15 @@ def reconcile_figures(layout: DayLayout, days: Mapping[str, Sequence[float]],
         rows = [layout.week_index(w) for w in layout.weeks]
         week_bands = Bands.of(*([weeks[f][k] for k in rows] for f in FIELDS))
         out_days, out_weeks = reconcile(day_bands, week_bands, [layout.day_index(w) for w in layout.weeks])
-    stored_days = [{f: qty(float(getattr(out_days, f)[n])) for f in FIELDS} for n in range(len(layout.days))]
+    day_cols = {f: quantised(getattr(out_days, f)) for f in FIELDS}
+    stored_days = [{f: day_cols[f][n] for f in FIELDS} for n in range(len(layout.days))]
     stored_weeks: list[Figures] = []
     if weeks is not None:
+        week_cols = {f: quantised(getattr(out_weeks, f)) for f in FIELDS}
         for k, monday in enumerate(layout.weeks):
             start = layout.day_index(monday)
-            total = sum((d["mean"] for d in stored_days[start:start + 7]), ZERO)
-            figures = {f: qty(float(getattr(out_weeks, f)[k])) for f in FIELDS}
-            stored_weeks.append(_ordered({**figures, "mean": total}))
+            total = sum(day_cols["mean"][start:start + 7], ZERO)
+            stored_weeks.append(_ordered({**{f: week_cols[f][k] for f in FIELDS}, "mean": total}))
     return Reconciled(stored_days, stored_weeks)
 
 

@@ -221,3 +221,12 @@ def test_the_bias_board_compares_a_day_runs_covariate_with_what_happened(session
     assert miss.run_id == result.run_id and miss.actual == Decimal(42)
     weather = next(c for c in miss.causes if c.code == "weather")
     assert "预测时使用 10.0" in weather.evidence and weather.refs["forecast"] == 10.0
+
+
+def test_quantised_figures_match_one_at_a_time_rounding():
+    import numpy as np
+
+    from models.operations.planning_days import qty, quantised
+
+    values = np.array([1.23449, 1.2346, 0.0004, -3.0, float("nan"), 12.6875, 7.0])
+    assert quantised(values) == [qty(float(v)) for v in values]
