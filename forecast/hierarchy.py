@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 DAYS = 7
+#: Figures per period: a list or an array.
+Values = Sequence[float] | np.ndarray
 #: Band names in the order the arrays are kept.
 FIELDS = ("mean", "lo80", "hi80", "lo95", "hi95")
 
@@ -34,8 +36,7 @@ class Bands:
     hi95: np.ndarray
 
     @classmethod
-    def of(cls, mean: Sequence[float], lo80: Sequence[float], hi80: Sequence[float], lo95: Sequence[float],
-           hi95: Sequence[float]) -> Bands:
+    def of(cls, mean: Values, lo80: Values, hi80: Values, lo95: Values, hi95: Values) -> Bands:
         return cls(*(np.nan_to_num(np.asarray(v, dtype=float), nan=0.0) for v in (mean, lo80, hi80, lo95, hi95)))
 
     def shifted(self, delta: np.ndarray | float) -> Bands:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from forecast.hierarchy import FIELDS, Bands, reconcile
+from forecast.hierarchy import FIELDS, Bands, Values, reconcile
 from models.timeutil import week_start
 
 QTY = Decimal("0.001")
@@ -97,8 +97,8 @@ def _ordered(f: Figures) -> Figures:
     return {"mean": mean, "lo80": lo80, "hi80": hi80, "lo95": lo95, "hi95": max(f["hi95"], hi80)}
 
 
-def reconcile_figures(layout: DayLayout, days: Mapping[str, Sequence[float]],
-                      weeks: Mapping[str, Sequence[float]] | None) -> Reconciled:
+def reconcile_figures(layout: DayLayout, days: Mapping[str, Values],
+                      weeks: Mapping[str, Values] | None) -> Reconciled:
     """Reconcile a series' day figures with its week figures and quantise them.
 
     ``days[field]`` has one value per horizon day, ``weeks[field]`` one per week of the weekly
