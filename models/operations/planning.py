@@ -717,7 +717,7 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast, *, idempotenc
         session.add(record)
         session.flush()
     if inputs.days is not None:
-        result = _store_day_forecast(session, actor, plan, inputs, forecasts, day_forecasts, error)
+        result = _store_day_forecast(session, actor, plan, inputs, inputs.days, forecasts, day_forecasts, error)
     else:
         result = _store_forecast(session, actor, plan, inputs, forecasts, error)
     if record is not None:
@@ -779,13 +779,13 @@ def _columns(rows: list[dict[str, float]]) -> dict[str, list[float]]:
 
 
 def _store_day_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inputs: ForecastInputs,
-                        weekly: list[Forecast], daily: list[Forecast], error: str) -> RunResult:
+                        day_inputs: DayInputs, weekly: list[Forecast], daily: list[Forecast], error: str
+                        ) -> RunResult:
     """Store a day run: reconciled day lines, and weekly lines (each the sum of its days) for the complete weeks."""
     run = _new_run(session, actor, plan)
     if error:
         return _failed(session, actor, plan, run, error)
-    assert inputs.days is not None
-    layout = inputs.days.layout
+    layout = day_inputs.layout
     by_key = {fc.key: fc for fc in weekly}
     week_lines: list[ForecastLine] = []
     day_lines: list[ForecastDayLine] = []
@@ -794,7 +794,7 @@ def _store_day_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inp
         item_id, site_id = parse_key(fc.key)
         for code in fc.warnings:
             warning_counts[code] += 1
-        day_raw = [raw_values(fc, n, inputs.days.uplift.get((item_id, site_id))) for n in range(len(layout.days))]
+        day_raw = [raw_values(fc, n, day_inputs.uplift.get((item_id, site_id))) for n in range(len(layout.days))]
         fw = by_key.get(fc.key)
         week_raw = ([raw_values(fw, k, inputs.uplift.get((item_id, site_id))) for k in range(len(fw.weeks))]
                     if fw is not None and len(fw.weeks) >= layout.weekly_horizon else None)
@@ -825,7 +825,7 @@ def _store_day_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inp
         dl.final = day_final(dl.mean, wl.mean if wl else None, wl.final if wl else None)
     session.add_all(week_lines)
     session.add_all(day_lines)
-    series = len(inputs.days.series)
+    series = len(day_inputs.series)
     run.status, run.series_count, run.finished_at = RunStatus.COMPLETED, series, utcnow()
     session.flush()
     emit(session, actor.org_id, "forecast.completed", {
