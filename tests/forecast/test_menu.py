@@ -175,7 +175,7 @@ def test_summary_of_a_factorless_ensemble_reads_as_one_sentence() -> None:
     from forecast.global_model import GlobalForecast
     from forecast.menu import explanation
 
-    flat = {f: (0.0, 0.0) for f in ("节假日", "天气", "促销", "趋势", "季节")}
+    flat: dict[str, tuple[float, ...]] = {f: (0.0, 0.0) for f in ("节假日", "天气", "促销", "趋势", "季节")}
     gf = GlobalForecast("k", "W", (date(2025, 1, 6), date(2025, 1, 13)), (10.0, 10.0), {}, flat, (10.0, 10.0), "")
     e = explanation(gf, 0.5, "ensemble", [10.0, 12.0], {"ensemble": {"mase": 0.5}}, False, 60, "W")
     assert e.factors == () and "。。" not in e.summary and "（全局模型部分）。" in e.summary
