@@ -165,7 +165,8 @@ def explanation(
     text = summary_text(method, horizon, m, accuracy, [], short, n, unit)
     if contrib:
         share = "（全局模型部分）" if weight < 1 else ""
-        text += explanation_text({f: tuple(v) for f, v in contrib.items()}, float(m.sum())) + share + "。"
+        factors_text = explanation_text({f: tuple(v) for f, v in contrib.items()}, float(m.sum()))
+        text += factors_text.rstrip("。") + share + "。"
     return Explanation(
         level=round(level, 4),
         trend=round(trend, 4),

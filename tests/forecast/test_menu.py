@@ -154,3 +154,29 @@ def test_daily_covariates_used_are_the_values_of_the_horizon_days() -> None:
     (f,) = forecast_series([Series("d", start, tuple(float(5 + d % 7) for d in range(70)))], 5, freq="D",
                            covariates={"temp": temp}, method="auto_ets")
     assert f.covariates_used["temp"] == pytest.approx(tuple(15.0 + d / 10 for d in range(70, 75)))
+
+
+def test_band_quantiles_cover_the_pooled_errors() -> None:
+    from forecast.menu import quantiles
+
+    rng = np.random.default_rng(3)
+    resid = rng.normal(0, 1, (200, 8))
+    q = quantiles(resid, (80, 95), 4)
+    inside80 = ((resid >= q[80][0]) & (resid <= q[80][1])).mean()
+    assert 0.78 <= inside80 <= 0.85
+    assert (q[95][0] < q[80][0]).all() and (q[95][1] > q[80][1]).all()
+    # too few errors in a block: every step's errors are pooled instead
+    sparse = np.full((4, 8), np.nan)
+    sparse[:, 0] = [-1.0, 0.0, 1.0, 2.0]
+    assert quantiles(sparse, (80,), 4)[80][:, 5].tolist() == [-1.0, 2.0]
+
+
+def test_summary_of_a_factorless_ensemble_reads_as_one_sentence() -> None:
+    from forecast.global_model import GlobalForecast
+    from forecast.menu import explanation
+
+    flat: dict[str, tuple[float, ...]] = {f: (0.0, 0.0) for f in ("节假日", "天气", "促销", "趋势", "季节")}
+    gf = GlobalForecast("k", "W", (date(2025, 1, 6), date(2025, 1, 13)), (10.0, 10.0), {}, flat, (10.0, 10.0), "")
+    e = explanation(gf, 0.5, "ensemble", [10.0, 12.0], {"ensemble": {"mase": 0.5}}, False, 60, "W")
+    assert e.factors == () and "。。" not in e.summary and "（全局模型部分）。" in e.summary
+    assert e.level == 10.0 and e.trend == 2.0
