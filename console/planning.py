@@ -20,12 +20,15 @@ from werkzeug.wrappers import Response
 from console.blueprint import bp
 from console.forms import MAX_ID, new_request_id, request_key
 from console.planning_view import (
+    FREQUENCY_CHOICES,
     MAX_QUANTITY,
     RUN_STATUS_LABELS,
     SUGGESTION_STATUSES,
     VERDICT_LABELS,
+    day_chart,
     decimal_field,
     forecast_chart,
+    frequency_field,
     int_field,
     path_ids,
     projection_chart,
@@ -41,6 +44,7 @@ from models.actor import Permission
 from models.errors import DomainError
 from models.operations.forecast_overrides import CancelOverride, OverrideForecast, cancel_override, override_forecast
 from models.operations.planning import RunForecast, run_forecast
+from models.operations.planning_days import DAY_HORIZON_MAX
 from models.operations.planning_sandbox import PlanningSandbox, SandboxResult, run_planning_sandbox
 from models.operations.replenishment import (
     AcceptSuggestion,
@@ -51,6 +55,7 @@ from models.operations.replenishment import (
     recompute_replenishment,
 )
 from models.queries.desk_pickers import desk_pickers
+from models.queries.forecast_days import item_site_days
 from models.queries.planning_board import (
     Names,
     export_lines,
@@ -67,7 +72,7 @@ EXPORT_SUGGESTIONS = 5000
 
 def _labels() -> dict[str, Any]:
     return {"run_status": RUN_STATUS_LABELS, "methods": forecasting.methods(), "warning_label": warning_label,
-            "verdicts": VERDICT_LABELS}
+            "verdicts": VERDICT_LABELS, "frequencies": FREQUENCY_CHOICES}
 
 
 @bp.get("/planning")
@@ -83,9 +88,17 @@ def planning() -> ResponseReturnValue:
 def planning_item(item_id: int, site_id: int) -> ResponseReturnValue:
     """One item × site: the chart, the explanation, the override form and the overrides."""
     path_ids(item_id=item_id, site_id=site_id)
-    plan = item_site_plan(read_db(), actor(), item_id, site_id)
+    session, who = read_db(), actor()
+    plan = item_site_plan(session, who, item_id, site_id)
+    days = None
+    if plan.run is not None and plan.run.get("frequency") == "day":
+        days = item_site_days(session, who, plan.run["id"], plan.item_id, plan.site_id)
+    explanation = plan.lines[0].explanation if plan.lines else None
+    if days is not None and days.days:  # a day run explains its first day
+        explanation = days.days[0].explanation
     return render("console/planning/item.html", plan=plan, chart=forecast_chart(plan), request_id=new_request_id(),
-                  explanation=plan.lines[0].explanation if plan.lines else None, **_labels())
+                  explanation=explanation, days=days, day_chart=day_chart(days, plan.unit) if days else None,
+                  **_labels())
 
 
 @bp.post("/planning/<int:item_id>/<int:site_id>/override")
@@ -244,13 +257,20 @@ def planning_recompute() -> ResponseReturnValue:
 @bp.post("/planning/forecast")
 @member_page(Permission.PLAN)
 def planning_forecast() -> ResponseReturnValue:
-    """Run a forecast now (synchronously; overrides stay applied)."""
+    """Run a forecast now, by week or by day (synchronously; overrides stay applied)."""
+    frequency = frequency_field(request.form.get("frequency"))
     raw = request.form.get("horizon", "").strip()
-    horizon = int_field(raw, "horizon", "预测周数", low=1, high=52) if raw else None
-    result = call(run_forecast, RunForecast(horizon=horizon),
+    # left to the setting: the operation checks the horizon against the setting's frequency
+    label, high = {"week": ("预测周数", 52), "day": ("预测天数", DAY_HORIZON_MAX)}.get(
+        frequency or "", ("预测周数或天数", DAY_HORIZON_MAX))
+    horizon = int_field(raw, "horizon", label, low=1, high=high) if raw else None
+    result = call(run_forecast, RunForecast(horizon=horizon, frequency=frequency),
                   key=request_key("forecast.run", required=True))
     if result.status != "completed":
         return done(f"预测失败：{result.error or '未知原因'}")
+    if result.frequency == "day":
+        return done(f"按日预测完成：{result.series} 个商品 × 地点，{result.day_lines} 天行，"
+                    f"{result.lines} 个完整周（每周 = 各日之和）")
     return done(f"预测完成：{result.series} 个商品 × 地点，共 {result.lines} 行")
 
 

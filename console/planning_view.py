@@ -12,6 +12,7 @@ from typing import Any
 
 from console.forms import path_id
 from models.errors import ValidationError
+from models.queries.forecast_days import ItemSiteDays
 from models.queries.planning_board import HistoryWeek, ItemSitePlan
 from models.queries.planning_lists import ForecastLineRow
 
@@ -21,7 +22,10 @@ WARNING_LABELS = {
     "CENSORED_WEEKS": "部分周有缺货，实际需求可能更高", "GAPS_FILLED": "缺失的周已补零",
     "BACKTEST_FAILED": "回测未能完成", "METHOD_FAILED": "所选方法失败", "METHOD_FALLBACK": "已改用备用方法",
     "HOLIDAY_CALENDAR_UNKNOWN": "节假日安排尚未公布", "PROMO_UPLIFT_APPLIED": "已按促销预计提升调整",
+    "RECONCILED": "已与各日预测对齐（本周 = 各日之和）",
 }
+#: The run form's frequencies (the operation's codes).
+FREQUENCY_CHOICES = {"week": "按周", "day": "按日"}
 RUN_STATUS_LABELS = {"completed": "已完成", "failed": "失败", "running": "计算中"}
 VERDICT_LABELS = {"helped": "调整有益", "hurt": "调整有害", "neutral": "调整无影响", "unscored": "无法评分"}
 SUGGESTION_STATUSES = {"proposed": "待处理", "accepted": "已采纳", "dismissed": "已忽略", "superseded": "已被取代",
@@ -60,6 +64,16 @@ def decimal_field(raw: str | None, field: str, label: str, *, low: Decimal, high
     if not value.is_finite() or not low <= value <= high:
         raise ValidationError(f"{label}须在 {low:f} 到 {high:f} 之间", field=field)
     return value
+
+
+def frequency_field(raw: str | None) -> str | None:
+    """按周 / 按日 from the run form (empty: the organisation's setting)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    if text not in FREQUENCY_CHOICES:
+        raise ValidationError("请选择按周或按日", field="frequency")
+    return text
 
 
 def int_field(raw: str | None, field: str, label: str, *, low: int, high: int) -> int:
@@ -144,6 +158,45 @@ def forecast_chart(plan: ItemSitePlan) -> dict[str, Any]:
             {"name": "模型预测", "type": "line", "data": mean, "color": "#0b5cad", "lineStyle": {"type": "dashed"}},
             {"name": "计划值", "type": "line", "data": final, "color": "#b3261e"},
             {"name": "人工调整", "type": "scatter", "data": marked, "symbolSize": 12, "color": "#8a5a00"},
+        ],
+    }
+
+
+def day_chart(found: ItemSiteDays, unit: str) -> dict[str, Any]:
+    """A day run: daily history, the day model's forecast, the planned figure and the 80 %/95 % bands."""
+    days = [h.day for h in found.history] + [d.day for d in found.days]
+    lead: list[float | None] = [None] * len(found.history)
+    tail: list[float | None] = [None] * len(found.days)
+    actual = [_num(h.sale) for h in found.history] + list(tail)
+
+    def future(values: Sequence[float | None]) -> list[float | None]:
+        return [*lead, *values]
+
+    rows = found.days
+    hidden = {"opacity": 0}
+    return {
+        "animation": False,
+        "tooltip": {"trigger": "axis"},
+        "legend": {"data": ["实际需求", "模型预测", "计划值", "80% 区间", "95% 区间"], "type": "scroll", "top": 0},
+        "grid": {"left": 44, "right": 12, "top": 56, "bottom": 28},
+        "xAxis": {"type": "category", "data": [d.strftime("%m-%d") for d in days]},
+        "yAxis": {"type": "value", "name": f"{unit}/天"},
+        "series": [
+            {"name": "95% 下限", "type": "line", "stack": "b95", "data": future([_num(r.lo95) for r in rows]),
+             "symbol": "none", "lineStyle": hidden, "tooltip": {"show": False}},
+            {"name": "95% 区间", "type": "line", "stack": "b95", "data": future([_num(r.hi95 - r.lo95) for r in rows]),
+             "symbol": "none", "lineStyle": hidden, "color": "#c6dbef",
+             "areaStyle": {"color": "#c6dbef", "opacity": 0.6}},
+            {"name": "80% 下限", "type": "line", "stack": "b80", "data": future([_num(r.lo80) for r in rows]),
+             "symbol": "none", "lineStyle": hidden, "tooltip": {"show": False}},
+            {"name": "80% 区间", "type": "line", "stack": "b80", "data": future([_num(r.hi80 - r.lo80) for r in rows]),
+             "symbol": "none", "lineStyle": hidden, "color": "#6baed6",
+             "areaStyle": {"color": "#6baed6", "opacity": 0.5}},
+            {"name": "实际需求", "type": "line", "data": actual, "color": "#1f2328", "symbol": "none"},
+            {"name": "模型预测", "type": "line", "data": future([_num(r.mean) for r in rows]), "color": "#0b5cad",
+             "lineStyle": {"type": "dashed"}, "symbol": "none"},
+            {"name": "计划值", "type": "line", "data": future([_num(r.final) for r in rows]), "color": "#b3261e",
+             "symbol": "none"},
         ],
     }
 

@@ -10,6 +10,8 @@ from forecast import methods as M
 from forecast.prepare import CALENDAR_FACTORS, FACTOR_LABELS, PROMO_FACTOR, Decomposition, Prepared, future_parts
 from forecast.types import Explanation
 
+#: The period a planner reads, per engine frequency.
+UNITS = {"W": "周", "D": "天"}
 #: How many factors an explanation lists.
 TOP_FACTORS = 5
 
@@ -31,8 +33,9 @@ def explain(
     """Return the Explanation of one forecast (``mean`` as returned to the caller)."""
     n = prep.length
     zeros = (0.0,) * horizon
+    unit = UNITS.get(prep.freq, "周")
     if dec is None:
-        text = "没有历史数据，预测为 0。" if n == 0 else f"过去 {n} 周没有需求记录，预测为 0。"
+        text = "没有历史数据，预测为 0。" if n == 0 else f"过去 {n} {unit}没有需求记录，预测为 0。"
         return Explanation(0.0, 0.0, zeros, zeros, zeros, (), short, text)
     m = np.asarray(mean, dtype=float)
     seas, effects = future_parts(prep, dec, season, n, horizon)
@@ -64,7 +67,7 @@ def explain(
         factors.append(("趋势", round(trend * (horizon - 1) / 2, 3)))
     factors.sort(key=lambda f: -abs(f[1]))
     factors = factors[:TOP_FACTORS]
-    summary = _summary(method, horizon, m, accuracy, factors, short, n)
+    summary = summary_text(method, horizon, m, accuracy, factors, short, n, unit)
     return Explanation(
         level=round(level, 4),
         trend=round(trend, 4),
@@ -77,7 +80,7 @@ def explain(
     )
 
 
-def _summary(
+def summary_text(
     method: str,
     horizon: int,
     mean: np.ndarray,
@@ -85,9 +88,12 @@ def _summary(
     factors: list[tuple[str, float]],
     short: bool,
     n: int,
+    unit: str = "周",
 ) -> str:
+    """Return the Chinese summary: total and average demand, method, backtest MASE, factors."""
     label = M.METHODS.get(method, method)
-    parts = [f"未来 {horizon} 周预计共需 {mean.sum():.0f}，周均 {mean.mean():.1f}（方法：{label}）。"]
+    avg = "日均" if unit == "天" else "周均"
+    parts = [f"未来 {horizon} {unit}预计共需 {mean.sum():.0f}，{avg} {mean.mean():.1f}（方法：{label}）。"]
     mine = accuracy.get(method, {}).get("mase", math.nan)
     base = accuracy.get(M.BASELINE, {}).get("mase", math.nan)
     if math.isfinite(mine) and math.isfinite(base) and method != M.BASELINE:
@@ -95,7 +101,8 @@ def _summary(
     elif math.isfinite(mine):
         parts.append(f"回测误差 MASE {mine:.2f}。")
     if factors:
-        parts.append("主要因素：" + "，".join(f"{name} {_fmt(v)}/周" for name, v in factors[:3]) + "。")
+        per = "日" if unit == "天" else "周"
+        parts.append("主要因素：" + "，".join(f"{name} {_fmt(v)}/{per}" for name, v in factors[:3]) + "。")
     if short:
-        parts.append(f"历史仅 {n} 周，数据偏少，预测仅供参考。")
+        parts.append(f"历史仅 {n} {unit}，数据偏少，预测仅供参考。")
     return "".join(parts)

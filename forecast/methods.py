@@ -57,9 +57,16 @@ METHODS: dict[str, str] = {
     "tsb": "TSB（间歇需求）",
     "adida": "ADIDA（聚合间歇需求）",
     "historic_average": "历史平均",
+    "global": "全局模型（LightGBM，跨品项学习节假日/促销/天气）",
+    "ensemble": "组合预测（全局模型与最优统计方法平均）",
 }
 
 BASELINE = "seasonal_naive"
+#: The global model over all series of a call, and the mean of it and a series' best statistical
+#: method (forecast/menu.py); tried last, so a tie goes to the simpler statistical method.
+GLOBAL = "global"
+ENSEMBLE = "ensemble"
+MENU_METHODS: tuple[str, ...] = (GLOBAL, ENSEMBLE)
 SMOOTH_METHODS: tuple[str, ...] = ("auto_ets", "auto_theta", "auto_arima")
 INTERMITTENT_METHODS: tuple[str, ...] = ("croston_sba", "tsb", "adida")
 #: What "auto" tries on a smooth series. ARIMA is ~30× slower than ETS, so "auto" only adds it

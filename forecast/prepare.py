@@ -5,6 +5,7 @@ Everything here is per series and plain numpy; the engine batches the model fitt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -38,13 +39,16 @@ class Prepared:
 
     index: int
     series: Series
-    start: date  #: Monday of the first history week
+    start: date  #: first history period: a Monday, or any day when freq="D"
     y: np.ndarray  #: clean history: clipped, gaps interpolated (censored weeks not yet imputed)
     valid: np.ndarray  #: True where the week is a real, uncensored observation
     censored: np.ndarray
     X: np.ndarray  #: factor columns for history + horizon rows
     factor_names: tuple[str, ...]
     warnings: list[str] = field(default_factory=list)
+    freq: str = "W"  #: "W" or "D": what one row (period) is
+    #: covariate name → value per horizon period as the factor matrix uses it (before centring)
+    covariates_used: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def length(self) -> int:
@@ -93,10 +97,19 @@ def prepare(
     future_promo: Sequence[float] | None,
     covariates: Mapping[str, Mapping[date, float]] | None,
     use_holidays: bool,
+    freq: str = "W",
 ) -> Prepared:
-    """Clean a history (gaps, negatives, lengths) and build its factor matrix; never raise."""
+    """Clean a history (gaps, negatives, lengths) and build its factor matrix; never raise.
+
+    ``freq="D"``: one row per day from ``series.start``; the calendar columns stay zero there
+    (holiday effects on daily demand are the global model's job, it has day-level calendar
+    features) while promotions and covariates are still regressed per day.
+    """
     warns: list[str] = []
-    start = series.start - timedelta(days=series.start.weekday())  # tolerate a non-Monday start
+    daily = freq == "D"
+    # tolerate a non-Monday start for weeks
+    start = series.start if daily else series.start - timedelta(days=series.start.weekday())
+    period = timedelta(days=1) if daily else timedelta(weeks=1)
     try:
         raw = np.asarray([np.nan if v is None else float(v) for v in series.values], dtype=float)
     except (TypeError, ValueError):
@@ -129,26 +142,36 @@ def prepare(
         if bad_f:
             warns.append("PROMO_LENGTH_MISMATCH")
     rows = length + horizon
-    block, known = _calendar_block(start, rows, use_holidays)
+    block, known = _calendar_block(start, rows, use_holidays and not daily)
     if not known:
         warns.append("HOLIDAY_CALENDAR_UNKNOWN")
     columns = [block, np.concatenate([promo, fut])[:, None]]
     names = [*CALENDAR_FACTORS, PROMO_FACTOR]
+    used: dict[str, np.ndarray] = {}
     for name, values in (covariates or {}).items():
-        col = np.array([values.get(start + timedelta(weeks=i), np.nan) for i in range(rows)], dtype=float)
+        col = np.array([_covariate_at(values, start + i * period, period) for i in range(rows)], dtype=float)
         if not np.isfinite(col[:length]).any():
             continue
         missing = ~np.isfinite(col)
         if missing[length:].any():
             warns.append("COVARIATE_GAPS")
         col[missing] = np.nanmean(col[:length])  # an unknown week is an average week
+        used[name] = col[length:].copy()
         columns.append((col - col[:length].mean())[:, None])  # centred: the effect is relative to usual
         names.append(name)
     X = np.hstack(columns)
     valid = ~(gaps | censored)
     if length and not (raw > 0).any():
         warns.append("ALL_ZERO")
-    return Prepared(index, series, start, raw, valid, censored, X, tuple(names), warns)
+    return Prepared(index, series, start, raw, valid, censored, X, tuple(names), warns, freq, used)
+
+
+def _covariate_at(values: Mapping[date, float], first: date, period: timedelta) -> float:
+    """Return a covariate's value for the period starting ``first``: the mean of the values given
+    for its days (a daily covariate over a week), which is the one value given for a weekly one."""
+    found = [values.get(first + timedelta(days=d)) for d in range(period.days)]
+    finite = [float(v) for v in found if v is not None and math.isfinite(float(v))]
+    return sum(finite) / len(finite) if finite else float("nan")
 
 
 def _local_median(y: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:

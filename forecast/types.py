@@ -8,14 +8,15 @@ from datetime import date
 
 @dataclass(frozen=True)
 class Series:
-    """One item × site weekly demand history, oldest week first."""
+    """One item × site demand history, oldest period first (weeks, or days when freq="D")."""
 
     key: str  #: caller's id, e.g. "item_id:site_id"
-    start: date  #: Monday (Asia/Shanghai business week) of the first value
-    values: tuple[float, ...]  #: demand per week (shipments, returns and giveaways excluded)
-    #: True where the week had stockout days: the value is a lower bound (censored), not demand.
+    #: Monday (Asia/Shanghai business week) of the first value; with freq="D" the first day.
+    start: date
+    values: tuple[float, ...]  #: demand per period (shipments, returns and giveaways excluded)
+    #: True where the period had stockouts: the value is a lower bound (censored), not demand.
     censored: tuple[bool, ...] = ()
-    #: Promotion intensity per history week (0 none, 1 a full-week promotion; fractions allowed).
+    #: Promotion intensity per history period (0 none, 1 a full-period promotion; fractions allowed).
     promo: tuple[float, ...] = ()
 
 
@@ -35,16 +36,33 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class BacktestWindows:
+    """The rolling-origin windows every candidate method of one series was scored on.
+
+    Window ``i`` forecasts ``horizon`` periods from ``origins[i]`` (its first forecast period)
+    with the history before it; consecutive origins are ``step`` periods apart.
+    """
+
+    origins: tuple[date, ...]
+    horizon: int
+    step: int
+    freq: str = "W"
+
+
+@dataclass(frozen=True)
 class Forecast:
     key: str
-    method: str  #: chosen method, e.g. "auto_ets", "croston_sba", "seasonal_naive"
-    weeks: tuple[date, ...]  #: Monday of each horizon week
+    #: chosen method, e.g. "auto_ets", "croston_sba", "seasonal_naive", "global", "ensemble"
+    method: str
+    #: Start of each horizon period: the Monday of each week, or each day when ``freq == "D"``.
+    weeks: tuple[date, ...]
     mean: tuple[float, ...]
     lo80: tuple[float, ...]
     hi80: tuple[float, ...]
     lo95: tuple[float, ...]
     hi95: tuple[float, ...]
-    #: Rolling-origin backtest per method tried: {"mase", "wape", "coverage80", "coverage95"}.
+    #: Rolling-origin backtest per method tried: {"mase", "wape", "coverage80", "coverage95",
+    #: "points"} — every method of a series on the same windows (``backtest_windows``).
     accuracy: dict[str, dict[str, float]]
     baseline: str  #: always "seasonal_naive"
     explanation: Explanation
@@ -55,6 +73,11 @@ class Forecast:
     #: The seasonal-naive baseline's forecast per horizon week (same season positions as last
     #: year; naive-1 under one season), shown beside ``mean`` so a planner can compare.
     baseline_mean: tuple[float, ...] = ()
+    freq: str = "W"  #: "W" (weekly periods) or "D" (daily periods)
+    #: The windows ``accuracy`` was measured on (None when the history was too short to backtest).
+    backtest_windows: BacktestWindows | None = None
+    #: Per covariate name, the value used for each horizon period (a week: mean of its days).
+    covariates_used: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -229,6 +229,39 @@ def demand_series(session: Session, org_id: int, *, first_forecast_week: date,
     return series, used
 
 
+def promo_on(promotions: Iterable[Promotion], item_id: int, site_id: int, day: date) -> float:
+    """Return 1.0 when any active promotion of the item at the site runs on ``day``, else 0.0."""
+    return 1.0 if any(p.active and p.item_id == item_id and p.site_id in (None, site_id)
+                      and p.starts_on <= day <= p.ends_on for p in promotions) else 0.0
+
+
+def daily_series(session: Session, org_id: int, *, first_forecast_day: date,
+                 item_ids: Iterable[int] | None = None, site_ids: Iterable[int] | None = None,
+                 ) -> tuple[list[Series], dict[Key, list[DemandDay]]]:
+    """Return the engine's daily Series (days before ``first_forecast_day``) and the days they came from.
+
+    A value is the day's sales; a stock-out day is censored; promo is 1 on a promotion day. Weekly
+    imported rows cannot be split into days, so they are left out here. Series with no sale at all
+    are left out (nothing to forecast).
+    """
+    daily = daily_demand(session, org_id, item_ids=item_ids, site_ids=site_ids,
+                         end=first_forecast_day - timedelta(days=1))
+    promos = _promotions(session, org_id)
+    series, used = [], {}
+    for key in sorted(daily):
+        days = [d for d in daily[key] if d.day < first_forecast_day]
+        # days before any daily figure or ledger stock (e.g. only weekly imports) are unknown, not zero
+        first = next((n for n, d in enumerate(days) if d.sale > 0 or d.on_hand is not None), len(days))
+        days = days[first:]
+        if not days or not any(d.sale > 0 for d in days):
+            continue
+        series.append(Series(key=series_key(*key), start=days[0].day, values=tuple(float(d.sale) for d in days),
+                             censored=tuple(d.stockout for d in days),
+                             promo=tuple(promo_on(promos, key[0], key[1], d.day) for d in days)))
+        used[key] = days
+    return series, used
+
+
 def local_date_today() -> date:
     """Return today's Asia/Shanghai date."""
     return local_date(utcnow())

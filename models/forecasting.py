@@ -22,7 +22,8 @@ from models.errors import DomainError
 FALLBACK_METHODS = {
     "auto": "自动选择", "seasonal_naive": "季节性朴素法", "auto_ets": "指数平滑（自动）",
     "auto_theta": "Theta（自动）", "auto_arima": "ARIMA（自动）", "croston_sba": "Croston-SBA（间歇需求）",
-    "tsb": "TSB（间歇需求）", "adida": "ADIDA（间歇需求）",
+    "tsb": "TSB（间歇需求）", "adida": "ADIDA（间歇需求）", "global": "全局模型（LightGBM）",
+    "ensemble": "组合预测（全局模型与统计方法平均）",
 }
 
 
@@ -48,15 +49,21 @@ def methods() -> dict[str, str]:
     return {"auto": FALLBACK_METHODS["auto"], **(labels or {k: v for k, v in FALLBACK_METHODS.items()})}
 
 
-def forecast_series(series: Sequence[Series], horizon: int, *, method: str = "auto", season_length: int = 52,
-                    levels: tuple[int, ...] = (80, 95), future_promo: Mapping[str, Sequence[float]] | None = None,
+def forecast_series(series: Sequence[Series], horizon: int, *, freq: str = "W", method: str = "auto",
+                    season_length: int | None = None, levels: tuple[int, ...] = (80, 95),
+                    future_promo: Mapping[str, Sequence[float]] | None = None,
                     covariates: Mapping[str, Mapping[date, float]] | None = None, use_holidays: bool = True,
-                    backtest_folds: int = 3) -> list[Forecast]:
-    """Forecast each series ``horizon`` weeks ahead (see forecast.engine.forecast_series)."""
+                    backtest_folds: int = 3, prior_methods: Mapping[str, str] | None = None) -> list[Forecast]:
+    """Forecast each series ``horizon`` weeks (or days, freq="D") ahead (see forecast.engine.forecast_series).
+
+    ``season_length`` None: 52 for weeks, 7 for days. ``prior_methods``: key → the method a
+    previous run chose (lets "auto" try ARIMA where it has won before).
+    """
     engine = _module("forecast.engine")
-    return list(engine.forecast_series(series, horizon, method=method, season_length=season_length, levels=levels,
-                                       future_promo=future_promo, covariates=covariates,
-                                       use_holidays=use_holidays, backtest_folds=backtest_folds))
+    return list(engine.forecast_series(series, horizon, freq=freq, method=method, season_length=season_length,
+                                       levels=levels, future_promo=future_promo, covariates=covariates,
+                                       use_holidays=use_holidays, backtest_folds=backtest_folds,
+                                       prior_methods=prior_methods))
 
 
 def plan_replenishment(forecast: Forecast, *, on_hand: float, on_order: float, lead_time_weeks: float,

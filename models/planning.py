@@ -91,6 +91,11 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class RunFrequency(enum.StrEnum):
+    WEEK = "week"
+    DAY = "day"
+
+
 class ForecastRun(IdMixin, OrgMixin, CreatedMixin, Base):
     __tablename__ = "forecast_runs"
 
@@ -99,8 +104,11 @@ class ForecastRun(IdMixin, OrgMixin, CreatedMixin, Base):
     method: Mapped[str] = mapped_column(String(32))
     #: Everything else the run was asked for (season length, levels, holidays, folds, filters).
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    #: Monday of the first forecast week.
+    #: Monday of the first forecast week (a day run: of its first complete week).
     first_week: Mapped[date] = mapped_column(Date)
+    #: "week": weekly lines only; "day": day lines, and weekly lines for the complete weeks (their sums).
+    frequency: Mapped[RunFrequency] = mapped_column(Enum(RunFrequency, native_enum=False, length=8),
+                                                    default=RunFrequency.WEEK, server_default=RunFrequency.WEEK.name)
     series_count: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("members.id"))
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -132,6 +140,27 @@ class ForecastLine(IdMixin, OrgMixin, Base):
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     accuracy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ForecastDayLine(IdMixin, OrgMixin, Base):
+    """One item × site × day of a day run, reconciled with its week (the week's line sums its days)."""
+
+    __tablename__ = "forecast_day_lines"
+    __table_args__ = (Index("ix_forecast_day_lines_run_item_site_day", "run_id", "item_id", "site_id", "day"),)
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("forecast_runs.id"))
+    item_id: Mapped[int] = mapped_column(BigId, ForeignKey("items.id"))
+    site_id: Mapped[int] = mapped_column(BigId, ForeignKey("sites.id"))
+    day: Mapped[date] = mapped_column(Date)
+    mean: Mapped[Decimal] = mapped_column(Qty())
+    lo80: Mapped[Decimal] = mapped_column(Qty())
+    hi80: Mapped[Decimal] = mapped_column(Qty())
+    lo95: Mapped[Decimal] = mapped_column(Qty())
+    hi95: Mapped[Decimal] = mapped_column(Qty())
+    #: The mean scaled by its week's planned ÷ model figure (overrides are set on weeks).
+    final: Mapped[Decimal] = mapped_column(Qty())
+    method: Mapped[str] = mapped_column(String(32))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ForecastOverride(IdMixin, OrgMixin, CreatedMixin, Base):

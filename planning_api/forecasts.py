@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -28,14 +28,17 @@ from models.operations.planning import (
     run_forecast,
     set_planning_settings,
 )
+from models.operations.planning_days import DAY_HORIZON_MAX
 from models.queries import planning_lists
-from planning_api.common import ARRAY, OBJECT, PREFIX, ItemSiteQuery, ReasonIn
+from models.queries.forecast_days import forecast_day_lines
+from planning_api.common import ARRAY, OBJECT, PREFIX, ItemSiteQuery, ReasonIn, json_schema
 
 api = api_blueprint("planning_forecasts", __name__, PREFIX, "需求计划")
 OverrideOut = out_model(OverrideView)
 
 Weeks = Annotated[float, Field(ge=0, le=104, allow_inf_nan=False)]
 MethodName = Annotated[str, Field(min_length=1, max_length=32)]
+Frequency = Literal["week", "day"]
 IdList = Annotated[list[StrictId], Field(max_length=1000)]
 
 
@@ -64,6 +67,9 @@ class SettingsValues(BaseModel):
     slow_sell_through: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
     slow_weeks: Annotated[StrictInt, Field(ge=1, le=104)] | None = None
     default_supplier_id: StrictId | None = None
+    frequency: Frequency | None = Field(None, description="预测频率：week 按周，day 按日")
+    day_horizon: Annotated[StrictInt, Field(ge=1, le=DAY_HORIZON_MAX)] | None = Field(
+        None, description="按日预测的默认天数")
     items: Annotated[dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{0,15}$")], ItemSettingsIn],
                      Field(max_length=10_000)] | None = None
 
@@ -83,10 +89,13 @@ class RunParameters(BaseModel):
 
 
 class ForecastIn(BaseModel):
-    horizon: Annotated[StrictInt, Field(ge=1, le=104)] | None = None
+    frequency: Frequency | None = Field(
+        None, description="week：按周（周数，1–104）；day：按日（天数，1–120），并与各周对齐。默认取计划设置")
+    horizon: Annotated[StrictInt, Field(ge=1, le=DAY_HORIZON_MAX)] | None = Field(
+        None, description="预测周数（按周）或天数（按日）")
     method: MethodName | None = None
     parameters: RunParameters = RunParameters()
-    as_of: PlanDate | None = None
+    as_of: PlanDate | None = Field(None, description="按周：从含这一天的周起；按日：从这一天起（默认今天）")
 
 
 class RunPath(BaseModel):
@@ -130,7 +139,8 @@ def put_settings(ctx: Ctx, body: SettingsIn) -> Any:
 def post_forecast(ctx: Ctx, body: ForecastIn) -> Any:
     """Start (and, synchronously, finish) a forecast run."""
     params = body.parameters.model_dump(exclude_none=True)
-    cmd = RunForecast(horizon=body.horizon, method=body.method, parameters=params, as_of=body.as_of)
+    cmd = RunForecast(horizon=body.horizon, method=body.method, parameters=params, as_of=body.as_of,
+                      frequency=body.frequency)
     return ctx.call(run_forecast, cmd)
 
 
@@ -152,6 +162,19 @@ def forecast_lines(ctx: Ctx, path: RunPath, query: ItemSiteQuery) -> Any:
     run, lines = planning_lists.forecast_lines(ctx.session, ctx.actor, path.run_id, item_id=query.item_id,
                                                site_id=query.site_id)
     return {"run": run, "lines": lines}
+
+
+DAYS_OUT = json_schema("object", "{run, days}：按日预测的各天（均值、80%/95% 区间、计划值、说明）；按周预测为空")
+
+
+@endpoint(api.get, "/forecasts/<int:run_id>/days", permission=Permission.PLAN, response=DAYS_OUT)
+def forecast_days(ctx: Ctx, path: RunPath, query: ItemSiteQuery) -> Any:
+    """A day run's day lines with their explanation (summary, factors, covariates used); filter by item_id, site_id.
+
+    Each day belongs to a week whose line (GET …/lines) is the sum of its days after reconciliation.
+    """
+    run, days = forecast_day_lines(ctx.session, ctx.actor, path.run_id, item_id=query.item_id, site_id=query.site_id)
+    return {"run": run, "days": days}
 
 
 @endpoint(api.post, "/overrides", permission=Permission.PLAN, response=OverrideOut, status=201)

@@ -18,7 +18,7 @@ from models.errors import ValidationError
 from models.idempotency import idempotent
 from models.lookup import get_owned
 from models.operations.common import active_item, stock_site
-from models.operations.planning import covers, latest_run, overridden, qty
+from models.operations.planning import covers, latest_run, overridden, qty, rescale_day_lines
 from models.outbox import emit
 from models.planning import ForecastLine, ForecastOverride
 from models.timeutil import week_start
@@ -92,6 +92,8 @@ def override_forecast(session: Session, actor: Actor, cmd: OverrideForecast) -> 
                 before.append({"week": line.week.isoformat(), "final": str(line.final), "mean": str(line.mean)})
                 line.final, line.override_id = overridden(ov, line.mean), ov.id
                 after.append({"week": line.week.isoformat(), "final": str(line.final)})
+        if after:  # a day run's days follow their weeks
+            rescale_day_lines(session, run.id, cmd.item_id, cmd.site_id)
     body = {"item_id": ov.item_id, "site_id": ov.site_id, "from_week": ov.from_week.isoformat(), "weeks": ov.weeks,
             "set_value": str(ov.set_value) if ov.set_value is not None else None,
             "scale": str(ov.scale) if ov.scale is not None else None, "run_id": ov.run_id}
@@ -201,6 +203,8 @@ def cancel_override(session: Session, actor: Actor, cmd: CancelOverride) -> Over
                 if covers(other, line.week):
                     line.final, line.override_id = overridden(other, line.mean), other.id
             changed.append({"week": line.week.isoformat(), "final": str(line.final)})
+        if changed:
+            rescale_day_lines(session, run.id, ov.item_id, ov.site_id)
     record_audit(session, actor, "forecast.override_cancel", "forecast_override", ov.id,
                  before={"active": True}, after={"active": False, "lines": changed}, reason=cmd.reason.strip())
     emit(session, actor.org_id, "forecast.override_cancelled", {"override_id": ov.id, "lines": len(changed)})

@@ -25,21 +25,32 @@ from models.audit import record_audit
 from models.base import utcnow
 from models.catalog import Item
 from models.db import read_only
-from models.demand import demand_series, local_date_today, parse_key, promo_intensity
+from models.demand import daily_series, demand_series, local_date_today, parse_key, promo_intensity
 from models.errors import IdempotencyConflict, InvalidState, ValidationError
 from models.forecasting import EngineUnavailable
 from models.idempotency import find_record, idempotent, key_scope, request_hash
 from models.infra import IdempotencyRecord
 from models.lookup import get_owned
 from models.operations.common import active_item, stock_site
+from models.operations.planning_days import (
+    DAY_HORIZON_DEFAULT,
+    DAY_HORIZON_MAX,
+    DayLayout,
+    day_final,
+    day_layout,
+    promo_days,
+    reconcile_figures,
+)
 from models.org import Org, Party
 from models.outbox import emit
 from models.planning import (
     CovariateValue,
+    ForecastDayLine,
     ForecastLine,
     ForecastOverride,
     ForecastRun,
     Promotion,
+    RunFrequency,
     RunStatus,
 )
 from models.timeutil import week_start
@@ -54,7 +65,10 @@ DEFAULTS: dict[str, Any] = {
     #: Sell-through (sold ÷ (sold + closing stock)) below this for ``slow_weeks`` weeks → clearance.
     "slow_sell_through": 0.1, "slow_weeks": 3,
     "default_supplier_id": None,
+    #: "week" or "day" (a day run also stores the weeks, reconciled with their days).
+    "frequency": "week", "day_horizon": DAY_HORIZON_DEFAULT,
 }
+FREQUENCIES = {"week": "按周", "day": "按日"}
 #: Per-item settings under ``planning.items[item_id]``.
 ITEM_KEYS = {"lead_time_weeks", "pack_size", "min_order", "supplier_id", "unit_price", "service_level"}
 
@@ -150,6 +164,17 @@ def _check_settings(session: Session, org_id: int, values: dict[str, Any]) -> No
             get_owned(session, Party, value, org_id)
         elif key == "method":
             _method(str(value))
+        elif key == "frequency":
+            _frequency(value)
+        elif key == "day_horizon":
+            _number(value, key, 1, DAY_HORIZON_MAX, integer=True)
+
+
+def _frequency(value: Any) -> str:
+    if value not in FREQUENCIES:
+        raise ValidationError("预测频率须是 week（按周）或 day（按日）", field="frequency",
+                              frequencies=sorted(FREQUENCIES))
+    return str(value)
 
 
 @idempotent("planning.settings")
@@ -313,8 +338,11 @@ class RunForecast:
     method: str | None = None
     #: season_length, use_holidays, backtest_folds, item_ids, site_ids (default: the org's settings).
     parameters: dict[str, Any] = field(default_factory=dict)
-    #: Forecast from the week holding this day (default today); history is the weeks before it.
+    #: Weeks: forecast from the week holding this day (default today); history is the weeks before it.
+    #: Days: forecast from this day; history is the days before it.
     as_of: date | None = None
+    #: "week" or "day" (default: the org's planning setting ``frequency``); a day run's horizon is in days.
+    frequency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,9 +353,14 @@ class RunResult:
     horizon: int
     first_week: date
     series: int
+    #: Weekly lines (a day run: those of its complete weeks).
     lines: int
     warnings: dict[str, int]
     error: str = ""
+    frequency: str = "week"
+    #: A day run: its first day and its day lines.
+    first_day: date | None = None
+    day_lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -364,8 +397,23 @@ Uplift = dict[tuple[int, int], list[float]]
 
 
 @dataclass(frozen=True)
+class DayInputs:
+    """A day run's daily part: the day histories and the horizon days' promotions."""
+
+    series: list[Series]
+    layout: DayLayout
+    intensity: dict[str, list[float]]
+    uplift: Uplift
+    prior_methods: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ForecastInputs:
-    """Everything the engine needs, read from the database; plain data, no session."""
+    """Everything the engine needs, read from the database; plain data, no session.
+
+    A day run's weekly part (``series`` … ``uplift``) covers the weeks from the Monday of its
+    first day to its last complete week; ``days`` holds the daily part.
+    """
 
     series: list[Series]
     horizon: int
@@ -374,30 +422,93 @@ class ForecastInputs:
     intensity: dict[str, list[float]]
     uplift: Uplift
     covariates: dict[str, dict[date, float]]
+    #: Engine key → the method the previous run chose (the engine tries costly methods only there).
+    prior_methods: dict[str, str] = field(default_factory=dict)
+    days: DayInputs | None = None
+
+
+def _active_promotions(session: Session, org_id: int) -> list[Promotion]:
+    return list(session.scalars(select(Promotion).where(Promotion.org_id == org_id, Promotion.active.is_(True))))
+
+
+def prior_methods(session: Session, org_id: int, *, days: bool = False) -> dict[str, str]:
+    """Return each series' method in the newest completed run that has its lines (day lines if ``days``)."""
+    runs = select(ForecastRun.id).where(ForecastRun.org_id == org_id, ForecastRun.status == RunStatus.COMPLETED)
+    if days:
+        runs = runs.where(ForecastRun.frequency == RunFrequency.DAY)
+    run_id = session.scalar(runs.order_by(ForecastRun.id.desc()).limit(1))
+    if run_id is None:
+        return {}
+    table = ForecastDayLine if days else ForecastLine
+    rows = session.execute(select(table.item_id, table.site_id, table.method)
+                           .where(table.run_id == run_id, table.org_id == org_id).distinct())
+    return {f"{item_id}:{site_id}": method for item_id, site_id, method in rows}
 
 
 def load_forecast_inputs(session: Session, org_id: int, *, first_week: date, horizon: int, method: str,
-                         params: dict[str, Any], extra_promotions: Sequence[Any] = ()) -> ForecastInputs:
-    """Read history, promotions and covariates (the read phase of a forecast; writes nothing)."""
+                         params: dict[str, Any], extra_promotions: Sequence[Any] = (),
+                         keys: set[str] | None = None) -> ForecastInputs:
+    """Read history, promotions and covariates (the read phase of a forecast; writes nothing).
+
+    ``keys``: only these series (a day run's weekly part: the series it forecasts by day).
+    """
     series, _weeks = demand_series(session, org_id, first_forecast_week=first_week,
                                    item_ids=params.get("item_ids"), site_ids=params.get("site_ids"))
-    if not series:
-        return ForecastInputs([], horizon, method, params, {}, {}, {})
+    if keys is not None:
+        series = [s for s in series if s.key in keys]
+    if not series or horizon < 1:
+        return ForecastInputs([], horizon, method, params, {}, {}, covariates(session, org_id))
     weeks = [first_week + timedelta(days=7 * n) for n in range(horizon)]
-    promos = list(session.scalars(select(Promotion).where(Promotion.org_id == org_id, Promotion.active.is_(True))))
+    promos = _active_promotions(session, org_id)
     intensity, uplift = future_promotions([*promos, *extra_promotions], [parse_key(s.key) for s in series], weeks)
-    return ForecastInputs(series, horizon, method, params, intensity, uplift, covariates(session, org_id))
+    return ForecastInputs(series, horizon, method, params, intensity, uplift, covariates(session, org_id),
+                          prior_methods(session, org_id))
+
+
+def load_day_inputs(session: Session, org_id: int, *, first_day: date, horizon: int, method: str,
+                    params: dict[str, Any]) -> ForecastInputs:
+    """Read a day run's inputs: daily histories before ``first_day`` and the weekly ones before its week."""
+    layout = day_layout(first_day, horizon)
+    series, _days = daily_series(session, org_id, first_forecast_day=first_day, item_ids=params.get("item_ids"),
+                                 site_ids=params.get("site_ids"))
+    promos = _active_promotions(session, org_id)
+    intensity: dict[str, list[float]] = {}
+    uplift: Uplift = {}
+    for s in series:
+        item_id, site_id = parse_key(s.key)
+        on, up = promo_days(promos, item_id, site_id, layout.days)
+        if any(on):
+            intensity[s.key], uplift[(item_id, site_id)] = on, up
+    weekly = load_forecast_inputs(session, org_id, first_week=layout.week0, horizon=layout.weekly_horizon,
+                                  method=method, params=params, keys={s.key for s in series})
+    days = DayInputs(series, layout, intensity, uplift, prior_methods(session, org_id, days=True))
+    return ForecastInputs(weekly.series, weekly.horizon, method, params, weekly.intensity, weekly.uplift,
+                          weekly.covariates, weekly.prior_methods, days)
 
 
 def compute_forecasts(inputs: ForecastInputs) -> list[Forecast]:
-    """Call the engine (the compute phase: pure, no session, no lock)."""
-    if not inputs.series:
+    """Call the engine (the compute phase: pure, no session, no lock); weekly forecasts."""
+    if not inputs.series or inputs.horizon < 1:
         return []
     params = inputs.params
     return forecasting.forecast_series(
-        inputs.series, inputs.horizon, method=inputs.method, season_length=int(params.get("season_length", 52)),
-        future_promo=inputs.intensity or None, covariates=inputs.covariates or None,
-        use_holidays=bool(params.get("use_holidays", True)), backtest_folds=int(params.get("backtest_folds", 3)))
+        inputs.series, inputs.horizon, freq="W", method=inputs.method,
+        season_length=int(params.get("season_length", 52)), future_promo=inputs.intensity or None,
+        covariates=inputs.covariates or None, use_holidays=bool(params.get("use_holidays", True)),
+        backtest_folds=int(params.get("backtest_folds", 3)), prior_methods=inputs.prior_methods or None)
+
+
+def compute_day_forecasts(inputs: ForecastInputs) -> list[Forecast]:
+    """Call the engine for a day run's days (pure); its weeks come from :func:`compute_forecasts`."""
+    days = inputs.days
+    if days is None or not days.series:
+        return []
+    params = inputs.params
+    return forecasting.forecast_series(
+        days.series, len(days.layout.days), freq="D", method=inputs.method, season_length=None,
+        future_promo=days.intensity or None, covariates=inputs.covariates or None,
+        use_holidays=bool(params.get("use_holidays", True)), backtest_folds=int(params.get("backtest_folds", 3)),
+        prior_methods=days.prior_methods or None)
 
 
 def make_forecasts(session: Session, org_id: int, *, first_week: date, horizon: int, method: str,
@@ -412,13 +523,17 @@ def make_forecasts(session: Session, org_id: int, *, first_week: date, horizon: 
 CALENDAR_UNKNOWN = "HOLIDAY_CALENDAR_UNKNOWN"
 
 
-def line_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[dict[str, Decimal], list[str]]:
-    """Return one horizon week's stored figures, applying the planner's expected promotion uplift
-    when the engine found no promotion effect to learn from."""
+BANDS = ("mean", "lo80", "hi80", "lo95", "hi95")
+
+
+def raw_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[dict[str, float], list[str]]:
+    """Return one horizon period's figures (unrounded), applying the planner's expected promotion
+    uplift when the engine found no promotion effect to learn from."""
     # The engine warns per series when any week lacks the official holiday schedule; a line carries
     # the warning only if its own week does (the weeks past the last published year).
     warnings = [w for w in fc.warnings if w != CALENDAR_UNKNOWN]
-    if CALENDAR_UNKNOWN in fc.warnings and n < len(fc.weeks) and not week_features(fc.weeks[n]).calendar_known:
+    if (CALENDAR_UNKNOWN in fc.warnings and n < len(fc.weeks)
+            and not week_features(week_start(fc.weeks[n])).calendar_known):
         warnings.append(CALENDAR_UNKNOWN)
     factor = 1.0
     share = uplift[n] if uplift else 0.0
@@ -426,12 +541,33 @@ def line_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[d
     if share and not promo_effect:
         factor = 1 + share
         warnings.append("PROMO_UPLIFT_APPLIED")
-    vals = {k: qty(getattr(fc, k)[n] * factor) for k in ("mean", "lo80", "hi80", "lo95", "hi95")}
-    return vals, warnings
+    return {k: getattr(fc, k)[n] * factor for k in BANDS}, warnings
 
 
-def explanation_json(fc: Forecast, n: int) -> dict[str, Any]:
-    """Return what a planner reads beside one week of a forecast."""
+def line_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[dict[str, Decimal], list[str]]:
+    """Return one horizon week's stored figures (see :func:`raw_values`)."""
+    vals, warnings = raw_values(fc, n, uplift)
+    return {k: qty(v) for k, v in vals.items()}, warnings
+
+
+#: Factor names an engine may give in English, as a planner reads them.
+FACTOR_NAMES = {"level": "水平", "trend": "趋势", "season": "季节", "seasonality": "季节", "holiday": "节假日",
+                "promo": "促销", "promotion": "促销", "weather": "天气", "price": "价格"}
+
+
+def covariates_at(fc: Forecast, n: int) -> dict[str, float]:
+    """Return the value of each covariate the engine used for horizon period ``n``."""
+    return {name: round(float(values[n]), 6) for name, values in fc.covariates_used.items()
+            if n < len(values) and values[n] == values[n]}
+
+
+def explanation_json(fc: Forecast, n: int, covariates_used: dict[str, float] | None = None) -> dict[str, Any]:
+    """Return what a planner reads beside one period of a forecast.
+
+    ``factors`` are [Chinese name, contribution per period] (the SHAP groups 节假日/天气/促销/趋势/季节
+    for the global model); ``covariates`` the value of each covariate used for this period (the
+    bias board compares it with what happened).
+    """
     e = fc.explanation
 
     def at(values: Sequence[float]) -> float:
@@ -439,8 +575,10 @@ def explanation_json(fc: Forecast, n: int) -> dict[str, Any]:
 
     return {"level": e.level, "trend": e.trend, "seasonality": at(e.seasonality),
             "holiday_effect": at(e.holiday_effect), "promo_effect": at(e.promo_effect),
-            "factors": [[name, value] for name, value in e.factors], "short_history": e.short_history,
-            "summary": e.summary, "method_label": forecasting.methods().get(fc.method, fc.method)}
+            "factors": [[FACTOR_NAMES.get(name, name), value] for name, value in e.factors],
+            "short_history": e.short_history, "summary": e.summary,
+            "method_label": forecasting.methods().get(fc.method, fc.method),
+            "covariates": covariates_at(fc, n) if covariates_used is None else covariates_used}
 
 
 def _finish_lines(session: Session, org_id: int, lines: list[ForecastLine]) -> None:
@@ -506,19 +644,31 @@ class _ForecastPlan:
     horizon: int
     params: dict[str, Any]
     first_week: date
+    frequency: str = "week"
+    #: A day run's first day (None for a week run).
+    first_day: date | None = None
 
 
 def _plan(session: Session, actor: Actor, cmd: RunForecast) -> _ForecastPlan:
     cfg = planning_settings(session, actor.org_id)
-    horizon = cmd.horizon or int(cfg["horizon"])
-    if not 1 <= horizon <= 104:
-        raise ValidationError("预测周数须在 1 到 104 之间", field="horizon")
+    frequency = _frequency(cmd.frequency if cmd.frequency is not None else cfg["frequency"])
+    if frequency == "day":
+        horizon = cmd.horizon if cmd.horizon is not None else int(cfg["day_horizon"])
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= DAY_HORIZON_MAX:
+            raise ValidationError(f"预测天数须在 1 到 {DAY_HORIZON_MAX} 之间", field="horizon")
+    else:
+        horizon = cmd.horizon if cmd.horizon is not None else int(cfg["horizon"])
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= 104:
+            raise ValidationError("预测周数须在 1 到 104 之间", field="horizon")
     method = _method(cmd.method or str(cfg["method"]))
     params = {k: cfg[k] for k in ("season_length", "use_holidays", "backtest_folds")} | dict(cmd.parameters)
     unknown = set(params) - {"season_length", "use_holidays", "backtest_folds", "item_ids", "site_ids"}
     if unknown:
         raise ValidationError(f"未知参数：{'、'.join(sorted(unknown))}", field="parameters")
-    return _ForecastPlan(method, horizon, params, week_start(cmd.as_of or local_date_today()))
+    today = cmd.as_of or local_date_today()
+    if frequency == "day":
+        return _ForecastPlan(method, horizon, params, day_layout(today, horizon).first_week, frequency, today)
+    return _ForecastPlan(method, horizon, params, week_start(today))
 
 
 def run_forecast(session: Session, actor: Actor, cmd: RunForecast, *, idempotency_key: str | None = None,
@@ -537,15 +687,21 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast, *, idempotenc
             return first
         actor.require(Permission.PLAN)
         plan = _plan(reader, actor, cmd)
-        inputs = load_forecast_inputs(reader, actor.org_id, first_week=plan.first_week, horizon=plan.horizon,
-                                      method=plan.method, params=plan.params)
+        if plan.first_day is not None:
+            inputs = load_day_inputs(reader, actor.org_id, first_day=plan.first_day, horizon=plan.horizon,
+                                     method=plan.method, params=plan.params)
+        else:
+            inputs = load_forecast_inputs(reader, actor.org_id, first_week=plan.first_week, horizon=plan.horizon,
+                                          method=plan.method, params=plan.params)
     finally:
         if reader is not session:
             reader.close()  # ends the read transaction before the engine runs
     error = ""
     forecasts: list[Forecast] = []
+    day_forecasts: list[Forecast] = []
     try:
         forecasts = compute_forecasts(inputs)
+        day_forecasts = compute_day_forecasts(inputs)
     except (EngineUnavailable, ValidationError):
         raise
     except Exception as exc:  # the engine failed: keep the run, marked failed, for the planner to see
@@ -560,7 +716,10 @@ def run_forecast(session: Session, actor: Actor, cmd: RunForecast, *, idempotenc
                                    request_hash=request_hash(FORECAST_OPERATION, cmd))
         session.add(record)
         session.flush()
-    result = _store_forecast(session, actor, plan, inputs, forecasts, error)
+    if inputs.days is not None:
+        result = _store_day_forecast(session, actor, plan, inputs, inputs.days, forecasts, day_forecasts, error)
+    else:
+        result = _store_forecast(session, actor, plan, inputs, forecasts, error)
     if record is not None:
         record.result = _RESULT.dump_python(result, mode="json")
     return result
@@ -570,15 +729,9 @@ def _store_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inputs:
                     forecasts: list[Forecast], error: str) -> RunResult:
     """Store a computed run and its lines (or the failed run) and emit its event."""
     method, horizon, first_week = plan.method, plan.horizon, plan.first_week
-    run = ForecastRun(org_id=actor.org_id, status=RunStatus.RUNNING, horizon=horizon, method=method,
-                      parameters=plan.params, first_week=first_week, created_by=actor.member_id)
-    session.add(run)
+    run = _new_run(session, actor, plan)
     if error:
-        run.status, run.error, run.finished_at = RunStatus.FAILED, error, utcnow()
-        session.flush()
-        emit(session, actor.org_id, "forecast.failed", {"run_id": run.id, "error": run.error})
-        return RunResult(run.id, run.status.value, method, horizon, first_week, 0, 0, {}, run.error)
-    session.flush()
+        return _failed(session, actor, plan, run, error)
     lines: list[ForecastLine] = []
     warning_counts: defaultdict[str, int] = defaultdict(int)
     for fc in forecasts:
@@ -603,6 +756,96 @@ def _store_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inputs:
                      dict(warning_counts))
 
 
+def _new_run(session: Session, actor: Actor, plan: _ForecastPlan) -> ForecastRun:
+    params = plan.params if plan.first_day is None else {**plan.params, "first_day": plan.first_day.isoformat()}
+    run = ForecastRun(org_id=actor.org_id, status=RunStatus.RUNNING, horizon=plan.horizon, method=plan.method,
+                      parameters=params, first_week=plan.first_week, frequency=RunFrequency(plan.frequency),
+                      created_by=actor.member_id)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def _failed(session: Session, actor: Actor, plan: _ForecastPlan, run: ForecastRun, error: str) -> RunResult:
+    run.status, run.error, run.finished_at = RunStatus.FAILED, error, utcnow()
+    session.flush()
+    emit(session, actor.org_id, "forecast.failed", {"run_id": run.id, "error": run.error})
+    return RunResult(run.id, run.status.value, plan.method, plan.horizon, plan.first_week, 0, 0, {}, run.error,
+                     plan.frequency, plan.first_day)
+
+
+def _columns(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    return {k: [r[k] for r in rows] for k in BANDS}
+
+
+def _store_day_forecast(session: Session, actor: Actor, plan: _ForecastPlan, inputs: ForecastInputs,
+                        day_inputs: DayInputs, weekly: list[Forecast], daily: list[Forecast], error: str
+                        ) -> RunResult:
+    """Store a day run: reconciled day lines, and weekly lines (each the sum of its days) for the complete weeks."""
+    run = _new_run(session, actor, plan)
+    if error:
+        return _failed(session, actor, plan, run, error)
+    layout = day_inputs.layout
+    by_key = {fc.key: fc for fc in weekly}
+    week_lines: list[ForecastLine] = []
+    day_lines: list[ForecastDayLine] = []
+    warning_counts: defaultdict[str, int] = defaultdict(int)
+    for fc in daily:
+        item_id, site_id = parse_key(fc.key)
+        for code in fc.warnings:
+            warning_counts[code] += 1
+        day_raw = [raw_values(fc, n, day_inputs.uplift.get((item_id, site_id))) for n in range(len(layout.days))]
+        fw = by_key.get(fc.key)
+        week_raw = ([raw_values(fw, k, inputs.uplift.get((item_id, site_id))) for k in range(len(fw.weeks))]
+                    if fw is not None and len(fw.weeks) >= layout.weekly_horizon else None)
+        figures = reconcile_figures(layout, _columns([v for v, _ in day_raw]),
+                                    _columns([v for v, _ in week_raw]) if week_raw is not None else None)
+        for n, day in enumerate(layout.days):
+            explanation = {**explanation_json(fc, n), "warnings": day_raw[n][1]}
+            day_lines.append(ForecastDayLine(org_id=actor.org_id, run_id=run.id, item_id=item_id, site_id=site_id,
+                                             day=day, final=figures.days[n]["mean"], method=fc.method,
+                                             explanation=explanation, **figures.days[n]))
+        if fw is None or week_raw is None:
+            continue
+        accuracy = {"methods": fw.accuracy, "chosen": fw.method, "baseline": fw.baseline,
+                    "days": {"methods": fc.accuracy, "chosen": fc.method}}
+        for k, monday in enumerate(layout.weeks):
+            start, row = layout.day_index(monday), layout.week_index(monday)
+            used = {name: round(sum(v[start:start + 7]) / 7, 6) for name, v in fc.covariates_used.items()
+                    if len(v) >= start + 7}
+            week_lines.append(ForecastLine(
+                org_id=actor.org_id, run_id=run.id, item_id=item_id, site_id=site_id, week=monday,
+                final=figures.weeks[k]["mean"], method=fw.method, error_sd=qty(fw.error_sd),
+                explanation=explanation_json(fw, row, used or covariates_at(fw, row)), accuracy=accuracy,
+                warnings=[*week_raw[row][1], "RECONCILED"], **figures.weeks[k]))
+    _finish_lines(session, actor.org_id, week_lines)
+    weeks = {(ln.item_id, ln.site_id, ln.week): ln for ln in week_lines}
+    for dl in day_lines:
+        wl = weeks.get((dl.item_id, dl.site_id, week_start(dl.day)))
+        dl.final = day_final(dl.mean, wl.mean if wl else None, wl.final if wl else None)
+    session.add_all(week_lines)
+    session.add_all(day_lines)
+    series = len(day_inputs.series)
+    run.status, run.series_count, run.finished_at = RunStatus.COMPLETED, series, utcnow()
+    session.flush()
+    emit(session, actor.org_id, "forecast.completed", {
+        "run_id": run.id, "method": plan.method, "horizon": plan.horizon, "first_week": plan.first_week.isoformat(),
+        "series": series, "lines": len(week_lines), "warnings": dict(warning_counts), "frequency": "day",
+        "first_day": layout.first_day.isoformat(), "day_lines": len(day_lines)})
+    return RunResult(run.id, run.status.value, plan.method, plan.horizon, plan.first_week, series, len(week_lines),
+                     dict(warning_counts), "", "day", layout.first_day, len(day_lines))
+
+
+def rescale_day_lines(session: Session, run_id: int, item_id: int, site_id: int) -> None:
+    """Set the day lines' planned figures of an item × site from their weeks (after an override changed them)."""
+    weeks = {ln.week: ln for ln in session.scalars(select(ForecastLine).where(
+        ForecastLine.run_id == run_id, ForecastLine.item_id == item_id, ForecastLine.site_id == site_id))}
+    for dl in session.scalars(select(ForecastDayLine).where(
+            ForecastDayLine.run_id == run_id, ForecastDayLine.item_id == item_id, ForecastDayLine.site_id == site_id)):
+        wl = weeks.get(week_start(dl.day))
+        dl.final = day_final(dl.mean, wl.mean if wl else None, wl.final if wl else None)
+
+
 def latest_run(session: Session, org_id: int) -> ForecastRun | None:
     """Return the newest completed forecast run of an organisation."""
     return session.scalar(select(ForecastRun).where(ForecastRun.org_id == org_id,
@@ -612,7 +855,10 @@ def latest_run(session: Session, org_id: int) -> ForecastRun | None:
 
 def run_summary(run: ForecastRun) -> dict[str, Any]:
     """Render a run for lists."""
+    frequency = run.frequency.value if run.frequency else "week"
     return {"id": run.id, "status": run.status.value, "method": run.method, "horizon": run.horizon,
+            "frequency": frequency, "frequency_label": FREQUENCIES[frequency],
+            "first_day": (run.parameters or {}).get("first_day") if frequency == "day" else None,
             "first_week": run.first_week.isoformat(), "series": run.series_count, "parameters": run.parameters,
             "created_by": run.created_by, "created_at": run.created_at.isoformat(),
             "finished_at": run.finished_at.isoformat() if run.finished_at else None, "error": run.error}

@@ -16,20 +16,23 @@ from models.timeutil import SHANGHAI
 from models.uow import run
 
 
-def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, **_kw):
-    """Mean of the last four weeks, ±1.28/1.96 sd bands; promotions lift by half their intensity."""
+def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, freq="W", covariates=None, **_kw):
+    """Mean of the last four periods (weeks, or days with freq="D"), ±1.28/1.96 sd bands; promotions
+    lift by half their intensity; each covariate's last known value is "used" for every period."""
     out = []
+    step = 1 if freq == "D" else 7
+    used = {name: (float(values[max(values)]),) * horizon for name, values in (covariates or {}).items() if values}
     for s in series:
         tail = list(s.values[-4:])
         mean = sum(tail) / len(tail)
         sd = statistics.pstdev(s.values) if len(s.values) > 1 else max(mean * 0.3, 1.0)
-        start = s.start + timedelta(days=7 * len(s.values))
+        start = s.start + timedelta(days=step * len(s.values))
         promo = (future_promo or {}).get(s.key, [0.0] * horizon)
         means = [mean * (1 + 0.5 * promo[n]) for n in range(horizon)]
         effect = tuple(m - mean for m in means)
         out.append(Forecast(
             key=s.key, method="seasonal_naive" if method == "auto" else method,
-            weeks=tuple(start + timedelta(days=7 * n) for n in range(horizon)), mean=tuple(means),
+            weeks=tuple(start + timedelta(days=step * n) for n in range(horizon)), mean=tuple(means),
             lo80=tuple(max(m - 1.28 * sd, 0) for m in means), hi80=tuple(m + 1.28 * sd for m in means),
             lo95=tuple(max(m - 1.96 * sd, 0) for m in means), hi95=tuple(m + 1.96 * sd for m in means),
             accuracy={"seasonal_naive": {"mase": 1.0, "wape": 0.3, "coverage80": 0.8, "coverage95": 0.95}},
@@ -38,7 +41,8 @@ def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, *
                                     holiday_effect=(0.0,) * horizon, promo_effect=effect,
                                     factors=(("level", mean),), short_history=len(s.values) < 8,
                                     summary=f"近四周平均 {mean:.1f}"),
-            warnings=("SHORT_HISTORY",) if len(s.values) < 8 else (), error_sd=sd))
+            warnings=("SHORT_HISTORY",) if len(s.values) < 8 else (), error_sd=sd, freq=freq,
+            covariates_used=dict(used)))
     return out
 
 

@@ -73,3 +73,35 @@ def test_only_lines_past_the_published_holiday_calendar_warn() -> None:
     assert flagged and all(not week_features(w).calendar_known for w in flagged)
     assert [w for w in fc.weeks[:8] if w not in flagged] == [w for w in fc.weeks[:8] if week_features(w).calendar_known]
     assert any(week_features(w).calendar_known for w in fc.weeks[:8])  # the test covers both kinds
+
+
+def test_real_engine_day_run_with_a_covariate(session_factory, demo, actors):
+    """A day run on the real engine: days and weeks reconciled, weeks the sums of their days, the
+    covariate the engine used stored in each explanation, then replenishment from the weekly lines."""
+    from models.operations.planning import UploadCovariate, upload_covariate
+    from models.planning import ForecastDayLine
+    from tests.models.planning_fakes import at, receive, ship
+
+    as_of = monday(1) + timedelta(days=2)
+    first = as_of - timedelta(days=70)
+    receive(session_factory, demo, actors, "MD", 600, at(first - timedelta(days=1)))
+    for n in range(70):
+        day = first + timedelta(days=n)
+        ship(session_factory, demo, actors, "MD", 4 + 3 * (day.weekday() >= 5) + n % 3, at(day))
+    temps = tuple((first + timedelta(days=n), Decimal(10 + n % 7)) for n in range(70 + 28))
+    run(session_factory, upload_covariate, actors["赵经理"], UploadCovariate("气温", temps))
+    result = run(session_factory, run_forecast, actors["赵经理"], RunForecast(
+        frequency="day", horizon=28, as_of=as_of, parameters={"backtest_folds": 1}))
+    assert result.status == "completed" and result.day_lines == 28 and result.lines == 3, result
+    with session_factory() as session:
+        days = list(session.scalars(select(ForecastDayLine).where(ForecastDayLine.run_id == result.run_id)))
+        weeks = list(session.scalars(select(ForecastLine).where(ForecastLine.run_id == result.run_id)))
+    by_day = {d.day: d for d in days}
+    for week in weeks:
+        assert week.mean == sum(by_day[week.week + timedelta(days=n)].mean for n in range(7))
+        assert week.lo95 <= week.lo80 <= week.mean <= week.hi80 <= week.hi95
+        assert week.explanation["summary"]
+    assert all(d.lo95 <= d.lo80 <= d.mean <= d.hi80 <= d.hi95 for d in days)
+    assert any("气温" in d.explanation["covariates"] for d in days)
+    plan = run(session_factory, recompute_replenishment, actors["赵经理"], RecomputeReplenishment())
+    assert plan.safety_stocks == 1
