@@ -4,7 +4,7 @@
 100,000 documents); with these it walks the expiring lots soonest first and stops at its limit.
 
 Revision ID: c4e8a2d6f1b3
-Revises: b5d2e8f4a173
+Revises: e4a7c2d9f1b6
 Create Date: 2026-12-05 21:30:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'c4e8a2d6f1b3'
-down_revision: str | Sequence[str] | None = 'b5d2e8f4a173'
+down_revision: str | Sequence[str] | None = 'e4a7c2d9f1b6'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
