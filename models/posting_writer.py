@@ -336,6 +336,8 @@ class Read:
     params: Mapping[str, Any]
     #: Bind parameter name → SQL type (for its bind processor).
     types: Mapping[str, Any]
+    #: Always exactly one row (the id allocation): models.unit_of_work.begin may add a column to it.
+    one_row: bool = False
 
 
 class PostingWriter:
@@ -435,7 +437,7 @@ class PostingWriter:
         def build() -> Any:  # compiled once per tables and dialect (see _compile)
             return select(*[func.nextval(f"{n}_id_seq") for n in names])
 
-        return Read(f"ids:{','.join(names)}", build, {}, {})
+        return Read(f"ids:{','.join(names)}", build, {}, {}, one_row=True)
 
     def numbers(self, org_id: int, wanted: Sequence[tuple[str, str, int]]) -> list[str]:
         """The next number of each (series, period), as text zero-padded to its width.
