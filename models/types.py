@@ -25,6 +25,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         super().__init__()
         self.precision = precision
         self.scale = scale
+        self._quantum = Decimal(1).scaleb(-scale)  # bound per row written: made once
 
     def __repr__(self) -> str:
         return f"ScaledDecimal({self.precision}, {self.scale})"
@@ -38,8 +39,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         dec = value if isinstance(value, Decimal) else Decimal(str(value))
-        quantum = Decimal(1).scaleb(-self.scale)
-        if dec != dec.quantize(quantum):
+        if dec != dec.quantize(self._quantum):
             raise ValueError(f"{dec} has more than {self.scale} decimal places")
         if dialect.name == "sqlite":
             return int(dec.scaleb(self.scale))
@@ -50,7 +50,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
             return None
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-self.scale).quantize(Decimal(1).scaleb(-self.scale))
-        return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))
+        return Decimal(value).quantize(self._quantum)
 
 
 def Qty() -> ScaledDecimal:

@@ -39,6 +39,18 @@ _POSTING_VERSION = Read(
 _HELD = "posting_org_held"
 
 
+def _version_with(ids: Read, org_id: int) -> Read:
+    """The one-row read ``ids`` with the org's config version (held FOR SHARE, as _POSTING_VERSION
+    holds it) as its last column."""
+
+    def build() -> Any:
+        held = select(Org.config_version).where(Org.id == bindparam("org_id")).with_for_update(read=True)
+        return ids.build().add_columns(held.scalar_subquery())
+
+    return Read(f"{ids.key}+{_POSTING_VERSION.key}", build, {**ids.params, "org_id": org_id},
+                {**ids.types, **_POSTING_VERSION.types})
+
+
 @dataclass
 class UnitOfWork:
     """One transaction's posting context (see the module docstring)."""
@@ -65,10 +77,18 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     if isinstance(found, UnitOfWork) and found.actor.org_id == actor.org_id:
         uow = found if found.actor is actor else UnitOfWork(session, actor, found.catalog, writer)
         return uow, uow.fetch(reads)
-    version_read = Read(_POSTING_VERSION.key, _POSTING_VERSION.build, {"org_id": actor.org_id},
-                        _POSTING_VERSION.types)
-    results = writer.fetch([version_read, *reads])
-    version = results[0][0][0] if results[0] else ""
+    if reads and reads[-1].one_row and writer.dialect_name == "postgresql":
+        # The version rides as one more column of the id allocation's row: one statement less
+        # (each costs psycopg's pipeline a cursor and a socket write). Still read first.
+        ids = reads[-1]
+        found = writer.fetch([_version_with(ids, actor.org_id), *reads[:-1]])
+        version = found[0][0][-1] or ""
+        results = [[(version,)] if version else [], *found[1:], [found[0][0][:-1]]]
+    else:
+        version_read = Read(_POSTING_VERSION.key, _POSTING_VERSION.build, {"org_id": actor.org_id},
+                            _POSTING_VERSION.types)
+        results = writer.fetch([version_read, *reads])
+        version = results[0][0][0] if results[0] else ""
     uow = UnitOfWork(session, actor, snapshot_for(session, actor.org_id, version), writer)
     session.info["unit_of_work"] = uow
     session.info[_HELD] = actor.org_id

@@ -264,3 +264,74 @@ def test_a_number_of_a_rolled_back_posting_is_handed_out_again(session_factory, 
         [after] = writer_for(s).numbers(demo.org_id, [("TEST", "20261205", 4)])
         s.commit()
     assert (first, again, after) == ("0001", "0001", "0002")
+
+
+# --- One statement: on PostgreSQL a posting's rows and balance changes go as one INSERT … (CTEs).
+
+def _sent_statements(factory, fn, *args) -> list[int]:
+    """Statements the posting writer sent in each transaction committed by ``run(factory, fn, *args)``."""
+    from models.posting_writer import writer_for
+
+    sent: list[int] = []
+
+    def on_commit(session) -> None:
+        sent.append(writer_for(session).statements)
+
+    event.listen(factory, "after_commit", on_commit)
+    try:
+        run(factory, fn, *args)
+    finally:
+        event.remove(factory, "after_commit", on_commit)
+    return sent
+
+
+def test_a_farmer_receipt_on_postgresql_writes_its_rows_in_one_statement(engine, demo, actors):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one statement is the PostgreSQL path (SQLite has no round trips to save)")
+    from models.db import make_session_factory
+
+    factory = make_session_factory(engine)
+    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("20"), unit="斤",
+                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
+    run(factory, receive_goods, actors["小周"], cmd)
+    # The version with the new ids, the freezes; then document, line, lot, move, voucher and lines,
+    # settlement, event and balance: one statement.
+    assert _sent_statements(factory, receive_goods, actors["小周"], cmd) == [3]
+
+
+def test_the_one_statement_leaves_unusual_shapes_to_a_statement_per_table():
+    from models.documents import DocumentLine
+    from models.posting_writer import _one_statement, table_of
+
+    lines = table_of(DocumentLine)
+
+    def change(lot_id: int) -> dict:
+        return {"org_id": 1, "item_id": 1, "site_id": 1, "lot_id": lot_id, "on_hand": D(1), "reserved": D(0),
+                "value": D(0)}
+
+    row = {"org_id": 1, "document_id": 1, "line_no": 1, "item_id": 1, "quantity": D(1)}
+    one = {("document_lines", tuple(row)): (lines, [row])}
+    sql, params = _one_statement(one, [change(1), change(2)])
+    assert sql.startswith(b"WITH w0 AS (INSERT INTO document_lines") and b"ON CONFLICT" in sql
+    assert b"RETURNING" not in sql and len(params) == sql.count(b"$") >= len(row) + 2 * 7
+    assert _one_statement(one, [change(1), change(1)]) is None  # one upsert cannot change a row twice
+    many = {("document_lines", tuple(row)): (lines, [dict(row, line_no=n) for n in range(1, 30)])}
+    assert _one_statement(many, []) is None
+
+
+def test_a_balance_changed_twice_in_one_send_adds_both_changes(session_factory, demo):
+    """The statement-per-table path (one upsert cannot change a row twice): both changes land."""
+    from models.posting_writer import writer_for
+    from models.stock import Balance
+
+    r = receive(session_factory, demo, 10)
+    with session_factory() as s:
+        bal = s.scalar(select(Balance).where(Balance.lot_id == r.lot_id))
+        before, item_id, site_id = bal.on_hand, bal.item_id, bal.site_id
+        writer = writer_for(s)
+        writer.bump_balance(demo.org_id, item_id, site_id, r.lot_id, D("1.5"), D(0))
+        writer.bump_balance(demo.org_id, item_id, site_id, r.lot_id, D("2"), D(0))
+        writer.send()
+        s.commit()
+    with session_factory() as s:
+        assert s.scalar(select(Balance.on_hand).where(Balance.lot_id == r.lot_id)) == before + D("3.5")
