@@ -25,6 +25,8 @@ Pipeline (``forecast_global``):
    conformal rank) times the local scale at the end of history gives each band's half-width —
    calibrated on held-out errors, not ±2σ. Absolute rather than signed scores: each signed tail
    of a 95 % band sees 2.5 % of a few dozen residuals, which under-covered (bench/README.md).
+   A series' own backtest quantile, shrunk towards the pooled one (``OWN_PRIOR``), widens or
+   narrows its band where the model errs more or less than its noise suggests.
    The same backtest gives each series' MASE, for selection against other methods.
 4. Explanations: LightGBM's ``pred_contrib=True`` (TreeSHAP) on the exact feature rows of each
    recursive step, grouped into 节假日, 天气, 促销, 趋势, 季节, in demand units per step, plus a
@@ -57,6 +59,8 @@ FACTORS = (HOLIDAY, WEATHER, PROMO, TREND, SEASON)
 MAX_TRAIN_ROWS = 1_000_000
 #: Fewer pooled residuals than this in a horizon block: pool all horizon steps instead.
 MIN_BLOCK_RESIDUALS = 30
+#: Pseudo-points of the pooled quantile when blending in a series' own backtest quantile.
+OWN_PRIOR = 28
 #: Huber loss knee, in units of each series' scale (its mean): see _params.
 HUBER_KNEE = 0.15
 #: Calendar columns with a yearly period: kept only when some series covers two years.
@@ -267,6 +271,33 @@ def _quantiles(
     return out
 
 
+def _own_factor(score: np.ndarray, codes: np.ndarray, n_series: int, levels: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per series: how much wider its own conformal quantile is than the pooled one, shrunk to 1.
+
+    Scaling by noise leaves series whose model error is larger relative to their noise (smooth
+    series, where the model's level error dominates) under-covered; their own backtest scores say so,
+    but a few dozen of them give a noisy quantile, hence the shrinkage by ``OWN_PRIOR`` pseudo-points.
+    ``codes[i]`` is the series index (0..n_series-1) of ``score[i]``; returns level → factor per series.
+    """
+    ok = np.isfinite(score)
+    score, codes = score[ok], codes[ok]
+    order = np.lexsort((score, codes))
+    score, codes = score[order], codes[order]
+    n = np.bincount(codes, minlength=n_series)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    out: dict[int, np.ndarray] = {}
+    for level in levels:
+        if score.size == 0:
+            out[level] = np.ones(n_series)
+            continue
+        pooled = np.sort(score)[min(math.ceil(level / 100 * (score.size + 1)), score.size) - 1]
+        rank = np.minimum(np.ceil(level / 100 * (n + 1)), n).astype(int) - 1  # same conformal rank, per series
+        own = score[np.clip(start + rank, 0, score.size - 1)]
+        ratio = np.where((n > 0) & (pooled > 0), own / max(pooled, 1e-12), 1.0)
+        out[level] = (n * ratio + OWN_PRIOR) / (n + OWN_PRIOR)
+    return out
+
+
 def _local_scale(y: np.ndarray, end: int, spec: _Spec, season: int) -> float:
     """Noise scale of the ``spec.local`` periods before index ``end`` (whole history if too short)."""
     recent = y[max(0, end - spec.local) : end]
@@ -355,6 +386,7 @@ def forecast_global(
     clock = time.perf_counter()
     bt = _backtest(hist, fut_cols, spec, horizon, n_windows, seed, n_jobs) if n_windows > 0 else None
     quant: dict[int, np.ndarray] = {}
+    own_of: dict[int, dict[str, float]] = {}
     mase: dict[str, float] = {}
     if bt is None:
         warnings.append("NO_BACKTEST")
@@ -370,6 +402,10 @@ def forecast_global(
         local = np.array([origin_scale[kw] for kw in zip(res["unique_id"], res["window"], strict=True)])
         score = np.abs(err.to_numpy(dtype="float64")) / local
         quant = _quantiles(score, res["step"].to_numpy(), levels, spec.block, horizon)
+        keys = [s.key for s in series]
+        codes = res["unique_id"].map({k: i for i, k in enumerate(keys)}).to_numpy()
+        own = _own_factor(score, codes, len(keys), levels)
+        own_of = {lv: dict(zip(keys, f, strict=True)) for lv, f in own.items()}
         res["ae"] = np.abs(err) / res["unique_id"].map(mase_scale)
         mase = res.groupby("unique_id")["ae"].mean().to_dict()
     if timings is not None:
@@ -420,7 +456,7 @@ def forecast_global(
         bands: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         for level in levels:
             if level in quant:
-                half = quant[level] * noise[s.key] * sc
+                half = quant[level] * noise[s.key] * sc * (own_of[level][s.key] if level in own_of else 1.0)
                 lo = np.clip(raw - half, 0, None)
                 hi = np.clip(raw + half, 0, None)
                 lo, hi = np.minimum(lo, mean), np.maximum(hi, mean)
