@@ -7,17 +7,27 @@ series of an organisation at once (the M5 winners' approach) pools that evidence
 Pipeline (``forecast_global``):
 
 1. Each series is divided by its scale (mean of its last year) so series of different sizes
-   share one model; forecasts are multiplied back, and SHAP values with them (linear).
+   share one model; forecasts are multiplied back, and SHAP values with them (linear). The loss
+   is Huber with its knee at 15 % of that scale: noisy counts with a few far-off days (a
+   holiday, a stock-out, a data error) pull a squared-error fit, and pure L1 (the median) lost
+   accuracy on smooth series.
 2. Features: lags and rolling means of the target (mlforecast), calendar and Chinese holiday
-   features (forecast/features.py), promotion intensity and relative price per period, and any
-   covariates ``{name: {date: value}}`` (org-wide) or ``{name: {key: {date: value}}}`` (per
-   series). Future values of promotions, prices and covariates must cover the horizon; missing
-   values are NaN, which LightGBM routes as missing.
+   features (forecast/features.py; the yearly ones only where some series has two years, since
+   one year shows each day of the year once and trees would memorise it), promotion intensity
+   and relative price per period, and any covariates ``{name: {date: value}}`` (org-wide) or
+   ``{name: {key: {date: value}}}`` (per series). Future values of promotions, prices and
+   covariates must cover the horizon; missing values are NaN, which LightGBM routes as missing.
 3. Bands: conformal intervals from a rolling-origin backtest (``n_windows`` origins ``h`` apart,
-   one model trained before the first origin). Signed residuals are divided by each series'
-   noise scale (mean absolute seasonal difference), pooled across series per horizon week, and
-   their empirical quantiles (finite-sample corrected) give each band — calibrated on held-out
-   errors, not ±2σ. The same backtest gives each series' MASE, for selection against other methods.
+   one model trained before the first origin). The score is the absolute error divided by the
+   series' *local* noise scale (mean absolute seasonal difference over the periods just before
+   that origin), so it is scale-free and follows a series whose noise grows or shrinks; scores
+   are pooled across series per horizon week and the ⌈(n+1)·level⌉-th smallest (finite-sample
+   conformal rank) times the local scale at the end of history gives each band's half-width —
+   calibrated on held-out errors, not ±2σ. Absolute rather than signed scores: each signed tail
+   of a 95 % band sees 2.5 % of a few dozen residuals, which under-covered (bench/README.md).
+   A series' own backtest quantile, shrunk towards the pooled one (``OWN_PRIOR``), widens or
+   narrows its band where the model errs more or less than its noise suggests.
+   The same backtest gives each series' MASE, for selection against other methods.
 4. Explanations: LightGBM's ``pred_contrib=True`` (TreeSHAP) on the exact feature rows of each
    recursive step, grouped into 节假日, 天气, 促销, 趋势, 季节, in demand units per step, plus a
    short Chinese sentence ("主要因素：节假日 +12%，促销 +8%") with percentages of the forecast.
@@ -49,6 +59,12 @@ FACTORS = (HOLIDAY, WEATHER, PROMO, TREND, SEASON)
 MAX_TRAIN_ROWS = 1_000_000
 #: Fewer pooled residuals than this in a horizon block: pool all horizon steps instead.
 MIN_BLOCK_RESIDUALS = 30
+#: Pseudo-points of the pooled quantile when blending in a series' own backtest quantile.
+OWN_PRIOR = 28
+#: Huber loss knee, in units of each series' scale (its mean): see _params.
+HUBER_KNEE = 0.15
+#: Calendar columns with a yearly period: kept only when some series covers two years.
+YEARLY_COLUMNS = ("doy", "solar_term", "month", "week")
 
 DateValues = Mapping[date, float]
 Covariates = Mapping[str, Mapping[Any, Any]]
@@ -88,14 +104,15 @@ class _Spec:
     season: int  #: MASE season
     block: int  #: horizon steps pooled together for conformal quantiles
     year: int  #: periods per year (scale window)
+    local: int  #: periods before an origin whose noise scales the conformal score
 
 
 def _spec(freq: str, min_len: int) -> _Spec:
     if freq == "D":
-        return _Spec("D", "D", (1, 7, 14, 28), {7: (7, 28)}, season=7, block=7, year=365)
+        return _Spec("D", "D", (1, 7, 14, 28), {7: (7, 28)}, season=7, block=7, year=365, local=56)
     if freq == "W":
         lags = (1, 2, 4) + ((52,) if min_len >= 52 + 26 else ())  # lag 52 only where a year is left to learn from
-        return _Spec("W", "W-MON", lags, {1: (4, 13)}, season=52 if min_len >= 104 else 1, block=4, year=52)
+        return _Spec("W", "W-MON", lags, {1: (4, 13)}, season=52 if min_len >= 104 else 1, block=4, year=52, local=26)
     raise ValueError(f"freq must be 'D' or 'W', not {freq!r}")
 
 
@@ -106,6 +123,9 @@ def _params(seed: int, n_rows: int, n_jobs: int) -> dict[str, Any]:
         "learning_rate": 0.08 if n_rows > 20_000 else 0.05,
         "num_leaves": 31 if n_rows > 20_000 else 15,
         "min_child_samples": 20,
+        # y is in units of the series' scale: squared error within ±15 % of it, absolute beyond
+        "objective": "huber",
+        "alpha": HUBER_KNEE,
         "subsample": 0.8,
         "subsample_freq": 1,
         "colsample_bytree": 0.9,
@@ -184,6 +204,9 @@ def _frame(
         fut_parts.append(part.iloc[len(s.values) :].drop(columns="y"))
     union = pd.DatetimeIndex(np.unique(np.concatenate([d.values for d in {id(d): d for d in all_days}.values()])))
     cal = (daily_calendar if spec.freq == "D" else weekly_calendar)(union, chinese_holidays=chinese_holidays)
+    if max(len(s.values) for s in series) < 2 * spec.year:
+        # one year shows each day (week, month) of the year once: a tree splitting on it memorises noise
+        cal = cal.drop(columns=[c for c in YEARLY_COLUMNS if c in cal.columns])
     cal.index.name = "ds"
     cal = cal.reset_index()
     hist = pd.concat(hist_parts, ignore_index=True).merge(cal, on="ds", how="left")
@@ -224,28 +247,61 @@ def _train(hist: pd.DataFrame, spec: _Spec, seed: int, n_jobs: int) -> MLForecas
     return mlf
 
 
-def _quantiles(resid: np.ndarray, levels: Sequence[int], block: int) -> dict[int, np.ndarray]:
-    """Per-step (lower, upper) signed quantiles; resid has shape (n, horizon), NaN where unknown."""
-    horizon = resid.shape[1]
+def _quantiles(
+    score: np.ndarray, step: np.ndarray, levels: Sequence[int], block: int, horizon: int
+) -> dict[int, np.ndarray]:
+    """Per-step band half-widths (in local-scale units) from scale-free absolute scores.
+
+    ``score[i]`` is |error| / local scale of one backtest point at horizon step ``step[i]``;
+    steps are pooled per ``block``, or all together where a block has too few points.
+    """
+    finite = np.isfinite(score)
     out: dict[int, np.ndarray] = {}
     for level in levels:
-        q = np.zeros((2, horizon))
+        q = np.zeros(horizon)
         for b0 in range(0, horizon, block):
-            r = resid[:, b0 : b0 + block].ravel()
-            r = r[np.isfinite(r)]
-            if r.size < MIN_BLOCK_RESIDUALS:
-                r = resid[np.isfinite(resid)]
+            in_block = finite & (step >= b0) & (step < b0 + block)
+            r = np.sort(score[in_block if in_block.sum() >= MIN_BLOCK_RESIDUALS else finite])
             if r.size == 0:
                 continue
-            alpha = (1 - level / 100) / 2
-            # finite-sample conformal correction: widen each tail's quantile by one pseudo-point
-            r = np.sort(r)
-            lo_rank = max(math.floor(alpha * (r.size + 1)) - 1, 0)
-            hi_rank = min(math.ceil((1 - alpha) * (r.size + 1)) - 1, r.size - 1)
-            q[0, b0 : b0 + block] = r[lo_rank]
-            q[1, b0 : b0 + block] = r[hi_rank]
+            # split-conformal rank ⌈(n+1)·level⌉: covers ≥ level for exchangeable errors
+            rank = min(math.ceil(level / 100 * (r.size + 1)), r.size) - 1
+            q[b0 : b0 + block] = r[rank]
         out[level] = q
     return out
+
+
+def _own_factor(score: np.ndarray, codes: np.ndarray, n_series: int, levels: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per series: how much wider its own conformal quantile is than the pooled one, shrunk to 1.
+
+    Scaling by noise leaves series whose model error is larger relative to their noise (smooth
+    series, where the model's level error dominates) under-covered; their own backtest scores say so,
+    but a few dozen of them give a noisy quantile, hence the shrinkage by ``OWN_PRIOR`` pseudo-points.
+    ``codes[i]`` is the series index (0..n_series-1) of ``score[i]``; returns level → factor per series.
+    """
+    ok = np.isfinite(score)
+    score, codes = score[ok], codes[ok]
+    order = np.lexsort((score, codes))
+    score, codes = score[order], codes[order]
+    n = np.bincount(codes, minlength=n_series)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    out: dict[int, np.ndarray] = {}
+    for level in levels:
+        if score.size == 0:
+            out[level] = np.ones(n_series)
+            continue
+        pooled = np.sort(score)[min(math.ceil(level / 100 * (score.size + 1)), score.size) - 1]
+        rank = np.minimum(np.ceil(level / 100 * (n + 1)), n).astype(int) - 1  # same conformal rank, per series
+        own = score[np.clip(start + rank, 0, score.size - 1)]
+        ratio = np.where((n > 0) & (pooled > 0), own / max(pooled, 1e-12), 1.0)
+        out[level] = (n * ratio + OWN_PRIOR) / (n + OWN_PRIOR)
+    return out
+
+
+def _local_scale(y: np.ndarray, end: int, spec: _Spec, season: int) -> float:
+    """Noise scale of the ``spec.local`` periods before index ``end`` (whole history if too short)."""
+    recent = y[max(0, end - spec.local) : end]
+    return _noise_scale(recent if recent.size > 2 * season else y[:end], season)
 
 
 def _backtest(
@@ -318,10 +374,9 @@ def forecast_global(
     )
     hist, fut = _frame(series, spec, horizon, scales, promo, price, covariates, chinese_holidays)
     fut_cols = [c for c in fut.columns if c not in ("unique_id", "ds")]
-    noise = {
-        s.key: _noise_scale(np.asarray(s.values, dtype="float64") / sc, 7 if freq == "D" else 1)
-        for s, sc in zip(series, scales, strict=True)
-    }
+    noise_season = 7 if freq == "D" else 1
+    scaled = {s.key: np.asarray(s.values, dtype="float64") / sc for s, sc in zip(series, scales, strict=True)}
+    noise = {k: _local_scale(y, len(y), spec, noise_season) for k, y in scaled.items()}
     mase_scale = {
         s.key: _noise_scale(np.asarray(s.values, dtype="float64") / sc, spec.season)
         for s, sc in zip(series, scales, strict=True)
@@ -331,15 +386,26 @@ def forecast_global(
     clock = time.perf_counter()
     bt = _backtest(hist, fut_cols, spec, horizon, n_windows, seed, n_jobs) if n_windows > 0 else None
     quant: dict[int, np.ndarray] = {}
+    own_of: dict[int, dict[str, float]] = {}
     mase: dict[str, float] = {}
     if bt is None:
         warnings.append("NO_BACKTEST")
     else:
         res, _ = bt
         err = res["y"] - res["lgb"]
-        res["r"] = err / res["unique_id"].map(noise)
-        grid = res.pivot_table(index=["unique_id", "window"], columns="step", values="r", aggfunc="first")
-        quant = _quantiles(grid.to_numpy(dtype="float64"), levels, spec.block)
+        # each point's score is scaled by its series' noise just before its own origin
+        origin_scale = {
+            (k, w): _local_scale(y, len(y) - horizon * (n_windows - w), spec, noise_season)
+            for k, y in scaled.items()
+            for w in range(n_windows)
+        }
+        local = np.array([origin_scale[kw] for kw in zip(res["unique_id"], res["window"], strict=True)])
+        score = np.abs(err.to_numpy(dtype="float64")) / local
+        quant = _quantiles(score, res["step"].to_numpy(), levels, spec.block, horizon)
+        keys = [s.key for s in series]
+        codes = res["unique_id"].map({k: i for i, k in enumerate(keys)}).to_numpy()
+        own = _own_factor(score, codes, len(keys), levels)
+        own_of = {lv: dict(zip(keys, f, strict=True)) for lv, f in own.items()}
         res["ae"] = np.abs(err) / res["unique_id"].map(mase_scale)
         mase = res.groupby("unique_id")["ae"].mean().to_dict()
     if timings is not None:
@@ -390,8 +456,9 @@ def forecast_global(
         bands: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         for level in levels:
             if level in quant:
-                lo = np.clip(raw + quant[level][0] * noise[s.key] * sc, 0, None)
-                hi = np.clip(raw + quant[level][1] * noise[s.key] * sc, 0, None)
+                half = quant[level] * noise[s.key] * sc * (own_of[level][s.key] if level in own_of else 1.0)
+                lo = np.clip(raw - half, 0, None)
+                hi = np.clip(raw + half, 0, None)
                 lo, hi = np.minimum(lo, mean), np.maximum(hi, mean)
             else:
                 lo = hi = mean

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from forecast.features import daily_calendar, weekly_calendar
-from forecast.global_model import GlobalSeries, explanation_text, forecast_global
+from forecast.global_model import GlobalSeries, _quantiles, explanation_text, forecast_global
 
 START = date(2023, 1, 2)  # a Monday
 HISTORY = 630  # ends 2024-09-23: the 28-day horizon holds National Day (1–7 Oct 2024)
@@ -81,7 +81,7 @@ def test_daily_beats_seasonal_naive_out_of_sample_with_holiday_and_promotion(dai
 
 def test_bands_cover_at_roughly_the_nominal_rate(daily_run) -> None:
     _, _, truth, _, out = daily_run
-    hits = {80: [], 95: []}
+    hits: dict[int, list[bool]] = {80: [], 95: []}
     for f in out:
         y = truth[f.key][0]
         for level in hits:
@@ -91,6 +91,59 @@ def test_bands_cover_at_roughly_the_nominal_rate(daily_run) -> None:
     assert 0.65 <= np.mean(hits[80]) <= 0.93
     assert 0.85 <= np.mean(hits[95]) <= 1.0
     assert np.mean(hits[95]) > np.mean(hits[80])
+
+
+def _noise_regimes(seed: int, per_group: int = 15, history: int = 420):
+    """Four groups of series: steady low noise, steady high noise, noise that tripled and noise that
+    fell to a third 120 days before the end (the last 56 days and the horizon are in the new regime)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(history + H)
+    groups = {"low": (0.05, 0.05), "high": (0.25, 0.25), "rising": (0.08, 0.24), "falling": (0.24, 0.08)}
+    series, truth, group = [], {}, {}
+    for name, (before, after) in groups.items():
+        for i in range(per_group):
+            level = rng.uniform(20, 300)
+            cv = np.where(t < history - 120, before, after)
+            mu = level * DOW[t % 7] * (1 + 0.2 * np.sin(2 * np.pi * (t / 365 + rng.random())))
+            y = np.maximum(mu + rng.normal(0, 1, len(t)) * cv * level, 0)
+            key = f"{name}{i}"
+            series.append(GlobalSeries(key, START, tuple(y[:history])))
+            truth[key], group[key] = y[history:], name
+    return series, truth, group
+
+
+def test_bands_are_calibrated_per_series_across_noise_levels_and_regime_changes() -> None:
+    # Pooled signed quantiles on whole-history noise gave 58–60 % for the rising group and 99–100 %
+    # for the falling one; a missing per-series scale would split the low and high groups the same way.
+    series, truth, group = _noise_regimes(seed=2)
+    out = forecast_global(series, H, freq="D", chinese_holidays=False, explain=False)
+    hits: dict[tuple[str, int], list[bool]] = {}
+    for f in out:
+        y = truth[f.key]
+        for level in (80, 95):
+            lo, hi = (np.array(b) for b in f.bands[level])
+            assert (
+                np.allclose(np.array(f.mean) - lo, hi - np.array(f.mean)) or lo.min() == 0
+            )  # symmetric unless clipped
+            hits.setdefault((group[f.key], level), []).extend(((lo <= y) & (y <= hi)).tolist())
+    cover = {k: float(np.mean(v)) for k, v in hits.items()}
+    for name in ("low", "high", "rising", "falling"):
+        assert 0.68 <= cover[(name, 80)] <= 0.90, (name, cover)
+        assert cover[(name, 95)] >= 0.85 and cover[(name, 95)] > cover[(name, 80)], (name, cover)
+    overall = np.mean([h for (_, level), v in hits.items() if level == 80 for h in v])
+    assert 0.74 <= overall <= 0.86
+
+
+def test_conformal_quantile_takes_the_finite_sample_rank() -> None:
+    # ⌈(n+1)·level⌉-th smallest of n scores: 9 scores → the 8th for 80 %, the largest for 95 %
+    q = _quantiles(np.arange(1.0, 10.0), np.zeros(9, dtype=int), (80, 95), block=7, horizon=3)
+    assert q[80].tolist() == [8.0, 8.0, 8.0]
+    assert q[95].tolist() == [9.0, 9.0, 9.0]
+    # 40 scores per horizon week: each week gets its own quantile (⌈41·0.8⌉ = 33rd)
+    scores = np.concatenate([np.arange(1.0, 41.0), 10 * np.arange(1.0, 41.0)])
+    steps = np.concatenate([np.zeros(40, dtype=int), np.full(40, 7)])
+    q = _quantiles(scores, steps, (80,), block=7, horizon=14)
+    assert q[80][0] == 33.0 and q[80][7] == 330.0
 
 
 def test_explanation_attributes_promotion_lift_to_promotion(daily_run) -> None:
