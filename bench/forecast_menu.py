@@ -18,9 +18,10 @@ elecdaily, BirthsCDC; US data, so ``use_holidays=False`` and the US holidays/tem
 as covariates; the engine has no price input, so pizzaplace's price is not used) with a 28-day
 horizon, and the demo co-op (forecast/demo_data.py, weekly, 13-week horizon). MASE per window is
 the mean absolute error over the in-sample mean absolute seasonal difference (7 days / 52 weeks)
-of the cut history, averaged over series × origins. ``_bands_conformal`` repeats the menu with
-the global model's own conformal bands (menu.BAND_SOURCE) to compare with the backtest-pooled
-bands.
+of the cut history, averaged over series × origins. The menu runs with the engine's default band source per frequency
+(``menu.DEFAULT_BAND_SOURCE``: the global model's own conformal bands for days, the shared backtest
+windows for weeks); ``_menu_backtest`` (daily) and ``_menu_conformal`` (weekly) repeat it with the
+other source to compare.
 
 Speed: 10,000 seeded weekly series × 104 weeks (bench/forecast.py's generator), 13-week horizon,
 default ``forecast_series`` (the menu applies up to menu.GLOBAL_MAX_SERIES series), and the same
@@ -90,8 +91,9 @@ class _Score:
 T = TypeVar("T")
 
 
-def _with(max_series: int, bands: str, run: Callable[[], T]) -> T:
-    """Run with the menu applied up to ``max_series`` series and the global bands from ``bands``."""
+def _with(max_series: int, bands: str | None, run: Callable[[], T]) -> T:
+    """Run with the menu applied up to ``max_series`` series and the global bands from ``bands``
+    (None: the engine's default per frequency)."""
     saved = menu.GLOBAL_MAX_SERIES, menu.BAND_SOURCE
     menu.GLOBAL_MAX_SERIES, menu.BAND_SOURCE = max_series, bands
     try:
@@ -104,7 +106,7 @@ def public_dataset(name: str, data: Mapping[str, Any]) -> None:
     """Rolling-origin figures of the menu, the statistical menu and seasonal naive on one dataset."""
     series: dict[str, tuple[date, np.ndarray]] = data["series"]
     covariates = data.get("covariates")
-    scores = {k: _Score() for k in ("menu", "stat", "seasonal_naive", "menu_conformal")}
+    scores = {k: _Score() for k in ("menu", "stat", "seasonal_naive", "menu_backtest")}
     chosen: Counter[str] = Counter()
     started, cpu0 = time.perf_counter(), _cpu()
     for o in range(ORIGINS):
@@ -118,9 +120,9 @@ def public_dataset(name: str, data: Mapping[str, Any]) -> None:
             return forecast_series(batch, DAILY_HORIZON, freq="D", covariates=covariates, use_holidays=False)
 
         runs = {
-            "menu": _with(menu.GLOBAL_MAX_SERIES, "backtest", run),
-            "stat": _with(0, "backtest", run),
-            "menu_conformal": _with(menu.GLOBAL_MAX_SERIES, "conformal", run),
+            "menu": _with(menu.GLOBAL_MAX_SERIES, None, run),
+            "stat": _with(0, None, run),
+            "menu_backtest": _with(menu.GLOBAL_MAX_SERIES, "backtest", run),
         }
         for label, fcs in runs.items():
             for fc in fcs:
@@ -143,7 +145,7 @@ def _report(name: str, scores: Mapping[str, _Score], chosen: Counter[str], n_ser
         figure(f"{name}_mase_{label}", mase[label], "", 3)
     figure(f"{name}_menu_vs_naive_pct", 100 * (1 - mase["menu"] / mase["seasonal_naive"]), "%")
     figure(f"{name}_menu_vs_stat_pct", 100 * (1 - mase["menu"] / mase["stat"]), "%")
-    for label in ("menu", "stat", "menu_conformal"):
+    for label in ("menu", "stat", "menu_backtest"):
         if label in scores and scores[label].in80:
             suffix = "" if label == "menu" else f"_{label}"
             figure(f"{name}_coverage80{suffix}", 100 * float(np.mean(scores[label].in80)), "%")
@@ -159,9 +161,9 @@ def demo_weekly() -> None:
     series = [d.series for d in demo_data.generate()]
     started, cpu0 = time.perf_counter(), _cpu()
     kw: dict[str, Any] = {"folds": ORIGINS, "step": WEEKLY_HORIZON, "season_length": 52}
-    with_menu = _with(menu.GLOBAL_MAX_SERIES, "backtest",
+    with_menu = _with(menu.GLOBAL_MAX_SERIES, None,
                       lambda: rolling_origin(series, WEEKLY_HORIZON, methods=("auto", "seasonal_naive"), **kw))
-    stat = _with(0, "backtest", lambda: rolling_origin(series, WEEKLY_HORIZON, methods=("auto",), **kw))
+    stat = _with(0, None, lambda: rolling_origin(series, WEEKLY_HORIZON, methods=("auto",), **kw))
     conformal = _with(menu.GLOBAL_MAX_SERIES, "conformal",
                       lambda: rolling_origin(series, WEEKLY_HORIZON, methods=("auto",), **kw))
     m, s, c = with_menu["auto"].pooled, stat["auto"].pooled, conformal["auto"].pooled
@@ -188,7 +190,7 @@ def speed(n: int, max_series: int, label: str) -> None:
     series = generate(n, 104)
     figure(f"{label}_loadavg_1m_start", os.getloadavg()[0], "", 2)
     started, cpu0 = time.perf_counter(), _cpu()
-    out = _with(max_series, "backtest", lambda: forecast_series(series, WEEKLY_HORIZON))
+    out = _with(max_series, None, lambda: forecast_series(series, WEEKLY_HORIZON))
     figure(f"{label}_s", time.perf_counter() - started, "s")
     figure(f"{label}_cpu_s", _cpu() - cpu0, "s")
     figure(f"{label}_loadavg_1m_end", os.getloadavg()[0], "", 2)

@@ -234,6 +234,34 @@ def _choose(job: _Job, among: list[str] | None = None) -> str:
     return best or _fallback(job, candidates[0] if candidates else "auto")
 
 
+#: A series keeps its own backtest winner over the segment's only when it beats the segment's method
+#: on that series by more than this share of MASE: a few windows per series choose noisily, and the
+#: method that wins across the segment is the better bet when the two are close.
+SEGMENT_MARGIN = 0.05
+
+
+def _segment_best(jobs: list[_Job]) -> str | None:
+    """The candidate with the lowest mean backtest MASE over every series of the segment that scored it
+    (only methods scored on all of them), or None for fewer than two series."""
+    if len(jobs) < 2:
+        return None
+    common = set.intersection(*(set(j.scores) for j in jobs))
+    best, best_mase = None, math.inf
+    for method in sorted(common):
+        values = [j.scores[method].result()["mase"] for j in jobs]
+        if all(math.isfinite(v) for v in values) and (mean := float(np.mean(values))) < best_mase:
+            best, best_mase = method, mean
+    return best
+
+
+def _prefer_segment(job: _Job, own: str, segment: str) -> str:
+    """The segment's method unless the series' own winner beats it there by more than SEGMENT_MARGIN."""
+    if own == segment or segment not in job.scores or own not in job.scores:
+        return own
+    own_mase, seg_mase = job.scores[own].result()["mase"], job.scores[segment].result()["mase"]
+    return segment if math.isfinite(seg_mase) and seg_mase <= own_mase * (1 + SEGMENT_MARGIN) else own
+
+
 def _fallback(job: _Job, wanted: str) -> str:
     """Return a method that can run on this history, preferring ``wanted``."""
     n, h = job.prep.length, job.horizon
@@ -429,9 +457,12 @@ def _forecast_series(
     _backtest(testable, horizon, step, folds, season, levels, n_jobs, freq)
     ctx = _MenuContext(horizon, step, folds, test_size, freq, levels, covariates, use_holidays)
     _backtest_menu([j for j in testable if M.GLOBAL in j.candidates], ctx)
+    segment = _segment_best([j for j in testable if M.GLOBAL in j.candidates and j.kind == "smooth"])
     for job in fitted:
         if method == "auto":
             job.chosen = _choose(job) if job.scores else _fallback(job, method)
+            if segment and job.kind == "smooth" and M.GLOBAL in job.candidates:
+                job.chosen = _prefer_segment(job, job.chosen, segment)
             continue
         # a forced method is used whenever it ran; the baseline beside it is only for comparison
         ran = job.scores.get(method)
@@ -611,7 +642,7 @@ def _forecast_global(members: list[_Job], chosen: list[_Job], ctx: _MenuContext)
     """
     if not chosen:
         return {}
-    conformal = menu.BAND_SOURCE == "conformal"
+    conformal = menu.band_source(ctx.freq) == "conformal"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -633,9 +664,19 @@ def _menu_columns(
 ) -> list[np.ndarray]:
     """Return [mean, lo80, hi80, lo95, hi95] of a global or ensemble forecast."""
     g = np.asarray(gf.mean, dtype=float)
+    conformal = menu.band_source(ctx.freq) == "conformal" and all(lv in gf.bands for lv in ctx.levels)
     if job.chosen == M.ENSEMBLE and stat is not None:
-        return _bands((g + np.clip(stat[0], 0, None)) / 2, job.quant[M.ENSEMBLE], job.scale, ctx.levels)
-    if menu.BAND_SOURCE == "conformal" and all(lv in gf.bands for lv in ctx.levels):
+        mean = (g + np.clip(stat[0], 0, None)) / 2
+        if not conformal:
+            return _bands(mean, job.quant[M.ENSEMBLE], job.scale, ctx.levels)
+        # the global model's conformal widths around the ensemble's mean: averaging with the
+        # statistical forecast narrows the error, so these widths err on the wide side
+        cols = [mean]
+        for lv in ctx.levels:
+            lo, hi = (np.asarray(b, dtype=float) for b in gf.bands[lv])
+            cols += [mean - (g - lo), mean + (hi - g)]
+        return cols
+    if conformal:
         cols = [g]
         for lv in ctx.levels:
             cols += [np.asarray(gf.bands[lv][0], dtype=float), np.asarray(gf.bands[lv][1], dtype=float)]

@@ -9,8 +9,8 @@ method on those windows.
 Bands: the global model's own conformal bands need extra backtest windows (extra trainings);
 instead the engine's windows are reused: signed errors divided by each series' MASE scale are
 pooled across series per horizon block and their empirical quantiles (finite-sample corrected)
-give the bands. ``BAND_SOURCE = "conformal"`` switches the global model's bands to its own
-(bench/forecast_menu.py compares the two).
+give the bands. On daily calls the global model's own conformal bands are used instead
+(``DEFAULT_BAND_SOURCE``; bench/forecast_menu.py compares the two).
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ from forecast.types import Explanation
 #: "auto" adds the global model and the ensemble to the menu of calls up to this many series:
 #: each backtest origin costs one more model over all series (see bench/forecast_menu.py).
 GLOBAL_MAX_SERIES = 2_000
-#: "backtest": global bands from the engine's shared windows; "conformal": forecast_global's own.
-BAND_SOURCE = "backtest"
-#: Backtest windows forecast_global uses for its own bands when BAND_SOURCE == "conformal".
+#: Where the global model's bands come from, per frequency: "backtest" (the engine's shared windows,
+#: no extra training) or "conformal" (forecast_global's own, scaled by each series' recent noise:
+#: two more trainings, but on daily series the only one that stayed within 75–85 % in
+#: bench/forecast_menu.py, where single series have too few shared-window errors to calibrate on).
+DEFAULT_BAND_SOURCE = {"D": "conformal", "W": "backtest"}
+#: Set to "backtest" or "conformal" to override DEFAULT_BAND_SOURCE (the benchmark compares them).
+BAND_SOURCE: str | None = None
+#: Backtest windows forecast_global uses for its own bands when the band source is "conformal".
 CONFORMAL_WINDOWS = 2
 #: Fewer pooled residuals than this in a horizon block: pool all horizon steps instead.
 MIN_BLOCK_RESIDUALS = 30
@@ -40,6 +45,11 @@ MIN_BLOCK_RESIDUALS = 30
 BLOCK = {"W": 4, "D": 7}
 #: How many factors an explanation lists.
 TOP_FACTORS = 5
+
+
+def band_source(freq: str) -> str:
+    """"backtest" or "conformal": where a global-model series of this frequency takes its bands."""
+    return BAND_SOURCE or DEFAULT_BAND_SOURCE.get(freq, "backtest")
 
 
 @dataclass(frozen=True)
