@@ -380,8 +380,11 @@ def main() -> None:
                     conn.execute(text(f"INSERT INTO {BUILT} VALUES (:d, :i)"),
                                  {"d": args.documents, "i": args.items})
         if args.db == "postgres":
+            # A live database has been through autovacuum since these rows were written: without the
+            # visibility map a freshly built one cannot use index-only scans (the 72-hour cash lump
+            # took 190 ms instead of 130 ms on the open-lines index).
             with make_engine(url).connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+                conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
         _measure(app, org_id, url, args.n, only)
     finally:
         if args.db == "postgres" and not args.keep_db:
