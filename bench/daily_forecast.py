@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -38,19 +37,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from bench.common import figure, note
 from forecast.global_model import GlobalSeries, forecast_global
-
-try:  # bench.common pulls in the database stack; the figures only need two helpers
-    from bench.common import figure, note
-except Exception:  # pragma: no cover
-
-    def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:
-        shown = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-        print(f"{name}: {shown} {unit}".rstrip(), flush=True)
-
-    def note(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
 
 ORIGINS = 4
 HORIZON = 28

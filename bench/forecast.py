@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from datetime import date
 
 import numpy as np
 
+from bench.common import figure, note
 from forecast.engine import forecast_series
 from forecast.types import Series
-
-try:  # bench.common pulls in the database stack; the figures only need two helpers
-    from bench.common import figure, note
-except Exception:  # pragma: no cover
-
-    def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:
-        shown = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-        print(f"{name}: {shown} {unit}".rstrip(), flush=True)
-
-    def note(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def generate(n: int, weeks: int, seed: int = 7) -> list[Series]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -44,22 +43,11 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from bench.common import figure, note
 from forecast import menu
 from forecast.backtest import rolling_origin
 from forecast.engine import forecast_series
 from forecast.types import Forecast, Series
-
-try:  # bench.common pulls in the database stack; the figures only need two helpers
-    from bench.common import figure, note
-except Exception:  # pragma: no cover
-
-    def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:
-        shown = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-        print(f"{name}: {shown} {unit}".rstrip(), flush=True)
-
-    def note(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
 
 ORIGINS = 4
 DAILY_HORIZON = 28

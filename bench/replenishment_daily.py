@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -40,6 +39,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from bench.common import figure, note
 from forecast.global_model import GlobalSeries, forecast_global
 from forecast.replenish import (
     at_stock,
@@ -50,18 +50,6 @@ from forecast.replenish import (
     service_z,
     trace_tradeoff,
 )
-
-try:  # bench.common pulls in the database stack; the figures only need two helpers
-    from bench.common import figure, note
-except Exception:  # pragma: no cover
-
-    def figure(name: str, value: float | int, unit: str = "", digits: int = 1) -> None:
-        shown = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
-        print(f"{name}: {shown} {unit}".rstrip(), flush=True)
-
-    def note(message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
-
 
 LEAD = 2
 REVIEW = 1
