@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -68,10 +69,17 @@ def explain(
     factors.sort(key=lambda f: -abs(f[1]))
     factors = factors[:TOP_FACTORS]
     summary = summary_text(method, horizon, m, accuracy, factors, short, n, unit)
+    return rounded_explanation(level, trend, seas, holiday, promo, factors, short, summary)
+
+
+def rounded_explanation(level: float, trend: float, seasonality: np.ndarray, holiday: np.ndarray,
+                        promo: np.ndarray, factors: Sequence[tuple[str, float]], short: bool,
+                        summary: str) -> Explanation:
+    """An Explanation with its figures rounded as they are stored and shown (4 decimals)."""
     return Explanation(
         level=round(level, 4),
         trend=round(trend, 4),
-        seasonality=tuple(round(float(v), 4) for v in seas),
+        seasonality=tuple(round(float(v), 4) for v in seasonality),
         holiday_effect=tuple(round(float(v), 4) for v in holiday),
         promo_effect=tuple(round(float(v), 4) for v in promo),
         factors=tuple(factors),

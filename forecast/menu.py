@@ -22,7 +22,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from forecast.explain import UNITS, summary_text
+from forecast.explain import UNITS, rounded_explanation, summary_text
 from forecast.features import HOLIDAY, PROMO, SEASON, WEATHER
 from forecast.global_model import GlobalForecast, GlobalSeries, explanation_text, forecast_global
 from forecast.types import Explanation
@@ -177,13 +177,4 @@ def explanation(
         share = "（全局模型部分）" if weight < 1 else ""
         factors_text = explanation_text({f: tuple(v) for f, v in contrib.items()}, float(m.sum()))
         text += factors_text.rstrip("。") + share + "。"
-    return Explanation(
-        level=round(level, 4),
-        trend=round(trend, 4),
-        seasonality=tuple(round(float(v), 4) for v in seas),
-        holiday_effect=tuple(round(float(v), 4) for v in holiday),
-        promo_effect=tuple(round(float(v), 4) for v in promo),
-        factors=tuple(factors),
-        short_history=short,
-        summary=text,
-    )
+    return rounded_explanation(level, trend, seas, holiday, promo, factors, short, text)
