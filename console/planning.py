@@ -20,7 +20,6 @@ from werkzeug.wrappers import Response
 from console.blueprint import bp
 from console.forms import MAX_ID, new_request_id, request_key
 from console.planning_view import (
-    FREQUENCY_CHOICES,
     MAX_QUANTITY,
     RUN_STATUS_LABELS,
     SUGGESTION_STATUSES,
@@ -43,7 +42,7 @@ from models import forecasting
 from models.actor import Permission
 from models.errors import DomainError
 from models.operations.forecast_overrides import CancelOverride, OverrideForecast, cancel_override, override_forecast
-from models.operations.planning import RunForecast, run_forecast
+from models.operations.planning import FREQUENCIES, RunForecast, run_forecast
 from models.operations.planning_days import DAY_HORIZON_MAX
 from models.operations.planning_sandbox import PlanningSandbox, SandboxResult, run_planning_sandbox
 from models.operations.replenishment import (
@@ -72,7 +71,7 @@ EXPORT_SUGGESTIONS = 5000
 
 def _labels() -> dict[str, Any]:
     return {"run_status": RUN_STATUS_LABELS, "methods": forecasting.methods(), "warning_label": warning_label,
-            "verdicts": VERDICT_LABELS, "frequencies": FREQUENCY_CHOICES}
+            "verdicts": VERDICT_LABELS, "frequencies": FREQUENCIES}
 
 
 @bp.get("/planning")

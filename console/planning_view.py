@@ -12,6 +12,7 @@ from typing import Any
 
 from console.forms import path_id
 from models.errors import ValidationError
+from models.operations.planning import FREQUENCIES
 from models.queries.forecast_days import ItemSiteDays
 from models.queries.planning_board import HistoryWeek, ItemSitePlan
 from models.queries.planning_lists import ForecastLineRow
@@ -24,8 +25,6 @@ WARNING_LABELS = {
     "HOLIDAY_CALENDAR_UNKNOWN": "节假日安排尚未公布", "PROMO_UPLIFT_APPLIED": "已按促销预计提升调整",
     "RECONCILED": "已与各日预测对齐（本周 = 各日之和）",
 }
-#: The run form's frequencies (the operation's codes).
-FREQUENCY_CHOICES = {"week": "按周", "day": "按日"}
 RUN_STATUS_LABELS = {"completed": "已完成", "failed": "失败", "running": "计算中"}
 VERDICT_LABELS = {"helped": "调整有益", "hurt": "调整有害", "neutral": "调整无影响", "unscored": "无法评分"}
 SUGGESTION_STATUSES = {"proposed": "待处理", "accepted": "已采纳", "dismissed": "已忽略", "superseded": "已被取代",
@@ -71,7 +70,7 @@ def frequency_field(raw: str | None) -> str | None:
     text = (raw or "").strip()
     if not text:
         return None
-    if text not in FREQUENCY_CHOICES:
+    if text not in FREQUENCIES:
         raise ValidationError("请选择按周或按日", field="frequency")
     return text
 

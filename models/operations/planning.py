@@ -550,11 +550,6 @@ def line_values(fc: Forecast, n: int, uplift: Sequence[float] | None) -> tuple[d
     return {k: qty(v) for k, v in vals.items()}, warnings
 
 
-#: Factor names an engine may give in English, as a planner reads them.
-FACTOR_NAMES = {"level": "水平", "trend": "趋势", "season": "季节", "seasonality": "季节", "holiday": "节假日",
-                "promo": "促销", "promotion": "促销", "weather": "天气", "price": "价格"}
-
-
 def covariates_at(fc: Forecast, n: int) -> dict[str, float]:
     """Return the value of each covariate the engine used for horizon period ``n``."""
     return {name: round(float(values[n]), 6) for name, values in fc.covariates_used.items()
@@ -575,7 +570,7 @@ def explanation_json(fc: Forecast, n: int, covariates_used: dict[str, float] | N
 
     return {"level": e.level, "trend": e.trend, "seasonality": at(e.seasonality),
             "holiday_effect": at(e.holiday_effect), "promo_effect": at(e.promo_effect),
-            "factors": [[FACTOR_NAMES.get(name, name), value] for name, value in e.factors],
+            "factors": [[name, value] for name, value in e.factors],
             "short_history": e.short_history, "summary": e.summary,
             "method_label": forecasting.methods().get(fc.method, fc.method),
             "covariates": covariates_at(fc, n) if covariates_used is None else covariates_used}
@@ -652,14 +647,11 @@ class _ForecastPlan:
 def _plan(session: Session, actor: Actor, cmd: RunForecast) -> _ForecastPlan:
     cfg = planning_settings(session, actor.org_id)
     frequency = _frequency(cmd.frequency if cmd.frequency is not None else cfg["frequency"])
-    if frequency == "day":
-        horizon = cmd.horizon if cmd.horizon is not None else int(cfg["day_horizon"])
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= DAY_HORIZON_MAX:
-            raise ValidationError(f"预测天数须在 1 到 {DAY_HORIZON_MAX} 之间", field="horizon")
-    else:
-        horizon = cmd.horizon if cmd.horizon is not None else int(cfg["horizon"])
-        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= 104:
-            raise ValidationError("预测周数须在 1 到 104 之间", field="horizon")
+    default, top, label = ((int(cfg["day_horizon"]), DAY_HORIZON_MAX, "预测天数") if frequency == "day"
+                           else (int(cfg["horizon"]), 104, "预测周数"))
+    horizon = cmd.horizon if cmd.horizon is not None else default
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= top:
+        raise ValidationError(f"{label}须在 1 到 {top} 之间", field="horizon")
     method = _method(cmd.method or str(cfg["method"]))
     params = {k: cfg[k] for k in ("season_length", "use_holidays", "backtest_folds")} | dict(cmd.parameters)
     unknown = set(params) - {"season_length", "use_holidays", "backtest_folds", "item_ids", "site_ids"}

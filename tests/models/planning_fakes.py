@@ -39,7 +39,7 @@ def fake_forecast_series(series, horizon, *, method="auto", future_promo=None, f
             baseline="seasonal_naive",
             explanation=Explanation(level=mean, trend=0.0, seasonality=(0.0,) * horizon,
                                     holiday_effect=(0.0,) * horizon, promo_effect=effect,
-                                    factors=(("level", mean),), short_history=len(s.values) < 8,
+                                    factors=(("水平", mean),), short_history=len(s.values) < 8,
                                     summary=f"近四周平均 {mean:.1f}"),
             warnings=("SHORT_HISTORY",) if len(s.values) < 8 else (), error_sd=sd, freq=freq,
             covariates_used=dict(used)))
