@@ -149,6 +149,10 @@ class FarmerSettlement(IdMixin, OrgMixin, CreatedMixin, Base):
     prepayment: Mapped[Decimal] = mapped_column(Money())
     balance: Mapped[Decimal] = mapped_column(Money())
     status: Mapped[SettlementStatus] = mapped_column(Enum(SettlementStatus, native_enum=False, length=16))
+    #: What is still open of the receipt's payable lines (the sub-ledger: each open line less its
+    #: matches), kept by the postings and matches that change it (models.subledger.refresh_farmer_payables)
+    #: so that what farmers are owed is a sum over this table, not a join of it to every open line.
+    payable_open: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
     prepaid_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
     settled_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("documents.id"))
     prepaid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from models.documents import DocKind, DocStatus, Document
-from models.finance import Voucher, VoucherLine
+from models.finance import FarmerSettlement, Voucher, VoucherLine
 from models.org import Site
 from models.stock import Balance, StockMove
+from models.subledger import open_payable_of_receipt
+from models.types import Money
 
 #: Kinds whose posting always produces a voucher when it moves value or money.
 POSTING_KINDS = (DocKind.RECEIPT, DocKind.SHIPMENT, DocKind.COUNT, DocKind.SETTLEMENT, DocKind.TRANSFER,
@@ -95,6 +97,16 @@ def posted_documents_have_vouchers(session: Session, org_id: int) -> list[str]:
     return [f"document {d.number} ({d.kind.value}, {d.status.value}) has no voucher" for d in docs]
 
 
+def farmer_payables_current(session: Session, org_id: int) -> list[str]:
+    """Each farmer settlement's kept ``payable_open`` equals its receipt's open payables now."""
+    fs = FarmerSettlement
+    now = func.coalesce(open_payable_of_receipt(fs.receipt_id), 0)
+    return [f"settlement {sid} (receipt {rid}): payable_open {kept} != open payables {actual}"
+            for sid, rid, kept, actual in session.execute(
+                select(fs.id, fs.receipt_id, fs.payable_open, type_coerce(now, Money()))
+                .where(fs.org_id == org_id, fs.payable_open != now).order_by(fs.id))]
+
+
 def check_all(session: Session, org_id: int) -> CheckReport:
     """Run every check for one organisation."""
     return CheckReport({
@@ -102,4 +114,5 @@ def check_all(session: Session, org_id: int) -> CheckReport:
         "no_forbidden_negatives": no_forbidden_negatives(session, org_id),
         "vouchers_balance": vouchers_balance(session, org_id),
         "posted_documents_have_vouchers": posted_documents_have_vouchers(session, org_id),
+        "farmer_payables_current": farmer_payables_current(session, org_id),
     })

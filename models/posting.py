@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from models.finance import MappingRule, Voucher, VoucherLine, VoucherStatus
 from models.numbering import allocate
 from models.periods import period_label
 from models.posting_writer import table_of
+from models.subledger import PAYABLE_ACCOUNTS, refresh_farmer_payables
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, catalog_of, posting_catalog
 
@@ -124,6 +125,11 @@ def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -
         line.document_id = fields.get("document_id")  # a reversal may name another document than the original
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
+    document_id = fields.get("document_id")
+    if document_id is not None and any(line.account_code in PAYABLE_ACCOUNTS for line in fields.get("lines", ())):
+        # A reversal or a re-post of a farmer's receipt changes what she is owed.
+        session.flush()
+        refresh_farmer_payables(session, org_id, [document_id])
     return voucher
 
 
@@ -137,12 +143,18 @@ def post_own_voucher(session: Session, org_id: int, when: datetime, *, event: st
 _vouchers, _voucher_lines = table_of(Voucher), table_of(VoucherLine)
 
 
+class QueuedVoucher(NamedTuple):
+    number: str
+    #: Its lines as column values (what :func:`models.subledger.payable_of` reads).
+    lines: list[dict[str, Any]]
+
+
 def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime, document_id: int, event: str,
                   facts: dict[str, Any], amounts: dict[str, Decimal], summary: str,
-                  party_id: int | None = None) -> str:
+                  party_id: int | None = None) -> QueuedVoucher:
     """:func:`post_voucher` on the posting writer: queue the voucher and its lines under the matching
     rule of the catalog snapshot, numbered ``seq`` (from PostingWriter.numbers) and with the id
-    allocated with the operation's first reads; return its number."""
+    allocated with the operation's first reads; return its number and lines."""
     rule = choose_rule(uow.catalog.rules.get(event, ()), event, facts)
     lines = voucher_line_values(rule, amounts, 1, party_id, event)
     period = period_of(when)
@@ -157,7 +169,7 @@ def queue_voucher(uow: UnitOfWork, *, voucher_id: int, seq: str, when: datetime,
     for values in lines:
         uow.writer.insert(_voucher_lines, org_id=org_id, voucher_id=voucher_id, voucher_date=local_date(when),
                           document_id=document_id, **values)
-    return number
+    return QueuedVoucher(number, lines)
 
 
 def post_voucher(

@@ -26,7 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
 from models.documents import Document
-from models.finance import STILL_OPEN, OpenItemMatch, Voucher, VoucherLine
+from models.finance import STILL_OPEN, FarmerSettlement, OpenItemMatch, Voucher, VoucherLine
 from models.org import Party
 from models.periods import period_days
 from models.types import Money
@@ -43,6 +43,9 @@ SIDE_LABELS = {Side.RECEIVABLE: "应收", Side.PAYABLE: "应付"}
 SIDE_ACCOUNTS: dict[Side, tuple[str, ...]] = {Side.RECEIVABLE: ("1122", "2203"), Side.PAYABLE: ("2202", "1123")}
 #: Receivables stand on the debit side, payables on the credit side.
 _SIGN = {Side.RECEIVABLE: 1, Side.PAYABLE: -1}
+
+#: Every payable control account: a voucher with a line on one of them may change what a farmer is owed.
+PAYABLE_ACCOUNTS = frozenset(SIDE_ACCOUNTS[Side.PAYABLE])
 
 ZERO = Decimal("0.00")  # money: rendered to the fen
 
@@ -183,7 +186,10 @@ def record_matches(session: Session, org_id: int, party_id: int, member_id: int 
                     for m in matches)
     if matches:
         session.flush()
-        close_settled_lines(session, org_id, {m.charge_line_id for m in matches} | {m.credit_line_id for m in matches})
+        lines = {m.charge_line_id for m in matches} | {m.credit_line_id for m in matches}
+        close_settled_lines(session, org_id, lines)
+        refresh_farmer_payables(session, org_id, select(VoucherLine.document_id).where(
+            VoucherLine.id.in_(sorted(lines))).scalar_subquery())
 
 
 def close_settled_lines(session: Session, org_id: int, line_ids: set[int] | None = None) -> None:
@@ -202,3 +208,33 @@ def close_settled_lines(session: Session, org_id: int, line_ids: set[int] | None
     if line_ids is not None:
         stmt = stmt.where(line.id.in_(sorted(line_ids)))
     session.execute(stmt.values(closed_on=last).execution_options(synchronize_session=False))
+
+
+def open_payable_of_receipt(receipt_id: Any) -> Any:
+    """What is still open of the payable lines of the receipt ``receipt_id`` names (a column to
+    correlate to, or a value): each open line less what was matched against it; NULL when it has no
+    open payable line. Found through the receipt's vouchers (indexed by document)."""
+    matched = (select(func.sum(OpenItemMatch.amount)).where(OpenItemMatch.charge_line_id == VoucherLine.id)
+               .correlate(VoucherLine).scalar_subquery())
+    return (select(type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched, 0)), Money()))
+            .select_from(VoucherLine).join(Voucher, Voucher.id == VoucherLine.voucher_id)
+            .where(VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]), VoucherLine.closed_on == STILL_OPEN,
+                   Voucher.document_id == receipt_id)
+            .scalar_subquery())
+
+
+def refresh_farmer_payables(session: Session, org_id: int, receipts: Any) -> None:
+    """Store on the farmer settlements of ``receipts`` (document ids, or a subquery of them; documents
+    without a settlement are skipped) what is still open of each receipt's payable lines
+    (``FarmerSettlement.payable_open``). Called by whatever adds payable lines to a document or
+    matches them: what farmers are owed is then a sum over the settlements (the cash forecast)."""
+    fs = FarmerSettlement
+    session.execute(update(fs).where(fs.org_id == org_id, fs.receipt_id.in_(receipts))
+                    .values(payable_open=func.coalesce(open_payable_of_receipt(fs.receipt_id), 0))
+                    .execution_options(synchronize_session=False))
+
+
+def payable_of(lines: list[dict[str, Any]]) -> Decimal:
+    """Σ on the payable side of new voucher lines (column values): what a new receipt's voucher makes
+    open on its payables, before any match."""
+    return sum((line["credit"] - line["debit"] for line in lines if line["account_code"] in PAYABLE_ACCOUNTS), ZERO)

@@ -147,7 +147,7 @@ def count_stock(session: Session, actor: Actor, cmd: CountStock) -> CountResult:
         voucher_no = queue_voucher(
             uow, voucher_id=ids["vouchers"], seq=numbers[-1], when=when, document_id=document_id,
             event="count.posted", facts={"site_kind": site.kind.value}, amounts={"gain": gain, "loss": loss},
-            summary=f"{number} {item.name} 盘点调整")
+            summary=f"{number} {item.name} 盘点调整").number
     writer.insert(_events, org_id=org_id, kind="count.posted", document_id=document_id, payload={
         "document_id": document_id, "number": number, "site_id": site.id, "item_id": item.id,
         "expected": dec(expected), "counted": dec(counted), "difference": dec(diff),

@@ -61,6 +61,7 @@ from models.outbox import emit
 from models.posting import VOUCHER_SEQ_WIDTH, ensure_open, queue_voucher
 from models.posting_writer import Read, table_of, writer_for
 from models.stock import Balance, Lot, QcStatus, StockMove
+from models.subledger import payable_of
 from models.timeutil import local_date, period_of
 from models.unit_of_work import UnitOfWork, begin
 from models.vat import check_invoice_number, check_party_rate, line_tax, resolve_rate
@@ -468,21 +469,22 @@ def _post(uow: UnitOfWork, actor: Actor, plan: _Plan, draft: Document | None) ->
         _advance_order(plan.order)
 
     party_kind = party.kind.value if party else "none"
-    voucher_no = None
+    voucher_no, payable = None, Decimal(0)
     if plan.total:
-        voucher_no = queue_voucher(
+        queued = queue_voucher(
             uow, voucher_id=ids["vouchers"], seq=numbers[-1], when=plan.when, document_id=document_id,
             event="receipt.posted",
             facts={"party_kind": party_kind, "site_kind": site.kind.value, "item_code": item.code},
             amounts={"goods": plan.goods, "tax": plan.tax, "total": plan.total},
             summary=f"{number} {party.name if party else ''} {item.name} 入库".strip(),
             party_id=party.id if party else None)
+        voucher_no, payable = queued.number, payable_of(queued.lines)
     prepayment = balance_due = Decimal(0)
     if party is not None and party.kind == PartyKind.FARMER and plan.total > 0:
         prepayment = money(plan.total * uow.catalog.org.prepayment_ratio)
         balance_due = plan.total - prepayment
         writer.insert(_settlements, org_id=org_id, receipt_id=document_id, party_id=party.id, lot_id=lot_id,
-                      total=plan.total, prepayment=prepayment, balance=balance_due,
+                      total=plan.total, prepayment=prepayment, balance=balance_due, payable_open=payable,
                       status=SettlementStatus.PREPAYMENT_DUE)
     writer.insert(_events, org_id=org_id, kind="receipt.posted", document_id=document_id, payload={
         "document_id": document_id, "number": number, "site_id": site.id, "item_id": item.id,

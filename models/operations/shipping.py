@@ -225,7 +225,7 @@ def ship_goods(session: Session, actor: Actor, cmd: ShipGoods) -> Shipment:
             facts={"party_kind": party.kind.value if party else "none", "site_kind": site.kind.value,
                    "item_code": item.code},
             amounts={"revenue": revenue, "tax": tax, "total": total, "cost": cost},
-            summary=f"{number} {item.name} 出库", party_id=party.id if party else None)
+            summary=f"{number} {item.name} 出库", party_id=party.id if party else None).number
     picked = [PickedLot(line.balance.lot_id, line.balance.lot_code, -line.quantity) for line in issues]
     writer.insert(_events, org_id=org_id, kind="shipment.posted", document_id=document_id, payload={
         "document_id": document_id, "number": number, "site_id": site.id, "item_id": item.id,

@@ -15,8 +15,9 @@ The rules (what a finance officer reads next to the figures):
 - Only items naming a party are forecast: a control-account line without one (opening stock, a
   correction) is nobody's to pay or collect on a date.
 - **Farmer money due** (outflow): settlements waiting for their prepayment (all of the delivery
-  once its lot has passed QC, as settlement pays it) or, after QC, their balance; due at the
-  delivery's time + the farmer's credit days.
+  once its lot has passed QC, as settlement pays it) or, after QC, their balance, never more than
+  what is still open of the delivery's payables (``FarmerSettlement.payable_open``: she may have been
+  paid with a 付款单); due at the delivery's time + the farmer's credit days.
 - **Purchase orders** (outflow): confirmed or partly received purchase orders that are approved (or
   never needed approval), for what is not received yet (Σ per line of open quantity × price, to the
   fen); due at the order's time + the supplier's credit days (orders carry no expected date).
@@ -39,14 +40,14 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Date, Select, and_, case, func, literal, or_, select, text, type_coerce
+from sqlalchemy import Date, and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from models.approvals import ApprovalRequest, ApprovalStatus
 from models.cash import threshold_of
 from models.documents import DocKind, DocStatus, Document, DocumentLine
 from models.errors import ValidationError
-from models.finance import STILL_OPEN, FarmerSettlement, OpenItemMatch, SettlementStatus, Voucher, VoucherLine
+from models.finance import STILL_OPEN, FarmerSettlement, OpenItemMatch, SettlementStatus, VoucherLine
 from models.ledger import money
 from models.org import Org, Party, PartyKind
 from models.queries.receivables import for_a_report
@@ -371,58 +372,36 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
                (Lot.qc_status == QcStatus.PASSED, FarmerSettlement.total), else_=FarmerSettlement.prepayment)
     credit_days = func.coalesce(Party.credit_days, 0)
 
-    def rows(owed: Any) -> Any:
-        # Never more than the delivery's payable still open: a farmer may have been paid with a 付款单
-        # (matched against the delivery) instead of through her settlement. No open payable: nothing owed.
-        value = type_coerce(case((due < owed, due), else_=owed), Money()).label("value")
-        return (select(FarmerSettlement.receipt_id, Document.number, Document.business_time,
-                       FarmerSettlement.party_id, Party.name, credit_days, FarmerSettlement.status, value)
-                .join(Document, Document.id == FarmerSettlement.receipt_id)
-                .join(Party, Party.id == FarmerSettlement.party_id)
-                .join(Lot, Lot.id == FarmerSettlement.lot_id)
-                # The org's documents said outright: walked in time order on the (org, time) index.
-                .where(*waiting, Document.org_id == org_id, due > 0, owed > 0))
-
-    def every_row() -> Any:  # all of them: what each is owed from one join over the sub-ledger
-        owed = _open_payable_by_receipt(org_id, select(FarmerSettlement.receipt_id).where(*waiting))
-        return rows(owed.c.owed).join(owed, owed.c.document_id == FarmerSettlement.receipt_id)
+    # Never more than the delivery's payable still open (kept on the settlement): a farmer may have been
+    # paid with a 付款单 (matched against the delivery) instead of through her settlement. No open
+    # payable: nothing owed.
+    owed = FarmerSettlement.payable_open
+    value = type_coerce(case((due < owed, due), else_=owed), Money()).label("value")
+    one_by_one = (select(FarmerSettlement.receipt_id, Document.number, Document.business_time,
+                         FarmerSettlement.party_id, Party.name, credit_days, FarmerSettlement.status, value)
+                  .join(Document, Document.id == FarmerSettlement.receipt_id)
+                  .join(Party, Party.id == FarmerSettlement.party_id)
+                  .join(Lot, Lot.id == FarmerSettlement.lot_id)
+                  # The org's documents said outright: walked in time order on the (org, time) index.
+                  .where(*waiting, Document.org_id == org_id, due > 0, owed > 0))
 
     if limit is None:
-        return _farmer_rows(session.execute(every_row().order_by(FarmerSettlement.id)), first, end), [], ZERO
+        return _farmer_rows(session.execute(one_by_one.order_by(FarmerSettlement.id)), first, end), [], ZERO
     # Delivered before this, a delivery is overdue whatever the farmer's credit days: hour 0.
     longest = session.scalar(select(func.max(Party.credit_days)).where(
         Party.org_id == org_id, Party.kind == PartyKind.FARMER)) or 0
     cutoff = literal(first - timedelta(days=longest), UTCDateTime())
-    # The few recent ones read one by one: what each is owed looked up per row (index on the voucher's
-    # document).
-    one_by_one = rows(_open_payable_of_receipt(org_id))
     recent = session.execute(one_by_one.where(Document.business_time >= cutoff).order_by(FarmerSettlement.id)).all()
     counted = _farmer_rows(recent, first, end)
     # The lump: every waiting delivery's min(due, open) less the recent ones' (the same figures, read
-    # above), so the deliveries are not joined to their documents for the time. Each settlement's
-    # open payable lines (their own copy of the receipt: the open-lines index alone), summed per
-    # settlement (its other columns depend on its id), less the few matches; the lot's QC looked up
-    # in the org's passed lots (a hashed list) rather than joining every lot.
-    of_lines = _open_payable_lines(org_id)
-    per = (select(FarmerSettlement.receipt_id, FarmerSettlement.status, FarmerSettlement.lot_id,
-                  FarmerSettlement.total, FarmerSettlement.prepayment, FarmerSettlement.balance,
-                  type_coerce(func.sum(signed_amount(Side.PAYABLE)), Money()).label("lines"))
-           .join(VoucherLine, and_(VoucherLine.document_id == FarmerSettlement.receipt_id, *of_lines))
-           .where(*waiting).group_by(FarmerSettlement.id).subquery())
-    matched = _matched_by_document(org_id, of_lines)
+    # above), so the deliveries are not joined to their documents for the time, nor their lots: the
+    # lot's QC is looked up in the org's passed lots (a hashed list).
     passed = select(Lot.id).where(Lot.org_id == org_id, Lot.qc_status == QcStatus.PASSED)
-    due_of = case((per.c.status == SettlementStatus.BALANCE_DUE, per.c.balance),
-                  (per.c.lot_id.in_(passed), per.c.total), else_=per.c.prepayment)
-    open_of = type_coerce(per.c.lines - func.coalesce(matched.c.m, 0), Money())
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:  # grouped sorted, not hashed: a numeric sum per settlement hashed takes ~30 MB and a third more time
-        session.execute(text("SET LOCAL enable_hashagg = off"))
+    due_of = case((FarmerSettlement.status == SettlementStatus.BALANCE_DUE, FarmerSettlement.balance),
+                  (FarmerSettlement.lot_id.in_(passed), FarmerSettlement.total), else_=FarmerSettlement.prepayment)
     every = session.scalar(
-        select(type_coerce(func.sum(case((due_of < open_of, due_of), else_=open_of)), Money()))
-        .select_from(per).outerjoin(matched, matched.c.document_id == per.c.receipt_id)
-        .where(due_of > 0, open_of > 0)) or ZERO
-    if postgres:
-        session.execute(text("SET LOCAL enable_hashagg TO DEFAULT"))
+        select(type_coerce(func.sum(case((due_of < owed, due_of), else_=owed)), Money()))
+        .where(*waiting, due_of > 0, owed > 0)) or ZERO
     lump = every - sum((row[-1] for row in recent), ZERO)
     listed: list[CashItem] = []
     # The old ones' first ``limit`` by due time: by delivery time among farmers of the same credit days.
@@ -439,18 +418,6 @@ def _farmer_items(session: Session, org_id: int, first: datetime, end: datetime,
     return counted, listed, lump
 
 
-def _open_payable_of_receipt(org_id: int) -> Any:
-    """What is still open of the payable lines of the settlement's receipt (line less its matches), as a
-    scalar subquery correlated to FarmerSettlement (None: no open payable line)."""
-    matched = (select(func.sum(OpenItemMatch.amount)).where(OpenItemMatch.charge_line_id == VoucherLine.id)
-               .correlate(VoucherLine).scalar_subquery())
-    return (select(type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched, 0)), Money()))
-            .select_from(VoucherLine).join(Voucher, Voucher.id == VoucherLine.voucher_id)
-            .where(VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-                   VoucherLine.closed_on == STILL_OPEN, Voucher.document_id == FarmerSettlement.receipt_id)
-            .correlate(FarmerSettlement).scalar_subquery())
-
-
 def _farmer_rows(rows: Any, first: datetime, end: datetime) -> list[CashItem]:
     out = []
     for receipt_id, number, when, party_id, name, credit_days, status, value in rows:
@@ -461,37 +428,6 @@ def _farmer_rows(rows: Any, first: datetime, end: datetime) -> list[CashItem]:
         out.append(CashItem(FlowKind.FARMER.value, "out", receipt_id, number, party_id, name, value, at,
                             _hour_of(first, at), at < first, note))
     return out
-
-
-def _open_payable_by_receipt(org_id: int, receipts: Select[int] | None) -> Any:
-    """Subquery (document_id, owed): what is still open of each receipt's payable lines (the sub-ledger:
-    line less its matches), for the receipts ``receipts`` selects (None: every document's, for a caller
-    joining it to its own receipts): one statement, however many deliveries wait (no id lists sent)."""
-    where = _open_payable_lines(org_id)
-    if receipts is not None:
-        where.append(VoucherLine.document_id.in_(receipts))
-    open_lines = (select(VoucherLine.document_id, func.sum(signed_amount(Side.PAYABLE)).label("amount")).where(*where)
-                  .group_by(VoucherLine.document_id).subquery())
-    matched = _matched_by_document(org_id, where)
-    return (select(open_lines.c.document_id,
-                   type_coerce(open_lines.c.amount - func.coalesce(matched.c.m, 0), Money()).label("owed"))
-            .outerjoin(matched, matched.c.document_id == open_lines.c.document_id).subquery())
-
-
-def _open_payable_lines(org_id: int) -> list[Any]:
-    """The conditions of the org's open payable lines (the line's own copy of its document: from the
-    open-lines index alone on PostgreSQL, no vouchers)."""
-    return [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
-            VoucherLine.closed_on == STILL_OPEN]
-
-
-def _matched_by_document(org_id: int, lines: list[Any]) -> Any:
-    """Subquery (document_id, m): what was matched against the open lines ``lines`` selects, per
-    document. Matches are few (part payments)."""
-    return (select(VoucherLine.document_id, func.sum(OpenItemMatch.amount).label("m"))
-            .join(VoucherLine, VoucherLine.id == OpenItemMatch.charge_line_id)
-            .where(OpenItemMatch.org_id == org_id, *lines)
-            .group_by(VoucherLine.document_id).subquery())
 
 
 def _order_items(session: Session, org_id: int, first: datetime, end: datetime) -> list[CashItem]:

@@ -95,7 +95,7 @@ def test_event_health_json_and_prometheus(app, session_factory, demo, actors):
     health = client.get("/api/v1/workflows/health", headers=_auth(app, demo, "赵经理")).get_json()
     assert health["handled"] > 0 and health["latency_p95_ms"] is not None and health["dead_letters"] == 0
     assert health["checks"] == {"ledger_matches_balances": 0, "no_forbidden_negatives": 0, "vouchers_balance": 0,
-                                "posted_documents_have_vouchers": 0}
+                                "posted_documents_have_vouchers": 0, "farmer_payables_current": 0}
     assert health["check_pass_rate"] == 1.0
     text = client.get("/metrics").get_data(as_text=True)
     assert '# TYPE liuzhuan_event_latency_ms gauge' in text
