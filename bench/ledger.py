@@ -712,11 +712,32 @@ def bench_lookup(url: str, plan: Plan) -> None:
 # --------------------------------------------------------------------------- main
 
 
+#: The tables one farmer receipt writes (models.operations.receiving through the posting writer).
+RECEIPT_TABLES = ("documents", "document_lines", "lots", "stock_moves", "vouchers", "voucher_lines",
+                  "farmer_settlements", "outbox_events", "balances")
+
+
+def drop_receipt_foreign_keys(url: str) -> int:
+    """Drop every foreign key of RECEIPT_TABLES in the benchmark database ``url``; return how many.
+    A what-if: each checked reference is a trigger, an index probe and a FOR KEY SHARE lock on the
+    parent row (the same item, site and farmer rows for every client)."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid::regclass::text = ANY(%s)", (list(RECEIPT_TABLES),)).fetchall()
+        for table_name, constraint in found:
+            conn.execute(f'ALTER TABLE {table_name} DROP CONSTRAINT "{constraint}"')
+    return len(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short windows and a 200k-row ledger (≈1 minute)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark databases afterwards")
+    parser.add_argument("--without-foreign-keys", action="store_true",
+                        help="what-if: drop the foreign keys of the tables a receipt writes in the receipts "
+                             "database first (never the schema's shape: it shows what the checks cost)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     sections = set(args.only or SECTIONS)
@@ -733,6 +754,8 @@ def main(argv: list[str] | None = None) -> None:
             if "receipts" in sections:
                 url = fresh_migrated_postgres(DB_RECEIPTS)
                 created.append(DB_RECEIPTS)
+                if args.without_foreign_keys:
+                    figure("receipt_foreign_keys_dropped", drop_receipt_foreign_keys(url), "constraints")
                 probe = receipt_probe(url)
                 figure("receipt_round_trips_pg", probe["round_trips"], "round trips")
                 figure("receipt_protocol_messages_pg", probe["messages"], "messages")

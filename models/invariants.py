@@ -12,7 +12,7 @@ from models.documents import DocKind, DocStatus, Document
 from models.finance import FarmerSettlement, Voucher, VoucherLine
 from models.org import Site
 from models.stock import Balance, StockMove
-from models.subledger import open_payable_of_receipt
+from models.subledger import open_payables_by_document
 from models.types import Money
 
 #: Kinds whose posting always produces a voucher when it moves value or money.
@@ -100,10 +100,12 @@ def posted_documents_have_vouchers(session: Session, org_id: int) -> list[str]:
 def farmer_payables_current(session: Session, org_id: int) -> list[str]:
     """Each farmer settlement's kept ``payable_open`` equals its receipt's open payables now."""
     fs = FarmerSettlement
-    now = func.coalesce(open_payable_of_receipt(fs.receipt_id), 0)
+    found = open_payables_by_document(org_id)
+    now = type_coerce(func.coalesce(found.c.open, 0), Money())
     return [f"settlement {sid} (receipt {rid}): payable_open {kept} != open payables {actual}"
             for sid, rid, kept, actual in session.execute(
-                select(fs.id, fs.receipt_id, fs.payable_open, type_coerce(now, Money()))
+                select(fs.id, fs.receipt_id, fs.payable_open, now)
+                .outerjoin(found, found.c.document_id == fs.receipt_id)
                 .where(fs.org_id == org_id, fs.payable_open != now).order_by(fs.id))]
 
 

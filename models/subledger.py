@@ -17,7 +17,7 @@ import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, type_coerce, update
 from sqlalchemy.ext.compiler import compiles
@@ -210,28 +210,46 @@ def close_settled_lines(session: Session, org_id: int, line_ids: set[int] | None
     session.execute(stmt.values(closed_on=last).execution_options(synchronize_session=False))
 
 
-def open_payable_of_receipt(receipt_id: Any) -> Any:
-    """What is still open of the payable lines of the receipt ``receipt_id`` names (a column to
-    correlate to, or a value): each open line less what was matched against it; NULL when it has no
-    open payable line. Found through the receipt's vouchers (indexed by document)."""
-    matched = (select(func.sum(OpenItemMatch.amount)).where(OpenItemMatch.charge_line_id == VoucherLine.id)
-               .correlate(VoucherLine).scalar_subquery())
-    return (select(type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched, 0)), Money()))
-            .select_from(VoucherLine).join(Voucher, Voucher.id == VoucherLine.voucher_id)
-            .where(VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]), VoucherLine.closed_on == STILL_OPEN,
-                   Voucher.document_id == receipt_id)
-            .scalar_subquery())
+def open_payables_by_document(org_id: int, lines: Any = None) -> Any:
+    """Subquery (document_id, open): what is still open of each document's payable lines (each open line
+    less what was matched against it), from the lines' own copy of their document; only the lines
+    ``lines`` selects when given (a condition on VoucherLine), else every open payable line of the org
+    (grouped by hash: no plan that depends on the tables' statistics)."""
+    matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
+               .where(OpenItemMatch.org_id == org_id).group_by(OpenItemMatch.charge_line_id).subquery())
+    where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
+             VoucherLine.closed_on == STILL_OPEN]
+    if lines is not None:
+        where.append(lines)
+    return (select(VoucherLine.document_id,
+                   type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched.c.m, 0)), Money())
+                   .label("open"))
+            .outerjoin(matched, matched.c.line_id == VoucherLine.id)
+            .where(*where).group_by(VoucherLine.document_id).subquery())
 
 
 def refresh_farmer_payables(session: Session, org_id: int, receipts: Any) -> None:
-    """Store on the farmer settlements of ``receipts`` (document ids, or a subquery of them; documents
+    """Store on the farmer settlements of ``receipts`` (document ids, or a select of them; documents
     without a settlement are skipped) what is still open of each receipt's payable lines
     (``FarmerSettlement.payable_open``). Called by whatever adds payable lines to a document or
-    matches them: what farmers are owed is then a sum over the settlements (the cash forecast)."""
+    matches them: what farmers are owed is then a sum over the settlements (the cash forecast).
+
+    Three small statements, each on an index whatever the statistics say: the receipts' settlements,
+    their vouchers (by document), then the open amounts of those vouchers' lines."""
     fs = FarmerSettlement
-    session.execute(update(fs).where(fs.org_id == org_id, fs.receipt_id.in_(receipts))
-                    .values(payable_open=func.coalesce(open_payable_of_receipt(fs.receipt_id), 0))
-                    .execution_options(synchronize_session=False))
+    settlements = dict(session.execute(select(fs.receipt_id, fs.id).where(fs.org_id == org_id,
+                                                                       fs.receipt_id.in_(receipts))).all())
+    docs = sorted(settlements)
+    if not docs:
+        return
+    vouchers = list(session.scalars(select(Voucher.id).where(Voucher.org_id == org_id,
+                                                             Voucher.document_id.in_(docs))))
+    open_now: dict[int, Decimal] = {}
+    if vouchers:
+        found = open_payables_by_document(org_id, VoucherLine.voucher_id.in_(vouchers))
+        rows = session.execute(select(found.c.document_id, found.c.open)).all()
+        open_now.update(cast(list[tuple[int, Decimal]], rows))
+    session.execute(update(fs), [{"id": settlements[doc], "payable_open": open_now.get(doc, ZERO)} for doc in docs])
 
 
 def payable_of(lines: list[dict[str, Any]]) -> Decimal:

@@ -23,14 +23,19 @@ depends_on: str | Sequence[str] | None = None
 
 #: Each settlement's receipt: its open lines on the payable accounts (应付账款 2202, 预付账款 1123),
 #: credit less debit, less what was matched against each (stored units on either database: the
-#: same arithmetic on the same columns).
+#: same arithmetic on the same columns), grouped once (a hash join, not a subquery per settlement
+#: whose plan would depend on statistics). Settlements with no open line keep the default 0.
 BACKFILL = """
-UPDATE farmer_settlements SET payable_open = COALESCE((
-    SELECT SUM((vl.credit - vl.debit) - COALESCE((
-        SELECT SUM(m.amount) FROM open_item_matches m WHERE m.charge_line_id = vl.id), 0))
-    FROM voucher_lines vl JOIN vouchers v ON v.id = vl.voucher_id
-    WHERE v.document_id = farmer_settlements.receipt_id AND vl.account_code IN ('2202', '1123')
-      AND vl.closed_on = '9999-12-31'), 0)
+UPDATE farmer_settlements SET payable_open = open_now.amount
+FROM (SELECT vl.org_id, vl.document_id,
+             SUM((vl.credit - vl.debit) - COALESCE(m.matched, 0)) AS amount
+      FROM voucher_lines vl
+      LEFT JOIN (SELECT charge_line_id, SUM(amount) AS matched FROM open_item_matches
+                 GROUP BY charge_line_id) m ON m.charge_line_id = vl.id
+      WHERE vl.account_code IN ('2202', '1123') AND vl.closed_on = '9999-12-31'
+        AND vl.document_id IS NOT NULL
+      GROUP BY vl.org_id, vl.document_id) AS open_now
+WHERE open_now.org_id = farmer_settlements.org_id AND open_now.document_id = farmer_settlements.receipt_id
 """
 
 
