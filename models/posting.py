@@ -120,13 +120,14 @@ def _new_voucher(session: Session, org_id: int, when: datetime, **fields: Any) -
     period = period_of(when)
     ensure_open(posting_catalog(session, org_id), period)
     number = voucher_number(period, allocate(session, org_id, node.voucher_series(), period))
-    for line in fields.get("lines", ()):
+    document_id = fields.get("document_id")
+    lines = fields.get("lines", ())
+    for line in lines:
         line.voucher_date = local_date(when)
-        line.document_id = fields.get("document_id")  # a reversal may name another document than the original
+        line.document_id = document_id  # a reversal may name another document than the original
     voucher = Voucher(org_id=org_id, number=number, period=period, voucher_date=local_date(when), **fields)
     session.add(voucher)
-    document_id = fields.get("document_id")
-    if document_id is not None and any(line.account_code in PAYABLE_ACCOUNTS for line in fields.get("lines", ())):
+    if document_id is not None and any(line.account_code in PAYABLE_ACCOUNTS for line in lines):
         # A reversal or a re-post of a farmer's receipt changes what she is owed.
         session.flush()
         refresh_farmer_payables(session, org_id, [document_id])

@@ -212,20 +212,24 @@ def close_settled_lines(session: Session, org_id: int, line_ids: set[int] | None
 
 def open_payables_by_document(org_id: int, lines: Any = None) -> Any:
     """Subquery (document_id, open): what is still open of each document's payable lines (each open line
-    less what was matched against it), from the lines' own copy of their document; only the lines
-    ``lines`` selects when given (a condition on VoucherLine), else every open payable line of the org
-    (grouped by hash: no plan that depends on the tables' statistics)."""
-    matched = (select(OpenItemMatch.charge_line_id.label("line_id"), func.sum(OpenItemMatch.amount).label("m"))
-               .where(OpenItemMatch.org_id == org_id).group_by(OpenItemMatch.charge_line_id).subquery())
+    less what was matched against it), from the lines' own copy of their document.
+
+    ``lines`` (a condition on VoucherLine naming a few lines): each line's matches looked up by their
+    index. None: every open payable line of the org, its matches grouped once and joined by hash.
+    Neither plan depends on the tables' statistics."""
     where = [VoucherLine.org_id == org_id, VoucherLine.account_code.in_(SIDE_ACCOUNTS[Side.PAYABLE]),
              VoucherLine.closed_on == STILL_OPEN]
-    if lines is not None:
+    if lines is None:
+        grouped = matched_by_line(org_id, OpenItemMatch.charge_line_id)
+        matched: Any = grouped.c.matched
+        stmt = select(VoucherLine.document_id).outerjoin(grouped, grouped.c.line_id == VoucherLine.id)
+    else:
         where.append(lines)
-    return (select(VoucherLine.document_id,
-                   type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched.c.m, 0)), Money())
-                   .label("open"))
-            .outerjoin(matched, matched.c.line_id == VoucherLine.id)
-            .where(*where).group_by(VoucherLine.document_id).subquery())
+        matched = (select(func.sum(OpenItemMatch.amount)).where(OpenItemMatch.charge_line_id == VoucherLine.id)
+                   .correlate(VoucherLine).scalar_subquery())
+        stmt = select(VoucherLine.document_id)
+    open_ = type_coerce(func.sum(signed_amount(Side.PAYABLE) - func.coalesce(matched, 0)), Money())
+    return stmt.add_columns(open_.label("open")).where(*where).group_by(VoucherLine.document_id).subquery()
 
 
 def refresh_farmer_payables(session: Session, org_id: int, receipts: Any) -> None:

@@ -25,7 +25,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         super().__init__()
         self.precision = precision
         self.scale = scale
-        self._quantum = Decimal(1).scaleb(-scale)  # bound per row written: made once
+        self._quantum = Decimal(1).scaleb(-scale)  # every value bound or read: made once
 
     def __repr__(self) -> str:
         return f"ScaledDecimal({self.precision}, {self.scale})"
@@ -49,7 +49,7 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-self.scale).quantize(Decimal(1).scaleb(-self.scale))
+            return Decimal(int(value)).scaleb(-self.scale).quantize(self._quantum)
         return Decimal(value).quantize(self._quantum)
 
 

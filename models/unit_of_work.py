@@ -44,8 +44,7 @@ def _version_with(ids: Read, org_id: int) -> Read:
     holds it) as its last column."""
 
     def build() -> Any:
-        held = select(Org.config_version).where(Org.id == bindparam("org_id")).with_for_update(read=True)
-        return ids.build().add_columns(held.scalar_subquery())
+        return ids.build().add_columns(_POSTING_VERSION.build().scalar_subquery())
 
     return Read(f"{ids.key}+{_POSTING_VERSION.key}", build, {**ids.params, "org_id": org_id},
                 {**ids.types, **_POSTING_VERSION.types})
@@ -83,16 +82,17 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
         ids = reads[-1]
         found = writer.fetch([_version_with(ids, actor.org_id), *reads[:-1]])
         version = found[0][0][-1] or ""
-        results = [[(version,)] if version else [], *found[1:], [found[0][0][:-1]]]
+        results = [*found[1:], [found[0][0][:-1]]]
     else:
         version_read = Read(_POSTING_VERSION.key, _POSTING_VERSION.build, {"org_id": actor.org_id},
                             _POSTING_VERSION.types)
-        results = writer.fetch([version_read, *reads])
-        version = results[0][0][0] if results[0] else ""
+        found = writer.fetch([version_read, *reads])
+        version = found[0][0][0] if found[0] else ""
+        results = found[1:]
     uow = UnitOfWork(session, actor, snapshot_for(session, actor.org_id, version), writer)
     session.info["unit_of_work"] = uow
     session.info[_HELD] = actor.org_id
-    return uow, results[1:]
+    return uow, results
 
 
 def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:

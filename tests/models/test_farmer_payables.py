@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select, text, update
 
-from models.finance import FarmerSettlement, SettlementStatus
+from models.finance import FarmerSettlement, MappingRule, SettlementStatus
 from models.invariants import check_all, farmer_payables_current
 from models.operations import (
     ChangeMappingRule,
@@ -24,7 +24,6 @@ from models.operations import (
 from models.operations.money import RecordMoney, pay_money
 from models.uow import run
 from tests.factories import assert_books_ok
-from tests.models.test_mapping import _farmer_rule
 
 MIGRATION = Path(__file__).parents[2] / "migrations" / "versions" / "20261206_a7d3f9c2e5b8_settlement_payable_open.py"
 
@@ -33,6 +32,13 @@ def _deliver(sf, demo, actors, qty, farmer="王阿姨"):
     return run(sf, receive_goods, actors["小周"], ReceiveGoods(
         site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D(qty),
         party_id=demo.parties[farmer], grade_id=demo.grades["一级"]))
+
+
+def _farmer_receipt_rule(sf, demo) -> MappingRule:
+    with sf() as s:
+        return s.scalars(select(MappingRule).where(
+            MappingRule.org_id == demo.org_id, MappingRule.event == "receipt.posted", MappingRule.active.is_(True),
+            MappingRule.condition["party_kind"].as_string() == "farmer")).one()
 
 
 def _kept(sf, receipt_id):
@@ -63,7 +69,7 @@ def test_payments_reversals_and_reposts_keep_what_is_open(session_factory, demo,
 
     # Re-posted under a rule that pays the farmer at the gate (cash, no payable): the 400 leave the
     # payables, and the 100 already paid against this delivery now stand as paid too much.
-    rule = _farmer_rule(sf, demo)
+    rule = _farmer_receipt_rule(sf, demo)
     run(sf, change_mapping_rule, actors["吴会计"], ChangeMappingRule(
         rule.id, (RuleLine("1405", "debit", "goods", "库存商品"), RuleLine("1001", "credit", "goods", "现付农户")),
         reason="收购点现场付现"))

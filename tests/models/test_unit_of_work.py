@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -197,15 +198,22 @@ def wire_trace(engine) -> Iterator[WireTrace]:
         Path(path).unlink()
 
 
-def test_a_farmer_receipt_on_postgresql_is_one_connection_and_a_few_round_trips(engine, demo, actors):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("round trips are a PostgreSQL figure")
+def _warm_receipt(engine, demo, actors) -> tuple[Any, ReceiveGoods]:
+    """A session factory and a farmer receipt already posted once through it (snapshot cached,
+    statements compiled), so what is measured next is a warm receipt."""
     from models.db import make_session_factory
 
     factory = make_session_factory(engine)
     cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("20"), unit="斤",
                        party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
-    run(factory, receive_goods, actors["小周"], cmd)  # warm: snapshot cached, statements compiled
+    run(factory, receive_goods, actors["小周"], cmd)
+    return factory, cmd
+
+
+def test_a_farmer_receipt_on_postgresql_is_one_connection_and_a_few_round_trips(engine, demo, actors):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("round trips are a PostgreSQL figure")
+    factory, cmd = _warm_receipt(engine, demo, actors)
     with wire_trace(engine) as wire:
         receipt = run(factory, receive_goods, actors["小周"], cmd)
     assert len(wire.checkouts) == 1  # (a new block of numbers, when one is due, comes from the side pool)
@@ -288,12 +296,7 @@ def _sent_statements(factory, fn, *args) -> list[int]:
 def test_a_farmer_receipt_on_postgresql_writes_its_rows_in_one_statement(engine, demo, actors):
     if engine.dialect.name != "postgresql":
         pytest.skip("one statement is the PostgreSQL path (SQLite has no round trips to save)")
-    from models.db import make_session_factory
-
-    factory = make_session_factory(engine)
-    cmd = ReceiveGoods(site_id=demo.sites["SX"], item_id=demo.items["茶青"], quantity=D("20"), unit="斤",
-                       party_id=demo.parties["王阿姨"], grade_id=demo.grades["一级"])
-    run(factory, receive_goods, actors["小周"], cmd)
+    factory, cmd = _warm_receipt(engine, demo, actors)
     # The version with the new ids, the freezes; then document, line, lot, move, voucher and lines,
     # settlement, event and balance: one statement.
     assert _sent_statements(factory, receive_goods, actors["小周"], cmd) == [3]
