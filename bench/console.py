@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import gzip
 import random
 import re
@@ -342,7 +343,9 @@ def _kept_org(url: str) -> int | None:
 def _app(url: str, tmp: Path) -> Any:
     from app.factory import create_app
 
-    return create_app({"DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "LIUZHUAN_VAR_DIR": str(tmp)})
+    app = create_app({"DATABASE_URL": url, "MEDIA_ROOT": str(tmp / "media"), "LIUZHUAN_VAR_DIR": str(tmp)})
+    gc.freeze()  # as a served worker does once the app is loaded (gunicorn.conf.py)
+    return app
 
 
 def main() -> None:
