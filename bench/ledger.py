@@ -56,7 +56,7 @@ from models.operations import ReceiveGoods, ShipGoods, receive_goods, ship_goods
 from models.posting_writer import writer_for
 from models.queries import stock_level
 from models.stock import Balance, StockMove
-from models.uow import run
+from models.uow import run, run_alone
 
 DB_RECEIPTS = "liuzhuan_bench_receipts"
 DB_RACE = "liuzhuan_bench_race"
@@ -270,6 +270,23 @@ def receipt_probe(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+#: How the receipt sections call a receipt: ``run`` (concurrent receipts of a process may commit
+#: together, models.group_commit) or, with ``--alone``, ``run_alone`` (each its own transaction).
+RUNNER: Callable[..., Any] = run
+
+
+def count_commits(session_factory: sessionmaker[Session]) -> list[int]:
+    """A list that grows by one per outermost commit of the factory's sessions."""
+    commits: list[int] = []
+
+    def on_commit(session: Session) -> None:
+        if not session.in_nested_transaction():
+            commits.append(1)
+
+    event.listen(session_factory, "after_commit", on_commit)
+    return commits
+
+
 def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
     """Farmer receipts per second at each client count; returns {clients: ops/s}."""
     results: dict[int, float] = {}
@@ -283,11 +300,12 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
 
             done = itertools.count()
             refills_before = number_blocks.refills
+            commits = count_commits(session_factory)
 
             def work(client: int, n: int, sf: sessionmaker[Session] = session_factory,
                      cmds: list[ReceiveGoods] = commands, actor: Actor = clerk,
                      counter: itertools.count[int] = done) -> None:
-                run(sf, receive_goods, actor, cmds[(client * 7 + n) % len(cmds)])
+                RUNNER(sf, receive_goods, actor, cmds[(client * 7 + n) % len(cmds)])
                 next(counter)
 
             note(f"receipts on {backend}, {clients} client(s): {plan.warmup_s:g} s warm-up, "
@@ -298,11 +316,14 @@ def bench_receipts(url: str, backend: str, plan: Plan) -> dict[int, float]:
             figure(f"receipt_latency_p50_{suffix}", result.p50_ms, "ms", 2)
             figure(f"receipt_latency_p95_{suffix}", result.p95_ms, "ms", 2)
             figure(f"receipt_client_cpu_per_op_{suffix}", result.cpu_ms_per_op, "ms", 2)
+            posted = next(done)
+            # Receipts per transaction (models.group_commit): 1 for one client, or with --alone.
+            figure(f"receipts_per_commit_{suffix}", posted / max(1, len(commits)), "receipts", 2)
             if backend == "pg":
                 figure(f"receipt_server_cpu_per_op_{suffix}", result.server_cpu_ms_per_op, "ms", 2)
                 # Blocks of numbers taken on the side pool (models.number_blocks), per receipt.
                 figure(f"receipt_number_refills_per_op_{suffix}",
-                       (number_blocks.refills - refills_before) / max(1, next(done)), "refills", 3)
+                       (number_blocks.refills - refills_before) / max(1, posted), "refills", 3)
                 if clients == 1:
                     SERVER_CPU["receipt"] = result.server_cpu_ms_per_op
                     SERVER_CPU["receipt_client"] = result.cpu_ms_per_op
@@ -322,12 +343,15 @@ def _process_clients(url: str, org_id: int, member_id: int, commands: list[Recei
         session_factory = make_session_factory(engine)
         with session_factory() as session:
             clerk = load_actor(session, member_id)
+        commits = count_commits(session_factory)
+        done = itertools.count()
 
         def work(client: int, n: int) -> None:
-            run(session_factory, receive_goods, clerk, commands[((first + client) * 7 + n) % len(commands)])
+            RUNNER(session_factory, receive_goods, clerk, commands[((first + client) * 7 + n) % len(commands)])
+            next(done)
 
         result = run_clients(clients, plan.warmup_s, plan.duration_s, work)
-        out.put((result.ops_per_s, result.p50_ms, result.p95_ms, result.failed))
+        out.put((result.ops_per_s, result.p50_ms, result.p95_ms, result.failed, next(done), len(commits)))
     finally:
         engine.dispose()
 
@@ -358,6 +382,8 @@ def bench_receipts_processes(url: str, plan: Plan, clients: int = 16, processes:
     figure(f"receipt_latency_p50_{suffix}", max(r[1] for r in results), "ms", 2)  # the worst process
     figure(f"receipt_latency_p95_{suffix}", max(r[2] for r in results), "ms", 2)
     figure(f"receipts_failed_{suffix}", sum(r[3] for r in results), "ops")
+    figure(f"receipts_per_commit_{suffix}", sum(r[4] for r in results) / max(1, sum(r[5] for r in results)),
+           "receipts", 2)
     engine = make_engine(url)
     try:
         figure(f"receipts_invariants_ok_{suffix}", int(invariants_ok(make_session_factory(engine), demo.org_id)),
@@ -738,7 +764,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--without-foreign-keys", action="store_true",
                         help="what-if: drop the foreign keys of the tables a receipt writes in the receipts "
                              "database first (never the schema's shape: it shows what the checks cost)")
+    parser.add_argument("--alone", action="store_true",
+                        help="reference: each receipt in a transaction of its own (models.uow.run_alone), "
+                             "as before concurrent receipts committed together")
     args = parser.parse_args(argv)
+    global RUNNER
+    RUNNER = run_alone if args.alone else run
     plan = QUICK if args.quick else FULL
     sections = set(args.only or SECTIONS)
     note(f"{'quick' if args.quick else 'full'} run against {make_url(PG_ADMIN_URL).render_as_string()}")

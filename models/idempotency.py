@@ -124,6 +124,7 @@ def idempotent(
             # Called by models.uow.run as the whole transaction: the rows go out with its COMMIT
             # (one round trip), and run resolves the numbers in the answer after that.
             last_in_transaction = session.info.get(COMMIT_FOLLOWS) is wrapper
+            mark = writer.mark()
             try:
                 if not idempotency_key:
                     result = fn(session, actor, command)
@@ -144,7 +145,9 @@ def idempotent(
                     return result
                 writer.flush()
             except BaseException:
-                writer.discard()
+                # Only this operation's rows: others queued before it in the transaction (a group of
+                # receipts committed together, models.group_commit) stay.
+                writer.undo_to(mark)
                 raise
             return result
 

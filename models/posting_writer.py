@@ -194,8 +194,8 @@ def _column_types(table: Table, columns: tuple[str, ...]) -> dict[str, Any]:
 
 
 #: A send whose groups exceed these goes statement by statement (a batch's rows; bounded shapes).
-_ONE_STATEMENT_MAX_ROWS = 8
-_ONE_STATEMENT_MAX_PARAMS = 2000
+_ONE_STATEMENT_MAX_ROWS = 64  # a group of receipts (models.group_commit.MAX_GROUP), three voucher lines each
+_ONE_STATEMENT_MAX_PARAMS = 4000
 _ONE_STATEMENT_MAX_SHAPES = 256
 
 #: psycopg's positional style: the parameters go as a list, in the order compiled.
@@ -328,6 +328,17 @@ def _url_of(engine: Engine) -> str:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A point in a writer's queue (:meth:`PostingWriter.mark`)."""
+
+    #: Rows queued per (table, columns) group.
+    rows: Mapping[tuple[str, tuple[str, ...]], int]
+    balances: int
+    taken: int
+    writes: int
+
+
+@dataclass(frozen=True)
 class Read:
     """A SELECT for :meth:`PostingWriter.fetch`: built once (with bindparams), run with ``params``."""
 
@@ -351,6 +362,9 @@ class PostingWriter:
         #: back if it rolls back.
         self._taken: list[tuple[number_blocks.Key, str, int]] = []
         self.statements = 0  # sent so far in this transaction (the bench prints it)
+        #: Writes that reached the database (sends, SQLite's counter bumps): a mark taken before them
+        #: can no longer undo what followed it (see :meth:`undo_to`).
+        self.writes = 0
         self._connection: tuple[Any, Dialect] | None = None
         self._url: str | None = None
         #: The session's database (it never changes bind): asked per row, cheaper kept than looked up.
@@ -515,6 +529,7 @@ class PostingWriter:
         cur = raw.cursor()
         cur.execute(compiled.sql, _params(compiled, params))
         self.statements += 1
+        self.writes += 1
         return cur
 
     # -- sending ----------------------------------------------------------------------------
@@ -535,6 +550,7 @@ class PostingWriter:
         if any(name == _events.name for name, _columns in rows):
             self.session.info[OUTBOX_WRITTEN] = True
         one = _one_statement(rows, balances) if dialect.name == "postgresql" else None
+        self.writes += 1
         with self._pipeline(raw, dialect):
             if one is not None:
                 cur = psycopg.RawCursor(raw)
@@ -586,6 +602,32 @@ class PostingWriter:
         """Drop queued rows (the operation failed: nothing of it may be written)."""
         self._rows.clear()
         self._balances.clear()
+
+    def mark(self) -> Mark:
+        """Where the queue stands now, for :meth:`undo_to` (an operation's start)."""
+        return Mark({key: len(batch) for key, (_t, batch) in self._rows.items()}, len(self._balances),
+                    len(self._taken), self.writes)
+
+    def undo_to(self, mark: Mark) -> bool:
+        """Drop what was queued since ``mark`` and hand back the numbers taken since (an operation
+        that failed among others in one transaction). False when something was written since the
+        mark: then only rolling back the transaction undoes it, and the numbers (which rows already
+        sent may carry) stay with the transaction until it ends."""
+        for key in [k for k in self._rows if k not in mark.rows]:
+            del self._rows[key]
+        for key, count in mark.rows.items():
+            found = self._rows.get(key)
+            if found is not None:
+                del found[1][count:]
+                if not found[1]:
+                    del self._rows[key]
+        del self._balances[mark.balances:]
+        if self.writes != mark.writes:
+            return False
+        taken, self._taken = self._taken[mark.taken:], self._taken[:mark.taken]
+        if taken:
+            number_blocks.give_back(taken)
+        return True
 
     def _send_balances(self, raw: Any, dialect: Dialect, balances: list[dict[str, Any]]) -> None:
         cols = _BALANCE_COLUMNS

@@ -11,6 +11,7 @@ from sqlalchemy import Index, UniqueConstraint
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models import group_commit
 from models.base import Base
 from models.errors import DataConflict, PeriodClosed
 from models.infra import IdempotencyRecord
@@ -146,7 +147,23 @@ def run(
     Domain errors roll back and propagate unchanged: nothing is half-written. Serialization failures,
     deadlocks, SQLite's "database is locked" and the idempotency-claim race are retried; any other
     integrity error becomes ``DataConflict`` (CONFLICT, 409) instead of a raw database error.
+    A groupable operation (a receipt) may commit in one transaction with concurrent ones of this
+    process (models.group_commit); its answer and its errors are its own all the same.
     """
+    if attempts == 3 and group_commit.wanted(fn, args, kwargs):
+        return group_commit.submit(session_factory, run_alone, fn, args, kwargs)
+    return run_alone(session_factory, fn, *args, attempts=attempts, **kwargs)
+
+
+def run_alone(
+    session_factory: sessionmaker[Session],
+    fn: Callable[..., R],
+    /,
+    *args: Any,
+    attempts: int = 3,
+    **kwargs: Any,
+) -> R:
+    """:func:`run` in a transaction of its own (never grouped)."""
     for attempt in range(1, attempts + 1):
         with session_factory() as session:
             try:

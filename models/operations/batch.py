@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from models import group_commit
 from models.actor import Actor
 from models.errors import DomainError, IdempotencyConflict
 from models.idempotency import KNOWN_NEW_KEYS, key_scope, request_hash
@@ -153,6 +154,14 @@ def _apply_one(session: Session, actor: Actor, op: BatchOp) -> BatchOutcome:
     return BatchOutcome("applied", result)
 
 
+def _only_groupable(actor: Actor, ops: Sequence[BatchOp]) -> bool:
+    # Phones sending receipts at once commit together (models.group_commit): each entry keeps its
+    # savepoint, so another batch's refusal is never this one's. A batch holding anything else (a
+    # shipment locks balances) keeps a transaction of its own.
+    return all(group_commit.wanted(op.operation, (actor, op.command), {}) for op in ops)
+
+
+@group_commit.groupable(_only_groupable)
 def _apply_all(session: Session, actor: Actor, ops: Sequence[BatchOp]) -> list[BatchOutcome]:
     counts = Counter(op.key for op in ops)
     keys, repeated = list(counts), {key for key, n in counts.items() if n > 1}

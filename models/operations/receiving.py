@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from models import node
+from models import group_commit, node
 from models.actor import Actor, Permission
 from models.approvals import ApprovalStatus
 from models.audit import AuditEntry, audit_values, record_audit
@@ -339,6 +339,12 @@ def _command_from_draft(data: dict[str, Any]) -> ReceiveGoods:
     )
 
 
+def _groupable(_actor: Actor, cmd: ReceiveGoods, **_kw: Any) -> bool:
+    # A new lot, no order: its reads lock no row, so two groups of receipts never wait for each other.
+    return cmd.lot_code is None and cmd.purchase_order_id is None
+
+
+@group_commit.groupable(_groupable)
 @idempotent("receive")
 def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
     """Post a receipt: lot, stock move, payable voucher, farmer settlement, outbox event. Above the

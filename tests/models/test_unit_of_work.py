@@ -318,7 +318,7 @@ def test_the_one_statement_leaves_unusual_shapes_to_a_statement_per_table():
     assert sql.startswith(b"WITH w0 AS (INSERT INTO document_lines") and b"ON CONFLICT" in sql
     assert b"RETURNING" not in sql and len(params) == sql.count(b"$") >= len(row) + 2 * 7
     assert _one_statement(one, [change(1), change(1)]) is None  # one upsert cannot change a row twice
-    many = {("document_lines", tuple(row)): (lines, [dict(row, line_no=n) for n in range(1, 30)])}
+    many = {("document_lines", tuple(row)): (lines, [dict(row, line_no=n) for n in range(1, 80)])}
     assert _one_statement(many, []) is None
 
 
