@@ -38,7 +38,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.errors import DomainError
-from models.posting_writer import COMMIT_FOLLOWS, writer_for
+from models.posting_writer import COMMIT_FOLLOWS, Read, writer_for
+from models.unit_of_work import READ_AHEAD, read_ahead
 
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,16 +48,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: many rows per table (models.posting_writer._ONE_STATEMENT_MAX_ROWS).
 MAX_GROUP = 16
 
+#: Groups in flight at once per process. A group's requests run one after another, each waiting
+#: for its reads; a second group overlaps those waits (and is a transaction like any other: groups
+#: of receipts lock no row another group could hold).
+MAX_LEADERS = 2
+
 #: session.info key: ORM flushes so far (an operation that flushed cannot be taken back alone).
 _FLUSHES = "group_commit_flushes"
 
 
-def groupable(when: Callable[..., bool]) -> Callable[[F], F]:
+def groupable(when: Callable[..., bool], *, reads: Callable[..., list[Read]] | None = None) -> Callable[[F], F]:
     """Mark an operation ``fn(session, actor, command, **kw)`` as one that may commit with others
-    when ``when(actor, command, **kw)`` holds."""
+    when ``when(actor, command, **kw)`` holds. ``reads(session, actor, command, **kw)``, if given,
+    are the reads the operation will ask ``unit_of_work.begin`` for: on PostgreSQL a group runs
+    every request's in one round trip before the first runs."""
 
     def mark(fn: F) -> F:
         cast(Any, fn).group_when = when
+        cast(Any, fn).group_reads = reads
         return fn
 
     return mark
@@ -112,7 +121,8 @@ class _Combiner:
         self._factory = session_factory
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
-        self._leading = False
+        #: Callers leading a group now (at most MAX_LEADERS).
+        self._leaders = 0
         #: Size of the last group: that many callers may be about to send again.
         self._last = 0
 
@@ -120,8 +130,9 @@ class _Combiner:
         own = _Request(fn, args, kwargs, args[0].org_id)
         with self._lock:
             self._queue.append(own)
-            lead = not self._leading
-            self._leading = True
+            lead = self._leaders < MAX_LEADERS
+            if lead:
+                self._leaders += 1
         if not lead:
             own.done.wait()
             if own.answered:
@@ -168,7 +179,7 @@ class _Combiner:
                     successor.lead = True
                     successor.done.set()
                 else:
-                    self._leading = False
+                    self._leaders -= 1
 
 
 def _apply(factory: sessionmaker[Session], alone: Alone, group: list[_Request]) -> None:
@@ -200,10 +211,13 @@ def _together(factory: sessionmaker[Session], group: list[_Request]) -> list[tup
     try:
         with factory() as session:
             writer = writer_for(session)
+            hand = _read_ahead(session, group) if writer.dialect_name == "postgresql" else None
             outcomes: list[tuple[Any, DomainError | None]] = []
-            for request in group:
+            for n, request in enumerate(group):
                 session.info[COMMIT_FOLLOWS] = request.fn  # its rows may wait for the commit
                 mark, flushes = writer.mark(), session.info.get(_FLUSHES, 0)
+                if hand is not None:
+                    hand[n]()
                 try:
                     outcomes.append((request.fn(session, *request.args, **request.kwargs), None))
                 except DomainError as exc:
@@ -211,10 +225,22 @@ def _together(factory: sessionmaker[Session], group: list[_Request]) -> list[tup
                     if not untouched or session.new or session.dirty or session.deleted:
                         raise _Apart from exc
                     outcomes.append((None, exc))
+                finally:
+                    session.info.pop(READ_AHEAD, None)
             session.commit()
             return outcomes
     finally:
         _local.leading = False
+
+
+def _read_ahead(session: Session, group: list[_Request]) -> list[Callable[[], None]] | None:
+    """Every request's up-front reads in one round trip, when each operation declares them."""
+    readers = [getattr(request.fn, "group_reads", None) for request in group]
+    if not all(readers):
+        return None
+    reads = [reader(session, *request.args, **request.kwargs)
+             for reader, request in zip(readers, group, strict=True) if reader is not None]
+    return read_ahead(session, group[0].args[0], reads)
 
 
 _combiners: weakref.WeakKeyDictionary[sessionmaker[Session], _Combiner] = weakref.WeakKeyDictionary()

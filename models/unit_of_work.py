@@ -11,7 +11,8 @@ latest before the next ORM flush or the commit; a rollback, whole or to a savepo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,9 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     found = session.info.get("unit_of_work")
     if isinstance(found, UnitOfWork) and found.actor.org_id == actor.org_id:
         uow = found if found.actor is actor else UnitOfWork(session, actor, found.catalog, writer)
+        ahead = session.info.pop(READ_AHEAD, None)
+        if ahead is not None and ahead[0] == _signature(reads):
+            return uow, ahead[1]
         return uow, uow.fetch(reads)
     if reads and reads[-1].one_row and writer.dialect_name == "postgresql":
         # The version rides as one more column of the id allocation's row: one statement less
@@ -93,6 +97,31 @@ def begin(session: Session, actor: Actor, reads: Sequence[Read] = ()) -> tuple[U
     session.info["unit_of_work"] = uow
     session.info[_HELD] = actor.org_id
     return uow, results
+
+
+#: session.info key: (signature, results) of the reads the next operation will ask :func:`begin`
+#: for, run ahead together with the other operations' of a group (:func:`read_ahead`).
+READ_AHEAD = "uow_read_ahead"
+
+
+def _signature(reads: Sequence[Read]) -> list[tuple[str, dict[str, Any]]]:
+    return [(read.key, dict(read.params)) for read in reads]
+
+
+def read_ahead(session: Session, actor: Actor, reads: Sequence[Sequence[Read]]) -> list[Callable[[], None]]:
+    """Run the reads of several operations about to run in this transaction in one round trip
+    (with the version read if it is the first): a group of receipts (models.group_commit) waits for
+    one answer instead of one per receipt. Returns, per operation, a callable that hands its
+    results to its :func:`begin` (called just before the operation; any other reads fall through)."""
+    flat = [read for op_reads in reads for read in op_reads]
+    _uow, results = begin(session, actor, flat)
+    handed: list[Callable[[], None]] = []
+    start = 0
+    for op_reads in reads:
+        mine = (_signature(op_reads), results[start:start + len(op_reads)])
+        start += len(op_reads)
+        handed.append(functools.partial(session.info.__setitem__, READ_AHEAD, mine))
+    return handed
 
 
 def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:

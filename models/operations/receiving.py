@@ -170,8 +170,8 @@ _LOCK_LOT_BALANCE = Read("receipt.lot_balance", lambda: select(Balance.id).where
 ).with_for_update(), {}, {})
 
 
-def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWork, _Facts]:
-    """The unit of work and the receipt's facts, read together (one round trip on PostgreSQL)."""
+def _reads(session: Session, actor: Actor, cmd: ReceiveGoods) -> list[Read]:
+    """What a receipt reads up front: the freezes, a named lot (its balance locked), new ids."""
     where = {"item_id": cmd.item_id, "site_id": cmd.site_id}
     reads = [freezes_read(cmd.item_id, cmd.site_id)]
     if cmd.lot_code:
@@ -179,6 +179,12 @@ def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWor
         reads.append(Read(_READ_LOT.key, _READ_LOT.build, named, {}))
         reads.append(Read(_LOCK_LOT_BALANCE.key, _LOCK_LOT_BALANCE.build, named, {}))
     reads.append(writer_for(session).ids_read(_NEW_ID_TABLES))
+    return reads
+
+
+def _start(session: Session, actor: Actor, cmd: ReceiveGoods) -> tuple[UnitOfWork, _Facts]:
+    """The unit of work and the receipt's facts, read together (one round trip on PostgreSQL)."""
+    reads = _reads(session, actor, cmd)
     uow, results = begin(session, actor, reads)
     freezes = tuple(FreezeRow(*row) for row in results[0])
     lot = _LotFact(*results[1][0]) if cmd.lot_code and results[1] else None
@@ -344,7 +350,11 @@ def _groupable(_actor: Actor, cmd: ReceiveGoods, **_kw: Any) -> bool:
     return cmd.lot_code is None and cmd.purchase_order_id is None
 
 
-@group_commit.groupable(_groupable)
+def _group_reads(session: Session, actor: Actor, cmd: ReceiveGoods, **_kw: Any) -> list[Read]:
+    return _reads(session, actor, cmd)
+
+
+@group_commit.groupable(_groupable, reads=_group_reads)
 @idempotent("receive")
 def receive_goods(session: Session, actor: Actor, cmd: ReceiveGoods) -> Receipt:
     """Post a receipt: lot, stock move, payable voucher, farmer settlement, outbox event. Above the
