@@ -48,11 +48,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: many rows per table (models.posting_writer._ONE_STATEMENT_MAX_ROWS).
 MAX_GROUP = 16
 
-#: Groups in flight at once per process. A group's requests run one after another, each waiting
-#: for its reads; a second group overlaps those waits (and is a transaction like any other: groups
-#: of receipts lock no row another group could hold).
-MAX_LEADERS = 2
-
 #: session.info key: ORM flushes so far (an operation that flushed cannot be taken back alone).
 _FLUSHES = "group_commit_flushes"
 
@@ -115,30 +110,33 @@ Alone = Callable[..., Any]
 
 
 class _Combiner:
-    """The waiting requests of one session factory (one database) in this process."""
+    """The waiting requests of one session factory (one database) in this process. It keeps no
+    reference to the factory (the leader is handed it): the registry's weak key would otherwise
+    never die, and with it the engine and its pooled connections."""
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
-        self._factory = session_factory
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queue: deque[_Request] = deque()
-        #: Callers leading a group now (at most MAX_LEADERS).
-        self._leaders = 0
+        #: Whether a caller is leading now. One at a time: only the leader takes from the queue, so a
+        #: waiter's request is never in two places (one group in flight per process; its reads are
+        #: one round trip, so it is short).
+        self._leading = False
         #: Size of the last group: that many callers may be about to send again.
         self._last = 0
 
-    def submit(self, alone: Alone, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def submit(self, factory: sessionmaker[Session], alone: Alone, fn: Callable[..., Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> Any:
         own = _Request(fn, args, kwargs, args[0].org_id)
         with self._lock:
             self._queue.append(own)
-            lead = self._leaders < MAX_LEADERS
-            if lead:
-                self._leaders += 1
+            lead = not self._leading
+            self._leading = True
         if not lead:
             own.done.wait()
             if own.answered:
                 return own.outcome()
             own.done.clear()  # promoted: lead from here
-        self._lead(alone, own)
+        self._lead(factory, alone, own)
         return own.outcome()
 
     def _take(self) -> list[_Request]:
@@ -155,7 +153,7 @@ class _Combiner:
         self._queue = kept
         return group
 
-    def _lead(self, alone: Alone, own: _Request) -> None:
+    def _lead(self, factory: sessionmaker[Session], alone: Alone, own: _Request) -> None:
         """Commit groups until ``own`` is answered, then hand the lead to the oldest waiter."""
         try:
             while not own.answered:
@@ -171,7 +169,7 @@ class _Combiner:
                 with self._lock:
                     group = self._take()
                     self._last = len(group)
-                _apply(self._factory, alone, group)
+                _apply(factory, alone, group)
         finally:
             with self._lock:
                 if self._queue:
@@ -179,7 +177,7 @@ class _Combiner:
                     successor.lead = True
                     successor.done.set()
                 else:
-                    self._leaders -= 1
+                    self._leading = False
 
 
 def _apply(factory: sessionmaker[Session], alone: Alone, group: list[_Request]) -> None:
@@ -256,8 +254,8 @@ def submit(session_factory: sessionmaker[Session], alone: Alone, fn: Callable[..
         with _combiners_lock:
             combiner = _combiners.get(session_factory)
             if combiner is None:
-                combiner = _combiners[session_factory] = _Combiner(session_factory)
-    result: R = combiner.submit(alone, fn, args, kwargs)
+                combiner = _combiners[session_factory] = _Combiner()
+    result: R = combiner.submit(session_factory, alone, fn, args, kwargs)
     return result
 
 

@@ -48,18 +48,20 @@ def _receipt(demo: Any, qty: str = "23.5", **kw: Any) -> ReceiveGoods:
                         grade_id=demo.grades["一级"], **kw)
 
 
-def _lead(session_factory: Any, calls: list[tuple[Any, tuple[Any, ...]]]) -> list[group_commit._Request]:
+def _lead(session_factory: Any, calls: list[tuple[Any, tuple[Any, ...]]],
+          kwargs: list[dict[str, Any]] | None = None) -> list[group_commit._Request]:
     """Queue ``calls`` as if they had arrived together, and let the first lead (deterministic: no threads)."""
-    combiner = group_commit._Combiner(session_factory)
-    requests = [group_commit._Request(fn, args, {}, args[0].org_id) for fn, args in calls]
+    combiner = group_commit._Combiner()
+    requests = [group_commit._Request(fn, args, (kwargs or [{}] * len(calls))[n], args[0].org_id)
+                for n, (fn, args) in enumerate(calls)]
     combiner._queue.extend(requests)
-    combiner._leaders = 1
+    combiner._leading = True
     leader: group_commit._Request | None = requests[0]
     while leader is not None:
-        combiner._lead(run_alone, leader)
+        combiner._lead(session_factory, run_alone, leader)
         # The lead passes to the oldest waiter: here no thread waits, so lead as it would.
         leader = next((r for r in requests if r.lead and not r.answered), None)
-    assert all(r.answered for r in requests) and combiner._leaders == 0
+    assert all(r.answered for r in requests) and not combiner._leading
     return requests
 
 
@@ -325,3 +327,21 @@ def test_a_group_reads_every_receipts_facts_in_one_round_trip(session_factory, e
     else:
         assert len(fetches) >= 3  # SQLite has no round trips to save: each receipt reads for itself
     assert_books_ok(session_factory, demo.org_id)
+
+
+def test_the_registry_lets_a_session_factory_and_its_engine_go(engine, demo, actors):
+    """A combiner keeps no reference to its factory: an engine a test or a tool made and dropped is
+    collected, and its pooled connections are closed (else a long test run runs out of them)."""
+    import gc
+    import weakref
+
+    from models.db import make_engine, make_session_factory
+
+    own_engine = make_engine(engine.url.render_as_string(hide_password=False))
+    factory = make_session_factory(own_engine)
+    run(factory, receive_goods, actors["小周"], _receipt(demo))
+    assert factory in group_commit._combiners
+    gone = weakref.ref(factory)
+    del factory, own_engine
+    gc.collect()
+    assert gone() is None
