@@ -5,8 +5,10 @@ checkout, a BEGIN, the config-version read, a COMMIT and its WAL flush, on two c
 the database. Here the first of several concurrent callers of :func:`models.uow.run` with a
 *groupable* operation becomes the leader: it runs every request waiting at that moment (up to
 :data:`MAX_GROUP`, one org at a time) in one transaction and commits once; the others wait for
-their own answer. Nothing waits on purpose: a lone request is a group of one and runs exactly as
-before, and a group forms only from requests that arrived while the previous one was in flight.
+their own answer. On PostgreSQL the group's up-front reads (the version, each request's freezes
+and new ids) go in one round trip first, and its rows with the COMMIT in one more. Nothing waits
+on purpose: a lone request is a group of one and runs exactly as before, and a group forms only
+from requests that arrived while the previous one was in flight.
 
 Each request still stands alone:
 
