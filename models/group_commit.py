@@ -28,6 +28,7 @@ lot, not against a purchase order): two groups then cannot wait for each other's
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -42,6 +43,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.errors import DomainError
 from models.posting_writer import COMMIT_FOLLOWS, Read, writer_for
 from models.unit_of_work import READ_AHEAD, read_ahead
+
+log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -188,7 +191,8 @@ def _apply(factory: sessionmaker[Session], alone: Alone, group: list[_Request]) 
         if len(group) > 1:
             try:
                 outcomes = _together(factory, group)
-            except Exception:  # whatever it was, each request runs alone and meets it there
+            except Exception as exc:  # whatever it was, each request runs alone and meets it there
+                log.info("a group of %d ran apart: %s", len(group), type(exc.__cause__ or exc).__name__)
                 outcomes = None
             if outcomes is not None:
                 for request, (result, error) in zip(group, outcomes, strict=True):
@@ -211,13 +215,13 @@ def _together(factory: sessionmaker[Session], group: list[_Request]) -> list[tup
     try:
         with factory() as session:
             writer = writer_for(session)
-            hand = _read_ahead(session, group) if writer.dialect_name == "postgresql" else None
+            ahead = _read_ahead(session, group) if writer.dialect_name == "postgresql" else None
             outcomes: list[tuple[Any, DomainError | None]] = []
             for n, request in enumerate(group):
                 session.info[COMMIT_FOLLOWS] = request.fn  # its rows may wait for the commit
                 mark, flushes = writer.mark(), session.info.get(_FLUSHES, 0)
-                if hand is not None:
-                    hand[n]()
+                if ahead is not None:
+                    session.info[READ_AHEAD] = ahead[n]
                 try:
                     outcomes.append((request.fn(session, *request.args, **request.kwargs), None))
                 except DomainError as exc:
@@ -233,7 +237,7 @@ def _together(factory: sessionmaker[Session], group: list[_Request]) -> list[tup
         _local.leading = False
 
 
-def _read_ahead(session: Session, group: list[_Request]) -> list[Callable[[], None]] | None:
+def _read_ahead(session: Session, group: list[_Request]) -> list[tuple[Any, Any]] | None:
     """Every request's up-front reads in one round trip, when each operation declares them."""
     readers = [getattr(request.fn, "group_reads", None) for request in group]
     if not all(readers):

@@ -121,8 +121,8 @@ def idempotent(
         def wrapper(session: Session, actor: Actor, command: C, *, idempotency_key: str | None = None,
                     shared_key: bool = False) -> R:
             writer = writer_for(session)
-            # Called by models.uow.run as the whole transaction: the rows go out with its COMMIT
-            # (one round trip), and run resolves the numbers in the answer after that.
+            # Called by models.uow.run as the whole transaction (or as one request of a group,
+            # models.group_commit): the rows go out with its COMMIT, in one round trip.
             last_in_transaction = session.info.get(COMMIT_FOLLOWS) is wrapper
             mark = writer.mark()
             try:

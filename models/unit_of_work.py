@@ -11,8 +11,7 @@ latest before the next ORM flush or the commit; a rollback, whole or to a savepo
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,20 +107,20 @@ def _signature(reads: Sequence[Read]) -> list[tuple[str, dict[str, Any]]]:
     return [(read.key, dict(read.params)) for read in reads]
 
 
-def read_ahead(session: Session, actor: Actor, reads: Sequence[Sequence[Read]]) -> list[Callable[[], None]]:
+def read_ahead(session: Session, actor: Actor, reads: Sequence[Sequence[Read]]) -> list[tuple[Any, Any]]:
     """Run the reads of several operations about to run in this transaction in one round trip
     (with the version read if it is the first): a group of receipts (models.group_commit) waits for
-    one answer instead of one per receipt. Returns, per operation, a callable that hands its
-    results to its :func:`begin` (called just before the operation; any other reads fall through)."""
+    one answer instead of one per receipt. Returns, per operation, what to put in
+    ``session.info[READ_AHEAD]`` just before it runs; its :func:`begin` takes it when its reads match
+    (any other reads fall through)."""
     flat = [read for op_reads in reads for read in op_reads]
     _uow, results = begin(session, actor, flat)
-    handed: list[Callable[[], None]] = []
+    ahead = []
     start = 0
     for op_reads in reads:
-        mine = (_signature(op_reads), results[start:start + len(op_reads)])
+        ahead.append((_signature(op_reads), results[start:start + len(op_reads)]))
         start += len(op_reads)
-        handed.append(functools.partial(session.info.__setitem__, READ_AHEAD, mine))
-    return handed
+    return ahead
 
 
 def catalog_of(session: Session, org_id: int) -> CatalogSnapshot:

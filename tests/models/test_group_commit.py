@@ -21,7 +21,7 @@ from models.demo import seed_demo
 from models.documents import DocKind, Document
 from models.errors import DataConflict, NotFound, PriceOverrideDenied, StockFrozen, ValidationError
 from models.finance import Voucher
-from models.operations import FreezeStock, ReceiveGoods, freeze_stock, receive_goods
+from models.operations import FreezeStock, ReceiveGoods, ShipGoods, freeze_stock, receive_goods, ship_goods
 from models.posting_writer import table_of, writer_for
 from models.stock import FreezeDirection, StockMove
 from models.uow import run, run_alone
@@ -275,8 +275,10 @@ def test_phones_syncing_receipts_at_once_commit_together_entry_by_entry(session_
     clerk, director = actors["小周"], actors["钱总监"]
     replayed = BatchOp(f"k-{uuid.uuid4().hex}", receive_goods, _receipt(demo, qty="7"))
     first = apply_batch(session_factory, clerk, [replayed])[0]
-    shipment_batch = [BatchOp("ship", run_alone, None)]
-    assert not group_commit.wanted(_apply_all, (clerk, shipment_batch), {})
+    shipment = ShipGoods(demo.sites["SX"], demo.items["茶青"], D(1), "斤", unit_price=D(100),
+                         party_id=demo.parties["杭州茶城"])
+    # A batch holding a shipment (it locks balances) keeps a transaction of its own.
+    assert not group_commit.wanted(_apply_all, (clerk, [replayed, BatchOp("s", ship_goods, shipment)]), {})
     phone_a = [replayed, BatchOp(f"k-{uuid.uuid4().hex}", receive_goods, _receipt(demo, qty="8")),
                BatchOp(f"k-{uuid.uuid4().hex}", receive_goods,
                        _receipt(demo, qty="9", unit_price=D("99"), price_reason="好茶"))]
